@@ -1,0 +1,77 @@
+"""Run every nmre benchmark side by side with its peers; print a table; write results.json.
+
+Usage: ``python benchmarks/run.py [--quick] [--only NAME]``  (``make bench``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import Comparison  # noqa: E402
+
+
+def _fmt(t: float) -> str:
+    if t < 1e-6:
+        return f"{t * 1e9:8.1f} ns"
+    if t < 1e-3:
+        return f"{t * 1e6:8.2f} us"
+    if t < 1:
+        return f"{t * 1e3:8.2f} ms"
+    return f"{t:8.3f} s "
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="smaller work sizes (smoke run)")
+    ap.add_argument("--only", default=None, help="run only bench_<ONLY>.py")
+    args = ap.parse_args(argv)
+    modules = sorted(p.stem for p in HERE.glob("bench_*.py"))
+    if args.only:
+        modules = [m for m in modules if m == f"bench_{args.only}"]
+        if not modules:
+            print(f"bench: expected one of {sorted(p.stem[6:] for p in HERE.glob('bench_*.py'))}, got {args.only!r}")
+            return 2
+    results: list[Comparison] = []
+    t0 = time.perf_counter()
+    for name in modules:
+        mod = importlib.import_module(name)
+        print(f"# {name}", flush=True)
+        try:
+            got = mod.run(quick=args.quick)
+        except ImportError as exc:  # a peer package is missing: say so, keep going
+            print(f"  skipped: {exc}")
+            continue
+        for c in got:
+            print(
+                f"  {c.name:<44} nmre {_fmt(c.nmre_time)}  {c.peer:<28} {_fmt(c.peer_time)}  "
+                f"x{c.ratio:9.1f}  {c.work}  {c.target}",
+                flush=True,
+            )
+        results.extend(got)
+    out = {
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+        },
+        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "results": [c.to_dict() for c in results],
+    }
+    if not args.only:
+        (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {HERE / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

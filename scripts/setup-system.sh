@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages nmre's tests and demo need on Debian/Ubuntu.
+# Used by the README quick start (through the Makefile) and by .ci/run.
+#   libportaudio2      - PortAudio for sounddevice (audio feedback)
+#   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0
+#                      - what PySide6 needs to render offscreen
+#   xvfb               - a virtual screen for GUI tests that need a real window
+set -euo pipefail
+pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0 xvfb)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup-system: missing system packages ${missing[*]} and no apt-get here; install them by hand" >&2
+    exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup-system: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

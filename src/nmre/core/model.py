@@ -1,0 +1,358 @@
+"""The data that flows through nmre: streams, blocks, events and feedback state.
+
+Units and conventions
+---------------------
+* Time is in seconds on the **session clock** (float64, 0 = session start).
+* A block's values are ``(n_channels, n_samples)`` float64 in the units named
+  by the stream's channels. SI units are used inside nmre: m/s^2 for
+  acceleration (specific force, so a sensor at rest reads +9.81 m/s^2 upward),
+  rad/s for angular rate, mV for EMG, degrees for joint angles shown to people.
+* IMU body frame convention (simulator and calibrated sensors): in the neutral
+  standing pose the axes of every segment frame are x anterior, y left,
+  z superior (ISB-style, right-handed). World frame: x forward, y left, z up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nmre.errors import InputError, expected
+
+__all__ = [
+    "Block",
+    "Channel",
+    "Cue",
+    "Event",
+    "FeedbackState",
+    "Placement",
+    "Side",
+    "SignalState",
+    "StreamInfo",
+    "StreamKind",
+]
+
+F64 = NDArray[np.float64]
+
+
+class StreamKind(str, Enum):
+    """What a stream carries. Values are the strings used in files and configs."""
+
+    EMG = "emg"  # surface EMG, mV
+    IMU = "imu"  # acc_x, acc_y, acc_z (m/s^2), gyr_x, gyr_y, gyr_z (rad/s)
+    ACC = "acc"  # acceleration only (m/s^2)
+    GYRO = "gyro"  # angular rate only (rad/s)
+    MAG = "mag"  # magnetic field (uT)
+    ECG = "ecg"  # electrocardiogram (mV)
+    ORIENTATION = "orientation"  # unit quaternion w, x, y, z (sensor to world)
+    ANGLE = "angle"  # derived angles (deg)
+    ENVELOPE = "envelope"  # EMG amplitude envelope (mV or %MVC)
+    SWAY = "sway"  # balance/sway signals (m/s^2)
+    MARKER = "marker"  # irregular markers
+    BATTERY = "battery"  # battery level (%)
+
+
+class Side(str, Enum):
+    LEFT = "left"
+    RIGHT = "right"
+    MIDLINE = "midline"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One channel of a stream: its name, unit and (optionally) its own body placement.
+
+    ``Channel("acc_x", "m/s^2")``; a multi-channel EMG stream names each muscle:
+    ``Channel("vmo_r", "mV", Placement(muscle="vmo", side=Side.RIGHT))``.
+    """
+
+    name: str
+    unit: str
+    placement: Placement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a sensor sits on the body.
+
+    ``segment`` names a body segment (``"pelvis"``, ``"trunk"``, ``"thigh"``,
+    ``"shank"``, ``"foot"``, ``"forearm"`` ...); ``muscle`` names a muscle for EMG
+    (``"vmo"``, ``"vl"``, ``"bf"``, ``"gmed"`` ...); ``side`` says which side.
+    """
+
+    segment: str | None = None
+    muscle: str | None = None
+    side: Side | None = None
+
+    def describe(self) -> str:
+        parts = [p for p in (self.side.value if self.side else None, self.muscle, self.segment) if p]
+        return " ".join(parts) or "unplaced"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """Describes a stream once: identity, kind, channels with units, rate, placement, device.
+
+    Parameters
+    ----------
+    id : str
+        Unique id within a session, e.g. ``"emg.vmo.r"`` or ``"imu.thigh.r"``.
+    kind : StreamKind
+        What the stream carries.
+    channels : tuple of Channel
+        Channel names and units, in row order of the block values.
+    rate : float
+        Nominal sampling rate in Hz (0 for irregular streams such as markers).
+    placement : Placement or None
+        Body placement of the sensor or electrode.
+    device : str or None
+        Device that produced the stream (name or address), or ``None`` for derived streams.
+    """
+
+    id: str
+    kind: StreamKind
+    channels: tuple[Channel, ...]
+    rate: float
+    placement: Placement | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise InputError(expected("a non-empty stream id", self.id))
+        if not isinstance(self.kind, StreamKind):
+            try:
+                object.__setattr__(self, "kind", StreamKind(self.kind))
+            except ValueError:
+                kinds = ", ".join(k.value for k in StreamKind)
+                raise InputError(expected(f"a stream kind ({kinds})", self.kind)) from None
+        if not self.channels:
+            raise InputError(f"stream {self.id!r}: expected at least one channel, got none")
+        if not (math.isfinite(self.rate) and self.rate >= 0):
+            raise InputError(f"stream {self.id!r}: " + expected("a finite rate >= 0 Hz", self.rate))
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "channels": [
+                {"name": c.name, "unit": c.unit, "placement": _placement_dict(c.placement)} for c in self.channels
+            ],
+            "rate": self.rate,
+            "placement": _placement_dict(self.placement),
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StreamInfo:
+        return cls(
+            id=d["id"],
+            kind=StreamKind(d["kind"]),
+            channels=tuple(
+                Channel(c["name"], c["unit"], _placement_from(c.get("placement"))) for c in d["channels"]
+            ),
+            rate=float(d["rate"]),
+            placement=_placement_from(d.get("placement")),
+            device=d.get("device"),
+        )
+
+
+def _placement_dict(p: Placement | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"segment": p.segment, "muscle": p.muscle, "side": p.side.value if p.side else None}
+
+
+def _placement_from(p: Mapping[str, Any] | None) -> Placement | None:
+    if p is None:
+        return None
+    return Placement(p.get("segment"), p.get("muscle"), Side(p["side"]) if p.get("side") else None)
+
+
+_EMPTY_TIMES = np.zeros(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One stream's new samples.
+
+    Parameters
+    ----------
+    stream : str
+        Id of the :class:`StreamInfo` the samples belong to.
+    times : ndarray, shape (n_samples,), float64
+        Sample times on the session clock, seconds (what the body did).
+    values : ndarray, shape (n_channels, n_samples), float64
+        Sample values in the stream's channel units.
+    seq : int
+        Sequence number of the first sample (counts samples since stream start,
+        including missing ones).
+    missing_before : int
+        Samples known to be missing between the previous block and this one.
+        Gaps are never filled silently.
+    arrival : float
+        Session time at which the block became available to nmre (what the radio
+        gave); ``nan`` if unknown. ``arrival - times[-1]`` is the transport latency.
+    """
+
+    stream: str
+    times: F64
+    values: F64
+    seq: int = 0
+    missing_before: int = 0
+    arrival: float = math.nan
+
+    def __post_init__(self) -> None:
+        t, v = self.times, self.values
+        if not isinstance(t, np.ndarray) or t.ndim != 1:
+            raise InputError(
+                f"block of {self.stream!r}: times " + expected("a 1-D array", getattr(t, "shape", type(t)))
+            )
+        if not isinstance(v, np.ndarray) or v.ndim != 2:
+            raise InputError(
+                f"block of {self.stream!r}: values "
+                + expected("a 2-D array (n_channels, n_samples)", getattr(v, "shape", type(v)))
+            )
+        if v.shape[1] != t.shape[0]:
+            raise InputError(
+                f"block of {self.stream!r}: expected values with {t.shape[0]} samples to match times, "
+                f"got shape {v.shape}"
+            )
+        if self.missing_before < 0:
+            raise InputError(f"block of {self.stream!r}: " + expected("missing_before >= 0", self.missing_before))
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.times.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def end_time(self) -> float:
+        """Time of the last sample (``nan`` for an empty block)."""
+        return float(self.times[-1]) if self.times.shape[0] else math.nan
+
+    @classmethod
+    def empty(cls, stream: str, n_channels: int, seq: int = 0) -> Block:
+        return cls(stream, _EMPTY_TIMES, np.zeros((n_channels, 0)), seq)
+
+
+def _jsonable(x: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples into plain JSON types (deterministically)."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Enum):
+        return x.value
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened at a time: a rep ended, a rule was broken, a gap, a marker.
+
+    Parameters
+    ----------
+    time : float
+        Session time of what happened (sample time, seconds).
+    kind : str
+        Dotted kind, e.g. ``"rep"``, ``"rule.squat_depth"``, ``"stream.gap"``.
+    source : str
+        Who raised it: a rule id, a stream id, the engine.
+    payload : mapping
+        JSON-serialisable details (magnitude, limits, counts).
+    patient_message : str or None
+        Short plain words for the patient ("Go a little deeper").
+    therapist_message : str or None
+        Technical description for the therapist ("peak knee flexion 58 deg < 80 deg").
+    detected_at : float
+        Session time at which the engine emitted the event (``nan`` if not stamped);
+        ``detected_at - time`` is the detection latency.
+    """
+
+    time: float
+    kind: str
+    source: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    patient_message: str | None = None
+    therapist_message: str | None = None
+    detected_at: float = math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": _jsonable(self.time),
+            "kind": self.kind,
+            "source": self.source,
+            "payload": _jsonable(self.payload),
+            "patient_message": self.patient_message,
+            "therapist_message": self.therapist_message,
+            "detected_at": _jsonable(self.detected_at),
+        }
+
+    def to_json(self) -> str:
+        """Deterministic one-line JSON (sorted keys; non-finite floats as null)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class SignalState:
+    """A watched signal's latest value and its target zone (``lo``/``hi`` may be open)."""
+
+    name: str
+    value: float
+    unit: str
+    lo: float | None = None
+    hi: float | None = None
+
+    @property
+    def in_zone(self) -> bool | None:
+        """``True`` inside the target zone, ``False`` outside, ``None`` without a zone or value."""
+        if (self.lo is None and self.hi is None) or not math.isfinite(self.value):
+            return None
+        return (self.lo is None or self.value >= self.lo) and (self.hi is None or self.value <= self.hi)
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A piece of feedback the schedule released for the patient.
+
+    ``tone`` is ``"good"``, ``"correct"`` (a correction) or ``"info"``.
+    """
+
+    time: float
+    rule: str
+    message: str
+    tone: str = "info"
+    intensity: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackState:
+    """What sinks render right now. Sinks never compute; they draw or play this."""
+
+    time: float
+    signals: Mapping[str, SignalState] = field(default_factory=dict)
+    cues: tuple[Cue, ...] = ()
