@@ -1,0 +1,250 @@
+"""The engine: sources → nodes (processors, derivations, rules) → feedback schedule → sinks.
+
+Every arriving block is processed at once (never on a UI timer). On a
+:class:`~nmre.core.VirtualClock` the engine jumps from one scheduled arrival to
+the next, so a run is deterministic and as fast as the CPU allows; on a
+:class:`~nmre.core.RealClock` it paces itself to wall time and waits for live
+sources to wake it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from nmre.core.clock import Clock, VirtualClock
+from nmre.core.interfaces import Sink, Source
+from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo
+from nmre.engine.nodes import Node
+from nmre.engine.stats import RunningStats
+from nmre.errors import ConfigError, StateError
+from nmre.feedback.schedule import Continuous, FeedbackSchedule
+
+__all__ = ["Engine", "EngineState", "EngineStats"]
+
+#: How often (session seconds) the feedback state's live signal values are refreshed.
+FEEDBACK_PERIOD = 0.01
+#: Longest wait for live sources before the engine checks for a stop request (seconds).
+LIVE_POLL = 0.005
+
+
+class EngineState(Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+@dataclass
+class EngineStats:
+    """What the engine measured about itself during a run.
+
+    ``cost`` is wall time spent processing each arriving block (all nodes, rules
+    and sinks it triggered); ``transport`` is arrival minus the block's last
+    sample time (session clock); ``detection`` is an event's ``detected_at``
+    minus its ``time``.
+    """
+
+    blocks: int = 0
+    samples: int = 0
+    events: int = 0
+    cost: RunningStats = field(default_factory=RunningStats)
+    transport: RunningStats = field(default_factory=RunningStats)
+    detection: RunningStats = field(default_factory=RunningStats)
+    session_seconds: float = 0.0
+    wall_seconds: float = 0.0
+
+
+class Engine:
+    """Wires sources, nodes, a feedback schedule and sinks on one clock.
+
+    Parameters
+    ----------
+    sources : sequence of Source
+        Where blocks come from (simulator, BLE devices, a recording).
+    nodes : sequence of Node
+        Processing steps in the order they should see each block.
+    sinks : sequence of Sink
+        Consumers of blocks, events and feedback state.
+    clock : Clock, optional
+        Session clock; a fresh :class:`VirtualClock` by default.
+    schedule : FeedbackSchedule, optional
+        Decides which rule outcomes become cues for the patient
+        (default :class:`~nmre.feedback.schedule.Continuous`).
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        nodes: Sequence[Node] = (),
+        sinks: Sequence[Sink] = (),
+        clock: Clock | None = None,
+        schedule: FeedbackSchedule | None = None,
+    ) -> None:
+        if not sources:
+            raise ConfigError("engine: expected at least one source, got none")
+        self.sources = list(sources)
+        self.nodes = list(nodes)
+        self.sinks = list(sinks)
+        self.clock: Clock = clock if clock is not None else VirtualClock()
+        self.schedule: FeedbackSchedule = schedule if schedule is not None else Continuous()
+        self.state = EngineState.CREATED
+        self.stats = EngineStats()
+        self.events: list[Event] = []
+        self.infos: dict[str, StreamInfo] = {}
+        self._subscribers: dict[str, list[Node]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._feedback = FeedbackState(time=0.0)
+        self._cues: list[Cue] = []
+        self._last_feedback = -math.inf
+        self._bind()
+
+    # -- set-up -------------------------------------------------------------------
+    def _bind(self) -> None:
+        for src in self.sources:
+            for info in src.streams:
+                if info.id in self.infos:
+                    raise ConfigError(f"engine: stream id {info.id!r} is produced twice; expected unique ids")
+                self.infos[info.id] = info
+        for node in self.nodes:
+            for out in node.bind(dict(self.infos)):
+                if out.id in self.infos:
+                    raise ConfigError(f"engine: node {node.name!r} emits {out.id!r}, which already exists")
+                self.infos[out.id] = out
+            for stream in node.inputs:
+                self._subscribers[stream].append(node)
+
+    @property
+    def feedback(self) -> FeedbackState:
+        """The latest feedback state (safe to read from any thread: replaced atomically)."""
+        return self._feedback
+
+    def stop(self) -> None:
+        """Ask a running engine to stop after the current block (thread-safe)."""
+        self._stop.set()
+        self._wake.set()
+
+    # -- the loop -----------------------------------------------------------------
+    def run(self, until: float | None = None) -> EngineStats:
+        """Run the session until every source is finished, ``until`` (session s), or :meth:`stop`."""
+        if self.state is not EngineState.CREATED:
+            raise StateError(f"engine: run() needs state 'created', but the engine is {self.state.value!r}")
+        self.state = EngineState.RUNNING
+        wall0 = time.perf_counter()
+        for sink in self.sinks:
+            sink.open(list(self.infos.values()))
+        started: list[Source] = []
+        try:
+            for src in self.sources:
+                src.wake = self._wake
+                src.start(self.clock)
+                started.append(src)
+            self._loop(until)
+        finally:
+            for src in reversed(started):
+                src.stop()
+            self._publish_feedback(self.clock.now(), force=True)
+            for sink in self.sinks:
+                sink.close()
+            self.state = EngineState.STOPPED
+            self.stats.session_seconds = self.clock.now()
+            self.stats.wall_seconds = time.perf_counter() - wall0
+        return self.stats
+
+    def _loop(self, until: float | None) -> None:
+        clock = self.clock
+        while not self._stop.is_set():
+            pending = [t for t in (s.next_arrival() for s in self.sources) if t is not None]
+            nxt = min(pending) if pending else None
+            if clock.is_virtual:
+                if nxt is None:
+                    if all(s.finished for s in self.sources):
+                        break
+                    raise StateError(
+                        "engine: a virtual clock needs scheduled sources, but a live source has no next arrival"
+                    )
+                if until is not None and nxt > until:
+                    clock.sleep_until(until)
+                    break
+                now = clock.sleep_until(nxt)
+            else:
+                if all(s.finished for s in self.sources):
+                    break
+                target = clock.now() + LIVE_POLL if nxt is None else min(nxt, clock.now() + LIVE_POLL)
+                if until is not None:
+                    target = min(target, until)
+                now = clock.sleep_until(target, self._wake)
+                if until is not None and now >= until:
+                    self._poll_all(now)
+                    break
+            self._poll_all(now)
+
+    def _poll_all(self, now: float) -> None:
+        for src in self.sources:
+            for ev in src.poll_events():
+                self._emit(ev, now)
+            for block in src.poll(now):
+                t0 = time.perf_counter()
+                self.stats.blocks += 1
+                self.stats.samples += block.n_samples
+                if block.n_samples and math.isfinite(block.arrival):
+                    self.stats.transport.add(block.arrival - block.end_time)
+                self._dispatch(block, now)
+                self._publish_feedback(now)
+                self.stats.cost.add(time.perf_counter() - t0)
+
+    def _dispatch(self, block: Block, now: float) -> None:
+        for sink in self.sinks:
+            sink.on_block(block)
+        for node in self._subscribers.get(block.stream, ()):
+            outs = node.push(block)
+            for ev in node.pop_events():
+                self._emit(ev, now)
+            for out in outs:
+                self._dispatch(out, now)
+
+    def _emit(self, event: Event, now: float) -> None:
+        if not math.isfinite(event.detected_at):
+            event = replace(event, detected_at=now)
+        self.events.append(event)
+        self.stats.events += 1
+        if math.isfinite(event.time):
+            self.stats.detection.add(max(0.0, event.detected_at - event.time))
+        for sink in self.sinks:
+            sink.on_event(event)
+        for node in self.nodes:
+            node.on_event(event)
+            for ev in node.pop_events():
+                self._emit(ev, now)
+        for cue in self.schedule.on_event(event):
+            self._cues.append(cue)
+            self._emit(
+                Event(
+                    time=cue.time,
+                    kind="feedback.cue",
+                    source=cue.rule,
+                    payload={"tone": cue.tone, "intensity": cue.intensity, "schedule": self.schedule.name},
+                    patient_message=cue.message,
+                    therapist_message=f"cue released by the {self.schedule.name} schedule",
+                ),
+                now,
+            )
+            self._publish_feedback(now, force=True)
+
+    def _publish_feedback(self, now: float, force: bool = False) -> None:
+        if not force and now - self._last_feedback < FEEDBACK_PERIOD:
+            return
+        self._last_feedback = now
+        signals: dict[str, SignalState] = {}
+        for node in self.nodes:
+            for s in node.signals():
+                signals[s.name] = s
+        state = FeedbackState(time=now, signals=signals, cues=tuple(self._cues[-8:]))
+        self._feedback = state
+        for sink in self.sinks:
+            sink.on_feedback(state)

@@ -1,0 +1,180 @@
+import time
+
+import numpy as np
+import pytest
+
+from nmre import Block, Channel, Event, RealClock, Source, StreamInfo, StreamKind
+from nmre.engine import Engine, Node
+from nmre.engine.nodes import ProcessorNode
+from nmre.errors import ConfigError, StateError
+from nmre.feedback.schedule import Bandwidth
+from nmre.feedback.sinks import MemorySink
+from nmre.rules import RepBandRule
+
+
+class ListSource(Source):
+    """A scheduled test source: a fixed list of blocks served at their arrival times."""
+
+    def __init__(self, info, blocks):
+        self._info, self._blocks, self._i = info, blocks, 0
+
+    @property
+    def streams(self):
+        return [self._info]
+
+    def start(self, clock):
+        self.started = True
+
+    def poll(self, now):
+        out = []
+        while self._i < len(self._blocks) and self._blocks[self._i].arrival <= now:
+            out.append(self._blocks[self._i])
+            self._i += 1
+        return out
+
+    def next_arrival(self):
+        return self._blocks[self._i].arrival if self._i < len(self._blocks) else None
+
+    @property
+    def finished(self):
+        return self._i >= len(self._blocks)
+
+
+def angle_source(peaks=(90.0, 50.0, 95.0), rate=100.0, block=5, latency=0.02):
+    """A knee-angle-like stream: one half-sine rep per peak, 1 s rest between reps."""
+    t_parts, x_parts, t0 = [], [], 0.0
+    for p in peaks:
+        rest = np.zeros(int(rate))
+        rep = p * np.sin(np.linspace(0, np.pi, int(2 * rate)))
+        x_parts += [rest, rep]
+    x = np.concatenate([*x_parts, np.zeros(int(rate))])
+    t = np.arange(x.size) / rate + t0
+    info = StreamInfo("angle", StreamKind.ANGLE, (Channel("flexion", "deg"),), rate)
+    blocks = [
+        Block("angle", t[i : i + block], x[None, i : i + block].copy(), seq=i, arrival=t[min(i + block, x.size) - 1] + latency)
+        for i in range(0, x.size, block)
+    ]
+    return info, blocks
+
+
+class Threshold(Node):
+    """A minimal rep segmenter for engine tests: rep while the signal is above 10."""
+
+    name = "reps"
+
+    def __init__(self):
+        self.inputs = ("angle",)
+        self.reset()
+
+    def bind(self, infos):
+        return []
+
+    def reset(self):
+        self.active, self.n, self.ev = False, 0, []
+
+    def push(self, block):
+        for t, v in zip(block.times, block.values[0], strict=True):
+            if not self.active and v > 10:
+                self.active = True
+                self.ev.append(Event(t, "rep.start", self.name, {"rep": self.n}))
+            elif self.active and v < 5:
+                self.active = False
+                self.ev.append(Event(t, "rep.end", self.name, {"rep": self.n}))
+                self.n += 1
+        return []
+
+    def pop_events(self):
+        out, self.ev = self.ev, []
+        return out
+
+
+class Scale:
+    def __init__(self, k):
+        self.k = k
+
+    def process(self, block):
+        return Block(block.stream, block.times, block.values * self.k, block.seq, block.missing_before, block.arrival)
+
+    def reset(self):
+        pass
+
+    def output_info(self, info):
+        return info
+
+    def pop_events(self):
+        return []
+
+
+def make_engine(schedule=None, clock=None, peaks=(90.0, 50.0, 95.0)):
+    info, blocks = angle_source(peaks)
+    sink = MemorySink(keep_blocks=True)
+    rule = RepBandRule("squat_depth", "angle", "flexion", lo=80, hi=110, reps_from="reps", label="peak knee flexion",
+                       below="Go a little deeper", good="Good depth")
+    nodes = [Threshold(), rule, ProcessorNode(Scale(2.0), "angle", "angle.x2")]
+    return Engine([ListSource(info, blocks)], nodes, [sink], clock=clock, schedule=schedule), sink
+
+
+def test_engine_runs_a_rule_end_to_end_and_releases_cues():
+    eng, sink = make_engine()
+    stats = eng.run()
+    outcomes = [e for e in sink.events if e.kind == "rule.squat_depth"]
+    assert [e.payload["ok"] for e in outcomes] == [True, False, True]
+    assert outcomes[1].patient_message == "Go a little deeper"
+    assert outcomes[1].payload["value"] == pytest.approx(50.0, abs=0.1)
+    cues = [e for e in sink.events if e.kind == "feedback.cue"]
+    assert [c.patient_message for c in cues] == ["Good depth", "Go a little deeper", "Good depth"]
+    # every event is stamped with when it was detected, never before it happened
+    assert all(e.detected_at >= e.time for e in sink.events)
+    assert stats.blocks == len(angle_source()[1]) and stats.samples == 1000
+    assert stats.detection.n == len(sink.events) and stats.transport.max == pytest.approx(0.02)
+    # derived stream emitted and recorded
+    x2 = [b for b in sink.blocks if b.stream == "angle.x2"]
+    assert np.concatenate([b.values[0] for b in x2]).max() == pytest.approx(2 * 95.0, rel=1e-3)
+    assert eng.feedback.signals["peak knee flexion"].lo == 80
+
+
+def test_bandwidth_schedule_is_silent_inside_the_tolerance():
+    eng, sink = make_engine(schedule=Bandwidth())
+    eng.run()
+    assert [c.patient_message for c in sink.events if c.kind == "feedback.cue"] == ["Go a little deeper"]
+
+
+def test_virtual_runs_are_deterministic():
+    outs = []
+    for _ in range(2):
+        eng, sink = make_engine()
+        eng.run()
+        outs.append("\n".join(e.to_json() for e in sink.events))
+    assert outs[0] == outs[1] and outs[0]
+
+
+def test_run_until_stops_early_and_engine_cannot_run_twice():
+    eng, sink = make_engine()
+    eng.run(until=3.5)  # inside the first rep's end
+    assert eng.clock.now() == 3.5
+    assert [e.kind for e in sink.events if e.kind.startswith("rule.")] == ["rule.squat_depth"]
+    with pytest.raises(StateError, match="'stopped'"):
+        eng.run()
+
+
+def test_real_clock_paces_to_wall_time():
+    info, blocks = angle_source(peaks=())  # 1 s of rest; serve only the first 0.2 s
+    blocks = [b for b in blocks if b.arrival <= 0.2]
+    eng = Engine([ListSource(info, blocks)], clock=RealClock())
+    t0 = time.perf_counter()
+    eng.run()
+    assert time.perf_counter() - t0 >= blocks[-1].arrival - 1e-3  # cannot finish before the data arrived
+
+
+def test_wiring_errors_name_the_problem():
+    info, blocks = angle_source()
+    with pytest.raises(ConfigError, match="known streams are: angle"):
+        Engine([ListSource(info, blocks)], [ProcessorNode(Scale(1), "nope", "out")])
+    with pytest.raises(ConfigError, match="produced twice"):
+        Engine([ListSource(info, blocks), ListSource(info, blocks)])
+    with pytest.raises(ConfigError, match="channel of 'angle'"):
+        RepBandRule("d", "angle", "bogus", lo=1, reps_from="reps", label="x").bind({"angle": info})
+    with pytest.raises(ConfigError, match="lo <= hi"):
+        RepBandRule("d", "angle", "flexion", lo=5, hi=1, reps_from="reps", label="x")
+    with pytest.raises(ConfigError, match="at least one source"):
+        Engine([])

@@ -1,0 +1,77 @@
+import pytest
+
+from nmre import Event
+from nmre.errors import ConfigError
+from nmre.feedback.schedule import (
+    Bandwidth,
+    Continuous,
+    Faded,
+    Retention,
+    SelfControlled,
+    Summary,
+    make_schedule,
+)
+
+
+def outcome(rep, ok, msg=None):
+    return Event(float(rep), "rule.squat_depth", "rule.squat_depth", {"ok": ok, "rep": rep},
+                 patient_message=msg or ("Good" if ok else "Go deeper"))
+
+
+def released(schedule, oks):
+    return [len(schedule.on_event(outcome(i, ok))) for i, ok in enumerate(oks)]
+
+
+def test_non_outcomes_never_release_cues():
+    for s in (Continuous(), Bandwidth(), Faded(), Summary(1)):
+        assert s.on_event(Event(0.0, "rep.end", "reps", {"rep": 0})) == []
+        assert s.on_event(Event(0.0, "rule.x", "r", {"ok": "yes"})) == []  # ok must be a bool
+
+
+def test_continuous_and_bandwidth():
+    oks = [True, False, True, False]
+    assert released(Continuous(), oks) == [1, 1, 1, 1]
+    assert released(Bandwidth(), oks) == [0, 1, 0, 1]
+    cue = Bandwidth().on_event(outcome(3, False))[0]
+    assert (cue.tone, cue.message, cue.time) == ("correct", "Go deeper", 3.0)
+
+
+def test_faded_gives_less_feedback_as_the_patient_succeeds():
+    s = Faded(start=1.0, step=0.25, floor=0.25)
+    got = released(s, [True] * 12)
+    assert got[:2] == [1, 1] and sum(got[:4]) > sum(got[8:])  # frequency falls
+    assert s.fraction == 0.25
+    # misses raise the frequency again
+    released(s, [False] * 3)
+    assert s.fraction == 1.0
+
+
+def test_summary_every_n_reps_counts_targets_and_names_the_main_fix():
+    s = Summary(every=3)
+    assert s.on_event(outcome(0, True)) == []
+    assert s.on_event(outcome(1, False, "Go deeper")) == []
+    (cue,) = s.on_event(outcome(2, False, "Go deeper"))
+    assert cue.message == "1 of 3 reps on target. Focus: Go deeper"
+
+
+def test_self_controlled_releases_only_on_request_and_retention_never():
+    s = SelfControlled()
+    assert s.on_event(outcome(0, False)) == []
+    s.request()
+    (cue,) = s.on_event(Event(1.0, "tick", "x"))
+    assert cue.message == "Go deeper"
+    assert released(Retention(), [True, False]) == [0, 0]
+
+
+@pytest.mark.parametrize("bad", [dict(start=1.5), dict(step=-0.1), dict(floor=2)])
+def test_faded_rejects_fractions_outside_0_1(bad):
+    with pytest.raises(ConfigError, match=r"fraction in \[0, 1\]"):
+        Faded(**bad)
+
+
+def test_make_schedule_names_the_choices():
+    assert make_schedule("bandwidth").name == "bandwidth"
+    with pytest.raises(ConfigError, match="one of continuous, bandwidth"):
+        make_schedule("sometimes")
+    with pytest.raises(ConfigError):
+        Summary(0)
