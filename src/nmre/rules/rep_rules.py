@@ -43,6 +43,9 @@ class RepBandRule(Node):
         Human name of the quantity ("peak knee flexion").
     below, above, good : str
         Patient messages when the value is below the band, above it, or inside.
+    error_below, error_above : str or None
+        Names of the movement error a value below/above the band means
+        (e.g. ``"shallow_squat"``); reported as ``payload["error"]``.
     """
 
     def __init__(
@@ -59,6 +62,8 @@ class RepBandRule(Node):
         below: str = "A little more",
         above: str = "A little less",
         good: str = "Good",
+        error_below: str | None = None,
+        error_above: str | None = None,
     ) -> None:
         if lo is None and hi is None:
             raise ConfigError(f"rule {kind!r}: expected a target band with lo and/or hi, got neither")
@@ -73,6 +78,7 @@ class RepBandRule(Node):
         self.lo, self.hi, self.stat = lo, hi, stat
         self.reps_from, self.label = reps_from, label
         self.below, self.above, self.good = below, above, good
+        self.error_below, self.error_above = error_below, error_above
         self.inputs = (stream,)
         self.name = f"rule.{kind}"
         self._row = 0
@@ -129,14 +135,16 @@ class RepBandRule(Node):
 
     def _outcome(self, end: Event, value: float) -> Event:
         lo, hi, u = self.lo, self.hi, self._unit
+        error: str | None = None
         if not math.isfinite(value):
             ok, msg = False, "Let's try that again"
             why = f"{self.label}: no valid samples during the rep"
+            error = "no_data"
         elif lo is not None and value < lo:
-            ok, msg = False, self.below
+            ok, msg, error = False, self.below, self.error_below
             why = f"{self.label} {value:.1f} {u} < {lo:g} {u}"
         elif hi is not None and value > hi:
-            ok, msg = False, self.above
+            ok, msg, error = False, self.above, self.error_above
             why = f"{self.label} {value:.1f} {u} > {hi:g} {u}"
         else:
             ok, msg = True, self.good
@@ -147,6 +155,7 @@ class RepBandRule(Node):
             source=self.name,
             payload={
                 "ok": ok,
+                "error": error,
                 "rep": self._rep,
                 "value": round(value, 3) if math.isfinite(value) else None,
                 "lo": lo,

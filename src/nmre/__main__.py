@@ -1,0 +1,3 @@
+from nmre.cli import main
+
+raise SystemExit(main())

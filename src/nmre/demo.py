@@ -1,0 +1,295 @@
+"""``nmre demo``: a simulated session end to end, headless.
+
+The body simulator stands in for the patient and the sensors; the same
+engine, DSP nodes, rules and feedback schedule as a live session process it on
+the virtual clock (or paced to wall time with ``--realtime``). One line per rep
+says what the patient would be told; the summary puts the detected errors next
+to the simulator's ground truth, which the detectors never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from nmre.core.clock import Clock, RealClock, VirtualClock
+from nmre.core.interfaces import Sink, Source
+from nmre.core.model import Event
+from nmre.engine import Engine
+from nmre.errors import ConfigError, expected
+from nmre.feedback.schedule import make_schedule
+from nmre.feedback.sinks import MemorySink
+
+__all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
+
+EXERCISES = ("squat", "stance")
+#: Errors ``--inject`` accepts for a squat rep.
+INJECTABLE = ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
+#: Default injected errors: 10 reps, 3 of them too shallow (1-based reps 3, 6, 9).
+DEFAULT_SQUAT_ERRORS: Mapping[int, tuple[str, ...]] = {2: ("shallow_squat",), 5: ("shallow_squat",), 8: ("shallow_squat",)}
+
+
+@dataclass
+class DemoOptions:
+    """What ``nmre demo`` runs. ``errors`` maps 0-based rep index to injected error kinds."""
+
+    exercise: str = "squat"
+    reps: int = 10
+    seed: int = 1
+    seconds: float | None = None
+    realtime: bool = False
+    schedule: str = "continuous"
+    errors: Mapping[int, tuple[str, ...]] | None = None
+    ble: bool = False
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo produced: events, per-rep rows, error matching and engine figures."""
+
+    options: DemoOptions
+    events: list[Event]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_injections(items: Sequence[str], reps: int) -> dict[int, tuple[str, ...]]:
+    """Parse ``REP:ERROR`` strings (1-based rep) into ``{index0: (error, ...)}``."""
+    out: dict[int, list[str]] = {}
+    for item in items:
+        rep_text, sep, kind = item.partition(":")
+        if not sep or not rep_text.strip().isdigit():
+            raise ConfigError("--inject: " + expected("REP:ERROR such as 3:shallow_squat", item))
+        rep = int(rep_text)
+        if not 1 <= rep <= reps:
+            raise ConfigError(f"--inject {item}: " + expected(f"a rep between 1 and {reps}", rep))
+        if kind not in INJECTABLE:
+            raise ConfigError(f"--inject {item}: " + expected(f"an error among {', '.join(INJECTABLE)}", kind))
+        out.setdefault(rep - 1, []).append(kind)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _make_source(opts: DemoOptions, sim: Any) -> Source:
+    if opts.ble:
+        from nmre.drills.ble_demo import ble_source
+
+        return ble_source(sim, seed=opts.seed)
+    from nmre.sim import SimSource
+
+    return SimSource(sim, seed=opts.seed)
+
+
+def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
+    """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
+    from nmre.drills import build_drill
+    from nmre.sim import SquatConfig, StanceConfig, simulate
+
+    if opts.exercise not in EXERCISES:
+        raise ConfigError("exercise: " + expected(f"one of {', '.join(EXERCISES)}", opts.exercise))
+    if opts.exercise == "squat":
+        errors = DEFAULT_SQUAT_ERRORS if opts.errors is None else opts.errors
+        errors = {k: v for k, v in errors.items() if k < opts.reps}
+        cfg: Any = SquatConfig(reps=opts.reps, errors=errors)
+    else:
+        duration = opts.seconds if opts.seconds is not None else 30.0
+        cfg = StanceConfig(duration=duration, errors=[("excessive_sway", duration * 0.5, duration * 0.8)])
+    sim = simulate(cfg, seed=opts.seed)
+    drill = build_drill(opts.exercise, sim.streams)
+    source = _make_source(opts, sim)
+    sink = MemorySink()
+    printer = _RepPrinter(out, opts.exercise) if out is not None else None
+    sinks = [sink] + ([printer] if printer is not None else [])
+    clock: Clock = RealClock() if opts.realtime else VirtualClock()
+    engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=make_schedule(opts.schedule))
+    wall0 = time.perf_counter()
+    stats = engine.run(until=opts.seconds)
+    wall = time.perf_counter() - wall0
+    summary = summarise(opts, sim.truth, sink.events, engine, wall)
+    if out is not None:
+        _print_summary(out, summary)
+    return DemoResult(opts, sink.events, summary)
+
+
+# -- reporting ----------------------------------------------------------------------
+class _RepPrinter(Sink):
+    """Prints one line per completed rep as soon as its outcomes and cues are in."""
+
+    def __init__(self, out: TextIO, exercise: str) -> None:
+        self.out = out
+        self.exercise = exercise
+        self._rep: Any = None
+        self._time = 0.0
+        self._outcomes: list[Event] = []
+        self._cues: list[str] = []
+
+    def on_event(self, event: Event) -> None:
+        belongs = event.kind == "feedback.cue" or (event.kind.startswith("rule.") and "ok" in event.payload)
+        if self._rep is not None and not belongs:
+            self._flush()
+        if event.kind == "rep.end":
+            self._rep, self._time = event.payload.get("rep"), event.time
+        elif event.kind.startswith("rule.") and "ok" in event.payload:
+            self._outcomes.append(event)
+        elif event.kind == "feedback.cue":
+            self._cues.append(event.patient_message or "")
+            if self._rep is None:  # a cue outside a rep (summary, balance)
+                self.out.write(f"  {event.time:6.1f} s  patient hears: {self._cues.pop()}\n")
+        elif event.kind.startswith(("stream.", "signal.", "balance.")):
+            self.out.write(f"  {event.time:6.1f} s  [{event.kind}] {event.therapist_message or ''}\n")
+
+    def _flush(self) -> None:
+        outcomes, cues = self._outcomes, self._cues
+        ok = all(e.payload["ok"] for e in outcomes)
+        detail = "; ".join((e.therapist_message or "").split(": ", 1)[-1] for e in outcomes) or "no checks"
+        if cues:
+            told = " / ".join(cues)
+        else:
+            told = "(nothing: " + ("on target" if ok else "held back by the schedule") + ")"
+        self.out.write(
+            f"  rep {int(self._rep) + 1:2d} [{'ok ' if ok else 'FIX'}] at {self._time:6.1f} s  {detail}\n"
+            f"             patient hears: {told}\n"
+        )
+        self._rep, self._outcomes, self._cues = None, [], []
+
+    def close(self) -> None:
+        if self._rep is not None:
+            self._flush()
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: Engine, wall: float) -> dict[str, Any]:
+    """Build the machine-readable summary: detected errors and ground truth side by side."""
+    st = engine.stats
+    reps = [e for e in events if e.kind == "rep.end"]
+    outcomes = [e for e in events if e.kind.startswith("rule.") and "ok" in e.payload]
+    by_rep: dict[Any, list[Event]] = {}
+    for e in outcomes:
+        by_rep.setdefault(e.payload.get("rep"), []).append(e)
+    rows: list[dict[str, Any]] = []
+    truth_reps = list(getattr(truth, "reps", ()))
+    matched_truth: dict[int, int] = {}
+    for r in reps:
+        idx = r.payload.get("rep")
+        start, end = float(r.payload.get("start", r.time)), float(r.payload.get("end", r.time))
+        best, best_ov = None, 0.0
+        for tr in truth_reps:
+            ov = _overlap(start, end, tr.start, tr.end)
+            if ov > best_ov:
+                best, best_ov = tr, ov
+        row: dict[str, Any] = {
+            "rep": int(idx) + 1,
+            "start": round(start, 3),
+            "end": round(end, 3),
+            "detected_errors": sorted({e.payload["error"] for e in by_rep.get(idx, []) if not e.payload["ok"] and e.payload.get("error")}),
+            "checks": {e.kind[5:]: {"ok": e.payload["ok"], "value": e.payload.get("value"), "unit": e.payload.get("unit")} for e in by_rep.get(idx, [])},
+        }
+        if best is not None:
+            matched_truth[best.index] = int(idx) + 1
+            row["truth"] = {
+                "rep": best.index + 1,
+                "errors": list(best.errors),
+                "peak_knee_flexion_deg": round(best.peak_knee_flexion_deg, 2),
+                "peak_trunk_lean_deg": round(best.peak_trunk_lean_deg, 2),
+                "peak_valgus_deg": round(best.peak_valgus_deg, 2),
+                "vmo_vl_onset_ms": round(best.vmo_vl_onset_ms, 1),
+            }
+        rows.append(row)
+    # per error kind: injected reps (truth numbering), detected, missed, false alarms
+    kinds = sorted({k for tr in truth_reps for k in tr.errors} | {k for row in rows for k in row["detected_errors"]})
+    matching: dict[str, Any] = {}
+    for k in kinds:
+        injected = [tr.index + 1 for tr in truth_reps if k in tr.errors]
+        detected = [row["truth"]["rep"] for row in rows if k in row["detected_errors"] and "truth" in row]
+        unmatched = [row["rep"] for row in rows if k in row["detected_errors"] and "truth" not in row]
+        matching[k] = {
+            "injected": injected,
+            "detected": sorted(detected),
+            "missed": [r for r in injected if r not in detected],
+            "false_alarms": sorted([r for r in detected if r not in injected] + unmatched),
+        }
+    missed_reps = [tr.index + 1 for tr in truth_reps if tr.index not in matched_truth]
+    windows = [e.to_dict() for e in events if e.kind.startswith("balance.")]
+    return {
+        "nmre_demo": 1,
+        "exercise": opts.exercise,
+        "seed": opts.seed,
+        "clock": "real" if opts.realtime else "virtual",
+        "transport": "ble-emulated" if opts.ble else "simulator",
+        "schedule": opts.schedule,
+        "session_seconds": round(st.session_seconds, 3),
+        "reps_detected": len(reps),
+        "reps_in_truth": len(truth_reps),
+        "reps_not_detected": missed_reps,
+        "reps": rows,
+        "errors": matching,
+        "balance": windows,
+        "feedback": [
+            {"time": round(e.time, 3), "message": e.patient_message}
+            for e in events if e.kind == "feedback.cue"
+        ],
+        "stream_events": [e.to_dict() for e in events if e.kind.startswith(("stream.", "signal."))],
+        "latency_ms": {
+            "transport": st.transport.to_dict(),
+            "detection": st.detection.to_dict(),
+        },
+        "events": len(events),
+        "truth": truth.to_dict(),
+        "_wall": {"seconds": round(wall, 3), "engine_cost_per_block_us": st.cost.to_dict(1e6, "us")},
+    }
+
+
+def _print_summary(out: TextIO, s: Mapping[str, Any]) -> None:
+    out.write("\nSummary\n")
+    if s["exercise"] == "squat":
+        out.write(f"  reps detected: {s['reps_detected']} of {s['reps_in_truth']} performed\n")
+        for k, m in s["errors"].items():
+            verdict = "all found" if not m["missed"] and not m["false_alarms"] else "MISMATCH"
+            out.write(
+                f"  {k:<22} injected in reps {m['injected'] or '-'}; detected in {m['detected'] or '-'}; "
+                f"missed {m['missed'] or 'none'}; false alarms {m['false_alarms'] or 'none'}  [{verdict}]\n"
+            )
+        clean = [r["rep"] for r in s["reps"] if not r["detected_errors"]]
+        out.write(f"  reps on target: {len(clean)}\n")
+    lat = s["latency_ms"]
+    out.write(
+        f"  latency (session clock): transport p50 {lat['transport']['p50']} ms, "
+        f"detection after the movement p50 {lat['detection']['p50']} ms\n"
+    )
+    w = s["_wall"]
+    c = w["engine_cost_per_block_us"]
+    out.write(
+        f"  {s['session_seconds']:.1f} s of session in {w['seconds']:.2f} s of wall time; "
+        f"engine cost per block p50 {c['p50']} us, p99 {c['p99']} us\n"
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Entry point for ``nmre demo`` (arguments already parsed by :mod:`nmre.cli`)."""
+    errors = None if args.inject is None else parse_injections(args.inject, args.reps)
+    opts = DemoOptions(
+        exercise=args.exercise,
+        reps=args.reps,
+        seed=args.seed,
+        seconds=args.seconds,
+        realtime=args.realtime,
+        schedule=args.schedule,
+        errors=errors,
+        ble=args.ble,
+    )
+    if args.json:
+        result = run_demo(opts, out=None)
+        json.dump({k: v for k, v in result.summary.items() if k != "_wall"}, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        head = f"{opts.reps}-rep squat set" if opts.exercise == "squat" else "single-leg stance (right leg)"
+        print(f"nmre demo: {head}, seed {opts.seed}, {'real-time' if opts.realtime else 'virtual'} clock")
+        result = run_demo(opts, out=sys.stdout)
+    return 0 if math.isfinite(result.summary["session_seconds"]) else 1
