@@ -1,0 +1,219 @@
+"""Orientation filters: oracles (ahrs, imufusion), streaming = batch, bias, bad input."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nmre.core.model import Block, StreamInfo, StreamKind
+from nmre.dsp._imu_common import IMU_CHANNELS
+from nmre.dsp.orientation import FusionAhrs, GyroBias, Madgwick
+from nmre.dsp.quaternion import quat_conjugate, quat_rotate
+from nmre.errors import ConfigError, InputError
+
+FS = 100.0
+
+
+def _imu(seed: int, n: int = 1500, acc_noise: float = 0.5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / FS
+    f = rng.uniform(0.05, 0.5, 3)
+    gyr = rng.uniform(0.2, 1.5, 3)[:, None] * np.sin(2 * np.pi * f[:, None] * t) + rng.normal(0, 0.02, (3, n))
+    acc = rng.normal(0, 2, 3)[:, None] + np.array([0, 0, 9.81])[:, None] + rng.normal(0, acc_noise, (3, n))
+    return np.vstack([acc, gyr])
+
+
+def _blk(x: np.ndarray) -> Block:
+    return Block("imu", np.arange(x.shape[1]) / FS, x)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("beta", [0.033, 0.1, 0.5])
+def test_madgwick_matches_ahrs(seed: int, beta: float) -> None:
+    ahrs = pytest.importorskip("ahrs")
+    x = _imu(seed)
+    out = Madgwick(FS, beta=beta).process(_blk(x)).values
+    ref = ahrs.filters.Madgwick(gyr=x[3:].T, acc=x[:3].T, frequency=FS, gain=beta).Q.T
+    np.testing.assert_allclose(out, ref, atol=1e-10, rtol=0)
+
+
+def test_madgwick_matches_ahrs_with_q0() -> None:
+    ahrs = pytest.importorskip("ahrs")
+    x = _imu(7)
+    q0 = np.array([0.9, 0.1, -0.3, 0.2])
+    out = Madgwick(FS, beta=0.1, q0=q0).process(_blk(x)).values
+    ref = ahrs.filters.Madgwick(gyr=x[3:].T, acc=x[:3].T, frequency=FS, gain=0.1, q0=q0).Q.T
+    np.testing.assert_allclose(out, ref, atol=1e-10, rtol=0)
+
+
+def _imufusion_run(x: np.ndarray, **kw: float) -> tuple[np.ndarray, list[bool]]:
+    imufusion = pytest.importorskip("imufusion")
+    a = imufusion.Ahrs()
+    a.set_settings(
+        imufusion.AhrsSettings(
+            sample_rate=FS,
+            convention=imufusion.CONVENTION_NWU,
+            gain=kw.get("gain", 0.5),
+            gyroscope_range=kw.get("gyroscope_range", 2000.0),
+            acceleration_rejection=kw.get("acceleration_rejection", 10.0),
+            magnetic_rejection=10.0,
+            rejection_timeout=kw.get("rejection_timeout", 5.0),
+        )
+    )
+    out = np.empty((4, x.shape[1]))
+    ignored = []
+    for i in range(x.shape[1]):
+        a.update_no_magnetometer(np.degrees(x[3:, i]), x[:3, i] / 9.80665)
+        out[:, i] = a.get_quaternion()
+        ignored.append(a.get_internal_states().accelerometer_ignored)
+    return out, ignored
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fusion_matches_imufusion(seed: int) -> None:
+    # 15 s: startup ramp (3 s), heading zeroing, rejections (large acc noise) and recoveries
+    x = _imu(seed, n=1500, acc_noise=1.5)
+    out = FusionAhrs(FS).process(_blk(x)).values
+    ref, ignored = _imufusion_run(x)
+    assert 0.02 < np.mean(ignored) < 0.98  # rejection really exercised
+    np.testing.assert_allclose(out, ref, atol=2e-5, rtol=0)
+
+
+def test_fusion_matches_imufusion_without_rejection_and_overrange() -> None:
+    x = _imu(11, n=800)
+    x[3:, 400:410] = math.radians(1500.0)  # overrange at 1000 deg/s range -> soft restart
+    out = FusionAhrs(FS, acceleration_rejection=0.0, gyroscope_range=1000.0).process(_blk(x)).values
+    ref, _ = _imufusion_run(x, acceleration_rejection=0.0, gyroscope_range=1000.0)
+    np.testing.assert_allclose(out, ref, atol=2e-5, rtol=0)
+
+
+def test_madgwick_constant_rotation_with_consistent_gravity() -> None:
+    # yaw rotation at 1 rad/s with the accelerometer reading exact gravity: the first-order step
+    # q + q*(0, w)dt/2, renormalised, turns by exactly 2*atan(w*dt/2) per sample
+    n = 201
+    x = np.zeros((6, n))
+    x[2] = 9.81
+    x[5] = 1.0
+    q = Madgwick(FS, beta=0.1).process(_blk(x)).values
+    yaw = 2 * np.arctan2(q[3], q[0])
+    np.testing.assert_allclose(yaw[-1], (n - 1) * 2 * math.atan(0.5 / FS), atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), which=st.sampled_from(["madgwick", "fusion", "bias"]))
+def test_streaming_equals_batch(data: st.DataObject, which: str, feed: Callable[..., list[Block]]) -> None:
+    x = _imu(3, n=600)
+    x[:, 100] = np.nan
+    make = {
+        "madgwick": lambda: Madgwick(FS),
+        "fusion": lambda: FusionAhrs(FS),
+        "bias": lambda: GyroBias(FS, still_time=0.2, gyro_threshold=2.0, acc_threshold=5.0),
+    }[which]
+    whole = make().process(Block("s", np.arange(600) / FS, x)).values
+    sizes = data.draw(st.lists(st.sampled_from([0, 1, 2, 3, 7, 16, 50, 333]), min_size=1, max_size=30))
+    parts = feed(make(), x, sizes, fs=FS)
+    np.testing.assert_array_equal(np.hstack([b.values for b in parts]), whole)
+
+
+@pytest.mark.parametrize("cls", [Madgwick, FusionAhrs])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_sample_skipped_and_flagged(cls: type, bad: float) -> None:
+    x = _imu(5, n=500)
+    clean = cls(FS).process(_blk(x)).values
+    y = x.copy()
+    y[4, 300] = bad
+    p = cls(FS)
+    out = p.process(_blk(y)).values
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out[:, 300], out[:, 299])  # held
+    ev = p.pop_events()
+    assert [e.kind for e in ev] == ["dsp.nonfinite"] and ev[0].payload["skipped"] == 1
+    assert p.pop_events() == []
+    # the session goes on: the orientation reconverges close to the clean run
+    assert np.max(np.abs(np.abs(np.sum(out[:, -1] * clean[:, -1])) - 1)) < 1e-3
+
+
+def test_madgwick_output_nan_until_first_finite_sample() -> None:
+    x = _imu(2, n=20)
+    x[:, :3] = np.nan
+    out = Madgwick(FS).process(_blk(x)).values
+    assert np.all(np.isnan(out[:, :3])) and np.all(np.isfinite(out[:, 3:]))
+
+
+@pytest.mark.parametrize("cls", [Madgwick, FusionAhrs])
+def test_constant_input_stays_level(cls: type) -> None:
+    x = np.zeros((6, 400))
+    x[2] = 9.81
+    q = cls(FS).process(_blk(x)).values
+    np.testing.assert_allclose(q, np.array([[1.0], [0], [0], [0]]) * np.ones((1, 400)), atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [Madgwick, FusionAhrs, GyroBias])
+@pytest.mark.parametrize(
+    "values, fragment",
+    [
+        (np.zeros((5, 10)), "(6, n_samples)"),
+        (np.zeros((6, 10), dtype=np.float32), "float64"),
+        (np.zeros((3, 4)), "(3, 4)"),
+    ],
+)
+def test_bad_input_raises(cls: type, values: np.ndarray, fragment: str) -> None:
+    with pytest.raises(InputError, match="expected") as e:
+        cls(FS).process(Block("imu", np.arange(values.shape[1]) / FS, values))
+    assert fragment in str(e.value)
+
+
+def test_bad_config_raises() -> None:
+    with pytest.raises(ConfigError):
+        Madgwick(0.0)
+    with pytest.raises(ConfigError):
+        Madgwick(FS, q0=[0, 0, 0, 0])
+    with pytest.raises(ConfigError):
+        FusionAhrs(FS, gain=-1)
+
+
+def test_empty_block_and_reset_and_info() -> None:
+    m = Madgwick(FS)
+    out = m.process(Block("imu", np.zeros(0), np.zeros((6, 0))))
+    assert out.values.shape == (4, 0) and out.stream == "imu.quat"
+    x = _imu(1, n=50)
+    a = m.process(_blk(x)).values
+    m.reset()
+    np.testing.assert_array_equal(m.process(_blk(x)).values, a)
+    info = m.output_info(StreamInfo("imu", StreamKind.IMU, IMU_CHANNELS, FS))
+    assert info.kind is StreamKind.ORIENTATION and info.n_channels == 4 and info.id == "imu.quat"
+
+
+def test_gyro_bias_estimated_at_rest_and_removed() -> None:
+    rng = np.random.default_rng(0)
+    n = 1000
+    bias = np.array([0.01, -0.02, 0.015])
+    x = np.zeros((6, n))
+    x[2] = 9.81
+    x[:3] += rng.normal(0, 0.05, (3, n))
+    x[3:] = bias[:, None] + rng.normal(0, 0.003, (3, n))
+    x[3, 600:] += 2.0  # movement from 6 s: not still, bias is kept
+    g = GyroBias(FS, still_time=2.0)
+    out = g.process(_blk(x)).values
+    np.testing.assert_allclose(g.bias, x[3:, :600].mean(axis=1), atol=1e-12)
+    np.testing.assert_array_equal(out[3:, :199], x[3:, :199])  # before 2 s of stillness: no estimate
+    np.testing.assert_allclose(out[3:, 700:].mean(axis=1) - [2.0, 0, 0], 0, atol=2e-3)
+
+
+def test_orientation_recovers_known_tilt() -> None:
+    # static sensor tilted 20 deg about x: both filters converge to gravity along the right axis
+    from nmre.dsp.quaternion import quat_from_axis_angle
+
+    q_true = quat_from_axis_angle([1, 0, 0], math.radians(20))
+    acc = quat_rotate(quat_conjugate(q_true), [0, 0, 9.81])[:, 0]
+    x = np.zeros((6, 600))
+    x[:3] = acc[:, None]
+    for cls in (Madgwick, FusionAhrs):
+        q = cls(FS).process(_blk(x)).values[:, -1]
+        up = quat_rotate(quat_conjugate(q), [0, 0, 1])[:, 0]
+        np.testing.assert_allclose(up, acc / 9.81, atol=1e-4)
