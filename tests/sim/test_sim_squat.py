@@ -1,0 +1,197 @@
+"""Squat scenario: injected errors, ground truth, configuration checks and determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from nmre.errors import ConfigError
+from nmre.sim import ERROR_KINDS, SQUAT_ERRORS, SquatConfig, StanceConfig, simulate, squat_set
+
+ERRS = {
+    1: ("shallow_squat",),
+    3: ("excessive_trunk_lean",),
+    5: ("knee_valgus",),
+    7: ("late_vmo_onset",),
+    8: ("shallow_squat", "knee_valgus"),
+}
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate(SquatConfig(reps=10, errors=ERRS), seed=11)
+
+
+def _normal(sim):
+    return [r for r in sim.truth.reps if not r.errors]
+
+
+def test_normal_reps_are_physiological(sim):
+    cfg = sim.config
+    for r in _normal(sim):
+        assert abs(r.peak_knee_flexion_deg - cfg.target_depth_deg) <= 2.5
+        assert 20.0 <= r.peak_trunk_lean_deg <= 30.0
+        assert abs(r.peak_valgus_deg - cfg.valgus_deg) <= 0.6
+        assert -10.0 <= r.vmo_vl_onset_ms <= 0.0
+        assert 2.7 <= r.end - r.start <= 3.3
+        assert r.start < r.bottom < r.end
+        assert r.vl_onset < r.start  # muscles switch on before the movement
+    starts = np.array([r.start for r in sim.truth.reps])
+    ends = np.array([r.end for r in sim.truth.reps])
+    assert np.all(starts[1:] - ends[:-1] >= 1.2)  # a pause between reps
+    assert len({round(r.end - r.start, 6) for r in sim.truth.reps}) > 1  # jittered by the seed
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "config_value", "tol"),
+    [
+        ("shallow_squat", "peak_knee_flexion_deg", "shallow_depth_deg", 2.5),
+        ("excessive_trunk_lean", "peak_trunk_lean_deg", "excessive_lean_deg", 2.5),
+        ("knee_valgus", "peak_valgus_deg", "valgus_error_deg", 1.2),
+        ("late_vmo_onset", "vmo_vl_onset_ms", "late_vmo_ms", 5.5),
+    ],
+)
+def test_each_error_moves_its_truth_by_the_configured_amount(sim, kind, field, config_value, tol):
+    cfg = sim.config
+    hit = [r for r in sim.truth.reps if kind in r.errors]
+    assert hit and all(r.errors == ERRS[r.index] for r in hit)
+    normal = np.mean([getattr(r, field) for r in _normal(sim)])
+    for r in hit:
+        value = getattr(r, field)
+        assert abs(value - getattr(cfg, config_value)) <= tol
+        if kind == "shallow_squat":
+            assert value < normal - 25
+        else:
+            assert value > normal + 8
+
+
+def test_error_magnitudes_are_configurable():
+    cfg = SquatConfig(
+        reps=3,
+        errors={0: ("shallow_squat",), 1: ("knee_valgus",), 2: ("late_vmo_onset",)},
+        shallow_depth_deg=45.0,
+        valgus_error_deg=15.0,
+        late_vmo_ms=100.0,
+    )
+    reps = simulate(cfg, seed=2).truth.reps
+    assert abs(reps[0].peak_knee_flexion_deg - 45.0) <= 2.5
+    assert abs(reps[1].peak_valgus_deg - 15.0) <= 1.2
+    assert abs(reps[2].vmo_vl_onset_ms - 100.0) <= 5.5
+
+
+def test_truth_matches_kinematics_and_serialises(sim):
+    kin = sim.kinematics
+    for r in sim.truth.reps:
+        sel = (kin["time"] >= r.start) & (kin["time"] <= r.end)
+        assert r.peak_knee_flexion_deg == pytest.approx(kin["knee_flexion"][sel].max())
+        i = np.argmax(np.where(sel, kin["knee_flexion"], -np.inf))
+        assert abs(kin["time"][i] - r.bottom) <= 0.5 * (r.end - r.start) * 0.1 + 0.01
+        outside = (kin["time"] < r.start - 0.01) & (kin["time"] > r.start - 1.0)
+        assert np.all(kin["knee_flexion"][outside] < 0.5)  # standing before each rep
+    d = sim.truth.to_dict()
+    text = json.dumps(d)
+    assert d["exercise"] == "squat" and len(d["reps"]) == 10
+    assert d["reps"][8]["errors"] == ["shallow_squat", "knee_valgus"]
+    assert "NaN" not in text
+
+
+def test_squat_set_helper():
+    sim = squat_set(reps=4, shallow=(1, 3), seed=5)
+    assert [r.errors for r in sim.truth.reps] == [(), ("shallow_squat",), (), ("shallow_squat",)]
+    assert sim.truth.reps[1].peak_knee_flexion_deg < 60.0
+
+
+def test_stream_infos():
+    sim = simulate(SquatConfig(reps=1), seed=0)
+    ids = [s.id for s in sim.streams]
+    assert ids == ["imu.pelvis", "imu.trunk", "imu.thigh.r", "imu.shank.r", "emg.r"]
+    for s in sim.streams[:4]:
+        assert s.kind.value == "imu" and s.rate == 100.0 and s.device == "sim"
+        assert s.channel_names == ("acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z")
+        assert s.placement is not None and s.placement.segment in ("pelvis", "trunk", "thigh", "shank")
+        assert sim.data[s.id][1].shape == (6, sim.data[s.id][0].shape[0])
+    emg = sim.streams[4]
+    assert emg.kind.value == "emg" and emg.rate == 2000.0
+    assert emg.channel_names == ("vmo", "vl", "bf", "gmed")
+    assert [c.placement.muscle for c in emg.channels] == ["vmo", "vl", "bf", "gmed"]
+    assert all(c.unit == "mV" and c.placement.side.value == "right" for c in emg.channels)
+    assert sim.streams[2].placement.side.value == "right"
+
+
+def _bytes(sim):
+    return b"".join(t.tobytes() + v.tobytes() for t, v in (sim.data[s.id] for s in sim.streams))
+
+
+def test_same_seed_is_bit_identical_and_different_seed_differs():
+    cfg = SquatConfig(reps=2, errors={1: ("knee_valgus",)})
+    a, b, c = simulate(cfg, seed=3), simulate(cfg, seed=3), simulate(cfg, seed=4)
+    assert _bytes(a) == _bytes(b)
+    assert a.truth == b.truth
+    for s in a.streams:
+        assert not np.array_equal(a.data[s.id][1], c.data[s.id][1])
+    assert a.truth != c.truth
+
+
+def test_adding_mains_hum_leaves_other_streams_unchanged():
+    cfg = SquatConfig(reps=1)
+    a, b = simulate(cfg, seed=3), simulate(cfg, seed=3, mains_hz=50)
+    for sid in ("imu.pelvis", "imu.trunk", "imu.thigh.r", "imu.shank.r"):
+        assert np.array_equal(a.data[sid][1], b.data[sid][1])
+    assert not np.array_equal(a.data["emg.r"][1], b.data["emg.r"][1])
+
+
+def test_error_kinds_are_public():
+    assert set(SQUAT_ERRORS) < set(ERROR_KINDS)
+    assert {
+        "shallow_squat",
+        "excessive_trunk_lean",
+        "knee_valgus",
+        "late_vmo_onset",
+        "excessive_sway",
+        "loss_of_balance",
+    } == set(ERROR_KINDS)
+
+
+BAD = [
+    (lambda: SquatConfig(errors={0: ("wobble",)}), "one of shallow_squat"),
+    (lambda: SquatConfig(errors={0: ("excessive_sway",)}), "one of shallow_squat"),
+    (lambda: SquatConfig(reps=3, errors={3: ("shallow_squat",)}), "rep index in 0..2"),
+    (lambda: SquatConfig(reps=3, errors={-1: ("shallow_squat",)}), "rep index in 0..2"),
+    (lambda: SquatConfig(reps=0), "integer >= 1"),
+    (lambda: SquatConfig(reps=2.5), "integer >= 1"),
+    (lambda: SquatConfig(target_depth_deg=math.nan), "finite number"),
+    (lambda: SquatConfig(target_depth_deg=math.inf), "finite number"),
+    (lambda: SquatConfig(rep_duration=-1.0), "finite number"),
+    (lambda: SquatConfig(pause=0.2), ">= 1"),
+    (lambda: SquatConfig(shallow_depth_deg=100.0), "<= 90"),
+    (lambda: SquatConfig(trunk_lean_deg="20"), "finite number"),
+    (lambda: SquatConfig(errors=[("shallow_squat",)]), "mapping"),
+    (lambda: StanceConfig(errors=[("shallow_squat", 1.0, 2.0)]), "one of excessive_sway"),
+    (lambda: StanceConfig(duration=10.0, errors=[("excessive_sway", 5.0, 12.0)]), "<= 10"),
+    (lambda: StanceConfig(duration=10.0, errors=[("excessive_sway", 5.0, 4.0)]), "> 5"),
+    (lambda: StanceConfig(duration=10.0, errors=[("excessive_sway", math.nan, 4.0)]), "finite number"),
+    (lambda: StanceConfig(errors=[("loss_of_balance", 5.0, 6.0)]), "at least 3 s"),
+    (lambda: StanceConfig(errors=[("excessive_sway", 5.0)]), "(kind, start, end)"),
+    (lambda: StanceConfig(duration=0.0), "finite number"),
+    (lambda: StanceConfig(sway_acc_rms=0.0), "> 0"),
+    (lambda: simulate(SquatConfig(reps=1), imu_rate=0.0), "imu_rate expected a rate"),
+    (lambda: simulate(SquatConfig(reps=1), imu_rate=-100.0), "imu_rate expected a rate"),
+    (lambda: simulate(SquatConfig(reps=1), emg_rate=math.nan), "emg_rate expected a rate"),
+    (lambda: simulate(SquatConfig(reps=1), seed=-1), "integer >= 0"),
+    (lambda: simulate(SquatConfig(reps=1), mains_hz=55), "50, 60 or None"),
+    (lambda: simulate(SquatConfig(reps=1), mounting={"imu.foot": (0, 0, 0)}), "keys among"),
+    (lambda: simulate(SquatConfig(reps=1), mounting={"imu.trunk": (0, math.inf, 0)}), "3 finite degrees"),
+    (lambda: simulate({"reps": 3}), "SquatConfig or StanceConfig"),
+]
+
+
+@pytest.mark.parametrize(("make", "fragment"), BAD)
+def test_bad_config_raises_config_error_with_one_line_message(make, fragment):
+    with pytest.raises(ConfigError) as info:
+        make()
+    msg = str(info.value)
+    assert "\n" not in msg and "expected" in msg and "got" in msg
+    assert fragment in msg
