@@ -1,0 +1,411 @@
+"""Sensor-to-segment calibration, joint angles between two segments and trunk inclination.
+
+Frames (project-wide): every segment frame has x anterior, y left, z superior
+in the neutral standing pose; the world frame has x forward, y left, z up.
+Orientation streams carry unit quaternions ``(w, x, y, z)`` mapping a local
+frame to the world.
+
+Calibration gives a fixed rotation ``q_cal`` (segment frame expressed in the
+sensor frame) so that the segment's orientation is ``q_seg = q_sensor ⊗ q_cal``
+(Favre et al. 2009, J Biomech 42:2330: vertical from a static pose, a
+functional axis from a movement, the third axis by cross product).
+
+Joint angles decompose the relative rotation ``q_J = q_prox⁻¹ ⊗ q_dist`` as
+intrinsic Cardan angles Y-X'-Z'': about the proximal y (flexion/extension),
+then about the floating x' (ab/adduction), then about the distal z''
+(axial rotation). Because x' is perpendicular to both the proximal y and the
+distal z, this is the joint coordinate system of Grood & Suntay (1983, J
+Biomech Eng 105:136) for a knee with y medio-lateral and z along the long
+axes.
+
+Signs, with the raw Cardan angles ``a`` (about y), ``b`` (about x'), ``c``
+(about z''), all right-handed:
+
+* ``flexion = flexion_sign · a``. A positive rotation about +y (left) moves
+  a segment's distal end (−z) backward, which is **knee flexion**, so the
+  default ``flexion_sign = +1`` reports knee flexion positive in a squat. Use
+  ``-1`` for the hip (flexion moves the thigh's distal end forward) and for
+  ankle dorsiflexion.
+* ``abduction``: the distal segment's distal end moving laterally. For a
+  **right** knee lateral is −y, so ``abduction = −b``; for a left knee
+  ``abduction = +b``. Knee abduction is **valgus** (positive), adduction is
+  varus (negative).
+* ``rotation``: internal rotation of the distal segment positive (its anterior
+  face turning medially): right ``+c``, left ``−c``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nmre._numba import kernel
+from nmre.core.interfaces import Processor
+from nmre.core.model import Block, Channel, Event, Side, StreamInfo, StreamKind
+from nmre.dsp._imu_common import checked_values, derived_info, out_block
+from nmre.dsp.quaternion import _cardan_yxz, _qmul, _qrotate, quat_from_matrix
+from nmre.errors import ConfigError, InputError, expected
+
+__all__ = [
+    "JOINT_CHANNELS",
+    "JointAngle",
+    "TRUNK_CHANNELS",
+    "TrunkInclination",
+    "joint_angles",
+    "segment_calibration",
+]
+
+F64 = NDArray[np.float64]
+
+JOINT_CHANNELS = (Channel("flexion", "deg"), Channel("abduction", "deg"), Channel("rotation", "deg"))
+TRUNK_CHANNELS = (Channel("inclination", "deg"), Channel("sagittal", "deg"), Channel("frontal", "deg"))
+_IDENTITY = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def segment_calibration(
+    acc_static: ArrayLike, gyr_functional: ArrayLike | None = None, axis_hint: ArrayLike = (0.0, 1.0, 0.0)
+) -> F64:
+    """Sensor-to-segment rotation from a static neutral pose and, optionally, a functional movement.
+
+    The segment's z axis (superior) is the mean accelerometer direction during
+    the static pose. Its y axis (left) is the principal axis of the angular
+    velocity during a functional movement about that axis (e.g. knee flexion/
+    extension: the eigenvector of the largest eigenvalue of ``Σ ω ωᵀ``), made
+    orthogonal to z; its sign is chosen to agree with ``axis_hint``. Without a
+    functional movement, y is ``axis_hint`` made orthogonal to z. Then
+    ``x = y × z``.
+
+    Parameters
+    ----------
+    acc_static : array_like, shape (3,) or (3, n)
+        Accelerometer in the sensor frame during the neutral pose, m/s^2.
+    gyr_functional : array_like, shape (3, n), optional
+        Gyroscope in the sensor frame during the functional movement, rad/s.
+    axis_hint : array_like, shape (3,)
+        Rough direction of the segment's y axis (left) in the sensor frame,
+        used for the sign of the functional axis (default: the sensor's y).
+
+    Returns
+    -------
+    ndarray, shape (4,)
+        ``q_cal`` (w, x, y, z): the segment frame in sensor coordinates, so
+        ``q_segment = q_sensor ⊗ q_cal``.
+
+    Raises
+    ------
+    InputError
+        On non-finite input, a zero static acceleration, or a functional axis
+        parallel to gravity.
+    """
+    a = np.asarray(acc_static, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] != 3 or a.shape[1] == 0 or not np.all(np.isfinite(a)):
+        raise InputError("acc_static: " + expected("finite accelerations of shape (3,) or (3, n)", np.shape(acc_static)))
+    z = a.mean(axis=1)
+    if np.linalg.norm(z) == 0:
+        raise InputError("acc_static: " + expected("a non-zero mean acceleration", z.tolist()))
+    z = z / np.linalg.norm(z)
+    hint = np.asarray(axis_hint, dtype=np.float64)
+    if hint.shape != (3,) or not np.all(np.isfinite(hint)):
+        raise InputError("axis_hint: " + expected("a finite 3-vector", axis_hint))
+    if gyr_functional is not None:
+        g = np.asarray(gyr_functional, dtype=np.float64)
+        if g.ndim != 2 or g.shape[0] != 3 or g.shape[1] < 2 or not np.all(np.isfinite(g)):
+            raise InputError(
+                "gyr_functional: " + expected("finite angular rates of shape (3, n), n >= 2", np.shape(gyr_functional))
+            )
+        w, v = np.linalg.eigh(g @ g.T)
+        y = v[:, int(np.argmax(w))]
+        if float(y @ hint) < 0:
+            y = -y
+    else:
+        y = hint
+    y = y - (y @ z) * z
+    if np.linalg.norm(y) < 1e-6:
+        raise InputError(expected("a functional axis not parallel to gravity", "an axis along gravity"))
+    y = y / np.linalg.norm(y)
+    x = np.cross(y, z)
+    return quat_from_matrix(np.column_stack([x, y, z]))
+
+
+def _check_cal(q: ArrayLike | None, name: str) -> F64:
+    if q is None:
+        return _IDENTITY.copy()
+    a = np.asarray(q, dtype=np.float64)
+    if a.shape != (4,) or not np.all(np.isfinite(a)) or np.linalg.norm(a) == 0:
+        raise ConfigError(f"{name}: " + expected("a finite non-zero quaternion (w, x, y, z)", q))
+    return a / np.linalg.norm(a)
+
+
+def _signs(side: Side | str, flexion_sign: float) -> F64:
+    try:
+        s = Side(side)
+    except ValueError:
+        raise ConfigError("side: " + expected("'left' or 'right'", side)) from None
+    if s is Side.MIDLINE:
+        raise ConfigError("side: " + expected("'left' or 'right'", side))
+    if flexion_sign not in (1, -1, 1.0, -1.0):
+        raise ConfigError("flexion_sign: " + expected("+1 or -1", flexion_sign))
+    lr = 1.0 if s is Side.RIGHT else -1.0
+    return np.array([float(flexion_sign), -lr, lr])
+
+
+@kernel
+def _joint_sample(
+    pw: float, px: float, py: float, pz: float, dw: float, dx: float, dy: float, dz: float,
+    cal_p: F64, cal_d: F64, signs: F64, out: F64, i: int,
+) -> None:
+    # segment orientations, then q_J = q_prox^-1 ⊗ q_dist
+    pw, px, py, pz = _qmul(pw, px, py, pz, cal_p[0], cal_p[1], cal_p[2], cal_p[3])
+    dw, dx, dy, dz = _qmul(dw, dx, dy, dz, cal_d[0], cal_d[1], cal_d[2], cal_d[3])
+    jw, jx, jy, jz = _qmul(pw, -px, -py, -pz, dw, dx, dy, dz)
+    n = math.sqrt(jw * jw + jx * jx + jy * jy + jz * jz)
+    a, b, c = _cardan_yxz(jw / n, jx / n, jy / n, jz / n)
+    k = 180.0 / math.pi
+    out[0, i] = signs[0] * a * k
+    out[1, i] = signs[1] * b * k
+    out[2, i] = signs[2] * c * k
+
+
+@kernel
+def _joint_batch(qp: F64, qd: F64, cal_p: F64, cal_d: F64, signs: F64, out: F64) -> None:
+    for i in range(qd.shape[1]):
+        _joint_sample(qp[0, i], qp[1, i], qp[2, i], qp[3, i], qd[0, i], qd[1, i], qd[2, i], qd[3, i],
+                      cal_p, cal_d, signs, out, i)
+
+
+@kernel
+def _ring_push(t: F64, q: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64]) -> None:
+    """Append samples to a ring; ``ptr = [next write index, count]``."""
+    cap = ring_t.shape[0]
+    for i in range(t.shape[0]):
+        h = ptr[0]
+        ring_t[h] = t[i]
+        for c in range(4):
+            ring_q[c, h] = q[c, i]
+        ptr[0] = (h + 1) % cap
+        if ptr[1] < cap:
+            ptr[1] += 1
+
+
+@kernel
+def _joint_zoh(
+    t: F64, qd: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64],
+    cal_p: F64, cal_d: F64, signs: F64, out: F64,
+) -> None:
+    """Joint angles at each distal sample with the newest proximal sample at or before it."""
+    cap = ring_t.shape[0]
+    count = ptr[1]
+    for i in range(t.shape[0]):
+        if count == 0:
+            out[0, i] = np.nan
+            out[1, i] = np.nan
+            out[2, i] = np.nan
+            continue
+        j = (ptr[0] - 1 + cap) % cap
+        k = 1
+        while ring_t[j] > t[i] and k < count:
+            j = (j - 1 + cap) % cap
+            k += 1
+        _joint_sample(ring_q[0, j], ring_q[1, j], ring_q[2, j], ring_q[3, j], qd[0, i], qd[1, i], qd[2, i],
+                      qd[3, i], cal_p, cal_d, signs, out, i)
+
+
+def _as_quat_rows(q: ArrayLike, name: str) -> F64:
+    a = np.asarray(q, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] != 4:
+        raise InputError(f"{name}: " + expected("quaternions of shape (4,) or (4, n)", np.shape(q)))
+    return np.ascontiguousarray(a)
+
+
+def joint_angles(
+    q_prox: ArrayLike,
+    q_dist: ArrayLike,
+    *,
+    side: Side | str = Side.RIGHT,
+    flexion_sign: float = 1.0,
+    proximal_calibration: ArrayLike | None = None,
+    distal_calibration: ArrayLike | None = None,
+) -> F64:
+    """Joint angles between two segments (batch), degrees.
+
+    Parameters
+    ----------
+    q_prox, q_dist : array_like, shape (4,) or (4, n)
+        Sensor (or segment) orientations ``(w, x, y, z)``, local to world.
+    side : Side or str
+        ``"right"`` or ``"left"`` (sign of abduction and rotation; see module notes).
+    flexion_sign : float
+        +1 (knee, default) or -1 (hip, ankle dorsiflexion).
+    proximal_calibration, distal_calibration : array_like, shape (4,), optional
+        ``q_cal`` from :func:`segment_calibration` (identity if omitted).
+
+    Returns
+    -------
+    ndarray, shape (3, n)
+        flexion, abduction (knee valgus positive), internal rotation, degrees.
+    """
+    qp = _as_quat_rows(q_prox, "q_prox")
+    qd = _as_quat_rows(q_dist, "q_dist")
+    n = max(qp.shape[1], qd.shape[1])
+    if qp.shape[1] not in (1, n) or qd.shape[1] not in (1, n):
+        raise InputError(expected("q_prox and q_dist with the same number of samples", (qp.shape, qd.shape)))
+    qp = np.ascontiguousarray(np.broadcast_to(qp, (4, n)))
+    qd = np.ascontiguousarray(np.broadcast_to(qd, (4, n)))
+    out = np.empty((3, n))
+    _joint_batch(
+        qp, qd, _check_cal(proximal_calibration, "proximal_calibration"),
+        _check_cal(distal_calibration, "distal_calibration"), _signs(side, flexion_sign), out,
+    )
+    return out
+
+
+class JointAngle(Processor):
+    """Streaming joint angles from a proximal and a distal orientation stream.
+
+    Feed both streams' blocks to :meth:`process`, in arrival order. A proximal
+    block is stored (a ring of the last ``buffer`` samples) and yields an empty
+    output block; a distal block yields one output sample per distal sample,
+    computed with the **newest stored proximal sample whose time is at or
+    before** the distal sample's time (zero-order hold). If every stored
+    proximal sample is newer, the oldest stored one is used; before any
+    proximal sample has arrived the output is NaN. The result for a distal
+    sample therefore depends only on the proximal samples that had arrived
+    when it was processed.
+
+    Parameters
+    ----------
+    proximal, distal : str
+        Stream ids of the proximal and distal orientation streams (4 channels).
+    side, flexion_sign, proximal_calibration, distal_calibration
+        As for :func:`joint_angles`.
+    name : str, optional
+        Output stream id (default ``distal + ".angles"``).
+    buffer : int
+        Proximal samples kept, default 256.
+
+    Output: an ANGLE stream with channels flexion, abduction, rotation (deg).
+    """
+
+    def __init__(
+        self,
+        proximal: str,
+        distal: str,
+        *,
+        side: Side | str = Side.RIGHT,
+        flexion_sign: float = 1.0,
+        proximal_calibration: ArrayLike | None = None,
+        distal_calibration: ArrayLike | None = None,
+        name: str | None = None,
+        buffer: int = 256,
+    ) -> None:
+        if proximal == distal:
+            raise ConfigError(expected("different proximal and distal stream ids", (proximal, distal)))
+        if not (isinstance(buffer, int) and buffer >= 1):
+            raise ConfigError("buffer: " + expected("an int >= 1", buffer))
+        self.proximal = proximal
+        self.distal = distal
+        self.name = name if name is not None else distal + ".angles"
+        self._signs = _signs(side, flexion_sign)
+        self._cal_p = _check_cal(proximal_calibration, "proximal_calibration")
+        self._cal_d = _check_cal(distal_calibration, "distal_calibration")
+        self._ring_t = np.zeros(buffer)
+        self._ring_q = np.zeros((4, buffer))
+        self._ptr = np.zeros(2, dtype=np.int64)
+
+    def set_calibration(self, proximal: ArrayLike | None = None, distal: ArrayLike | None = None) -> None:
+        """Replace the sensor-to-segment rotations (identity where ``None``)."""
+        self._cal_p = _check_cal(proximal, "proximal_calibration")
+        self._cal_d = _check_cal(distal, "distal_calibration")
+
+    def reset(self) -> None:
+        self._ptr[:] = 0
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return derived_info(info, self.name, StreamKind.ANGLE, JOINT_CHANNELS)
+
+    def process(self, block: Block) -> Block:
+        if not isinstance(block, Block):
+            raise InputError("JointAngle: " + expected("a Block", type(block).__name__))
+        if block.stream == self.proximal:
+            q = checked_values(block, 4, f"JointAngle proximal input {block.stream!r}")
+            _ring_push(np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr)
+            return Block(self.name, block.times[:0], np.zeros((3, 0)), block.seq, 0, block.arrival)
+        if block.stream != self.distal:
+            raise InputError(
+                "JointAngle: " + expected(f"a block of {self.proximal!r} or {self.distal!r}", block.stream)
+            )
+        q = checked_values(block, 4, f"JointAngle distal input {block.stream!r}")
+        out = np.empty((3, q.shape[1]))
+        _joint_zoh(
+            np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr,
+            self._cal_p, self._cal_d, self._signs, out,
+        )
+        return out_block(block, self.name, out)
+
+    def pop_events(self) -> list[Event]:
+        return []
+
+
+@kernel
+def _trunk(q: F64, cal: F64, out: F64) -> None:
+    k = 180.0 / math.pi
+    for i in range(q.shape[1]):
+        w, x, y, z = _qmul(q[0, i], q[1, i], q[2, i], q[3, i], cal[0], cal[1], cal[2], cal[3])
+        n = math.sqrt(w * w + x * x + y * y + z * z)
+        w, x, y, z = w / n, x / n, y / n, z / n
+        # world up expressed in the segment frame
+        gx, gy, gz = _qrotate(w, -x, -y, -z, 0.0, 0.0, 1.0)
+        gz = min(1.0, max(-1.0, gz))
+        out[0, i] = math.acos(gz) * k
+        out[1, i] = math.atan2(-gx, gz) * k
+        out[2, i] = math.atan2(-gy, gz) * k
+
+
+class TrunkInclination(Processor):
+    """Trunk (or pelvis) inclination from vertical, from an orientation stream.
+
+    With ``u = (u_x, u_y, u_z)`` the world's up direction in the segment frame:
+
+    * ``inclination = acos(u_z)``: total angle between the segment's z axis
+      and vertical, degrees, >= 0;
+    * ``sagittal = atan2(-u_x, u_z)``: forward lean positive (flexion);
+    * ``frontal = atan2(-u_y, u_z)``: lean toward the segment's left positive.
+
+    Both components are taken in the segment's own frame, so they do not
+    depend on heading (which a 6-axis filter cannot observe).
+
+    Parameters
+    ----------
+    calibration : array_like, shape (4,), optional
+        ``q_cal`` from :func:`segment_calibration` (identity if omitted).
+    name : str, optional
+        Output stream id (default: input id + ``".trunk"``).
+    """
+
+    def __init__(self, calibration: ArrayLike | None = None, name: str | None = None) -> None:
+        self._cal = _check_cal(calibration, "calibration")
+        self.name = name
+
+    def set_calibration(self, calibration: ArrayLike | None) -> None:
+        self._cal = _check_cal(calibration, "calibration")
+
+    def reset(self) -> None:
+        """Stateless; nothing to forget."""
+
+    def _out_id(self, stream: str) -> str:
+        return self.name if self.name is not None else stream + ".trunk"
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return derived_info(info, self._out_id(info.id), StreamKind.ANGLE, TRUNK_CHANNELS)
+
+    def process(self, block: Block) -> Block:
+        q = checked_values(block, 4, f"TrunkInclination input {block.stream!r}")
+        out = np.empty((3, q.shape[1]))
+        _trunk(q, self._cal, out)
+        return out_block(block, self._out_id(block.stream), out)

@@ -1,0 +1,232 @@
+"""Joint angles, calibration and trunk inclination."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from nmre.core.model import Block, Side, StreamInfo, StreamKind
+from nmre.dsp._imu_common import QUAT_CHANNELS
+from nmre.dsp.joints import JointAngle, TrunkInclination, joint_angles, segment_calibration
+from nmre.dsp.quaternion import (
+    cardan_yxz,
+    quat_conjugate,
+    quat_from_axis_angle,
+    quat_from_matrix,
+    quat_multiply,
+    quat_rotate,
+    quat_to_matrix,
+)
+from nmre.errors import ConfigError, InputError
+
+
+def _q_yxz(a: float, b: float, c: float) -> np.ndarray:
+    """Quaternion of Ry(a) Rx(b) Rz(c), angles in degrees (independent path: scipy)."""
+    return Rotation.from_euler("YXZ", [a, b, c], degrees=True).as_quat(scalar_first=True)
+
+
+def _random_quats(rng: np.random.Generator, n: int) -> np.ndarray:
+    q = rng.normal(size=(4, n))
+    return q / np.linalg.norm(q, axis=0)
+
+
+def test_quaternion_helpers_agree_with_scipy() -> None:
+    rng = np.random.default_rng(0)
+    a, b = _random_quats(rng, 50), _random_quats(rng, 50)
+    ra = Rotation.from_quat(a.T, scalar_first=True)
+    rb = Rotation.from_quat(b.T, scalar_first=True)
+    prod = quat_multiply(a, b)
+    np.testing.assert_allclose(quat_to_matrix(prod), (ra * rb).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(quat_to_matrix(a), ra.as_matrix(), atol=1e-12)
+    v = rng.normal(size=(3, 50))
+    np.testing.assert_allclose(quat_rotate(a, v), ra.apply(v.T).T, atol=1e-12)
+    np.testing.assert_allclose(cardan_yxz(a), ra.as_euler("YXZ").T, atol=1e-10)
+    for i in range(50):
+        q = quat_from_matrix(ra[i].as_matrix())
+        assert abs(abs(q @ a[:, i]) - 1) < 1e-12
+    np.testing.assert_allclose(quat_multiply(a, quat_conjugate(a)), np.tile([[1], [0], [0], [0]], 50), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "angles",
+    [(0, 0, 0), (60, 0, 0), (90, 10, -5), (-5, -8, 20), (110, 15, 30), (30, -20, -40)],
+)
+@pytest.mark.parametrize("side", [Side.RIGHT, Side.LEFT])
+def test_known_relative_rotation_gives_known_angles(angles: tuple[float, float, float], side: Side) -> None:
+    a, b, c = angles
+    rng = np.random.default_rng(1)
+    q_prox = _random_quats(rng, 1)[:, 0]  # arbitrary thigh orientation in the world
+    q_dist = quat_multiply(q_prox, _q_yxz(a, b, c))[:, 0]
+    got = joint_angles(q_prox, q_dist, side=side)[:, 0]
+    lr = 1 if side is Side.RIGHT else -1
+    np.testing.assert_allclose(got, [a, -lr * b, lr * c], atol=1e-9)
+
+
+def test_knee_flexion_positive_and_valgus_sign_in_a_squat_geometry() -> None:
+    # right shank distal end moving backward relative to the thigh = flexion > 0
+    flex = quat_from_axis_angle([0, 1, 0], math.radians(70))[:, 0]
+    shank_tip = quat_rotate(flex, [0, 0, -1])[:, 0]
+    assert shank_tip[0] < 0  # the foot end goes backward (x anterior)
+    assert joint_angles([1, 0, 0, 0], flex, side="right")[0, 0] == pytest.approx(70)
+    # right knee valgus: the shank's distal end moves laterally (to the right, -y)
+    valg = quat_from_axis_angle([1, 0, 0], math.radians(-10))[:, 0]
+    assert quat_rotate(valg, [0, 0, -1])[1, 0] < 0
+    assert joint_angles([1, 0, 0, 0], valg, side="right")[1, 0] == pytest.approx(10)
+    assert joint_angles([1, 0, 0, 0], valg, side="left")[1, 0] == pytest.approx(-10)
+    # hip: thigh moving forward relative to pelvis is flexion with flexion_sign=-1
+    hip = quat_from_axis_angle([0, 1, 0], math.radians(-40))[:, 0]
+    assert quat_rotate(hip, [0, 0, -1])[0, 0] > 0
+    assert joint_angles([1, 0, 0, 0], hip, flexion_sign=-1)[0, 0] == pytest.approx(40)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    a=st.floats(-150, 150), b=st.floats(-80, 80), c=st.floats(-170, 170), seed=st.integers(0, 2**31)
+)
+def test_round_trip(a: float, b: float, c: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    qp = _random_quats(rng, 1)[:, 0]
+    qd = quat_multiply(qp, _q_yxz(a, b, c))[:, 0]
+    fl, ab, rot = joint_angles(qp, qd, side="right")[:, 0]
+    back = quat_multiply(qp, _q_yxz(fl, -ab, rot))[:, 0]
+    assert abs(abs(back @ qd) - 1) < 1e-9
+
+
+def _mounting(seed: int) -> np.ndarray:
+    """A plausible sensor mounting: segment -> sensor rotation within ~40 deg of identity."""
+    rng = np.random.default_rng(seed)
+    axis = rng.normal(size=3)
+    return quat_from_axis_angle(axis, math.radians(rng.uniform(10, 40)))[:, 0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_calibration_recovers_known_mounting_within_one_degree(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    q_m = _mounting(seed)  # true q_cal: segment frame in sensor coordinates
+    # static pose: segment upright, so q_sensor = q_m^-1 and the sensor reads gravity rotated into it
+    acc = quat_rotate(q_m, [0, 0, 9.81]) + rng.normal(0, 0.05, (3, 200))
+    # functional: flexion/extension about the segment's y axis, seen in the sensor frame
+    t = np.arange(400) / 100
+    w = 2.0 * np.sin(2 * np.pi * 0.8 * t)
+    gyr = quat_rotate(q_m, [0, 1, 0]) * w + rng.normal(0, 0.05, (3, 400))
+    q_cal = segment_calibration(acc, gyr)
+    err = math.degrees(2 * math.acos(min(1.0, abs(float(q_cal @ q_m)))))
+    assert err < 1.0
+
+
+def test_calibration_without_functional_axis_and_errors() -> None:
+    q = segment_calibration([0, 0, 9.81])
+    np.testing.assert_allclose(q, [1, 0, 0, 0], atol=1e-12)
+    with pytest.raises(InputError, match="expected"):
+        segment_calibration([0, 0, 0])
+    with pytest.raises(InputError, match="expected"):
+        segment_calibration([0, 0, np.nan])
+    with pytest.raises(InputError, match="not parallel"):
+        segment_calibration([0, 0, 9.81], np.vstack([np.zeros((2, 10)), np.ones((1, 10))]))
+    with pytest.raises(InputError, match="shape"):
+        segment_calibration(np.zeros((2, 5)))
+
+
+def test_calibrated_joint_angles_remove_mounting() -> None:
+    qt, qs = _mounting(1), _mounting(2)
+    thigh_seg = quat_from_axis_angle([0, 0, 1], 0.7)[:, 0]  # heading is irrelevant
+    shank_seg = quat_multiply(thigh_seg, _q_yxz(80, -6, 4))[:, 0]
+    # sensor orientation = segment orientation ⊗ q_cal^-1
+    qs_thigh = quat_multiply(thigh_seg, quat_conjugate(qt))[:, 0]
+    qs_shank = quat_multiply(shank_seg, quat_conjugate(qs))[:, 0]
+    got = joint_angles(qs_thigh, qs_shank, proximal_calibration=qt, distal_calibration=qs)[:, 0]
+    np.testing.assert_allclose(got, [80, 6, 4], atol=1e-9)
+
+
+def _qblock(stream: str, t: np.ndarray, q: np.ndarray) -> Block:
+    return Block(stream, t, np.ascontiguousarray(q))
+
+
+def test_joint_angle_node_zero_order_hold() -> None:
+    t_p = np.arange(10) * 0.01
+    t_d = np.arange(10) * 0.01 + 0.004  # distal sampled 4 ms later
+    flex = np.radians(np.arange(10) * 5.0)
+    qp = np.tile([[1.0], [0], [0], [0]], 10)
+    qd = quat_from_axis_angle([0, 1, 0], flex)
+    node = JointAngle("thigh", "shank")
+    assert node.process(_qblock("thigh", t_p, qp)).n_samples == 0
+    out = node.process(_qblock("shank", t_d, qd))
+    assert out.stream == "shank.angles"
+    np.testing.assert_allclose(out.values[0], np.arange(10) * 5.0, atol=1e-9)
+    # proximal rotated: each distal sample uses the proximal sample at or before it
+    node.reset()
+    qp2 = quat_from_axis_angle([0, 1, 0], np.radians(np.arange(10) * 1.0))
+    node.process(_qblock("thigh", t_p, qp2))
+    out = node.process(_qblock("shank", t_d - 0.008, qd))  # now distal is 4 ms *before* proximal
+    expected = np.arange(10) * 5.0 - np.concatenate([[0.0], np.arange(9) * 1.0])
+    np.testing.assert_allclose(out.values[0], expected, atol=1e-9)
+
+
+def test_joint_angle_node_nan_before_proximal_and_bad_input() -> None:
+    node = JointAngle("thigh", "shank")
+    q = np.tile([[1.0], [0], [0], [0]], 3)
+    out = node.process(_qblock("shank", np.arange(3.0), q))
+    assert np.all(np.isnan(out.values))
+    with pytest.raises(InputError, match="expected a block of 'thigh' or 'shank'"):
+        node.process(_qblock("pelvis", np.arange(3.0), q))
+    with pytest.raises(InputError, match=r"\(4, n_samples\)"):
+        node.process(_qblock("shank", np.arange(3.0), q[:3]))
+    with pytest.raises(InputError, match="float64"):
+        node.process(_qblock("thigh", np.arange(3.0), q.astype(np.float32)))
+    with pytest.raises(ConfigError):
+        JointAngle("a", "a")
+    with pytest.raises(ConfigError):
+        JointAngle("a", "b", side="midline")
+    with pytest.raises(InputError):
+        joint_angles(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_joint_angle_node_streaming_equals_batch(data: st.DataObject) -> None:
+    rng = np.random.default_rng(4)
+    n = 300
+    t = np.arange(n) / 100
+    qp, qd = _random_quats(rng, n), _random_quats(rng, n)
+    whole = joint_angles(qp, qd)
+    node = JointAngle("p", "d", buffer=512)  # a whole-signal proximal block must fit the ring
+    sizes = data.draw(st.lists(st.sampled_from([0, 1, 2, 5, 17, 64]), min_size=1, max_size=40))
+    i = 0
+    outs = []
+    for s in [*sizes, n]:
+        j = min(n, i + s)
+        node.process(_qblock("p", t[i:j], qp[:, i:j]))  # proximal block first, as it arrives
+        outs.append(node.process(_qblock("d", t[i:j], qd[:, i:j])).values)
+        i = j
+        if i >= n:
+            break
+    np.testing.assert_allclose(np.hstack(outs), whole, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("sag, fro", [(0, 0), (30, 0), (0, 15), (-10, 0), (20, -12)])
+def test_trunk_inclination(sag: float, fro: float) -> None:
+    # forward lean = rotation about +y; lean to the left = negative rotation about +x
+    r = Rotation.from_euler("ZXY", [37, -fro, sag], degrees=True)  # arbitrary heading first
+    q = r.as_quat(scalar_first=True)[:, None]
+    out = TrunkInclination().process(Block("trunk", np.zeros(1), q)).values[:, 0]
+    up_local = r.inv().apply([0, 0, 1])
+    assert out[0] == pytest.approx(math.degrees(math.acos(up_local[2])), abs=1e-9)
+    assert out[1] == pytest.approx(sag, abs=1e-9)
+    if sag == 0:
+        assert out[2] == pytest.approx(fro, abs=1e-9)
+        assert out[0] == pytest.approx(abs(fro), abs=1e-9)
+    if fro == 0:
+        assert out[0] == pytest.approx(abs(sag), abs=1e-9)
+
+
+def test_trunk_inclination_info_and_bad_input() -> None:
+    ti = TrunkInclination()
+    info = ti.output_info(StreamInfo("imu.trunk.quat", StreamKind.ORIENTATION, QUAT_CHANNELS, 100.0))
+    assert info.kind is StreamKind.ANGLE and info.channel_names == ("inclination", "sagittal", "frontal")
+    with pytest.raises(InputError, match="float64"):
+        ti.process(Block("t", np.zeros(2), np.zeros((4, 2), dtype=np.float32)))
