@@ -1,0 +1,816 @@
+"""Surface-EMG processing: envelopes, TKEO, normalisation, onsets, co-contraction, features.
+
+Every processor is causal and streaming (any split of a signal into blocks gives
+the one-call output exactly), keeps its state as plain arrays, and runs a numba
+kernel from :mod:`nmre.dsp._emg_kernels`. Values are ``(n_channels, n_samples)``
+float64, EMG in mV.
+
+The recommended live chain (reference/dsp.md §1.2), fused in :class:`EmgChain`::
+
+    raw → band-pass 20–450 Hz (Butterworth, 4th order) → [notch 50/60 Hz, Q 30]
+        → |·| → linear envelope (2nd-order low-pass 6 Hz) or moving RMS (100 ms)
+        → [× 100 / reference → %MVC]
+
+References
+----------
+Merletti R. (1999) Standards for reporting EMG data, J Electromyogr Kinesiol 9(1):III–IV.
+De Luca C.J. et al. (2010) Filtering the surface EMG signal, J Biomech 43:1573–1579.
+Kaiser J.F. (1990) On a simple algorithm to calculate the 'energy' of a signal, ICASSP.
+Li X., Zhou P., Aruin A.S. (2007) Teager–Kaiser energy operation of surface EMG improves
+muscle activity onset detection, Ann Biomed Eng 35:1532–1538.
+Hodges P.W., Bui B.H. (1996) A comparison of computer-based methods for the determination
+of onset of muscle contraction using electromyography, EEG Clin Neurophysiol 101:511–519.
+Falconer K., Winter D.A. (1985) Quantitative assessment of co-contraction at the ankle
+joint in walking, Electromyogr Clin Neurophysiol 25:135–149.
+Rudolph K.S., Axe M.J., Snyder-Mackler L. (2000) Dynamic stability after ACL injury:
+who can hop? Knee Surg Sports Traumatol Arthrosc 8:262–269.
+Phinyomark A., Phukpattaranont P., Limsakul C. (2012) Feature reduction and selection
+for EMG signal classification, Expert Syst Appl 39:7420–7431 (feature definitions as in LibEMG).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nmre.core.interfaces import Processor
+from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
+from nmre.dsp import _emg_kernels as K
+from nmre.dsp._filter_checks import as_signal
+from nmre.dsp.filters import design_sos, group_delay, notch_sos
+from nmre.errors import ConfigError, InputError, StateError
+
+__all__ = [
+    "FEATURE_NAMES",
+    "EmgChain",
+    "EmgFeatures",
+    "LinearEnvelope",
+    "MovingRms",
+    "Normalizer",
+    "OnsetDetector",
+    "Rectifier",
+    "Tkeo",
+    "cci_falconer_winter",
+    "cci_rudolph",
+    "emg_features",
+    "robust_baseline",
+]
+
+F64 = NDArray[np.float64]
+FEATURE_NAMES: tuple[str, ...] = K.FEATURE_NAMES
+MAD_TO_SD = 1.4826  # SD of a normal distribution per unit of median absolute deviation
+
+
+def _n_channels(n: object) -> int:
+    if not (isinstance(n, (int, np.integer)) and int(n) >= 1):
+        raise ConfigError(f"expected n_channels >= 1, got {n!r}")
+    return int(n)
+
+
+def _rate(fs: object) -> float:
+    if not (isinstance(fs, (int, float, np.floating, np.integer)) and math.isfinite(fs) and fs > 0):
+        raise ConfigError(f"expected a sampling rate fs > 0 Hz, got {fs!r}")
+    return float(fs)
+
+
+def _samples(seconds: float, fs: float, what: str) -> int:
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"expected {what} > 0 s, got {seconds!r}")
+    return max(1, round(seconds * fs))
+
+
+def _same_span(block: Block, values: F64) -> Block:
+    return Block(block.stream, block.times, values, block.seq, block.missing_before, block.arrival)
+
+
+def _envelope_info(info: StreamInfo, unit: str, suffix: str) -> StreamInfo:
+    chans = tuple(Channel(c.name, unit, c.placement) for c in info.channels)
+    return dataclasses.replace(info, id=f"{info.id}.{suffix}", kind=StreamKind.ENVELOPE, channels=chans)
+
+
+class Rectifier(Processor):
+    """Full-wave rectification ``|x|`` (no delay, no state).
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    """
+
+    def __init__(self, n_channels: int) -> None:
+        self.n_channels = _n_channels(n_channels)
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.rectify_kernel(x, y)
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        """Stateless; nothing to forget."""
+
+
+class MovingRms(Processor):
+    """Moving RMS envelope over a window of ``window`` seconds (ring buffer, O(1) per sample).
+
+    ``y[n] = sqrt(mean(x[n-W+1 .. n] ** 2))`` with ``W = round(window * fs)`` and
+    zeros assumed before the first sample (so the first ``W-1`` outputs ramp up).
+    The running sum is recomputed exactly once per ``W`` samples, so round-off
+    does not accumulate over a session. Delay: ``(W - 1) / 2`` samples (≈ 50 ms for
+    a 100 ms window).
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    fs : float
+        Sampling rate, Hz.
+    window : float
+        Window length, seconds (Konrad 2005: 50–100 ms for display).
+    """
+
+    def __init__(self, n_channels: int, fs: float, window: float = 0.1) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self.fs = _rate(fs)
+        self.window_samples = _samples(window, self.fs, "an RMS window")
+        self._ring = np.zeros((self.n_channels, self.window_samples))
+        self._sums = np.zeros(self.n_channels)
+        self._pos = np.zeros(1, dtype=np.int64)
+
+    @property
+    def delay(self) -> float:
+        """Group delay in seconds, ``(W - 1) / (2 fs)``."""
+        return (self.window_samples - 1) / (2.0 * self.fs)
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.moving_rms_kernel(x, self._ring, self._sums, self._pos, y)
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        self._ring[...] = 0.0
+        self._sums[...] = 0.0
+        self._pos[0] = 0
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return _envelope_info(info, info.channels[0].unit, "rms")
+
+
+class LinearEnvelope(Processor):
+    """Linear envelope: full-wave rectification, then a causal Butterworth low-pass.
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    fs : float
+        Sampling rate, Hz.
+    cutoff : float
+        Low-pass corner, Hz (6 Hz default: 37.5 ms delay at DC for order 2).
+    order : int
+        Butterworth order.
+    """
+
+    def __init__(self, n_channels: int, fs: float, cutoff: float = 6.0, order: int = 2) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self.fs = _rate(fs)
+        self.sos = design_sos("lowpass", cutoff, self.fs, order)
+        self._zi = np.zeros((self.sos.shape[0], self.n_channels, 2))
+        self._none = np.zeros((0, 6))
+        self._ring = np.zeros((self.n_channels, 1))
+        self._sums = np.zeros(self.n_channels)
+        self._pos = np.zeros(1, dtype=np.int64)
+        self._unit = np.ones(self.n_channels)
+        self._pre_zi = np.zeros((0, self.n_channels, 2))
+
+    @property
+    def delay(self) -> float:
+        """Group delay at DC, seconds."""
+        return float(group_delay(self.sos, self.fs, [0.0])[0])
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.emg_chain_kernel(
+            self._none,
+            self._pre_zi,
+            self.sos,
+            self._zi,
+            self._ring,
+            self._sums,
+            self._pos,
+            False,
+            self._unit,
+            x,
+            y,
+        )
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        self._zi[...] = 0.0
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return _envelope_info(info, info.channels[0].unit, "envelope")
+
+
+class Tkeo(Processor):
+    """Streaming Teager–Kaiser energy operator, delayed by one sample.
+
+    ``psi[n] = x[n]**2 - x[n-1] * x[n+1]`` needs one future sample, so output
+    sample ``n`` carries ``psi[n-1] = x[n-1]**2 - x[n-2] * x[n]`` (samples before
+    the start are zero: ``y[0] = 0``, ``y[1] = x[0]**2``). Units: input unit squared.
+    Kaiser (1990); used for EMG onsets by Li, Zhou & Aruin (2007).
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    """
+
+    #: Delay of the output, in samples.
+    delay_samples = 1
+
+    def __init__(self, n_channels: int) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self._prev = np.zeros((self.n_channels, 2))
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.tkeo_kernel(x, self._prev, y)
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        self._prev[...] = 0.0
+
+
+NormMethod = Literal["mvc", "submax", "contralateral", "task_peak"]
+_NORM_UNITS = {"mvc": "%MVC", "submax": "%RVC", "contralateral": "%contralateral", "task_peak": "%peak"}
+
+
+class Normalizer(Processor):
+    """Express envelopes as a percentage of a per-channel reference value.
+
+    ``y[c] = x[c] * (100 / reference[c])``. The reference and how it was obtained
+    are kept as metadata, because ISEK (Merletti 1999) requires the normalisation
+    method to be reported and any electrode re-placement invalidates it.
+
+    Parameters
+    ----------
+    reference : array_like, shape (n_channels,)
+        Reference amplitude per channel in the envelope's unit (mV), all > 0.
+    method : {"mvc", "submax", "contralateral", "task_peak"}
+        How the reference was obtained: maximal voluntary contraction, a
+        sub-maximal reference contraction (RVC), the same muscle on the other
+        side, or the peak of the task itself.
+    metadata : mapping, optional
+        Extra facts to record (trial ids, electrode session id, window).
+    """
+
+    def __init__(
+        self, reference: ArrayLike, method: NormMethod = "mvc", metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        ref = np.atleast_1d(np.asarray(reference, dtype=np.float64))
+        if ref.ndim != 1 or not np.all(np.isfinite(ref) & (ref > 0)):
+            raise InputError(f"expected reference as (n_channels,) finite values > 0; got {ref!r}")
+        if method not in _NORM_UNITS:
+            raise ConfigError(f"expected method in {sorted(_NORM_UNITS)}, got {method!r}")
+        self.reference = ref
+        self.method: NormMethod = method
+        self.unit = _NORM_UNITS[method]
+        self.metadata: dict[str, Any] = {"method": method, "unit": self.unit, "reference": ref.tolist()}
+        self.metadata.update(metadata or {})
+        self.n_channels = int(ref.shape[0])
+        self.scale = 100.0 / ref
+
+    @classmethod
+    def from_recording(
+        cls,
+        x: F64,
+        fs: float,
+        method: NormMethod = "mvc",
+        window: float = 0.5,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Normalizer:
+        """Reference = peak of a ``window``-second moving RMS of a reference recording.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_channels, n_samples)
+            Band-passed EMG of the reference contraction(s), mV (several trials
+            may be concatenated).
+        fs : float
+            Sampling rate, Hz.
+        method, metadata
+            As for the constructor; ``window`` and the recording length are added.
+        """
+        xx = as_signal(x, None, "reference recording")
+        rms = MovingRms(xx.shape[0], fs, window)
+        w = rms.window_samples
+        if xx.shape[1] < w:
+            raise InputError(f"expected a reference recording of at least {w} samples; got {xx.shape[1]}")
+        env = rms.process(Block("reference", np.arange(xx.shape[1]) / fs, xx)).values
+        peak = env[:, w - 1 :].max(axis=1)  # full windows only
+        meta = {"window_s": window, "duration_s": xx.shape[1] / fs, "statistic": "peak moving RMS"}
+        meta.update(metadata or {})
+        return cls(peak, method, meta)
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.scale_kernel(x, self.scale, y)
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        """Stateless apart from the reference, which a reset keeps."""
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        chans = tuple(Channel(c.name, self.unit, c.placement) for c in info.channels)
+        return dataclasses.replace(info, kind=StreamKind.ENVELOPE, channels=chans)
+
+
+def robust_baseline(rest: ArrayLike) -> tuple[F64, F64]:
+    """Robust mean and SD of each channel of a rest recording: median and 1.4826·MAD.
+
+    Parameters
+    ----------
+    rest : ndarray, shape (n_channels, n_samples)
+        The conditioned signal (envelope) during rest.
+
+    Returns
+    -------
+    mu, sigma : ndarray, shape (n_channels,)
+    """
+    x = as_signal(np.asarray(rest), None, "rest recording")
+    if x.shape[1] < 2 or not np.all(np.isfinite(x)):
+        raise InputError(f"expected a finite rest recording of at least 2 samples; got {x.shape[1]} samples")
+    mu = np.median(x, axis=1)
+    sigma = MAD_TO_SD * np.median(np.abs(x - mu[:, None]), axis=1)
+    return mu, sigma
+
+
+class OnsetDetector(Processor):
+    """Streaming double-threshold EMG onset/offset detector with minimum durations.
+
+    Thresholds come from a rest baseline (median ``mu`` and ``sigma`` =
+    1.4826·MAD, see :func:`robust_baseline`): ``on = mu + k_on·sigma``,
+    ``off = mu + k_off·sigma`` with ``k_off <= k_on`` (hysteresis). An onset is a run
+    of samples above ``on`` lasting ``t_on`` seconds, allowing dips of at most
+    ``max_gap`` seconds; an offset is likewise a run below ``off`` lasting
+    ``t_off``. The reported time is the **first sample of the qualifying run**
+    (retrospective, Hodges & Bui 1996; reference/dsp.md §1.4); the decision comes
+    ``t_on`` (``t_off``) later, recorded as the event's ``detected_at``.
+
+    ``process`` returns the activity state (1.0 active, 0.0 rest) as decided at
+    each sample; onsets and offsets come out of :meth:`pop_events` as Events of
+    kind ``"emg.onset"`` / ``"emg.offset"`` with payload ``channel`` (row index),
+    ``threshold`` and ``detected_at``. Feed it the conditioned signal (e.g. a
+    linear envelope, or TKEO → rectify → 30 Hz low-pass). NaN samples count as
+    neither above nor below a threshold; put a :class:`nmre.dsp.guard.Guard` first.
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    fs : float
+        Sampling rate, Hz.
+    k_on, k_off : float
+        Threshold multipliers of sigma (defaults 3 and 2).
+    t_on, t_off : float
+        Minimum on/off durations, seconds (25 ms, 50 ms).
+    max_gap : float
+        Longest dip allowed inside a run, seconds (2 ms).
+    baseline : (mu, sigma), optional
+        Per-channel baseline; otherwise call :meth:`calibrate` before processing.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        fs: float,
+        k_on: float = 3.0,
+        k_off: float = 2.0,
+        t_on: float = 0.025,
+        t_off: float = 0.05,
+        max_gap: float = 0.002,
+        baseline: tuple[ArrayLike, ArrayLike] | None = None,
+    ) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self.fs = _rate(fs)
+        if not (k_off <= k_on):
+            raise ConfigError(f"expected k_off <= k_on (hysteresis), got k_on={k_on!r}, k_off={k_off!r}")
+        self.k_on, self.k_off = float(k_on), float(k_off)
+        self.n_on = _samples(t_on, self.fs, "t_on")
+        self.n_off = _samples(t_off, self.fs, "t_off")
+        if not (math.isfinite(max_gap) and max_gap >= 0):
+            raise ConfigError(f"expected max_gap >= 0 s, got {max_gap!r}")
+        self.max_gap = round(max_gap * self.fs)
+        self.source = "emg"
+        self._thr_on = np.full(self.n_channels, np.nan)
+        self._thr_off = np.full(self.n_channels, np.nan)
+        self.mu: F64 | None = None
+        self.sigma: F64 | None = None
+        self._active = np.zeros(self.n_channels, dtype=np.int64)
+        self._run = np.zeros(self.n_channels, dtype=np.int64)
+        self._gap = np.zeros(self.n_channels, dtype=np.int64)
+        self._run_t = np.zeros(self.n_channels)
+        self._cap = 0
+        self._grow(256)
+        self._events: list[Event] = []
+        if baseline is not None:
+            self.set_baseline(*baseline)
+
+    def _grow(self, cap: int) -> None:
+        self._cap = cap
+        self._ev_chan = np.zeros(cap, dtype=np.int64)
+        self._ev_kind = np.zeros(cap, dtype=np.int64)
+        self._ev_time = np.zeros(cap)
+        self._ev_detect = np.zeros(cap)
+
+    def set_baseline(self, mu: ArrayLike, sigma: ArrayLike) -> None:
+        """Set the rest baseline per channel (units of the conditioned signal)."""
+        m = np.broadcast_to(np.asarray(mu, dtype=np.float64), (self.n_channels,)).copy()
+        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.n_channels,)).copy()
+        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s)) and np.all(s >= 0)):
+            raise InputError(f"expected finite baseline mu and sigma >= 0; got mu={m!r}, sigma={s!r}")
+        self.mu, self.sigma = m, s
+        self._thr_on[...] = m + self.k_on * s
+        self._thr_off[...] = m + self.k_off * s
+
+    def calibrate(self, rest: ArrayLike) -> None:
+        """Set the baseline from a rest recording ``(n_channels, n_samples)`` of the conditioned signal."""
+        mu, sigma = robust_baseline(rest)
+        if mu.shape[0] != self.n_channels:
+            raise InputError(
+                f"expected a rest recording with n_channels={self.n_channels}; got {mu.shape[0]}"
+            )
+        self.set_baseline(mu, sigma)
+
+    @property
+    def thresholds(self) -> tuple[F64, F64]:
+        """(on, off) thresholds per channel."""
+        return self._thr_on.copy(), self._thr_off.copy()
+
+    def process(self, block: Block) -> Block:
+        if self.mu is None:
+            raise StateError(
+                "OnsetDetector has no baseline: call calibrate(rest) or set_baseline(mu, sigma) first"
+            )
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        need = self.n_channels * (x.shape[1] // min(self.n_on, self.n_off) + 2)
+        if need > self._cap:
+            self._grow(need)
+        k = K.onset_kernel(
+            x,
+            np.ascontiguousarray(block.times, dtype=np.float64),
+            self._thr_on,
+            self._thr_off,
+            self.n_on,
+            self.n_off,
+            self.max_gap,
+            self._active,
+            self._run,
+            self._gap,
+            self._run_t,
+            y,
+            self._ev_chan,
+            self._ev_kind,
+            self._ev_time,
+            self._ev_detect,
+        )
+        if k:
+            order = np.argsort(self._ev_detect[:k], kind="stable")
+            for j in order:
+                c = int(self._ev_chan[j])
+                on = bool(self._ev_kind[j])
+                thr = self._thr_on[c] if on else self._thr_off[c]
+                self._events.append(
+                    Event(
+                        time=float(self._ev_time[j]),
+                        kind="emg.onset" if on else "emg.offset",
+                        source=block.stream,
+                        payload={
+                            "channel": c,
+                            "threshold": float(thr),
+                            "detected_at": float(self._ev_detect[j]),
+                        },
+                        detected_at=float(self._ev_detect[j]),
+                    )
+                )
+        return _same_span(block, y)
+
+    def pop_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    def reset(self) -> None:
+        """Forget activity state and pending events; the baseline is kept."""
+        self._active[...] = 0
+        self._run[...] = 0
+        self._gap[...] = 0
+        self._run_t[...] = 0.0
+        self._events = []
+
+
+def _pair(a: ArrayLike, b: ArrayLike) -> tuple[F64, F64]:
+    aa = np.asarray(a, dtype=np.float64)
+    bb = np.asarray(b, dtype=np.float64)
+    if aa.shape != bb.shape or aa.ndim < 1 or aa.shape[-1] < 1:
+        raise InputError(
+            f"expected two envelopes of the same shape (..., n_samples); got {aa.shape} and {bb.shape}"
+        )
+    return aa, bb
+
+
+def cci_falconer_winter(a: ArrayLike, b: ArrayLike) -> F64 | float:
+    """Falconer & Winter (1985) co-contraction index, percent.
+
+    ``CCI = 2·Σ min(a, b) / Σ (a + b) × 100`` over the last axis (uniform sampling,
+    so dt cancels). 0 % = no overlap, 100 % = identical curves; ``nan`` if both are 0.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (..., n_samples)
+        Normalised envelopes (e.g. %MVC) of agonist and antagonist over one window or rep.
+    """
+    aa, bb = _pair(a, b)
+    num = 2.0 * np.minimum(aa, bb).sum(axis=-1)
+    den = (aa + bb).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(den > 0, 100.0 * num / np.where(den > 0, den, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
+
+
+def cci_rudolph(a: ArrayLike, b: ArrayLike) -> F64 | float:
+    """Rudolph et al. (2000) co-contraction index.
+
+    ``CCI = mean_t (lower/higher)·(lower + higher)`` with lower/higher the smaller
+    and larger of ``a(t)``, ``b(t)``; samples where both are 0 contribute 0.
+    In the envelopes' unit (e.g. %MVC); grows with overlap and with total activation.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (..., n_samples)
+        Normalised envelopes of the two muscles over one window or rep.
+    """
+    aa, bb = _pair(a, b)
+    lo = np.minimum(aa, bb)
+    hi = np.maximum(aa, bb)
+    ratio = np.divide(lo, hi, out=np.zeros_like(lo), where=hi > 0)
+    out = (ratio * (lo + hi)).mean(axis=-1)
+    return float(out) if out.ndim == 0 else out
+
+
+class EmgFeatures(Processor):
+    """Windowed EMG features, one output column each time a window completes.
+
+    Windows of ``window`` samples advance by ``increment`` samples; the first
+    completes at sample ``window`` (1-based). Features (LibEMG / Phinyomark 2012):
+
+    ======  =====================================================================
+    MAV     mean |x|
+    RMS     sqrt(mean x²)
+    WL      Σ |x[j+1] − x[j]|  (waveform length)
+    ZC      number of sign changes (x[j]·x[j+1] < 0, zeros do not count)
+    SSC     number of j with (x[j] − x[j−1])·(x[j] − x[j+1]) ≥ ssc_threshold
+    WAMP    number of j with |x[j+1] − x[j]| > wamp_threshold
+    MNF     Σ P_k f_k / Σ P_k over the one-sided power spectrum, Hz
+    MDF     first f_k where the cumulative power reaches half the total, Hz
+    IAV     Σ |x|
+    ======  =====================================================================
+
+    The spectrum is ``|FFT|²`` of the window zero-padded to the next power of two
+    ``nfft``, bins ``k = 0 .. nfft/2 − 1`` at ``f_k = k·fs/nfft``. (The MATLAB values
+    shipped with LibEMG place bin k at ``k·(fs/2)/(nfft/2 − 1)``, i.e. a factor
+    ``nfft/(nfft − 2)`` higher: 0.8 % for 200-sample windows.)
+
+    The output block has rows ``f * n_channels + c`` (feature-major, in the order of
+    ``features``) and one column per completed window, stamped with the time of
+    the window's last sample. A block may yield no columns.
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block.
+    fs : float
+        Sampling rate, Hz (for MNF/MDF).
+    window, increment : int
+        Window length and step, samples.
+    features : sequence of str
+        Subset of :data:`FEATURE_NAMES`, in output order.
+    wamp_threshold, ssc_threshold : float
+        Thresholds in signal units (LibEMG defaults 2e-3 and 0).
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        fs: float,
+        window: int,
+        increment: int,
+        features: Sequence[str] = FEATURE_NAMES,
+        wamp_threshold: float = 2e-3,
+        ssc_threshold: float = 0.0,
+    ) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self.fs = _rate(fs)
+        if not (isinstance(window, (int, np.integer)) and window >= 2):
+            raise ConfigError(f"expected window >= 2 samples, got {window!r}")
+        if not (isinstance(increment, (int, np.integer)) and increment >= 1):
+            raise ConfigError(f"expected increment >= 1 sample, got {increment!r}")
+        unknown = [f for f in features if f not in FEATURE_NAMES]
+        if unknown or not features:
+            raise ConfigError(f"expected features from {FEATURE_NAMES}, got {list(features)!r}")
+        self.window, self.increment = int(window), int(increment)
+        self.features = tuple(features)
+        self.wamp_threshold, self.ssc_threshold = float(wamp_threshold), float(ssc_threshold)
+        self._which = np.array([FEATURE_NAMES.index(f) for f in self.features], dtype=np.int64)
+        nfft = 1 << (self.window - 1).bit_length()
+        self.nfft = nfft
+        k = np.arange(nfft // 2)
+        self._cos = np.cos(2.0 * np.pi * k / nfft)
+        self._sin = np.sin(2.0 * np.pi * k / nfft)
+        bits = nfft.bit_length() - 1
+        self._bitrev = np.array([int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(nfft)])
+        self._re = np.zeros(nfft)
+        self._im = np.zeros(nfft)
+        self._win = np.zeros(self.window)
+        self._feat = np.zeros(len(FEATURE_NAMES))
+        self._ring = np.zeros((self.n_channels, self.window))
+        self._state = np.zeros(2, dtype=np.int64)
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        n = x.shape[1]
+        max_out = n // self.increment + 1
+        out = np.empty((len(self.features) * self.n_channels, max_out))
+        idx = np.empty(max_out, dtype=np.int64)
+        k = K.features_kernel(
+            x,
+            self._ring,
+            self._state,
+            self.increment,
+            self._which,
+            self.fs,
+            self.wamp_threshold,
+            self.ssc_threshold,
+            self._win,
+            self._re,
+            self._im,
+            self._cos,
+            self._sin,
+            self._bitrev,
+            self._feat,
+            out,
+            idx,
+        )
+        return Block(
+            block.stream, block.times[idx[:k]], out[:, :k], block.seq, block.missing_before, block.arrival
+        )
+
+    def reset(self) -> None:
+        self._ring[...] = 0.0
+        self._state[...] = 0
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        units = {"MNF": "Hz", "MDF": "Hz", "ZC": "count", "SSC": "count", "WAMP": "count"}
+        chans = tuple(
+            Channel(f"{f}:{c.name}", units.get(f, c.unit), c.placement)
+            for f in self.features
+            for c in info.channels
+        )
+        return dataclasses.replace(
+            info, id=f"{info.id}.features", channels=chans, rate=self.fs / self.increment
+        )
+
+
+def emg_features(
+    x: F64, fs: float, window: int, increment: int, features: Sequence[str] = FEATURE_NAMES, **kw: float
+) -> F64:
+    """Bulk form of :class:`EmgFeatures`: returns ``(n_features, n_channels, n_windows)``."""
+    xx = as_signal(x, None, "x")
+    proc = EmgFeatures(xx.shape[0], fs, window, increment, features, **kw)
+    out = proc.process(Block("x", np.arange(xx.shape[1]) / fs, xx)).values
+    return out.reshape(len(proc.features), xx.shape[0], -1)
+
+
+class EmgChain(Processor):
+    """The live EMG chain, fused into one kernel call per block.
+
+    band-pass → [notch] → full-wave rectification → envelope → [× 100 / reference].
+    Bit-identical to ``Pipeline([SosFilter(bp [+ notch]), LinearEnvelope | (Rectifier,
+    MovingRms), Normalizer])`` and streaming (any block split gives the same output).
+
+    Parameters
+    ----------
+    n_channels : int
+        Rows of every block (EMG in mV).
+    fs : float
+        Sampling rate, Hz (≥ 1 kHz; 2 kHz preferred).
+    band : (float, float)
+        Band-pass corners, Hz (20–450, De Luca 2010).
+    order : int
+        ``butter`` N of the band-pass (2 → 4th-order band-pass, 2 biquads).
+    notch : float or None
+        Mains frequency to notch (50 or 60 Hz), or None (default: off).
+    notch_q : float
+        Notch quality factor.
+    envelope : {"linear", "rms"}
+        Linear envelope (low-pass ``cutoff`` Hz, order 2) or moving RMS over ``window`` s.
+    cutoff : float
+        Linear-envelope low-pass corner, Hz.
+    window : float
+        RMS window, seconds.
+    normalizer : Normalizer, optional
+        Turns the envelope into %MVC (or the normaliser's unit).
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        fs: float,
+        band: tuple[float, float] = (20.0, 450.0),
+        order: int = 2,
+        notch: float | None = None,
+        notch_q: float = 30.0,
+        envelope: Literal["linear", "rms"] = "linear",
+        cutoff: float = 6.0,
+        window: float = 0.1,
+        normalizer: Normalizer | None = None,
+    ) -> None:
+        self.n_channels = _n_channels(n_channels)
+        self.fs = _rate(fs)
+        pre = design_sos("bandpass", band, self.fs, order)
+        if notch is not None:
+            pre = np.vstack([pre, notch_sos(notch, self.fs, notch_q)])
+        self.pre_sos = np.ascontiguousarray(pre)
+        if envelope not in ("linear", "rms"):
+            raise ConfigError(f"expected envelope 'linear' or 'rms', got {envelope!r}")
+        self.envelope = envelope
+        self.env_sos = design_sos("lowpass", cutoff, self.fs, 2) if envelope == "linear" else np.zeros((0, 6))
+        w = _samples(window, self.fs, "an RMS window") if envelope == "rms" else 1
+        self.window_samples = w
+        self._pre_zi = np.zeros((self.pre_sos.shape[0], self.n_channels, 2))
+        self._env_zi = np.zeros((self.env_sos.shape[0], self.n_channels, 2))
+        self._ring = np.zeros((self.n_channels, w))
+        self._sums = np.zeros(self.n_channels)
+        self._pos = np.zeros(1, dtype=np.int64)
+        self._scale = np.ones(self.n_channels)
+        self.normalizer: Normalizer | None = None
+        self.set_normalizer(normalizer)
+
+    def set_normalizer(self, normalizer: Normalizer | None) -> None:
+        """Attach (or remove with None) a normaliser; takes effect from the next block."""
+        if normalizer is not None and normalizer.n_channels != self.n_channels:
+            raise InputError(
+                f"expected a normalizer with n_channels={self.n_channels}; got {normalizer.n_channels}"
+            )
+        self.normalizer = normalizer
+        self._scale[...] = 1.0 if normalizer is None else normalizer.scale
+
+    @property
+    def delay(self) -> float:
+        """Envelope delay in seconds: band-pass passband delay is small; this is the envelope's.
+
+        Linear envelope: low-pass group delay at DC; RMS: ``(W - 1) / (2 fs)``.
+        """
+        if self.envelope == "rms":
+            return (self.window_samples - 1) / (2.0 * self.fs)
+        return float(group_delay(self.env_sos, self.fs, [0.0])[0])
+
+    def process(self, block: Block) -> Block:
+        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
+        y = np.empty_like(x)
+        K.emg_chain_kernel(
+            self.pre_sos,
+            self._pre_zi,
+            self.env_sos,
+            self._env_zi,
+            self._ring,
+            self._sums,
+            self._pos,
+            self.envelope == "rms",
+            self._scale,
+            x,
+            y,
+        )
+        return _same_span(block, y)
+
+    def reset(self) -> None:
+        """Forget filter and envelope state (the normaliser is kept)."""
+        self._pre_zi[...] = 0.0
+        self._env_zi[...] = 0.0
+        self._ring[...] = 0.0
+        self._sums[...] = 0.0
+        self._pos[0] = 0
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        unit = self.normalizer.unit if self.normalizer is not None else info.channels[0].unit
+        return _envelope_info(info, unit, "envelope")
