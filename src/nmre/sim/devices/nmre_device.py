@@ -1,0 +1,312 @@
+"""A byte-exact emulated nmre sensor board (EMG front end + IMU) on Bumble.
+
+Implements ``docs/nmre-sensor-profile.md`` from the device side: the info
+characteristic, the control point (GET_CONFIG, SET_RATES, START, STOP with
+their response codes) and the EMG and IMU data packets, built with ``struct``
+from the spec (not with the decoder), so round-trip tests check both.
+
+The board's sample clock runs from power-on: sample ``k`` of a stream is taken
+at ``start_time + k / rate`` (loop time) and stamped ``k / rate`` seconds of
+device time (times ``1 + clock_ppm * 1e-6`` to emulate a crystal error). Its
+16-bit sample counter keeps counting while the board does not stream, so a
+reconnect shows the outage as a jump; the samples never sent are logged as
+``"outage"`` records in :attr:`EmulatedDevice.faults`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nmre.acquisition.profiles.nmre_profile import (
+    CONTROL_POINT_UUID,
+    EMG_DATA_UUID,
+    EMG_RATES,
+    IMU_DATA_UUID,
+    IMU_RATES,
+    INFO_UUID,
+    MAX_EMG_CHANNELS,
+    PROTOCOL_VERSION,
+    RESPONSE_CODE,
+    SERVICE_UUID,
+    STREAM_EMG,
+    STREAM_IMU,
+    DeviceInfo,
+    Opcode,
+    PacketType,
+    Status,
+    crc16,
+)
+from nmre.sim.devices.base import AttRefusal, CharSpec, EmulatedDevice, FaultRecord, ServiceSpec
+
+__all__ = ["NmreDevice", "SignalFn", "synthetic_signal"]
+
+#: ``signal(stream, t) -> values``: ``stream`` is ``"emg"`` or ``"imu"``, ``t`` the
+#: sample times in seconds since power-on, shape (n,); values in mV or
+#: (m/s^2, rad/s), shape (n_channels, n).
+SignalFn = Callable[[str, NDArray[np.float64]], NDArray[np.float64]]
+
+_G = 9.80665
+
+
+def synthetic_signal(n_emg: int) -> SignalFn:
+    """A deterministic stand-in signal: EMG-like tones in mV, a slowly rocking IMU at rest."""
+    freqs = 40.0 + 17.0 * np.arange(n_emg)[:, None]
+
+    def signal(stream: str, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        if stream == "emg":
+            burst = 0.5 + 0.5 * np.sin(2 * np.pi * 0.5 * t)
+            return 0.3 * burst * np.sin(2 * np.pi * freqs * t + np.arange(n_emg)[:, None])
+        rock = np.sin(2 * np.pi * 0.7 * t)
+        return np.vstack(
+            [
+                0.8 * rock,
+                0.2 * np.cos(2 * np.pi * 0.3 * t),
+                _G + 0.3 * rock,
+                0.5 * np.cos(2 * np.pi * 0.7 * t),
+                0.1 * rock,
+                -0.2 * rock,
+            ]
+        )
+
+    return signal
+
+
+@dataclass
+class _Stream:
+    key: str
+    char: str
+    packet_type: int
+    rate: int
+    n_channels: int
+    scale: NDArray[np.float64]  # (n_channels, 1) physical units per LSB
+    task: asyncio.Task[None] | None = None
+    next_k: int = 0
+    resume_k: int | None = None  # next sample when the link dropped while streaming
+
+
+class NmreDevice(EmulatedDevice):
+    """An emulated nmre sensor board.
+
+    Parameters
+    ----------
+    name : str
+        Advertised name (keep it <= 8 characters to fit the advertisement whole).
+    emg_channels : int
+        Active EMG channels at power-on (the board has ``max_emg_channels``).
+    emg_rate, imu_rate : int
+        Rates at power-on, Hz.
+    imu : bool
+        Whether the board has an IMU.
+    signal : SignalFn or None
+        What the electrodes and the IMU measure; :func:`synthetic_signal` by default.
+    clock_ppm : float
+        Device crystal error, parts per million.
+    packet_duration : float
+        A packet holds at most this much data, seconds (10 ms like a typical firmware).
+    info_override : bytes or None
+        Serve these bytes as the info value (a device that is not what it claims).
+    **kwargs
+        Passed to :class:`EmulatedDevice` (``link``, ``timing``, ``faults``, ``battery`` ...).
+    """
+
+    kind = "nmre"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        emg_channels: int = 4,
+        max_emg_channels: int = MAX_EMG_CHANNELS,
+        emg_rate: int = 2000,
+        imu_rate: int = 100,
+        imu: bool = True,
+        signal: SignalFn | None = None,
+        clock_ppm: float = 0.0,
+        packet_duration: float = 0.010,
+        info_override: bytes | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(name, **kwargs)  # type: ignore[arg-type]
+        self.max_emg_channels = max_emg_channels
+        self.emg_mask = (1 << emg_channels) - 1
+        self.emg_rate = emg_rate
+        self.imu_rate = imu_rate
+        self.has_imu = imu
+        self.signal = signal
+        self.clock_ppm = clock_ppm
+        self.packet_duration = packet_duration
+        self.info_override = info_override
+        self.emg_scale = 0.5e-3  # mV per LSB: +-16.4 mV range
+        self.acc_scale = 16 * _G / 32768  # +-16 g
+        self.gyro_scale = math.radians(2000.0) / 32768  # +-2000 deg/s
+        self._streams: dict[str, _Stream] = {}
+        #: Control-point requests received, as raw bytes (for tests).
+        self.commands: list[bytes] = []
+
+    # -- GATT ------------------------------------------------------------------------
+
+    def services(self) -> list[ServiceSpec]:
+        return [
+            ServiceSpec(
+                SERVICE_UUID,
+                (
+                    CharSpec(CONTROL_POINT_UUID, "write,indicate", on_write=self._on_control),
+                    CharSpec(INFO_UUID, "read", on_read=self._info_value),
+                    CharSpec(EMG_DATA_UUID, "notify"),
+                    CharSpec(IMU_DATA_UUID, "notify"),
+                ),
+            )
+        ]
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(
+            version=PROTOCOL_VERSION,
+            max_emg_channels=self.max_emg_channels,
+            emg_mask=self.emg_mask,
+            imu_present=self.has_imu,
+            emg_rate=self.emg_rate,
+            imu_rate=self.imu_rate,
+            emg_scale=self.emg_scale,
+            acc_scale=self.acc_scale,
+            gyro_scale=self.gyro_scale,
+            emg_rates_mask=(1 << len(EMG_RATES)) - 1,
+            imu_rates_mask=(1 << len(IMU_RATES)) - 1,
+        )
+
+    def _info_value(self) -> bytes:
+        if self.info_override is not None:
+            return self.info_override
+        # Written field by field from the spec table (not DeviceInfo.to_bytes).
+        return struct.pack(
+            "<BBBBHHfffHH",
+            PROTOCOL_VERSION,
+            self.max_emg_channels,
+            self.emg_mask,
+            1 if self.has_imu else 0,
+            self.emg_rate,
+            self.imu_rate,
+            self.emg_scale,
+            self.acc_scale,
+            self.gyro_scale,
+            0b111,
+            0b1111,
+        )
+
+    # -- control point -------------------------------------------------------------------
+
+    def _on_control(self, data: bytes) -> None:
+        if not data:
+            raise AttRefusal(0x0D, "empty control-point write")
+        self.commands.append(data)
+        status, payload = self._execute(data)
+        self.spawn(self.indicate(CONTROL_POINT_UUID, bytes([RESPONSE_CODE, data[0], status]) + payload))
+
+    def _streaming(self) -> bool:
+        return any(s.task is not None for s in self._streams.values())
+
+    def _execute(self, data: bytes) -> tuple[int, bytes]:
+        op, params = data[0], data[1:]
+        if op == Opcode.GET_CONFIG:
+            return (Status.INVALID_LENGTH, b"") if params else (Status.SUCCESS, self._info_value())
+        if op == Opcode.SET_RATES:
+            if len(params) != 5:
+                return Status.INVALID_LENGTH, b""
+            emg_rate, imu_rate, mask = struct.unpack("<HHB", params)
+            if self._streaming():
+                return Status.INVALID_STATE, b""
+            if emg_rate not in EMG_RATES or (self.has_imu and imu_rate not in IMU_RATES):
+                return Status.UNSUPPORTED_RATE, b""
+            if mask == 0 or mask >> self.max_emg_channels:
+                return Status.INVALID_PARAMETER, b""
+            self.emg_rate, self.imu_rate, self.emg_mask = emg_rate, imu_rate, mask
+            return Status.SUCCESS, b""
+        if op in (Opcode.START, Opcode.STOP):
+            if len(params) != 1:
+                return Status.INVALID_LENGTH, b""
+            which = params[0]
+            if which == 0 or which & ~(STREAM_EMG | STREAM_IMU) or (which & STREAM_IMU and not self.has_imu):
+                return Status.INVALID_PARAMETER, b""
+            keys = [k for bit, k in ((STREAM_EMG, "emg"), (STREAM_IMU, "imu")) if which & bit]
+            for key in keys:
+                if op == Opcode.START:
+                    self._start_stream(key)
+                else:
+                    self._stop_stream(key, deliberate=True)
+            return Status.SUCCESS, b""
+        return Status.UNKNOWN_OPCODE, b""
+
+    # -- streaming ---------------------------------------------------------------------
+
+    def _stream(self, key: str) -> _Stream:
+        n_emg = bin(self.emg_mask).count("1")
+        if key == "emg":
+            spec = _Stream("emg", EMG_DATA_UUID, PacketType.EMG, self.emg_rate, n_emg, np.full((n_emg, 1), self.emg_scale))
+        else:
+            scale = np.array([[self.acc_scale]] * 3 + [[self.gyro_scale]] * 3)
+            spec = _Stream("imu", IMU_DATA_UUID, PacketType.IMU, self.imu_rate, 6, scale)
+        old = self._streams.get(key)
+        if old is not None:
+            spec.resume_k = old.resume_k
+        self._streams[key] = spec
+        return spec
+
+    def _start_stream(self, key: str) -> None:
+        current = self._streams.get(key)
+        if current is not None and current.task is not None:
+            return
+        stream = self._stream(key)
+        stream.next_k = math.ceil(self.now() * stream.rate)
+        if stream.resume_k is not None:
+            skipped = stream.next_k - stream.resume_k
+            self.faults.add(FaultRecord(self.now(), "outage", stream.char, skipped, stream.resume_k))
+            stream.resume_k = None
+        stream.task = self.spawn(self._produce(stream))
+
+    def _stop_stream(self, key: str, *, deliberate: bool) -> None:
+        stream = self._streams.get(key)
+        if stream is None or stream.task is None:
+            return
+        stream.task.cancel()
+        stream.task = None
+        stream.resume_k = None if deliberate else stream.next_k
+
+    async def on_disconnected(self, reason: int) -> None:
+        for key in list(self._streams):
+            self._stop_stream(key, deliberate=False)
+
+    def samples_per_packet(self, stream_rate: float, n_channels: int) -> int:
+        """Samples per packet for the current MTU: what fits, at most ``packet_duration`` of data."""
+        fit = (self.max_payload - 12) // (2 * n_channels)
+        return max(1, min(255, fit, math.ceil(stream_rate * self.packet_duration)))
+
+    def sample_time(self, stream: str, k: int | NDArray[np.int64]) -> float | NDArray[np.float64]:
+        """Loop time at which sample ``k`` (unwrapped counter) of ``stream`` was taken — the truth."""
+        rate = self._streams[stream].rate if stream in self._streams else (self.emg_rate if stream == "emg" else self.imu_rate)
+        return self.start_time + np.asarray(k) / rate
+
+    async def _produce(self, stream: _Stream) -> None:
+        loop = asyncio.get_running_loop()
+        signal = self.signal or synthetic_signal(stream.n_channels if stream.key == "emg" else 0)
+        rate = stream.rate
+        tick = 1e6 * (1.0 + self.clock_ppm * 1e-6)
+        while True:
+            k = stream.next_k
+            n = self.samples_per_packet(rate, stream.n_channels)
+            delay = self.start_time + (k + n - 1) / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t = (k + np.arange(n)) / rate
+            values = np.asarray(signal(stream.key, t), dtype=np.float64)
+            counts = np.clip(np.rint(values / stream.scale), -32768, 32767).astype("<i2")
+            t_us = round(k / rate * tick) % (1 << 32)
+            body = struct.pack("<BBBBHI", stream.packet_type, stream.n_channels, n, 0, k & 0xFFFF, t_us)
+            body += counts.T.tobytes()
+            self.send(stream.char, body + struct.pack("<H", crc16(body)), n, k)
+            stream.next_k = k + n
