@@ -1,0 +1,133 @@
+"""Repetition segmentation, SPARC and LDLJ."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nmre.core.model import Block
+from nmre.dsp.movement import RepSegmenter
+from nmre.errors import ConfigError, InputError
+
+FS = 100.0
+
+
+def _squats(peaks: list[float], durations: list[float], rest: float = 1.0) -> tuple[np.ndarray, list[tuple]]:
+    """Knee flexion (deg): rest at 5 deg, then raised-cosine reps; returns signal and true (start, peak_t, end)."""
+    parts = [np.full(int(rest * FS), 5.0)]
+    truth = []
+    t = rest
+    for p, d in zip(peaks, durations, strict=True):
+        n = int(round(d * FS))
+        ph = np.arange(n) / n
+        parts.append(5.0 + (p - 5.0) * 0.5 * (1 - np.cos(2 * np.pi * ph)))
+        truth.append((t, t + d / 2, t + d))
+        t += d
+        parts.append(np.full(int(rest * FS), 5.0))
+        t += rest
+    return np.concatenate(parts)[None, :], truth
+
+
+def _blk(x: np.ndarray, t0: float = 0.0) -> Block:
+    return Block("knee", t0 + np.arange(x.shape[1]) / FS, np.ascontiguousarray(x))
+
+
+def test_counts_reps_and_reports_peaks() -> None:
+    x, truth = _squats([90, 60, 100], [2.0, 1.5, 3.0])
+    seg = RepSegmenter(30.0, 10.0, min_duration=0.5, min_amplitude=20.0, name="squat")
+    out = seg.process(_blk(x))
+    ev = seg.pop_events()
+    assert [e.kind for e in ev] == ["rep.start", "rep.end"] * 3
+    ends = [e for e in ev if e.kind == "rep.end"]
+    assert [e.payload["rep"] for e in ends] == [1, 2, 3]
+    assert all(e.source == "squat" for e in ev)
+    for e, (t0, tp, t1), p, d in zip(ends, truth, [90, 60, 100], [2.0, 1.5, 3.0], strict=True):
+        assert e.payload["peak"] == pytest.approx(p, abs=0.01)
+        assert e.payload["peak_time"] == pytest.approx(tp, abs=1 / FS)
+        # the raised cosine leaves / re-enters the rest band (<= 10 deg) this long after / before the bounds
+        lag = d * math.acos(1 - 2 * 5 / (p - 5)) / (2 * math.pi)
+        assert e.payload["start"] == pytest.approx(t0 + lag, abs=1 / FS)
+        assert e.time == pytest.approx(t1 - lag, abs=1 / FS)
+        assert e.payload["duration"] == pytest.approx(e.payload["end"] - e.payload["start"])
+    assert out.values[1, -1] == 3 and seg.count == 3
+    assert out.values[0].max() == 1 and out.values[0, -1] == 0
+
+
+def test_rejects_short_small_and_long_candidates() -> None:
+    x, _ = _squats([90, 35, 90, 90], [0.3, 2.0, 2.0, 8.0])
+    seg = RepSegmenter(30.0, 10.0, min_duration=0.5, max_duration=5.0, min_amplitude=40.0)
+    seg.process(_blk(x))
+    ev = seg.pop_events()
+    kinds = [(e.kind, e.payload.get("reason")) for e in ev if e.kind != "rep.start"]
+    assert kinds == [
+        ("rep.rejected", "too short"),
+        ("rep.rejected", "too small"),
+        ("rep.end", None),
+        ("rep.rejected", "too long"),
+    ]
+    assert seg.count == 1
+    # rejected candidates reuse the next rep number
+    assert [e.payload["rep"] for e in ev if e.kind == "rep.start"] == [1, 1, 1, 2]
+
+
+def test_downward_reps() -> None:
+    x, _ = _squats([90, 90], [2.0, 2.0])
+    seg = RepSegmenter(-30.0, -10.0, direction=-1)
+    seg.process(_blk(-x))
+    ends = [e for e in seg.pop_events() if e.kind == "rep.end"]
+    assert len(ends) == 2 and ends[0].payload["peak"] == pytest.approx(-90, abs=0.01)
+
+
+def test_nan_samples_do_not_change_state() -> None:
+    x, _ = _squats([90], [2.0])
+    y = x.copy()
+    y[0, 150:160] = np.nan
+    a, b = RepSegmenter(30, 10), RepSegmenter(30, 10)
+    a.process(_blk(x))
+    b.process(_blk(y))
+    ea, eb = a.pop_events(), b.pop_events()
+    assert [e.to_json() for e in ea] == [e.to_json() for e in eb]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_streaming_equals_batch(data: st.DataObject, feed: Callable[..., list[Block]]) -> None:
+    x, _ = _squats([90, 35, 70, 90], [2.0, 2.0, 0.3, 1.2])
+    whole = RepSegmenter(30, 10, min_amplitude=40)
+    w = whole.process(Block("s", np.arange(x.shape[1]) / FS, x)).values
+    we = whole.pop_events()
+    seg = RepSegmenter(30, 10, min_amplitude=40)
+    sizes = data.draw(st.lists(st.sampled_from([0, 1, 2, 5, 33, 101]), min_size=1, max_size=40))
+    parts = feed(seg, x, sizes, fs=FS)
+    np.testing.assert_array_equal(np.hstack([p.values for p in parts]), w)
+    assert [e.to_json() for e in seg.pop_events()] == [e.to_json() for e in we]
+
+
+def test_bad_input_and_config() -> None:
+    seg = RepSegmenter(30, 10)
+    with pytest.raises(InputError, match="float64"):
+        seg.process(Block("k", np.zeros(3), np.zeros((1, 3), dtype=np.float32)))
+    with pytest.raises(InputError, match="at least 3 channel"):
+        RepSegmenter(30, 10, channel=2).process(Block("k", np.zeros(3), np.zeros((2, 3))))
+    with pytest.raises(ConfigError, match="above"):
+        RepSegmenter(10, 30)
+    with pytest.raises(ConfigError):
+        RepSegmenter(30, 10, direction=0)
+    with pytest.raises(ConfigError):
+        RepSegmenter(30, math.nan)
+    with pytest.raises(ConfigError):
+        RepSegmenter(30, 10, min_duration=2, max_duration=1)
+
+
+def test_reset_and_constant_signal() -> None:
+    seg = RepSegmenter(30, 10)
+    out = seg.process(_blk(np.full((1, 500), 50.0)))  # starts high: one rep begins, never ends
+    assert out.values[0, -1] == 1 and seg.count == 0
+    assert [e.kind for e in seg.pop_events()] == ["rep.start"]
+    seg.reset()
+    assert not seg.in_rep and seg.count == 0 and seg.pop_events() == []
