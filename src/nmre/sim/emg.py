@@ -39,7 +39,7 @@ class EmgModel:
     mains_rms : float
         RMS of mains hum when enabled, mV.
     fl, fh : float
-        Low and high corner of the Shwedyk spectrum, Hz (peak near 100 Hz with the defaults).
+        Low and high corner of the Shwedyk spectrum, Hz (with the defaults the spectrum peaks near 93 Hz, median ~127 Hz).
     band : (float, float)
         Band-pass limits, Hz.
     """
@@ -47,8 +47,8 @@ class EmgModel:
     rms_at_full: tuple[float, ...] = (0.50, 0.60, 0.40, 0.35)
     baseline_rms: float = 0.007
     mains_rms: float = 0.02
-    fl: float = 60.0
-    fh: float = 150.0
+    fl: float = 80.0
+    fh: float = 180.0
     band: tuple[float, float] = (20.0, 450.0)
 
 

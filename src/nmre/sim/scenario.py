@@ -38,6 +38,7 @@ _SWAY_BANDS = 20  # sinusoids per sway direction
 _BIPEDAL_SWAY = 0.3  # quiet two-legged standing sway relative to normal single-leg sway
 _ANKLE_PER_KNEE = 0.38  # ankle dorsiflexion per degree of knee flexion in a squat
 _PELVIS_PER_LEAN = 0.8  # pelvis anterior tilt per degree of trunk lean
+_ONSET_RISE = 0.03  # s, quadriceps activation rise time after onset (minimum-jerk)
 
 
 def child_rng(seed: int, name: str) -> np.random.Generator:
@@ -204,8 +205,8 @@ class SquatScenario(Scenario):
         drive = m * p.depth[i] / self.cfg.target_depth_deg
         off = p.end[i] + 0.05
         stop = 1.0 - min_jerk((t - off) / 0.15)
-        gate_vl = min_jerk((t - p.vl_onset[i]) / 0.08) * stop
-        gate_vmo = min_jerk((t - p.vmo_onset[i]) / 0.08) * stop
+        gate_vl = min_jerk((t - p.vl_onset[i]) / _ONSET_RISE) * stop
+        gate_vmo = min_jerk((t - p.vmo_onset[i]) / _ONSET_RISE) * stop
         gate_other = min_jerk((t - p.start[i]) / 0.15) * stop
         a = np.empty((len(MUSCLES), t.shape[0]))
         a[0] = gate_vmo * (0.12 + 0.50 * drive)
