@@ -1,0 +1,63 @@
+"""numba kernel of :class:`nmre.dsp.guard.Guard` (bad-sample detection and replacement)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nmre._numba import kernel
+
+# Reason codes, the row order of the guard's count arrays.
+NONFINITE, SATURATED, STUCK = 0, 1, 2
+REASONS = ("nonfinite", "saturated", "stuck")
+
+
+@kernel
+def guard_kernel(
+    x: np.ndarray,
+    full_scale: np.ndarray,
+    stuck_n: int,
+    hold: bool,
+    last_good: np.ndarray,
+    last_val: np.ndarray,
+    same_run: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+) -> None:
+    """Copy ``x`` to ``y``, replacing bad samples; count them per channel and reason.
+
+    A sample is bad if it is NaN/inf (reason 0), if ``|x| >= full_scale[c]`` (1), or
+    if it is the ``stuck_n``-th or later of identical consecutive values (2; off
+    when ``stuck_n <= 0``). Bad samples become ``last_good[c]`` (``hold``) or 0.
+    counts/first/last (n_ch, 3) get the number and first/last sample index of
+    each reason in this block (first = -1 when none); the caller zeroes counts.
+    """
+    n_ch, n = x.shape
+    for c in range(n_ch):
+        for i in range(n):
+            v = x[c, i]
+            r = -1
+            if not math.isfinite(v):
+                r = NONFINITE
+            else:
+                if v == last_val[c]:
+                    same_run[c] += 1
+                else:
+                    same_run[c] = 1
+                    last_val[c] = v
+                if abs(v) >= full_scale[c]:
+                    r = SATURATED
+                elif stuck_n > 0 and same_run[c] >= stuck_n:
+                    r = STUCK
+            if r < 0:
+                y[c, i] = v
+                last_good[c] = v
+            else:
+                y[c, i] = last_good[c] if hold else 0.0
+                if counts[c, r] == 0:
+                    first[c, r] = i
+                counts[c, r] += 1
+                last[c, r] = i
