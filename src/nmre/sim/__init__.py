@@ -14,6 +14,7 @@ from nmre.sim.emg import EmgModel
 from nmre.sim.imu import GRAVITY, ImuErrors
 from nmre.sim.scenario import MUSCLES
 from nmre.sim.simulation import EMG_STREAM, IMU_STREAMS, Simulation, simulate, squat_set
+from nmre.sim.source import SimSource, SourceState
 from nmre.sim.truth import GroundTruth, RepTruth, WindowTruth
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "GroundTruth",
     "ImuErrors",
     "RepTruth",
+    "SimSource",
     "Simulation",
+    "SourceState",
     "SquatConfig",
     "StanceConfig",
     "WindowTruth",

@@ -180,6 +180,9 @@ def simulate(
     activation = scenario.activation(t_emg)
     data[EMG_STREAM] = (t_emg, synthesize_emg(activation, t_emg, emg_rate, seed, mains_hz, emg_model))
 
+    for times, values in data.values():  # blocks served from these are views: keep them immutable
+        times.setflags(write=False)
+        values.setflags(write=False)
     kin: dict[str, F64] = {"time": t_imu, **truth_imu.angles}
     kin["pelvis_pos"] = truth_imu.position["pelvis"]
     kin["pelvis_lin_acc"] = truth_imu.lin_acc["pelvis"]
