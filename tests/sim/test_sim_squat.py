@@ -195,3 +195,16 @@ def test_bad_config_raises_config_error_with_one_line_message(make, fragment):
     msg = str(info.value)
     assert "\n" not in msg and "expected" in msg and "got" in msg
     assert fragment in msg
+
+
+def test_body_stays_over_the_foot_while_the_pelvis_descends(sim):
+    k = sim.kinematics
+    middle = 0.5 * (
+        k["pelvis_pos"][0] + k["trunk_pos"][0]
+    )  # between sacrum and sternum, m forward of the ankle
+    assert np.all((middle > -0.10) & (middle < 0.12))
+    for r in _normal(sim):
+        i = np.searchsorted(k["time"], r.bottom)
+        assert k["pelvis_pos"][2, 0] - k["pelvis_pos"][2, i] > 0.2  # the pelvis descends
+        assert k["pelvis_pos"][0, i] < k["pelvis_pos"][0, 0] - 0.05  # and moves back
+        assert k["hip_flexion"][i] > 60.0

@@ -28,6 +28,7 @@ IMU_STREAMS: tuple[str, ...] = tuple(f"imu.{s}" for s in SEGMENTS)
 #: The EMG stream id.
 EMG_STREAM = "emg.r"
 _DEVICE = "sim"
+_CHUNK = 1 << 20  # EMG samples evaluated at once
 
 _IMU_CHANNELS = (
     Channel("acc_x", "m/s^2"),
@@ -77,7 +78,8 @@ class Simulation:
         At the IMU sample times (``"time"``, s): true joint angles in degrees
         (``knee_flexion``, ``knee_valgus``, ``hip_flexion``, ``trunk_lean``, ``trunk_tilt``,
         ``shank_tilt``) and the pelvis sensor's true world position (``pelvis_pos``, (3, n), m)
-        and linear acceleration (``pelvis_lin_acc``, (3, n), m/s^2). For tests and plots.
+        and linear acceleration (``pelvis_lin_acc``, (3, n), m/s^2), and the sternum sensor's
+        world position (``trunk_pos``, (3, n), m; origin at the right ankle). For tests and plots.
     orientations : dict of str to ndarray
         IMU stream id → true sensor-to-world quaternion (4, n) (w, x, y, z).
     activation : ndarray, shape (len(MUSCLES), n_emg)
@@ -177,7 +179,9 @@ def simulate(
         sid = f"imu.{s}"
         values, bias[sid] = _imu_errors(truth_imu, s, seed, imu_rate, errs)
         data[sid] = (t_imu, values)
-    activation = scenario.activation(t_emg)
+    activation = np.empty((len(MUSCLES), t_emg.shape[0]))
+    for a in range(0, t_emg.shape[0], _CHUNK):  # bounded temporaries for hour-long sessions
+        activation[:, a : a + _CHUNK] = scenario.activation(t_emg[a : a + _CHUNK])
     data[EMG_STREAM] = (t_emg, synthesize_emg(activation, t_emg, emg_rate, seed, mains_hz, emg_model))
 
     for times, values in data.values():  # blocks served from these are views: keep them immutable
@@ -186,6 +190,7 @@ def simulate(
     kin: dict[str, F64] = {"time": t_imu, **truth_imu.angles}
     kin["pelvis_pos"] = truth_imu.position["pelvis"]
     kin["pelvis_lin_acc"] = truth_imu.lin_acc["pelvis"]
+    kin["trunk_pos"] = truth_imu.position["trunk"]
     truth = _ground_truth(scenario, kin, duration)
     return Simulation(
         config=config,
