@@ -131,3 +131,62 @@ def test_reset_and_constant_signal() -> None:
     assert [e.kind for e in seg.pop_events()] == ["rep.start"]
     seg.reset()
     assert not seg.in_rep and seg.count == 0 and seg.pop_events() == []
+
+
+# --- smoothness -----------------------------------------------------------------------------
+
+from nmre.dsp.movement import dimensionless_jerk, ldlj, sparc  # noqa: E402
+
+
+def _gauss() -> np.ndarray:
+    t = np.arange(-1, 1, 0.01)
+    return np.exp(-5 * t**2)
+
+
+def test_golden_values_of_the_reference_implementation() -> None:
+    # doctest values of siva82kb/smoothness (Balasubramanian et al. 2015), dsp.md §4.1
+    v = _gauss()
+    assert sparc(v, 100.0) == pytest.approx(-1.41403, abs=5e-6)
+    assert dimensionless_jerk(v, 100.0) == pytest.approx(-335.74684, abs=5e-6)
+    assert ldlj(v, 100.0) == pytest.approx(-5.81636, abs=5e-6)
+
+
+def test_minimum_jerk_profile_dimensionless_jerk_is_720_over_peak_squared() -> None:
+    # v(τ) = 30τ²(1-τ)², peak 1.875, ∫ (v'')² dτ = 720 over a unit duration: DJ = -720 / 1.875² = -204.8
+    # (the discrete sum misses the two end samples, about 2 * 60² / n of the 720)
+    n = 20000
+    tau = (np.arange(n) + 0.5) / n
+    v = 30 * tau**2 * (1 - tau) ** 2
+    assert dimensionless_jerk(v, float(n)) == pytest.approx(-204.8, rel=1e-3)
+    assert ldlj(v, float(n)) == pytest.approx(-math.log(204.8), abs=1e-3)
+
+
+def test_smoothness_invariances_and_ordering() -> None:
+    v = _gauss()
+    assert sparc(3.7 * v, 100.0) == pytest.approx(sparc(v, 100.0), abs=1e-12)  # amplitude
+    assert ldlj(3.7 * v, 100.0) == pytest.approx(ldlj(v, 100.0), abs=1e-12)
+    # a velocity vector along a fixed direction has the same smoothness as its speed
+    vec = np.vstack([0.6 * v, 0.8 * v])
+    assert sparc(vec, 100.0) == pytest.approx(sparc(v, 100.0), abs=1e-12)
+    assert ldlj(vec, 100.0) == pytest.approx(ldlj(v, 100.0), abs=1e-12)
+    # two sub-movements are less smooth than one
+    t = np.arange(-1, 1, 0.01)
+    bumpy = np.exp(-20 * (t - 0.4) ** 2) + np.exp(-20 * (t + 0.4) ** 2)
+    assert sparc(bumpy, 100.0) < sparc(v, 100.0)
+    assert ldlj(bumpy, 100.0) < ldlj(v, 100.0)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.zeros(50), "non-zero"),
+        (np.array([1.0, np.nan, 1.0, 2.0]), "finite"),
+        (np.array([1.0]), "at least"),
+        (np.zeros((2, 2, 2)), "shape"),
+    ],
+)
+def test_smoothness_bad_input(x: np.ndarray, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        sparc(x, 100.0)
+    with pytest.raises(InputError, match=match):
+        ldlj(x, 100.0)

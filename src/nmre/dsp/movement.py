@@ -21,7 +21,7 @@ from nmre.dsp import _move_kernels as K
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
 from nmre.errors import ConfigError, InputError, expected
 
-__all__ = ["REP_CHANNELS", "RepSegmenter"]
+__all__ = ["REP_CHANNELS", "RepSegmenter", "dimensionless_jerk", "ldlj", "sparc"]
 
 F64 = NDArray[np.float64]
 
@@ -173,3 +173,122 @@ class RepSegmenter(Processor):
         payload["reason"] = _WHY[float(r[K.EV_WHY])]
         return Event(end, "rep.rejected", self.name, payload,
                      therapist_message=f"rep candidate rejected: {payload['reason']}")
+
+
+def _speed(x: ArrayLike, name: str) -> F64:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 2:
+        if a.shape[0] == 0:
+            raise InputError(f"{name}: " + expected("at least one row", a.shape))
+        return a
+    if a.ndim != 1:
+        raise InputError(f"{name}: " + expected("shape (n,) or (n_dims, n)", a.shape))
+    return a[None, :]
+
+
+def _check_movement(v: F64, fs: float, min_n: int, name: str) -> None:
+    if v.shape[1] < min_n:
+        raise InputError(f"{name}: " + expected(f"at least {min_n} samples", v.shape[1]))
+    if not np.all(np.isfinite(v)):
+        raise InputError(f"{name}: " + expected("finite samples", "NaN or inf"))
+    if not (math.isfinite(fs) and fs > 0):
+        raise InputError("fs: " + expected("a finite rate > 0 Hz", fs))
+
+
+def sparc(speed: ArrayLike, fs: float, padlevel: int = 4, fc: float = 10.0, amp_th: float = 0.05) -> float:
+    """Spectral arc length (SPARC) of one movement's speed profile.
+
+    Balasubramanian, Melendez-Calderon, Roby-Brami & Burdet (2015), "On the
+    analysis of movement smoothness", J NeuroEng Rehabil 12:112. The magnitude
+    spectrum (zero-padded to ``2**(ceil(log2 n) + padlevel)`` points) is
+    normalised by its maximum; the band runs from the first to the last
+    frequency in ``[0, fc]`` where the magnitude is at least ``amp_th`` (as in
+    the authors' reference code, siva82kb/smoothness); SPARC is minus the arc
+    length of the normalised spectrum over that band, with frequency
+    normalised by the band width. Closer to 0 is smoother.
+
+    Parameters
+    ----------
+    speed : array_like, shape (n,) or (n_dims, n)
+        Speed profile (any unit; e.g. angular speed in deg/s or rad/s). A
+        multi-row input is reduced to its Euclidean norm per sample.
+    fs : float
+        Sampling rate, Hz.
+    padlevel : int
+        Extra powers of two of zero padding, default 4.
+    fc : float
+        Maximum cut-off frequency, Hz, default 10.
+    amp_th : float
+        Amplitude threshold for the adaptive cut-off, default 0.05.
+
+    Returns
+    -------
+    float
+        SPARC (dimensionless, <= 0); 0 if only one spectral bin is selected.
+
+    Raises
+    ------
+    InputError
+        For fewer than 2 samples, non-finite samples, or an all-zero speed.
+    """
+    v = _speed(speed, "speed")
+    _check_movement(v, fs, 2, "speed")
+    s = v[0] if v.shape[0] == 1 else np.sqrt(np.sum(v * v, axis=0))
+    nfft = int(2 ** (math.ceil(math.log2(s.shape[0])) + padlevel))
+    mag = np.abs(np.fft.rfft(s, nfft))
+    peak = float(mag.max())
+    if peak == 0.0:
+        raise InputError("speed: " + expected("a movement with non-zero speed", "all zeros"))
+    mag = mag / peak
+    f = np.arange(mag.shape[0]) * (fs / nfft)
+    keep = f <= fc
+    f, mag = f[keep], mag[keep]
+    above = np.flatnonzero(mag >= amp_th)
+    if above.size == 0:
+        return 0.0
+    f, mag = f[above[0] : above[-1] + 1], mag[above[0] : above[-1] + 1]
+    if f.shape[0] < 2:
+        return 0.0
+    return -float(np.sum(np.sqrt((np.diff(f) / (f[-1] - f[0])) ** 2 + np.diff(mag) ** 2)))
+
+
+def dimensionless_jerk(velocity: ArrayLike, fs: float) -> float:
+    """Dimensionless jerk of one movement from its velocity (or speed) profile.
+
+    ``DJ = -(T^3 / v_peak^2) · Σ |d²v/dt²|² · dt`` with ``T = n · dt``, the
+    jerk taken as the second difference of the velocity over ``dt²`` and
+    ``v_peak`` the largest speed (Hogan & Sternad 2009, J Mot Behav 41:529;
+    Balasubramanian et al. 2015 and their reference code). Multi-row input is a
+    velocity vector: jerk and speed use the Euclidean norm.
+
+    Parameters
+    ----------
+    velocity : array_like, shape (n,) or (n_dims, n)
+        Velocity, any unit. At least 3 samples.
+    fs : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    float
+        DJ (dimensionless, <= 0).
+    """
+    v = _speed(velocity, "velocity")
+    _check_movement(v, fs, 3, "velocity")
+    dt = 1.0 / fs
+    peak = float(np.max(np.sqrt(np.sum(v * v, axis=0))))
+    if peak == 0.0:
+        raise InputError("velocity: " + expected("a movement with non-zero velocity", "all zeros"))
+    jerk = np.diff(v, 2, axis=1) / (dt * dt)
+    T = v.shape[1] * dt
+    return -(T**3 / peak**2) * float(np.sum(jerk * jerk)) * dt
+
+
+def ldlj(velocity: ArrayLike, fs: float) -> float:
+    """Log dimensionless jerk on velocity (LDLJ-V): ``-ln|DJ|`` (see :func:`dimensionless_jerk`).
+
+    More negative is less smooth. Melendez-Calderon et al. (2021, Front Bioeng
+    Biotechnol 8:558771): valid on velocity; prefer :func:`sparc` on gyroscope
+    angular speed.
+    """
+    return -math.log(abs(dimensionless_jerk(velocity, fs)))
