@@ -208,3 +208,8 @@ def test_body_stays_over_the_foot_while_the_pelvis_descends(sim):
         assert k["pelvis_pos"][2, 0] - k["pelvis_pos"][2, i] > 0.2  # the pelvis descends
         assert k["pelvis_pos"][0, i] < k["pelvis_pos"][0, 0] - 0.05  # and moves back
         assert k["hip_flexion"][i] > 60.0
+
+
+def test_repr_is_short(sim):
+    text = repr(sim)
+    assert text.startswith("Simulation(squat,") and len(text) < 120

@@ -59,7 +59,7 @@ def stream_infos(imu_rate: float, emg_rate: float) -> list[StreamInfo]:
     return infos
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Simulation:
     """A simulated session: streams, their data, and what really happened.
 
@@ -104,6 +104,12 @@ class Simulation:
     activation: F64
     imu_bias: dict[str, F64]
     mounting: dict[str, F64]
+
+    def __repr__(self) -> str:
+        return (
+            f"Simulation({self.truth.exercise}, {self.duration:.1f} s, seed={self.seed}, "
+            f"imu {self.imu_rate:g} Hz, emg {self.emg_rate:g} Hz, {len(self.streams)} streams)"
+        )
 
 
 def _check_rate(name: str, value: object, lo: float, hi: float) -> float:

@@ -99,8 +99,9 @@ class SimSource(Source):
             raise ConfigError("SimSource: processing " + expected("a finite number >= 0", processing))
         _positive("jitter", jitter)
         seed = sim.seed if seed is None else seed
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError("SimSource: seed " + expected("an integer >= 0", seed))
+        seed = int(seed)
         self._sim = sim
         self._state = SourceState.IDLE
         self._clock: Clock | None = None
