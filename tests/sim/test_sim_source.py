@@ -123,12 +123,16 @@ def test_block_sizes_are_parameters():
     assert sum(b.n_samples for b in blocks if b.stream == "emg.r") == sim.data["emg.r"][0].shape[0]
 
 
-def test_blocks_are_read_only_views(sim):
+def test_blocks_are_contiguous_copies_and_the_simulation_is_read_only(sim):
     src = SimSource(sim)
     src.start(VirtualClock())
     block = src.poll(1.0)[0]
+    assert block.values.flags.c_contiguous and block.values.dtype == np.float64
+    before = sim.data[block.stream][1][0, block.seq]
+    block.values[0, 0] = before + 1.0
+    assert sim.data[block.stream][1][0, block.seq] == before
     with pytest.raises(ValueError):
-        block.values[0, 0] = 1.0
+        sim.data["emg.r"][1][0, 0] = 1.0
 
 
 def test_lifecycle_errors_name_the_state(sim):

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nmre.errors import ConfigError
 from nmre.sim import ERROR_KINDS, SQUAT_ERRORS, SquatConfig, StanceConfig, simulate, squat_set
@@ -213,3 +215,28 @@ def test_body_stays_over_the_foot_while_the_pelvis_descends(sim):
 def test_repr_is_short(sim):
     text = repr(sim)
     assert text.startswith("Simulation(squat,") and len(text) < 120
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    depth=st.floats(30.0, 120.0),
+    lean=st.floats(5.0, 40.0),
+    vmo=st.floats(-50.0, 0.0),
+    seed=st.integers(0, 2**31),
+)
+def test_any_valid_config_realises_its_targets(depth, lean, vmo, seed):
+    cfg = SquatConfig(
+        reps=2,
+        target_depth_deg=depth,
+        trunk_lean_deg=lean,
+        vmo_onset_ms=vmo,
+        shallow_depth_deg=min(55.0, depth),
+        errors={1: ("shallow_squat",)},
+    )
+    sim = simulate(cfg, seed=seed)
+    normal, shallow = sim.truth.reps
+    assert abs(normal.peak_knee_flexion_deg - depth) <= 2.0 + 1e-9
+    assert abs(shallow.peak_knee_flexion_deg - min(55.0, depth)) <= 2.0 + 1e-9
+    assert abs(normal.peak_trunk_lean_deg - lean * normal.peak_knee_flexion_deg / depth) <= 2.5
+    assert vmo - 5.0 - 1e-9 <= normal.vmo_vl_onset_ms <= vmo + 1e-9
+    assert np.all(np.isfinite(sim.data["imu.thigh.r"][1])) and np.all(np.isfinite(sim.data["emg.r"][1]))

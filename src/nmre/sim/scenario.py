@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nmre.sim.body import Pose
-from nmre.sim.config import SquatConfig, StanceConfig
+from nmre.sim.config import SQUAT_ERRORS, SquatConfig, StanceConfig
 
 __all__ = ["MUSCLES", "Scenario", "SquatScenario", "StanceScenario", "child_rng", "min_jerk"]
 
@@ -129,10 +129,7 @@ class SquatScenario(Scenario):
         dur = cfg.rep_duration * (1.0 + rng.uniform(-0.05, 0.05, n))
         pauses = cfg.pause + rng.uniform(-0.2, 0.2, n)
         errs = tuple(cfg.errors.get(i, ()) for i in range(n))
-        has = {
-            k: np.array([k in e for e in errs])
-            for k in ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
-        }
+        has = {k: np.array([k in e for e in errs]) for k in SQUAT_ERRORS}
         depth = np.where(has["shallow_squat"], cfg.shallow_depth_deg, cfg.target_depth_deg) + rng.uniform(
             -2, 2, n
         )

@@ -158,9 +158,10 @@ class SimSource(Source):
             info = self._sim.streams[self._stream[i]]
             t, v = self._sim.data[info.id]
             a, b = int(self._start[i]), int(self._stop[i])
-            out.append(
-                Block(info.id, t[a:b], v[:, a:b], seq=a, missing_before=0, arrival=float(self._arrival[i]))
-            )
+            # a fresh contiguous packet, as a decoder would produce (the simulation stays untouched)
+            values = np.ascontiguousarray(v[:, a:b])
+            arrival = float(self._arrival[i])
+            out.append(Block(info.id, t[a:b].copy(), values, seq=a, missing_before=0, arrival=arrival))
         self._next = max(end, self._next)
         return out
 
