@@ -130,6 +130,11 @@ class BumbleCentral:
             raise StateError("Bumble central: cannot open, already open")
         if self.link is not None:
             self._controller = Controller("nmre-central", link=self.link, public_address=self.address)
+            # Modern controllers negotiate the data length extension (251-byte LE packets).
+            self._controller.le_acl_data_packet_length = 251
+            self._controller.acl_data_packet_length = 251
+            self._controller.supported_max_tx_octets = 251
+            self._controller.suggested_max_tx_octets = 251
             host = Host(self._controller, AsyncPipeSink(self._controller))
             device = Device(name="nmre", address=hci.Address(self.address), host=host)
         else:

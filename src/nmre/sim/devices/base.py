@@ -75,6 +75,7 @@ __all__ = [
     "FaultRecord",
     "LinkTiming",
     "ServiceSpec",
+    "enable_data_length_extension",
     "random_static_address",
 ]
 
@@ -283,6 +284,18 @@ def random_static_address(name: str) -> str:
     return ":".join(f"{b:02X}" for b in digest)
 
 
+def enable_data_length_extension(controller: Controller, octets: int = 251) -> None:
+    """Let an emulated controller carry ``octets``-byte LE ACL packets (BLE 4.2 data length extension).
+
+    Bumble's emulated controller defaults to 27-byte packets, so a 244-byte
+    notification would cross the emulated air as ten fragments.
+    """
+    controller.le_acl_data_packet_length = octets
+    controller.acl_data_packet_length = octets
+    controller.supported_max_tx_octets = octets
+    controller.suggested_max_tx_octets = octets
+
+
 def _properties(text: str) -> gatt.Characteristic.Properties:
     props = gatt.Characteristic.Properties(0)
     for word in text.replace("|", ",").split(","):
@@ -397,6 +410,7 @@ class EmulatedDevice(ABC):
             raise StateError(f"device {self.name!r}: cannot start in state {self.state.value}")
         self._t0 = asyncio.get_running_loop().time()
         self._controller = Controller(f"ctrl-{self.name}", link=self.link, public_address=self.address)
+        enable_data_length_extension(self._controller)
         device = Device(
             name=self.name,
             address=hci.Address(self.address),

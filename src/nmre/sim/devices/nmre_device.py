@@ -149,6 +149,8 @@ class NmreDevice(EmulatedDevice):
         self._streams: dict[str, _Stream] = {}
         #: Control-point requests received, as raw bytes (for tests).
         self.commands: list[bytes] = []
+        #: Stream → counter of the first sample it ever streamed (ground truth for tests).
+        self.first_sample: dict[str, int] = {}
 
     # -- GATT ------------------------------------------------------------------------
 
@@ -263,6 +265,7 @@ class NmreDevice(EmulatedDevice):
             return
         stream = self._stream(key)
         stream.next_k = math.ceil(self.now() * stream.rate)
+        self.first_sample.setdefault(key, stream.next_k)
         if stream.resume_k is not None:
             skipped = stream.next_k - stream.resume_k
             self.faults.add(FaultRecord(self.now(), "outage", stream.char, skipped, stream.resume_k))
