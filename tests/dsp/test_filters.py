@@ -188,3 +188,15 @@ def test_bad_configuration_raises(call, error) -> None:  # type: ignore[no-untyp
 def test_passband_delay_function_matches_method() -> None:
     sos = design_sos("bandpass", (20, 450), 2000.0, 2)
     assert passband_delay(sos, 2000.0) == SosFilter(sos, 1, 2000.0).passband_delay
+
+
+@pytest.mark.parametrize("n_channels", range(1, 10))
+def test_bit_exact_for_every_channel_grouping(n_channels: int) -> None:
+    # channels are filtered 4, 2 and 1 at a time; each grouping must match scipy
+    rng = np.random.default_rng(n_channels)
+    sos = np.vstack([design_sos("bandpass", (20, 450), 2000.0, 4), notch_sos(50.0, 2000.0)])
+    x = rng.standard_normal((n_channels, 777))
+    zi = rng.standard_normal((sos.shape[0], n_channels, 2))
+    y, zf = sosfilt(sos, x, zi)
+    y_ref, zf_ref = signal.sosfilt(sos, x, axis=-1, zi=zi)
+    assert np.array_equal(y, y_ref) and np.array_equal(zf, zf_ref)
