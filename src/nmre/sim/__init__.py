@@ -8,7 +8,7 @@ The simulator is a real backend, not a mock: :class:`SimSource` implements
 >>> sim.truth.reps[2].peak_knee_flexion_deg            # doctest: +SKIP
 """
 
-from nmre.sim.body import Anthropometry, joint_angles_deg
+from nmre.sim.body import Anthropometry
 from nmre.sim.config import ERROR_KINDS, SQUAT_ERRORS, STANCE_ERRORS, SquatConfig, StanceConfig
 from nmre.sim.emg import EmgModel
 from nmre.sim.imu import GRAVITY, ImuErrors
@@ -36,7 +36,6 @@ __all__ = [
     "SquatConfig",
     "StanceConfig",
     "WindowTruth",
-    "joint_angles_deg",
     "simulate",
     "squat_set",
 ]

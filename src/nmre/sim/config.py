@@ -8,6 +8,7 @@ a wrong value raises :class:`nmre.errors.ConfigError` naming what was expected.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -37,7 +38,7 @@ def _finite(
     what = f"{owner}.{name}: " + expected(
         "a finite number" + (" " + " and ".join(bounds) if bounds else ""), value
     )
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(what)
     v = float(value)
     if (
@@ -113,8 +114,9 @@ class SquatConfig:
 
     def __post_init__(self) -> None:
         o = "SquatConfig"
-        if isinstance(self.reps, bool) or not isinstance(self.reps, int) or self.reps < 1:
+        if isinstance(self.reps, bool) or not isinstance(self.reps, numbers.Integral) or self.reps < 1:
             raise ConfigError(f"{o}.reps: " + expected("an integer >= 1", self.reps))
+        object.__setattr__(self, "reps", int(self.reps))
         _finite(o, "target_depth_deg", self.target_depth_deg, 20.0, 130.0)
         _finite(o, "rep_duration", self.rep_duration, 1.5, 10.0)
         _finite(o, "pause", self.pause, 1.0, 60.0)
@@ -133,9 +135,9 @@ class SquatConfig:
             )
         checked: dict[int, tuple[str, ...]] = {}
         for rep, kinds in self.errors.items():
-            if isinstance(rep, bool) or not isinstance(rep, int) or not 0 <= rep < self.reps:
+            if isinstance(rep, bool) or not isinstance(rep, numbers.Integral) or not 0 <= rep < self.reps:
                 raise ConfigError(f"{o}.errors: " + expected(f"a rep index in 0..{self.reps - 1}", rep))
-            checked[rep] = _kinds(o, str(rep), kinds, SQUAT_ERRORS)
+            checked[int(rep)] = _kinds(o, str(rep), kinds, SQUAT_ERRORS)
         object.__setattr__(self, "errors", MappingProxyType(checked))
 
     @property
