@@ -158,6 +158,7 @@ def test_lifecycle_errors_name_the_state(sim):
         ({"conn_interval": math.nan}, "conn_interval expected a finite number > 0"),
         ({"processing": -1.0}, "processing expected a finite number >= 0"),
         ({"seed": -2}, "seed expected an integer >= 0"),
+        ({"loss": 1.0}, "loss expected a probability"),
     ],
 )
 def test_bad_parameters_raise_config_error(sim, kwargs, fragment):
@@ -168,3 +169,21 @@ def test_bad_parameters_raise_config_error(sim, kwargs, fragment):
 def test_rejects_what_is_not_a_simulation():
     with pytest.raises(ConfigError, match="expected a Simulation"):
         SimSource({"data": {}})  # type: ignore[arg-type]
+
+
+def test_lost_packets_are_reported_as_missing_samples(sim):
+    full = drain(SimSource(sim))
+    lossy = drain(SimSource(sim, loss=0.1))
+    assert 0.8 * 0.9 * len(full) < len(lossy) < len(full)
+    served = {(b.stream, b.seq): b.arrival for b in full}
+    for info in sim.streams:
+        mine = [b for b in lossy if b.stream == info.id]
+        n = sim.data[info.id][0].shape[0]
+        expect_seq = 0
+        for b in mine:
+            assert b.seq == expect_seq + b.missing_before  # the gap is announced, never filled
+            assert served[(b.stream, b.seq)] == b.arrival  # losses do not move the other packets
+            np.testing.assert_array_equal(b.values, sim.data[info.id][1][:, b.seq : b.seq + b.n_samples])
+            expect_seq = b.seq + b.n_samples
+        assert sum(b.n_samples + b.missing_before for b in mine) <= n
+        assert any(b.missing_before > 0 for b in mine)

@@ -70,11 +70,16 @@ class SimSource(Source):
         Delay from a packet's last sample to it being ready to send, s.
     jitter : float
         Mean of the exponential delivery jitter after the connection event, s.
+    loss : float
+        Probability that a packet is lost on the link (default 0: none). A lost
+        packet is never served; the next served block of that stream says how many
+        samples were lost in ``missing_before``. Losses come from their own seeded
+        generator, so the arrival times of the other packets do not change.
 
     Notes
     -----
-    Every block has ``seq`` = index of its first sample, ``missing_before = 0`` and
-    ``arrival`` >= the time of its last sample. :meth:`poll` returns all blocks with
+    Every block has ``seq`` = index of its first sample, ``missing_before = 0`` (unless
+    ``loss`` > 0) and ``arrival`` >= the time of its last sample. :meth:`poll` returns all blocks with
     ``arrival <= now`` ordered by arrival, then stream order, then ``seq``.
     """
 
@@ -87,6 +92,7 @@ class SimSource(Source):
         conn_interval: float = 0.015,
         processing: float = 0.001,
         jitter: float = 0.0003,
+        loss: float = 0.0,
     ) -> None:
         if not isinstance(sim, Simulation):
             raise ConfigError("SimSource: " + expected("a Simulation", type(sim).__name__))
@@ -98,6 +104,8 @@ class SimSource(Source):
         if not (isinstance(processing, (int, float)) and math.isfinite(processing) and processing >= 0):
             raise ConfigError("SimSource: processing " + expected("a finite number >= 0", processing))
         _positive("jitter", jitter)
+        if not (isinstance(loss, (int, float)) and 0.0 <= loss < 1.0):
+            raise ConfigError("SimSource: loss " + expected("a probability in [0, 1)", loss))
         seed = sim.seed if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError("SimSource: seed " + expected("an integer >= 0", seed))
@@ -105,7 +113,7 @@ class SimSource(Source):
         self._sim = sim
         self._state = SourceState.IDLE
         self._clock: Clock | None = None
-        arrival, stream, start, stop = [], [], [], []
+        arrival, stream, start, stop, missing = [], [], [], [], []
         for k, info in enumerate(sim.streams):
             t = sim.data[info.id][0]
             n, b = t.shape[0], blocks[info.kind]
@@ -116,16 +124,20 @@ class SimSource(Source):
             ready = t[last] + processing
             event = phase + np.ceil((ready - phase) / ci) * ci
             arr = np.maximum.accumulate(event + rng.exponential(jitter, first.shape[0]))
+            kept = child_rng(seed, f"source.{info.id}.loss").uniform(size=first.shape[0]) >= loss
+            first, last, arr = first[kept], last[kept], arr[kept]
             arrival.append(arr)
             stream.append(np.full(first.shape[0], k))
             start.append(first)
             stop.append(last + 1)
+            missing.append(first - np.concatenate([[0], last[:-1] + 1]))
         arr_all, str_all, start_all = np.concatenate(arrival), np.concatenate(stream), np.concatenate(start)
         order = np.lexsort((start_all, str_all, arr_all))
         self._arrival = arr_all[order]
         self._stream = str_all[order]
         self._start = start_all[order]
         self._stop = np.concatenate(stop)[order]
+        self._missing = np.concatenate(missing)[order]
         self._next = 0
 
     @property
@@ -161,7 +173,8 @@ class SimSource(Source):
             # a fresh contiguous packet, as a decoder would produce (the simulation stays untouched)
             values = np.ascontiguousarray(v[:, a:b])
             arrival = float(self._arrival[i])
-            out.append(Block(info.id, t[a:b].copy(), values, seq=a, missing_before=0, arrival=arrival))
+            gap = int(self._missing[i])
+            out.append(Block(info.id, t[a:b].copy(), values, seq=a, missing_before=gap, arrival=arrival))
         self._next = max(end, self._next)
         return out
 
