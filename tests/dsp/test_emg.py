@@ -414,3 +414,9 @@ def test_feature_output_block_layout() -> None:
     )
     info = StreamInfo("e", StreamKind.EMG, (Channel("a", "mV"), Channel("b", "mV")), FS)
     assert proc.output_info(info).channel_names == ("RMS:a", "RMS:b", "ZC:a", "ZC:b")
+
+
+def test_warmup_runs_every_kernel() -> None:
+    from nmre.dsp.emg import warmup
+
+    warmup()  # raises if any kernel fails to compile or run with the live dtypes

@@ -59,6 +59,7 @@ __all__ = [
     "cci_rudolph",
     "emg_features",
     "robust_baseline",
+    "warmup",
 ]
 
 F64 = NDArray[np.float64]
@@ -814,3 +815,31 @@ class EmgChain(Processor):
     def output_info(self, info: StreamInfo) -> StreamInfo:
         unit = self.normalizer.unit if self.normalizer is not None else info.channels[0].unit
         return _envelope_info(info, unit, "envelope")
+
+
+def warmup() -> None:
+    """Compile (or load from numba's cache) every filter, EMG and guard kernel.
+
+    Call before a session starts so no kernel compiles during one. Runs each
+    processor once on a tiny block with the dtypes used live.
+    """
+    from nmre.dsp.filters import SosFilter
+    from nmre.dsp.guard import Guard
+
+    x = np.zeros((2, 8))
+    b = Block("warmup", np.arange(8) / 1000.0, x)
+    procs: list[Processor] = [
+        Guard(2, full_scale=1.0, stuck_samples=4),
+        SosFilter.lowpass(6.0, 1000.0, 2),
+        Rectifier(2),
+        MovingRms(2, 1000.0, 0.004),
+        LinearEnvelope(2, 1000.0),
+        Tkeo(2),
+        Normalizer([1.0, 1.0]),
+        OnsetDetector(2, 1000.0, baseline=(0.0, 1.0)),
+        EmgFeatures(2, 1000.0, 4, 2),
+        EmgChain(2, 1000.0, envelope="rms", window=0.004),
+        EmgChain(2, 1000.0, notch=50.0),
+    ]
+    for p in procs:
+        p.process(b)
