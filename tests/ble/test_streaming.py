@@ -7,8 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from nmre.acquisition.ble import BleSession
-from nmre.sim.devices.base import LinkTiming
+from nmre.acquisition.ble import BleSession, DeviceSpec
+from nmre.acquisition.profiles.nmre_profile import EMG_DATA_UUID, IMU_DATA_UUID
+from nmre.sim.devices.base import FaultPlan, LinkTiming
 
 from .conftest import bumble_config, boards, session_clock, specs
 
@@ -49,3 +50,105 @@ async def test_sixty_seconds_from_three_boards_lossless(link) -> None:
             converged = times > 10.0
             err = np.abs(times[converged] - truth[converged])
             assert err.max() < 1e-3, f"{sid}: max error {err.max() * 1e3:.3f} ms"
+
+
+def stream_blocks(blocks: list, sid: str) -> list:
+    return [b for b in blocks if b.stream == sid]
+
+
+def lost_before(device, char: str, kinds: tuple[str, ...], last_seq: int) -> int:
+    """Ground truth: samples in faulted packets of ``char`` that started before device counter ``last_seq``."""
+    return sum(r.samples for r in device.faults.of(*kinds) if r.char == char and r.seq is not None and r.seq < last_seq)
+
+
+async def test_one_percent_loss_is_reported_exactly(link) -> None:
+    devices = boards(link, 2, faults=FaultPlan(drop=0.01, seed=7))
+    async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 20.0)
+    for dev in devices:
+        for key, char in (("emg", EMG_DATA_UUID), ("imu", IMU_DATA_UUID)):
+            mine = stream_blocks(blocks, f"{dev.name}.{key}")
+            last = mine[-1]
+            last_device_seq = dev.first_sample[key] + last.seq
+            truth = lost_before(dev, char, ("drop",), last_device_seq)
+            reported = sum(b.missing_before for b in mine)
+            assert reported == truth
+            # Counters add up: every sample up to the last block is either delivered or reported missing.
+            assert sum(b.n_samples for b in mine) + reported == last.seq + last.n_samples
+    assert sum(len(d.faults.of("drop")) for d in devices) > 10  # the test did inject loss
+
+
+async def test_duplicates_are_dropped_not_delivered_twice(link) -> None:
+    devices = boards(link, 1, faults=FaultPlan(duplicate=0.05, seed=3))
+    async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 5.0)
+        counters = session.counters()
+    dev = devices[0]
+    mine = stream_blocks(blocks, "nmre-0.emg")
+    seqs = np.concatenate([b.seq + np.arange(b.n_samples) for b in mine])
+    np.testing.assert_array_equal(seqs, np.arange(seqs.size))
+    dups = [r for r in dev.faults.of("duplicate") if r.char == EMG_DATA_UUID]
+    assert counters["nmre-0.emg"]["duplicates"] == len(dups) > 0
+
+
+async def test_corrupted_packets_are_counted_and_streaming_goes_on(link) -> None:
+    devices = boards(link, 1, faults=FaultPlan(corrupt=0.03, seed=11))
+    async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 10.0)
+        events = session.outbox.poll_events()
+        counters = session.counters()
+    dev = devices[0]
+    corrupt = dev.faults.of("corrupt")
+    assert len(corrupt) > 5
+    assert counters["nmre-0"]["malformed"] == len(corrupt)
+    assert len([e for e in events if e.kind == "stream.malformed"]) == len(corrupt)
+    for key, char in (("emg", EMG_DATA_UUID), ("imu", IMU_DATA_UUID)):
+        mine = stream_blocks(blocks, f"nmre-0.{key}")
+        assert mine[-1].end_time > 9.0  # still streaming at the end
+        last_device_seq = dev.first_sample[key] + mine[-1].seq
+        assert sum(b.missing_before for b in mine) == lost_before(dev, char, ("corrupt",), last_device_seq)
+
+
+async def test_forced_disconnect_reconnects_with_one_gap_per_stream(link) -> None:
+    devices = boards(link, 2)
+    devices[0].plan = FaultPlan(disconnects=((8.0, 0x13),), advertising_off=1.5)
+    async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 20.0)
+        events = session.outbox.poll_events()
+        counters = session.counters()
+    kinds = [(e.kind, e.source) for e in events]
+    assert kinds.count(("device.disconnect", "nmre-0")) == 1
+    assert kinds.count(("device.reconnect", "nmre-0")) == 1
+    (reconnect,) = [e for e in events if e.kind == "device.reconnect"]
+    assert reconnect.payload["outage"] < 5.0
+    assert counters["nmre-0"]["connects"] == 2 and counters["nmre-1"]["connects"] == 1
+    dev = devices[0]
+    for key, char in (("emg", EMG_DATA_UUID), ("imu", IMU_DATA_UUID)):
+        sid = f"nmre-0.{key}"
+        gaps = [e for e in events if e.kind == "stream.gap" and e.source == sid]
+        assert len(gaps) == 1
+        assert len([r for r in dev.faults.of("outage") if r.char == char]) == 1
+        # Ground truth of the outage: packets queued when the link dropped + samples never sent.
+        truth = sum(r.samples for r in dev.faults.of("flushed", "outage") if r.char == char and r.time < 19.0)
+        assert gaps[0].payload["missing"] == truth > 0
+        mine = stream_blocks(blocks, sid)
+        assert sum(b.missing_before for b in mine) == gaps[0].payload["missing"]
+        assert mine[-1].end_time > 19.0
+    assert not [e for e in events if e.kind == "stream.gap" and e.source.startswith("nmre-1")]
+
+
+async def test_refused_command_names_device_and_others_keep_streaming(link) -> None:
+    devices = boards(link, 3)
+    devices[2].info_override = bytes([2]) + bytes(23)  # claims a profile version nmre does not know
+    device_specs = specs(devices)
+    device_specs[1] = DeviceSpec("nmre", name="nmre-1", config={"emg_rate": 4000})
+    async with BleSession(device_specs, bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 3.0)
+        errors = session.errors
+        events = session.outbox.poll_events()
+    assert set(errors) == {"nmre-1", "nmre-2"}
+    assert "nmre-1" in errors["nmre-1"] and "SET_RATES" in errors["nmre-1"] and "UNSUPPORTED_RATE" in errors["nmre-1"]
+    assert "nmre-2" in errors["nmre-2"] and "version" in errors["nmre-2"]
+    assert len([e for e in events if e.kind == "device.error"]) == 2
+    assert {b.stream for b in blocks} == {"nmre-0.emg", "nmre-0.imu"}
+    assert max(b.end_time for b in blocks if b.stream == "nmre-0.emg") > 2.5

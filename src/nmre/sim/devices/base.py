@@ -86,6 +86,10 @@ BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
 
 #: HCI reason "remote user terminated connection".
 REMOTE_USER_TERMINATED = 0x13
+#: Reasons a device may give in HCI_Disconnect (Core spec Vol 4 Part E 7.1.6): authentication
+#: failure, remote user terminated / low resources / power off, unsupported remote feature,
+#: unacceptable connection parameters, pairing with unit key not supported.
+DISCONNECT_REASONS = frozenset({0x05, 0x13, 0x14, 0x15, 0x1A, 0x29, 0x3B})
 
 WriteHandler = Callable[[bytes], Coroutine[Any, Any, None] | None]
 ReadHandler = Callable[[], bytes]
@@ -193,7 +197,8 @@ class FaultPlan:
     stalls : sequence of (start, duration)
         The link sends nothing during these windows; packets queue up.
     disconnects : sequence of (time, reason)
-        The device drops the connection with this HCI reason at this time.
+        The device drops the connection with this HCI_Disconnect reason
+        (one of :data:`DISCONNECT_REASONS`, e.g. 0x13 user terminated, 0x15 power off) at this time.
     advertising_off : float
         After a forced disconnect the device stays silent this long, seconds,
         before it advertises again.
@@ -217,6 +222,11 @@ class FaultPlan:
                 raise ConfigError(f"fault {name}: " + expected("a probability in [0, 1]", p))
         if self.corrupt_mode not in ("flip", "truncate", "mixed"):
             raise ConfigError(expected("corrupt_mode 'flip', 'truncate' or 'mixed'", self.corrupt_mode))
+        for _, reason in self.disconnects:
+            if reason not in DISCONNECT_REASONS:
+                raise ConfigError(
+                    "fault disconnect: " + expected(f"an HCI_Disconnect reason in {sorted(DISCONNECT_REASONS)}", reason)
+                )
         if self.advertising_off < 0:
             raise ConfigError(expected("advertising_off >= 0 s", self.advertising_off))
 
@@ -602,17 +612,19 @@ class EmulatedDevice(ABC):
 
     def _on_disconnection(self, reason: int) -> None:
         self.connection = None
-        if self._queue:
-            flushed = list(self._queue)
-            self._queue.clear()
+        flushed: dict[str, list[_Packet]] = {}
+        for packet in self._queue:
+            flushed.setdefault(packet.char, []).append(packet)
+        self._queue.clear()
+        for char, packets in flushed.items():
             self.faults.add(
                 FaultRecord(
                     self.now(),
                     "flushed",
-                    None,
-                    sum(p.samples for p in flushed),
-                    flushed[0].seq,
-                    f"{len(flushed)} packets",
+                    char,
+                    sum(p.samples for p in packets),
+                    packets[0].seq,
+                    f"{len(packets)} packets queued when the link went down",
                 )
             )
         if self.state is DeviceState.STOPPED:
