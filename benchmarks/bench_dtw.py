@@ -35,7 +35,10 @@ def run(quick: bool) -> list[Comparison]:
         )
     ]
     blk = 20
-    blocks = [Block("knee", np.arange(i, min(n, i + blk)) / FS, series[None, i : i + blk].copy()) for i in range(0, n, blk)]
+    blocks = [
+        Block("knee", np.arange(i, min(n, i + blk)) / FS, series[None, i : i + blk].copy())
+        for i in range(0, n, blk)
+    ]
 
     def live() -> None:
         sp = Spring(template)

@@ -20,7 +20,9 @@ def _imus(seconds: float) -> list[Block]:
     t = np.arange(n) / FS
     out = []
     for k in range(N_IMU):
-        gyr = np.vstack([np.sin(2 * np.pi * (0.3 + 0.1 * k) * t), 0.5 * np.cos(2 * np.pi * 0.2 * t), 0.2 * t / t[-1]])
+        gyr = np.vstack(
+            [np.sin(2 * np.pi * (0.3 + 0.1 * k) * t), 0.5 * np.cos(2 * np.pi * 0.2 * t), 0.2 * t / t[-1]]
+        )
         acc = np.array([0.5, 0.3, 9.81])[:, None] + rng.normal(0, 0.5, (3, n))
         out.append(Block(f"imu{k}", t, np.vstack([acc, gyr + rng.normal(0, 0.01, (3, n))])))
     return out
@@ -42,7 +44,9 @@ def run(quick: bool) -> list[Comparison]:
 
     ahrs_blocks = blocks[:1] if quick else blocks  # ahrs is ~30 us/update: time one IMU in quick mode
     ahrs_scale = N_IMU / len(ahrs_blocks)
-    ref = ahrs.filters.Madgwick(gyr=blocks[0].values[3:].T, acc=blocks[0].values[:3].T, frequency=FS, gain=0.1).Q.T
+    ref = ahrs.filters.Madgwick(
+        gyr=blocks[0].values[3:].T, acc=blocks[0].values[:3].T, frequency=FS, gain=0.1
+    ).Q.T
     assert np.allclose(Madgwick(FS, beta=0.1).process(blocks[0]).values, ref, atol=1e-10)  # same numbers
 
     def ahrs_madgwick() -> None:
@@ -62,8 +66,13 @@ def run(quick: bool) -> list[Comparison]:
 
     # Fusion: nmre in one block per IMU vs imufusion.Ahrs.update_no_magnetometer per sample
     settings = imufusion.AhrsSettings(
-        sample_rate=FS, convention=imufusion.CONVENTION_NWU, gain=0.5, gyroscope_range=2000,
-        acceleration_rejection=10, magnetic_rejection=10, rejection_timeout=5,
+        sample_rate=FS,
+        convention=imufusion.CONVENTION_NWU,
+        gain=0.5,
+        gyroscope_range=2000,
+        acceleration_rejection=10,
+        magnetic_rejection=10,
+        rejection_timeout=5,
     )
     per_sample = [
         (np.ascontiguousarray(np.degrees(b.values[3:].T)), np.ascontiguousarray(b.values[:3].T / 9.80665))
@@ -84,15 +93,23 @@ def run(quick: bool) -> list[Comparison]:
 
     t_peer = best_time(imufusion_loop, repeat=2 if quick else 3)
     out.append(
-        Comparison("Fusion AHRS, one block per IMU", best_time(nmre_fusion, repeat=5), "imufusion per sample",
-                   t_peer, work, ">= 10x")
+        Comparison(
+            "Fusion AHRS, one block per IMU",
+            best_time(nmre_fusion, repeat=5),
+            "imufusion per sample",
+            t_peer,
+            work,
+            ">= 10x",
+        )
     )
 
     # the live case: 20-sample blocks (100 ms at 200 Hz), Python call + Block per block
     blk = 20
     small = [
-        [Block(b.stream, b.times[i : i + blk], np.ascontiguousarray(b.values[:, i : i + blk]))
-         for i in range(0, b.n_samples, blk)]
+        [
+            Block(b.stream, b.times[i : i + blk], np.ascontiguousarray(b.values[:, i : i + blk]))
+            for i in range(0, b.n_samples, blk)
+        ]
         for b in blocks
     ]
 
@@ -103,8 +120,14 @@ def run(quick: bool) -> list[Comparison]:
                 f.process(p)
 
     out.append(
-        Comparison(f"FusionAhrs.process, {blk}-sample blocks", best_time(nmre_fusion_blocks, repeat=3),
-                   "imufusion per sample", t_peer, work, "")
+        Comparison(
+            f"FusionAhrs.process, {blk}-sample blocks",
+            best_time(nmre_fusion_blocks, repeat=3),
+            "imufusion per sample",
+            t_peer,
+            work,
+            "",
+        )
     )
     assert math.isfinite(t_peer)
     return out

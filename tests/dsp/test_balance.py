@@ -21,8 +21,8 @@ FS = 100.0
 
 
 def test_ellipse_constant() -> None:
-    assert ELLIPSE95 == pytest.approx(math.pi * chi2.ppf(0.95, 2), rel=1e-12)
-    assert ELLIPSE95 == pytest.approx(18.82, abs=0.005)
+    assert pytest.approx(math.pi * chi2.ppf(0.95, 2), rel=1e-12) == ELLIPSE95
+    assert pytest.approx(18.82, abs=0.005) == ELLIPSE95
 
 
 @pytest.mark.parametrize("r, f, T", [(0.1, 0.5, 20.0), (0.05, 1.0, 10.0), (0.2, 0.25, 40.0)])

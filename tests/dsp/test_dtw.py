@@ -118,7 +118,9 @@ def _open_end_reference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     D[0, 0] = d[0, 0]
     for i in range(1, n):
         for j in range(m):
-            prev = [D[i - 1, j]] + ([D[i - 1, j - 1]] if j >= 1 else []) + ([D[i - 1, j - 2]] if j >= 2 else [])
+            prev = (
+                [D[i - 1, j]] + ([D[i - 1, j - 1]] if j >= 1 else []) + ([D[i - 1, j - 2]] if j >= 2 else [])
+            )
             D[i, j] = d[i, j] + min(prev)
     return np.argmin(D, axis=1)
 

@@ -49,7 +49,9 @@ def test_quaternion_helpers_agree_with_scipy() -> None:
     for i in range(50):
         q = quat_from_matrix(ra[i].as_matrix())
         assert abs(abs(q @ a[:, i]) - 1) < 1e-12
-    np.testing.assert_allclose(quat_multiply(a, quat_conjugate(a)), np.tile([[1], [0], [0], [0]], 50), atol=1e-12)
+    np.testing.assert_allclose(
+        quat_multiply(a, quat_conjugate(a)), np.tile([[1], [0], [0], [0]], 50), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,9 +87,7 @@ def test_knee_flexion_positive_and_valgus_sign_in_a_squat_geometry() -> None:
 
 
 @settings(max_examples=50, deadline=None)
-@given(
-    a=st.floats(-150, 150), b=st.floats(-80, 80), c=st.floats(-170, 170), seed=st.integers(0, 2**31)
-)
+@given(a=st.floats(-150, 150), b=st.floats(-80, 80), c=st.floats(-170, 170), seed=st.integers(0, 2**31))
 def test_round_trip(a: float, b: float, c: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     qp = _random_quats(rng, 1)[:, 0]

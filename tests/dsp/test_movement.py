@@ -23,7 +23,7 @@ def _squats(peaks: list[float], durations: list[float], rest: float = 1.0) -> tu
     truth = []
     t = rest
     for p, d in zip(peaks, durations, strict=True):
-        n = int(round(d * FS))
+        n = round(d * FS)
         ph = np.arange(n) / n
         parts.append(5.0 + (p - 5.0) * 0.5 * (1 - np.cos(2 * np.pi * ph)))
         truth.append((t, t + d / 2, t + d))

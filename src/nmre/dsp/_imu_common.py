@@ -35,9 +35,7 @@ def checked_values(block: Block, n_channels: int | None, what: str) -> F64:
     if v.dtype != np.float64:
         raise InputError(f"{what}: " + expected("float64 values", str(v.dtype)))
     if n_channels is not None and v.shape[0] != n_channels:
-        raise InputError(
-            f"{what}: " + expected(f"values of shape ({n_channels}, n_samples)", tuple(v.shape))
-        )
+        raise InputError(f"{what}: " + expected(f"values of shape ({n_channels}, n_samples)", tuple(v.shape)))
     return np.ascontiguousarray(v)
 
 

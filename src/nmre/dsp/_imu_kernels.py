@@ -44,7 +44,7 @@ GB_SIZE = 7
 
 @kernel
 def _finite6(x: F64, i: int) -> bool:
-    for c in range(6):
+    for c in range(6):  # noqa: SIM110 - numba has no all() over a generator
         if not math.isfinite(x[c, i]):
             return False
     return True
@@ -269,9 +269,10 @@ def gyro_bias(
             continue
         ax, ay, az = x[0, i], x[1, i], x[2, i]
         gx, gy, gz = x[3, i], x[4, i], x[5, i]
-        still = math.sqrt(gx * gx + gy * gy + gz * gz) < gyro_threshold and abs(
-            math.sqrt(ax * ax + ay * ay + az * az) - gravity
-        ) < acc_threshold
+        still = (
+            math.sqrt(gx * gx + gy * gy + gz * gz) < gyro_threshold
+            and abs(math.sqrt(ax * ax + ay * ay + az * az) - gravity) < acc_threshold
+        )
         if still:
             state[GB_RUN] += 1.0
             state[GB_SUM] += gx

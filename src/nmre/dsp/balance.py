@@ -121,7 +121,13 @@ def sway_metrics(ap: ArrayLike, ml: ArrayLike, fs: float) -> SwayMetrics:
     path = float(np.sum(np.hypot(np.diff(a), np.diff(m))))
     dsq = float(np.sum(np.diff(a) ** 2 + np.diff(m) ** 2))
     return _from_moments(
-        a.size, fs, float(np.mean(da * da)), float(np.mean(dm * dm)), float(np.mean(da * dm)), path, dsq,
+        a.size,
+        fs,
+        float(np.mean(da * da)),
+        float(np.mean(dm * dm)),
+        float(np.mean(da * dm)),
+        path,
+        dsq,
         float(np.mean(np.hypot(da, dm))),
     )
 
@@ -255,7 +261,7 @@ class Sway(Processor):
         if not (gravity_tau > 0 and window > 0):
             raise ConfigError(expected("gravity_tau > 0 and window > 0", (gravity_tau, window)))
         hop = window if hop is None else hop
-        if not (0 < hop):
+        if not (hop > 0):
             raise ConfigError("hop: " + expected("a hop > 0 s", hop))
         self.rate = float(rate)
         self.cutoff = float(cutoff)
@@ -263,8 +269,8 @@ class Sway(Processor):
         self.window = float(window)
         self.hop = float(hop)
         self.name = name
-        self._w = max(2, int(round(window * rate)))
-        self._hop = max(1, int(round(hop * rate)))
+        self._w = max(2, round(window * rate))
+        self._hop = max(1, round(hop * rate))
         self._alpha = 1.0 - math.exp(-1.0 / (gravity_tau * rate))
         self.sos = np.ascontiguousarray(butter(2, cutoff, btype="low", fs=rate, output="sos")[0])
         self._f = np.zeros(F_SIZE)
@@ -307,7 +313,8 @@ class Sway(Processor):
         v = checked_values(block, None, f"Sway input {block.stream!r}")
         if v.shape[0] < 3:
             raise InputError(
-                f"Sway input {block.stream!r}: " + expected("values of shape (>=3, n_samples) with acc first", v.shape)
+                f"Sway input {block.stream!r}: "
+                + expected("values of shape (>=3, n_samples) with acc first", v.shape)
             )
         acc = np.ascontiguousarray(v[:3])
         out = np.empty((2, acc.shape[1]))
@@ -333,5 +340,10 @@ class Sway(Processor):
                     m = sway_metrics(self._ring[0, order], self._ring[1, order], self.rate)
                     t = float(block.times[cols[-1]])
                     self._events.append(
-                        Event(t, "sway.window", self._out_id(block.stream), {"window": self.window, **m.to_dict()})
+                        Event(
+                            t,
+                            "sway.window",
+                            self._out_id(block.stream),
+                            {"window": self.window, **m.to_dict()},
+                        )
                     )

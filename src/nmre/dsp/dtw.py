@@ -46,7 +46,9 @@ def _template(template: ArrayLike) -> F64:
     if y.ndim == 1:
         y = y[None, :]
     if y.ndim != 2 or y.shape[1] < 1 or y.shape[0] < 1:
-        raise ConfigError("template: " + expected("shape (m,) or (n_dims, m) with m >= 1", np.shape(template)))
+        raise ConfigError(
+            "template: " + expected("shape (m,) or (n_dims, m) with m >= 1", np.shape(template))
+        )
     if not np.all(np.isfinite(y)):
         raise ConfigError("template: " + expected("finite values", "NaN or inf"))
     return np.ascontiguousarray(y)
@@ -54,8 +56,19 @@ def _template(template: ArrayLike) -> F64:
 
 @kernel
 def _spring(
-    x: F64, t: F64, y: F64, D: F64, S: F64, ST: F64, Dn: F64, Sn: F64, STn: F64,
-    st: F64, eps2: float, out: F64, events: F64,
+    x: F64,
+    t: F64,
+    y: F64,
+    D: F64,
+    S: F64,
+    ST: F64,
+    Dn: F64,
+    Sn: F64,
+    STn: F64,
+    st: F64,
+    eps2: float,
+    out: F64,
+    events: F64,
 ) -> int:
     dims, m = y.shape
     ne = 0
@@ -198,7 +211,10 @@ class Spring(Processor):
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(
-            info, self._out_id(info.id), StreamKind.ANGLE, (Channel("distance", "1"), Channel("start", "sample"))
+            info,
+            self._out_id(info.id),
+            StreamKind.ANGLE,
+            (Channel("distance", "1"), Channel("start", "sample")),
         )
 
     def pop_events(self) -> list[Event]:
@@ -212,8 +228,19 @@ class Spring(Processor):
         ev = np.empty((n, EV_SIZE))
         c = self._cols
         ne = _spring(
-            x, np.ascontiguousarray(block.times, dtype=np.float64), self.template,
-            c[0], c[1], c[2], c[3], c[4], c[5], self._st, self._eps2, out, ev,
+            x,
+            np.ascontiguousarray(block.times, dtype=np.float64),
+            self.template,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            self._st,
+            self._eps2,
+            out,
+            ev,
         )
         src = self._out_id(block.stream)
         for r in ev[:ne]:

@@ -50,8 +50,8 @@ from nmre.errors import ConfigError, InputError, expected
 
 __all__ = [
     "JOINT_CHANNELS",
-    "JointAngle",
     "TRUNK_CHANNELS",
+    "JointAngle",
     "TrunkInclination",
     "joint_angles",
     "segment_calibration",
@@ -103,7 +103,9 @@ def segment_calibration(
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2 or a.shape[0] != 3 or a.shape[1] == 0 or not np.all(np.isfinite(a)):
-        raise InputError("acc_static: " + expected("finite accelerations of shape (3,) or (3, n)", np.shape(acc_static)))
+        raise InputError(
+            "acc_static: " + expected("finite accelerations of shape (3,) or (3, n)", np.shape(acc_static))
+        )
     z = a.mean(axis=1)
     if np.linalg.norm(z) == 0:
         raise InputError("acc_static: " + expected("a non-zero mean acceleration", z.tolist()))
@@ -115,7 +117,8 @@ def segment_calibration(
         g = np.asarray(gyr_functional, dtype=np.float64)
         if g.ndim != 2 or g.shape[0] != 3 or g.shape[1] < 2 or not np.all(np.isfinite(g)):
             raise InputError(
-                "gyr_functional: " + expected("finite angular rates of shape (3, n), n >= 2", np.shape(gyr_functional))
+                "gyr_functional: "
+                + expected("finite angular rates of shape (3, n), n >= 2", np.shape(gyr_functional))
             )
         w, v = np.linalg.eigh(g @ g.T)
         y = v[:, int(np.argmax(w))]
@@ -155,8 +158,19 @@ def _signs(side: Side | str, flexion_sign: float) -> F64:
 
 @kernel
 def _joint_sample(
-    pw: float, px: float, py: float, pz: float, dw: float, dx: float, dy: float, dz: float,
-    cal_p: F64, cal_d: F64, signs: F64, out: F64, i: int,
+    pw: float,
+    px: float,
+    py: float,
+    pz: float,
+    dw: float,
+    dx: float,
+    dy: float,
+    dz: float,
+    cal_p: F64,
+    cal_d: F64,
+    signs: F64,
+    out: F64,
+    i: int,
 ) -> None:
     # segment orientations, then q_J = q_prox^-1 ⊗ q_dist
     pw, px, py, pz = _qmul(pw, px, py, pz, cal_p[0], cal_p[1], cal_p[2], cal_p[3])
@@ -173,8 +187,21 @@ def _joint_sample(
 @kernel
 def _joint_batch(qp: F64, qd: F64, cal_p: F64, cal_d: F64, signs: F64, out: F64) -> None:
     for i in range(qd.shape[1]):
-        _joint_sample(qp[0, i], qp[1, i], qp[2, i], qp[3, i], qd[0, i], qd[1, i], qd[2, i], qd[3, i],
-                      cal_p, cal_d, signs, out, i)
+        _joint_sample(
+            qp[0, i],
+            qp[1, i],
+            qp[2, i],
+            qp[3, i],
+            qd[0, i],
+            qd[1, i],
+            qd[2, i],
+            qd[3, i],
+            cal_p,
+            cal_d,
+            signs,
+            out,
+            i,
+        )
 
 
 @kernel
@@ -193,8 +220,15 @@ def _ring_push(t: F64, q: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64])
 
 @kernel
 def _joint_zoh(
-    t: F64, qd: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64],
-    cal_p: F64, cal_d: F64, signs: F64, out: F64,
+    t: F64,
+    qd: F64,
+    ring_t: F64,
+    ring_q: F64,
+    ptr: NDArray[np.int64],
+    cal_p: F64,
+    cal_d: F64,
+    signs: F64,
+    out: F64,
 ) -> None:
     """Joint angles at each distal sample with the newest proximal sample at or before it."""
     cap = ring_t.shape[0]
@@ -210,8 +244,21 @@ def _joint_zoh(
         while ring_t[j] > t[i] and k < count:
             j = (j - 1 + cap) % cap
             k += 1
-        _joint_sample(ring_q[0, j], ring_q[1, j], ring_q[2, j], ring_q[3, j], qd[0, i], qd[1, i], qd[2, i],
-                      qd[3, i], cal_p, cal_d, signs, out, i)
+        _joint_sample(
+            ring_q[0, j],
+            ring_q[1, j],
+            ring_q[2, j],
+            ring_q[3, j],
+            qd[0, i],
+            qd[1, i],
+            qd[2, i],
+            qd[3, i],
+            cal_p,
+            cal_d,
+            signs,
+            out,
+            i,
+        )
 
 
 def _as_quat_rows(q: ArrayLike, name: str) -> F64:
@@ -259,8 +306,12 @@ def joint_angles(
     qd = np.ascontiguousarray(np.broadcast_to(qd, (4, n)))
     out = np.empty((3, n))
     _joint_batch(
-        qp, qd, _check_cal(proximal_calibration, "proximal_calibration"),
-        _check_cal(distal_calibration, "distal_calibration"), _signs(side, flexion_sign), out,
+        qp,
+        qd,
+        _check_cal(proximal_calibration, "proximal_calibration"),
+        _check_cal(distal_calibration, "distal_calibration"),
+        _signs(side, flexion_sign),
+        out,
     )
     return out
 
@@ -334,7 +385,9 @@ class JointAngle(Processor):
             raise InputError("JointAngle: " + expected("a Block", type(block).__name__))
         if block.stream == self.proximal:
             q = checked_values(block, 4, f"JointAngle proximal input {block.stream!r}")
-            _ring_push(np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr)
+            _ring_push(
+                np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr
+            )
             return Block(self.name, block.times[:0], np.zeros((3, 0)), block.seq, 0, block.arrival)
         if block.stream != self.distal:
             raise InputError(
@@ -343,8 +396,15 @@ class JointAngle(Processor):
         q = checked_values(block, 4, f"JointAngle distal input {block.stream!r}")
         out = np.empty((3, q.shape[1]))
         _joint_zoh(
-            np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr,
-            self._cal_p, self._cal_d, self._signs, out,
+            np.ascontiguousarray(block.times, dtype=np.float64),
+            q,
+            self._ring_t,
+            self._ring_q,
+            self._ptr,
+            self._cal_p,
+            self._cal_d,
+            self._signs,
+            out,
         )
         return out_block(block, self.name, out)
 

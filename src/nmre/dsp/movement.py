@@ -96,7 +96,10 @@ class RepSegmenter(Processor):
             )
         if not (0 <= min_duration <= max_duration) or math.isnan(max_duration) or not min_amplitude >= 0:
             raise ConfigError(
-                expected("0 <= min_duration <= max_duration and min_amplitude >= 0", (min_duration, max_duration, min_amplitude))
+                expected(
+                    "0 <= min_duration <= max_duration and min_amplitude >= 0",
+                    (min_duration, max_duration, min_amplitude),
+                )
             )
         if not (isinstance(channel, int) and channel >= 0):
             raise ConfigError("channel: " + expected("a row index >= 0", channel))
@@ -125,7 +128,9 @@ class RepSegmenter(Processor):
         return bool(self.state[K.RS_PHASE] == 1.0)
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
-        return derived_info(info, self.name, StreamKind.MARKER if info.rate == 0 else StreamKind.ANGLE, REP_CHANNELS)
+        return derived_info(
+            info, self.name, StreamKind.MARKER if info.rate == 0 else StreamKind.ANGLE, REP_CHANNELS
+        )
 
     def pop_events(self) -> list[Event]:
         ev, self._events = self._events, []
@@ -144,8 +149,16 @@ class RepSegmenter(Processor):
         out = np.empty((2, x.shape[0]))
         ev = np.empty((x.shape[0], K.EV_SIZE))
         ne = K.rep_segment(
-            x, t, d * self.start_threshold, d * self.end_threshold, self.min_duration,
-            self.max_duration, self.min_amplitude, self.state, out, ev,
+            x,
+            t,
+            d * self.start_threshold,
+            d * self.end_threshold,
+            self.min_duration,
+            self.max_duration,
+            self.min_amplitude,
+            self.state,
+            out,
+            ev,
         )
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
         for r in ev[:ne]:
@@ -171,8 +184,13 @@ class RepSegmenter(Processor):
         if kind == 2.0:
             return Event(end, "rep.end", self.name, payload)
         payload["reason"] = _WHY[float(r[K.EV_WHY])]
-        return Event(end, "rep.rejected", self.name, payload,
-                     therapist_message=f"rep candidate rejected: {payload['reason']}")
+        return Event(
+            end,
+            "rep.rejected",
+            self.name,
+            payload,
+            therapist_message=f"rep candidate rejected: {payload['reason']}",
+        )
 
 
 def _speed(x: ArrayLike, name: str) -> F64:

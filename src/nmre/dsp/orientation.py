@@ -93,7 +93,9 @@ class Madgwick(_Orientation):
         Output stream id (default: input id + ``".quat"``).
     """
 
-    def __init__(self, rate: float, beta: float = 0.1, q0: ArrayLike | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, rate: float, beta: float = 0.1, q0: ArrayLike | None = None, name: str | None = None
+    ) -> None:
         super().__init__(name)
         self.rate = _check_rate(rate)
         if not (math.isfinite(beta) and beta >= 0):
@@ -286,7 +288,7 @@ class GyroBias(Processor):
         self.acc_threshold = float(acc_threshold)
         self.still_time = float(still_time)
         self.gravity = float(gravity)
-        self._min_run = max(1, int(round(still_time * self.rate)))
+        self._min_run = max(1, round(still_time * self.rate))
         self.state = np.zeros(K.GB_SIZE)
 
     def reset(self) -> None:
@@ -314,4 +316,3 @@ def imu_block(stream: str, times: ArrayLike, acc: ArrayLike, gyr: ArrayLike, seq
     if a.ndim != 2 or a.shape[0] != 3 or g.shape != a.shape:
         raise InputError(expected("acc and gyr of equal shape (3, n)", (np.shape(acc), np.shape(gyr))))
     return Block(stream, np.asarray(times, dtype=np.float64), np.vstack([a, g]), seq)
-
