@@ -181,6 +181,10 @@ def test_chain_output_info_and_delay() -> None:
     )
     assert chain.delay == pytest.approx(0.0375, abs=2e-4)
     assert EmgChain(2, 2000.0, envelope="rms", window=0.1).delay == pytest.approx(0.04975)
+    bp = design_sos("bandpass", (20, 450), 2000.0, 2)
+    _, gd = signal.group_delay((*signal.sos2tf(bp),), w=[60.0, 100.0], fs=2000.0)
+    np.testing.assert_allclose(chain.group_delay([60.0, 100.0]), gd / 2000.0, rtol=1e-8)
+    assert 0.0 < chain.bandpass_delay < 0.002
 
 
 # --- streaming == batch for every processor ----------------------------------------------------

@@ -42,7 +42,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp import _emg_kernels as K
 from nmre.dsp._filter_checks import as_signal
-from nmre.dsp.filters import design_sos, group_delay, notch_sos
+from nmre.dsp.filters import design_sos, group_delay, notch_sos, passband_delay
 from nmre.errors import ConfigError, InputError, StateError
 
 __all__ = [
@@ -776,9 +776,18 @@ class EmgChain(Processor):
         self.normalizer = normalizer
         self._scale[...] = 1.0 if normalizer is None else normalizer.scale
 
+    def group_delay(self, freqs: ArrayLike) -> F64:
+        """Group delay of the band-pass (+ notch) cascade in seconds at ``freqs`` Hz."""
+        return group_delay(self.pre_sos, self.fs, freqs)
+
+    @property
+    def bandpass_delay(self) -> float:
+        """Median group delay of the band-pass (+ notch) over its passband, seconds."""
+        return passband_delay(self.pre_sos, self.fs)
+
     @property
     def delay(self) -> float:
-        """Envelope delay in seconds: band-pass passband delay is small; this is the envelope's.
+        """Envelope delay in seconds (the band-pass adds only :attr:`bandpass_delay`).
 
         Linear envelope: low-pass group delay at DC; RMS: ``(W - 1) / (2 fs)``.
         """
