@@ -18,8 +18,17 @@ def outcome(rep, ok, msg=None):
                  patient_message=msg or ("Good" if ok else "Go deeper"))
 
 
+def rep_end(rep):
+    return Event(float(rep), "rep.end", "reps", {"rep": rep})
+
+
+def finish(schedule, event):
+    """Deliver an outcome and its rep's end, as the engine does; return the cues released."""
+    return schedule.on_event(event) + schedule.on_event(rep_end(event.payload["rep"]))
+
+
 def released(schedule, oks):
-    return [len(schedule.on_event(outcome(i, ok))) for i, ok in enumerate(oks)]
+    return [len(finish(schedule, outcome(i, ok))) for i, ok in enumerate(oks)]
 
 
 def test_non_outcomes_never_release_cues():
@@ -32,8 +41,25 @@ def test_continuous_and_bandwidth():
     oks = [True, False, True, False]
     assert released(Continuous(), oks) == [1, 1, 1, 1]
     assert released(Bandwidth(), oks) == [0, 1, 0, 1]
-    cue = Bandwidth().on_event(outcome(3, False))[0]
+    cue = finish(Bandwidth(), outcome(3, False))[0]
     assert (cue.tone, cue.message, cue.time) == ("correct", "Go deeper", 3.0)
+
+
+def test_one_message_per_rep_first_failure_in_rule_order_wins():
+    s = Continuous()
+    depth_ok = outcome(1, True, "Good depth")
+    lean = Event(1.0, "rule.trunk_lean", "rule.trunk_lean", {"ok": False, "rep": 1}, patient_message="Chest up")
+    valgus = Event(1.0, "rule.knee_valgus", "rule.knee_valgus", {"ok": False, "rep": 1}, patient_message="Knee out")
+    assert s.on_event(depth_ok) == [] and s.on_event(lean) == [] and s.on_event(valgus) == []
+    (cue,) = s.on_event(rep_end(1))
+    assert cue.message == "Chest up"
+    # all checks passed: the first rule's praise
+    assert [c.message for c in s.on_event(depth_ok) + s.on_event(rep_end(1))] == ["Good depth"]
+    # a new rep's outcome closes a group whose rep.end never came
+    s.on_event(outcome(2, False))
+    assert [c.message for c in s.on_event(outcome(3, True))] == ["Go deeper"]
+    # outcomes without a rep (balance windows) are decided at once
+    assert len(s.on_event(Event(5.0, "rule.sway", "rule.sway", {"ok": False}, patient_message="Steady"))) == 1
 
 
 def test_faded_gives_less_feedback_as_the_patient_succeeds():
@@ -48,15 +74,15 @@ def test_faded_gives_less_feedback_as_the_patient_succeeds():
 
 def test_summary_every_n_reps_counts_targets_and_names_the_main_fix():
     s = Summary(every=3)
-    assert s.on_event(outcome(0, True)) == []
-    assert s.on_event(outcome(1, False, "Go deeper")) == []
-    (cue,) = s.on_event(outcome(2, False, "Go deeper"))
+    assert finish(s, outcome(0, True)) == []
+    assert finish(s, outcome(1, False, "Go deeper")) == []
+    (cue,) = finish(s, outcome(2, False, "Go deeper"))
     assert cue.message == "1 of 3 reps on target. Focus: Go deeper"
 
 
 def test_self_controlled_releases_only_on_request_and_retention_never():
     s = SelfControlled()
-    assert s.on_event(outcome(0, False)) == []
+    assert finish(s, outcome(0, False)) == []
     s.request()
     (cue,) = s.on_event(Event(1.0, "tick", "x"))
     assert cue.message == "Go deeper"

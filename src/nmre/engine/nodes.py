@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
@@ -66,30 +67,34 @@ def require(infos: Mapping[str, StreamInfo], stream: str, who: str) -> StreamInf
 
 
 class ProcessorNode(Node):
-    """Runs a single-stream :class:`~nmre.core.Processor` on one input and emits one derived stream.
+    """Runs a :class:`~nmre.core.Processor` and emits one derived stream.
 
     Parameters
     ----------
     processor : Processor
         The streaming processor.
-    input : str
-        Id of the input stream.
+    input : str or sequence of str
+        Id(s) of the input stream(s). With several inputs (a joint angle from a
+        proximal and a distal orientation) every block of any input goes to
+        ``processor.process`` in arrival order, and the output info is derived
+        from the **last** input (the one that drives the output rate).
     output : str
         Id of the derived stream (its info comes from ``processor.output_info``
         with the id replaced).
     """
 
-    def __init__(self, processor: Processor, input: str, output: str) -> None:
+    def __init__(self, processor: Processor, input: str | Sequence[str], output: str) -> None:
         self.processor = processor
-        self.inputs = (input,)
+        self.inputs = (input,) if isinstance(input, str) else tuple(input)
+        if not self.inputs:
+            raise ConfigError(f"processor for {output!r}: expected at least one input stream, got none")
         self.output = output
         self.name = output
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
-        info = require(infos, self.inputs[0], f"processor for {self.output!r}")
+        for stream in self.inputs:
+            info = require(infos, stream, f"processor for {self.output!r}")
         out = self.processor.output_info(info)
-        from dataclasses import replace
-
         return [replace(out, id=self.output, device=None)]
 
     def push(self, block: Block) -> list[Block]:

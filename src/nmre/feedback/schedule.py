@@ -11,6 +11,14 @@ A schedule sees every event; it acts on **rule outcomes**: events whose kind
 starts with ``"rule."`` and whose payload has a boolean ``"ok"``. It returns the
 :class:`~nmre.core.Cue` objects to release now. Schedules are deterministic:
 no randomness, no wall time.
+
+One rep, one message: the outcomes of one repetition (payload ``"rep"``) are
+grouped, and the schedule decides once per rep on the group's verdict: the
+first failed check in rule order (rules are listed by priority in a drill),
+or, when every check passed, the first rule's praise. The group closes when
+the ``rep.end`` event of that rep reaches the schedule, which the engine
+delivers after the outcomes the rules raised in response to it. Outcomes with
+no rep (balance windows) are decided one by one.
 """
 
 from __future__ import annotations
@@ -50,17 +58,54 @@ def _cue(event: Event) -> Cue:
     )
 
 
+def _verdict(group: list[Event]) -> Event:
+    """The outcome that speaks for a rep: the first failure, else the first (praise)."""
+    for e in group:
+        if not e.payload["ok"]:
+            return e
+    return group[0]
+
+
 class FeedbackSchedule(ABC):
-    """Decides which rule outcomes become cues."""
+    """Decides which rule outcomes become cues (once per rep; see the module docs)."""
 
     name: str = "schedule"
 
-    @abstractmethod
-    def on_event(self, event: Event) -> list[Cue]:
-        """Return the cues released by ``event`` (usually none for non-outcomes)."""
+    def __init__(self) -> None:
+        self._group: list[Event] = []
 
-    def reset(self) -> None:  # noqa: B027 - optional hook
+    def on_event(self, event: Event) -> list[Cue]:
+        """Return the cues released by ``event`` (usually none)."""
+        if is_outcome(event):
+            rep = event.payload.get("rep")
+            if rep is None:
+                return self.decide(event)
+            if self._group and self._group[0].payload.get("rep") != rep:
+                out = self._close()
+                self._group.append(event)
+                return out
+            self._group.append(event)
+            return []
+        out = []
+        if self._group and event.kind == "rep.end" and event.payload.get("rep") == self._group[0].payload.get("rep"):
+            out = self._close()
+        return out + self.on_other(event)
+
+    def _close(self) -> list[Cue]:
+        group, self._group = self._group, []
+        return self.decide(_verdict(group))
+
+    @abstractmethod
+    def decide(self, outcome: Event) -> list[Cue]:
+        """Cues for one rep's verdict (or one ungrouped outcome)."""
+
+    def on_other(self, event: Event) -> list[Cue]:
+        """Cues released by a non-outcome event (e.g. a request); default none."""
+        return []
+
+    def reset(self) -> None:
         """Forget all history."""
+        self._group = []
 
 
 class Continuous(FeedbackSchedule):
@@ -68,8 +113,8 @@ class Continuous(FeedbackSchedule):
 
     name = "continuous"
 
-    def on_event(self, event: Event) -> list[Cue]:
-        return [_cue(event)] if is_outcome(event) else []
+    def decide(self, outcome: Event) -> list[Cue]:
+        return [_cue(outcome)]
 
 
 class Bandwidth(FeedbackSchedule):
@@ -77,10 +122,8 @@ class Bandwidth(FeedbackSchedule):
 
     name = "bandwidth"
 
-    def on_event(self, event: Event) -> list[Cue]:
-        if is_outcome(event) and not event.payload["ok"]:
-            return [_cue(event)]
-        return []
+    def decide(self, outcome: Event) -> list[Cue]:
+        return [] if outcome.payload["ok"] else [_cue(outcome)]
 
 
 class Faded(FeedbackSchedule):
@@ -98,16 +141,16 @@ class Faded(FeedbackSchedule):
         for label, v in (("start", start), ("step", step), ("floor", floor)):
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"faded schedule: {label} " + expected("a fraction in [0, 1]", v))
+        super().__init__()
         self.start, self.step, self.floor = start, step, floor
         self.reset()
 
     def reset(self) -> None:
+        super().reset()
         self.fraction = self.start
         self._credit = 0.0
 
-    def on_event(self, event: Event) -> list[Cue]:
-        if not is_outcome(event):
-            return []
+    def decide(self, event: Event) -> list[Cue]:
         self._credit += self.fraction
         release = self._credit >= 1.0 - 1e-12
         if release:
@@ -127,32 +170,29 @@ class Summary(FeedbackSchedule):
     def __init__(self, every: int = 5) -> None:
         if every < 1:
             raise ConfigError("summary schedule: " + expected("every >= 1 rep", every))
+        super().__init__()
         self.every = every
         self.reset()
 
     def reset(self) -> None:
-        self._reps: dict[object, bool] = {}
+        super().reset()
+        self._n = 0
+        self._good = 0
         self._fixes: Counter[str] = Counter()
-        self._last_time = 0.0
 
-    def on_event(self, event: Event) -> list[Cue]:
-        if not is_outcome(event):
-            return []
-        rep = event.payload.get("rep", len(self._reps))
-        ok = bool(event.payload["ok"])
-        self._reps[rep] = self._reps.get(rep, True) and ok
-        if not ok and event.patient_message:
+    def decide(self, event: Event) -> list[Cue]:
+        self._n += 1
+        if event.payload["ok"]:
+            self._good += 1
+        elif event.patient_message:
             self._fixes[event.patient_message] += 1
-        self._last_time = event.time
-        # a rep's block is complete when the next rep index appears; release on the N-th distinct rep
-        if len(self._reps) < self.every:
+        if self._n < self.every:
             return []
-        good = sum(self._reps.values())
-        msg = f"{good} of {len(self._reps)} reps on target"
+        msg = f"{self._good} of {self._n} reps on target"
         if self._fixes:
             msg += f". Focus: {self._fixes.most_common(1)[0][0]}"
-        cue = Cue(time=self._last_time, rule="summary", message=msg, tone="good" if good == len(self._reps) else "info")
-        self._reps.clear()
+        cue = Cue(time=event.time, rule="summary", message=msg, tone="good" if self._good == self._n else "info")
+        self._n, self._good = 0, 0
         self._fixes.clear()
         return [cue]
 
@@ -163,19 +203,23 @@ class SelfControlled(FeedbackSchedule):
     name = "self-controlled"
 
     def __init__(self) -> None:
+        super().__init__()
         self.reset()
 
     def reset(self) -> None:
+        super().reset()
         self._latest: Event | None = None
         self._requested = False
 
     def request(self) -> None:
-        """The patient asked for feedback (thread-safe enough: a flag read by the engine thread)."""
+        """The patient asked for feedback (a flag the engine thread reads at the next event)."""
         self._requested = True
 
-    def on_event(self, event: Event) -> list[Cue]:
-        if is_outcome(event):
-            self._latest = event
+    def decide(self, outcome: Event) -> list[Cue]:
+        self._latest = outcome
+        return self.on_other(outcome)
+
+    def on_other(self, event: Event) -> list[Cue]:
         if self._requested and self._latest is not None:
             self._requested = False
             return [_cue(self._latest)]
@@ -187,7 +231,7 @@ class Retention(FeedbackSchedule):
 
     name = "retention"
 
-    def on_event(self, event: Event) -> list[Cue]:
+    def decide(self, outcome: Event) -> list[Cue]:
         return []
 
 

@@ -128,6 +128,8 @@ class RepBandRule(Node):
         if event.kind == "rep.start":
             self._in_rep, self._rep = True, event.payload.get("rep")
             self._acc, self._sum, self._n = math.nan, 0.0, 0
+        elif event.kind == "rep.rejected":
+            self._in_rep = False
         elif event.kind == "rep.end" and self._in_rep:
             self._in_rep = False
             value = self._sum / self._n if self.stat == "mean" and self._n else self._acc
