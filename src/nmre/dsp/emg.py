@@ -183,6 +183,8 @@ class LinearEnvelope(Processor):
         self.fs = _rate(fs)
         self.sos = design_sos("lowpass", cutoff, self.fs, order)
         self._zi = np.zeros((self.sos.shape[0], self.n_channels, 2))
+        # Runs the fused chain kernel with no band-pass sections and no RMS ring, so the
+        # arithmetic is exactly the envelope stage of EmgChain (bit-identical results).
         self._none = np.zeros((0, 6))
         self._ring = np.zeros((self.n_channels, 1))
         self._sums = np.zeros(self.n_channels)
@@ -412,7 +414,6 @@ class OnsetDetector(Processor):
         if not (math.isfinite(max_gap) and max_gap >= 0):
             raise ConfigError(f"expected max_gap >= 0 s, got {max_gap!r}")
         self.max_gap = round(max_gap * self.fs)
-        self.source = "emg"
         self._thr_on = np.full(self.n_channels, np.nan)
         self._thr_off = np.full(self.n_channels, np.nan)
         self.mu: F64 | None = None
