@@ -65,7 +65,10 @@ __all__ = [
     "EmulatedPeripheral",
     "Outbox",
     "ReconnectPolicy",
+    "ScanResult",
     "SessionState",
+    "scan",
+    "scan_async",
 ]
 
 logger = logging.getLogger(__name__)
@@ -792,3 +795,62 @@ class BleSource(Source):
         if self.state is SessionState.RUNNING:
             self.stop()
 
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    """One advertising device: name, address, RSSI (dBm) and the profile kind it matches (or ``None``)."""
+
+    name: str | None
+    address: str
+    rssi: int
+    kind: str | None
+    service_uuids: tuple[str, ...] = ()
+
+
+async def scan_async(
+    timeout: float,
+    config: BleConfig,
+    *,
+    profiles: Mapping[str, type[DeviceProfile]] | None = None,
+) -> list[ScanResult]:
+    """Scan for ``timeout`` seconds on the running loop; emulated devices in ``config`` are started and stopped.
+
+    Returns every device heard, sorted by (kind is None, name, address); ``kind``
+    is the first profile whose :meth:`DeviceProfile.matches` accepts the advertisement.
+    """
+    classes = dict(profiles) if profiles is not None else profile_classes()
+    central: BumbleCentral | None = None
+    started: list[EmulatedPeripheral] = []
+    try:
+        for peripheral in config.emulated:
+            await peripheral.start()
+            started.append(peripheral)
+        kwargs: dict[str, Any] = {}
+        if config.backend == "bumble":
+            central = BumbleCentral(link=config.bumble_link, transport=config.bumble_transport)
+            await central.open()
+            kwargs = {"backend": BumbleScannerBackend, "bumble_central": central}
+        found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
+    finally:
+        if central is not None:
+            await central.close()
+        for peripheral in started:
+            await peripheral.stop()
+    out = []
+    for ble_device, adv in found.values():
+        name = adv.local_name or ble_device.name
+        kind = next((k for k, cls in classes.items() if cls.matches(name, adv.service_uuids)), None)
+        out.append(ScanResult(name, ble_device.address, int(adv.rssi), kind, tuple(adv.service_uuids)))
+    out.sort(key=lambda r: (r.kind is None, r.name or "", r.address))
+    return out
+
+
+def scan(
+    timeout: float,
+    config: BleConfig | None = None,
+    *,
+    profiles: Mapping[str, type[DeviceProfile]] | None = None,
+) -> list[ScanResult]:
+    """Blocking :func:`scan_async` on a fresh event loop (for ``nmre scan``). Default config: the OS backend."""
+    return asyncio.run(scan_async(timeout, config or BleConfig(), profiles=profiles))
