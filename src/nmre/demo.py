@@ -151,7 +151,7 @@ class _RepPrinter(Sink):
         else:
             told = "(nothing: " + ("on target" if ok else "held back by the schedule") + ")"
         self.out.write(
-            f"  rep {int(self._rep) + 1:2d} [{'ok ' if ok else 'FIX'}] at {self._time:6.1f} s  {detail}\n"
+            f"  rep {int(self._rep):2d} [{'ok ' if ok else 'FIX'}] at {self._time:6.1f} s  {detail}\n"
             f"             patient hears: {told}\n"
         )
         self._rep, self._outcomes, self._cues = None, [], []
@@ -185,14 +185,14 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
             if ov > best_ov:
                 best, best_ov = tr, ov
         row: dict[str, Any] = {
-            "rep": int(idx) + 1,
+            "rep": int(idx),
             "start": round(start, 3),
             "end": round(end, 3),
             "detected_errors": sorted({e.payload["error"] for e in by_rep.get(idx, []) if not e.payload["ok"] and e.payload.get("error")}),
             "checks": {e.kind[5:]: {"ok": e.payload["ok"], "value": e.payload.get("value"), "unit": e.payload.get("unit")} for e in by_rep.get(idx, [])},
         }
         if best is not None:
-            matched_truth[best.index] = int(idx) + 1
+            matched_truth[best.index] = int(idx)
             row["truth"] = {
                 "rep": best.index + 1,
                 "errors": list(best.errors),
