@@ -104,6 +104,9 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     sink = MemorySink()
     printer = _RepPrinter(out, opts.exercise) if out is not None else None
     sinks = [sink] + ([printer] if printer is not None else [])
+    from nmre.dsp import warmup
+
+    warmup()  # compile or load cached kernels before the session clock starts
     clock: Clock = RealClock() if opts.realtime else VirtualClock()
     engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=make_schedule(opts.schedule))
     wall0 = time.perf_counter()

@@ -178,3 +178,37 @@ def test_wiring_errors_name_the_problem():
         RepBandRule("d", "angle", "flexion", lo=5, hi=1, reps_from="reps", label="x")
     with pytest.raises(ConfigError, match="at least one source"):
         Engine([])
+
+
+class Fussy:
+    """Refuses every block whose first value is negative, like a processor given bad input."""
+
+    def process(self, block):
+        from nmre.errors import InputError
+
+        if block.values[0, 0] < 0:
+            raise InputError("expected non-negative values, got a negative one")
+        return block
+
+    def reset(self):
+        pass
+
+    def output_info(self, info):
+        return info
+
+    def pop_events(self):
+        return []
+
+
+def test_a_node_refusing_bad_input_is_reported_and_the_session_goes_on():
+    info, blocks = angle_source(peaks=(90.0,))
+    bad = [Block(b.stream, b.times, -np.ones_like(b.values), b.seq, 0, b.arrival) if 20 <= i < 40 else b
+           for i, b in enumerate(blocks)]
+    sink = MemorySink(keep_blocks=True)
+    eng = Engine([ListSource(info, bad)], [ProcessorNode(Fussy(), "angle", "out")], [sink])
+    eng.run()
+    errors = [e for e in sink.events if e.kind == "engine.node_error"]
+    assert len(errors) == 1 and errors[0].payload["count"] == 1  # 20 refusals within 1 s: one event
+    assert "expected non-negative values" in errors[0].therapist_message
+    out = [b for b in sink.blocks if b.stream == "out"]
+    assert len(out) == len(blocks) - 20  # every other block still processed

@@ -22,7 +22,7 @@ from nmre.core.interfaces import Sink, Source
 from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo
 from nmre.engine.nodes import Node
 from nmre.engine.stats import RunningStats
-from nmre.errors import ConfigError, StateError
+from nmre.errors import ConfigError, NmreError, StateError
 from nmre.feedback.schedule import Continuous, FeedbackSchedule
 
 __all__ = ["Engine", "EngineState", "EngineStats"]
@@ -102,6 +102,7 @@ class Engine:
         self._feedback = FeedbackState(time=0.0)
         self._cues: list[Cue] = []
         self._last_feedback = -math.inf
+        self._failures: dict[str, tuple[int, float]] = {}
         self._bind()
 
     # -- set-up -------------------------------------------------------------------
@@ -202,11 +203,33 @@ class Engine:
         for sink in self.sinks:
             sink.on_block(block)
         for node in self._subscribers.get(block.stream, ()):
-            outs = node.push(block)
+            try:
+                outs = node.push(block)
+            except NmreError as exc:  # bad input for this node: say so, keep the session going
+                self._node_failed(node, block, exc, now)
+                continue
             for ev in node.pop_events():
                 self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _node_failed(self, node: Node, block: Block, exc: NmreError, now: float) -> None:
+        """Record a node's refusal of a block as an event (the first, then at most one per second)."""
+        count, last = self._failures.get(node.name, (0, -math.inf))
+        count += 1
+        self._failures[node.name] = (count, now if now - last >= 1.0 else last)
+        if now - last >= 1.0:
+            t = block.end_time if block.n_samples else now
+            self._emit(
+                Event(
+                    t,
+                    "engine.node_error",
+                    node.name,
+                    {"stream": block.stream, "error": type(exc).__name__, "count": count},
+                    therapist_message=f"{node.name} skipped a block of {block.stream!r}: {exc}",
+                ),
+                now,
+            )
 
     def _emit(self, event: Event, now: float) -> None:
         if not math.isfinite(event.detected_at):
