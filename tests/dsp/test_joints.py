@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from nmre.core.model import Block, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import QUAT_CHANNELS
-from nmre.dsp.joints import JointAngle, TrunkInclination, joint_angles, segment_calibration
+from nmre.dsp.joints import JointAngle, TrunkInclination, heading_alignment, joint_angles, segment_calibration
 from nmre.dsp.quaternion import (
     cardan_yxz,
     quat_conjugate,
@@ -230,3 +230,85 @@ def test_trunk_inclination_info_and_bad_input() -> None:
     assert info.kind is StreamKind.ANGLE and info.channel_names == ("inclination", "sagittal", "frontal")
     with pytest.raises(InputError, match="float64"):
         ti.process(Block("t", np.zeros(2), np.zeros((4, 2), dtype=np.float32)))
+
+
+def test_heading_alignment_removes_filter_heading_difference() -> None:
+    thigh = _q_yxz(0, 0, 0)
+    # two filters that disagree on heading by 50 deg, knee flexed 40 deg later
+    yaw_p = quat_from_axis_angle([0, 0, 1], np.radians(10.0))[:, 0]
+    yaw_d = quat_from_axis_angle([0, 0, 1], np.radians(-40.0))[:, 0]
+    qp_neutral = quat_multiply(yaw_p, thigh)[:, 0]
+    qd_neutral = quat_multiply(yaw_d, thigh)[:, 0]
+    h = heading_alignment(np.tile(qp_neutral[:, None], 5), np.tile(qd_neutral[:, None], 5))
+    np.testing.assert_allclose(h, quat_from_axis_angle([0, 0, 1], np.radians(50.0))[:, 0], atol=1e-12)
+    qd_flexed = quat_multiply(qd_neutral, _q_yxz(40, 0, 0))[:, 0]
+    np.testing.assert_allclose(joint_angles(qp_neutral, qd_flexed, heading=h)[:, 0], [40, 0, 0], atol=1e-9)
+    assert abs(joint_angles(qp_neutral, qd_flexed)[2, 0]) > 40  # unaligned: heading shows up as rotation
+    with pytest.raises(InputError, match="finite"):
+        heading_alignment([np.nan, 0, 0, 1], qd_neutral)
+
+
+def test_joint_angle_node_max_lag() -> None:
+    q = np.tile([[1.0], [0], [0], [0]], 3)
+    node = JointAngle("p", "d", max_lag=0.05)
+    node.process(_qblock("p", np.array([0.0, 0.01, 0.02]), q))
+    out = node.process(_qblock("d", np.array([0.06, 0.08, 1.0]), q)).values
+    assert np.isfinite(out[:, 0]).all() and np.isnan(out[:, 1:]).all()  # proximal stalled
+    node.reset()
+    node.process(_qblock("p", np.array([5.0, 5.01, 5.02]), q))
+    assert np.isnan(node.process(_qblock("d", np.array([0.0]), q[:, :1])).values).all()  # far ahead
+    with pytest.raises(ConfigError):
+        JointAngle("p", "d", max_lag=-1.0)
+
+
+def test_knee_and_trunk_angles_from_the_simulator() -> None:
+    """End to end on nmre.sim: IMUs with mounting errors -> Madgwick -> calibration -> angles vs truth."""
+    sim_mod = pytest.importorskip("nmre.sim.simulation")
+    from nmre.dsp.movement import RepSegmenter
+    from nmre.dsp.orientation import GyroBias, Madgwick
+
+    sim = sim_mod.squat_set(
+        reps=4, shallow=(2,), seed=1, mounting={"imu.thigh.r": (5, -8, 20), "imu.shank.r": (-6, 4, -15)}
+    )
+    fs = sim.imu_rate
+    reps = sim.truth.to_dict()["reps"]
+    quats, cals = {}, {}
+    for sid in ("imu.thigh.r", "imu.shank.r", "imu.trunk"):
+        t, v = sim.data[sid]
+        vb = GyroBias(fs, still_time=1.0).process(Block(sid, t, v)).values
+        quats[sid] = Madgwick(fs).process(Block(sid, t, vb)).values
+        first = (t >= reps[0]["start"]) & (t <= reps[0]["end"])  # the first squat is the functional movement
+        cals[sid] = segment_calibration(v[:3, t < 1.5], vb[3:, first])
+    still = (t > 1.0) & (t < 1.5)
+    h = heading_alignment(
+        quats["imu.thigh.r"][:, still],
+        quats["imu.shank.r"][:, still],
+        cals["imu.thigh.r"],
+        cals["imu.shank.r"],
+    )
+    node = JointAngle(
+        "imu.thigh.r",
+        "imu.shank.r",
+        proximal_calibration=cals["imu.thigh.r"],
+        distal_calibration=cals["imu.shank.r"],
+        heading=h,
+    )
+    seg = RepSegmenter(30.0, 10.0, min_duration=0.5)
+    outs = []
+    for i in range(0, t.size, 8):  # interleaved 8-sample packets, as they arrive
+        node.process(_qblock("imu.thigh.r", t[i : i + 8], quats["imu.thigh.r"][:, i : i + 8]))
+        b = node.process(_qblock("imu.shank.r", t[i : i + 8], quats["imu.shank.r"][:, i : i + 8]))
+        seg.process(Block("knee", b.times, np.ascontiguousarray(b.values[:1])))
+        outs.append(b.values)
+    ang = np.hstack(outs)
+    kin = sim.kinematics
+    late = t > 3.0
+    err = ang[0, late] - kin["knee_flexion"][late]
+    assert np.sqrt(np.mean(err**2)) < 2.0 and np.max(np.abs(err)) < 5.0
+    assert np.sqrt(np.mean((ang[1, late] - kin["knee_valgus"][late]) ** 2)) < 3.0
+    ends = [e for e in seg.pop_events() if e.kind == "rep.end"]
+    assert len(ends) == 4
+    for e, r in zip(ends, reps, strict=True):
+        assert e.payload["peak"] == pytest.approx(r["peak_knee_flexion_deg"], abs=3.0)
+    trunk = TrunkInclination(cals["imu.trunk"]).process(Block("trunk", t, quats["imu.trunk"])).values
+    assert np.sqrt(np.mean((trunk[1, late] - kin["trunk_lean"][late]) ** 2)) < 2.0

@@ -10,7 +10,14 @@ sensor frame) so that the segment's orientation is ``q_seg = q_sensor ⊗ q_cal`
 (Favre et al. 2009, J Biomech 42:2330: vertical from a static pose, a
 functional axis from a movement, the third axis by cross product).
 
-Joint angles decompose the relative rotation ``q_J = q_prox⁻¹ ⊗ q_dist`` as
+Each 6-axis orientation filter has its own arbitrary heading (rotation about
+the world vertical), so two segments' orientations only compare after their
+headings are aligned: :func:`heading_alignment` takes both at a neutral pose
+(segments facing the same way) and returns the vertical-axis rotation ``h``
+that carries the distal filter's world frame into the proximal one's. Heading
+drift after that (gyro bias about the vertical) is not corrected here.
+
+Joint angles decompose the relative rotation ``q_J = q_prox⁻¹ ⊗ h ⊗ q_dist`` as
 intrinsic Cardan angles Y-X'-Z'': about the proximal y (flexion/extension),
 then about the floating x' (ab/adduction), then about the distal z''
 (axial rotation). Because x' is perpendicular to both the proximal y and the
@@ -45,7 +52,7 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
-from nmre.dsp.quaternion import _cardan_yxz, _qmul, _qrotate, quat_from_matrix
+from nmre.dsp.quaternion import _cardan_yxz, _qmul, _qrotate, quat_from_matrix, quat_multiply
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "TRUNK_CHANNELS",
     "JointAngle",
     "TrunkInclination",
+    "heading_alignment",
     "joint_angles",
     "segment_calibration",
 ]
@@ -166,15 +174,15 @@ def _joint_sample(
     dx: float,
     dy: float,
     dz: float,
-    cal_p: F64,
-    cal_d: F64,
+    cal: F64,
     signs: F64,
     out: F64,
     i: int,
 ) -> None:
-    # segment orientations, then q_J = q_prox^-1 ⊗ q_dist
-    pw, px, py, pz = _qmul(pw, px, py, pz, cal_p[0], cal_p[1], cal_p[2], cal_p[3])
-    dw, dx, dy, dz = _qmul(dw, dx, dy, dz, cal_d[0], cal_d[1], cal_d[2], cal_d[3])
+    # cal rows: proximal q_cal, distal q_cal, heading alignment h; q_J = q_prox^-1 ⊗ h ⊗ q_dist
+    pw, px, py, pz = _qmul(pw, px, py, pz, cal[0, 0], cal[0, 1], cal[0, 2], cal[0, 3])
+    dw, dx, dy, dz = _qmul(dw, dx, dy, dz, cal[1, 0], cal[1, 1], cal[1, 2], cal[1, 3])
+    dw, dx, dy, dz = _qmul(cal[2, 0], cal[2, 1], cal[2, 2], cal[2, 3], dw, dx, dy, dz)
     jw, jx, jy, jz = _qmul(pw, -px, -py, -pz, dw, dx, dy, dz)
     n = math.sqrt(jw * jw + jx * jx + jy * jy + jz * jz)
     a, b, c = _cardan_yxz(jw / n, jx / n, jy / n, jz / n)
@@ -185,7 +193,7 @@ def _joint_sample(
 
 
 @kernel
-def _joint_batch(qp: F64, qd: F64, cal_p: F64, cal_d: F64, signs: F64, out: F64) -> None:
+def _joint_batch(qp: F64, qd: F64, cal: F64, signs: F64, out: F64) -> None:
     for i in range(qd.shape[1]):
         _joint_sample(
             qp[0, i],
@@ -196,8 +204,7 @@ def _joint_batch(qp: F64, qd: F64, cal_p: F64, cal_d: F64, signs: F64, out: F64)
             qd[1, i],
             qd[2, i],
             qd[3, i],
-            cal_p,
-            cal_d,
+            cal,
             signs,
             out,
             i,
@@ -225,12 +232,15 @@ def _joint_zoh(
     ring_t: F64,
     ring_q: F64,
     ptr: NDArray[np.int64],
-    cal_p: F64,
-    cal_d: F64,
+    cal: F64,
     signs: F64,
+    max_lag: float,
     out: F64,
 ) -> None:
-    """Joint angles at each distal sample with the newest proximal sample at or before it."""
+    """Joint angles at each distal sample with the newest proximal sample at or before it.
+
+    NaN where that sample is more than ``max_lag`` seconds away from the distal one.
+    """
     cap = ring_t.shape[0]
     count = ptr[1]
     for i in range(t.shape[0]):
@@ -244,6 +254,11 @@ def _joint_zoh(
         while ring_t[j] > t[i] and k < count:
             j = (j - 1 + cap) % cap
             k += 1
+        if abs(t[i] - ring_t[j]) > max_lag:
+            out[0, i] = np.nan
+            out[1, i] = np.nan
+            out[2, i] = np.nan
+            continue
         _joint_sample(
             ring_q[0, j],
             ring_q[1, j],
@@ -253,8 +268,7 @@ def _joint_zoh(
             qd[1, i],
             qd[2, i],
             qd[3, i],
-            cal_p,
-            cal_d,
+            cal,
             signs,
             out,
             i,
@@ -278,6 +292,7 @@ def joint_angles(
     flexion_sign: float = 1.0,
     proximal_calibration: ArrayLike | None = None,
     distal_calibration: ArrayLike | None = None,
+    heading: ArrayLike | None = None,
 ) -> F64:
     """Joint angles between two segments (batch), degrees.
 
@@ -291,6 +306,8 @@ def joint_angles(
         +1 (knee, default) or -1 (hip, ankle dorsiflexion).
     proximal_calibration, distal_calibration : array_like, shape (4,), optional
         ``q_cal`` from :func:`segment_calibration` (identity if omitted).
+    heading : array_like, shape (4,), optional
+        ``h`` from :func:`heading_alignment` (identity if omitted).
 
     Returns
     -------
@@ -305,15 +322,70 @@ def joint_angles(
     qp = np.ascontiguousarray(np.broadcast_to(qp, (4, n)))
     qd = np.ascontiguousarray(np.broadcast_to(qd, (4, n)))
     out = np.empty((3, n))
-    _joint_batch(
-        qp,
-        qd,
-        _check_cal(proximal_calibration, "proximal_calibration"),
-        _check_cal(distal_calibration, "distal_calibration"),
-        _signs(side, flexion_sign),
-        out,
-    )
+    cal = _cal_rows(proximal_calibration, distal_calibration, heading)
+    _joint_batch(qp, qd, cal, _signs(side, flexion_sign), out)
     return out
+
+
+def _cal_rows(proximal: ArrayLike | None, distal: ArrayLike | None, heading: ArrayLike | None) -> F64:
+    return np.ascontiguousarray(
+        np.vstack(
+            [
+                _check_cal(proximal, "proximal_calibration"),
+                _check_cal(distal, "distal_calibration"),
+                _check_cal(heading, "heading"),
+            ]
+        )
+    )
+
+
+def _yaw(q: F64) -> float:
+    """Heading (rad) of a frame's x axis in the world's horizontal plane."""
+    w, x, y, z = q
+    return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
+def heading_alignment(
+    q_prox: ArrayLike,
+    q_dist: ArrayLike,
+    proximal_calibration: ArrayLike | None = None,
+    distal_calibration: ArrayLike | None = None,
+) -> F64:
+    """Vertical-axis rotation aligning the distal filter's heading with the proximal one's.
+
+    Take both sensor orientations while the subject stands in the neutral
+    pose (segments facing the same way). Each calibrated segment's heading is
+    the direction of its x axis (anterior) in the horizontal plane;
+    ``h = Rz(yaw_prox - yaw_dist)``, so ``h ⊗ q_dist_segment`` faces the same
+    way as the proximal segment. Valid because 6-axis filters share the
+    vertical (gravity) but not the heading.
+
+    Parameters
+    ----------
+    q_prox, q_dist : array_like, shape (4,) or (4, n)
+        Sensor orientations at the neutral pose; with n samples, the heading is
+        the circular mean of the per-sample headings.
+    proximal_calibration, distal_calibration : array_like, shape (4,), optional
+        ``q_cal`` of each sensor.
+
+    Returns
+    -------
+    ndarray, shape (4,)
+        ``h`` (w, x, y, z), a rotation about world z.
+    """
+    qp = _as_quat_rows(q_prox, "q_prox")
+    qd = _as_quat_rows(q_dist, "q_dist")
+    if not (np.all(np.isfinite(qp)) and np.all(np.isfinite(qd))):
+        raise InputError(expected("finite quaternions", "NaN or inf"))
+    cp = _check_cal(proximal_calibration, "proximal_calibration")
+    cd = _check_cal(distal_calibration, "distal_calibration")
+
+    def mean_yaw(q: F64, cal: F64) -> float:
+        yaws = [_yaw(quat_multiply(q[:, i], cal)[:, 0]) for i in range(q.shape[1])]
+        return math.atan2(float(np.mean(np.sin(yaws))), float(np.mean(np.cos(yaws))))
+
+    half = 0.5 * (mean_yaw(qp, cp) - mean_yaw(qd, cd))
+    return np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
 
 
 class JointAngle(Processor):
@@ -325,20 +397,26 @@ class JointAngle(Processor):
     computed with the **newest stored proximal sample whose time is at or
     before** the distal sample's time (zero-order hold). If every stored
     proximal sample is newer, the oldest stored one is used; before any
-    proximal sample has arrived the output is NaN. The result for a distal
-    sample therefore depends only on the proximal samples that had arrived
-    when it was processed.
+    proximal sample has arrived the output is NaN, and so is any sample whose
+    chosen proximal sample is more than ``max_lag`` seconds away (a stalled or
+    far-ahead proximal stream never gives stale angles). The result for a
+    distal sample therefore depends only on the proximal samples that had
+    arrived when it was processed.
 
     Parameters
     ----------
     proximal, distal : str
         Stream ids of the proximal and distal orientation streams (4 channels).
-    side, flexion_sign, proximal_calibration, distal_calibration
+    side, flexion_sign, proximal_calibration, distal_calibration, heading
         As for :func:`joint_angles`.
     name : str, optional
         Output stream id (default ``distal + ".angles"``).
     buffer : int
-        Proximal samples kept, default 256.
+        Proximal samples kept, default 256 (must cover how far the proximal
+        stream can run ahead of the distal one).
+    max_lag : float
+        Largest time difference (s) between a distal sample and the proximal
+        sample used for it, default 0.1.
 
     Output: an ANGLE stream with channels flexion, abduction, rotation (deg).
     """
@@ -352,27 +430,35 @@ class JointAngle(Processor):
         flexion_sign: float = 1.0,
         proximal_calibration: ArrayLike | None = None,
         distal_calibration: ArrayLike | None = None,
+        heading: ArrayLike | None = None,
         name: str | None = None,
         buffer: int = 256,
+        max_lag: float = 0.1,
     ) -> None:
         if proximal == distal:
             raise ConfigError(expected("different proximal and distal stream ids", (proximal, distal)))
         if not (isinstance(buffer, int) and buffer >= 1):
             raise ConfigError("buffer: " + expected("an int >= 1", buffer))
+        if not (max_lag >= 0):
+            raise ConfigError("max_lag: " + expected("a time >= 0 s", max_lag))
+        self.max_lag = float(max_lag)
         self.proximal = proximal
         self.distal = distal
         self.name = name if name is not None else distal + ".angles"
         self._signs = _signs(side, flexion_sign)
-        self._cal_p = _check_cal(proximal_calibration, "proximal_calibration")
-        self._cal_d = _check_cal(distal_calibration, "distal_calibration")
+        self._cal = _cal_rows(proximal_calibration, distal_calibration, heading)
         self._ring_t = np.zeros(buffer)
         self._ring_q = np.zeros((4, buffer))
         self._ptr = np.zeros(2, dtype=np.int64)
 
-    def set_calibration(self, proximal: ArrayLike | None = None, distal: ArrayLike | None = None) -> None:
-        """Replace the sensor-to-segment rotations (identity where ``None``)."""
-        self._cal_p = _check_cal(proximal, "proximal_calibration")
-        self._cal_d = _check_cal(distal, "distal_calibration")
+    def set_calibration(
+        self,
+        proximal: ArrayLike | None = None,
+        distal: ArrayLike | None = None,
+        heading: ArrayLike | None = None,
+    ) -> None:
+        """Replace the sensor-to-segment rotations and heading alignment (identity where ``None``)."""
+        self._cal = _cal_rows(proximal, distal, heading)
 
     def reset(self) -> None:
         self._ptr[:] = 0
@@ -401,9 +487,9 @@ class JointAngle(Processor):
             self._ring_t,
             self._ring_q,
             self._ptr,
-            self._cal_p,
-            self._cal_d,
+            self._cal,
             self._signs,
+            self.max_lag,
             out,
         )
         return out_block(block, self.name, out)
