@@ -98,10 +98,10 @@ def test_nan_samples_do_not_change_state() -> None:
 @given(data=st.data())
 def test_streaming_equals_batch(data: st.DataObject, feed: Callable[..., list[Block]]) -> None:
     x, _ = _squats([90, 35, 70, 90], [2.0, 2.0, 0.3, 1.2])
-    whole = RepSegmenter(30, 10, min_amplitude=40)
+    whole = RepSegmenter(30, 10, min_amplitude=40, rate=FS, history=5.0)
     w = whole.process(Block("s", np.arange(x.shape[1]) / FS, x)).values
     we = whole.pop_events()
-    seg = RepSegmenter(30, 10, min_amplitude=40)
+    seg = RepSegmenter(30, 10, min_amplitude=40, rate=FS, history=5.0)
     sizes = data.draw(st.lists(st.sampled_from([0, 1, 2, 5, 33, 101]), min_size=1, max_size=40))
     parts = feed(seg, x, sizes, fs=FS)
     np.testing.assert_array_equal(np.hstack([p.values for p in parts]), w)
@@ -190,3 +190,25 @@ def test_smoothness_bad_input(x: np.ndarray, match: str) -> None:
         sparc(x, 100.0)
     with pytest.raises(InputError, match=match):
         ldlj(x, 100.0)
+
+
+def test_per_rep_smoothness_in_payload() -> None:
+    x, _ = _squats([90, 90], [2.0, 2.0])
+    y = x.copy()
+    y[0, 400:600] += 3.0 * np.sin(2 * np.pi * 4.0 * np.arange(200) / FS)  # tremor in the second rep
+    seg = RepSegmenter(30, 10, rate=FS)
+    seg.process(_blk(y))
+    ends = [e for e in seg.pop_events() if e.kind == "rep.end"]
+    smooth, jerky = ends
+    # the payload equals the batch functions on the rep's samples
+    t = np.arange(y.shape[1]) / FS
+    sel = (t >= smooth.payload["start"]) & (t <= smooth.payload["end"])
+    v = np.diff(y[0, sel]) * FS
+    assert smooth.payload["sparc"] == sparc(np.abs(v), FS) and smooth.payload["ldlj"] == ldlj(v, FS)
+    assert jerky.payload["sparc"] < smooth.payload["sparc"] and jerky.payload["ldlj"] < smooth.payload["ldlj"]
+    # a rep longer than the history has no smoothness
+    seg2 = RepSegmenter(30, 10, rate=FS, history=1.0)
+    seg2.process(_blk(x))
+    assert all(math.isnan(e.payload["sparc"]) for e in seg2.pop_events() if e.kind == "rep.end")
+    with pytest.raises(ConfigError):
+        RepSegmenter(30, 10, rate=0.0)

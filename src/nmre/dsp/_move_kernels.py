@@ -123,3 +123,16 @@ def rep_segment(
         out[0, i] = 1.0 if state[RS_PHASE] == 1.0 else 0.0
         out[1, i] = state[RS_COUNT]
     return ne
+
+
+@kernel
+def ring_push(t: F64, x: F64, ring_t: F64, ring_x: F64, ptr: NDArray[np.int64]) -> None:
+    """Append samples to a ring buffer; ``ptr = [next write index, count]``."""
+    cap = ring_t.shape[0]
+    for i in range(t.shape[0]):
+        h = ptr[0]
+        ring_t[h] = t[i]
+        ring_x[h] = x[i]
+        ptr[0] = (h + 1) % cap
+        if ptr[1] < cap:
+            ptr[1] += 1

@@ -49,6 +49,13 @@ class RepSegmenter(Processor):
     * ``rep.rejected`` with the same payload plus ``reason``
       (``"too short"``, ``"too small"``, ``"too long"``).
 
+    With ``rate`` given, the last ``history`` seconds of the driving signal are
+    kept and each ``rep.end``/``rep.rejected`` payload also carries the rep's
+    smoothness: ``sparc`` (:func:`sparc` of the absolute first difference times
+    ``rate``, i.e. the angular speed for an angle) and ``ldlj``
+    (:func:`ldlj` of that velocity); NaN when the rep is longer than the
+    history, shorter than 3 samples, or contains non-finite samples.
+
     Output block: ``in_rep`` (1 inside a rep, else 0) and ``reps`` (valid reps
     so far), one sample per input sample. Non-finite samples leave the state
     unchanged.
@@ -69,6 +76,10 @@ class RepSegmenter(Processor):
         Row of the input block holding the driving signal, default 0.
     name : str
         Event source and output stream id, default ``"reps"``.
+    rate : float, optional
+        Sampling rate (Hz) of the driving signal; enables per-rep smoothness.
+    history : float
+        Seconds of signal kept for smoothness, default 20.
     """
 
     def __init__(
@@ -82,6 +93,8 @@ class RepSegmenter(Processor):
         direction: int = 1,
         channel: int = 0,
         name: str = "reps",
+        rate: float | None = None,
+        history: float = 20.0,
     ) -> None:
         if direction not in (1, -1):
             raise ConfigError("direction: " + expected("+1 or -1", direction))
@@ -111,11 +124,21 @@ class RepSegmenter(Processor):
         self.direction = direction
         self.channel = channel
         self.name = name
+        if rate is not None and not (
+            math.isfinite(rate) and rate > 0 and math.isfinite(history) and history > 0
+        ):
+            raise ConfigError(expected("rate > 0 Hz and history > 0 s (or rate=None)", (rate, history)))
+        self.rate = None if rate is None else float(rate)
+        cap = 0 if rate is None else max(2, round(history * rate))
+        self._ring_t = np.zeros(cap)
+        self._ring_x = np.zeros(cap)
+        self._ptr = np.zeros(2, dtype=np.int64)
         self.state = np.zeros(K.RS_SIZE)
         self._events: list[Event] = []
 
     def reset(self) -> None:
         self.state[:] = 0.0
+        self._ptr[:] = 0
         self._events = []
 
     @property
@@ -160,6 +183,8 @@ class RepSegmenter(Processor):
             out,
             ev,
         )
+        if self.rate is not None:
+            K.ring_push(t, np.ascontiguousarray(v[self.channel]), self._ring_t, self._ring_x, self._ptr)
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
         for r in ev[:ne]:
             self._events.append(self._event(r, valid_so_far + 1, d))
@@ -181,6 +206,8 @@ class RepSegmenter(Processor):
             "peak_time": float(r[K.EV_PEAK_T]),
             "amplitude": peak - float(r[K.EV_START_V]),
         }
+        if self.rate is not None:
+            payload["sparc"], payload["ldlj"] = self._smoothness(start, end)
         if kind == 2.0:
             return Event(end, "rep.end", self.name, payload)
         payload["reason"] = _WHY[float(r[K.EV_WHY])]
@@ -191,6 +218,21 @@ class RepSegmenter(Processor):
             payload,
             therapist_message=f"rep candidate rejected: {payload['reason']}",
         )
+
+    def _smoothness(self, start: float, end: float) -> tuple[float, float]:
+        assert self.rate is not None
+        cap, (head, count) = self._ring_t.shape[0], self._ptr
+        order = (head - count + np.arange(count)) % cap
+        times, x = self._ring_t[order], self._ring_x[order]
+        if count == 0 or times[0] > start:
+            return math.nan, math.nan
+        seg = x[(times >= start) & (times <= end)]
+        if seg.shape[0] < 4 or not np.all(np.isfinite(seg)):
+            return math.nan, math.nan
+        vel = np.diff(seg) * self.rate
+        if not np.any(vel):
+            return math.nan, math.nan
+        return sparc(np.abs(vel), self.rate), ldlj(vel, self.rate)
 
 
 def _speed(x: ArrayLike, name: str) -> F64:
