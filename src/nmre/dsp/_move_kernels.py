@@ -31,7 +31,8 @@ EV_PEAK = 3
 EV_PEAK_T = 4
 EV_END = 5
 EV_WHY = 6  # rejection: 1 too short, 2 too small, 3 too long
-EV_SIZE = 7
+EV_INDEX = 7  # sample index in the block
+EV_SIZE = 8
 
 
 @kernel
@@ -82,6 +83,7 @@ def rep_segment(
                     events[ne, EV_KIND] = 1.0
                     events[ne, EV_START] = state[RS_START_T]
                     events[ne, EV_START_V] = state[RS_START_V]
+                    events[ne, EV_INDEX] = i
                     ne += 1
             elif ph == 1.0:
                 if v > state[RS_PEAK]:
@@ -104,6 +106,7 @@ def rep_segment(
                     events[ne, EV_PEAK_T] = state[RS_PEAK_T]
                     events[ne, EV_END] = ti
                     events[ne, EV_WHY] = why
+                    events[ne, EV_INDEX] = i
                     ne += 1
                     if why == 0.0:
                         state[RS_COUNT] += 1.0

@@ -183,13 +183,19 @@ class RepSegmenter(Processor):
             out,
             ev,
         )
-        if self.rate is not None:
-            K.ring_push(t, np.ascontiguousarray(v[self.channel]), self._ring_t, self._ring_x, self._ptr)
+        raw = np.ascontiguousarray(v[self.channel])
+        pushed = 0
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
         for r in ev[:ne]:
+            if self.rate is not None:  # the history up to this event's sample, as in any block split
+                upto = int(r[K.EV_INDEX]) + 1
+                K.ring_push(t[pushed:upto], raw[pushed:upto], self._ring_t, self._ring_x, self._ptr)
+                pushed = upto
             self._events.append(self._event(r, valid_so_far + 1, d))
             if r[K.EV_KIND] == 2.0:
                 valid_so_far += 1
+        if self.rate is not None:
+            K.ring_push(t[pushed:], raw[pushed:], self._ring_t, self._ring_x, self._ptr)
         return out_block(block, self.name, out)
 
     def _event(self, r: F64, k: int, d: float) -> Event:
