@@ -373,6 +373,7 @@ class BleSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random(config.seed)
         self._drain_scheduled = False
+        self._data = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Unexpected errors of background tasks (raised again by :meth:`check`).
         self.failures: list[BaseException] = []
@@ -588,6 +589,21 @@ class BleSession:
     def _drain(self) -> None:
         """Decode and stamp everything in the inboxes (runs right after the callbacks)."""
         self._drain_scheduled = False
+        try:
+            self._drain_inboxes()
+        except Exception as error:  # noqa: BLE001 - kept and raised by check(), never lost
+            logger.error("BLE decode step failed", exc_info=error)
+            self.failures.append(error)
+            self.outbox.wake.set()
+        self._data.set()
+
+    async def wait_data(self) -> None:
+        """Wait until the next decode step has run (new blocks or events may be in the outbox)."""
+        self._data.clear()
+        await self._data.wait()
+        self.check()
+
+    def _drain_inboxes(self) -> None:
         for device in self.devices:
             inbox = device.inbox
             while inbox:
