@@ -51,7 +51,8 @@ def test_madgwick_matches_ahrs_with_q0() -> None:
     np.testing.assert_allclose(out, ref, atol=1e-10, rtol=0)
 
 
-def _imufusion_run(x: np.ndarray, **kw: float) -> tuple[np.ndarray, list[bool]]:
+def _imufusion_run(x: np.ndarray, **kw: float) -> tuple[np.ndarray, list[bool], list[bool]]:
+    """imufusion per sample: quaternions (4, n), accelerometer-ignored and startup flags."""
     imufusion = pytest.importorskip("imufusion")
     a = imufusion.Ahrs()
     a.set_settings(
@@ -66,12 +67,13 @@ def _imufusion_run(x: np.ndarray, **kw: float) -> tuple[np.ndarray, list[bool]]:
         )
     )
     out = np.empty((4, x.shape[1]))
-    ignored = []
+    ignored, startup = [], []
     for i in range(x.shape[1]):
         a.update_no_magnetometer(np.degrees(x[3:, i]), x[:3, i] / 9.80665)
         out[:, i] = a.get_quaternion()
         ignored.append(a.get_internal_states().accelerometer_ignored)
-    return out, ignored
+        startup.append(a.get_flags().startup)
+    return out, ignored, startup
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -79,7 +81,7 @@ def test_fusion_matches_imufusion(seed: int) -> None:
     # 15 s: startup ramp (3 s), heading zeroing, rejections (large acc noise) and recoveries
     x = _imu(seed, n=1500, acc_noise=1.5)
     out = FusionAhrs(FS).process(_blk(x)).values
-    ref, ignored = _imufusion_run(x)
+    ref, ignored, _ = _imufusion_run(x)
     assert 0.02 < np.mean(ignored) < 0.98  # rejection really exercised
     np.testing.assert_allclose(out, ref, atol=2e-5, rtol=0)
 
@@ -88,7 +90,7 @@ def test_fusion_matches_imufusion_without_rejection_and_overrange() -> None:
     x = _imu(11, n=800)
     x[3:, 400:410] = math.radians(1500.0)  # overrange at 1000 deg/s range -> soft restart
     out = FusionAhrs(FS, acceleration_rejection=0.0, gyroscope_range=1000.0).process(_blk(x)).values
-    ref, _ = _imufusion_run(x, acceleration_rejection=0.0, gyroscope_range=1000.0)
+    ref, _, _ = _imufusion_run(x, acceleration_rejection=0.0, gyroscope_range=1000.0)
     np.testing.assert_allclose(out, ref, atol=2e-5, rtol=0)
 
 
@@ -217,3 +219,17 @@ def test_orientation_recovers_known_tilt() -> None:
         q = cls(FS).process(_blk(x)).values[:, -1]
         up = quat_rotate(quat_conjugate(q), [0, 0, 1])[:, 0]
         np.testing.assert_allclose(up, acc / 9.81, atol=1e-4)
+
+
+def test_fusion_rejection_flags_and_startup_match_imufusion() -> None:
+    x = _imu(2, n=900, acc_noise=1.5)
+    _, ignored, ref_startup = _imufusion_run(x)
+    f = FusionAhrs(FS)
+    mine, startup = [], []
+    for i in range(x.shape[1]):
+        f.process(Block("imu", np.array([i / FS]), x[:, i : i + 1].copy()))
+        mine.append(f.accelerometer_ignored)
+        startup.append(f.starting_up)
+    assert mine == ignored
+    assert startup == ref_startup
+    assert startup.index(False) == 299  # the 3 s ramp (10 -> 0.5, float32 steps) ends on the 300th update
