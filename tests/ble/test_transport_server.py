@@ -44,7 +44,7 @@ async def server():
         await asyncio.wait_for(proc.wait(), 10)
 
 
-async def test_bleak_and_the_manager_reach_the_emulator_process(server) -> None:
+async def test_bleak_reaches_the_emulator_process(server) -> None:
     transport = f"tcp-client:127.0.0.1:{server['port']}"
     names = {d["name"] for d in server["devices"]}
     async with BumbleCentral(transport=transport) as central:
@@ -60,7 +60,9 @@ async def test_bleak_and_the_manager_reach_the_emulator_process(server) -> None:
             info = await client.read_gatt_char(INFO_UUID)
             assert len(info) == 24 and info[0] == 1
 
-    # Then the acquisition manager, configured for the remote air and nothing else.
+
+async def test_ble_session_streams_from_the_emulator_process(server) -> None:
+    """The acquisition manager, configured for the remote air and nothing else (one host per server)."""
     config = BleConfig(backend="bumble", bumble_transport=f"tcp-client:127.0.0.1:{server['port']}")
     specs = [DeviceSpec("nmre", name=d["name"]) for d in server["devices"]]
     loop = asyncio.get_running_loop()
