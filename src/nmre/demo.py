@@ -74,6 +74,16 @@ def parse_injections(items: Sequence[str], reps: int) -> dict[int, tuple[str, ..
     return {k: tuple(v) for k, v in out.items()}
 
 
+def _stance_errors(duration: float) -> list[tuple[str, float, float]]:
+    """A sway episode over two 5 s windows and, in a trial of 40 s or more, a loss of balance."""
+    errors: list[tuple[str, float, float]] = []
+    if duration >= 25.0:
+        errors.append(("excessive_sway", 15.0, 25.0))
+    if duration >= 40.0:
+        errors.append(("loss_of_balance", 30.0, 34.0))
+    return errors
+
+
 def _make_source(opts: DemoOptions, sim: Any) -> Source:
     if opts.ble:
         from nmre.drills.ble_demo import ble_source
@@ -96,8 +106,8 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         errors = {k: v for k, v in errors.items() if k < opts.reps}
         cfg: Any = SquatConfig(reps=opts.reps, errors=errors)
     else:
-        duration = opts.seconds if opts.seconds is not None else 30.0
-        cfg = StanceConfig(duration=duration, errors=[("excessive_sway", duration * 0.5, duration * 0.8)])
+        duration = opts.seconds if opts.seconds is not None else 40.0
+        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration))
     sim = simulate(cfg, seed=opts.seed)
     drill = build_drill(opts.exercise, sim.streams)
     source = _make_source(opts, sim)
@@ -134,7 +144,10 @@ class _RepPrinter(Sink):
         belongs = event.kind == "feedback.cue" or (event.kind.startswith("rule.") and "ok" in event.payload)
         if self._rep is not None and not belongs:
             self._flush()
-        if event.kind == "rep.end":
+        if event.kind.startswith("rule.") and "ok" in event.payload and "rep" not in event.payload:
+            mark = "ok " if event.payload["ok"] else "FIX"
+            self.out.write(f"  [{mark}] {event.therapist_message}\n")
+        elif event.kind == "rep.end":
             self._rep, self._time = event.payload.get("rep"), event.time
         elif event.kind.startswith("rule.") and "ok" in event.payload:
             self._outcomes.append(event)
@@ -142,7 +155,7 @@ class _RepPrinter(Sink):
             self._cues.append(event.patient_message or "")
             if self._rep is None:  # a cue outside a rep (summary, balance)
                 self.out.write(f"  {event.time:6.1f} s  patient hears: {self._cues.pop()}\n")
-        elif event.kind.startswith(("stream.", "signal.", "balance.")):
+        elif event.kind.startswith(("stream.", "signal.", "balance.", "engine.")):
             self.out.write(f"  {event.time:6.1f} s  [{event.kind}] {event.therapist_message or ''}\n")
 
     def _flush(self) -> None:
@@ -219,7 +232,9 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
             "false_alarms": sorted([r for r in detected if r not in injected] + unmatched),
         }
     missed_reps = [tr.index + 1 for tr in truth_reps if tr.index not in matched_truth]
-    windows = [e.to_dict() for e in events if e.kind.startswith("balance.")]
+    windows = _match_windows(truth, [e for e in outcomes if "rep" not in e.payload])
+    if windows:
+        matching.update(windows)
     return {
         "nmre_demo": 1,
         "exercise": opts.exercise,
@@ -233,7 +248,11 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
         "reps_not_detected": missed_reps,
         "reps": rows,
         "errors": matching,
-        "balance": windows,
+        "windows": [
+            {"start": round(float(e.payload.get("start", e.time)), 3), "end": round(float(e.payload.get("end", e.time)), 3),
+             "check": e.kind[5:], "ok": e.payload["ok"], "value": e.payload.get("value"), "limit": e.payload.get("hi")}
+            for e in outcomes if "rep" not in e.payload
+        ],
         "feedback": [
             {"time": round(e.time, 3), "message": e.patient_message}
             for e in events if e.kind == "feedback.cue"
@@ -249,16 +268,44 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
     }
 
 
+def _match_windows(truth: Any, outcomes: Sequence[Event]) -> dict[str, Any]:
+    """Match time-window outcomes (balance) against the truth windows, per error kind."""
+    twins = [w for w in getattr(truth, "windows", ()) if w.errors]
+    kinds = sorted({k for w in twins for k in w.errors} | {e.payload["error"] for e in outcomes if e.payload.get("error")})
+    out: dict[str, Any] = {}
+    for k in kinds:
+        injected = [w for w in twins if k in w.errors]
+        flagged = [e for e in outcomes if e.payload.get("error") == k]
+
+        def span(e: Event) -> tuple[float, float]:
+            return float(e.payload.get("start", e.time)), float(e.payload.get("end", e.time))
+
+        def hits(w: Any, e: Event) -> bool:
+            a, b = span(e)
+            return _overlap(a, b, w.start, w.end) > 0 or (a == b and w.start <= a <= w.end)
+
+        out[k] = {
+            "injected": [[round(w.start, 2), round(w.end, 2)] for w in injected],
+            "detected": [[round(span(e)[0], 2), round(span(e)[1], 2)] for e in flagged if any(hits(w, e) for w in injected)],
+            "missed": [[round(w.start, 2), round(w.end, 2)] for w in injected if not any(hits(w, e) for e in flagged)],
+            # a flag inside any erroneous window (sway before a fall) is not a false alarm
+            "false_alarms": [[round(span(e)[0], 2), round(span(e)[1], 2)] for e in flagged if not any(hits(w, e) for w in twins)],
+        }
+    return out
+
+
 def _print_summary(out: TextIO, s: Mapping[str, Any]) -> None:
     out.write("\nSummary\n")
     if s["exercise"] == "squat":
         out.write(f"  reps detected: {s['reps_detected']} of {s['reps_in_truth']} performed\n")
-        for k, m in s["errors"].items():
-            verdict = "all found" if not m["missed"] and not m["false_alarms"] else "MISMATCH"
-            out.write(
-                f"  {k:<22} injected in reps {m['injected'] or '-'}; detected in {m['detected'] or '-'}; "
-                f"missed {m['missed'] or 'none'}; false alarms {m['false_alarms'] or 'none'}  [{verdict}]\n"
-            )
+    for k, m in s["errors"].items():
+        verdict = "all found" if not m["missed"] and not m["false_alarms"] else "MISMATCH"
+        where = "reps" if s["exercise"] == "squat" else "windows (s)"
+        out.write(
+            f"  {k:<22} injected in {where} {m['injected'] or '-'}; detected in {m['detected'] or '-'}; "
+            f"missed {m['missed'] or 'none'}; false alarms {m['false_alarms'] or 'none'}  [{verdict}]\n"
+        )
+    if s["exercise"] == "squat":
         clean = [r["rep"] for r in s["reps"] if not r["detected_errors"]]
         out.write(f"  reps on target: {len(clean)}\n")
     lat = s["latency_ms"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from nmre.core.model import StreamInfo, StreamKind
@@ -21,8 +22,16 @@ def find_stream(streams: Sequence[StreamInfo], kind: StreamKind, segment: str | 
     raise ConfigError(f"{drill} drill: expected an {kind.value} stream{where}, got streams: {have or 'none'}")
 
 
+#: Stillness threshold on the raw gyro norm. A worn MEMS gyro's bias alone can
+#: reach 2 deg/s per axis (3.5 deg/s in norm), so Fusion's 3 deg/s would never see
+#: the sensor as still; squats turn segments at tens of deg/s.
+STILL_GYRO = math.radians(6.0)
+
+
 def orientation_node(info: StreamInfo, beta: float = 0.1, still_time: float = 1.0) -> ProcessorNode:
     """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X``."""
     seg = info.id.split(".", 1)[1] if "." in info.id else info.id
-    chain = Pipeline([GyroBias(info.rate, still_time=still_time), Madgwick(info.rate, beta=beta)])
+    chain = Pipeline(
+        [GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time), Madgwick(info.rate, beta=beta)]
+    )
     return ProcessorNode(chain, info.id, f"orient.{seg}")

@@ -1,0 +1,37 @@
+"""Single-leg stance: sway inside the patient's envelope, and loss of balance.
+
+Sensor: an IMU on the pelvis (at L5, as in Mancini et al. 2012, "ISway"); the
+trunk IMU is used instead when no pelvis sensor is present. Sway: tilt-corrected,
+3.5 Hz low-passed horizontal acceleration, metrics per 5 s window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nmre.core.model import StreamInfo, StreamKind
+from nmre.drills import Drill
+from nmre.drills._common import find_stream
+from nmre.dsp.balance import Sway
+from nmre.engine.nodes import Node, ProcessorNode
+from nmre.errors import ConfigError
+from nmre.rules.balance_rules import BalanceLossRule, SwayRule
+
+__all__ = ["build_stance"]
+
+
+def build_stance(
+    streams: Sequence[StreamInfo], *, window: float = 5.0, factor: float = 1.6, shock: float = 3.0
+) -> Drill:
+    """Build the balance drill; ``window`` s per sway window, envelope ``factor`` × baseline."""
+    try:
+        imu = find_stream(streams, StreamKind.IMU, "pelvis", "stance")
+    except ConfigError:
+        imu = find_stream(streams, StreamKind.IMU, "trunk", "stance")
+    sway_id = f"sway.{imu.id.split('.', 1)[-1]}"
+    nodes: list[Node] = [
+        ProcessorNode(Sway(imu.rate, window=window, name=sway_id), imu.id, sway_id),
+        BalanceLossRule(imu.id, shock=shock),
+        SwayRule(sway_id, factor=factor),
+    ]
+    return Drill("stance", nodes, {"window": window, "factor": factor, "shock": shock})

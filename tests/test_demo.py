@@ -1,0 +1,119 @@
+"""The demo runs headless inside the suite, as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nmre.demo import DemoOptions, run_demo
+
+ALL_ERRORS = {
+    1: ("knee_valgus",),
+    2: ("shallow_squat",),
+    4: ("excessive_trunk_lean",),
+    5: ("shallow_squat",),
+    7: ("late_vmo_onset",),
+    8: ("shallow_squat",),
+}
+
+
+def nmre(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nmre", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_default_demo_json_finds_every_shallow_rep_and_flags_no_clean_rep():
+    proc = nmre("demo", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    m = s["errors"]["shallow_squat"]
+    assert m["injected"] == [3, 6, 9]
+    assert m["detected"] == [3, 6, 9] and m["missed"] == [] and m["false_alarms"] == []
+    assert s["reps_detected"] == s["reps_in_truth"] == 10
+    flagged = [r["rep"] for r in s["reps"] if r["detected_errors"]]
+    assert flagged == [3, 6, 9]  # no clean rep flagged for anything
+    # detected values and the simulator's truth side by side
+    rep3 = s["reps"][2]
+    assert rep3["truth"]["errors"] == ["shallow_squat"]
+    assert abs(rep3["checks"]["squat_depth"]["value"] - rep3["truth"]["peak_knee_flexion_deg"]) < 3.0
+    assert s["feedback"][2]["message"] == "Go a little deeper"
+    assert s["latency_ms"]["detection"]["n"] > 0
+
+
+@pytest.mark.parametrize("seed", [1, 9, 16])
+def test_every_injected_error_kind_is_found_without_false_alarms(seed):
+    s = run_demo(DemoOptions(seed=seed, errors=ALL_ERRORS)).summary
+    for kind in ("shallow_squat", "knee_valgus", "excessive_trunk_lean", "late_vmo_onset"):
+        m = s["errors"][kind]
+        assert m["missed"] == [] and m["false_alarms"] == [], (kind, m)
+        assert m["detected"] == [r + 1 for r, k in ALL_ERRORS.items() if kind in k]
+
+
+def test_same_seed_same_events_byte_for_byte_and_another_seed_differs():
+    a = run_demo(DemoOptions(reps=4, seed=5))
+    b = run_demo(DemoOptions(reps=4, seed=5))
+    c = run_demo(DemoOptions(reps=4, seed=6))
+    ja = "\n".join(e.to_json() for e in a.events)
+    assert ja == "\n".join(e.to_json() for e in b.events)
+    assert ja != "\n".join(e.to_json() for e in c.events)
+    strip = lambda s: {k: v for k, v in s.items() if k != "_wall"}  # noqa: E731 - wall time is the only varying part
+    assert json.dumps(strip(a.summary), sort_keys=True) == json.dumps(strip(b.summary), sort_keys=True)
+
+
+def test_human_output_has_one_line_per_rep_and_a_summary():
+    proc = nmre("demo", "--reps", "4", "--inject", "2:shallow_squat", "--schedule", "bandwidth")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    reps = [ln for ln in lines if ln.lstrip().startswith("rep ")]
+    assert len(reps) == 4
+    assert "[FIX]" in reps[1] and "< 75 deg" in reps[1]
+    heard = [ln for ln in lines if "patient hears" in ln]
+    assert heard[1].strip() == "patient hears: Go a little deeper"
+    assert "on target" in heard[0]  # bandwidth schedule: silent inside the tolerance
+    assert any("shallow_squat" in ln and "all found" in ln for ln in lines)
+
+
+def test_stance_demo_finds_the_sway_episode_and_the_loss_of_balance():
+    s = run_demo(DemoOptions(exercise="stance", seed=3)).summary
+    assert s["errors"]["excessive_sway"]["missed"] == [] and s["errors"]["excessive_sway"]["false_alarms"] == []
+    assert s["errors"]["loss_of_balance"]["detected"] and not s["errors"]["loss_of_balance"]["false_alarms"]
+    assert [w["ok"] for w in s["windows"] if w["check"] == "sway"][0] is True
+
+
+def test_seconds_stops_the_session_early():
+    s = run_demo(DemoOptions(reps=10, seconds=12.0)).summary
+    assert s["session_seconds"] == 12.0
+    assert 1 <= s["reps_detected"] < 10
+
+
+def test_realtime_paces_to_wall_time():
+    s = run_demo(DemoOptions(reps=1, seconds=1.0, realtime=True)).summary
+    assert s["clock"] == "real"
+    # the session clock starts when the clock is made, just before the run: allow those few ms
+    assert s["_wall"]["seconds"] >= 0.95  # a virtual run of the same takes a few hundredths
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["demo", "--reps", "0"], "expected a whole number >= 1, got '0'"),
+        (["demo", "--reps", "ten"], "expected a whole number >= 1, got 'ten'"),
+        (["demo", "--exercise", "swim"], "invalid choice: 'swim'"),
+        (["demo", "--bogus"], "unrecognized arguments: --bogus"),
+        (["demo", "--seconds", "-3"], "expected a number of seconds > 0"),
+        (["demo", "--schedule", "sometimes"], "invalid choice: 'sometimes'"),
+        (["demo", "--inject", "99:shallow_squat"], "expected a rep between 1 and 10, got 99"),
+        (["demo", "--inject", "3:flying"], "expected an error among shallow_squat"),
+        (["demo", "--inject", "three"], "expected REP:ERROR"),
+        (["dance"], "invalid choice: 'dance'"),
+        ([], "required: COMMAND"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(args, needle):
+    proc = nmre(*args, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
