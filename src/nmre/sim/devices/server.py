@@ -16,7 +16,7 @@ When ready the process prints one JSON line to stdout::
     {"port": 9100, "devices": [{"name": "nmre-0", "address": "...", "kind": "nmre"}, ...]}
 
 and runs until it receives SIGTERM/SIGINT or its stdin is closed. Only one
-host may be attached at a time.
+host may be attached at a time, once: start a new process for a new host.
 """
 
 from __future__ import annotations
