@@ -10,6 +10,7 @@ import pytest
 from nmre.acquisition.ble import BleSession, DeviceSpec
 from nmre.acquisition.profiles.nmre_profile import EMG_DATA_UUID, IMU_DATA_UUID
 from nmre.sim.devices.base import FaultPlan, LinkTiming
+from nmre.sim.devices.nmre_device import NmreDevice, signal_from_arrays
 
 from .conftest import bumble_config, boards, session_clock, specs
 
@@ -152,3 +153,21 @@ async def test_refused_command_names_device_and_others_keep_streaming(link) -> N
     assert len([e for e in events if e.kind == "device.error"]) == 2
     assert {b.stream for b in blocks} == {"nmre-0.emg", "nmre-0.imu"}
     assert max(b.end_time for b in blocks if b.stream == "nmre-0.emg") > 2.5
+
+
+async def test_board_plays_the_body_simulator_through_ble(link) -> None:
+    from nmre.sim import EMG_STREAM, SquatConfig, simulate
+
+    sim = simulate(SquatConfig(reps=1), seed=3)
+    emg_t, emg_v = sim.data[EMG_STREAM]
+    imu_t, imu_v = sim.data["imu.thigh.r"]
+    board = NmreDevice("nmre-S", link=link, signal=signal_from_arrays((emg_t, emg_v), (imu_t, imu_v)))
+    async with BleSession([DeviceSpec("nmre", name="nmre-S")], bumble_config(link, [board]), time_fn=session_clock()) as s:
+        blocks = await collect(s, 2.0)
+    for key, values, scale in (("emg", emg_v, board.emg_scale), ("imu", imu_v, None)):
+        mine = stream_blocks(blocks, f"nmre-S.{key}")
+        got = np.concatenate([b.values for b in mine], axis=1)
+        k = board.first_sample[key] + np.concatenate([b.seq + np.arange(b.n_samples) for b in mine])
+        want = values[:, k % values.shape[1]]
+        tol = np.array([[board.acc_scale]] * 3 + [[board.gyro_scale]] * 3) if scale is None else scale
+        assert np.all(np.abs(got - want) <= tol / 2 + 1e-12)  # equal up to int16 quantisation

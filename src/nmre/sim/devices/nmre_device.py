@@ -43,9 +43,10 @@ from nmre.acquisition.profiles.nmre_profile import (
     Status,
     crc16,
 )
+from nmre.errors import ConfigError, expected
 from nmre.sim.devices.base import AttRefusal, CharSpec, EmulatedDevice, FaultRecord, ServiceSpec
 
-__all__ = ["NmreDevice", "SignalFn", "synthetic_signal"]
+__all__ = ["NmreDevice", "SignalFn", "signal_from_arrays", "synthetic_signal"]
 
 #: ``signal(stream, t) -> values``: ``stream`` is ``"emg"`` or ``"imu"``, ``t`` the
 #: sample times in seconds since power-on, shape (n,); values in mV or
@@ -74,6 +75,37 @@ def synthetic_signal(n_emg: int) -> SignalFn:
                 -0.2 * rock,
             ]
         )
+
+    return signal
+
+
+def signal_from_arrays(
+    emg: tuple[NDArray[np.float64], NDArray[np.float64]],
+    imu: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
+) -> SignalFn:
+    """Play recorded or simulated ``(times, values)`` arrays through a board, looping at their end.
+
+    ``emg`` values are ``(n_channels, n)`` in mV, ``imu`` values ``(6, n)`` in
+    m/s^2 and rad/s, sampled regularly from ``times[0]``. A board sample at
+    device time ``t`` takes the array sample nearest to ``t`` (modulo the length).
+    For the body simulator: ``signal_from_arrays(sim.data["emg.r"], sim.data["imu.thigh.r"])``.
+    """
+    tables: dict[str, tuple[float, NDArray[np.float64]]] = {}
+    for key, pair in (("emg", emg), ("imu", imu)):
+        if pair is None:
+            continue
+        times, values = np.asarray(pair[0], dtype=np.float64), np.asarray(pair[1], dtype=np.float64)
+        if times.ndim != 1 or values.ndim != 2 or values.shape[1] != times.shape[0] or times.shape[0] < 2:
+            raise ConfigError(f"{key} arrays: " + expected("times (n,) and values (n_channels, n), n >= 2", (times.shape, values.shape)))
+        tables[key] = ((times.shape[0] - 1) / (times[-1] - times[0]), values)
+    fallback = synthetic_signal(emg[1].shape[0])
+
+    def signal(stream: str, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        if stream not in tables:
+            return fallback(stream, t)
+        rate, values = tables[stream]
+        idx = np.rint(t * rate).astype(np.int64) % values.shape[1]
+        return values[:, idx]
 
     return signal
 
