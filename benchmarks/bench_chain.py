@@ -1,0 +1,479 @@
+"""Live chain of a typical kit, per 8 ms update: nmre vs scipy + ahrs block by block, and through the Engine.
+
+The kit: 8 surface-EMG channels at 2 kHz arriving in 16-sample blocks and 4 IMUs
+(pelvis, trunk, right thigh, right shank) at 200 Hz. One *update* is what arrives
+in 8 ms: one (8, 16) EMG block and, per IMU, the samples of that period. 200 Hz x
+8 ms = 1.6 samples, so the IMU blocks hold 1, 2, 1, 2, 2 samples in turn (8 samples
+per 40 ms: exactly 200 Hz, where strictly alternating 2 and 1 would be 187.5 Hz).
+
+Data: the body simulator (a squat set, seed 7), its 4 EMG channels duplicated
+into an 8-channel stream (``vmo, vl, bf, gmed, vmo_dup, vl_dup, bf_dup, gmed_dup``).
+Input blocks are built before timing (a decoder in the acquisition thread makes them).
+
+Measured (seconds per update, best of 5 passes over all updates, state reset
+before each pass, GC off):
+
+* ``live chain, direct``: ``EmgChain(8, 2000)`` (band-pass 20-450 Hz, rectify,
+  6 Hz low-pass: the squat drill's settings, no notch) on the EMG block; per IMU
+  the drill's orientation pipeline (``GyroBias(still_time=1) -> Madgwick(beta=0.1)``);
+  ``JointAngle`` thigh -> shank (knee flexion/valgus/rotation). The processors are
+  called directly, no engine.
+* peer: the same chain on scipy + ahrs, per block: ``scipy.signal.sosfilt`` with
+  ``zi`` (band-pass, ``np.abs``, low-pass), per IMU sample the same still-period gyro
+  bias in plain Python then ``ahrs.filters.Madgwick.updateIMU``, and the knee
+  angles from a numpy relative quaternion (Cardan Y-X'-Z''). Checked to give the
+  same numbers before timing.
+* ``engine, same chain``: exactly those nodes wired in :class:`nmre.engine.Engine`
+  on a virtual clock, fed by a scheduled source that releases one update's blocks
+  every 8 ms: adds engine dispatch, source polling and feedback publishing.
+* ``engine, squat drill``: the real squat drill (``build_squat``) in the Engine:
+  adds onset conditioning (band-pass, TKEO, rectify, low-pass, onset detector on
+  8 channels), trunk inclination, three rep rules, the onset-order rule and the
+  rep segmenter; its orientation runs on the 3 IMUs the drill uses (trunk, thigh,
+  shank; pelvis blocks arrive and are dispatched to no node).
+
+``python benchmarks/bench_chain.py`` prints a breakdown of where one update's time goes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import signal
+
+from _harness import Comparison
+from nmre.core.clock import Clock
+from nmre.core.interfaces import Source
+from nmre.core.model import Block, Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.drills._common import orientation_node
+from nmre.drills.squat import build_squat
+from nmre.dsp.emg import EmgChain
+from nmre.dsp.joints import JointAngle
+from nmre.dsp.pipeline import Pipeline
+from nmre.engine import Engine
+from nmre.engine.nodes import Node, ProcessorNode
+from nmre.sim import EMG_STREAM, Simulation, SquatConfig, simulate
+
+F64 = NDArray[np.float64]
+
+EMG_RATE = 2000.0
+IMU_RATE = 200.0
+N_EMG = 8
+PERIOD = 0.008  # s, one update: 16 EMG samples
+THIGH, SHANK = "imu.thigh.r", "imu.shank.r"
+TARGET_US = 50.0
+
+
+# -- the kit: simulated data as an 8-channel EMG stream + 4 IMUs ----------------------------------
+def kit_sim(reps: int, seed: int) -> Simulation:
+    """Simulate a squat set (IMUs 200 Hz, EMG 2 kHz) with its 4 EMG channels duplicated into 8.
+
+    The copies are named ``<muscle>_dup`` (left side), so the drill's VMO/VL timing rule
+    still reads the original two; every EMG processor runs on all 8 rows.
+    """
+    sim = simulate(SquatConfig(reps=reps), seed=seed, imu_rate=IMU_RATE, emg_rate=EMG_RATE)
+    streams, data = [], dict(sim.data)
+    for info in sim.streams:
+        if info.id == EMG_STREAM:
+            dup = tuple(
+                Channel(f"{c.name}_dup", c.unit, Placement(muscle=f"{c.name}_dup", side=Side.LEFT))
+                for c in info.channels
+            )
+            info = dataclasses.replace(info, channels=info.channels + dup)
+            t, v = sim.data[EMG_STREAM]
+            data[EMG_STREAM] = (t, np.concatenate([v, v]))
+        streams.append(info)
+    return dataclasses.replace(sim, streams=streams, data=data)
+
+
+def ticks(kit: Simulation, period: float, n_ticks: int | None = None) -> list[tuple[float, list[Block]]]:
+    """Cut the kit's arrays into arrival ticks every ``period`` s: ``(arrival, blocks)``.
+
+    A stream at ``rate`` hands over samples ``floor(k r p) .. floor((k+1) r p) - 1`` at tick
+    ``k`` (arrival ``(k + 1) p``), so every sample arrives once, no earlier than it was taken.
+    Blocks are contiguous copies, stream order as in ``kit.streams`` (EMG last in the sim).
+    """
+    n_total = min(math.floor(kit.data[s.id][0].shape[0] / (s.rate * period)) for s in kit.streams)
+    n = n_total if n_ticks is None else min(n_ticks, n_total)
+    # EMG first, then IMUs in sim order (pelvis, trunk, thigh, shank): thigh before shank
+    order = sorted(kit.streams, key=lambda s: s.kind is not StreamKind.EMG)
+    out: list[tuple[float, list[Block]]] = []
+    ends = {s.id: 0 for s in order}
+    for k in range(n):
+        blocks = []
+        for s in order:
+            t, v = kit.data[s.id]
+            a, b = ends[s.id], math.floor((k + 1) * period * s.rate + 1e-9)
+            ends[s.id] = b
+            if b > a:
+                blocks.append(
+                    Block(
+                        s.id, t[a:b].copy(), np.ascontiguousarray(v[:, a:b]), seq=a, arrival=(k + 1) * period
+                    )
+                )
+        out.append(((k + 1) * period, blocks))
+    return out
+
+
+class TickSource(Source):
+    """A scheduled source that releases prepared blocks at their arrival ticks (a replay)."""
+
+    def __init__(self, streams: Sequence[StreamInfo], schedule: list[tuple[float, list[Block]]]) -> None:
+        self._streams = list(streams)
+        self._schedule = schedule
+        self._next = 0
+
+    @property
+    def streams(self) -> Sequence[StreamInfo]:
+        return self._streams
+
+    def start(self, clock: Clock) -> None:
+        self._next = 0
+
+    def poll(self, now: float) -> list[Block]:
+        out: list[Block] = []
+        s = self._schedule
+        while self._next < len(s) and s[self._next][0] <= now:
+            out.extend(s[self._next][1])
+            self._next += 1
+        return out
+
+    def next_arrival(self) -> float | None:
+        return self._schedule[self._next][0] if self._next < len(self._schedule) else None
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self._schedule)
+
+
+# -- nmre: the live chain called directly, and as engine nodes ------------------------------------
+def chain_nodes(kit: Simulation) -> list[Node]:
+    """EmgChain, the drill's orientation node per IMU, and the knee angle: the bare live chain."""
+    emg = next(s for s in kit.streams if s.kind is StreamKind.EMG)
+    nodes: list[Node] = [ProcessorNode(EmgChain(emg.n_channels, emg.rate), emg.id, f"env.{emg.id}")]
+    nodes += [orientation_node(s) for s in kit.streams if s.kind is StreamKind.IMU]
+    o_thigh, o_shank = "orient.thigh.r", "orient.shank.r"
+    nodes.append(
+        ProcessorNode(
+            JointAngle(o_thigh, o_shank, side=Side.RIGHT, name="angle.knee.r"),
+            (o_thigh, o_shank),
+            "angle.knee.r",
+        )
+    )
+    return nodes
+
+
+class DirectChain:
+    """The live chain's processors called one after another, no engine (what a tight loop would do)."""
+
+    def __init__(self, kit: Simulation) -> None:
+        emg = next(s for s in kit.streams if s.kind is StreamKind.EMG)
+        self.emg_id = emg.id
+        self.emg = EmgChain(emg.n_channels, emg.rate)
+        imus = [s for s in kit.streams if s.kind is StreamKind.IMU]
+        self.imu: dict[str, Pipeline] = {s.id: orientation_node(s).processor for s in imus}  # type: ignore[misc]
+        self.knee = JointAngle(THIGH + ".quat", SHANK + ".quat", side=Side.RIGHT)
+
+    def reset(self) -> None:
+        self.emg.reset()
+        for p in self.imu.values():
+            p.reset()
+        self.knee.reset()
+
+    def update(self, blocks: list[Block]) -> tuple[Block | None, Block | None]:
+        env = knee = None
+        for b in blocks:
+            if b.stream == self.emg_id:
+                env = self.emg.process(b)
+                continue
+            q = self.imu[b.stream].process(b)
+            if b.stream == THIGH:
+                self.knee.process(q)
+            elif b.stream == SHANK:
+                knee = self.knee.process(q)
+        return env, knee
+
+
+# -- peer: scipy + ahrs, block by block ---------------------------------------------------------
+def _qconj_mul(p: F64, q: F64) -> F64:
+    """``conj(p) ⊗ q`` for (4, n) arrays (numpy)."""
+    pw, px, py, pz = p[0], -p[1], -p[2], -p[3]
+    qw, qx, qy, qz = q
+    return np.array(
+        [
+            pw * qw - px * qx - py * qy - pz * qz,
+            pw * qx + px * qw + py * qz - pz * qy,
+            pw * qy - px * qz + py * qw + pz * qx,
+            pw * qz + px * qy - py * qx + pz * qw,
+        ]
+    )
+
+
+def knee_numpy(q_thigh: F64, q_shank: F64) -> F64:
+    """Right-knee flexion, abduction (valgus +), internal rotation in degrees: Cardan Y-X'-Z'' of thigh⁻¹ ⊗ shank."""
+    w, x, y, z = _qconj_mul(q_thigh, q_shank)
+    r02 = 2 * (x * z + w * y)
+    r22 = 1 - 2 * (x * x + y * y)
+    r12 = 2 * (y * z - w * x)
+    r10 = 2 * (x * y + w * z)
+    r11 = 1 - 2 * (x * x + z * z)
+    a = np.arctan2(r02, r22)
+    b = np.arcsin(np.clip(-r12, -1.0, 1.0))
+    c = np.arctan2(r10, r11)
+    return np.degrees(np.array([a, -b, c]))
+
+
+class PeerChain:
+    """The same chain on scipy (sosfilt with zi) and ahrs (Madgwick.updateIMU per sample)."""
+
+    def __init__(self, direct: DirectChain) -> None:
+        import ahrs
+
+        self._acc2q = ahrs.common.orientation.acc2q
+        self.bp = direct.emg.pre_sos
+        self.lp = direct.emg.env_sos
+        self.n = direct.emg.n_channels
+        gb = next(iter(direct.imu.values())).stages[0]
+        self.gthr, self.athr, self.grav = gb.gyro_threshold, gb.acc_threshold, gb.gravity
+        self.min_run = gb._min_run  # samples of stillness before a bias is taken (same setting)
+        mw = next(iter(direct.imu.values())).stages[1]
+        self.dt = 1.0 / mw.rate
+        self.mw = {k: ahrs.filters.Madgwick(frequency=mw.rate, gain=mw.beta) for k in direct.imu}
+        self.emg_id = direct.emg_id
+        self.reset()
+
+    def reset(self) -> None:
+        self.zi_bp = np.zeros((self.bp.shape[0], self.n, 2))
+        self.zi_lp = np.zeros((self.lp.shape[0], self.n, 2))
+        self.q: dict[str, np.ndarray | None] = {k: None for k in self.mw}
+        self.bias = {k: [0.0, 0.0, 0.0] for k in self.mw}
+        self.still = {k: [0, 0.0, 0.0, 0.0] for k in self.mw}  # run length, gyro sums
+        self.q_thigh = np.zeros((4, 0))
+
+    def _orient(self, sid: str, v: F64) -> F64:
+        out = np.empty((4, v.shape[1]))
+        mw, bias, st = self.mw[sid], self.bias[sid], self.still[sid]
+        q = self.q[sid]
+        for i in range(v.shape[1]):
+            ax, ay, az, gx, gy, gz = v[:, i].tolist()
+            if (
+                math.sqrt(gx * gx + gy * gy + gz * gz) < self.gthr
+                and abs(math.sqrt(ax * ax + ay * ay + az * az) - self.grav) < self.athr
+            ):
+                st[0] += 1
+                st[1] += gx
+                st[2] += gy
+                st[3] += gz
+                if st[0] >= self.min_run:
+                    bias[:] = [st[1] / st[0], st[2] / st[0], st[3] / st[0]]
+            else:
+                st[:] = [0, 0.0, 0.0, 0.0]
+            acc = np.array([ax, ay, az])
+            if q is None:
+                q = self._acc2q(acc)
+            else:
+                q = mw.updateIMU(q, np.array([gx - bias[0], gy - bias[1], gz - bias[2]]), acc, dt=self.dt)
+            out[:, i] = q
+        self.q[sid] = q
+        return out
+
+    def update(self, blocks: list[Block]) -> tuple[F64 | None, F64 | None]:
+        env = knee = None
+        for b in blocks:
+            if b.stream == self.emg_id:
+                y, self.zi_bp = signal.sosfilt(self.bp, b.values, axis=-1, zi=self.zi_bp)
+                env, self.zi_lp = signal.sosfilt(self.lp, np.abs(y), axis=-1, zi=self.zi_lp)
+                continue
+            q = self._orient(b.stream, b.values)
+            if b.stream == THIGH:
+                self.q_thigh = q
+            elif b.stream == SHANK:
+                knee = knee_numpy(self.q_thigh, q)
+        return env, knee
+
+
+# -- timing ---------------------------------------------------------------------------------------
+def time_passes(reset: Callable[[], object], one_pass: Callable[[], object], repeat: int) -> float:
+    """Best wall time of ``one_pass`` over ``repeat`` trials, ``reset`` (untimed) before each."""
+    reset()
+    one_pass()  # warm-up: compilation, caches
+    best = math.inf
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            reset()
+            t0 = time.perf_counter()
+            one_pass()
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        if was:
+            gc.enable()
+    return best
+
+
+def engine_pass_time(
+    kit: Simulation,
+    schedule: list[tuple[float, list[Block]]],
+    make_nodes: Callable[[], list[Node]],
+    repeat: int,
+) -> float:
+    """Best wall time of ``Engine.run`` over the whole schedule (fresh engine per trial, built untimed)."""
+    best = math.inf
+    was = gc.isenabled()
+    for trial in range(repeat + 1):  # trial 0 warms up
+        engine = Engine([TickSource(kit.streams, schedule)], make_nodes())
+        gc.disable()
+        t0 = time.perf_counter()
+        engine.run()
+        dt = time.perf_counter() - t0
+        if was:
+            gc.enable()
+        if trial:
+            best = min(best, dt)
+    return best
+
+
+def check_same(kit: Simulation, schedule: list[tuple[float, list[Block]]]) -> tuple[float, float]:
+    """Max |difference| of the EMG envelope (mV) and of the knee angles (deg), nmre vs peer, over the schedule."""
+    d, p = DirectChain(kit), None
+    p = PeerChain(d)
+    de = dk = 0.0
+    for _, blocks in schedule:
+        ne, nk = d.update(blocks)
+        pe, pk = p.update(blocks)
+        if ne is not None:
+            de = max(de, float(np.max(np.abs(ne.values - pe))))
+        if nk is not None and nk.n_samples:
+            dk = max(dk, float(np.max(np.abs(nk.values - pk))))
+    return de, dk
+
+
+def run(quick: bool) -> list[Comparison]:
+    import ahrs  # noqa: F401  (peer; ImportError -> "skipped")
+
+    kit = kit_sim(reps=2 if quick else 3, seed=7)
+    schedule = ticks(kit, PERIOD)
+    n = len(schedule)
+    de, dk = check_same(kit, schedule)
+    assert de < 1e-9 and dk < 1e-6, (de, dk)
+    repeat = 3 if quick else 5
+    work = f"8 EMG ch x 16 samples + 4 IMUs x 1.6 samples (8 ms), {n} updates"
+
+    direct = DirectChain(kit)
+    t_nmre = time_passes(direct.reset, lambda: [direct.update(b) for _, b in schedule], repeat) / n
+    peer = PeerChain(direct)
+    peer_sched = schedule[: n // 4] if quick else schedule  # the peer is slow: a quarter in quick mode
+    t_peer = time_passes(
+        peer.reset, lambda: [peer.update(b) for _, b in peer_sched], 1 if quick else 2
+    ) / len(peer_sched)
+    t_eng = engine_pass_time(kit, schedule, lambda: chain_nodes(kit), repeat) / n
+    t_drill = engine_pass_time(kit, schedule, lambda: build_squat(kit.streams).nodes, repeat) / n
+    peer_name = "scipy sosfilt(zi) + ahrs updateIMU"
+    target = f"<= {TARGET_US:.0f} us, >= 10x"
+    return [
+        Comparison("live chain per 8 ms update, direct", t_nmre, peer_name, t_peer, work, target),
+        Comparison("live chain per update, Engine (same nodes)", t_eng, peer_name, t_peer, work, target),
+        Comparison(
+            "squat drill per update, Engine",
+            t_drill,
+            peer_name + " (chain only)",
+            t_peer,
+            work,
+            "<= 50 us (informative)",
+        ),
+    ]
+
+
+# -- where the time goes (python benchmarks/bench_chain.py) -----------------------------------------
+def breakdown(number: int = 20000) -> dict[str, float]:
+    """Microseconds per call of each piece of one update (best of 5 x ``number`` calls)."""
+    from _harness import best_time
+    from nmre.dsp import _emg_kernels as EK
+    from nmre.dsp import _imu_kernels as IK
+    from nmre.dsp._filter_checks import as_signal
+    from nmre.dsp._imu_common import checked_values
+    from nmre.dsp.joints import _joint_zoh
+
+    kit = kit_sim(reps=1, seed=7)
+    sched = ticks(kit, PERIOD)
+    _, blocks = sched[300]  # 2.4 s in, 2 IMU samples
+    two = {b.stream: b for b in blocks}
+    emg_b = two[EMG_STREAM]
+    imu_b = two[THIGH]
+    d = DirectChain(kit)
+    d.update(blocks)
+    pipe = d.imu[THIGH]
+    gb, mw = pipe.stages
+    q_th = pipe.process(imu_b)
+    q_sh = d.imu[SHANK].process(two[SHANK])
+    y = np.empty_like(emg_b.values)
+    e = d.emg
+    out6 = np.empty_like(imu_b.values)
+    out4 = np.empty((4, imu_b.n_samples))
+    out3 = np.empty((3, imu_b.n_samples))
+    kn = d.knee
+    tm = np.ascontiguousarray(q_sh.times)
+
+    def us(fn: Callable[[], object]) -> float:
+        return best_time(fn, repeat=5, number=number) * 1e6
+
+    r: dict[str, float] = {}
+    r["update, direct (whole chain)"] = us(lambda: d.update(blocks))
+    r["EmgChain.process (8x16)"] = us(lambda: e.process(emg_b))
+    r["  emg_chain_kernel alone"] = us(
+        lambda: EK.emg_chain_kernel(
+            e.pre_sos,
+            e._pre_zi,
+            e.env_sos,
+            e._env_zi,
+            e._ring,
+            e._sums,
+            e._pos,
+            False,
+            e._scale,
+            emg_b.values,
+            y,
+        )
+    )
+    r["  as_signal (input check)"] = us(lambda: as_signal(emg_b.values, 8, "x"))
+    r["Pipeline(GyroBias, Madgwick).process (6x2)"] = us(lambda: pipe.process(imu_b))
+    r["  GyroBias.process"] = us(lambda: gb.process(imu_b))
+    r["  Madgwick.process"] = us(lambda: mw.process(imu_b))
+    r["  gyro_bias kernel alone"] = us(
+        lambda: IK.gyro_bias(
+            imu_b.values, gb.gyro_threshold, gb.acc_threshold, gb.gravity, gb._min_run, gb.state, out6
+        )
+    )
+    r["  madgwick_imu kernel alone"] = us(
+        lambda: IK.madgwick_imu(imu_b.values, 1 / 200.0, 0.1, mw.state, out4)
+    )
+    r["  checked_values (input check)"] = us(lambda: checked_values(imu_b, 6, "x"))
+    r["JointAngle.process, proximal + distal"] = us(lambda: (kn.reset(), kn.process(q_th), kn.process(q_sh)))
+    r["  _joint_zoh kernel alone"] = us(
+        lambda: _joint_zoh(
+            tm, q_sh.values, kn._ring_t, kn._ring_q, kn._ptr, kn._cal, kn._signs, kn.max_lag, out3
+        )
+    )
+    n = len(sched)
+    r["update, Engine, no nodes (loop, poll, stats)"] = engine_pass_time(kit, sched, list, 5) / n * 1e6
+    r["update, Engine, live-chain nodes"] = (
+        engine_pass_time(kit, sched, lambda: chain_nodes(kit), 5) / n * 1e6
+    )
+    r["update, Engine, squat drill"] = (
+        engine_pass_time(kit, sched, lambda: build_squat(kit.streams).nodes, 5) / n * 1e6
+    )
+    r["Block(...) construction"] = us(lambda: Block("x", emg_b.times, emg_b.values, 0, 0, 0.0))
+    r["np.empty((8, 16))"] = us(lambda: np.empty((8, 16)))
+    return r
+
+
+if __name__ == "__main__":
+    for k, v in breakdown().items():
+        print(f"{k:<48} {v:7.2f} us")
