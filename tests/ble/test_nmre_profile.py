@@ -58,7 +58,12 @@ def test_crc_check_value() -> None:
 
 def test_info_golden() -> None:
     info = parse_info(GOLDEN_INFO)
-    assert (info.version, info.max_emg_channels, info.emg_channels, info.imu_present) == (1, 8, (0, 1, 2, 3), True)
+    assert (info.version, info.max_emg_channels, info.emg_channels, info.imu_present) == (
+        1,
+        8,
+        (0, 1, 2, 3),
+        True,
+    )
     assert (info.emg_rate, info.imu_rate) == (2000, 100)
     assert (info.emg_scale, info.acc_scale, info.gyro_scale) == (0.5, 0.25, 1.0)
     assert info.supported_emg_rates == (500, 1000, 2000)
@@ -132,7 +137,8 @@ def encode(kind: int, counts: np.ndarray, seq: int, t_us: int) -> bytes:
 )
 def test_emg_round_trip(data: st.DataObject, n_ch: int, n_s: int, seq: int, t_us: int) -> None:
     counts = np.array(
-        data.draw(st.lists(st.integers(-32768, 32767), min_size=n_ch * n_s, max_size=n_ch * n_s)), dtype=np.int64
+        data.draw(st.lists(st.integers(-32768, 32767), min_size=n_ch * n_s, max_size=n_ch * n_s)),
+        dtype=np.int64,
     ).reshape(n_ch, n_s)
     info = bytearray(GOLDEN_INFO)
     info[2] = (1 << n_ch) - 1

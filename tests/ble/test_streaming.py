@@ -12,7 +12,7 @@ from nmre.acquisition.profiles.nmre_profile import EMG_DATA_UUID, IMU_DATA_UUID
 from nmre.sim.devices.base import FaultPlan, LinkTiming
 from nmre.sim.devices.nmre_device import NmreDevice, signal_from_arrays
 
-from .conftest import bumble_config, boards, session_clock, specs
+from .conftest import boards, bumble_config, session_clock, specs
 
 # Few no-op cycles per virtual time step: the emulated radio advances time thousands of times a second.
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio, pytest.mark.looptime(noop_cycles=3)]
@@ -59,7 +59,11 @@ def stream_blocks(blocks: list, sid: str) -> list:
 
 def lost_before(device, char: str, kinds: tuple[str, ...], last_seq: int) -> int:
     """Ground truth: samples in faulted packets of ``char`` that started before device counter ``last_seq``."""
-    return sum(r.samples for r in device.faults.of(*kinds) if r.char == char and r.seq is not None and r.seq < last_seq)
+    return sum(
+        r.samples
+        for r in device.faults.of(*kinds)
+        if r.char == char and r.seq is not None and r.seq < last_seq
+    )
 
 
 async def test_one_percent_loss_is_reported_exactly(link) -> None:
@@ -148,7 +152,11 @@ async def test_refused_command_names_device_and_others_keep_streaming(link) -> N
         errors = session.errors
         events = session.outbox.poll_events()
     assert set(errors) == {"nmre-1", "nmre-2"}
-    assert "nmre-1" in errors["nmre-1"] and "SET_RATES" in errors["nmre-1"] and "UNSUPPORTED_RATE" in errors["nmre-1"]
+    assert (
+        "nmre-1" in errors["nmre-1"]
+        and "SET_RATES" in errors["nmre-1"]
+        and "UNSUPPORTED_RATE" in errors["nmre-1"]
+    )
     assert "nmre-2" in errors["nmre-2"] and "version" in errors["nmre-2"]
     assert len([e for e in events if e.kind == "device.error"]) == 2
     assert {b.stream for b in blocks} == {"nmre-0.emg", "nmre-0.imu"}
@@ -162,7 +170,9 @@ async def test_board_plays_the_body_simulator_through_ble(link) -> None:
     emg_t, emg_v = sim.data[EMG_STREAM]
     imu_t, imu_v = sim.data["imu.thigh.r"]
     board = NmreDevice("nmre-S", link=link, signal=signal_from_arrays((emg_t, emg_v), (imu_t, imu_v)))
-    async with BleSession([DeviceSpec("nmre", name="nmre-S")], bumble_config(link, [board]), time_fn=session_clock()) as s:
+    async with BleSession(
+        [DeviceSpec("nmre", name="nmre-S")], bumble_config(link, [board]), time_fn=session_clock()
+    ) as s:
         blocks = await collect(s, 2.0)
     for key, values, scale in (("emg", emg_v, board.emg_scale), ("imu", imu_v, None)):
         mine = stream_blocks(blocks, f"nmre-S.{key}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 from bleak import BleakClient, BleakScanner
@@ -82,7 +83,10 @@ async def test_scanner_filters_on_service_uuid(link) -> None:
 
 async def test_client_round_trip_through_public_bleak_api(link) -> None:
     disconnects: list[BleakClient] = []
-    async with Probe(link=link, timing=LinkTiming(interval=0.0075)) as probe, BumbleCentral(link=link) as central:
+    async with (
+        Probe(link=link, timing=LinkTiming(interval=0.0075)) as probe,
+        BumbleCentral(link=link) as central,
+    ):
         device = await BleakScanner.find_device_by_name(
             "probe", timeout=2.0, backend=BumbleScannerBackend, bumble_central=central
         )
@@ -134,29 +138,35 @@ async def test_peripheral_disconnect_fires_disconnected_callback(link) -> None:
 
 async def test_connection_event_scheduler_paces_bursts(link) -> None:
     timing = LinkTiming(interval=0.02, max_packets=3)
-    async with Probe(link=link, timing=timing) as probe, BumbleCentral(link=link) as central:
-        async with BleakClient(probe.address, **bumble(central)) as client:
-            loop = asyncio.get_running_loop()
-            arrivals: list[float] = []
-            await client.start_notify(DATA, lambda _c, _b: arrivals.append(loop.time()))
-            await client.write_gatt_char(CMD, b"\x0c", response=True)
-            await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+    async with (
+        Probe(link=link, timing=timing) as probe,
+        BumbleCentral(link=link) as central,
+        BleakClient(probe.address, **bumble(central)) as client,
+    ):
+        await client.start_notify(DATA, lambda _c, _b: arrivals.append(loop.time()))
+        await client.write_gatt_char(CMD, b"\x0c", response=True)
+        await asyncio.sleep(0.5)
     assert len(arrivals) == 12
     bursts = Counter(round(t / 0.02) for t in arrivals)
     assert sorted(bursts.values()) == [3, 3, 3, 3]  # at most K per connection event
     events = sorted(bursts)
-    assert [b - a for a, b in zip(events, events[1:])] == [1, 1, 1]  # one event per interval
+    assert [b - a for a, b in pairwise(events)] == [1, 1, 1]  # one event per interval
 
 
 async def test_stall_holds_packets_then_releases_them(link) -> None:
     faults = FaultPlan(stalls=((0.0, 1.0),))
-    async with Probe(link=link, faults=faults) as probe, BumbleCentral(link=link) as central:
-        async with BleakClient(probe.address, **bumble(central)) as client:
-            loop = asyncio.get_running_loop()
-            arrivals: list[float] = []
-            await client.start_notify(DATA, lambda _c, _b: arrivals.append(loop.time() - probe.start_time))
-            await client.write_gatt_char(CMD, b"\x04", response=True)
-            await asyncio.sleep(1.5)
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+    async with (
+        Probe(link=link, faults=faults) as probe,
+        BumbleCentral(link=link) as central,
+        BleakClient(probe.address, **bumble(central)) as client,
+    ):
+        await client.start_notify(DATA, lambda _c, _b: arrivals.append(loop.time() - probe.start_time))
+        await client.write_gatt_char(CMD, b"\x04", response=True)
+        await asyncio.sleep(1.5)
     assert len(arrivals) == 4
     assert min(arrivals) >= 1.0
     assert probe.faults.of("stall")
@@ -189,16 +199,19 @@ async def test_lifecycle_errors_name_the_state(link) -> None:
 
 
 async def test_nmre_board_info_and_control_point_over_bleak(link) -> None:
-    async with NmreDevice("nmre-A", link=link) as board, BumbleCentral(link=link) as central:
-        async with BleakClient(board.address, **bumble(central)) as client:
-            info = await client.read_gatt_char(INFO_UUID)
-            assert len(info) == 24 and info[0] == 1
-            replies: list[bytes] = []
-            await client.start_notify(CONTROL_POINT_UUID, lambda _c, b: replies.append(bytes(b)))
-            await client.write_gatt_char(CONTROL_POINT_UUID, bytes.fromhex("02 e8 03 c8 00 0f"), response=True)
-            await client.write_gatt_char(CONTROL_POINT_UUID, b"\x09", response=True)
-            with pytest.raises(BleakGATTProtocolError):
-                await client.write_gatt_char(CONTROL_POINT_UUID, b"", response=True)
-            await asyncio.sleep(0.1)
+    replies: list[bytes] = []
+    async with (
+        NmreDevice("nmre-A", link=link) as board,
+        BumbleCentral(link=link) as central,
+        BleakClient(board.address, **bumble(central)) as client,
+    ):
+        info = await client.read_gatt_char(INFO_UUID)
+        assert len(info) == 24 and info[0] == 1
+        await client.start_notify(CONTROL_POINT_UUID, lambda _c, b: replies.append(bytes(b)))
+        await client.write_gatt_char(CONTROL_POINT_UUID, bytes.fromhex("02 e8 03 c8 00 0f"), response=True)
+        await client.write_gatt_char(CONTROL_POINT_UUID, b"\x09", response=True)
+        with pytest.raises(BleakGATTProtocolError):
+            await client.write_gatt_char(CONTROL_POINT_UUID, b"", response=True)
+        await asyncio.sleep(0.1)
     assert replies == [bytes.fromhex("80 02 00"), bytes.fromhex("80 09 01")]
     assert (board.emg_rate, board.imu_rate) == (1000, 200)

@@ -361,7 +361,9 @@ class BleSession:
         for spec in devices:
             cls = classes.get(spec.kind)
             if cls is None:
-                raise ConfigError(f"device {spec.display!r}: " + expected(f"a kind in {sorted(classes)}", spec.kind))
+                raise ConfigError(
+                    f"device {spec.display!r}: " + expected(f"a kind in {sorted(classes)}", spec.kind)
+                )
             profile = cls(spec.config)
             if hasattr(profile, "device"):
                 profile.device = spec.display
@@ -401,7 +403,9 @@ class BleSession:
         for peripheral in self.config.emulated:
             await peripheral.start()
         if self.config.backend == "bumble":
-            self._central = BumbleCentral(link=self.config.bumble_link, transport=self.config.bumble_transport)
+            self._central = BumbleCentral(
+                link=self.config.bumble_link, transport=self.config.bumble_transport
+            )
             await self._central.open()
         for device in self.devices:
             task = self._loop.create_task(self._supervise(device), name=f"ble:{device.label}")
@@ -514,7 +518,7 @@ class BleSession:
         if send_stop and client.is_connected:
             try:
                 await asyncio.wait_for(device.profile.stop(client), self.config.connect_timeout)
-            except (NmreError, BleakError, asyncio.TimeoutError) as error:
+            except (TimeoutError, NmreError, BleakError) as error:
                 logger.warning("%s: stop command failed: %s", device.label, error)
         with contextlib.suppress(BleakError, asyncio.TimeoutError):
             await client.disconnect()
@@ -533,13 +537,21 @@ class BleSession:
                 await self._close_client(device, send_stop=False)
                 self._give_up(device, str(error))
                 return
-            except (BleakError, asyncio.TimeoutError, OSError) as error:
+            except (TimeoutError, BleakError, OSError) as error:
                 await self._close_client(device, send_stop=False)
                 if policy.max_attempts is not None and attempts >= policy.max_attempts:
-                    self._give_up(device, f"{device.label}: could not connect after {attempts} attempts ({error})")
+                    self._give_up(
+                        device, f"{device.label}: could not connect after {attempts} attempts ({error})"
+                    )
                     return
                 delay = policy.delay(attempts, self._rng)
-                logger.info("%s: connect attempt %d failed (%s); retry in %.2f s", device.label, attempts, error, delay)
+                logger.info(
+                    "%s: connect attempt %d failed (%s); retry in %.2f s",
+                    device.label,
+                    attempts,
+                    error,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 continue
             now = self.time_fn()
@@ -580,7 +592,9 @@ class BleSession:
         device.status = DeviceStatus.FAILED
         device.error = message
         self.outbox.put_event(
-            Event(self.time_fn(), "device.error", device.label, {"message": message}, therapist_message=message)
+            Event(
+                self.time_fn(), "device.error", device.label, {"message": message}, therapist_message=message
+            )
         )
         device.ready.set()
 
@@ -591,7 +605,7 @@ class BleSession:
         self._drain_scheduled = False
         try:
             self._drain_inboxes()
-        except Exception as error:  # noqa: BLE001 - kept and raised by check(), never lost
+        except Exception as error:
             logger.error("BLE decode step failed", exc_info=error)
             self.failures.append(error)
             self.outbox.wake.set()
@@ -626,13 +640,19 @@ class BleSession:
     def _emit(self, device: _DeviceLink, decoded: Decoded, arrival: float) -> None:
         stream = device.streams.get(decoded.stream)
         if stream is None:
-            self._malformed(device, arrival, ProtocolError(f"{device.label}: samples for unknown stream {decoded.stream!r}"))
+            self._malformed(
+                device,
+                arrival,
+                ProtocolError(f"{device.label}: samples for unknown stream {decoded.stream!r}"),
+            )
             return
         values = decoded.values
         n = int(values.shape[1])
         if stream.clock is None:
             stream.clock = StreamClock(
-                stream.info.rate, has_seq=decoded.seq is not None, has_device_time=decoded.device_time is not None
+                stream.info.rate,
+                has_seq=decoded.seq is not None,
+                has_device_time=decoded.device_time is not None,
             )
         stamped = stream.clock.stamp(n, arrival, seq=decoded.seq, device_time=decoded.device_time)
         if stamped.duplicate:
@@ -649,7 +669,9 @@ class BleSession:
                         "missing": stamped.missing_before,
                         "device": device.label,
                         "after": stream.last_end,
-                        "seconds": stamped.missing_before / stream.info.rate if stream.info.rate else math.nan,
+                        "seconds": stamped.missing_before / stream.info.rate
+                        if stream.info.rate
+                        else math.nan,
                     },
                     therapist_message=f"{stream.info.id}: {stamped.missing_before} samples lost",
                 )
@@ -752,7 +774,7 @@ class BleSource(Source):
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as error:  # noqa: BLE001 - surfaced by poll()/start()/stop()
+        except BaseException as error:
             logger.error("BLE thread failed", exc_info=error)
             self._error = error
         finally:
@@ -810,7 +832,6 @@ class BleSource(Source):
     def __exit__(self, *exc: object) -> None:
         if self.state is SessionState.RUNNING:
             self.stop()
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,7 +140,9 @@ class BumbleCentral:
         else:
             assert self.transport_spec is not None
             self._transport = await open_transport(self.transport_spec)
-            device = Device.with_hci("nmre", hci.Address(self.address), self._transport.source, self._transport.sink)
+            device = Device.with_hci(
+                "nmre", hci.Address(self.address), self._transport.source, self._transport.sink
+            )
         device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
         await device.power_on()
         self._device = device
@@ -179,8 +181,10 @@ class BumbleCentral:
                 return await self.device.connect(hci.Address(address), timeout=timeout)
             except hci.HCI_Error as error:
                 raise BleakError(f"could not connect to {address}: {error}") from error
-            except asyncio.TimeoutError:
-                raise BleakDeviceNotFoundError(address, f"device {address} not found within {timeout} s") from None
+            except TimeoutError:
+                raise BleakDeviceNotFoundError(
+                    address, f"device {address} not found within {timeout} s"
+                ) from None
 
     async def add_scan_listener(self, listener: Callable[[Advertisement], None]) -> Callable[[], Any]:
         """Start scanning (if not already) and call ``listener`` for every advertisement."""
@@ -370,7 +374,9 @@ class BumbleClientBackend(BaseBleakClient):
                 )
                 collection.add_characteristic(bleak_char)
                 for desc in char.descriptors:
-                    collection.add_descriptor(BleakGATTDescriptor(desc, desc.handle, uuid_str(desc.type), bleak_char))
+                    collection.add_descriptor(
+                        BleakGATTDescriptor(desc, desc.handle, uuid_str(desc.type), bleak_char)
+                    )
         self.services = collection
 
     def _on_disconnection(self, reason: int) -> None:
@@ -431,7 +437,9 @@ class BumbleClientBackend(BaseBleakClient):
         except ATT_Error as error:
             raise _protocol_error(error) from error
 
-    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
+    ) -> None:
         peer = self._require_peer()
         try:
             await peer.write_value(characteristic.obj, bytes(data), with_response=response)
@@ -468,4 +476,3 @@ class BumbleClientBackend(BaseBleakClient):
             await peer.unsubscribe(characteristic.obj, subscriber)
         except ATT_Error as error:
             raise _protocol_error(error) from error
-

@@ -32,7 +32,9 @@ def format_results(results: list[ScanResult]) -> str:
     rows = [("KIND", "NAME", "ADDRESS", "RSSI")]
     rows += [(r.kind or "-", r.name or "?", r.address, f"{r.rssi} dBm") for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -161,7 +161,9 @@ def parse_info(data: bytes | bytearray, device: str = "device") -> DeviceInfo:
     v = INFO.unpack(bytes(data))
     info = DeviceInfo(v[0], v[1], v[2], bool(v[3] & 1), v[4], v[5], v[6], v[7], v[8], v[9], v[10])
     if info.version != PROTOCOL_VERSION:
-        raise ProtocolError(f"{device}: " + expected(f"nmre profile version {PROTOCOL_VERSION}", info.version))
+        raise ProtocolError(
+            f"{device}: " + expected(f"nmre profile version {PROTOCOL_VERSION}", info.version)
+        )
     if not 1 <= info.max_emg_channels <= MAX_EMG_CHANNELS:
         raise ProtocolError(f"{device}: " + expected("1..8 EMG channels", info.max_emg_channels))
     return info
@@ -288,7 +290,7 @@ class NmreProfile(DeviceProfile):
         timeout = float(self.config.get("command_timeout", 5.0))
         try:
             reply = await asyncio.wait_for(self._responses.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DeviceError(
                 f"{self.device}: asked {opcode.name} ({request.hex(' ')}), got no response within {timeout} s"
             ) from None
@@ -302,7 +304,9 @@ class NmreProfile(DeviceProfile):
                 status = Status(reply[2]).name
             except ValueError:
                 status = f"status 0x{reply[2]:02X}"
-            raise DeviceError(f"{self.device}: asked {opcode.name} ({request.hex(' ')}), device answered {status}")
+            raise DeviceError(
+                f"{self.device}: asked {opcode.name} ({request.hex(' ')}), device answered {status}"
+            )
         return reply[3:]
 
     async def start(self, link: GattLink, on_notify: NotifyCallback) -> None:
@@ -383,4 +387,3 @@ class NmreProfile(DeviceProfile):
         seq, t_us = unwrap(seq16, t32)
         device_time = t_us * 1e-6 + np.arange(n_s) / unwrap.rate
         return [Decoded(key, values, seq, device_time)]
-

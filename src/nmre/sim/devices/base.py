@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 from bumble import gatt, hci
 from bumble.att import ATT_Error
 from bumble.controller import Controller
-from bumble.core import AdvertisingData, UUID
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -83,6 +83,8 @@ logger = logging.getLogger(__name__)
 
 BATTERY_SERVICE_UUID = "0000180f-0000-1000-8000-00805f9b34fb"
 BATTERY_LEVEL_UUID = "00002a19-0000-1000-8000-00805f9b34fb"
+
+_BASE_UUID_TAIL = "-0000-1000-8000-00805f9b34fb"
 
 #: HCI reason "remote user terminated connection".
 REMOTE_USER_TERMINATED = 0x13
@@ -225,7 +227,8 @@ class FaultPlan:
         for _, reason in self.disconnects:
             if reason not in DISCONNECT_REASONS:
                 raise ConfigError(
-                    "fault disconnect: " + expected(f"an HCI_Disconnect reason in {sorted(DISCONNECT_REASONS)}", reason)
+                    "fault disconnect: "
+                    + expected(f"an HCI_Disconnect reason in {sorted(DISCONNECT_REASONS)}", reason)
                 )
         if self.advertising_off < 0:
             raise ConfigError(expected("advertising_off >= 0 s", self.advertising_off))
@@ -453,7 +456,7 @@ class EmulatedDevice(ABC):
         if connection is not None:
             try:
                 await connection.disconnect(REMOTE_USER_TERMINATED)
-            except Exception:  # noqa: BLE001 - the link may already be down
+            except Exception:
                 logger.debug("disconnect at stop failed", exc_info=True)
         if device.is_advertising:
             await device.stop_advertising()
@@ -471,7 +474,9 @@ class EmulatedDevice(ABC):
     def check(self) -> None:
         """Re-raise the first error a background task of this device raised."""
         if self._errors:
-            raise DeviceError(f"emulated device {self.name!r} failed: {self._errors[0]!r}") from self._errors[0]
+            raise DeviceError(f"emulated device {self.name!r} failed: {self._errors[0]!r}") from self._errors[
+                0
+            ]
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``coro`` as a task owned by the device; its errors are kept for :meth:`check`."""
@@ -591,12 +596,11 @@ class EmulatedDevice(ABC):
     def _uuid_ad_structures(self) -> list[tuple[int, bytes]]:
         short, long = b"", b""
         for text in self.advertised_services():
-            u = UUID(text)
-            raw = u.to_bytes(force_128=False)
-            if len(raw) == 2:
-                short += raw
+            text = text.lower()
+            if text.startswith("0000") and text.endswith(_BASE_UUID_TAIL):
+                short += int(text[4:8], 16).to_bytes(2, "little")  # a Bluetooth SIG 16-bit UUID
             else:
-                long += u.to_bytes(force_128=True)
+                long += UUID(text).to_bytes(force_128=True)
         out: list[tuple[int, bytes]] = []
         if short:
             out.append((AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS, short))
@@ -749,4 +753,3 @@ class EmulatedDevice(ABC):
         )
         self._attrs[key] = char
         return char
-

@@ -96,7 +96,10 @@ def signal_from_arrays(
             continue
         times, values = np.asarray(pair[0], dtype=np.float64), np.asarray(pair[1], dtype=np.float64)
         if times.ndim != 1 or values.ndim != 2 or values.shape[1] != times.shape[0] or times.shape[0] < 2:
-            raise ConfigError(f"{key} arrays: " + expected("times (n,) and values (n_channels, n), n >= 2", (times.shape, values.shape)))
+            raise ConfigError(
+                f"{key} arrays: "
+                + expected("times (n,) and values (n_channels, n), n >= 2", (times.shape, values.shape))
+            )
         tables[key] = ((times.shape[0] - 1) / (times[-1] - times[0]), values)
     fallback = synthetic_signal(emg[1].shape[0])
 
@@ -281,7 +284,14 @@ class NmreDevice(EmulatedDevice):
     def _stream(self, key: str) -> _Stream:
         n_emg = bin(self.emg_mask).count("1")
         if key == "emg":
-            spec = _Stream("emg", EMG_DATA_UUID, PacketType.EMG, self.emg_rate, n_emg, np.full((n_emg, 1), self.emg_scale))
+            spec = _Stream(
+                "emg",
+                EMG_DATA_UUID,
+                PacketType.EMG,
+                self.emg_rate,
+                n_emg,
+                np.full((n_emg, 1), self.emg_scale),
+            )
         else:
             scale = np.array([[self.acc_scale]] * 3 + [[self.gyro_scale]] * 3)
             spec = _Stream("imu", IMU_DATA_UUID, PacketType.IMU, self.imu_rate, 6, scale)
@@ -323,7 +333,11 @@ class NmreDevice(EmulatedDevice):
 
     def sample_time(self, stream: str, k: int | NDArray[np.int64]) -> float | NDArray[np.float64]:
         """Loop time at which sample ``k`` (unwrapped counter) of ``stream`` was taken — the truth."""
-        rate = self._streams[stream].rate if stream in self._streams else (self.emg_rate if stream == "emg" else self.imu_rate)
+        rate = (
+            self._streams[stream].rate
+            if stream in self._streams
+            else (self.emg_rate if stream == "emg" else self.imu_rate)
+        )
         return self.start_time + np.asarray(k) / rate
 
     async def _produce(self, stream: _Stream) -> None:

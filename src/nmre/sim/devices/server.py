@@ -112,10 +112,14 @@ async def _main(port: int, kinds: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nmre.sim.devices.server", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m nmre.sim.devices.server", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument(
-        "--devices", default="nmre,nmre", help=f"comma-separated kinds from {', '.join(FAMILIES)} (default nmre,nmre)"
+        "--devices",
+        default="nmre,nmre",
+        help=f"comma-separated kinds from {', '.join(FAMILIES)} (default nmre,nmre)",
     )
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.devices.split(",") if k.strip()]
