@@ -117,3 +117,68 @@ def test_bad_input_gets_one_line_and_exit_2(args, needle):
     assert "Traceback" not in proc.stderr
     assert needle in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+class Corrupt:
+    """Wraps a source and spoils one stream's samples in a time range (NaN, or a rail value)."""
+
+    def __init__(self, inner, stream, t0, t1, value):
+        self.inner, self.stream, self.t0, self.t1, self.value = inner, stream, t0, t1, value
+        self.wake = None
+
+    @property
+    def streams(self):
+        return self.inner.streams
+
+    @property
+    def finished(self):
+        return self.inner.finished
+
+    def start(self, clock):
+        self.inner.start(clock)
+
+    def stop(self):
+        self.inner.stop()
+
+    def next_arrival(self):
+        return self.inner.next_arrival()
+
+    def poll_events(self):
+        return self.inner.poll_events()
+
+    def poll(self, now):
+        from nmre import Block
+
+        out = []
+        for b in self.inner.poll(now):
+            if b.stream == self.stream:
+                bad = (b.times >= self.t0) & (b.times < self.t1)
+                if bad.any():
+                    v = b.values.copy()
+                    v[:, bad] = self.value
+                    b = Block(b.stream, b.times, v, b.seq, b.missing_before, b.arrival)
+            out.append(b)
+        return out
+
+
+@pytest.mark.parametrize("value", [float("nan"), 5.0])  # a NaN burst, or an EMG channel stuck at a rail
+def test_a_burst_of_bad_emg_is_flagged_once_and_does_not_poison_the_session(value):
+    from nmre.drills import build_drill
+    from nmre.engine import Engine
+    from nmre.feedback import MemorySink
+    from nmre.sim import SimSource, SquatConfig, simulate
+
+    sim = simulate(SquatConfig(reps=6, errors={4: ("late_vmo_onset",)}), seed=2)
+    rep2 = sim.truth.reps[1]
+    src = Corrupt(SimSource(sim, seed=2), "emg.r", rep2.start + 0.5, rep2.start + 1.0, value)
+    sink = MemorySink()
+    Engine([src], build_drill("squat", sim.streams).nodes, [sink]).run()
+    bad = [e for e in sink.events if e.kind == "signal.bad"]
+    back = [e for e in sink.events if e.kind == "signal.recovered"]
+    assert {e.payload["channel"] for e in bad} == {"vmo", "vl", "bf", "gmed"}
+    assert len(bad) == 4 and len(back) == 4  # one start and one end per channel, not one per packet
+    assert all(e.payload["count"] >= 0.45 * 2000 for e in back)
+    # the reps after the burst are judged as if nothing had happened
+    timing = {e.payload["rep"]: e for e in sink.events if e.kind == "rule.vmo_timing"}
+    assert [timing[r].payload["ok"] for r in (3, 4, 5, 6)] == [True, True, False, True]  # rep 5 is late
+    assert all(abs(timing[r].payload["value"]) < 30 for r in (3, 4, 6))

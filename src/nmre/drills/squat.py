@@ -17,6 +17,7 @@ from nmre.drills import Drill
 from nmre.drills._common import find_stream, orientation_node
 from nmre.dsp.emg import EmgChain, OnsetDetector, Rectifier, Tkeo
 from nmre.dsp.filters import SosFilter
+from nmre.dsp.guard import Guard
 from nmre.dsp.joints import JointAngle, TrunkInclination
 from nmre.dsp.movement import RepSegmenter
 from nmre.dsp.pipeline import Pipeline
@@ -66,10 +67,14 @@ def build_squat(
         e = emg[0]
         muscles = [c.placement.muscle if c.placement else c.name for c in e.channels]
         n = e.n_channels
-        nodes.append(ProcessorNode(EmgChain(n, e.rate), e.id, f"env.{e.id}"))
+        # NaN, saturated or flat-lined samples are flagged and held before any filter sees them
+        clean = f"{e.id}.clean"
+        guard = Guard(n, stuck_samples=max(2, int(0.05 * e.rate)), channel_names=muscles, merge=0.25)
+        nodes.append(ProcessorNode(guard, e.id, clean))
+        nodes.append(ProcessorNode(EmgChain(n, e.rate), clean, f"env.{e.id}"))
         if "vmo" in muscles and "vl" in muscles:
             cond = Pipeline([SosFilter.bandpass(20.0, 450.0, e.rate, n), Tkeo(n), Rectifier(n), SosFilter.lowpass(30.0, e.rate, n)])
-            onsets = OnsetNode(e.id, cond, OnsetDetector(n, e.rate, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1))
+            onsets = OnsetNode(clean, cond, OnsetDetector(n, e.rate, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1))
             nodes.append(onsets)
             rules.append(
                 OnsetOrderRule(

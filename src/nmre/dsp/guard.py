@@ -63,6 +63,13 @@ class Guard(Processor):
         Replacement for bad samples.
     channel_names : sequence of str, optional
         Names used in event payloads instead of row indices.
+    merge : float
+        Seconds. When > 0, findings of one channel and reason less than
+        ``merge`` s apart form one **burst**: its first block raises
+        ``"signal.bad"`` at once, and once ``merge`` s pass without a finding a
+        ``"signal.recovered"`` event gives the burst's total count, first and
+        last time. A live session then logs two events per dropout instead of
+        one per block. Default 0 (one event per block, as above).
     """
 
     def __init__(
@@ -72,7 +79,12 @@ class Guard(Processor):
         stuck_samples: int | None = None,
         replace: Literal["hold", "zero"] = "hold",
         channel_names: Sequence[str] | None = None,
+        merge: float = 0.0,
     ) -> None:
+        if not (merge >= 0 and np.isfinite(merge)):
+            raise ConfigError(f"expected merge >= 0 s, got {merge!r}")
+        self.merge = float(merge)
+        self._bursts: dict[tuple[int, int], list[float]] = {}
         if not (isinstance(n_channels, (int, np.integer)) and n_channels >= 1):
             raise ConfigError(f"expected n_channels >= 1, got {n_channels!r}")
         self.n_channels = int(n_channels)
@@ -123,6 +135,14 @@ class Guard(Processor):
             t = block.times
             for c, r in zip(*np.nonzero(self._counts), strict=True):
                 first, last = float(t[self._first[c, r]]), float(t[self._last[c, r]])
+                if self.merge > 0:
+                    burst = self._bursts.get((int(c), int(r)))
+                    if burst is not None and first - burst[1] <= self.merge:
+                        burst[1], burst[2] = last, burst[2] + int(self._counts[c, r])
+                        continue
+                    if burst is not None:
+                        self._close(block.stream, int(c), int(r), float(t[-1]))
+                    self._bursts[(int(c), int(r))] = [first, last, float(self._counts[c, r])]
                 self._events.append(
                     Event(
                         time=first,
@@ -136,11 +156,35 @@ class Guard(Processor):
                             "first": first,
                             "last": last,
                         },
-                        therapist_message=f"{self._counts[c, r]} {REASONS[r]} samples replaced ({self.replace})",
+                        therapist_message=(
+                            f"{self.channel_names[c] if self.channel_names else int(c)}: "
+                            f"{self._counts[c, r]} {REASONS[r]} samples replaced ({self.replace})"
+                        ),
                         detected_at=float(t[-1]),
                     )
                 )
+        if self._bursts and block.times.shape[0]:
+            now = float(block.times[-1])
+            for (c, r), burst in list(self._bursts.items()):
+                if now - burst[1] > self.merge:
+                    self._close(block.stream, c, r, now)
         return Block(block.stream, block.times, y, block.seq, block.missing_before, block.arrival)
+
+    def _close(self, stream: str, c: int, r: int, now: float) -> None:
+        first, last, count = self._bursts.pop((c, r))
+        name = self.channel_names[c] if self.channel_names else c
+        self._events.append(
+            Event(
+                time=last,
+                kind="signal.recovered",
+                source=stream,
+                payload={"stream": stream, "channel": name, "reason": REASONS[r], "count": int(count),
+                         "first": first, "last": last},
+                therapist_message=f"{name}: {int(count)} {REASONS[r]} samples over {last - first:.2f} s, "
+                                  f"replaced ({self.replace}); signal back",
+                detected_at=now,
+            )
+        )
 
     def pop_events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -152,3 +196,4 @@ class Guard(Processor):
         self._same[...] = 0
         self.totals[...] = 0
         self._events = []
+        self._bursts = {}
