@@ -21,7 +21,9 @@ ALL_ERRORS = {
 
 
 def nmre(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nmre", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nmre", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_default_demo_json_finds_every_shallow_rep_and_flags_no_clean_rep():
@@ -77,9 +79,11 @@ def test_human_output_has_one_line_per_rep_and_a_summary():
 
 def test_stance_demo_finds_the_sway_episode_and_the_loss_of_balance():
     s = run_demo(DemoOptions(exercise="stance", seed=3)).summary
-    assert s["errors"]["excessive_sway"]["missed"] == [] and s["errors"]["excessive_sway"]["false_alarms"] == []
+    assert (
+        s["errors"]["excessive_sway"]["missed"] == [] and s["errors"]["excessive_sway"]["false_alarms"] == []
+    )
     assert s["errors"]["loss_of_balance"]["detected"] and not s["errors"]["loss_of_balance"]["false_alarms"]
-    assert [w["ok"] for w in s["windows"] if w["check"] == "sway"][0] is True
+    assert next(w["ok"] for w in s["windows"] if w["check"] == "sway") is True
 
 
 def test_seconds_stops_the_session_early():

@@ -66,20 +66,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    d = sub.add_parser("demo", help="run a simulated session end to end (headless)",
-                       description="Run a simulated session on the virtual clock and print the feedback per rep.")
-    d.add_argument("--exercise", choices=EXERCISES, default="squat", help="drill to simulate (default: squat)")
+    d = sub.add_parser(
+        "demo",
+        help="run a simulated session end to end (headless)",
+        description="Run a simulated session on the virtual clock and print the feedback per rep.",
+    )
+    d.add_argument(
+        "--exercise", choices=EXERCISES, default="squat", help="drill to simulate (default: squat)"
+    )
     d.add_argument("--reps", type=_positive_int, default=10, help="squat reps (default 10)")
     d.add_argument("--seed", type=_int, default=1, help="simulator seed (default 1); same seed, same output")
-    d.add_argument("--seconds", type=_positive_float, default=None,
-                   help="stop after this many seconds of session time (stance: trial length, default 30)")
-    d.add_argument("--realtime", action="store_true", help="pace the session to wall time instead of running ahead")
-    d.add_argument("--json", action="store_true", help="print a machine-readable summary with the ground truth")
-    d.add_argument("--schedule", choices=tuple(SCHEDULES), default="continuous",
-                   help="feedback schedule (default: continuous)")
-    d.add_argument("--inject", action="append", default=None, metavar="REP:ERROR",
-                   help=f"inject an error into a rep (1-based), repeatable; errors: {', '.join(INJECTABLE)}. "
-                        "Default: 3 shallow reps (3, 6, 9)")
+    d.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=None,
+        help="stop after this many seconds of session time (stance: trial length, default 30)",
+    )
+    d.add_argument(
+        "--realtime", action="store_true", help="pace the session to wall time instead of running ahead"
+    )
+    d.add_argument(
+        "--json", action="store_true", help="print a machine-readable summary with the ground truth"
+    )
+    d.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default="continuous",
+        help="feedback schedule (default: continuous)",
+    )
+    d.add_argument(
+        "--inject",
+        action="append",
+        default=None,
+        metavar="REP:ERROR",
+        help=f"inject an error into a rep (1-based), repeatable; errors: {', '.join(INJECTABLE)}. "
+        "Default: 3 shallow reps (3, 6, 9)",
+    )
     d.add_argument("--ble", action="store_true", help="run through emulated Bluetooth devices end to end")
 
     s = sub.add_parser("scan", help="list nearby supported BLE sensors")

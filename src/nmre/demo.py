@@ -32,7 +32,11 @@ EXERCISES = ("squat", "stance")
 #: Errors ``--inject`` accepts for a squat rep.
 INJECTABLE = ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
 #: Default injected errors: 10 reps, 3 of them too shallow (1-based reps 3, 6, 9).
-DEFAULT_SQUAT_ERRORS: Mapping[int, tuple[str, ...]] = {2: ("shallow_squat",), 5: ("shallow_squat",), 8: ("shallow_squat",)}
+DEFAULT_SQUAT_ERRORS: Mapping[int, tuple[str, ...]] = {
+    2: ("shallow_squat",),
+    5: ("shallow_squat",),
+    8: ("shallow_squat",),
+}
 
 
 @dataclass
@@ -69,7 +73,9 @@ def parse_injections(items: Sequence[str], reps: int) -> dict[int, tuple[str, ..
         if not 1 <= rep <= reps:
             raise ConfigError(f"--inject {item}: " + expected(f"a rep between 1 and {reps}", rep))
         if kind not in INJECTABLE:
-            raise ConfigError(f"--inject {item}: " + expected(f"an error among {', '.join(INJECTABLE)}", kind))
+            raise ConfigError(
+                f"--inject {item}: " + expected(f"an error among {', '.join(INJECTABLE)}", kind)
+            )
         out.setdefault(rep - 1, []).append(kind)
     return {k: tuple(v) for k, v in out.items()}
 
@@ -120,7 +126,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     clock: Clock = RealClock() if opts.realtime else VirtualClock()
     engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=make_schedule(opts.schedule))
     wall0 = time.perf_counter()
-    stats = engine.run(until=opts.seconds)
+    engine.run(until=opts.seconds)
     wall = time.perf_counter() - wall0
     summary = summarise(opts, sim.truth, sink.events, engine, wall)
     if out is not None:
@@ -181,7 +187,9 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: Engine, wall: float) -> dict[str, Any]:
+def summarise(
+    opts: DemoOptions, truth: Any, events: Sequence[Event], engine: Engine, wall: float
+) -> dict[str, Any]:
     """Build the machine-readable summary: detected errors and ground truth side by side."""
     st = engine.stats
     reps = [e for e in events if e.kind == "rep.end"]
@@ -204,8 +212,21 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
             "rep": int(idx),
             "start": round(start, 3),
             "end": round(end, 3),
-            "detected_errors": sorted({e.payload["error"] for e in by_rep.get(idx, []) if not e.payload["ok"] and e.payload.get("error")}),
-            "checks": {e.kind[5:]: {"ok": e.payload["ok"], "value": e.payload.get("value"), "unit": e.payload.get("unit")} for e in by_rep.get(idx, [])},
+            "detected_errors": sorted(
+                {
+                    e.payload["error"]
+                    for e in by_rep.get(idx, [])
+                    if not e.payload["ok"] and e.payload.get("error")
+                }
+            ),
+            "checks": {
+                e.kind[5:]: {
+                    "ok": e.payload["ok"],
+                    "value": e.payload.get("value"),
+                    "unit": e.payload.get("unit"),
+                }
+                for e in by_rep.get(idx, [])
+            },
         }
         if best is not None:
             matched_truth[best.index] = int(idx)
@@ -219,7 +240,9 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
             }
         rows.append(row)
     # per error kind: injected reps (truth numbering), detected, missed, false alarms
-    kinds = sorted({k for tr in truth_reps for k in tr.errors} | {k for row in rows for k in row["detected_errors"]})
+    kinds = sorted(
+        {k for tr in truth_reps for k in tr.errors} | {k for row in rows for k in row["detected_errors"]}
+    )
     matching: dict[str, Any] = {}
     for k in kinds:
         injected = [tr.index + 1 for tr in truth_reps if k in tr.errors]
@@ -249,13 +272,21 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
         "reps": rows,
         "errors": matching,
         "windows": [
-            {"start": round(float(e.payload.get("start", e.time)), 3), "end": round(float(e.payload.get("end", e.time)), 3),
-             "check": e.kind[5:], "ok": e.payload["ok"], "value": e.payload.get("value"), "limit": e.payload.get("hi")}
-            for e in outcomes if "rep" not in e.payload
+            {
+                "start": round(float(e.payload.get("start", e.time)), 3),
+                "end": round(float(e.payload.get("end", e.time)), 3),
+                "check": e.kind[5:],
+                "ok": e.payload["ok"],
+                "value": e.payload.get("value"),
+                "limit": e.payload.get("hi"),
+            }
+            for e in outcomes
+            if "rep" not in e.payload
         ],
         "feedback": [
             {"time": round(e.time, 3), "message": e.patient_message}
-            for e in events if e.kind == "feedback.cue"
+            for e in events
+            if e.kind == "feedback.cue"
         ],
         "stream_events": [e.to_dict() for e in events if e.kind.startswith(("stream.", "signal."))],
         "latency_ms": {
@@ -271,7 +302,10 @@ def summarise(opts: DemoOptions, truth: Any, events: Sequence[Event], engine: En
 def _match_windows(truth: Any, outcomes: Sequence[Event]) -> dict[str, Any]:
     """Match time-window outcomes (balance) against the truth windows, per error kind."""
     twins = [w for w in getattr(truth, "windows", ()) if w.errors]
-    kinds = sorted({k for w in twins for k in w.errors} | {e.payload["error"] for e in outcomes if e.payload.get("error")})
+    kinds = sorted(
+        {k for w in twins for k in w.errors}
+        | {e.payload["error"] for e in outcomes if e.payload.get("error")}
+    )
     out: dict[str, Any] = {}
     for k in kinds:
         injected = [w for w in twins if k in w.errors]
@@ -286,10 +320,20 @@ def _match_windows(truth: Any, outcomes: Sequence[Event]) -> dict[str, Any]:
 
         out[k] = {
             "injected": [[round(w.start, 2), round(w.end, 2)] for w in injected],
-            "detected": [[round(span(e)[0], 2), round(span(e)[1], 2)] for e in flagged if any(hits(w, e) for w in injected)],
-            "missed": [[round(w.start, 2), round(w.end, 2)] for w in injected if not any(hits(w, e) for e in flagged)],
+            "detected": [
+                [round(span(e)[0], 2), round(span(e)[1], 2)]
+                for e in flagged
+                if any(hits(w, e) for w in injected)
+            ],
+            "missed": [
+                [round(w.start, 2), round(w.end, 2)] for w in injected if not any(hits(w, e) for e in flagged)
+            ],
             # a flag inside any erroneous window (sway before a fall) is not a false alarm
-            "false_alarms": [[round(span(e)[0], 2), round(span(e)[1], 2)] for e in flagged if not any(hits(w, e) for w in twins)],
+            "false_alarms": [
+                [round(span(e)[0], 2), round(span(e)[1], 2)]
+                for e in flagged
+                if not any(hits(w, e) for w in twins)
+            ],
         }
     return out
 
@@ -336,7 +380,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     )
     if args.json:
         result = run_demo(opts, out=None)
-        json.dump({k: v for k, v in result.summary.items() if k != "_wall"}, sys.stdout, indent=2, sort_keys=True)
+        json.dump(
+            {k: v for k, v in result.summary.items() if k != "_wall"}, sys.stdout, indent=2, sort_keys=True
+        )
         sys.stdout.write("\n")
     else:
         head = f"{opts.reps}-rep squat set" if opts.exercise == "squat" else "single-leg stance (right leg)"

@@ -42,7 +42,7 @@ class ListSource(Source):
 
 def angle_source(peaks=(90.0, 50.0, 95.0), rate=100.0, block=5, latency=0.02):
     """A knee-angle-like stream: one half-sine rep per peak, 1 s rest between reps."""
-    t_parts, x_parts, t0 = [], [], 0.0
+    x_parts, t0 = [], 0.0
     for p in peaks:
         rest = np.zeros(int(rate))
         rep = p * np.sin(np.linspace(0, np.pi, int(2 * rate)))
@@ -51,7 +51,13 @@ def angle_source(peaks=(90.0, 50.0, 95.0), rate=100.0, block=5, latency=0.02):
     t = np.arange(x.size) / rate + t0
     info = StreamInfo("angle", StreamKind.ANGLE, (Channel("flexion", "deg"),), rate)
     blocks = [
-        Block("angle", t[i : i + block], x[None, i : i + block].copy(), seq=i, arrival=t[min(i + block, x.size) - 1] + latency)
+        Block(
+            "angle",
+            t[i : i + block],
+            x[None, i : i + block].copy(),
+            seq=i,
+            arrival=t[min(i + block, x.size) - 1] + latency,
+        )
         for i in range(0, x.size, block)
     ]
     return info, blocks
@@ -93,7 +99,9 @@ class Scale:
         self.k = k
 
     def process(self, block):
-        return Block(block.stream, block.times, block.values * self.k, block.seq, block.missing_before, block.arrival)
+        return Block(
+            block.stream, block.times, block.values * self.k, block.seq, block.missing_before, block.arrival
+        )
 
     def reset(self):
         pass
@@ -108,8 +116,17 @@ class Scale:
 def make_engine(schedule=None, clock=None, peaks=(90.0, 50.0, 95.0)):
     info, blocks = angle_source(peaks)
     sink = MemorySink(keep_blocks=True)
-    rule = RepBandRule("squat_depth", "angle", "flexion", lo=80, hi=110, reps_from="reps", label="peak knee flexion",
-                       below="Go a little deeper", good="Good depth")
+    rule = RepBandRule(
+        "squat_depth",
+        "angle",
+        "flexion",
+        lo=80,
+        hi=110,
+        reps_from="reps",
+        label="peak knee flexion",
+        below="Go a little deeper",
+        good="Good depth",
+    )
     nodes = [Threshold(), rule, ProcessorNode(Scale(2.0), "angle", "angle.x2")]
     return Engine([ListSource(info, blocks)], nodes, [sink], clock=clock, schedule=schedule), sink
 
@@ -202,8 +219,10 @@ class Fussy:
 
 def test_a_node_refusing_bad_input_is_reported_and_the_session_goes_on():
     info, blocks = angle_source(peaks=(90.0,))
-    bad = [Block(b.stream, b.times, -np.ones_like(b.values), b.seq, 0, b.arrival) if 20 <= i < 40 else b
-           for i, b in enumerate(blocks)]
+    bad = [
+        Block(b.stream, b.times, -np.ones_like(b.values), b.seq, 0, b.arrival) if 20 <= i < 40 else b
+        for i, b in enumerate(blocks)
+    ]
     sink = MemorySink(keep_blocks=True)
     eng = Engine([ListSource(info, bad)], [ProcessorNode(Fussy(), "angle", "out")], [sink])
     eng.run()

@@ -89,7 +89,13 @@ def test_event_json_is_deterministic_and_plain():
 
 @pytest.mark.parametrize(
     ("value", "lo", "hi", "expected"),
-    [(5.0, 0.0, 10.0, True), (11.0, 0.0, 10.0, False), (-1.0, 0.0, None, False), (3.0, None, None, None), (math.nan, 0.0, 1.0, None)],
+    [
+        (5.0, 0.0, 10.0, True),
+        (11.0, 0.0, 10.0, False),
+        (-1.0, 0.0, None, False),
+        (3.0, None, None, None),
+        (math.nan, 0.0, 1.0, None),
+    ],
 )
 def test_signal_state_zone(value, lo, hi, expected):
     assert SignalState("x", value, "deg", lo, hi).in_zone is expected

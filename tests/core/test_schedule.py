@@ -14,8 +14,13 @@ from nmre.feedback.schedule import (
 
 
 def outcome(rep, ok, msg=None):
-    return Event(float(rep), "rule.squat_depth", "rule.squat_depth", {"ok": ok, "rep": rep},
-                 patient_message=msg or ("Good" if ok else "Go deeper"))
+    return Event(
+        float(rep),
+        "rule.squat_depth",
+        "rule.squat_depth",
+        {"ok": ok, "rep": rep},
+        patient_message=msg or ("Good" if ok else "Go deeper"),
+    )
 
 
 def rep_end(rep):
@@ -48,8 +53,12 @@ def test_continuous_and_bandwidth():
 def test_one_message_per_rep_first_failure_in_rule_order_wins():
     s = Continuous()
     depth_ok = outcome(1, True, "Good depth")
-    lean = Event(1.0, "rule.trunk_lean", "rule.trunk_lean", {"ok": False, "rep": 1}, patient_message="Chest up")
-    valgus = Event(1.0, "rule.knee_valgus", "rule.knee_valgus", {"ok": False, "rep": 1}, patient_message="Knee out")
+    lean = Event(
+        1.0, "rule.trunk_lean", "rule.trunk_lean", {"ok": False, "rep": 1}, patient_message="Chest up"
+    )
+    valgus = Event(
+        1.0, "rule.knee_valgus", "rule.knee_valgus", {"ok": False, "rep": 1}, patient_message="Knee out"
+    )
     assert s.on_event(depth_ok) == [] and s.on_event(lean) == [] and s.on_event(valgus) == []
     (cue,) = s.on_event(rep_end(1))
     assert cue.message == "Chest up"

@@ -150,7 +150,8 @@ class StreamInfo:
             "id": self.id,
             "kind": self.kind.value,
             "channels": [
-                {"name": c.name, "unit": c.unit, "placement": _placement_dict(c.placement)} for c in self.channels
+                {"name": c.name, "unit": c.unit, "placement": _placement_dict(c.placement)}
+                for c in self.channels
             ],
             "rate": self.rate,
             "placement": _placement_dict(self.placement),
@@ -233,7 +234,9 @@ class Block:
                 f"got shape {v.shape}"
             )
         if self.missing_before < 0:
-            raise InputError(f"block of {self.stream!r}: " + expected("missing_before >= 0", self.missing_before))
+            raise InputError(
+                f"block of {self.stream!r}: " + expected("missing_before >= 0", self.missing_before)
+            )
 
     @property
     def n_samples(self) -> int:

@@ -12,12 +12,18 @@ from nmre.engine.nodes import ProcessorNode
 from nmre.errors import ConfigError
 
 
-def find_stream(streams: Sequence[StreamInfo], kind: StreamKind, segment: str | None = None, drill: str = "") -> StreamInfo:
+def find_stream(
+    streams: Sequence[StreamInfo], kind: StreamKind, segment: str | None = None, drill: str = ""
+) -> StreamInfo:
     """The stream of ``kind`` placed on ``segment`` (any placement if ``None``); ConfigError if absent."""
     for s in streams:
-        if s.kind is kind and (segment is None or (s.placement is not None and s.placement.segment == segment)):
+        if s.kind is kind and (
+            segment is None or (s.placement is not None and s.placement.segment == segment)
+        ):
             return s
-    have = ", ".join(f"{s.id} ({s.kind.value}{', ' + s.placement.describe() if s.placement else ''})" for s in streams)
+    have = ", ".join(
+        f"{s.id} ({s.kind.value}{', ' + s.placement.describe() if s.placement else ''})" for s in streams
+    )
     where = f" on the {segment}" if segment else ""
     raise ConfigError(f"{drill} drill: expected an {kind.value} stream{where}, got streams: {have or 'none'}")
 
@@ -32,6 +38,9 @@ def orientation_node(info: StreamInfo, beta: float = 0.1, still_time: float = 1.
     """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X``."""
     seg = info.id.split(".", 1)[1] if "." in info.id else info.id
     chain = Pipeline(
-        [GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time), Madgwick(info.rate, beta=beta)]
+        [
+            GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time),
+            Madgwick(info.rate, beta=beta),
+        ]
     )
     return ProcessorNode(chain, info.id, f"orient.{seg}")

@@ -43,22 +43,48 @@ def build_squat(
     nodes: list[Node] = [orientation_node(s) for s in (trunk, thigh, shank)]
     o_trunk, o_thigh, o_shank = (n.output for n in nodes)  # type: ignore[attr-defined]
     knee = "angle.knee.r"
-    nodes.append(ProcessorNode(JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee), (o_thigh, o_shank), knee))
+    nodes.append(
+        ProcessorNode(JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee), (o_thigh, o_shank), knee)
+    )
     nodes.append(ProcessorNode(TrunkInclination(), o_trunk, "angle.trunk"))
     rules: list[Node] = [
         RepBandRule(
-            "squat_depth", knee, "flexion", lo=depth[0], hi=depth[1], stat="max", reps_from="reps",
-            label="peak knee flexion", below="Go a little deeper", above="Not quite so deep",
-            good="Good depth", error_below="shallow_squat", error_above="too_deep",
+            "squat_depth",
+            knee,
+            "flexion",
+            lo=depth[0],
+            hi=depth[1],
+            stat="max",
+            reps_from="reps",
+            label="peak knee flexion",
+            below="Go a little deeper",
+            above="Not quite so deep",
+            good="Good depth",
+            error_below="shallow_squat",
+            error_above="too_deep",
         ),
         RepBandRule(
-            "knee_valgus", knee, "abduction", hi=max_valgus, stat="max", reps_from="reps",
-            label="peak knee valgus", above="Push your knee out over your toes", good="Knee in line",
+            "knee_valgus",
+            knee,
+            "abduction",
+            hi=max_valgus,
+            stat="max",
+            reps_from="reps",
+            label="peak knee valgus",
+            above="Push your knee out over your toes",
+            good="Knee in line",
             error_above="knee_valgus",
         ),
         RepBandRule(
-            "trunk_lean", "angle.trunk", "sagittal", hi=max_trunk_lean, stat="max", reps_from="reps",
-            label="peak trunk lean", above="Keep your chest up", good="Chest up",
+            "trunk_lean",
+            "angle.trunk",
+            "sagittal",
+            hi=max_trunk_lean,
+            stat="max",
+            reps_from="reps",
+            label="peak trunk lean",
+            above="Keep your chest up",
+            good="Chest up",
             error_above="excessive_trunk_lean",
         ),
     ]
@@ -73,20 +99,43 @@ def build_squat(
         nodes.append(ProcessorNode(guard, e.id, clean))
         nodes.append(ProcessorNode(EmgChain(n, e.rate), clean, f"env.{e.id}"))
         if "vmo" in muscles and "vl" in muscles:
-            cond = Pipeline([SosFilter.bandpass(20.0, 450.0, e.rate, n), Tkeo(n), Rectifier(n), SosFilter.lowpass(30.0, e.rate, n)])
-            onsets = OnsetNode(clean, cond, OnsetDetector(n, e.rate, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1))
+            cond = Pipeline(
+                [
+                    SosFilter.bandpass(20.0, 450.0, e.rate, n),
+                    Tkeo(n),
+                    Rectifier(n),
+                    SosFilter.lowpass(30.0, e.rate, n),
+                ]
+            )
+            onsets = OnsetNode(
+                clean, cond, OnsetDetector(n, e.rate, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1)
+            )
             nodes.append(onsets)
             rules.append(
                 OnsetOrderRule(
-                    "vmo_timing", early="vl", late="vmo", max_lag=max_vmo_lag, reps_from="reps",
-                    onsets_from=onsets.name, error="late_vmo_onset",
+                    "vmo_timing",
+                    early="vl",
+                    late="vmo",
+                    max_lag=max_vmo_lag,
+                    reps_from="reps",
+                    onsets_from=onsets.name,
+                    error="late_vmo_onset",
                 )
             )
     # rules see each angle block before the segmenter closes the rep on it
     nodes += rules
-    nodes.append(ProcessorNode(RepSegmenter(25.0, 15.0, min_duration=0.8, min_amplitude=20.0, name="reps"), knee, "reps"))
+    nodes.append(
+        ProcessorNode(
+            RepSegmenter(25.0, 15.0, min_duration=0.8, min_amplitude=20.0, name="reps"), knee, "reps"
+        )
+    )
     return Drill(
         "squat",
         nodes,
-        {"depth": depth, "max_trunk_lean": max_trunk_lean, "max_valgus": max_valgus, "max_vmo_lag": max_vmo_lag},
+        {
+            "depth": depth,
+            "max_trunk_lean": max_trunk_lean,
+            "max_valgus": max_valgus,
+            "max_vmo_lag": max_vmo_lag,
+        },
     )

@@ -23,7 +23,15 @@ from nmre.dsp.emg import (
     emg_features,
     robust_baseline,
 )
-from nmre.dsp.filters import SosFilter, design_sos, group_delay, notch_sos, passband_delay, sosfilt, sosfilt_zi
+from nmre.dsp.filters import (
+    SosFilter,
+    design_sos,
+    group_delay,
+    notch_sos,
+    passband_delay,
+    sosfilt,
+    sosfilt_zi,
+)
 from nmre.dsp.guard import Guard
 from nmre.dsp.joints import JointAngle, TrunkInclination, heading_alignment, joint_angles, segment_calibration
 from nmre.dsp.movement import RepSegmenter, dimensionless_jerk, ldlj, sparc
@@ -70,6 +78,7 @@ __all__ = [
     "sosfilt",
     "sosfilt_zi",
     "sparc",
+    "subsequence_match",
     "sway_metrics",
     "warmup",
 ]

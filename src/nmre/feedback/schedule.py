@@ -87,7 +87,11 @@ class FeedbackSchedule(ABC):
             self._group.append(event)
             return []
         out = []
-        if self._group and event.kind == "rep.end" and event.payload.get("rep") == self._group[0].payload.get("rep"):
+        if (
+            self._group
+            and event.kind == "rep.end"
+            and event.payload.get("rep") == self._group[0].payload.get("rep")
+        ):
             out = self._close()
         return out + self.on_other(event)
 
@@ -191,7 +195,9 @@ class Summary(FeedbackSchedule):
         msg = f"{self._good} of {self._n} reps on target"
         if self._fixes:
             msg += f". Focus: {self._fixes.most_common(1)[0][0]}"
-        cue = Cue(time=event.time, rule="summary", message=msg, tone="good" if self._good == self._n else "info")
+        cue = Cue(
+            time=event.time, rule="summary", message=msg, tone="good" if self._good == self._n else "info"
+        )
         self._n, self._good = 0, 0
         self._fixes.clear()
         return [cue]

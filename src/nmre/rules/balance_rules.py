@@ -40,7 +40,9 @@ class SwayRule(Node):
         if not (floor > 0 and math.isfinite(floor)):
             raise ConfigError("sway rule: floor " + expected("a positive RMS in m/s^2", floor))
         if not (isinstance(baseline_windows, int) and baseline_windows >= 1):
-            raise ConfigError("sway rule: baseline_windows " + expected("a whole number >= 1", baseline_windows))
+            raise ConfigError(
+                "sway rule: baseline_windows " + expected("a whole number >= 1", baseline_windows)
+            )
         self.windows_from, self.factor, self.floor = windows_from, float(factor), float(floor)
         self.baseline_windows, self.above, self.good = baseline_windows, above, good
         self.name = "rule.sway"
@@ -71,10 +73,14 @@ class SwayRule(Node):
             if len(self._base) == self.baseline_windows:
                 self._limit = max(self.floor, self.factor * float(np.mean(self._base)))
                 self._pending.append(
-                    Event(event.time, "balance.baseline", self.name,
-                          {"baseline_rms": float(np.mean(self._base)), "limit": self._limit},
-                          therapist_message=f"sway baseline {np.mean(self._base):.3f} m/s^2; "
-                                            f"envelope {self._limit:.3f} m/s^2")
+                    Event(
+                        event.time,
+                        "balance.baseline",
+                        self.name,
+                        {"baseline_rms": float(np.mean(self._base)), "limit": self._limit},
+                        therapist_message=f"sway baseline {np.mean(self._base):.3f} m/s^2; "
+                        f"envelope {self._limit:.3f} m/s^2",
+                    )
                 )
             return
         ok = rms <= self._limit
@@ -83,12 +89,20 @@ class SwayRule(Node):
                 event.time,
                 "rule.sway",
                 self.name,
-                {"ok": ok, "error": None if ok else "excessive_sway", "value": round(rms, 4),
-                 "hi": round(self._limit, 4), "unit": "m/s^2", "start": start, "end": event.time,
-                 "path": event.payload.get("path"), "area95": event.payload.get("area95")},
+                {
+                    "ok": ok,
+                    "error": None if ok else "excessive_sway",
+                    "value": round(rms, 4),
+                    "hi": round(self._limit, 4),
+                    "unit": "m/s^2",
+                    "start": start,
+                    "end": event.time,
+                    "path": event.payload.get("path"),
+                    "area95": event.payload.get("area95"),
+                },
                 patient_message=self.good if ok else self.above,
                 therapist_message=f"{start:.0f}-{event.time:.0f} s: sway RMS {rms:.3f} m/s^2 "
-                                  f"{'within' if ok else 'above'} envelope {self._limit:.3f}",
+                f"{'within' if ok else 'above'} envelope {self._limit:.3f}",
             )
         )
 
@@ -97,7 +111,9 @@ class SwayRule(Node):
         return out
 
     def signals(self) -> list[SignalState]:
-        return [SignalState("sway", self._latest, "m/s^2", None, None if math.isnan(self._limit) else self._limit)]
+        return [
+            SignalState("sway", self._latest, "m/s^2", None, None if math.isnan(self._limit) else self._limit)
+        ]
 
 
 class BalanceLossRule(Node):
@@ -109,9 +125,13 @@ class BalanceLossRule(Node):
     praise for not falling would be noise.
     """
 
-    def __init__(self, stream: str, *, shock: float = 4.0, refractory: float = 3.0, gravity: float = 9.80665) -> None:
+    def __init__(
+        self, stream: str, *, shock: float = 4.0, refractory: float = 3.0, gravity: float = 9.80665
+    ) -> None:
         if not (shock > 0 and refractory >= 0):
-            raise ConfigError("balance-loss rule: " + expected("shock > 0 m/s^2 and refractory >= 0 s", (shock, refractory)))
+            raise ConfigError(
+                "balance-loss rule: " + expected("shock > 0 m/s^2 and refractory >= 0 s", (shock, refractory))
+            )
         self.stream, self.shock, self.refractory, self.gravity = stream, shock, refractory, gravity
         self.inputs = (stream,)
         self.name = "rule.loss_of_balance"
@@ -120,7 +140,9 @@ class BalanceLossRule(Node):
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         info = require(infos, self.stream, self.name)
         if info.n_channels < 3:
-            raise ConfigError(f"{self.name}: expected an accelerometer stream with >= 3 channels, got {info.n_channels}")
+            raise ConfigError(
+                f"{self.name}: expected an accelerometer stream with >= 3 channels, got {info.n_channels}"
+            )
         return []
 
     def reset(self) -> None:
@@ -138,9 +160,18 @@ class BalanceLossRule(Node):
                 self._last = t
                 self._pending.append(
                     Event(
-                        t, "rule.loss_of_balance", self.name,
-                        {"ok": False, "error": "loss_of_balance", "value": round(float(dev[i]), 2),
-                         "hi": self.shock, "unit": "m/s^2", "start": t, "end": t},
+                        t,
+                        "rule.loss_of_balance",
+                        self.name,
+                        {
+                            "ok": False,
+                            "error": "loss_of_balance",
+                            "value": round(float(dev[i]), 2),
+                            "hi": self.shock,
+                            "unit": "m/s^2",
+                            "start": t,
+                            "end": t,
+                        },
                         patient_message="Reset your stance, then lift the foot again",
                         therapist_message=f"touchdown shock {dev[i]:.1f} m/s^2 at {t:.2f} s",
                     )

@@ -38,9 +38,13 @@ class OnsetNode(Node):
         Baseline length and the filter settling time skipped before it, seconds.
     """
 
-    def __init__(self, stream: str, conditioner: Processor, detector: object, rest: float = 1.2, settle: float = 0.3) -> None:
+    def __init__(
+        self, stream: str, conditioner: Processor, detector: object, rest: float = 1.2, settle: float = 0.3
+    ) -> None:
         if not (rest > 0 and settle >= 0):
-            raise ConfigError(f"onsets of {stream!r}: " + expected("rest > 0 s and settle >= 0 s", (rest, settle)))
+            raise ConfigError(
+                f"onsets of {stream!r}: " + expected("rest > 0 s and settle >= 0 s", (rest, settle))
+            )
         self.inputs = (stream,)
         self.name = f"onsets.{stream}"
         self.conditioner = conditioner
@@ -79,7 +83,9 @@ class OnsetNode(Node):
                 self.detector.calibrate(rest)  # type: ignore[attr-defined]
                 self._calibrated = True
                 after = t >= self.settle + self.rest
-                y = Block(y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival)
+                y = Block(
+                    y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
+                )
                 mu, sigma = self.detector.mu, self.detector.sigma  # type: ignore[attr-defined]
                 self._events.append(
                     Event(
@@ -209,4 +215,8 @@ class OnsetOrderRule(Node):
         return out
 
     def signals(self) -> list[SignalState]:
-        return [SignalState(f"{self.late}-{self.early} onset lag", self._last_lag * 1e3, "ms", None, self.max_lag * 1e3)]
+        return [
+            SignalState(
+                f"{self.late}-{self.early} onset lag", self._last_lag * 1e3, "ms", None, self.max_lag * 1e3
+            )
+        ]

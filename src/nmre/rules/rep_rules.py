@@ -89,7 +89,9 @@ class RepBandRule(Node):
         info = require(infos, self.stream, self.name)
         names = info.channel_names
         if self.channel not in names:
-            raise ConfigError(f"{self.name}: expected a channel of {self.stream!r} ({', '.join(names)}), got {self.channel!r}")
+            raise ConfigError(
+                f"{self.name}: expected a channel of {self.stream!r} ({', '.join(names)}), got {self.channel!r}"
+            )
         self._row = names.index(self.channel)
         self._unit = info.channels[self._row].unit
         return []

@@ -23,13 +23,15 @@ from nmre.core.model import StreamInfo
 
 __all__ = ["Decoded", "DeviceProfile", "GattLink", "NotifyCallback"]
 
-NotifyCallback = Callable[[Any, bytearray], None | Awaitable[None]]
+NotifyCallback = Callable[[Any, bytearray], Awaitable[None] | None]
 
 
 class GattLink(Protocol):
     """The part of ``bleak.BleakClient``'s public API a profile may use."""
 
-    async def write_gatt_char(self, char_specifier: Any, data: bytes | bytearray, response: bool | None = None) -> None: ...
+    async def write_gatt_char(
+        self, char_specifier: Any, data: bytes | bytearray, response: bool | None = None
+    ) -> None: ...
 
     async def read_gatt_char(self, char_specifier: Any) -> bytearray: ...
 
@@ -101,6 +103,6 @@ class DeviceProfile(ABC):
         """Battery level in percent via the standard Battery Service, if present."""
         try:
             raw = await link.read_gatt_char("00002a19-0000-1000-8000-00805f9b34fb")
-        except Exception:  # noqa: BLE001 - not every device has the battery service
+        except Exception:  # not every device has the battery service
             return None
         return int(raw[0]) if raw else None
