@@ -216,6 +216,7 @@ class NmreProfile(DeviceProfile):
         self._unwrap: dict[str, _Unwrap] = {}
         self._scales: dict[str, NDArray[np.float64]] = {}
         self._n_channels: dict[str, int] = {}
+        self._started_mask = 0
 
     @classmethod
     def matches(cls, name: str | None, service_uuids: Sequence[str]) -> bool:
@@ -333,6 +334,7 @@ class NmreProfile(DeviceProfile):
             mask_streams |= STREAM_IMU
             await link.start_notify(IMU_DATA_UUID, on_notify)
         await self.command(link, Opcode.START, bytes([mask_streams]))
+        self._started_mask = mask_streams
 
     def configure(self, info: DeviceInfo) -> None:
         """Take the device's configuration (scales, channels, rates) for decoding."""
@@ -349,7 +351,9 @@ class NmreProfile(DeviceProfile):
                 self._unwrap[key] = _Unwrap(rate)
 
     async def stop(self, link: GattLink) -> None:
-        await self.command(link, Opcode.STOP, bytes([STREAM_EMG | STREAM_IMU]))
+        if self._started_mask:
+            await self.command(link, Opcode.STOP, bytes([self._started_mask]))
+            self._started_mask = 0
 
     # -- decoding -------------------------------------------------------------------
 

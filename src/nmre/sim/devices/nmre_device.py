@@ -122,6 +122,7 @@ class _Stream:
     n_channels: int
     scale: NDArray[np.float64]  # (n_channels, 1) physical units per LSB
     task: asyncio.Task[None] | None = None
+    signal: SignalFn | None = None
     next_k: int = 0
     resume_k: int | None = None  # next sample when the link dropped while streaming
 
@@ -340,22 +341,27 @@ class NmreDevice(EmulatedDevice):
         )
         return self.start_time + np.asarray(k) / rate
 
+    def encode_packet(self, stream: str, k: int, n: int) -> bytes:
+        """The data packet of ``n`` samples of ``stream`` starting at sample counter ``k`` (spec §5)."""
+        spec = self._streams[stream]
+        if spec.signal is None:
+            spec.signal = self.signal or synthetic_signal(spec.n_channels if stream == "emg" else 0)
+        t = (k + np.arange(n)) / spec.rate
+        values = np.asarray(spec.signal(stream, t), dtype=np.float64)
+        counts = np.clip(np.rint(values / spec.scale), -32768, 32767).astype("<i2")
+        t_us = round(k / spec.rate * 1e6 * (1.0 + self.clock_ppm * 1e-6)) % (1 << 32)
+        body = struct.pack("<BBBBHI", spec.packet_type, spec.n_channels, n, 0, k & 0xFFFF, t_us)
+        body += counts.T.tobytes()
+        return body + struct.pack("<H", crc16(body))
+
     async def _produce(self, stream: _Stream) -> None:
         loop = asyncio.get_running_loop()
-        signal = self.signal or synthetic_signal(stream.n_channels if stream.key == "emg" else 0)
         rate = stream.rate
-        tick = 1e6 * (1.0 + self.clock_ppm * 1e-6)
         while True:
             k = stream.next_k
             n = self.samples_per_packet(rate, stream.n_channels)
             delay = self.start_time + (k + n - 1) / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            t = (k + np.arange(n)) / rate
-            values = np.asarray(signal(stream.key, t), dtype=np.float64)
-            counts = np.clip(np.rint(values / stream.scale), -32768, 32767).astype("<i2")
-            t_us = round(k / rate * tick) % (1 << 32)
-            body = struct.pack("<BBBBHI", stream.packet_type, stream.n_channels, n, 0, k & 0xFFFF, t_us)
-            body += counts.T.tobytes()
-            self.send(stream.char, body + struct.pack("<H", crc16(body)), n, k)
+            self.send(stream.char, self.encode_packet(stream.key, k, n), n, k)
             stream.next_k = k + n
