@@ -166,7 +166,7 @@ class MovesenseDevice(EmulatedDevice):
         await self.notify(DATA_UUID, _result(ref, 200))
         self._subs[ref] = self.spawn(self._stream(ref, *parsed))
 
-    def _values(self, resource: str, t: F64) -> F64:
+    def _sample(self, resource: str, t: F64) -> F64:
         if resource == "ECG":
             ecg = self.signals.get("ecg") or constant((0.0,))
             return np.rint(ecg.at(t)[:1] * 1000.0)  # mV → µV counts
@@ -193,7 +193,7 @@ class MovesenseDevice(EmulatedDevice):
             wait = float(t[-1]) - self.now()
             if wait > 0:
                 await asyncio.sleep(wait)
-            values = self._values(resource, t)
+            values = self._sample(resource, t)
             ms = self.sensor_ms(float(t[0]))
             sent.append((ms, values))
             self.send(DATA_UUID, encode_measurement(ref, ms, values, resource), samples=per_packet)

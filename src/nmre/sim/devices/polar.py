@@ -207,6 +207,7 @@ _TO_DEVICE = {
     Measurement.GYRO: 180.0 / math.pi,
     Measurement.MAG: 0.01,
 }
+HEART_RATE_SERVICE_UUID = "0000180d-0000-1000-8000-00805f9b34fb"
 #: Device clock default: 2019-01-01 (what an H10 reports until the time is set), ns since 2000-01-01.
 DEFAULT_EPOCH_NS = 599_616_000 * 10**9
 
@@ -221,7 +222,9 @@ class PolarDevice(EmulatedDevice):
     model : {"h10", "verity"}
     signals : mapping of str to Playback
         Values per measurement key (``"ecg"``, ``"acc"``, ``"gyro"``) in SI units;
-        missing ones play a constant (ECG 0 mV, ACC 1 g up, GYRO 0).
+        missing ones play a constant (ECG 0 mV, ACC 1 g up, GYRO 0). ``"acc"`` uses
+        the first three channels, so an IMU stream (acc + gyro) can be passed as is;
+        ``"gyro"`` wants the gyro rows.
     clock_ppm : float
         The device crystal runs fast by this many ppm (its timestamps drift).
     epoch_ns : int
@@ -267,6 +270,10 @@ class PolarDevice(EmulatedDevice):
                 ),
             )
         ]
+
+    def advertised_services(self) -> list[str]:
+        """Polar sensors advertise the standard Heart Rate service (the PMD UUID is found on discovery)."""
+        return [HEART_RATE_SERVICE_UUID]
 
     def device_time_ns(self, t: float) -> int:
         """Device clock (ns since 2000) at ``t`` seconds after power-on."""
@@ -378,7 +385,7 @@ class PolarDevice(EmulatedDevice):
             play = constant(
                 (0.0,) if meas is Measurement.ECG else (0.0, 0.0, G if meas is Measurement.ACC else 0.0)
             )
-        device_units = play.at(t) * _TO_DEVICE[meas]
+        device_units = play.at(t)[: spec.channels] * _TO_DEVICE[meas]  # an IMU stream's acc or gyro rows
         counts = np.rint(device_units / spec.factor).astype(np.int64)
         lim = (1 << 23) - 1 if spec.channels == 1 else (1 << 15) - 1
         return np.clip(counts, -lim - 1, lim)
