@@ -93,6 +93,10 @@ def test_ble_source_streams_from_its_own_thread() -> None:
                 assert b.arrival <= clock.now()
                 got[b.stream] = got.get(b.stream, 0) + b.n_samples
         events = source.poll_events()
+        info = source.device_info()
+        assert info["left"]["mtu"] == 247 and info["left"]["battery"] == devices[0].battery
+        devices[1].battery = 42
+        assert source.read_battery("nmre-1") == 42
     assert source.state is SessionState.STOPPED
     assert sorted(e.source for e in events if e.kind == "device.connect") == ["left", "nmre-1"]
     assert source.errors == {}
@@ -124,3 +128,19 @@ def test_errors_in_the_ble_thread_reach_the_caller() -> None:
     finally:
         with pytest.raises(DeviceError, match="bug in a decoder"):
             source.stop()
+
+
+def test_a_missing_device_does_not_hold_back_the_others() -> None:
+    link = LocalLink()
+    devices = [NmreDevice("nmre-0", link=link)]
+    specs = [DeviceSpec("nmre", name="nmre-0"), DeviceSpec("nmre", name="absent")]
+    source = BleSource(specs, bumble_config(link, devices, connect_timeout=0.3), start_timeout=0.5)
+    source.start(RealClock())
+    try:
+        events = source.poll_events()
+        waiting = [e for e in events if e.kind == "device.waiting"]
+        assert waiting and waiting[0].payload["devices"] == ["absent"]
+        assert source.device_info()["nmre-0"]["status"] == "streaming"
+        assert source.wake.wait(10)
+    finally:
+        source.stop()

@@ -69,7 +69,7 @@ def lost_before(device, char: str, kinds: tuple[str, ...], last_seq: int) -> int
 async def test_one_percent_loss_is_reported_exactly(link) -> None:
     devices = boards(link, 2, faults=FaultPlan(drop=0.01, seed=7))
     async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
-        blocks = await collect(session, 20.0)
+        blocks = await collect(session, 12.0)
     for dev in devices:
         for key, char in (("emg", EMG_DATA_UUID), ("imu", IMU_DATA_UUID)):
             mine = stream_blocks(blocks, f"{dev.name}.{key}")
@@ -116,9 +116,9 @@ async def test_corrupted_packets_are_counted_and_streaming_goes_on(link) -> None
 
 async def test_forced_disconnect_reconnects_with_one_gap_per_stream(link) -> None:
     devices = boards(link, 2)
-    devices[0].plan = FaultPlan(disconnects=((8.0, 0x13),), advertising_off=1.5)
+    devices[0].plan = FaultPlan(disconnects=((5.0, 0x13),), advertising_off=1.5)
     async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
-        blocks = await collect(session, 20.0)
+        blocks = await collect(session, 12.0)
         events = session.outbox.poll_events()
         counters = session.counters()
     kinds = [(e.kind, e.source) for e in events]
@@ -134,11 +134,11 @@ async def test_forced_disconnect_reconnects_with_one_gap_per_stream(link) -> Non
         assert len(gaps) == 1
         assert len([r for r in dev.faults.of("outage") if r.char == char]) == 1
         # Ground truth of the outage: packets queued when the link dropped + samples never sent.
-        truth = sum(r.samples for r in dev.faults.of("flushed", "outage") if r.char == char and r.time < 19.0)
+        truth = sum(r.samples for r in dev.faults.of("flushed", "outage") if r.char == char and r.time < 11.0)
         assert gaps[0].payload["missing"] == truth > 0
         mine = stream_blocks(blocks, sid)
         assert sum(b.missing_before for b in mine) == gaps[0].payload["missing"]
-        assert mine[-1].end_time > 19.0
+        assert mine[-1].end_time > 11.0
     assert not [e for e in events if e.kind == "stream.gap" and e.source.startswith("nmre-1")]
 
 

@@ -215,3 +215,21 @@ async def test_nmre_board_info_and_control_point_over_bleak(link) -> None:
         await asyncio.sleep(0.1)
     assert replies == [bytes.fromhex("80 02 00"), bytes.fromhex("80 09 01")]
     assert (board.emg_rate, board.imu_rate) == (1000, 200)
+
+
+async def test_scan_cli_parser_and_table(link) -> None:
+    import argparse
+
+    from nmre.acquisition.scan_cli import add_parser, format_results
+
+    parser = argparse.ArgumentParser(prog="nmre")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["scan", "--timeout", "2.5", "--sim"])
+    assert (args.command, args.timeout, args.sim) == ("scan", 2.5, True)
+    fleet = emulated_fleet(link)
+    results = await scan_async(0.5, BleConfig(backend="bumble", bumble_link=link, emulated=fleet))
+    table = format_results(results).splitlines()
+    assert table[0].split() == ["KIND", "NAME", "ADDRESS", "RSSI"]
+    assert len(table) == 1 + len(fleet)
+    assert any(line.startswith("nmre") and "nmre-L" in line for line in table)
+    assert format_results([]) == "no BLE devices found"

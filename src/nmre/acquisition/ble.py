@@ -306,6 +306,7 @@ class _DeviceLink:
         self.connects = 0
         self.address: str | None = spec.address
         self.battery: int | None = None
+        self.mtu = 23
         self.refresh_streams()
 
     def refresh_streams(self) -> None:
@@ -506,6 +507,7 @@ class BleSession:
 
         await device.profile.start(client, on_notify)
         device.refresh_streams()
+        device.mtu = client.mtu_size
         device.battery = await device.profile.battery(client)
 
     def _on_disconnected(self, device: _DeviceLink) -> None:
@@ -692,6 +694,30 @@ class BleSession:
 
     # -- queries -----------------------------------------------------------------------
 
+    def device_info(self) -> dict[str, dict[str, Any]]:
+        """Per device label: status, address, kind, ATT MTU, battery (%, at the last connect), error."""
+        return {
+            d.label: {
+                "status": d.status.value,
+                "address": d.address,
+                "kind": d.spec.kind,
+                "mtu": d.mtu,
+                "battery": d.battery,
+                "error": d.error,
+            }
+            for d in self.devices
+        }
+
+    async def read_battery(self, label: str) -> int | None:
+        """Read the battery level of a connected device now, percent (``None`` if it has none)."""
+        device = next((d for d in self.devices if d.label == label), None)
+        if device is None:
+            raise ConfigError(expected(f"a device label in {[d.label for d in self.devices]}", label))
+        if device.client is None:
+            raise StateError(f"device {label!r}: cannot read the battery in state {device.status.value}")
+        device.battery = await device.profile.battery(device.client)
+        return device.battery
+
     def counters(self) -> dict[str, dict[str, int]]:
         """Per stream id: samples delivered, missing, duplicates; per device: malformed, connects."""
         out: dict[str, dict[str, int]] = {}
@@ -714,7 +740,9 @@ class BleSource(Source):
     time_fn : callable or None
         Session time for arrival stamps; ``clock.now`` of :meth:`start` by default.
     start_timeout : float
-        Seconds :meth:`start` waits for every device to stream or fail.
+        Seconds :meth:`start` waits for every device to stream or fail. Devices
+        still connecting then keep trying in the background (a ``device.waiting``
+        event says which); :meth:`start` raises only if no device streams.
 
     Notes
     -----
@@ -767,9 +795,16 @@ class BleSource(Source):
         )
         self._thread = threading.Thread(target=self._run, name="nmre-ble", daemon=True)
         self._thread.start()
-        if not self._started.wait(self._start_timeout):
-            raise DeviceError(f"BLE devices did not connect within {self._start_timeout} s")
+        if not self._started.wait(self._start_timeout + 30):
+            raise DeviceError(f"BLE acquisition did not start within {self._start_timeout + 30} s")
         self._raise_if_failed()
+        status = self.session.status()
+        if DeviceStatus.STREAMING not in status.values():
+            details = "; ".join(
+                f"{label}: {self.session.errors.get(label, st.value)}" for label, st in status.items()
+            )
+            self.stop()
+            raise DeviceError(f"no BLE device is streaming ({details})")
 
     def _run(self) -> None:
         try:
@@ -786,7 +821,22 @@ class BleSource(Source):
         assert session is not None
         self._loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()
-        await session.start()
+        await session.start(wait=False)
+        try:
+            await asyncio.wait_for(session.wait_ready(), self._start_timeout)
+        except asyncio.TimeoutError:
+            waiting = [label for label, st in session.status().items() if st is not DeviceStatus.STREAMING]
+            message = f"still connecting after {self._start_timeout} s: {', '.join(waiting)} (retrying in the background)"
+            logger.warning("BLE: %s", message)
+            self.outbox.put_event(
+                Event(
+                    session.time_fn(),
+                    "device.waiting",
+                    "ble",
+                    {"devices": waiting},
+                    therapist_message=message,
+                )
+            )
         self._started.set()
         try:
             await self._stop_requested.wait()
@@ -809,6 +859,17 @@ class BleSource(Source):
 
     def counters(self) -> dict[str, dict[str, int]]:
         return self.session.counters() if self.session is not None else {}
+
+    def device_info(self) -> dict[str, dict[str, Any]]:
+        """See :meth:`BleSession.device_info`."""
+        return self.session.device_info() if self.session is not None else {}
+
+    def read_battery(self, label: str, timeout: float = 10.0) -> int | None:
+        """Read a device's battery level now (blocks up to ``timeout`` s on the BLE thread)."""
+        if self.session is None or self._loop is None or self.state is not SessionState.RUNNING:
+            raise StateError(f"BleSource: cannot read a battery in state {self.state.value}")
+        future = asyncio.run_coroutine_threadsafe(self.session.read_battery(label), self._loop)
+        return future.result(timeout)
 
     def stop(self) -> None:
         if self.state is not SessionState.RUNNING:
