@@ -99,6 +99,9 @@ class MovesenseDevice(EmulatedDevice):
         self.boot_ms = boot_ms
         #: Encoded packets per reference: list of (timestamp_ms, values as sent (channels, n)).
         self.encoded: dict[int, list[tuple[int, F64]]] = {}
+        #: Per reference: time (s since start, :meth:`now`) of the first sample; sample k
+        #: was taken ``k / rate / (1 + clock_ppm * 1e-6)`` later.
+        self.first_sample_time: dict[int, float] = {}
         #: Commands written, in order.
         self.commands: list[bytes] = []
         self._subs: dict[int, asyncio.Task[None]] = {}
@@ -187,6 +190,7 @@ class MovesenseDevice(EmulatedDevice):
         per_packet = max(1, min(per_packet, (self.max_payload - 6) // (4 * width)))
         period = 1.0 / rate / (1.0 + self.clock_ppm * 1e-6)
         t_start = self.now()
+        self.first_sample_time[ref] = t_start
         k = 0
         while True:
             t = t_start + (k + np.arange(per_packet)) * period

@@ -129,6 +129,8 @@ class MyoDevice(EmulatedDevice):
         self.never_sleep = False
         #: Encoded samples in send order: "emg" → (8, 2) int arrays, "imu" → (10,) int arrays.
         self.encoded: dict[str, list[NDArray[np.int64]]] = {"emg": [], "imu": []}
+        #: Time (s since start, :meth:`now`) of the first EMG / IMU sample (200 / 50 Hz after it).
+        self.first_sample_time: dict[str, float] = {}
         #: Commands written, in order.
         self.commands: list[bytes] = []
         self._tasks_by_stream: dict[str, asyncio.Task[None]] = {}
@@ -208,6 +210,7 @@ class MyoDevice(EmulatedDevice):
     async def _emg_stream(self) -> None:
         period = 1.0 / EMG_RATE
         t0 = self.now()
+        self.first_sample_time["emg"] = t0
         k = 0
         while True:
             t = t0 + (k + np.arange(2)) * period
@@ -226,6 +229,7 @@ class MyoDevice(EmulatedDevice):
     async def _imu_stream(self) -> None:
         period = 1.0 / IMU_RATE
         t0 = self.now()
+        self.first_sample_time["imu"] = t0
         k = 0
         while True:
             t = np.array([t0 + k * period])

@@ -254,6 +254,9 @@ class PolarDevice(EmulatedDevice):
         self.epoch_ns = epoch_ns
         #: Every sample encoded, per measurement key: list of (timestamp_ns, counts (channels, n)).
         self.encoded: dict[str, list[tuple[int, I64]]] = {}
+        #: Device time (s since start, :meth:`now`) of each measurement's first sample;
+        #: sample k was taken ``k / rate / (1 + clock_ppm * 1e-6)`` later.
+        self.first_sample_time: dict[str, float] = {}
         #: Control-point requests received, in order (bytes).
         self.requests: list[bytes] = []
         self._streams: dict[Measurement, asyncio.Task[None]] = {}
@@ -395,6 +398,7 @@ class PolarDevice(EmulatedDevice):
         sent = self.encoded.setdefault(key, [])
         period = 1.0 / rate / (1.0 + self.clock_ppm * 1e-6)  # seconds of loop time per sample
         t_start = self.now()
+        self.first_sample_time[key] = t_start
         k = 0
         while True:
             n = self._frame_samples(spec)
