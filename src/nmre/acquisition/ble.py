@@ -824,7 +824,7 @@ class BleSource(Source):
         await session.start(wait=False)
         try:
             await asyncio.wait_for(session.wait_ready(), self._start_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             waiting = [label for label, st in session.status().items() if st is not DeviceStatus.STREAMING]
             message = f"still connecting after {self._start_timeout} s: {', '.join(waiting)} (retrying in the background)"
             logger.warning("BLE: %s", message)
