@@ -181,3 +181,18 @@ async def test_board_plays_the_body_simulator_through_ble(link) -> None:
         want = values[:, k % values.shape[1]]
         tol = np.array([[board.acc_scale]] * 3 + [[board.gyro_scale]] * 3) if scale is None else scale
         assert np.all(np.abs(got - want) <= tol / 2 + 1e-12)  # equal up to int16 quantisation
+
+
+async def test_simulated_boards_keep_the_simulator_streams(link) -> None:
+    from nmre.sim import SquatConfig, simulate
+    from nmre.sim.devices.nmre_device import simulated_boards
+
+    sim = simulate(SquatConfig(reps=1), seed=5)
+    devices, device_specs = simulated_boards(sim, link)
+    async with BleSession(device_specs, bumble_config(link, devices), time_fn=session_clock()) as session:
+        assert session.errors == {}
+        assert {s.id: (s.kind, s.placement, s.channel_names) for s in session.streams} == {
+            s.id: (s.kind, s.placement, s.channel_names) for s in sim.streams
+        }
+        blocks = await collect(session, 2.0)
+    assert {b.stream for b in blocks} == {s.id for s in sim.streams}

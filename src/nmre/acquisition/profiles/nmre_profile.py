@@ -17,7 +17,7 @@ import asyncio
 import binascii
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any, ClassVar
 
@@ -199,10 +199,12 @@ class NmreProfile(DeviceProfile):
 
     ``emg_rate`` (Hz, one of 500/1000/2000), ``imu_rate`` (Hz, one of
     50/100/200/400), ``emg_channels`` (sequence of channel indices 0..7),
-    ``emg_names`` (channel names), ``imu`` (bool, stream the IMU; default
-    true when present), ``stream_prefix`` (stream ids are
+    ``emg_names`` (channel names), ``emg`` / ``imu`` (bool, stream them;
+    default true when the board has them), ``stream_prefix`` (stream ids are
     ``"<prefix>.emg"``/``"<prefix>.imu"``; default the device name),
-    ``command_timeout`` (s, default 5).
+    ``stream_infos`` (``{"emg": StreamInfo, "imu": StreamInfo}`` used as the
+    streams' descriptions — id, channel names, placement — with the rate set
+    to the device's), ``command_timeout`` (s, default 5).
     """
 
     kind: ClassVar[str] = "nmre"
@@ -231,6 +233,10 @@ class NmreProfile(DeviceProfile):
             return self.info.emg_channels
         return (0, 1, 2, 3)
 
+    def _emg_enabled(self) -> bool:
+        present = self.info.emg_mask != 0 if self.info is not None else True
+        return bool(self.config.get("emg", present)) and present
+
     def _imu_enabled(self) -> bool:
         present = self.info.imu_present if self.info is not None else True
         return bool(self.config.get("imu", present)) and present
@@ -245,15 +251,15 @@ class NmreProfile(DeviceProfile):
             )
         emg_rate = float(self.config.get("emg_rate", self.info.emg_rate if self.info else 2000))
         imu_rate = float(self.config.get("imu_rate", self.info.imu_rate if self.info else 100))
-        out = {
-            "emg": StreamInfo(
+        out: dict[str, StreamInfo] = {}
+        if self._emg_enabled():
+            out["emg"] = StreamInfo(
                 f"{prefix}.emg",
                 StreamKind.EMG,
                 tuple(Channel(str(n), "mV") for n in names),
                 emg_rate,
                 device=device,
             )
-        }
         if self._imu_enabled():
             out["imu"] = StreamInfo(
                 f"{prefix}.imu",
@@ -269,6 +275,15 @@ class NmreProfile(DeviceProfile):
                 imu_rate,
                 device=device,
             )
+        given: Mapping[str, StreamInfo] = self.config.get("stream_infos") or {}
+        for key, info in given.items():
+            if key in out:
+                if info.n_channels != out[key].n_channels:
+                    raise DeviceError(
+                        f"{device}: stream_infos[{key!r}] "
+                        + expected(f"{out[key].n_channels} channels", info.n_channels)
+                    )
+                out[key] = replace(info, rate=out[key].rate, device=device)
         return out
 
     # -- commands ----------------------------------------------------------------
@@ -324,12 +339,16 @@ class NmreProfile(DeviceProfile):
         imu_rate = int(self.config.get("imu_rate", info.imu_rate))
         channels = self.config.get("emg_channels")
         mask = info.emg_mask if channels is None else sum(1 << int(c) for c in channels)
+        if mask == 0 and self.config.get("emg", False):
+            raise DeviceError(f"{self.device}: asked for EMG, but the board reports no active EMG channel")
         if (emg_rate, imu_rate, mask) != (info.emg_rate, info.imu_rate, info.emg_mask):
             await self.command(link, Opcode.SET_RATES, struct.pack("<HHB", emg_rate, imu_rate, mask))
             info = parse_info(await self.command(link, Opcode.GET_CONFIG), self.device)
         self.configure(info)
-        mask_streams = STREAM_EMG
-        await link.start_notify(EMG_DATA_UUID, on_notify)
+        mask_streams = 0
+        if self._emg_enabled():
+            mask_streams |= STREAM_EMG
+            await link.start_notify(EMG_DATA_UUID, on_notify)
         if self._imu_enabled():
             mask_streams |= STREAM_IMU
             await link.start_notify(IMU_DATA_UUID, on_notify)

@@ -20,6 +20,7 @@ import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,7 +47,7 @@ from nmre.acquisition.profiles.nmre_profile import (
 from nmre.errors import ConfigError, expected
 from nmre.sim.devices.base import AttRefusal, CharSpec, EmulatedDevice, FaultRecord, ServiceSpec
 
-__all__ = ["NmreDevice", "SignalFn", "signal_from_arrays", "synthetic_signal"]
+__all__ = ["NmreDevice", "SignalFn", "signal_from_arrays", "simulated_boards", "synthetic_signal"]
 
 #: ``signal(stream, t) -> values``: ``stream`` is ``"emg"`` or ``"imu"``, ``t`` the
 #: sample times in seconds since power-on, shape (n,); values in mV or
@@ -80,7 +81,7 @@ def synthetic_signal(n_emg: int) -> SignalFn:
 
 
 def signal_from_arrays(
-    emg: tuple[NDArray[np.float64], NDArray[np.float64]],
+    emg: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
     imu: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> SignalFn:
     """Play recorded or simulated ``(times, values)`` arrays through a board, looping at their end.
@@ -101,7 +102,7 @@ def signal_from_arrays(
                 + expected("times (n,) and values (n_channels, n), n >= 2", (times.shape, values.shape))
             )
         tables[key] = ((times.shape[0] - 1) / (times[-1] - times[0]), values)
-    fallback = synthetic_signal(emg[1].shape[0])
+    fallback = synthetic_signal(np.asarray(emg[1]).shape[0] if emg is not None else 1)
 
     def signal(stream: str, t: NDArray[np.float64]) -> NDArray[np.float64]:
         if stream not in tables:
@@ -261,7 +262,7 @@ class NmreDevice(EmulatedDevice):
                 return Status.INVALID_STATE, b""
             if emg_rate not in EMG_RATES or (self.has_imu and imu_rate not in IMU_RATES):
                 return Status.UNSUPPORTED_RATE, b""
-            if mask == 0 or mask >> self.max_emg_channels:
+            if mask >> self.max_emg_channels:
                 return Status.INVALID_PARAMETER, b""
             self.emg_rate, self.imu_rate, self.emg_mask = emg_rate, imu_rate, mask
             return Status.SUCCESS, b""
@@ -269,7 +270,12 @@ class NmreDevice(EmulatedDevice):
             if len(params) != 1:
                 return Status.INVALID_LENGTH, b""
             which = params[0]
-            if which == 0 or which & ~(STREAM_EMG | STREAM_IMU) or (which & STREAM_IMU and not self.has_imu):
+            if (
+                which == 0
+                or which & ~(STREAM_EMG | STREAM_IMU)
+                or (which & STREAM_IMU and not self.has_imu)
+                or (which & STREAM_EMG and op == Opcode.START and self.emg_mask == 0)
+            ):
                 return Status.INVALID_PARAMETER, b""
             keys = [k for bit, k in ((STREAM_EMG, "emg"), (STREAM_IMU, "imu")) if which & bit]
             for key in keys:
@@ -365,3 +371,68 @@ class NmreDevice(EmulatedDevice):
                 await asyncio.sleep(delay)
             self.send(stream.char, self.encode_packet(stream.key, k, n), n, k)
             stream.next_k = k + n
+
+
+def simulated_boards(
+    sim: Any,
+    link: Any,
+    *,
+    emg_on: str = "imu.thigh.r",
+    emg_stream: str = "emg.r",
+    **kwargs: Any,
+) -> tuple[list[NmreDevice], list[Any]]:
+    """Emulated nmre boards wearing a body simulation, and the device specs to stream from them.
+
+    One board per simulated IMU stream (``nmre-0``, ``nmre-1`` ...); the board at
+    ``emg_on`` also carries the EMG stream ``emg_stream``; the others are IMU-only.
+    The specs (:class:`nmre.acquisition.ble.DeviceSpec`) keep the simulator's
+    stream ids, channel names and placements, so ``BleSource`` produces the same
+    streams as ``SimSource`` — through BLE. At most four IMUs (the manager's limit).
+
+    Parameters
+    ----------
+    sim : nmre.sim.Simulation
+        ``sim.streams`` and ``sim.data[stream_id] = (times, values)``.
+    link : bumble.link.LocalLink
+        The air the boards attach to.
+    **kwargs
+        Passed to every :class:`NmreDevice` (``timing``, ``faults`` ...).
+    """
+    from nmre.acquisition.ble import DeviceSpec
+
+    infos = {info.id: info for info in sim.streams}
+    imu_ids = [sid for sid, info in infos.items() if info.kind.value == "imu"]
+    if len(imu_ids) > 4:
+        raise ConfigError(expected("at most 4 IMU streams (one board each)", imu_ids))
+    emg_rate, imu_rate = round(float(sim.emg_rate)), round(float(sim.imu_rate))
+    if emg_rate not in EMG_RATES or imu_rate not in IMU_RATES:
+        raise ConfigError(
+            expected(
+                f"simulated rates in the profile's sets EMG {EMG_RATES}, IMU {IMU_RATES}",
+                (emg_rate, imu_rate),
+            )
+        )
+    boards: list[NmreDevice] = []
+    specs = []
+    for i, imu_id in enumerate(imu_ids):
+        with_emg = imu_id == emg_on and emg_stream in sim.data
+        n_emg = infos[emg_stream].n_channels if with_emg else 0
+        board = NmreDevice(
+            f"nmre-{i}",
+            link=link,
+            emg_channels=n_emg,
+            emg_rate=emg_rate,
+            imu_rate=imu_rate,
+            signal=signal_from_arrays(sim.data[emg_stream] if with_emg else None, sim.data[imu_id]),
+            **kwargs,
+        )
+        stream_infos = {"imu": infos[imu_id]}
+        if with_emg:
+            stream_infos["emg"] = infos[emg_stream]
+        boards.append(board)
+        specs.append(
+            DeviceSpec(
+                "nmre", name=board.name, config={"emg": with_emg, "imu": True, "stream_infos": stream_infos}
+            )
+        )
+    return boards, specs
