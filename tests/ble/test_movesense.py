@@ -118,19 +118,45 @@ def test_ms_quantised_timestamps_stay_on_a_smooth_grid_at_high_rate():
     "data, match",
     [
         (b"\x02", r"movesense: notification expected >= 2 bytes \(type, reference\), got 1"),
-        (b"\x03\x01abc", r"expected a DATA notification \(type 2\), got 'type 3'"),
+        (b"\x04\x01abc", r"expected a DATA or DATA_PART2 notification \(type 2 or 3\), got 'type 4'"),
+        (b"\x03\x01abc", r"DATA_PART2 for reference 1 expected a first part, got 'none'"),
         (b"\x02\x09" + bytes(16), r"DATA expected a subscribed reference, got 9"),
         (b"\x02\x01\x00\x00", r"Acc data expected >= 4 bytes \(u32 timestamp\), got 2"),
-        (
-            b"\x02\x01" + bytes(4 + 13),
-            r"Acc data expected a timestamp \+ a multiple of 12 sample bytes, got 17",
-        ),
         (b"\x02\x01" + bytes(4), r"multiple of 12 sample bytes, got 4"),
     ],
 )
 def test_malformed_packets_raise_protocol_error(data, match):
     with pytest.raises(ProtocolError, match=match):
         started({"subscriptions": {"acc": 52}}).decode(DATA_UUID, data)
+
+
+def test_partial_samples_are_a_protocol_error_once_complete():
+    with pytest.raises(
+        ProtocolError, match=r"Acc data expected a timestamp \+ a multiple of 12 sample bytes, got 17"
+    ):
+        decode_measurement("Acc", bytes(17))
+    profile = started({"subscriptions": {"acc": 52}})
+    assert profile.decode(DATA_UUID, b"\x02\x01" + bytes(17)) == []  # waits for its DATA_PART2
+    with pytest.raises(ProtocolError, match="multiple of 12 sample bytes, got 18"):
+        profile.decode(DATA_UUID, b"\x03\x01\x00")
+
+
+def test_payload_split_over_data_part2_is_joined():
+    profile = started({"subscriptions": {"imu9": 208}})
+    values = np.arange(9 * 16, dtype=np.float64).reshape(9, 16)
+    packet = encode_measurement(1, 777, values, "IMU9")  # 6 + 576 bytes: two notifications at MTU 247
+    first, rest = packet[:244], bytes([3, 1]) + packet[244:]
+    assert profile.decode(DATA_UUID, first) == []
+    imu, mag = profile.decode(DATA_UUID, rest)
+    np.testing.assert_allclose(mag.values, values[6:])
+    np.testing.assert_allclose(imu.values[:3], values[:3])
+    # a first part left unfinished is reported when the next packet starts
+    assert profile.decode(DATA_UUID, first) == []
+    with pytest.raises(
+        ProtocolError,
+        match=r"expected DATA_PART2 to complete the previous packet, got '242 bytes left unfinished'",
+    ):
+        profile.decode(DATA_UUID, first)
 
 
 def test_result_packets_decode_to_nothing_and_wrong_char_is_an_error():

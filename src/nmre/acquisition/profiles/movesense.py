@@ -22,8 +22,9 @@ Units reported: acc m/s^2 (as sent), gyro rad/s (sent in deg/s), magnetic
 field µT (as sent), ECG mV (sent as int32 counts; ``ecg_mv_per_count`` in the
 configuration, default 1e-3, i.e. counts read as µV [hedge: check your firmware]).
 
-Not supported: the DATA_PART2 continuation (type 3) newer firmware uses when a
-payload does not fit one notification; such packets raise :class:`ProtocolError`.
+A payload too long for one notification is split by newer firmware into DATA
+and a DATA_PART2 (type 3) continuation [third-party: the Node GSP client's notes];
+a DATA whose samples are not whole is held until its DATA_PART2 arrives.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class _Subscription:
     ref: int
     last_ms: int = -1  # unwrapped ms of the previous packet's first sample
     next_s: float = math.nan  # expected device time of the next packet's first sample, s
+    pending: bytes | None = None  # first part of a payload split over DATA + DATA_PART2
 
 
 _CH = {
@@ -292,12 +294,35 @@ class MovesenseProfile(DeviceProfile):
         kind, ref = data[0], data[1]
         if kind == Notification.COMMAND_RESULT:
             return []
-        if kind != Notification.DATA:
-            raise ProtocolError(f"{self.device}: " + expected("a DATA notification (type 2)", f"type {kind}"))
+        if kind not in (Notification.DATA, Notification.DATA_PART2):
+            raise ProtocolError(
+                f"{self.device}: "
+                + expected("a DATA or DATA_PART2 notification (type 2 or 3)", f"type {kind}")
+            )
         sub = self._subs.get(ref)
         if sub is None:
             raise ProtocolError(f"{self.device}: DATA " + expected("a subscribed reference", ref))
-        ts, values = decode_measurement(sub.resource, data[2:], self.device)
+        if kind == Notification.DATA_PART2:
+            if sub.pending is None:
+                raise ProtocolError(
+                    f"{self.device}: DATA_PART2 for reference {ref} " + expected("a first part", "none")
+                )
+            payload, sub.pending = sub.pending + bytes(data[2:]), None
+        else:
+            payload = bytes(data[2:])
+            stale, sub.pending = sub.pending, None
+            if len(payload) >= 4 and (len(payload) - 4) % (4 * _WIDTH[sub.resource]):
+                sub.pending = payload  # not whole samples: the rest follows as DATA_PART2
+            if stale is not None:
+                raise ProtocolError(
+                    f"{self.device}: DATA for reference {ref}: "
+                    + expected(
+                        "DATA_PART2 to complete the previous packet", f"{len(stale)} bytes left unfinished"
+                    )
+                )
+            if sub.pending is not None:
+                return []
+        ts, values = decode_measurement(sub.resource, payload, self.device)
         n = values.shape[1]
         ms = ts if sub.last_ms < 0 else sub.last_ms + ((ts - sub.last_ms) % TIME_WRAP_MS)
         if sub.last_ms >= 0 and ms - sub.last_ms > TIME_WRAP_MS // 2:  # behind: duplicate or reordered

@@ -9,7 +9,9 @@ serve [hedge: the exact code of the real firmware for a bad rate], 507 when all
 four subscription slots are taken, 400 for a malformed command. Data
 notifications are ``[2, ref, u32 ms timestamp of the first sample, float32
 arrays]`` (ECG: int32 samples), with as many samples per packet as the rate
-calls for (rate / 13, at least 1) and the ATT payload allows.
+calls for (rate / 13, at least 1); a packet longer than the ATT payload is
+split into DATA and a ``[3, ref, rest]`` DATA_PART2 continuation (at most two
+parts).
 
 Signals are :class:`~nmre.sim.devices.polar.Playback` objects in SI units:
 ``"imu"`` 6 channels (acc m/s^2, gyro rad/s), ``"mag"`` 3 channels µT,
@@ -187,7 +189,8 @@ class MovesenseDevice(EmulatedDevice):
         sent = self.encoded.setdefault(ref, [])
         width = {"Acc": 3, "IMU6": 6, "IMU9": 9, "ECG": 1}[resource]
         per_packet = max(1, rate // 13 if resource != "ECG" else rate // 16)
-        per_packet = max(1, min(per_packet, (self.max_payload - 6) // (4 * width)))
+        # at most two notifications per packet: DATA + DATA_PART2
+        per_packet = max(1, min(per_packet, (2 * self.max_payload - 8) // (4 * width)))
         period = 1.0 / rate / (1.0 + self.clock_ppm * 1e-6)
         t_start = self.now()
         self.first_sample_time[ref] = t_start
@@ -200,5 +203,11 @@ class MovesenseDevice(EmulatedDevice):
             values = self._sample(resource, t)
             ms = self.sensor_ms(float(t[0]))
             sent.append((ms, values))
-            self.send(DATA_UUID, encode_measurement(ref, ms, values, resource), samples=per_packet)
+            packet = encode_measurement(ref, ms, values, resource)
+            room = self.max_payload
+            if len(packet) <= room:
+                self.send(DATA_UUID, packet, samples=per_packet)
+            else:
+                self.send(DATA_UUID, packet[:room], samples=per_packet)
+                self.send(DATA_UUID, bytes([Notification.DATA_PART2, ref]) + packet[room:], samples=0)
             k += per_packet
