@@ -27,10 +27,11 @@ before each pass, GC off):
   on a virtual clock, fed by a scheduled source that releases one update's blocks
   every 8 ms: adds engine dispatch, source polling and feedback publishing.
 * ``engine, squat drill``: the real squat drill (``build_squat``) in the Engine:
-  adds onset conditioning (band-pass, TKEO, rectify, low-pass, onset detector on
-  8 channels), trunk inclination, three rep rules, the onset-order rule and the
-  rep segmenter; its orientation runs on the 3 IMUs the drill uses (trunk, thigh,
-  shank; pelvis blocks arrive and are dispatched to no node).
+  adds the EMG guard (NaN/saturation/flat-line) ahead of the EMG chain, onset
+  conditioning (band-pass, TKEO, rectify, low-pass, onset detector on 8 channels),
+  trunk inclination, three rep rules, the onset-order rule and the rep segmenter;
+  its orientation runs on the 3 IMUs the drill uses (trunk, thigh, shank; pelvis
+  blocks arrive and are dispatched to no node). Its peer is still the bare chain.
 
 ``python benchmarks/bench_chain.py`` prints a breakdown of where one update's time goes.
 """
