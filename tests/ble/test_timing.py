@@ -246,3 +246,25 @@ def test_bad_calls_raise_input_error(kwargs, call):
 def test_bad_rate(rate):
     with pytest.raises(InputError, match="rate"):
         StreamClock(rate, has_seq=False, has_device_time=False)
+
+
+def test_short_link_stall_without_seq_is_not_a_gap_and_times_recover():
+    """A 100 ms stall (packets queue on the device, then leave in a burst) loses nothing."""
+    packets = synth(rate=200.0, per_packet=2, duration=40.0, ci=0.0075, drift_ppm=100, seed=4, per_event=6)
+    # nothing leaves between 30.0 and 30.1 s; then the queue drains at 6 packets per 7.5 ms event
+    slot, used = 30.1, 0
+    for q in packets:
+        if q.arrival < 30.0:
+            continue
+        if q.arrival >= slot:
+            break  # the queue has drained
+        q.arrival = slot
+        used += 1
+        if used == 6:
+            slot, used = slot + 0.0075, 0
+    clock = StreamClock(200.0, has_seq=False, has_device_time=False)
+    rows = run(clock, packets)
+    assert sum(q.arrival == 30.1 for q in packets) == 6
+    assert clock.n_missing == 0 and all(st.seq_first == q.first for q, st in rows)
+    err = [np.max(np.abs(st.times - q.truth)) for q, st in rows if q.truth[0] > 33.7]
+    assert max(err) < 1e-3

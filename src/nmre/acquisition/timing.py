@@ -26,7 +26,15 @@ Limits
 * Without sequence numbers or device timestamps, lost samples are only seen
   as a jump of the arrival time beyond ``gap_threshold``; their count is an
   estimate good to about the transport jitter divided by the sample period.
-  Short losses (one Myo packet) hide inside the jitter and are not seen.
+  Short losses (one Myo packet) hide inside the jitter and are not seen. The
+  other way round, a link stall longer than ``gap_threshold`` (packets queued
+  on the device, then sent in a burst) is reported as that many lost samples;
+  the sample times recover once the burst has passed.
+* When the packet period is a multiple of the connection interval (common:
+  BLE intervals are multiples of 1.25 ms), the packets' phase against the
+  connection events only walks at the clocks' relative drift, and the envelope
+  needs that long (e.g. 140 s for 180 ms packets at 80 ppm) to find the
+  zero-delay floor; until then times are late by up to one interval.
 * Packets reordered by the transport are not put back in order.
 """
 
