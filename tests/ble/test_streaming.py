@@ -15,7 +15,7 @@ from nmre.sim.devices.nmre_device import NmreDevice, signal_from_arrays
 from .conftest import boards, bumble_config, session_clock, specs
 
 # Few no-op cycles per virtual time step: the emulated radio advances time thousands of times a second.
-pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio, pytest.mark.looptime(noop_cycles=3)]
+pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio, pytest.mark.looptime(noop_cycles=1)]
 
 
 async def collect(session: BleSession, seconds: float) -> list:

@@ -474,13 +474,18 @@ class BleSession:
             return {"backend": BumbleScannerBackend, "bumble_central": self._central}
         return {}
 
-    async def _resolve(self, device: _DeviceLink, timeout: float) -> BLEDevice | str:
+    async def _resolve(self, device: _DeviceLink, timeout: float) -> BLEDevice:
+        """Hear the device advertise before connecting (a connect to an absent device would
+        hold the radio's single pending-connection slot and starve the other devices)."""
+        kwargs = self._scanner_kwargs()
         if device.spec.address is not None:
-            return device.spec.address
-        name = device.spec.name
-        found = await BleakScanner.find_device_by_name(str(name), timeout=timeout, **self._scanner_kwargs())
+            found = await BleakScanner.find_device_by_address(device.spec.address, timeout=timeout, **kwargs)
+            what = f"address {device.spec.address}"
+        else:
+            found = await BleakScanner.find_device_by_name(str(device.spec.name), timeout=timeout, **kwargs)
+            what = f"name {device.spec.name!r}"
         if found is None:
-            raise BleakError(f"no device named {name!r} found within {timeout} s")
+            raise BleakError(f"{device.label}: no device with {what} advertised within {timeout} s")
         device.address = found.address
         return found
 
