@@ -256,3 +256,27 @@ async def test_loss_is_counted_exactly_and_times_converge_polar_movesense(link, 
     assert missing > 0 and missing == counters["ms.imu"]["missing"]
     # 8 samples at 104 Hz = 76.9 ms packets walk through the interval quickly: 1 ms after 20 s
     assert err < 1e-3, f"Movesense IMU times off by {err * 1e3:.2f} ms"
+
+
+async def test_myo_sample_times_from_arrival_only(link, sim):
+    """No timestamps, no counter: index x period fitted to arrivals. 10 ms packets on a 7.5 ms
+    interval walk through their 2.5 ms phase cycle in 25 s at 100 ppm."""
+    timing = LinkTiming(interval=0.0075, max_packets=6, jitter=0.001)
+    myo = MyoDevice(
+        "Myo-sim", link=link, emg=decimate_emg(*sim.data["emg.r"]), clock_ppm=100.0, timing=timing
+    )
+    t0 = []
+    blocks, errors, _ = await run(link, [myo], [DeviceSpec("myo", name="Myo-sim")], 45.0, t0)
+    assert errors == {}
+    sent = np.concatenate(myo.encoded["emg"], axis=1)
+    period = 1 / 200 / (1 + 100e-6)
+    missing, err = check_blocks_against_truth(
+        blocks,
+        "Myo-sim.emg",
+        sent,
+        1.0,
+        lambda k: myo.start_time + myo.first_sample_time["emg"] + k * period - t0[0],
+        settle=30.0,
+    )
+    assert missing == 0
+    assert err < 1e-3, f"Myo EMG times off by {err * 1e3:.2f} ms"

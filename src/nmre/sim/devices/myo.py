@@ -101,6 +101,8 @@ class MyoDevice(EmulatedDevice):
         Orientation quaternion w, x, y, z (default identity).
     mv_per_count : float
         EMG scale, mV per int8 count.
+    clock_ppm : float
+        The band's crystal runs fast by this many ppm (its 200 Hz is a little faster).
     **kwargs
         Passed to :class:`EmulatedDevice`.
     """
@@ -115,6 +117,7 @@ class MyoDevice(EmulatedDevice):
         imu: Playback | None = None,
         quat: Playback | None = None,
         mv_per_count: float = 0.01,
+        clock_ppm: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -124,6 +127,7 @@ class MyoDevice(EmulatedDevice):
         self.imu = imu or constant((0.0, 0.0, G, 0.0, 0.0, 0.0))
         self.quat = quat or constant((1.0, 0.0, 0.0, 0.0))
         self.mv_per_count = mv_per_count
+        self.clock_ppm = clock_ppm
         self.emg_mode = EmgMode.NONE
         self.imu_mode = ImuMode.NONE
         self.never_sleep = False
@@ -208,7 +212,7 @@ class MyoDevice(EmulatedDevice):
     # -- data --------------------------------------------------------------------------
 
     async def _emg_stream(self) -> None:
-        period = 1.0 / EMG_RATE
+        period = 1.0 / EMG_RATE / (1.0 + self.clock_ppm * 1e-6)
         t0 = self.now()
         self.first_sample_time["emg"] = t0
         k = 0
@@ -227,7 +231,7 @@ class MyoDevice(EmulatedDevice):
             k += 2
 
     async def _imu_stream(self) -> None:
-        period = 1.0 / IMU_RATE
+        period = 1.0 / IMU_RATE / (1.0 + self.clock_ppm * 1e-6)
         t0 = self.now()
         self.first_sample_time["imu"] = t0
         k = 0
