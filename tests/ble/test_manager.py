@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import numpy as np
 import pytest
@@ -81,14 +82,16 @@ def test_ble_source_streams_from_its_own_thread() -> None:
     assert [s.id for s in source.streams] == ["left.emg", "left.imu", "nmre-1.emg", "nmre-1.imu"]
     assert source.streams[0].kind is StreamKind.EMG
     clock = RealClock()
+    engine_wake = threading.Event()
+    source.wake = engine_wake  # what nmre.engine does before start()
     with source:
         source.start(clock)
         with pytest.raises(StateError, match="running"):
             source.start(clock)
         got: dict[str, int] = {}
         while len(got) < 4 or min(got.values()) < 100:
-            assert source.wake.wait(10), "no data within 10 s"
-            source.wake.clear()
+            assert engine_wake.wait(10), "no data within 10 s"
+            engine_wake.clear()
             for b in source.poll(clock.now()):
                 assert b.arrival <= clock.now()
                 got[b.stream] = got.get(b.stream, 0) + b.n_samples
@@ -144,3 +147,17 @@ def test_a_missing_device_does_not_hold_back_the_others() -> None:
         assert source.wake.wait(10)
     finally:
         source.stop()
+
+
+def test_engine_runs_on_ble_source() -> None:
+    """The engine polls BleSource like any live source and sees every sample and the connect events."""
+    from nmre.engine import Engine
+
+    link = LocalLink()
+    devices = [NmreDevice("nmre-0", link=link)]
+    source = BleSource([DeviceSpec("nmre", name="nmre-0")], bumble_config(link, devices))
+    engine = Engine([source], clock=RealClock())
+    stats = engine.run(until=0.5)
+    assert stats.samples > 0
+    assert any(e.kind == "device.connect" for e in engine.events)
+    assert source.state is SessionState.STOPPED

@@ -794,6 +794,8 @@ class BleSource(Source):
         if self.state is not SessionState.CREATED:
             raise StateError(f"BleSource: cannot start in state {self.state.value}")
         self.state = SessionState.RUNNING
+        if self.wake is not None:
+            self.outbox.wake = self.wake  # the engine may hand its own event in before start
         time_fn = self._time_fn or clock.now
         self.session = BleSession(
             self._devices, self._config, time_fn=time_fn, outbox=self.outbox, profiles=self._profiles
