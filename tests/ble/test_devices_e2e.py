@@ -276,7 +276,7 @@ async def test_myo_sample_times_from_arrival_only(link, sim):
         sent,
         1.0,
         lambda k: myo.start_time + myo.first_sample_time["emg"] + k * period - t0[0],
-        settle=30.0,
+        settle=25.0,
     )
     assert missing == 0
     assert err < 1e-3, f"Myo EMG times off by {err * 1e3:.2f} ms"
