@@ -428,7 +428,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
 
     kit = kit_sim(reps=1, seed=7)
     sched = ticks(kit, PERIOD)
-    _, blocks = sched[300]  # 2.4 s in, 2 IMU samples
+    _, blocks = sched[301]  # 2.4 s in, 2 samples per IMU
     two = {b.stream: b for b in blocks}
     emg_b = two[EMG_STREAM]
     imu_b = two[THIGH]
