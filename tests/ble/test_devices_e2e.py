@@ -207,7 +207,7 @@ async def test_loss_is_counted_exactly_and_times_converge_polar_movesense(link, 
         signals={"acc": playback(sim, "imu.trunk")},
         clock_ppm=80.0,
         timing=timing,
-        faults=FaultPlan(drop=0.03, seed=11),
+        faults=FaultPlan(drop=0.03, duplicate=0.02, seed=11),
     )
     ms = MovesenseDevice(
         "Movesense 000000000042",
@@ -215,7 +215,7 @@ async def test_loss_is_counted_exactly_and_times_converge_polar_movesense(link, 
         signals={"imu": playback(sim, "imu.pelvis")},
         clock_ppm=-60.0,
         timing=timing,
-        faults=FaultPlan(drop=0.03, seed=12),
+        faults=FaultPlan(drop=0.03, duplicate=0.02, seed=12),
     )
     specs = [
         DeviceSpec(
@@ -237,6 +237,7 @@ async def test_loss_is_counted_exactly_and_times_converge_polar_movesense(link, 
         settle=20.0,
     )
     assert missing > 0 and missing == counters["h10.acc"]["missing"]
+    assert counters["h10.acc"]["duplicates"] == len(h10.faults.of("duplicate")) > 0
     # 36 samples at 200 Hz = 180 ms frames, a multiple of every BLE connection interval: the
     # frames' phase against the connection events only walks at the crystal's 80 ppm (a 140 s
     # cycle), so within a minute the lower envelope cannot separate drift from phase and the
@@ -254,6 +255,7 @@ async def test_loss_is_counted_exactly_and_times_converge_polar_movesense(link, 
         settle=20.0,
     )
     assert missing > 0 and missing == counters["ms.imu"]["missing"]
+    assert counters["ms.imu"]["duplicates"] == len(ms.faults.of("duplicate")) > 0
     # 8 samples at 104 Hz = 76.9 ms packets walk through the interval quickly: 1 ms after 20 s
     assert err < 1e-3, f"Movesense IMU times off by {err * 1e3:.2f} ms"
 
