@@ -11,10 +11,10 @@ Measured (wall seconds per hour of session: the faster of two timed runs, one wi
 * ``1 s blocks``: a scheduled replay source hands the engine one block per stream and
   second (8 x 2000 EMG, 6 x 200 per IMU), prepared before timing; the engine runs the
   squat drill's every node (orientation of trunk/thigh/shank, knee and trunk angles,
-  EMG envelope and onset conditioning/detection on 8 channels, rules, rep segmenter,
+  EMG guard, envelope and onset conditioning/detection on 8 channels, rules, rep segmenter,
   feedback schedule) and a MemorySink. Compared with (a) the same EMG-envelope +
   orientation + knee chain on scipy + ahrs in 1 s blocks, timed on the first 60 s
-  (20 s quick) and extrapolated to the session length; (b) real time.
+  (20 s quick) and extrapolated (it does no guard, onsets or rules); (b) real time.
 * ``live packets``: ``SimSource`` with BLE-sized packets (16 EMG samples, 2 IMU
   samples, 15 ms connection events) over the first 600 s (120 s quick), scaled to the
   session length; compared with real time.
