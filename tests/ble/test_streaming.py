@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from nmre.acquisition.ble import BleSession, DeviceSpec
+from nmre.acquisition.ble import BleSession, DeviceSpec, ReconnectPolicy
 from nmre.acquisition.profiles.nmre_profile import EMG_DATA_UUID, IMU_DATA_UUID
 from nmre.sim.devices.base import FaultPlan, LinkTiming
 from nmre.sim.devices.nmre_device import NmreDevice, signal_from_arrays
@@ -196,3 +196,24 @@ async def test_simulated_boards_keep_the_simulator_streams(link) -> None:
         }
         blocks = await collect(session, 2.0)
     assert {b.stream for b in blocks} == {s.id for s in sim.streams}
+
+
+async def test_reconnect_backs_off_while_the_device_stays_silent(link) -> None:
+    devices = boards(link, 1)
+    devices[0].plan = FaultPlan(disconnects=((3.0, 0x15),), advertising_off=3.0)  # 0x15: powered off
+    config = bumble_config(
+        link, devices, connect_timeout=0.4, reconnect=ReconnectPolicy(initial=0.1, max_delay=0.8, jitter=0.2)
+    )
+    async with BleSession(specs(devices), config, time_fn=session_clock()) as session:
+        blocks = await collect(session, 9.0)
+        events = session.outbox.poll_events()
+    (reconnect,) = [e for e in events if e.kind == "device.reconnect"]
+    assert reconnect.payload["attempts"] >= 3  # failed attempts while silent, then success
+    assert 3.0 <= reconnect.payload["outage"] < 5.0
+    (gap,) = [e for e in events if e.kind == "stream.gap" and e.source == "nmre-0.emg"]
+    dev = devices[0]
+    truth = sum(
+        r.samples for r in dev.faults.of("flushed", "outage") if r.char == EMG_DATA_UUID and r.time < 8.5
+    )
+    assert gap.payload["missing"] == truth
+    assert stream_blocks(blocks, "nmre-0.emg")[-1].end_time > 8.0

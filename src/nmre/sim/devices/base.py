@@ -239,8 +239,11 @@ class FaultRecord:
     """One injected fault with its ground truth.
 
     ``kind`` is one of ``"drop"``, ``"duplicate"``, ``"corrupt"``, ``"overflow"``,
-    ``"stall"``, ``"disconnect"``, ``"flushed"`` (packets queued when the link
-    went down), ``"advertising_off"``. ``samples`` is how many samples the
+    ``"stall"``, ``"disconnect"``, ``"flushed"`` (packets queued or produced
+    when the link went down, never sent), ``"advertising_off"``; device families
+    add their own (the nmre board logs ``"outage"``: samples not streamed while
+    disconnected). Packets a device sent just before the *central* dropped the
+    link are lost without a record (the device cannot know). ``samples`` is how many samples the
     affected packet(s) carried; ``seq`` the sequence number of the first one
     when the device family has one.
     """
@@ -510,6 +513,10 @@ class EmulatedDevice(ABC):
             Sequence number of its first sample, if the family has one.
         """
         if self.connection is None:
+            # Produced while the link is down (before the producer learnt of it): never sent.
+            self.faults.add(
+                FaultRecord(self.now(), "flushed", char.lower(), samples, seq, "produced while down")
+            )
             return
         if len(self._queue) >= self.timing.queue_limit:
             old = self._queue.popleft()
@@ -558,6 +565,8 @@ class EmulatedDevice(ABC):
         self.faults.add(FaultRecord(self.now(), "disconnect", detail=f"reason 0x{reason:02X}"))
         if silent_for > 0:
             self.faults.add(FaultRecord(self.now(), "advertising_off", detail=f"{silent_for} s"))
+        # Stop sending at once: packets handed to a link being torn down would vanish unlogged.
+        self.connection = None
         await connection.disconnect(reason)
 
     async def _disconnect_at(self, at: float, reason: int) -> None:
@@ -615,7 +624,7 @@ class EmulatedDevice(ABC):
         self.spawn(self.on_connected())
 
     def _on_disconnection(self, reason: int) -> None:
-        self.connection = None
+        self.connection = None  # (already None after a disconnect() of ours)
         flushed: dict[str, list[_Packet]] = {}
         for packet in self._queue:
             flushed.setdefault(packet.char, []).append(packet)
@@ -685,6 +694,9 @@ class EmulatedDevice(ABC):
             self.faults.add(FaultRecord(now, "corrupt", packet.char, packet.samples, packet.seq, how))
         connection = self.connection
         if connection is None:
+            self.faults.add(
+                FaultRecord(now, "flushed", packet.char, packet.samples, packet.seq, "link went down")
+            )
             return
         attr = self._attrs[packet.char]
         for _ in range(copies):
