@@ -217,3 +217,15 @@ async def test_reconnect_backs_off_while_the_device_stays_silent(link) -> None:
     )
     assert gap.payload["missing"] == truth
     assert stream_blocks(blocks, "nmre-0.emg")[-1].end_time > 8.0
+
+
+async def test_eight_emg_channels_at_2khz(link) -> None:
+    devices = boards(link, 1, emg_channels=8, imu=False, timing=LinkTiming(interval=0.0075, max_packets=4))
+    async with BleSession(specs(devices), bumble_config(link, devices), time_fn=session_clock()) as session:
+        blocks = await collect(session, 3.0)
+    mine = stream_blocks(blocks, "nmre-0.emg")
+    assert {b.n_channels for b in mine} == {8}
+    assert max(b.n_samples for b in mine) == 14  # (244 - 12) // (2 * 8): a full 247-MTU packet
+    seqs = np.concatenate([b.seq + np.arange(b.n_samples) for b in mine])
+    np.testing.assert_array_equal(seqs, np.arange(seqs.size))
+    assert seqs.size >= 2000 * 2.9
