@@ -34,9 +34,8 @@ pytestmark = pytest.mark.timeout(60)
 def started(config=None, refs=(1,)):
     """A profile that believes its subscriptions succeeded (as after start())."""
     profile = MovesenseProfile(config)
-    for sub in profile.subscriptions():
-        if sub.ref in refs:
-            profile._subs[sub.ref] = sub
+    for ref in refs:
+        profile.configure(ref)
     return profile
 
 

@@ -173,7 +173,7 @@ def test_acc_raw_frame_round_trip_in_si(samples, ts):
     counts = np.array(samples, dtype=np.int64).T
     payload = b"".join(struct.pack("<3h", *s) for s in samples)
     profile = PolarProfile({"measurements": {"acc": {"rate": 200, "range": 8}}})
-    profile._active[Measurement.ACC] = _active(Measurement.ACC, 200.0)
+    profile.configure("acc", 200.0)
     (dec,) = profile.decode(DATA_UUID, encode_frame(Measurement.ACC, ts, 0x01, payload))
     assert dec.stream == "acc" and dec.seq is None
     np.testing.assert_allclose(dec.values, counts * G * 1e-3, rtol=0, atol=1e-12)
@@ -181,16 +181,10 @@ def test_acc_raw_frame_round_trip_in_si(samples, ts):
     np.testing.assert_allclose(np.diff(dec.device_time), 1 / 200.0, atol=1e-6)  # float64 at 1e9 s
 
 
-def _active(meas, rate, factor=1.0):
-    from nmre.acquisition.profiles.polar import _Active
-
-    return _Active(meas, rate, factor)
-
-
 def test_gyro_compressed_to_rad_s_and_interpolated_times():
     profile = PolarProfile({"model": "verity"})
     factor = 2000 / 32768
-    profile._active[Measurement.GYRO] = _active(Measurement.GYRO, 52.0, factor)
+    profile.configure("gyro", 52.0, factor)
     counts = np.array([[0, 10, -20], [5, 5, 5], [-32768, 0, 32767]])
     t1 = 10**12
     (d1,) = profile.decode(DATA_UUID, encode_frame(Measurement.GYRO, t1, 0x80, encode_deltas(counts, 16)))

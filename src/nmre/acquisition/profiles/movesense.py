@@ -269,7 +269,18 @@ class MovesenseProfile(DeviceProfile):
         for sub in self.subscriptions():
             path = resource_path(sub.resource, sub.rate)
             await self.command(link, Command.SUBSCRIBE, sub.ref, path.encode("ascii"), path)
-            self._subs[sub.ref] = sub
+            self.configure(sub.ref)
+
+    def configure(self, ref: int) -> None:
+        """Expect DATA for the configured subscription with client reference ``ref`` (what start() sets up).
+
+        DATA for a reference not configured raises :class:`ProtocolError`.
+        """
+        for sub in self.subscriptions():
+            if sub.ref == ref:
+                self._subs[ref] = sub
+                return
+        raise DeviceError(f"{self.device}: " + expected("a configured subscription reference", ref))
 
     async def stop(self, link: GattLink) -> None:
         errors = []

@@ -525,8 +525,16 @@ class PolarProfile(DeviceProfile):
                     )
             reply = await self.command(link, self.start_request(key, settings))
             factor = parse_settings(reply.parameters, self.device).get(Setting.FACTOR, (1.0,))[0]
-            self._active[meas] = _Active(meas, float(settings["rate"]), float(factor))
+            self.configure(key, float(settings["rate"]), float(factor))
             self._started.append(meas)
+
+    def configure(self, key: str, rate: float, factor: float = 1.0) -> None:
+        """Expect frames of measurement ``key`` at ``rate`` Hz scaled by ``factor`` (what start() sets up).
+
+        Decoding a frame of a measurement not configured raises :class:`ProtocolError`.
+        """
+        meas = _BY_KEY[key]
+        self._active[meas] = _Active(meas, float(rate), float(factor))
 
     async def stop(self, link: GattLink) -> None:
         """Send STOP for every measurement started (the H10 streams on otherwise)."""
