@@ -115,11 +115,8 @@ async def test_polar_h10_ecg_and_acc_arrive_as_encoded_and_stop_is_sent(link, si
 
 
 async def test_polar_verity_compressed_frames_round_trip(link, sim):
-    verity = PolarDevice(
-        "Polar Sense 1234",
-        link=link,
-        model="verity",
-        signals={"acc": playback(sim, "imu.thigh.r"), "gyro": Playback(*_gyro_only(sim, "imu.thigh.r"))},
+    verity = PolarDevice.from_simulation(
+        sim, "imu.thigh.r", name="Polar Sense 1234", link=link, model="verity"
     )
     spec = DeviceSpec("polar", name=verity.name, label="verity", config={"model": "verity"})
     blocks, errors, _ = await run(link, [verity], [spec])
@@ -133,18 +130,14 @@ async def test_polar_verity_compressed_frames_round_trip(link, sim):
     np.testing.assert_allclose(got, sent * G * 1e-3, rtol=0, atol=1e-9)
 
 
-def _gyro_only(sim, stream):
-    t, v = sim.data[stream]
-    return t, np.concatenate([v[3:6]], axis=0)
-
-
 async def test_movesense_imu6_arrives_as_encoded(link, sim):
-    ms = MovesenseDevice(
-        "Movesense 000000000042",
+    ms = MovesenseDevice.from_simulation(
+        sim,
+        "imu.pelvis",
+        name="Movesense 000000000042",
         link=link,
-        signals={"imu": playback(sim, "imu.pelvis")},
-        boot_ms=2**32 - 2000,
-    )  # the ms clock wraps during the test
+        boot_ms=2**32 - 2000,  # the ms clock wraps during the test
+    )
     spec = DeviceSpec("movesense", name=ms.name, label="ms", config={"subscriptions": {"imu6": 104}})
     blocks, errors, counters = await run(link, [ms], [spec])
     assert errors == {}
@@ -264,9 +257,7 @@ async def test_myo_sample_times_from_arrival_only(link, sim):
     """No timestamps, no counter: index x period fitted to arrivals. 10 ms packets on a 7.5 ms
     interval walk through their 2.5 ms phase cycle in 25 s at 100 ppm."""
     timing = LinkTiming(interval=0.0075, max_packets=6, jitter=0.001)
-    myo = MyoDevice(
-        "Myo-sim", link=link, emg=decimate_emg(*sim.data["emg.r"]), clock_ppm=100.0, timing=timing
-    )
+    myo = MyoDevice.from_simulation(sim, name="Myo-sim", link=link, clock_ppm=100.0, timing=timing)
     t0 = []
     blocks, errors, _ = await run(link, [myo], [DeviceSpec("myo", name="Myo-sim")], 45.0, t0)
     assert errors == {}

@@ -108,6 +108,12 @@ class MovesenseDevice(EmulatedDevice):
         self.commands: list[bytes] = []
         self._subs: dict[int, asyncio.Task[None]] = {}
 
+    @classmethod
+    def from_simulation(cls, sim: Any, imu: str = "imu.thigh.r", **kwargs: Any) -> MovesenseDevice:
+        """A Movesense sensor playing a simulation's IMU stream (acc m/s^2 + gyro rad/s)."""
+        t, v = sim.data[imu]
+        return cls(signals={"imu": Playback(t, v)}, **kwargs)
+
     def services(self) -> list[ServiceSpec]:
         return [
             ServiceSpec(

@@ -139,6 +139,14 @@ class MyoDevice(EmulatedDevice):
         self.commands: list[bytes] = []
         self._tasks_by_stream: dict[str, asyncio.Task[None]] = {}
 
+    @classmethod
+    def from_simulation(
+        cls, sim: Any, emg: str = "emg.r", imu: str = "imu.shank.r", **kwargs: Any
+    ) -> MyoDevice:
+        """A Myo playing a simulation's EMG stream (decimated to 200 Hz) and IMU stream."""
+        t, v = sim.data[imu]
+        return cls(emg=decimate_emg(*sim.data[emg]), imu=Playback(t, v), **kwargs)
+
     def services(self) -> list[ServiceSpec]:
         info = bytes(20)
         firmware = (

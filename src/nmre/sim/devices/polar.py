@@ -261,6 +261,13 @@ class PolarDevice(EmulatedDevice):
         self.requests: list[bytes] = []
         self._streams: dict[Measurement, asyncio.Task[None]] = {}
 
+    @classmethod
+    def from_simulation(cls, sim: Any, acc: str = "imu.trunk", **kwargs: Any) -> PolarDevice:
+        """A Polar sensor playing a simulation's IMU stream ``acc`` as its accelerometer (and gyro)."""
+        t, v = sim.data[acc]
+        signals = {"acc": Playback(t, v[0:3]), "gyro": Playback(t, v[3:6])}
+        return cls(signals=signals, **kwargs)
+
     def services(self) -> list[ServiceSpec]:
         return [
             ServiceSpec(
