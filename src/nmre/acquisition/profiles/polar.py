@@ -553,8 +553,8 @@ class PolarProfile(DeviceProfile):
     def decode(self, char_uuid: str, data: bytes | bytearray) -> list[Decoded]:
         if char_uuid.lower() != DATA_UUID:
             raise ProtocolError(f"{self.device}: notification from unexpected characteristic {char_uuid}")
-        peek = data[0] & 0x3F if data else -1
-        active = self._active.get(Measurement(peek)) if peek in Measurement._value2member_map_ else None
+        # the FACTOR depends on the measurement, so look at the type byte first
+        active = next((a for m, a in self._active.items() if data and m == data[0] & 0x3F), None)
         factor = active.factor if active is not None else 1.0
         meas, ts, values = decode_frame(data, factor, self.device)
         if active is None:
