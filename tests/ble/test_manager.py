@@ -161,3 +161,22 @@ def test_engine_runs_on_ble_source() -> None:
     assert stats.samples > 0
     assert any(e.kind == "device.connect" for e in engine.events)
     assert source.state is SessionState.STOPPED
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_no_radio_is_a_clear_error() -> None:
+    from nmre.acquisition.ble import scan
+
+    config = BleConfig(backend="bumble", bumble_transport=f"tcp-client:127.0.0.1:{_closed_port()}")
+    with pytest.raises(DeviceError, match="Bluetooth is not available through the Bumble air"):
+        scan(0.1, config)
+    source = BleSource([DeviceSpec("nmre", name="nmre-0")], config)
+    with pytest.raises(DeviceError, match="Bluetooth is not available"):
+        source.start(RealClock())

@@ -46,7 +46,7 @@ import numpy as np
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
-from bleak.exc import BleakError
+from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
 from nmre.acquisition.bumble_backend import BumbleCentral, BumbleClientBackend, BumbleScannerBackend
 from nmre.acquisition.profiles import Decoded, DeviceProfile, profile_classes
@@ -401,13 +401,24 @@ class BleSession:
             raise StateError(f"BLE session: cannot start in state {self.state.value}")
         self.state = SessionState.RUNNING
         self._loop = asyncio.get_running_loop()
-        for peripheral in self.config.emulated:
-            await peripheral.start()
-        if self.config.backend == "bumble":
-            self._central = BumbleCentral(
-                link=self.config.bumble_link, transport=self.config.bumble_transport
-            )
-            await self._central.open()
+        started: list[EmulatedPeripheral] = []
+        try:
+            for peripheral in self.config.emulated:
+                await peripheral.start()
+                started.append(peripheral)
+            if self.config.backend == "bumble":
+                central = BumbleCentral(link=self.config.bumble_link, transport=self.config.bumble_transport)
+                try:
+                    await central.open()
+                except OSError as error:
+                    raise DeviceError(_radio_unavailable(self.config, error)) from error
+                self._central = central
+        except BaseException:
+            self.state = SessionState.STOPPED
+            for peripheral in started:
+                with contextlib.suppress(Exception):
+                    await peripheral.stop()
+            raise
         for device in self.devices:
             task = self._loop.create_task(self._supervise(device), name=f"ble:{device.label}")
             task.add_done_callback(self._task_done)
@@ -546,6 +557,9 @@ class BleSession:
                 return
             except (TimeoutError, BleakError, OSError) as error:
                 await self._close_client(device, send_stop=False)
+                if device.connects == 0 and _no_radio(error):  # retrying will not conjure a radio
+                    self._give_up(device, f"{device.label}: {_radio_unavailable(self.config, error)}")
+                    return
                 if policy.max_attempts is not None and attempts >= policy.max_attempts:
                     self._give_up(
                         device, f"{device.label}: could not connect after {attempts} attempts ({error})"
@@ -902,6 +916,22 @@ class BleSource(Source):
             self.stop()
 
 
+def _no_radio(error: BaseException) -> bool:
+    """Whether ``error`` says there is no Bluetooth stack to talk to (not a device problem)."""
+    if isinstance(error, BleakBluetoothNotAvailableError):
+        return True
+    return isinstance(error, OSError) and not isinstance(error, TimeoutError)
+
+
+def _radio_unavailable(config: BleConfig, error: BaseException) -> str:
+    where = (
+        "the operating system's Bluetooth stack (BlueZ/D-Bus, CoreBluetooth or WinRT)"
+        if config.backend == "os"
+        else f"the Bumble air ({config.bumble_transport or 'in-process link'})"
+    )
+    return f"Bluetooth is not available through {where}: {error!r} (for emulated sensors use --sim)"
+
+
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     """One advertising device: name, address, RSSI (dBm) and the profile kind it matches (or ``None``)."""
@@ -934,9 +964,18 @@ async def scan_async(
         kwargs: dict[str, Any] = {}
         if config.backend == "bumble":
             central = BumbleCentral(link=config.bumble_link, transport=config.bumble_transport)
-            await central.open()
+            try:
+                await central.open()
+            except OSError as error:
+                central = None
+                raise DeviceError(_radio_unavailable(config, error)) from error
             kwargs = {"backend": BumbleScannerBackend, "bumble_central": central}
-        found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
+        try:
+            found = await BleakScanner.discover(timeout=timeout, return_adv=True, **kwargs)
+        except (BleakError, OSError) as error:
+            if isinstance(error, TimeoutError) or not _no_radio(error):
+                raise
+            raise DeviceError(_radio_unavailable(config, error)) from error
     finally:
         if central is not None:
             await central.close()
