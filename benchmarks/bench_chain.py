@@ -50,13 +50,12 @@ from scipy import signal
 
 from _harness import Comparison
 from nmre.core.clock import Clock
-from nmre.core.interfaces import Source
+from nmre.core.interfaces import Processor, Source
 from nmre.core.model import Block, Channel, Placement, Side, StreamInfo, StreamKind
 from nmre.drills._common import orientation_node
 from nmre.drills.squat import build_squat
 from nmre.dsp.emg import EmgChain
 from nmre.dsp.joints import JointAngle
-from nmre.dsp.pipeline import Pipeline
 from nmre.engine import Engine
 from nmre.engine.nodes import Node, ProcessorNode
 from nmre.sim import EMG_STREAM, Simulation, SquatConfig, simulate
@@ -186,8 +185,8 @@ class DirectChain:
         self.emg_id = emg.id
         self.emg = EmgChain(emg.n_channels, emg.rate)
         imus = [s for s in kit.streams if s.kind is StreamKind.IMU]
-        self.imu: dict[str, Pipeline] = {s.id: orientation_node(s).processor for s in imus}  # type: ignore[misc]
-        self.knee = JointAngle(THIGH + ".quat", SHANK + ".quat", side=Side.RIGHT)
+        self.imu: dict[str, Processor] = {s.id: orientation_node(s).processor for s in imus}  # type: ignore[misc]
+        self.knee = JointAngle("orient.thigh.r", "orient.shank.r", side=Side.RIGHT)
 
     def reset(self) -> None:
         self.emg.reset()
@@ -435,7 +434,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
     d = DirectChain(kit)
     d.update(blocks)
     pipe = d.imu[THIGH]
-    gb, mw = pipe.stages
+    gb, mw = pipe.bias, pipe.orientation
     q_th = pipe.process(imu_b)
     q_sh = d.imu[SHANK].process(two[SHANK])
     y = np.empty_like(emg_b.values)
@@ -468,7 +467,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
         )
     )
     r["  as_signal (input check)"] = us(lambda: as_signal(emg_b.values, 8, "x"))
-    r["Pipeline(GyroBias, Madgwick).process (6x2)"] = us(lambda: pipe.process(imu_b))
+    r["BiasCorrectedOrientation.process (6x2)"] = us(lambda: pipe.process(imu_b))
     r["  GyroBias.process"] = us(lambda: gb.process(imu_b))
     r["  Madgwick.process"] = us(lambda: mw.process(imu_b))
     r["  gyro_bias kernel alone"] = us(

@@ -187,9 +187,12 @@ def _placement_from(p: Mapping[str, Any] | None) -> Placement | None:
 _EMPTY_TIMES = np.zeros(0)
 
 
-@dataclass(frozen=True, slots=True)
 class Block:
     """One stream's new samples.
+
+    A plain slotted class rather than a frozen dataclass: blocks are made once per
+    packet per processor, and a frozen dataclass's ``__init__`` alone cost more
+    than most kernels (docs/performance.md). Treat blocks as immutable all the same.
 
     Parameters
     ----------
@@ -210,33 +213,48 @@ class Block:
         gave); ``nan`` if unknown. ``arrival - times[-1]`` is the transport latency.
     """
 
-    stream: str
-    times: F64
-    values: F64
-    seq: int = 0
-    missing_before: int = 0
-    arrival: float = math.nan
+    __slots__ = ("arrival", "missing_before", "seq", "stream", "times", "values")
 
-    def __post_init__(self) -> None:
-        t, v = self.times, self.values
-        if not isinstance(t, np.ndarray) or t.ndim != 1:
+    def __init__(
+        self,
+        stream: str,
+        times: F64,
+        values: F64,
+        seq: int = 0,
+        missing_before: int = 0,
+        arrival: float = math.nan,
+    ) -> None:
+        if type(times) is not np.ndarray or times.ndim != 1:
+            if not isinstance(times, np.ndarray) or times.ndim != 1:
+                raise InputError(
+                    f"block of {stream!r}: times "
+                    + expected("a 1-D array", getattr(times, "shape", type(times)))
+                )
+        if type(values) is not np.ndarray or values.ndim != 2:
+            if not isinstance(values, np.ndarray) or values.ndim != 2:
+                raise InputError(
+                    f"block of {stream!r}: values "
+                    + expected("a 2-D array (n_channels, n_samples)", getattr(values, "shape", type(values)))
+                )
+        if values.shape[1] != times.shape[0]:
             raise InputError(
-                f"block of {self.stream!r}: times " + expected("a 1-D array", getattr(t, "shape", type(t)))
+                f"block of {stream!r}: expected values with {times.shape[0]} samples to match times, "
+                f"got shape {values.shape}"
             )
-        if not isinstance(v, np.ndarray) or v.ndim != 2:
-            raise InputError(
-                f"block of {self.stream!r}: values "
-                + expected("a 2-D array (n_channels, n_samples)", getattr(v, "shape", type(v)))
-            )
-        if v.shape[1] != t.shape[0]:
-            raise InputError(
-                f"block of {self.stream!r}: expected values with {t.shape[0]} samples to match times, "
-                f"got shape {v.shape}"
-            )
-        if self.missing_before < 0:
-            raise InputError(
-                f"block of {self.stream!r}: " + expected("missing_before >= 0", self.missing_before)
-            )
+        if missing_before < 0:
+            raise InputError(f"block of {stream!r}: " + expected("missing_before >= 0", missing_before))
+        self.stream = stream
+        self.times = times
+        self.values = values
+        self.seq = seq
+        self.missing_before = missing_before
+        self.arrival = arrival
+
+    def __repr__(self) -> str:
+        return (
+            f"Block({self.stream!r}, n_samples={self.times.shape[0]}, n_channels={self.values.shape[0]}, "
+            f"seq={self.seq}, missing_before={self.missing_before}, arrival={self.arrival})"
+        )
 
     @property
     def n_samples(self) -> int:

@@ -6,8 +6,7 @@ import math
 from collections.abc import Sequence
 
 from nmre.core.model import StreamInfo, StreamKind
-from nmre.dsp.orientation import GyroBias, Madgwick
-from nmre.dsp.pipeline import Pipeline
+from nmre.dsp.orientation import BiasCorrectedOrientation, GyroBias, Madgwick
 from nmre.engine.nodes import ProcessorNode
 from nmre.errors import ConfigError
 
@@ -37,10 +36,8 @@ STILL_GYRO = math.radians(6.0)
 def orientation_node(info: StreamInfo, beta: float = 0.1, still_time: float = 1.0) -> ProcessorNode:
     """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X``."""
     seg = info.id.split(".", 1)[1] if "." in info.id else info.id
-    chain = Pipeline(
-        [
-            GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time),
-            Madgwick(info.rate, beta=beta),
-        ]
+    chain = BiasCorrectedOrientation(
+        GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time),
+        Madgwick(info.rate, beta=beta, name=f"orient.{seg}"),
     )
-    return ProcessorNode(chain, info.id, f"orient.{seg}")
+    return ProcessorNode(chain, info.id, f"orient.{seg}")  # the filter already names it so: no copy

@@ -46,7 +46,7 @@ def build_squat(
     nodes.append(
         ProcessorNode(JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee), (o_thigh, o_shank), knee)
     )
-    nodes.append(ProcessorNode(TrunkInclination(), o_trunk, "angle.trunk"))
+    nodes.append(ProcessorNode(TrunkInclination(name="angle.trunk"), o_trunk, "angle.trunk"))
     rules: list[Node] = [
         RepBandRule(
             "squat_depth",
@@ -95,9 +95,11 @@ def build_squat(
         n = e.n_channels
         # NaN, saturated or flat-lined samples are flagged and held before any filter sees them
         clean = f"{e.id}.clean"
-        guard = Guard(n, stuck_samples=max(2, int(0.05 * e.rate)), channel_names=muscles, merge=0.25)
-        nodes.append(ProcessorNode(guard, e.id, clean))
-        nodes.append(ProcessorNode(EmgChain(n, e.rate), clean, f"env.{e.id}"))
+        guard = Guard(
+            n, stuck_samples=max(2, int(0.05 * e.rate)), channel_names=muscles, merge=0.25, name=clean
+        )
+        nodes.append(ProcessorNode(guard, e.id))
+        nodes.append(ProcessorNode(EmgChain(n, e.rate), clean))
         if "vmo" in muscles and "vl" in muscles:
             cond = Pipeline(
                 [

@@ -30,7 +30,7 @@ def build_stance(
         imu = find_stream(streams, StreamKind.IMU, "trunk", "stance")
     sway_id = f"sway.{imu.id.split('.', 1)[-1]}"
     nodes: list[Node] = [
-        ProcessorNode(Sway(imu.rate, window=window, name=sway_id), imu.id, sway_id),
+        ProcessorNode(Sway(imu.rate, window=window, name=sway_id), imu.id),
         BalanceLossRule(imu.id, shock=shock),
         SwayRule(sway_id, factor=factor),
     ]

@@ -8,6 +8,7 @@ replaced as ``"signal.bad"`` events (reference/dsp.md §1.6, quality gates).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nmre.core.interfaces import Processor
-from nmre.core.model import Block, Event
+from nmre.core.model import Block, Event, StreamInfo
 from nmre.dsp._filter_checks import as_signal
 from nmre.dsp._filter_guard_kernel import REASONS, guard_kernel
 from nmre.errors import ConfigError
@@ -70,6 +71,8 @@ class Guard(Processor):
         ``"signal.recovered"`` event gives the burst's total count, first and
         last time. A live session then logs two events per dropout instead of
         one per block. Default 0 (one event per block, as above).
+    name : str, optional
+        Output stream id (default: the input's id).
     """
 
     def __init__(
@@ -80,7 +83,9 @@ class Guard(Processor):
         replace: Literal["hold", "zero"] = "hold",
         channel_names: Sequence[str] | None = None,
         merge: float = 0.0,
+        name: str | None = None,
     ) -> None:
+        self.name = name
         if not (merge >= 0 and np.isfinite(merge)):
             raise ConfigError(f"expected merge >= 0 s, got {merge!r}")
         self.merge = float(merge)
@@ -168,7 +173,12 @@ class Guard(Processor):
             for (c, r), burst in list(self._bursts.items()):
                 if now - burst[1] > self.merge:
                     self._close(block.stream, c, r, now)
-        return Block(block.stream, block.times, y, block.seq, block.missing_before, block.arrival)
+        return Block(
+            self.name or block.stream, block.times, y, block.seq, block.missing_before, block.arrival
+        )
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return info if self.name is None else dataclasses.replace(info, id=self.name, device=None)
 
     def _close(self, stream: str, c: int, r: int, now: float) -> None:
         first, last, count = self._bursts.pop((c, r))
@@ -178,10 +188,16 @@ class Guard(Processor):
                 time=last,
                 kind="signal.recovered",
                 source=stream,
-                payload={"stream": stream, "channel": name, "reason": REASONS[r], "count": int(count),
-                         "first": first, "last": last},
+                payload={
+                    "stream": stream,
+                    "channel": name,
+                    "reason": REASONS[r],
+                    "count": int(count),
+                    "first": first,
+                    "last": last,
+                },
                 therapist_message=f"{name}: {int(count)} {REASONS[r]} samples over {last - first:.2f} s, "
-                                  f"replaced ({self.replace}); signal back",
+                f"replaced ({self.replace}); signal back",
                 detected_at=now,
             )
         )

@@ -103,6 +103,8 @@ class Engine:
         self._cues: list[Cue] = []
         self._last_feedback = -math.inf
         self._failures: dict[str, tuple[int, float]] = {}
+        # only sinks that override on_block see blocks (the recorder does; text sinks do not)
+        self._block_sinks = [k for k in self.sinks if type(k).on_block is not Sink.on_block]
         self._bind()
 
     # -- set-up -------------------------------------------------------------------
@@ -159,9 +161,14 @@ class Engine:
 
     def _loop(self, until: float | None) -> None:
         clock = self.clock
-        while not self._stop.is_set():
-            pending = [t for t in (s.next_arrival() for s in self.sources) if t is not None]
-            nxt = min(pending) if pending else None
+        sources = self.sources
+        stop = self._stop
+        while not stop.is_set():
+            nxt: float | None = None
+            for s in sources:
+                t = s.next_arrival()
+                if t is not None and (nxt is None or t < nxt):
+                    nxt = t
             if clock.is_virtual:
                 if nxt is None:
                     if all(s.finished for s in self.sources):
@@ -186,21 +193,26 @@ class Engine:
             self._poll_all(now)
 
     def _poll_all(self, now: float) -> None:
+        # the per-block hot path: plain attribute access, no properties, no numpy scalars
+        stats = self.stats
+        perf = time.perf_counter
         for src in self.sources:
             for ev in src.poll_events():
                 self._emit(ev, now)
             for block in src.poll(now):
-                t0 = time.perf_counter()
-                self.stats.blocks += 1
-                self.stats.samples += block.n_samples
-                if block.n_samples and math.isfinite(block.arrival):
-                    self.stats.transport.add(block.arrival - block.end_time)
+                t0 = perf()
+                n = block.times.shape[0]
+                stats.blocks += 1
+                stats.samples += n
+                if n and block.arrival == block.arrival:
+                    stats.transport.add(block.arrival - float(block.times[n - 1]))
                 self._dispatch(block, now)
-                self._publish_feedback(now)
-                self.stats.cost.add(time.perf_counter() - t0)
+                if now - self._last_feedback >= FEEDBACK_PERIOD:
+                    self._publish_feedback(now)
+                stats.cost.add(perf() - t0)
 
     def _dispatch(self, block: Block, now: float) -> None:
-        for sink in self.sinks:
+        for sink in self._block_sinks:
             sink.on_block(block)
         for node in self._subscribers.get(block.stream, ()):
             try:

@@ -78,30 +78,33 @@ class ProcessorNode(Node):
         proximal and a distal orientation) every block of any input goes to
         ``processor.process`` in arrival order, and the output info is derived
         from the **last** input (the one that drives the output rate).
-    output : str
-        Id of the derived stream (its info comes from ``processor.output_info``
-        with the id replaced).
+    output : str, optional
+        Id of the derived stream. Default: the id the processor gives it
+        (``processor.output_info``). Name outputs in the processor where it can:
+        a different id here costs a renamed copy of every output block.
     """
 
-    def __init__(self, processor: Processor, input: str | Sequence[str], output: str) -> None:
+    def __init__(self, processor: Processor, input: str | Sequence[str], output: str | None = None) -> None:
         self.processor = processor
         self.inputs = (input,) if isinstance(input, str) else tuple(input)
         if not self.inputs:
             raise ConfigError(f"processor for {output!r}: expected at least one input stream, got none")
-        self.output = output
-        self.name = output
+        self.output = output or ""
+        self.name = output or f"{type(processor).__name__}({', '.join(self.inputs)})"
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         for stream in self.inputs:
-            info = require(infos, stream, f"processor for {self.output!r}")
+            info = require(infos, stream, f"processor {self.name}")
         out = self.processor.output_info(info)
+        if not self.output:
+            self.output = self.name = out.id
         return [replace(out, id=self.output, device=None)]
 
     def push(self, block: Block) -> list[Block]:
         out = self.processor.process(block)
         if out.stream != self.output:
             out = Block(self.output, out.times, out.values, out.seq, out.missing_before, out.arrival)
-        return [out] if out.n_samples or out.missing_before else []
+        return [out] if out.times.shape[0] or out.missing_before else []
 
     def pop_events(self) -> list[Event]:
         return self.processor.pop_events()

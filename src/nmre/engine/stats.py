@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ class RunningStats:
     """
 
     _EDGES = np.logspace(-7, 2, 201)
+    _EDGE_LIST: list[float] = _EDGES.tolist()  # bisect on a list: 0.2 us, np.searchsorted: 1.6 us
 
     def __init__(self) -> None:
         self.reset()
@@ -26,16 +28,17 @@ class RunningStats:
         self.n = 0
         self.total = 0.0
         self.max = 0.0
-        self._hist = np.zeros(self._EDGES.shape[0] + 1, dtype=np.int64)
+        self._hist = [0] * (len(self._EDGE_LIST) + 1)
 
     def add(self, x: float) -> None:
-        if not math.isfinite(x):
+        """Add one value (called per block in the engine's hot path: no numpy here)."""
+        if not (x == x and x != math.inf):
             return
         self.n += 1
         self.total += x
         if x > self.max:
             self.max = x
-        self._hist[int(np.searchsorted(self._EDGES, x))] += 1
+        self._hist[bisect_left(self._EDGE_LIST, x)] += 1
 
     @property
     def mean(self) -> float:
@@ -46,7 +49,7 @@ class RunningStats:
         if not self.n:
             return math.nan
         target = q / 100.0 * self.n
-        idx = int(np.searchsorted(np.cumsum(self._hist), target))
+        idx = int(np.searchsorted(np.cumsum(self._hist), target))  # not hot
         idx = min(idx, self._EDGES.shape[0] - 1)
         return float(min(self._EDGES[idx], self.max))
 
