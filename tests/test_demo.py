@@ -186,3 +186,22 @@ def test_a_burst_of_bad_emg_is_flagged_once_and_does_not_poison_the_session(valu
     timing = {e.payload["rep"]: e for e in sink.events if e.kind == "rule.vmo_timing"}
     assert [timing[r].payload["ok"] for r in (3, 4, 5, 6)] == [True, True, False, True]  # rep 5 is late
     assert all(abs(timing[r].payload["value"]) < 30 for r in (3, 4, 6))
+
+
+@pytest.mark.slow
+def test_ble_demo_runs_through_bleak_and_emulated_boards_end_to_end():
+    """``nmre demo --ble``: the body worn by emulated nmre boards, streamed over bleak + Bumble in real time."""
+    proc = nmre("demo", "--ble", "--reps", "2", "--inject", "2:shallow_squat", "--json", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["transport"] == "ble-emulated" and s["clock"] == "real"
+    assert len(s["ble"]["boards"]) == 4
+    assert s["errors"]["shallow_squat"] == {
+        "injected": [2],
+        "detected": [2],
+        "missed": [],
+        "false_alarms": [],
+    }
+    assert s["reps_detected"] == 2
+    kinds = {e["kind"] for e in s["stream_events"]}
+    assert "device.connect" in kinds and "stream.gap" not in kinds  # four boards connected, nothing lost

@@ -10,6 +10,7 @@ to the simulator's ground truth, which the detectors never read.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -90,14 +91,17 @@ def _stance_errors(duration: float) -> list[tuple[str, float, float]]:
     return errors
 
 
-def _make_source(opts: DemoOptions, sim: Any) -> Source:
-    if opts.ble:
-        from nmre.drills.ble_demo import ble_source
+def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
+    """The simulated body worn by emulated nmre boards (one per IMU, EMG on the thigh), over bleak + Bumble."""
+    from bumble.link import LocalLink
 
-        return ble_source(sim, seed=opts.seed)
-    from nmre.sim import SimSource
+    from nmre.acquisition.ble import BleConfig, BleSource
+    from nmre.sim.devices.nmre_device import simulated_boards
 
-    return SimSource(sim, seed=opts.seed)
+    link = LocalLink()
+    boards, specs = simulated_boards(sim, link)
+    config = BleConfig(backend="bumble", bumble_link=link, emulated=boards, seed=seed)
+    return BleSource(specs, config), boards
 
 
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
@@ -116,19 +120,35 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         cfg = StanceConfig(duration=duration, errors=_stance_errors(duration))
     sim = simulate(cfg, seed=opts.seed)
     drill = build_drill(opts.exercise, sim.streams)
-    source = _make_source(opts, sim)
+    boards: list[Any] = []
+    if opts.ble:
+        source, boards = _ble_source(sim, opts.seed)
+    else:
+        from nmre.sim import SimSource
+
+        source = SimSource(sim, seed=opts.seed)
     sink = MemorySink()
     printer = _RepPrinter(out, opts.exercise) if out is not None else None
     sinks = [sink] + ([printer] if printer is not None else [])
     from nmre.dsp import warmup
 
     warmup()  # compile or load cached kernels before the session clock starts
-    clock: Clock = RealClock() if opts.realtime else VirtualClock()
+    # live Bluetooth cannot run ahead of wall time: --ble always paces to the real clock
+    clock: Clock = RealClock() if (opts.realtime or opts.ble) else VirtualClock()
     engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=make_schedule(opts.schedule))
+    until = opts.seconds
+    if opts.ble and until is None:
+        until = sim.duration + 1.0  # the boards power on as the session starts, then play the body once
     wall0 = time.perf_counter()
-    engine.run(until=opts.seconds)
+    engine.run(until=until)
     wall = time.perf_counter() - wall0
-    summary = summarise(opts, sim.truth, sink.events, engine, wall)
+    shift = 0.0
+    if boards:  # board sample k was taken at its power-on + k / rate: sim time k / rate
+        assert isinstance(clock, RealClock)
+        shift = boards[0].start_time - clock.origin
+    summary = summarise(opts, sim.truth, sink.events, engine, wall, shift)
+    if opts.ble:
+        summary["ble"] = {"boards": [b.name for b in boards], "truth_shift_s": round(shift, 4)}
     if out is not None:
         _print_summary(out, summary)
     return DemoResult(opts, sink.events, summary)
@@ -161,7 +181,7 @@ class _RepPrinter(Sink):
             self._cues.append(event.patient_message or "")
             if self._rep is None:  # a cue outside a rep (summary, balance)
                 self.out.write(f"  {event.time:6.1f} s  patient hears: {self._cues.pop()}\n")
-        elif event.kind.startswith(("stream.", "signal.", "balance.", "engine.")):
+        elif event.kind.startswith(("stream.", "signal.", "balance.", "engine.", "device.", "source.")):
             self.out.write(f"  {event.time:6.1f} s  [{event.kind}] {event.therapist_message or ''}\n")
 
     def _flush(self) -> None:
@@ -188,9 +208,13 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
 
 
 def summarise(
-    opts: DemoOptions, truth: Any, events: Sequence[Event], engine: Engine, wall: float
+    opts: DemoOptions, truth: Any, events: Sequence[Event], engine: Engine, wall: float, shift: float = 0.0
 ) -> dict[str, Any]:
-    """Build the machine-readable summary: detected errors and ground truth side by side."""
+    """Build the machine-readable summary: detected errors and ground truth side by side.
+
+    ``shift`` (s) is added to the simulator's times to put them on the session clock
+    (non-zero when the body is played through emulated Bluetooth boards).
+    """
     st = engine.stats
     reps = [e for e in events if e.kind == "rep.end"]
     outcomes = [e for e in events if e.kind.startswith("rule.") and "ok" in e.payload]
@@ -205,7 +229,7 @@ def summarise(
         start, end = float(r.payload.get("start", r.time)), float(r.payload.get("end", r.time))
         best, best_ov = None, 0.0
         for tr in truth_reps:
-            ov = _overlap(start, end, tr.start, tr.end)
+            ov = _overlap(start, end, tr.start + shift, tr.end + shift)
             if ov > best_ov:
                 best, best_ov = tr, ov
         row: dict[str, Any] = {
@@ -255,14 +279,14 @@ def summarise(
             "false_alarms": sorted([r for r in detected if r not in injected] + unmatched),
         }
     missed_reps = [tr.index + 1 for tr in truth_reps if tr.index not in matched_truth]
-    windows = _match_windows(truth, [e for e in outcomes if "rep" not in e.payload])
+    windows = _match_windows(truth, [e for e in outcomes if "rep" not in e.payload], shift)
     if windows:
         matching.update(windows)
     return {
         "nmre_demo": 1,
         "exercise": opts.exercise,
         "seed": opts.seed,
-        "clock": "real" if opts.realtime else "virtual",
+        "clock": "real" if (opts.realtime or opts.ble) else "virtual",
         "transport": "ble-emulated" if opts.ble else "simulator",
         "schedule": opts.schedule,
         "session_seconds": round(st.session_seconds, 3),
@@ -288,7 +312,11 @@ def summarise(
             for e in events
             if e.kind == "feedback.cue"
         ],
-        "stream_events": [e.to_dict() for e in events if e.kind.startswith(("stream.", "signal."))],
+        "stream_events": [
+            e.to_dict()
+            for e in events
+            if e.kind.startswith(("stream.", "signal.", "device.", "source.", "engine."))
+        ],
         "latency_ms": {
             "transport": st.transport.to_dict(),
             "detection": st.detection.to_dict(),
@@ -299,9 +327,13 @@ def summarise(
     }
 
 
-def _match_windows(truth: Any, outcomes: Sequence[Event]) -> dict[str, Any]:
-    """Match time-window outcomes (balance) against the truth windows, per error kind."""
-    twins = [w for w in getattr(truth, "windows", ()) if w.errors]
+def _match_windows(truth: Any, outcomes: Sequence[Event], shift: float = 0.0) -> dict[str, Any]:
+    """Match time-window outcomes (balance) against the truth windows (shifted by ``shift`` s), per error kind."""
+    twins = [
+        dataclasses.replace(w, start=w.start + shift, end=w.end + shift)
+        for w in getattr(truth, "windows", ())
+        if w.errors
+    ]
     kinds = sorted(
         {k for w in twins for k in w.errors}
         | {e.payload["error"] for e in outcomes if e.payload.get("error")}
@@ -386,6 +418,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         head = f"{opts.reps}-rep squat set" if opts.exercise == "squat" else "single-leg stance (right leg)"
-        print(f"nmre demo: {head}, seed {opts.seed}, {'real-time' if opts.realtime else 'virtual'} clock")
+        how = (
+            "through emulated Bluetooth boards (bleak + Bumble), real-time clock"
+            if opts.ble
+            else f"{'real-time' if opts.realtime else 'virtual'} clock"
+        )
+        print(f"nmre demo: {head}, seed {opts.seed}, {how}", flush=True)
         result = run_demo(opts, out=sys.stdout)
     return 0 if math.isfinite(result.summary["session_seconds"]) else 1

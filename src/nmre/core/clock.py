@@ -46,6 +46,11 @@ class RealClock(Clock):
     def restart(self) -> None:
         self._t0 = time.monotonic()
 
+    @property
+    def origin(self) -> float:
+        """``time.monotonic()`` (also asyncio's loop time) at session time zero."""
+        return self._t0
+
     def now(self) -> float:
         return time.monotonic() - self._t0
 
