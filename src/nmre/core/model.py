@@ -224,18 +224,15 @@ class Block:
         missing_before: int = 0,
         arrival: float = math.nan,
     ) -> None:
-        if type(times) is not np.ndarray or times.ndim != 1:
-            if not isinstance(times, np.ndarray) or times.ndim != 1:
-                raise InputError(
-                    f"block of {stream!r}: times "
-                    + expected("a 1-D array", getattr(times, "shape", type(times)))
-                )
-        if type(values) is not np.ndarray or values.ndim != 2:
-            if not isinstance(values, np.ndarray) or values.ndim != 2:
-                raise InputError(
-                    f"block of {stream!r}: values "
-                    + expected("a 2-D array (n_channels, n_samples)", getattr(values, "shape", type(values)))
-                )
+        if not isinstance(times, np.ndarray) or times.ndim != 1:
+            raise InputError(
+                f"block of {stream!r}: times " + expected("a 1-D array", getattr(times, "shape", type(times)))
+            )
+        if not isinstance(values, np.ndarray) or values.ndim != 2:
+            raise InputError(
+                f"block of {stream!r}: values "
+                + expected("a 2-D array (n_channels, n_samples)", getattr(values, "shape", type(values)))
+            )
         if values.shape[1] != times.shape[0]:
             raise InputError(
                 f"block of {stream!r}: expected values with {times.shape[0]} samples to match times, "
