@@ -59,6 +59,8 @@ def test_reconnect_backoff_is_bounded_and_jittered() -> None:
     assert all(d <= 1.2 for d in delays)
     assert 0.8 <= delays[-1] <= 1.2
     assert len(set(delays)) == len(delays)
+    # a device that has failed thousands of times (hours of retrying) still gets a bounded delay
+    assert 0.8 <= policy.delay(5000, rng) <= 1.2
 
 
 def test_manager_configuration_errors() -> None:

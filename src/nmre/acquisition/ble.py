@@ -109,7 +109,8 @@ class ReconnectPolicy:
             raise ConfigError(expected("0 <= jitter < 1", self.jitter))
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.max_delay, self.initial * self.factor ** max(0, attempt - 1))
+        # the exponent is capped: factor ** attempt overflows a float after ~1000 failed attempts
+        base = min(self.max_delay, self.initial * self.factor ** min(max(0, attempt - 1), 60))
         return base * rng.uniform(1 - self.jitter, 1 + self.jitter)
 
 
