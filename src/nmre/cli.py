@@ -106,7 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scan", help="list nearby supported BLE sensors")
     s.add_argument("--timeout", type=_positive_float, default=5.0, help="scan time in seconds (default 5)")
-    s.add_argument("--sim", action="store_true", help="start emulated sensors and list them")
+    s.add_argument("--sim", action="store_true", help="start emulated sensors in-process and list them")
+    s.add_argument(
+        "--bumble",
+        metavar="TRANSPORT",
+        default=None,
+        help="scan through a Bumble HCI transport instead of the OS stack, e.g. tcp-client:127.0.0.1:PORT "
+        "of an emulator process started with 'python -m nmre.sim.devices.server --port PORT'",
+    )
 
     sub.add_parser("version", help="print the version")
     return p

@@ -1,4 +1,4 @@
-"""``nmre scan [--timeout S] [--sim]``: list nearby supported BLE sensors.
+"""``nmre scan [--timeout S] [--sim | --bumble TRANSPORT]``: list nearby supported BLE sensors.
 
 With ``--sim`` the command starts the emulated sensors of
 :func:`nmre.sim.devices.emulated_fleet` on an in-process Bumble air and lists
@@ -22,6 +22,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser("scan", help="list nearby supported BLE sensors")
     p.add_argument("--timeout", type=float, default=5.0, help="scan time in seconds (default 5)")
     p.add_argument("--sim", action="store_true", help="start emulated sensors and list them")
+    p.add_argument(
+        "--bumble",
+        metavar="TRANSPORT",
+        default=None,
+        help="scan through a Bumble HCI transport, e.g. tcp-client:127.0.0.1:PORT of an emulator process",
+    )
     return p
 
 
@@ -48,6 +54,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
         link = LocalLink()
         config = BleConfig(backend="bumble", bumble_link=link, emulated=emulated_fleet(link))
+    elif getattr(args, "bumble", None):
+        # an emulator process (python -m nmre.sim.devices.server --port N) reached over a local socket
+        config = BleConfig(backend="bumble", bumble_transport=args.bumble)
     else:
         config = BleConfig()
     results = scan(timeout, config)
