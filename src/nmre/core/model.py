@@ -27,6 +27,8 @@ from numpy.typing import NDArray
 from nmre.errors import InputError, expected
 
 __all__ = [
+    "IMU_CHANNELS",
+    "QUAT_CHANNELS",
     "Block",
     "Channel",
     "Cue",
@@ -182,6 +184,19 @@ def _placement_from(p: Mapping[str, Any] | None) -> Placement | None:
     if p is None:
         return None
     return Placement(p.get("segment"), p.get("muscle"), Side(p["side"]) if p.get("side") else None)
+
+
+#: Channels of an IMU stream (kind ``imu``): specific force in m/s^2, then angular rate in rad/s.
+IMU_CHANNELS = (
+    Channel("acc_x", "m/s^2"),
+    Channel("acc_y", "m/s^2"),
+    Channel("acc_z", "m/s^2"),
+    Channel("gyr_x", "rad/s"),
+    Channel("gyr_y", "rad/s"),
+    Channel("gyr_z", "rad/s"),
+)
+#: Channels of an orientation stream (kind ``orientation``): unit quaternion w, x, y, z, sensor to world.
+QUAT_CHANNELS = (Channel("qw", "1"), Channel("qx", "1"), Channel("qy", "1"), Channel("qz", "1"))
 
 
 _EMPTY_TIMES = np.zeros(0)

@@ -5,20 +5,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from nmre.core import model
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.errors import InputError, expected
 
 F64 = NDArray[np.float64]
 
-IMU_CHANNELS = (
-    Channel("acc_x", "m/s^2"),
-    Channel("acc_y", "m/s^2"),
-    Channel("acc_z", "m/s^2"),
-    Channel("gyr_x", "rad/s"),
-    Channel("gyr_y", "rad/s"),
-    Channel("gyr_z", "rad/s"),
-)
-QUAT_CHANNELS = (Channel("qw", "1"), Channel("qx", "1"), Channel("qy", "1"), Channel("qz", "1"))
+# the stream conventions live in the core model; re-exported here for the DSP modules and their tests
+IMU_CHANNELS = model.IMU_CHANNELS
+QUAT_CHANNELS = model.QUAT_CHANNELS
 
 
 def checked_values(block: Block, n_channels: int | None, what: str) -> F64:

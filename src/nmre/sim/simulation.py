@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.core.model import IMU_CHANNELS, Channel, Placement, Side, StreamInfo, StreamKind
 from nmre.errors import ConfigError, expected
 from nmre.sim.body import SEGMENTS, Anthropometry
 from nmre.sim.config import SquatConfig, StanceConfig
@@ -30,14 +30,6 @@ EMG_STREAM = "emg.r"
 _DEVICE = "sim"
 _CHUNK = 1 << 20  # EMG samples evaluated at once
 
-_IMU_CHANNELS = (
-    Channel("acc_x", "m/s^2"),
-    Channel("acc_y", "m/s^2"),
-    Channel("acc_z", "m/s^2"),
-    Channel("gyr_x", "rad/s"),
-    Channel("gyr_y", "rad/s"),
-    Channel("gyr_z", "rad/s"),
-)
 _PLACEMENT = {
     "pelvis": Placement(segment="pelvis", side=Side.MIDLINE),
     "trunk": Placement(segment="trunk", side=Side.MIDLINE),
@@ -49,7 +41,7 @@ _PLACEMENT = {
 def stream_infos(imu_rate: float, emg_rate: float) -> list[StreamInfo]:
     """The :class:`StreamInfo` of every simulated stream."""
     infos = [
-        StreamInfo(f"imu.{s}", StreamKind.IMU, _IMU_CHANNELS, imu_rate, _PLACEMENT[s], _DEVICE)
+        StreamInfo(f"imu.{s}", StreamKind.IMU, IMU_CHANNELS, imu_rate, _PLACEMENT[s], _DEVICE)
         for s in SEGMENTS
     ]
     emg_ch = tuple(Channel(m, "mV", Placement(muscle=m, side=Side.RIGHT)) for m in MUSCLES)

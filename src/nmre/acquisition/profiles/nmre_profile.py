@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nmre.acquisition.profiles.base import Decoded, DeviceProfile, GattLink, NotifyCallback
+from nmre.core.model import IMU_CHANNELS as MODEL_IMU_CHANNELS
 from nmre.core.model import Channel, StreamInfo, StreamKind
 from nmre.errors import DeviceError, ProtocolError, expected
 
@@ -264,14 +265,7 @@ class NmreProfile(DeviceProfile):
             out["imu"] = StreamInfo(
                 f"{prefix}.imu",
                 StreamKind.IMU,
-                (
-                    Channel("acc_x", "m/s^2"),
-                    Channel("acc_y", "m/s^2"),
-                    Channel("acc_z", "m/s^2"),
-                    Channel("gyr_x", "rad/s"),
-                    Channel("gyr_y", "rad/s"),
-                    Channel("gyr_z", "rad/s"),
-                ),
+                MODEL_IMU_CHANNELS,
                 imu_rate,
                 device=device,
             )
