@@ -205,3 +205,30 @@ def test_ble_demo_runs_through_bleak_and_emulated_boards_end_to_end():
     assert s["reps_detected"] == 2
     kinds = {e["kind"] for e in s["stream_events"]}
     assert "device.connect" in kinds and "stream.gap" not in kinds  # four boards connected, nothing lost
+
+
+def test_sensors_strapped_on_tilted_are_calibrated_at_the_neutral_pose():
+    """Sensors 9-11 deg off their segments would read as valgus and trunk lean; the neutral pose removes it."""
+    from nmre.drills import build_drill
+    from nmre.engine import Engine
+    from nmre.feedback import MemorySink
+    from nmre.sim import SimSource, SquatConfig, simulate
+
+    mounting = {"imu.thigh.r": (5, 10, 0), "imu.shank.r": (-5, 8, 3), "imu.trunk": (0, 10, 5)}
+    sim = simulate(
+        SquatConfig(reps=5, errors={2: ("shallow_squat",), 3: ("knee_valgus",)}), seed=4, mounting=mounting
+    )
+    sink = MemorySink()
+    Engine([SimSource(sim, seed=4)], build_drill("squat", sim.streams).nodes, [sink]).run()
+    (cal,) = [e for e in sink.events if e.kind == "calibration.neutral"]
+    assert all(8.0 < tilt < 12.5 for tilt in cal.payload["tilt_deg"].values())
+    failed = {
+        (e.payload["rep"], e.payload["error"])
+        for e in sink.events
+        if e.kind.startswith("rule.") and not e.payload["ok"]
+    }
+    assert failed == {(3, "shallow_squat"), (4, "knee_valgus")}
+    for e in sink.events:
+        if e.kind == "rule.trunk_lean":
+            truth = sim.truth.reps[e.payload["rep"] - 1].peak_trunk_lean_deg
+            assert abs(e.payload["value"] - truth) < 3.0

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from nmre.core.model import Side, StreamInfo, StreamKind
 from nmre.drills import Drill
-from nmre.drills._common import find_stream, orientation_node
+from nmre.drills._common import NeutralPoseCalibration, find_stream, orientation_node
 from nmre.dsp.emg import EmgChain, OnsetDetector, Rectifier, Tkeo
 from nmre.dsp.filters import SosFilter
 from nmre.dsp.guard import Guard
@@ -43,10 +43,16 @@ def build_squat(
     nodes: list[Node] = [orientation_node(s) for s in (trunk, thigh, shank)]
     o_trunk, o_thigh, o_shank = (n.output for n in nodes)  # type: ignore[attr-defined]
     knee = "angle.knee.r"
-    nodes.append(
-        ProcessorNode(JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee), (o_thigh, o_shank), knee)
-    )
-    nodes.append(ProcessorNode(TrunkInclination(name="angle.trunk"), o_trunk, "angle.trunk"))
+    joint = JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee)
+    lean = TrunkInclination(name="angle.trunk")
+
+    def calibrate(cal: dict[str, object]) -> None:
+        joint.set_calibration(proximal=cal[thigh.id], distal=cal[shank.id])
+        lean.set_calibration(cal[trunk.id])
+
+    nodes.append(NeutralPoseCalibration((trunk.id, thigh.id, shank.id), calibrate))
+    nodes.append(ProcessorNode(joint, (o_thigh, o_shank), knee))
+    nodes.append(ProcessorNode(lean, o_trunk, "angle.trunk"))
     rules: list[Node] = [
         RepBandRule(
             "squat_depth",

@@ -23,6 +23,11 @@ class SwayRule(Node):
     patients, see reference/dsp.md §3.3). Windows come as ``sway.window`` events
     from :class:`nmre.dsp.Sway` (payload ``rms`` in m/s^2). Each window gives an
     outcome ``rule.sway`` (``error`` = ``excessive_sway`` when outside).
+
+    After a loss of balance (``rule.loss_of_balance``) the patient re-establishes
+    stance; windows that started before ``resettle`` s after the touchdown are not
+    judged (balance-test protocols restart the trial after a touchdown). They are
+    reported as ``balance.unjudged`` with their value, so nothing is hidden.
     """
 
     def __init__(
@@ -32,6 +37,7 @@ class SwayRule(Node):
         factor: float = 1.6,
         floor: float = 0.03,
         baseline_windows: int = 2,
+        resettle: float = 5.0,
         above: str = "Steady... find a still point",
         good: str = "Steady, well done",
     ) -> None:
@@ -45,6 +51,7 @@ class SwayRule(Node):
             )
         self.windows_from, self.factor, self.floor = windows_from, float(factor), float(floor)
         self.baseline_windows, self.above, self.good = baseline_windows, above, good
+        self.resettle = float(resettle)
         self.name = "rule.sway"
         self.inputs = ()
         self.reset()
@@ -56,12 +63,16 @@ class SwayRule(Node):
         self._base: list[float] = []
         self._limit = math.nan
         self._latest = math.nan
+        self._touchdown = -math.inf
         self._pending: list[Event] = []
 
     def push(self, block: Block) -> list[Block]:
         return []
 
     def on_event(self, event: Event) -> None:
+        if event.kind == "rule.loss_of_balance":
+            self._touchdown = event.time
+            return
         if event.kind != "sway.window" or event.source != self.windows_from:
             return
         rms = float(event.payload.get("rms", math.nan))
@@ -82,6 +93,18 @@ class SwayRule(Node):
                         f"envelope {self._limit:.3f} m/s^2",
                     )
                 )
+            return
+        if event.time > self._touchdown and start < self._touchdown + self.resettle:
+            self._pending.append(
+                Event(
+                    event.time,
+                    "balance.unjudged",
+                    self.name,
+                    {"value": round(rms, 4), "start": start, "end": event.time, "touchdown": self._touchdown},
+                    therapist_message=f"{start:.0f}-{event.time:.0f} s not judged: re-settling after the loss of "
+                    f"balance at {self._touchdown:.1f} s (sway RMS {rms:.3f} m/s^2)",
+                )
+            )
             return
         ok = rms <= self._limit
         self._pending.append(
