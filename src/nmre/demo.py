@@ -185,22 +185,29 @@ class _RepPrinter(Sink):
             self.out.write(f"  {event.time:6.1f} s  [{event.kind}] {event.therapist_message or ''}\n")
 
     def _flush(self) -> None:
+        """One line: rep, time, verdict, what the patient hears, then each check's value (! = outside)."""
         outcomes, cues = self._outcomes, self._cues
         ok = all(e.payload["ok"] for e in outcomes)
-        detail = "; ".join((e.therapist_message or "").split(": ", 1)[-1] for e in outcomes) or "no checks"
-        if cues:
-            told = " / ".join(cues)
-        else:
-            told = "(nothing: " + ("on target" if ok else "held back by the schedule") + ")"
+        told = (
+            " / ".join(f'"{c}"' for c in cues) if cues else ("(silent: on target)" if ok else "(held back)")
+        )
+        checks = "  ".join(_check_text(e) for e in outcomes) or "no checks"
         self.out.write(
-            f"  rep {int(self._rep):2d} [{'ok ' if ok else 'FIX'}] at {self._time:6.1f} s  {detail}\n"
-            f"             patient hears: {told}\n"
+            f"  rep {int(self._rep):2d}  {self._time:6.1f} s  {'ok ' if ok else 'FIX'}  {told:<40} {checks}\n"
         )
         self._rep, self._outcomes, self._cues = None, [], []
 
     def close(self) -> None:
         if self._rep is not None:
             self._flush()
+
+
+def _check_text(e: Event) -> str:
+    """``depth 56.8 deg!``: a rule outcome's short name and value, ``!`` when outside its band."""
+    name = e.kind[5:].replace("squat_", "").replace("_timing", " lag").replace("knee_", "").replace("_", " ")
+    v = e.payload.get("value")
+    value = "n/a" if v is None else f"{v:.1f} {e.payload.get('unit', '')}".rstrip()
+    return f"{name} {value}{'' if e.payload['ok'] else '!'}"
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
