@@ -164,7 +164,8 @@ class TickSource(Source):
 def chain_nodes(kit: Simulation) -> list[Node]:
     """EmgChain, the drill's orientation node per IMU, and the knee angle: the bare live chain."""
     emg = next(s for s in kit.streams if s.kind is StreamKind.EMG)
-    nodes: list[Node] = [ProcessorNode(EmgChain(emg.n_channels, emg.rate), emg.id, f"env.{emg.id}")]
+    env = f"env.{emg.id}"
+    nodes: list[Node] = [ProcessorNode(EmgChain(emg.n_channels, emg.rate, name=env), emg.id, env)]
     nodes += [orientation_node(s) for s in kit.streams if s.kind is StreamKind.IMU]
     o_thigh, o_shank = "orient.thigh.r", "orient.shank.r"
     nodes.append(
@@ -247,10 +248,10 @@ class PeerChain:
         self.bp = direct.emg.pre_sos
         self.lp = direct.emg.env_sos
         self.n = direct.emg.n_channels
-        gb = next(iter(direct.imu.values())).stages[0]
+        gb = next(iter(direct.imu.values())).bias  # type: ignore[attr-defined]
         self.gthr, self.athr, self.grav = gb.gyro_threshold, gb.acc_threshold, gb.gravity
         self.min_run = gb._min_run  # samples of stillness before a bias is taken (same setting)
-        mw = next(iter(direct.imu.values())).stages[1]
+        mw = next(iter(direct.imu.values())).orientation  # type: ignore[attr-defined]
         self.dt = 1.0 / mw.rate
         self.mw = {k: ahrs.filters.Madgwick(frequency=mw.rate, gain=mw.beta) for k in direct.imu}
         self.emg_id = direct.emg_id

@@ -105,7 +105,8 @@ def build_squat(
             n, stuck_samples=max(2, int(0.05 * e.rate)), channel_names=muscles, merge=0.25, name=clean
         )
         nodes.append(ProcessorNode(guard, e.id))
-        nodes.append(ProcessorNode(EmgChain(n, e.rate), clean))
+        envelope = f"{e.id}.envelope"
+        nodes.append(ProcessorNode(EmgChain(n, e.rate, name=envelope), clean, envelope))
         if "vmo" in muscles and "vl" in muscles:
             cond = Pipeline(
                 [

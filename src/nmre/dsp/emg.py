@@ -732,6 +732,8 @@ class EmgChain(Processor):
         RMS window, seconds.
     normalizer : Normalizer, optional
         Turns the envelope into %MVC (or the normaliser's unit).
+    name : str, optional
+        Output stream id (default: input id + ``".envelope"``).
     """
 
     def __init__(
@@ -746,7 +748,9 @@ class EmgChain(Processor):
         cutoff: float = 6.0,
         window: float = 0.1,
         normalizer: Normalizer | None = None,
+        name: str | None = None,
     ) -> None:
+        self.name = name
         self.n_channels = _n_channels(n_channels)
         self.fs = _rate(fs)
         pre = design_sos("bandpass", band, self.fs, order)
@@ -812,7 +816,9 @@ class EmgChain(Processor):
             x,
             y,
         )
-        return _same_span(block, y)
+        return Block(
+            self.name or block.stream, block.times, y, block.seq, block.missing_before, block.arrival
+        )
 
     def reset(self) -> None:
         """Forget filter and envelope state (the normaliser is kept)."""
@@ -824,7 +830,8 @@ class EmgChain(Processor):
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         unit = self.normalizer.unit if self.normalizer is not None else info.channels[0].unit
-        return _envelope_info(info, unit, "envelope")
+        out = _envelope_info(info, unit, "envelope")
+        return out if self.name is None else dataclasses.replace(out, id=self.name)
 
 
 def warmup() -> None:

@@ -19,6 +19,8 @@ from nmre.errors import ConfigError
 
 __all__ = ["Node", "ProcessorNode"]
 
+_NO_EVENTS: list[Event] = []  # shared and never appended to
+
 
 class Node(ABC):
     """One step of the processing graph.
@@ -91,6 +93,7 @@ class ProcessorNode(Node):
             raise ConfigError(f"processor for {output!r}: expected at least one input stream, got none")
         self.output = output or ""
         self.name = output or f"{type(processor).__name__}({', '.join(self.inputs)})"
+        self._silent = type(processor).pop_events is Processor.pop_events
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         for stream in self.inputs:
@@ -107,6 +110,8 @@ class ProcessorNode(Node):
         return [out] if out.times.shape[0] or out.missing_before else []
 
     def pop_events(self) -> list[Event]:
+        if self._silent:  # the processor never raises events: skip the call (hot path)
+            return _NO_EVENTS
         return self.processor.pop_events()
 
     def reset(self) -> None:
