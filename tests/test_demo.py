@@ -109,6 +109,7 @@ def test_realtime_paces_to_wall_time():
         (["demo", "--inject", "99:shallow_squat"], "expected a rep between 1 and 10, got 99"),
         (["demo", "--inject", "3:flying"], "expected an error among shallow_squat"),
         (["demo", "--inject", "three"], "expected REP:ERROR"),
+        (["demo", "--events", "/nonexistent-dir/events.jsonl"], "--events: expected a writable file path"),
         (["dance"], "invalid choice: 'dance'"),
         ([], "required: COMMAND"),
     ],
@@ -230,3 +231,15 @@ def test_sensors_strapped_on_tilted_are_calibrated_at_the_neutral_pose():
         if e.kind == "rule.trunk_lean":
             truth = sim.truth.reps[e.payload["rep"] - 1].peak_trunk_lean_deg
             assert abs(e.payload["value"] - truth) < 3.0
+
+
+def test_events_file_is_byte_identical_for_the_same_seed(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path in (a, b):
+        proc = nmre("demo", "--reps", "3", "--seed", "11", "--events", str(path))
+        assert proc.returncode == 0, proc.stderr
+    assert a.read_bytes() == b.read_bytes()
+    lines = [json.loads(x) for x in a.read_text().splitlines()]
+    kinds = {x["kind"] for x in lines}
+    assert {"rep.start", "rep.end", "rule.squat_depth", "feedback.cue", "calibration.neutral"} <= kinds
+    assert all(x["detected_at"] >= x["time"] for x in lines)

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Default: 3 shallow reps (3, 6, 9)",
     )
     d.add_argument("--ble", action="store_true", help="run through emulated Bluetooth devices end to end")
+    d.add_argument(
+        "--events",
+        metavar="FILE",
+        default=None,
+        help="also write every event as one JSON line to FILE (same seed, byte-identical file)",
+    )
 
     s = sub.add_parser("scan", help="list nearby supported BLE sensors")
     s.add_argument("--timeout", type=_positive_float, default=5.0, help="scan time in seconds (default 5)")

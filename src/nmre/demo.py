@@ -25,7 +25,7 @@ from nmre.core.model import Event
 from nmre.engine import Engine
 from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
-from nmre.feedback.sinks import MemorySink
+from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
 __all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
 
@@ -52,6 +52,7 @@ class DemoOptions:
     schedule: str = "continuous"
     errors: Mapping[int, tuple[str, ...]] | None = None
     ble: bool = False
+    events: str | None = None
 
 
 @dataclass
@@ -129,7 +130,16 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         source = SimSource(sim, seed=opts.seed)
     sink = MemorySink()
     printer = _RepPrinter(out, opts.exercise) if out is not None else None
-    sinks = [sink] + ([printer] if printer is not None else [])
+    sinks: list[Sink] = [sink] + ([printer] if printer is not None else [])
+    log = None
+    if opts.events is not None:
+        try:
+            log = open(opts.events, "w", encoding="utf-8")  # noqa: SIM115 - closed after the run
+        except OSError as exc:
+            raise ConfigError(
+                f"--events: expected a writable file path, got {opts.events!r} ({exc.strerror})"
+            ) from None
+        sinks.append(JsonLinesSink(log))
     from nmre.dsp import warmup
 
     warmup()  # compile or load cached kernels before the session clock starts
@@ -140,7 +150,11 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     if opts.ble and until is None:
         until = sim.duration + 1.0  # the boards power on as the session starts, then play the body once
     wall0 = time.perf_counter()
-    engine.run(until=until)
+    try:
+        engine.run(until=until)
+    finally:
+        if log is not None:
+            log.close()
     wall = time.perf_counter() - wall0
     shift = 0.0
     if boards:  # board sample k was taken at its power-on + k / rate: sim time k / rate
@@ -416,6 +430,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         errors=errors,
         ble=args.ble,
+        events=args.events,
     )
     if args.json:
         result = run_demo(opts, out=None)

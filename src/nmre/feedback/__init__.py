@@ -11,12 +11,11 @@ from nmre.feedback.schedule import (
     Summary,
     make_schedule,
 )
-from nmre.feedback.sinks import ConsoleSink, JsonLinesSink, MemorySink
+from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
 __all__ = [
     "SCHEDULES",
     "Bandwidth",
-    "ConsoleSink",
     "Continuous",
     "Faded",
     "FeedbackSchedule",

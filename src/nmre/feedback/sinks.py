@@ -1,15 +1,14 @@
-"""Text sinks: a per-rep console line for people, JSON lines for machines, memory for tests."""
+"""Text sinks: JSON lines for machines (an event log), memory for tests and summaries."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from nmre.core.interfaces import Sink
 from nmre.core.model import Event, StreamInfo
 
-__all__ = ["ConsoleSink", "JsonLinesSink", "MemorySink"]
+__all__ = ["JsonLinesSink", "MemorySink"]
 
 
 class MemorySink(Sink):
@@ -33,27 +32,15 @@ class MemorySink(Sink):
 
 
 class JsonLinesSink(Sink):
-    """Writes every event as one deterministic JSON line."""
+    """Writes every event as one deterministic JSON line, flushed at once.
+
+    Events are a few per second, so each is flushed as it comes: a crash loses
+    none that were raised before it.
+    """
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
 
     def on_event(self, event: Event) -> None:
         self.out.write(event.to_json() + "\n")
-
-
-class ConsoleSink(Sink):
-    """Prints what the patient is told (cues) with the therapist's detail, one line each.
-
-    ``kinds`` selects which events are printed (prefix match); cues always are.
-    """
-
-    def __init__(self, out: TextIO | None = None, kinds: Sequence[str] = ("stream.", "signal.")) -> None:
-        self.out = out if out is not None else sys.stdout
-        self.kinds = tuple(kinds)
-
-    def on_event(self, event: Event) -> None:
-        if event.kind == "feedback.cue":
-            self.out.write(f"  {event.time:7.2f} s  patient hears: {event.patient_message}\n")
-        elif event.kind.startswith(self.kinds):
-            self.out.write(f"  {event.time:7.2f} s  [{event.kind}] {event.therapist_message or ''}\n")
+        self.out.flush()
