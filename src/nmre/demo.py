@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -131,15 +132,11 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     sink = MemorySink()
     printer = _RepPrinter(out, opts.exercise) if out is not None else None
     sinks: list[Sink] = [sink] + ([printer] if printer is not None else [])
-    log = None
     if opts.events is not None:
-        try:
-            log = open(opts.events, "w", encoding="utf-8")  # noqa: SIM115 - closed after the run
-        except OSError as exc:
-            raise ConfigError(
-                f"--events: expected a writable file path, got {opts.events!r} ({exc.strerror})"
-            ) from None
-        sinks.append(JsonLinesSink(log))
+        folder = os.path.dirname(os.path.abspath(opts.events))
+        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)) or os.path.isdir(opts.events):
+            raise ConfigError(f"--events: expected a writable file path, got {opts.events!r}")
+        sinks.append(JsonLinesSink(opts.events))
     from nmre.dsp import warmup
 
     warmup()  # compile or load cached kernels before the session clock starts
@@ -150,11 +147,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     if opts.ble and until is None:
         until = sim.duration + 1.0  # the boards power on as the session starts, then play the body once
     wall0 = time.perf_counter()
-    try:
-        engine.run(until=until)
-    finally:
-        if log is not None:
-            log.close()
+    engine.run(until=until)
     wall = time.perf_counter() - wall0
     shift = 0.0
     if boards:  # board sample k was taken at its power-on + k / rate: sim time k / rate

@@ -231,3 +231,18 @@ def test_a_node_refusing_bad_input_is_reported_and_the_session_goes_on():
     assert "expected non-negative values" in errors[0].therapist_message
     out = [b for b in sink.blocks if b.stream == "out"]
     assert len(out) == len(blocks) - 20  # every other block still processed
+
+
+def test_json_lines_sink_writes_a_file_the_engine_opens_and_closes(tmp_path):
+    import json
+
+    from nmre.feedback.sinks import JsonLinesSink
+
+    info, blocks = angle_source(peaks=(50.0,))
+    path = tmp_path / "events.jsonl"
+    rule = RepBandRule("squat_depth", "angle", "flexion", lo=80, reps_from="reps", label="depth")
+    sink = JsonLinesSink(path)
+    Engine([ListSource(info, blocks)], [Threshold(), rule], [sink]).run()
+    assert sink.out is None  # closed by the engine at the end of the session
+    kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
+    assert kinds == ["rep.start", "rep.end", "rule.squat_depth", "feedback.cue"]  # causes before effects
