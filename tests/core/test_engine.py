@@ -246,3 +246,46 @@ def test_json_lines_sink_writes_a_file_the_engine_opens_and_closes(tmp_path):
     assert sink.out is None  # closed by the engine at the end of the session
     kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
     assert kinds == ["rep.start", "rep.end", "rule.squat_depth", "feedback.cue"]  # causes before effects
+
+
+def test_every_sink_is_closed_and_sources_stopped_even_when_one_fails():
+    from nmre.feedback.sinks import MemorySink as Mem
+
+    class Closes(Mem):
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    class Breaks(Mem):
+        def close(self):
+            raise OSError("disk full")
+
+    info, blocks = angle_source(peaks=(50.0,))
+    src = ListSource(info, blocks)
+    stopped = []
+    src.stop = lambda: stopped.append(True)
+    first, last = Closes(), Closes()
+    with pytest.raises(OSError, match="disk full"):
+        Engine([src], [], [first, Breaks(), last]).run()
+    assert first.closed and last.closed and stopped == [True]
+
+
+def test_an_error_in_the_session_is_reported_not_masked_by_shutdown():
+    info, blocks = angle_source(peaks=(50.0,))
+
+    class Bug:
+        def process(self, block):
+            raise ZeroDivisionError("a bug, not bad input")
+
+        def reset(self):
+            pass
+
+        def output_info(self, info):
+            return info
+
+        def pop_events(self):
+            return []
+
+    with pytest.raises(ZeroDivisionError):  # bugs propagate; only NmreError is bad input
+        Engine([ListSource(info, blocks)], [ProcessorNode(Bug(), "angle", "out")], [MemorySink()]).run()

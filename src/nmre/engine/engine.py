@@ -139,25 +139,45 @@ class Engine:
             raise StateError(f"engine: run() needs state 'created', but the engine is {self.state.value!r}")
         self.state = EngineState.RUNNING
         wall0 = time.perf_counter()
-        for sink in self.sinks:
-            sink.open(list(self.infos.values()))
+        opened: list[Sink] = []
         started: list[Source] = []
         try:
+            infos = list(self.infos.values())
+            for sink in self.sinks:
+                sink.open(infos)
+                opened.append(sink)
             for src in self.sources:
                 src.wake = self._wake
                 src.start(self.clock)
                 started.append(src)
             self._loop(until)
-        finally:
-            for src in reversed(started):
-                src.stop()
-            self._publish_feedback(self.clock.now(), force=True)
-            for sink in self.sinks:
-                sink.close()
-            self.state = EngineState.STOPPED
-            self.stats.session_seconds = self.clock.now()
-            self.stats.wall_seconds = time.perf_counter() - wall0
+        except BaseException:
+            self._shut_down(started, opened, wall0)  # the error in flight is the one to report
+            raise
+        failure = self._shut_down(started, opened, wall0)
+        if failure is not None:
+            raise failure
         return self.stats
+
+    def _shut_down(self, started: list[Source], opened: list[Sink], wall0: float) -> BaseException | None:
+        """Stop every started source and close every opened sink, even if one fails; return the first failure."""
+        failure: BaseException | None = None
+        for src in reversed(started):
+            try:
+                src.stop()
+            except Exception as exc:
+                failure = failure or exc
+        if opened:
+            self._publish_feedback(self.clock.now(), force=True)
+        for sink in opened:
+            try:
+                sink.close()
+            except Exception as exc:
+                failure = failure or exc
+        self.state = EngineState.STOPPED
+        self.stats.session_seconds = self.clock.now()
+        self.stats.wall_seconds = time.perf_counter() - wall0
+        return failure
 
     def _loop(self, until: float | None) -> None:
         clock = self.clock
