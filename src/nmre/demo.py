@@ -100,7 +100,7 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
     from nmre.acquisition.ble import BleConfig, BleSource
     from nmre.sim.devices.nmre_device import simulated_boards
 
-    link = LocalLink()
+    link = LocalLink()  # type: ignore[no-untyped-call]
     boards, specs = simulated_boards(sim, link)
     config = BleConfig(backend="bumble", bumble_link=link, emulated=boards, seed=seed)
     return BleSource(specs, config), boards
@@ -239,7 +239,7 @@ def summarise(
     truth_reps = list(getattr(truth, "reps", ()))
     matched_truth: dict[int, int] = {}
     for r in reps:
-        idx = r.payload.get("rep")
+        idx = int(r.payload["rep"])
         start, end = float(r.payload.get("start", r.time)), float(r.payload.get("end", r.time))
         best, best_ov = None, 0.0
         for tr in truth_reps:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from nmre.core.model import Side, StreamInfo, StreamKind
 from nmre.drills import Drill
 from nmre.drills._common import NeutralPoseCalibration, find_stream, orientation_node
@@ -46,7 +48,7 @@ def build_squat(
     joint = JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee)
     lean = TrunkInclination(name="angle.trunk")
 
-    def calibrate(cal: dict[str, object]) -> None:
+    def calibrate(cal: dict[str, np.ndarray]) -> None:
         joint.set_calibration(proximal=cal[thigh.id], distal=cal[shank.id])
         lean.set_calibration(cal[trunk.id])
 
@@ -97,7 +99,7 @@ def build_squat(
     emg = [s for s in streams if s.kind is StreamKind.EMG]
     if emg:
         e = emg[0]
-        muscles = [c.placement.muscle if c.placement else c.name for c in e.channels]
+        muscles = [c.placement.muscle if c.placement and c.placement.muscle else c.name for c in e.channels]
         n = e.n_channels
         # NaN, saturated or flat-lined samples are flagged and held before any filter sees them
         clean = f"{e.id}.clean"

@@ -47,7 +47,7 @@ class JsonLinesSink(Sink):
     """
 
     def __init__(self, out: TextIO | str | os.PathLike[str]) -> None:
-        self._path = None if hasattr(out, "write") else os.fspath(out)  # type: ignore[arg-type]
+        self._path = None if hasattr(out, "write") else os.fspath(out)
         self.out: TextIO | None = None if self._path is not None else out  # type: ignore[assignment]
 
     def open(self, streams: Sequence[StreamInfo]) -> None:

@@ -181,6 +181,7 @@ class OnsetOrderRule(Node):
     def _outcome(self, end: Event, te: float, tl: float) -> Event:
         lag = tl - te
         limit_ms = self.max_lag * 1e3
+        err: str | None
         if not math.isfinite(lag):
             missing = [m for m, t in ((self.early, te), (self.late, tl)) if not math.isfinite(t)]
             ok, msg, err = False, "Let's check the sensors", "no_onset"
