@@ -85,9 +85,12 @@ def test_stance_demo_finds_the_sway_episode_and_the_loss_of_balance():
 
 
 def test_seconds_stops_the_session_early():
-    s = run_demo(DemoOptions(reps=10, seconds=12.0)).summary
-    assert s["session_seconds"] == 12.0
+    s = run_demo(DemoOptions(reps=10, seconds=16.0)).summary
+    assert s["session_seconds"] == 16.0
     assert 1 <= s["reps_detected"] < 10
+    # the comparison covers what the body did before the cut: rep 3 (shallow) is in, 6 and 9 are not
+    assert s["reps_detected"] == s["reps_in_truth"] and s["reps_not_detected"] == []
+    assert s["errors"]["shallow_squat"] == {"injected": [3], "detected": [3], "missed": [], "false_alarms": []}
 
 
 def test_realtime_paces_to_wall_time():

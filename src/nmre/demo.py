@@ -236,7 +236,9 @@ def summarise(
     for e in outcomes:
         by_rep.setdefault(e.payload.get("rep"), []).append(e)
     rows: list[dict[str, Any]] = []
-    truth_reps = list(getattr(truth, "reps", ()))
+    # a session cut short (--seconds) is compared with what the body did before the cut
+    end = st.session_seconds
+    truth_reps = [tr for tr in getattr(truth, "reps", ()) if tr.end + shift <= end]
     matched_truth: dict[int, int] = {}
     for r in reps:
         idx = int(r.payload["rep"])
@@ -293,7 +295,7 @@ def summarise(
             "false_alarms": sorted([r for r in detected if r not in injected] + unmatched),
         }
     missed_reps = [tr.index + 1 for tr in truth_reps if tr.index not in matched_truth]
-    windows = _match_windows(truth, [e for e in outcomes if "rep" not in e.payload], shift)
+    windows = _match_windows(truth, [e for e in outcomes if "rep" not in e.payload], shift, end)
     if windows:
         matching.update(windows)
     return {
@@ -341,12 +343,17 @@ def summarise(
     }
 
 
-def _match_windows(truth: Any, outcomes: Sequence[Event], shift: float = 0.0) -> dict[str, Any]:
-    """Match time-window outcomes (balance) against the truth windows (shifted by ``shift`` s), per error kind."""
+def _match_windows(
+    truth: Any, outcomes: Sequence[Event], shift: float = 0.0, end: float = math.inf
+) -> dict[str, Any]:
+    """Match time-window outcomes (balance) against the truth windows (shifted by ``shift`` s), per error kind.
+
+    Only truth windows that started before the session ended (``end``) count.
+    """
     twins = [
         dataclasses.replace(w, start=w.start + shift, end=w.end + shift)
         for w in getattr(truth, "windows", ())
-        if w.errors
+        if w.errors and w.start + shift < end
     ]
     kinds = sorted(
         {k for w in twins for k in w.errors}
