@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds",
         type=_positive_float,
         default=None,
-        help="stop after this many seconds of session time (stance: trial length, default 30)",
+        help="stop after this many seconds of session time (stance: trial length, default 40)",
     )
     d.add_argument(
         "--realtime", action="store_true", help="pace the session to wall time instead of running ahead"
