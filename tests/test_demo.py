@@ -90,7 +90,12 @@ def test_seconds_stops_the_session_early():
     assert 1 <= s["reps_detected"] < 10
     # the comparison covers what the body did before the cut: rep 3 (shallow) is in, 6 and 9 are not
     assert s["reps_detected"] == s["reps_in_truth"] and s["reps_not_detected"] == []
-    assert s["errors"]["shallow_squat"] == {"injected": [3], "detected": [3], "missed": [], "false_alarms": []}
+    assert s["errors"]["shallow_squat"] == {
+        "injected": [3],
+        "detected": [3],
+        "missed": [],
+        "false_alarms": [],
+    }
 
 
 def test_realtime_paces_to_wall_time():
@@ -112,6 +117,8 @@ def test_realtime_paces_to_wall_time():
         (["demo", "--inject", "99:shallow_squat"], "expected a rep between 1 and 10, got 99"),
         (["demo", "--inject", "3:flying"], "expected an error among shallow_squat"),
         (["demo", "--inject", "three"], "expected REP:ERROR"),
+        (["demo", "--exercise", "stance", "--inject", "2:knee_valgus"], "expected it with --exercise squat"),
+        (["demo", "--exercise", "stance", "--seconds", "1"], "StanceConfig.duration"),
         (["demo", "--events", "/nonexistent-dir/events.jsonl"], "--events: expected a writable file path"),
         (["dance"], "invalid choice: 'dance'"),
         ([], "required: COMMAND"),

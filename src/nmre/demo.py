@@ -113,6 +113,10 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
 
     if opts.exercise not in EXERCISES:
         raise ConfigError("exercise: " + expected(f"one of {', '.join(EXERCISES)}", opts.exercise))
+    if opts.exercise != "squat" and opts.errors:
+        raise ConfigError(
+            f"--inject: expected it with --exercise squat (errors are injected per rep), got --exercise {opts.exercise}"
+        )
     if opts.exercise == "squat":
         errors = DEFAULT_SQUAT_ERRORS if opts.errors is None else opts.errors
         errors = {k: v for k, v in errors.items() if k < opts.reps}
