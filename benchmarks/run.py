@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         modules = [m for m in modules if m == f"bench_{args.only}"]
         if not modules:
-            print(f"bench: expected one of {sorted(p.stem[6:] for p in HERE.glob('bench_*.py'))}, got {args.only!r}")
+            print(
+                f"bench: expected one of {sorted(p.stem[6:] for p in HERE.glob('bench_*.py'))}, got {args.only!r}"
+            )
             return 2
     results: list[Comparison] = []
     t0 = time.perf_counter()
