@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/nmre demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: $(STAMP)
@@ -26,6 +27,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
