@@ -243,17 +243,21 @@ def _joint_zoh(
     """
     cap = ring_t.shape[0]
     count = ptr[1]
+    newest = ptr[0] - 1 + cap
+    k = 0  # steps back from the newest stored sample; non-increasing as t[i] grows (linear overall)
     for i in range(t.shape[0]):
         if count == 0:
             out[0, i] = np.nan
             out[1, i] = np.nan
             out[2, i] = np.nan
             continue
-        j = (ptr[0] - 1 + cap) % cap
-        k = 1
-        while ring_t[j] > t[i] and k < count:
-            j = (j - 1 + cap) % cap
-            k += 1
+        if i == 0:
+            while k < count - 1 and ring_t[(newest - k) % cap] > t[i]:
+                k += 1
+        else:
+            while k > 0 and ring_t[(newest - k + 1) % cap] <= t[i]:
+                k -= 1
+        j = (newest - k) % cap
         if abs(t[i] - ring_t[j]) > max_lag:
             out[0, i] = np.nan
             out[1, i] = np.nan
@@ -413,7 +417,8 @@ class JointAngle(Processor):
         Output stream id (default ``distal + ".angles"``).
     buffer : int
         Proximal samples kept, default 256 (must cover how far the proximal
-        stream can run ahead of the distal one).
+        stream can run ahead of the distal one); grows to twice the largest
+        proximal block seen, so a replay in large blocks loses nothing.
     max_lag : float
         Largest time difference (s) between a distal sample and the proximal
         sample used for it, default 0.1.
@@ -448,6 +453,7 @@ class JointAngle(Processor):
         self._signs = _signs(side, flexion_sign)
         self._cal = _cal_rows(proximal_calibration, distal_calibration, heading)
         self._ring_t = np.zeros(buffer)
+        self._no_output = np.zeros((3, 0))  # the (empty) output for a proximal block, made once
         self._ring_q = np.zeros((4, buffer))
         self._ptr = np.zeros(2, dtype=np.int64)
 
@@ -463,6 +469,15 @@ class JointAngle(Processor):
     def reset(self) -> None:
         self._ptr[:] = 0
 
+    def _grow(self, cap: int) -> None:
+        """Enlarge the proximal ring to ``cap`` samples, keeping what it holds, oldest first."""
+        old_cap, (head, count) = self._ring_t.shape[0], (int(self._ptr[0]), int(self._ptr[1]))
+        order = (np.arange(head - count, head) + old_cap) % old_cap
+        ring_t, ring_q = np.zeros(cap), np.zeros((4, cap))
+        ring_t[:count], ring_q[:, :count] = self._ring_t[order], self._ring_q[:, order]
+        self._ring_t, self._ring_q = ring_t, ring_q
+        self._ptr[:] = (count % cap, count)
+
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(info, self.name, StreamKind.ANGLE, JOINT_CHANNELS)
 
@@ -471,10 +486,12 @@ class JointAngle(Processor):
             raise InputError("JointAngle: " + expected("a Block", type(block).__name__))
         if block.stream == self.proximal:
             q = checked_values(block, 4, f"JointAngle proximal input {block.stream!r}")
+            if 2 * q.shape[1] > self._ring_t.shape[0]:
+                self._grow(2 * q.shape[1])  # a replay in large blocks must not overwrite what it needs
             _ring_push(
                 np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr
             )
-            return Block(self.name, block.times[:0], np.zeros((3, 0)), block.seq, 0, block.arrival)
+            return Block(self.name, block.times[:0], self._no_output, block.seq, 0, block.arrival)
         if block.stream != self.distal:
             raise InputError(
                 "JointAngle: " + expected(f"a block of {self.proximal!r} or {self.distal!r}", block.stream)
