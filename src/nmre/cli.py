@@ -58,7 +58,9 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     from nmre import __version__
-    from nmre.demo import EXERCISES, INJECTABLE
+    from nmre.acquisition.scan_cli import add_parser as add_scan_parser
+    from nmre.demo import INJECTABLE
+    from nmre.drills import DRILLS
     from nmre.feedback.schedule import SCHEDULES
 
     p = _Parser(prog="nmre", description="Biofeedback engine for neuromuscular re-education.")
@@ -71,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a simulated session end to end (headless)",
         description="Run a simulated session on the virtual clock and print the feedback per rep.",
     )
-    d.add_argument(
-        "--exercise", choices=EXERCISES, default="squat", help="drill to simulate (default: squat)"
-    )
+    d.add_argument("--exercise", choices=DRILLS, default="squat", help="drill to simulate (default: squat)")
     d.add_argument("--reps", type=_positive_int, default=10, help="squat reps (default 10)")
     d.add_argument("--seed", type=_int, default=1, help="simulator seed (default 1); same seed, same output")
     d.add_argument(
@@ -110,16 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write every event as one JSON line to FILE (same seed, byte-identical file)",
     )
 
-    s = sub.add_parser("scan", help="list nearby supported BLE sensors")
-    s.add_argument("--timeout", type=_positive_float, default=5.0, help="scan time in seconds (default 5)")
-    s.add_argument("--sim", action="store_true", help="start emulated sensors in-process and list them")
-    s.add_argument(
-        "--bumble",
-        metavar="TRANSPORT",
-        default=None,
-        help="scan through a Bumble HCI transport instead of the OS stack, e.g. tcp-client:127.0.0.1:PORT "
-        "of an emulator process started with 'python -m nmre.sim.devices.server --port PORT'",
-    )
+    add_scan_parser(sub)
 
     sub.add_parser("version", help="print the version")
     return p

@@ -28,9 +28,8 @@ from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
 from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
-__all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
+__all__ = ["INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
 
-EXERCISES = ("squat", "stance")
 #: Errors ``--inject`` accepts for a squat rep.
 INJECTABLE = ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
 #: Default injected errors: 10 reps, 3 of them too shallow (1-based reps 3, 6, 9).
@@ -108,11 +107,11 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
 
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
-    from nmre.drills import build_drill
+    from nmre.drills import DRILLS, build_drill
     from nmre.sim import SquatConfig, StanceConfig, simulate
 
-    if opts.exercise not in EXERCISES:
-        raise ConfigError("exercise: " + expected(f"one of {', '.join(EXERCISES)}", opts.exercise))
+    if opts.exercise not in DRILLS:
+        raise ConfigError("exercise: " + expected(f"one of {', '.join(DRILLS)}", opts.exercise))
     if opts.exercise != "squat" and opts.errors:
         raise ConfigError(
             f"--inject: expected it with --exercise squat (errors are injected per rep), got --exercise {opts.exercise}"
@@ -134,7 +133,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
 
         source = SimSource(sim, seed=opts.seed)
     sink = MemorySink()
-    printer = _RepPrinter(out, opts.exercise) if out is not None else None
+    printer = _RepPrinter(out) if out is not None else None
     sinks: list[Sink] = [sink] + ([printer] if printer is not None else [])
     if opts.events is not None:
         folder = os.path.dirname(os.path.abspath(opts.events))
@@ -158,6 +157,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         assert isinstance(clock, RealClock)
         shift = boards[0].start_time - clock.origin
     summary = summarise(opts, sim.truth, sink.events, engine, wall, shift)
+    summary["drill"] = {"name": drill.name, "settings": drill.settings}
     if opts.ble:
         summary["ble"] = {"boards": [b.name for b in boards], "truth_shift_s": round(shift, 4)}
     if out is not None:
@@ -169,9 +169,8 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
 class _RepPrinter(Sink):
     """Prints one line per completed rep as soon as its outcomes and cues are in."""
 
-    def __init__(self, out: TextIO, exercise: str) -> None:
+    def __init__(self, out: TextIO) -> None:
         self.out = out
-        self.exercise = exercise
         self._rep: Any = None
         self._time = 0.0
         self._outcomes: list[Event] = []

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from nmre.acquisition.ble import BleConfig, ScanResult, scan
+if TYPE_CHECKING:
+    from nmre.acquisition.ble import ScanResult
 
 __all__ = ["add_parser", "format_results", "run"]
 
@@ -20,15 +21,26 @@ __all__ = ["add_parser", "format_results", "run"]
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``scan`` sub-command to an ``argparse`` sub-parser collection."""
     p: argparse.ArgumentParser = subparsers.add_parser("scan", help="list nearby supported BLE sensors")
-    p.add_argument("--timeout", type=float, default=5.0, help="scan time in seconds (default 5)")
-    p.add_argument("--sim", action="store_true", help="start emulated sensors and list them")
+    p.add_argument("--timeout", type=_seconds, default=5.0, help="scan time in seconds (default 5)")
+    p.add_argument("--sim", action="store_true", help="start emulated sensors in-process and list them")
     p.add_argument(
         "--bumble",
         metavar="TRANSPORT",
         default=None,
-        help="scan through a Bumble HCI transport, e.g. tcp-client:127.0.0.1:PORT of an emulator process",
+        help="scan through a Bumble HCI transport instead of the OS stack, e.g. tcp-client:127.0.0.1:PORT "
+        "of an emulator process started with 'python -m nmre.sim.devices.server --port PORT'",
     )
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (0 < v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return v
 
 
 def format_results(results: list[ScanResult]) -> str:
@@ -45,6 +57,8 @@ def format_results(results: list[ScanResult]) -> str:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run ``nmre scan``; returns the process exit code (0 when a supported sensor was found)."""
+    from nmre.acquisition.ble import BleConfig, scan  # bleak and Bumble load only when scanning
+
     out = out or sys.stdout
     timeout = float(args.timeout)
     if getattr(args, "sim", False):

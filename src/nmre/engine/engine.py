@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -100,7 +100,7 @@ class Engine:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._feedback = FeedbackState(time=0.0)
-        self._cues: list[Cue] = []
+        self._cues: deque[Cue] = deque(maxlen=8)  # the latest cues, as the feedback state shows them
         self._last_feedback = -math.inf
         self._failures: dict[str, tuple[int, float]] = {}
         # only sinks that override on_block see blocks (the recorder does; text sinks do not)
@@ -299,7 +299,7 @@ class Engine:
         for node in self.nodes:
             for s in node.signals():
                 signals[s.name] = s
-        state = FeedbackState(time=now, signals=signals, cues=tuple(self._cues[-8:]))
+        state = FeedbackState(time=now, signals=signals, cues=tuple(self._cues))
         self._feedback = state
         for sink in self.sinks:
             sink.on_feedback(state)

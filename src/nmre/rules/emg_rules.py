@@ -10,6 +10,7 @@ import numpy as np
 
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.dsp.emg import OnsetDetector
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
 
@@ -39,7 +40,12 @@ class OnsetNode(Node):
     """
 
     def __init__(
-        self, stream: str, conditioner: Processor, detector: object, rest: float = 1.2, settle: float = 0.3
+        self,
+        stream: str,
+        conditioner: Processor,
+        detector: OnsetDetector,
+        rest: float = 1.2,
+        settle: float = 0.3,
     ) -> None:
         if not (rest > 0 and settle >= 0):
             raise ConfigError(
@@ -80,13 +86,13 @@ class OnsetNode(Node):
                 self._rest.append(y.values[:, keep])
             if t[-1] >= self.settle + self.rest:
                 rest = np.concatenate(self._rest, axis=1)
-                self.detector.calibrate(rest)  # type: ignore[attr-defined]
+                self.detector.calibrate(rest)
                 self._calibrated = True
                 after = t >= self.settle + self.rest
                 y = Block(
                     y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
                 )
-                mu, sigma = self.detector.mu, self.detector.sigma  # type: ignore[attr-defined]
+                mu, sigma = self.detector.mu, self.detector.sigma
                 self._events.append(
                     Event(
                         float(block.times[-1]),
@@ -98,8 +104,8 @@ class OnsetNode(Node):
                 )
             else:
                 return []
-        self.detector.process(y)  # type: ignore[attr-defined]
-        for ev in self.detector.pop_events():  # type: ignore[attr-defined]
+        self.detector.process(y)
+        for ev in self.detector.pop_events():
             c = int(ev.payload["channel"])
             payload = dict(ev.payload)
             payload["muscle"] = self._muscles[c]
