@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from nmre.core import kinds
 from nmre.core.clock import Clock, RealClock, VirtualClock
 from nmre.core.interfaces import Sink, Source
 from nmre.core.model import Event
@@ -177,17 +178,19 @@ class _RepPrinter(Sink):
         self._cues: list[str] = []
 
     def on_event(self, event: Event) -> None:
-        belongs = event.kind == "feedback.cue" or (event.kind.startswith("rule.") and "ok" in event.payload)
+        belongs = event.kind == kinds.FEEDBACK_CUE or (
+            event.kind.startswith(kinds.RULE) and "ok" in event.payload
+        )
         if self._rep is not None and not belongs:
             self._flush()
-        if event.kind.startswith("rule.") and "ok" in event.payload and "rep" not in event.payload:
+        if event.kind.startswith(kinds.RULE) and "ok" in event.payload and "rep" not in event.payload:
             mark = "ok " if event.payload["ok"] else "FIX"
             self.out.write(f"  [{mark}] {event.therapist_message}\n")
-        elif event.kind == "rep.end":
+        elif event.kind == kinds.REP_END:
             self._rep, self._time = event.payload.get("rep"), event.time
-        elif event.kind.startswith("rule.") and "ok" in event.payload:
+        elif event.kind.startswith(kinds.RULE) and "ok" in event.payload:
             self._outcomes.append(event)
-        elif event.kind == "feedback.cue":
+        elif event.kind == kinds.FEEDBACK_CUE:
             self._cues.append(event.patient_message or "")
             if self._rep is None:  # a cue outside a rep (summary, balance)
                 self.out.write(f"  {event.time:6.1f} s  patient hears: {self._cues.pop()}\n")
@@ -233,8 +236,8 @@ def summarise(
     (non-zero when the body is played through emulated Bluetooth boards).
     """
     st = engine.stats
-    reps = [e for e in events if e.kind == "rep.end"]
-    outcomes = [e for e in events if e.kind.startswith("rule.") and "ok" in e.payload]
+    reps = [e for e in events if e.kind == kinds.REP_END]
+    outcomes = [e for e in events if e.kind.startswith(kinds.RULE) and "ok" in e.payload]
     by_rep: dict[Any, list[Event]] = {}
     for e in outcomes:
         by_rep.setdefault(e.payload.get("rep"), []).append(e)
@@ -283,11 +286,11 @@ def summarise(
             }
         rows.append(row)
     # per error kind: injected reps (truth numbering), detected, missed, false alarms
-    kinds = sorted(
+    error_kinds = sorted(
         {k for tr in truth_reps for k in tr.errors} | {k for row in rows for k in row["detected_errors"]}
     )
     matching: dict[str, Any] = {}
-    for k in kinds:
+    for k in error_kinds:
         injected = [tr.index + 1 for tr in truth_reps if k in tr.errors]
         detected = [row["truth"]["rep"] for row in rows if k in row["detected_errors"] and "truth" in row]
         unmatched = [row["rep"] for row in rows if k in row["detected_errors"] and "truth" not in row]
@@ -329,7 +332,7 @@ def summarise(
         "feedback": [
             {"time": round(e.time, 3), "message": e.patient_message}
             for e in events
-            if e.kind == "feedback.cue"
+            if e.kind == kinds.FEEDBACK_CUE
         ],
         "stream_events": [
             e.to_dict()
@@ -358,12 +361,12 @@ def _match_windows(
         for w in getattr(truth, "windows", ())
         if w.errors and w.start + shift < end
     ]
-    kinds = sorted(
+    error_kinds = sorted(
         {k for w in twins for k in w.errors}
         | {e.payload["error"] for e in outcomes if e.payload.get("error")}
     )
     out: dict[str, Any] = {}
-    for k in kinds:
+    for k in error_kinds:
         injected = [w for w in twins if k in w.errors]
         flagged = [e for e in outcomes if e.payload.get("error") == k]
 

@@ -220,7 +220,7 @@ async def test_nmre_board_info_and_control_point_over_bleak(link) -> None:
 async def test_scan_cli_parser_and_table(link) -> None:
     import argparse
 
-    from nmre.acquisition.scan_cli import add_parser, format_results
+    from nmre.commands.scan import add_parser, format_results
 
     parser = argparse.ArgumentParser(prog="nmre")
     add_parser(parser.add_subparsers(dest="command"))

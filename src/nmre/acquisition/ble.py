@@ -51,6 +51,7 @@ from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 from nmre.acquisition.bumble_backend import BumbleCentral, BumbleClientBackend, BumbleScannerBackend
 from nmre.acquisition.profiles import Decoded, DeviceProfile, profile_classes
 from nmre.acquisition.timing import StreamClock
+from nmre.core import kinds
 from nmre.core.clock import Clock
 from nmre.core.interfaces import Source
 from nmre.core.model import Block, Event, StreamInfo
@@ -243,7 +244,7 @@ class Outbox:
                     self._events.append(
                         Event(
                             old.arrival,
-                            "source.overflow",
+                            kinds.SOURCE_OVERFLOW,
                             old.stream,
                             {"dropped_blocks": self.dropped_blocks},
                             therapist_message="the engine is not keeping up; BLE blocks were dropped",
@@ -580,12 +581,14 @@ class BleSession:
             device.connects += 1
             device.status = DeviceStatus.STREAMING
             if down_since is None:
-                self.outbox.put_event(Event(now, "device.connect", device.label, {"address": device.address}))
+                self.outbox.put_event(
+                    Event(now, kinds.DEVICE_CONNECT, device.label, {"address": device.address})
+                )
             else:
                 self.outbox.put_event(
                     Event(
                         now,
-                        "device.reconnect",
+                        kinds.DEVICE_RECONNECT,
                         device.label,
                         {"outage": now - down_since, "attempts": attempts},
                         therapist_message=f"{device.label} reconnected after {now - down_since:.1f} s",
@@ -600,7 +603,7 @@ class BleSession:
             self.outbox.put_event(
                 Event(
                     down_since,
-                    "device.disconnect",
+                    kinds.DEVICE_DISCONNECT,
                     device.label,
                     {},
                     patient_message="A sensor lost its connection",
@@ -615,7 +618,11 @@ class BleSession:
         device.error = message
         self.outbox.put_event(
             Event(
-                self.time_fn(), "device.error", device.label, {"message": message}, therapist_message=message
+                self.time_fn(),
+                kinds.DEVICE_ERROR,
+                device.label,
+                {"message": message},
+                therapist_message=message,
             )
         )
         device.ready.set()
@@ -656,7 +663,12 @@ class BleSession:
         device.malformed += 1
         logger.info("%s: malformed packet #%d: %s", device.label, device.malformed, error)
         self.outbox.put_event(
-            Event(arrival, "stream.malformed", device.label, {"count": device.malformed, "error": str(error)})
+            Event(
+                arrival,
+                kinds.STREAM_MALFORMED,
+                device.label,
+                {"count": device.malformed, "error": str(error)},
+            )
         )
 
     def _emit(self, device: _DeviceLink, decoded: Decoded, arrival: float) -> None:
@@ -685,7 +697,7 @@ class BleSession:
             self.outbox.put_event(
                 Event(
                     float(stamped.times[0]) if n else arrival,
-                    "stream.gap",
+                    kinds.STREAM_GAP,
                     stream.info.id,
                     {
                         "missing": stamped.missing_before,
@@ -853,7 +865,7 @@ class BleSource(Source):
             self.outbox.put_event(
                 Event(
                     session.time_fn(),
-                    "device.waiting",
+                    kinds.DEVICE_WAITING,
                     "ble",
                     {"devices": waiting},
                     therapist_message=message,

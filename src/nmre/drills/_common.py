@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo, StreamKind
 from nmre.dsp.joints import segment_calibration
 from nmre.dsp.orientation import BiasCorrectedOrientation, GyroBias, Madgwick
@@ -69,7 +70,7 @@ class NeutralPoseCalibration(Node):
         duration: float = 1.0,
     ) -> None:
         self.inputs = tuple(streams)
-        self.name = "calibration.neutral"
+        self.name = kinds.CALIBRATION_NEUTRAL
         self.apply, self.settle, self.duration = apply, settle, duration
         self.reset()
 
@@ -117,7 +118,7 @@ class NeutralPoseCalibration(Node):
             self._events.append(
                 Event(
                     float(t[-1]),
-                    "calibration.neutral",
+                    kinds.CALIBRATION_NEUTRAL,
                     self.name,
                     {"tilt_deg": tilts, "seconds": self.duration},
                     therapist_message="neutral pose calibrated; sensor tilt on its segment: "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.core import model
+from nmre.core import kinds, model
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.errors import InputError, expected
 
@@ -49,7 +49,7 @@ def nonfinite_event(block: Block, source: str, skipped: int) -> Event:
     """The event raised when samples were skipped because they were NaN or inf."""
     return Event(
         float(block.times[0]),
-        "dsp.nonfinite",
+        kinds.DSP_NONFINITE,
         source,
         {"skipped": int(skipped), "stream": block.stream},
         therapist_message=f"{skipped} non-finite sample(s) of {block.stream!r} skipped",

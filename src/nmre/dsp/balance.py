@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.signal import butter
 
 from nmre._numba import kernel
+from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
@@ -342,7 +343,7 @@ class Sway(Processor):
                     self._events.append(
                         Event(
                             t,
-                            "sway.window",
+                            kinds.SWAY_WINDOW,
                             self._out_id(block.stream),
                             {"window": self.window, **m.to_dict()},
                         )

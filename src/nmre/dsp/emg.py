@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp import _emg_kernels as K
@@ -496,7 +497,7 @@ class OnsetDetector(Processor):
                 self._events.append(
                     Event(
                         time=float(self._ev_time[j]),
-                        kind="emg.onset" if on else "emg.offset",
+                        kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
                         source=block.stream,
                         payload={
                             "channel": c,

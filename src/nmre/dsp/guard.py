@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.dsp._filter_checks import as_signal
@@ -151,7 +152,7 @@ class Guard(Processor):
                 self._events.append(
                     Event(
                         time=first,
-                        kind="signal.bad",
+                        kind=kinds.SIGNAL_BAD,
                         source=block.stream,
                         payload={
                             "stream": block.stream,
@@ -186,7 +187,7 @@ class Guard(Processor):
         self._events.append(
             Event(
                 time=last,
-                kind="signal.recovered",
+                kind=kinds.SIGNAL_RECOVERED,
                 source=stream,
                 payload={
                     "stream": stream,

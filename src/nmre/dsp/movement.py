@@ -15,6 +15,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp import _move_kernels as K
@@ -201,7 +202,7 @@ class RepSegmenter(Processor):
     def _event(self, r: F64, k: int, d: float) -> Event:
         kind = r[K.EV_KIND]
         if kind == 1.0:
-            return Event(float(r[K.EV_START]), "rep.start", self.name, {"rep": k})
+            return Event(float(r[K.EV_START]), kinds.REP_START, self.name, {"rep": k})
         start, end, peak = float(r[K.EV_START]), float(r[K.EV_END]), float(r[K.EV_PEAK])
         payload: dict[str, object] = {
             "rep": k,
@@ -215,11 +216,11 @@ class RepSegmenter(Processor):
         if self.rate is not None:
             payload["sparc"], payload["ldlj"] = self._smoothness(start, end)
         if kind == 2.0:
-            return Event(end, "rep.end", self.name, payload)
+            return Event(end, kinds.REP_END, self.name, payload)
         payload["reason"] = _WHY[float(r[K.EV_WHY])]
         return Event(
             end,
-            "rep.rejected",
+            kinds.REP_REJECTED,
             self.name,
             payload,
             therapist_message=f"rep candidate rejected: {payload['reason']}",

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from nmre.core import kinds
 from nmre.core.clock import Clock, VirtualClock
 from nmre.core.interfaces import Sink, Source
 from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo
@@ -255,7 +256,7 @@ class Engine:
             self._emit(
                 Event(
                     t,
-                    "engine.node_error",
+                    kinds.ENGINE_NODE_ERROR,
                     node.name,
                     {"stream": block.stream, "error": type(exc).__name__, "count": count},
                     therapist_message=f"{node.name} skipped a block of {block.stream!r}: {exc}",
@@ -281,7 +282,7 @@ class Engine:
             self._emit(
                 Event(
                     time=cue.time,
-                    kind="feedback.cue",
+                    kind=kinds.FEEDBACK_CUE,
                     source=cue.rule,
                     payload={"tone": cue.tone, "intensity": cue.intensity, "schedule": self.schedule.name},
                     patient_message=cue.message,

@@ -26,6 +26,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 
+from nmre.core import kinds
 from nmre.core.model import Cue, Event
 from nmre.errors import ConfigError, expected
 
@@ -45,7 +46,7 @@ __all__ = [
 
 def is_outcome(event: Event) -> bool:
     """True for a rule outcome event (kind ``rule.*`` with a boolean ``ok`` in its payload)."""
-    return event.kind.startswith("rule.") and isinstance(event.payload.get("ok"), bool)
+    return event.kind.startswith(kinds.RULE) and isinstance(event.payload.get("ok"), bool)
 
 
 def _cue(event: Event) -> Cue:
@@ -89,7 +90,7 @@ class FeedbackSchedule(ABC):
         out = []
         if (
             self._group
-            and event.kind == "rep.end"
+            and event.kind == kinds.REP_END
             and event.payload.get("rep") == self._group[0].payload.get("rep")
         ):
             out = self._close()

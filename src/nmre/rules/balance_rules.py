@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from nmre.core import kinds
 from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
@@ -52,7 +53,7 @@ class SwayRule(Node):
         self.windows_from, self.factor, self.floor = windows_from, float(factor), float(floor)
         self.baseline_windows, self.above, self.good = baseline_windows, above, good
         self.resettle = float(resettle)
-        self.name = "rule.sway"
+        self.name = kinds.RULE_SWAY
         self.inputs = ()
         self.reset()
 
@@ -70,10 +71,10 @@ class SwayRule(Node):
         return []
 
     def on_event(self, event: Event) -> None:
-        if event.kind == "rule.loss_of_balance":
+        if event.kind == kinds.RULE_LOSS_OF_BALANCE:
             self._touchdown = event.time
             return
-        if event.kind != "sway.window" or event.source != self.windows_from:
+        if event.kind != kinds.SWAY_WINDOW or event.source != self.windows_from:
             return
         rms = float(event.payload.get("rms", math.nan))
         self._latest = rms
@@ -86,7 +87,7 @@ class SwayRule(Node):
                 self._pending.append(
                     Event(
                         event.time,
-                        "balance.baseline",
+                        kinds.BALANCE_BASELINE,
                         self.name,
                         {"baseline_rms": float(np.mean(self._base)), "limit": self._limit},
                         therapist_message=f"sway baseline {np.mean(self._base):.3f} m/s^2; "
@@ -98,7 +99,7 @@ class SwayRule(Node):
             self._pending.append(
                 Event(
                     event.time,
-                    "balance.unjudged",
+                    kinds.BALANCE_UNJUDGED,
                     self.name,
                     {"value": round(rms, 4), "start": start, "end": event.time, "touchdown": self._touchdown},
                     therapist_message=f"{start:.0f}-{event.time:.0f} s not judged: re-settling after the loss of "
@@ -110,7 +111,7 @@ class SwayRule(Node):
         self._pending.append(
             Event(
                 event.time,
-                "rule.sway",
+                kinds.RULE_SWAY,
                 self.name,
                 {
                     "ok": ok,
@@ -157,7 +158,7 @@ class BalanceLossRule(Node):
             )
         self.stream, self.shock, self.refractory, self.gravity = stream, shock, refractory, gravity
         self.inputs = (stream,)
-        self.name = "rule.loss_of_balance"
+        self.name = kinds.RULE_LOSS_OF_BALANCE
         self.reset()
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
@@ -184,7 +185,7 @@ class BalanceLossRule(Node):
                 self._pending.append(
                     Event(
                         t,
-                        "rule.loss_of_balance",
+                        kinds.RULE_LOSS_OF_BALANCE,
                         self.name,
                         {
                             "ok": False,

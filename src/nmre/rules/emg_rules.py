@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.dsp.emg import OnsetDetector
@@ -96,7 +97,7 @@ class OnsetNode(Node):
                 self._events.append(
                     Event(
                         float(block.times[-1]),
-                        "emg.baseline",
+                        kinds.EMG_BASELINE,
                         self.name,
                         {"muscles": list(self._muscles), "mu": mu, "sigma": sigma, "seconds": self.rest},
                         therapist_message=f"EMG rest baseline taken over {self.rest:g} s",
@@ -167,13 +168,13 @@ class OnsetOrderRule(Node):
         return []
 
     def on_event(self, event: Event) -> None:
-        if event.kind == "emg.onset" and event.source == self.onsets_from:
+        if event.kind == kinds.EMG_ONSET and event.source == self.onsets_from:
             m = event.payload.get("muscle")
             if m in self._onsets:
                 self._onsets[m].append(event.time)
-        elif event.source == self.reps_from and event.kind == "rep.start":
+        elif event.source == self.reps_from and event.kind == kinds.REP_START:
             self._start, self._rep = event.time, event.payload.get("rep")
-        elif event.source == self.reps_from and event.kind == "rep.end":
+        elif event.source == self.reps_from and event.kind == kinds.REP_END:
             peak = float(event.payload.get("peak_time", event.time))
             lo = self._start - self.lookback if math.isfinite(self._start) else -math.inf
 
@@ -201,7 +202,7 @@ class OnsetOrderRule(Node):
         self._last_lag = lag
         return Event(
             end.time,
-            f"rule.{self.kind}",
+            kinds.rule(self.kind),
             self.name,
             {
                 "ok": ok,

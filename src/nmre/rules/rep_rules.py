@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from nmre.core import kinds
 from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
@@ -127,12 +128,12 @@ class RepBandRule(Node):
     def on_event(self, event: Event) -> None:
         if event.source != self.reps_from:
             return
-        if event.kind == "rep.start":
+        if event.kind == kinds.REP_START:
             self._in_rep, self._rep = True, event.payload.get("rep")
             self._acc, self._sum, self._n = math.nan, 0.0, 0
-        elif event.kind == "rep.rejected":
+        elif event.kind == kinds.REP_REJECTED:
             self._in_rep = False
-        elif event.kind == "rep.end" and self._in_rep:
+        elif event.kind == kinds.REP_END and self._in_rep:
             self._in_rep = False
             value = self._sum / self._n if self.stat == "mean" and self._n else self._acc
             self._pending.append(self._outcome(event, value))
@@ -155,7 +156,7 @@ class RepBandRule(Node):
             why = f"{self.label} {value:.1f} {u} within target"
         return Event(
             time=end.time,
-            kind=f"rule.{self.kind}",
+            kind=kinds.rule(self.kind),
             source=self.name,
             payload={
                 "ok": ok,

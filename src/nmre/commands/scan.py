@@ -12,16 +12,20 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from nmre.commands._args import positive_seconds
+
 if TYPE_CHECKING:
     from nmre.acquisition.ble import ScanResult
 
-__all__ = ["add_parser", "format_results", "run"]
+__all__ = ["NAME", "add_parser", "format_results", "run"]
+
+NAME = "scan"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``scan`` sub-command to an ``argparse`` sub-parser collection."""
     p: argparse.ArgumentParser = subparsers.add_parser("scan", help="list nearby supported BLE sensors")
-    p.add_argument("--timeout", type=_seconds, default=5.0, help="scan time in seconds (default 5)")
+    p.add_argument("--timeout", type=positive_seconds, default=5.0, help="scan time in seconds (default 5)")
     p.add_argument("--sim", action="store_true", help="start emulated sensors in-process and list them")
     p.add_argument(
         "--bumble",
@@ -31,16 +35,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "of an emulator process started with 'python -m nmre.sim.devices.server --port PORT'",
     )
     return p
-
-
-def _seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not (0 < v < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return v
 
 
 def format_results(results: list[ScanResult]) -> str:

@@ -1,0 +1,69 @@
+"""``nmre demo``: a simulated session end to end, headless (see :mod:`nmre.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nmre.commands._args import integer, positive_int, positive_seconds
+
+__all__ = ["NAME", "add_parser", "run"]
+
+NAME = "demo"
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from nmre.demo import INJECTABLE
+    from nmre.drills import DRILLS
+    from nmre.feedback.schedule import SCHEDULES
+
+    d: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="run a simulated session end to end (headless)",
+        description="Run a simulated session on the virtual clock and print the feedback per rep.",
+    )
+    d.add_argument("--exercise", choices=DRILLS, default="squat", help="drill to simulate (default: squat)")
+    d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
+    d.add_argument(
+        "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
+    )
+    d.add_argument(
+        "--seconds",
+        type=positive_seconds,
+        default=None,
+        help="stop after this many seconds of session time (stance: trial length, default 40)",
+    )
+    d.add_argument(
+        "--realtime", action="store_true", help="pace the session to wall time instead of running ahead"
+    )
+    d.add_argument(
+        "--json", action="store_true", help="print a machine-readable summary with the ground truth"
+    )
+    d.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default="continuous",
+        help="feedback schedule (default: continuous)",
+    )
+    d.add_argument(
+        "--inject",
+        action="append",
+        default=None,
+        metavar="REP:ERROR",
+        help=f"inject an error into a rep (1-based), repeatable; errors: {', '.join(INJECTABLE)}. "
+        "Default: 3 shallow reps (3, 6, 9)",
+    )
+    d.add_argument("--ble", action="store_true", help="run through emulated Bluetooth devices end to end")
+    d.add_argument(
+        "--events",
+        metavar="FILE",
+        default=None,
+        help="also write every event as one JSON line to FILE (same seed, byte-identical file)",
+    )
+    return d
+
+
+def run(args: argparse.Namespace) -> int:
+    from nmre.demo import run_from_args
+
+    return run_from_args(args)

@@ -1,0 +1,91 @@
+"""Event kinds: the names every producer and consumer of events agrees on.
+
+An event's ``kind`` is a dotted string; its first part is its family. Families
+and the kinds nmre raises are named here once; rule outcomes are
+``rule.<rule kind>`` (see :func:`rule`). Files, recordings and the JSON event
+log carry the strings, so the values never change once released.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BALANCE_BASELINE",
+    "BALANCE_UNJUDGED",
+    "CALIBRATION_NEUTRAL",
+    "DEVICE_CONNECT",
+    "DEVICE_DISCONNECT",
+    "DEVICE_ERROR",
+    "DEVICE_RECONNECT",
+    "DEVICE_WAITING",
+    "DSP_NONFINITE",
+    "EMG_BASELINE",
+    "EMG_OFFSET",
+    "EMG_ONSET",
+    "ENGINE_NODE_ERROR",
+    "FEEDBACK_CUE",
+    "REP_END",
+    "REP_REJECTED",
+    "REP_START",
+    "RULE",
+    "RULE_LOSS_OF_BALANCE",
+    "RULE_SWAY",
+    "SIGNAL_BAD",
+    "SIGNAL_RECOVERED",
+    "SOURCE_OVERFLOW",
+    "STREAM_GAP",
+    "STREAM_MALFORMED",
+    "SWAY_WINDOW",
+    "is_outcome",
+    "rule",
+]
+
+# -- repetitions -------------------------------------------------------------------
+REP_START = "rep.start"
+REP_END = "rep.end"
+REP_REJECTED = "rep.rejected"
+
+# -- rule outcomes -----------------------------------------------------------------
+#: Prefix of every rule outcome: ``rule.<kind>`` with payload ``ok`` (bool), ``value``, band, ``error``.
+RULE = "rule."
+RULE_SWAY = "rule.sway"
+RULE_LOSS_OF_BALANCE = "rule.loss_of_balance"
+
+# -- feedback ----------------------------------------------------------------------
+FEEDBACK_CUE = "feedback.cue"
+
+# -- signals and streams -----------------------------------------------------------
+STREAM_GAP = "stream.gap"
+STREAM_MALFORMED = "stream.malformed"
+SIGNAL_BAD = "signal.bad"
+SIGNAL_RECOVERED = "signal.recovered"
+DSP_NONFINITE = "dsp.nonfinite"
+SOURCE_OVERFLOW = "source.overflow"
+
+# -- devices -----------------------------------------------------------------------
+DEVICE_CONNECT = "device.connect"
+DEVICE_RECONNECT = "device.reconnect"
+DEVICE_DISCONNECT = "device.disconnect"
+DEVICE_ERROR = "device.error"
+DEVICE_WAITING = "device.waiting"
+
+# -- EMG and balance processing ----------------------------------------------------
+EMG_ONSET = "emg.onset"
+EMG_OFFSET = "emg.offset"
+EMG_BASELINE = "emg.baseline"
+SWAY_WINDOW = "sway.window"
+BALANCE_BASELINE = "balance.baseline"
+BALANCE_UNJUDGED = "balance.unjudged"
+
+# -- calibration and engine --------------------------------------------------------
+CALIBRATION_NEUTRAL = "calibration.neutral"
+ENGINE_NODE_ERROR = "engine.node_error"
+
+
+def rule(kind: str) -> str:
+    """The event kind of an outcome of rule ``kind``: ``rule("squat_depth") == "rule.squat_depth"``."""
+    return RULE + kind
+
+
+def is_outcome(kind: str) -> bool:
+    """``True`` for rule outcome kinds (``rule.*``)."""
+    return kind.startswith(RULE)
