@@ -20,5 +20,6 @@ __all__ = ["COMMANDS"]
 COMMANDS: tuple[str, ...] = (
     "demo",
     "scan",
+    "studio",
     "version",
 )
