@@ -599,6 +599,8 @@ class Studio(QtCore.QObject):
                     item = QtWidgets.QTableWidgetItem()
                     d.devices.setItem(r, col, item)
                 item.setText(text)
+                if col == 0:
+                    item.setToolTip(f"{h.stream} on {dev or 'no device'}")
                 if col == 1:
                     item.setForeground(QtGui.QColor("#D55E00" if state == "no data" else "#1A1A1A"))
         # calibration: nodes that say what they wait for

@@ -146,7 +146,7 @@ class TracePanel:
         else:
             self._first = plot
         for name, symbol, colour, y in (
-            ("error", "t", THERAPIST["error"], 1),
+            ("error", "t1", THERAPIST["error"], 1),
             ("unjudged", "s", THERAPIST["unjudged"], 0),
         ):
             sc = pg.ScatterPlotItem(
@@ -407,6 +407,10 @@ class Dashboard(QtWidgets.QMainWindow):
             row.addWidget(box)
             boxes.append(box)
         lo_box, hi_box = boxes
+        if lo_box is not None:
+            lo_box.setPrefix("min ")
+        if hi_box is not None:
+            hi_box.setPrefix("max ")
 
         def changed() -> None:
             apply(name, lo_box.value() if lo_box else None, hi_box.value() if hi_box else None)
@@ -414,8 +418,5 @@ class Dashboard(QtWidgets.QMainWindow):
         for b in boxes:
             if b is not None:
                 b.valueChanged.connect(changed)
-        text = label + (
-            " (min–max)" if lo is not None and hi is not None else " (max)" if hi is not None else " (min)"
-        )
-        self.targets_form.addRow(text, row)
+        self.targets_form.addRow(label, row)
         self.target_editors[name] = (lo_box, hi_box)

@@ -182,7 +182,7 @@ def _stream_label(info: StreamInfo) -> str:
         )
         if x
     )
-    return f"{where or info.id} {what}" + (f" ({info.device})" if info.device else "")
+    return f"{where or info.id} {what}"
 
 
 class RingSink(Sink):
