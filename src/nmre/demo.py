@@ -54,6 +54,7 @@ class DemoOptions:
     errors: Mapping[int, tuple[str, ...]] | None = None
     ble: bool = False
     events: str | None = None
+    record: str | None = None
 
 
 @dataclass
@@ -141,6 +142,15 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         if not (os.path.isdir(folder) and os.access(folder, os.W_OK)) or os.path.isdir(opts.events):
             raise ConfigError(f"--events: expected a writable file path, got {opts.events!r}")
         sinks.append(JsonLinesSink(opts.events))
+    if opts.record is not None:
+        from nmre.sessions import XdfRecorder
+
+        meta = {
+            "drill": {"name": drill.name, "settings": drill.settings},
+            "schedule": opts.schedule,
+            "demo": {"exercise": opts.exercise, "reps": opts.reps, "seed": opts.seed, "ble": opts.ble},
+        }
+        sinks.append(XdfRecorder(opts.record, meta, raw=[s.id for s in source.streams]))
     from nmre.dsp import warmup
 
     warmup()  # compile or load cached kernels before the session clock starts
@@ -159,6 +169,8 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         shift = boards[0].start_time - clock.origin
     summary = summarise(opts, sim.truth, sink.events, engine, wall, shift)
     summary["drill"] = {"name": drill.name, "settings": drill.settings}
+    if opts.record is not None:
+        summary["recording"] = opts.record
     if opts.ble:
         summary["ble"] = {"boards": [b.name for b in boards], "truth_shift_s": round(shift, 4)}
     if out is not None:
@@ -437,6 +449,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         errors=errors,
         ble=args.ble,
         events=args.events,
+        record=args.record,
     )
     if args.json:
         result = run_demo(opts, out=None)

@@ -90,13 +90,14 @@ class OnsetNode(Node):
                 self.detector.calibrate(rest)
                 self._calibrated = True
                 after = t >= self.settle + self.rest
+                at = float(y.times[int(np.argmax(after))])  # the first sample after the rest window
                 y = Block(
                     y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
                 )
                 mu, sigma = self.detector.mu, self.detector.sigma
                 self._events.append(
                     Event(
-                        float(block.times[-1]),
+                        at,
                         kinds.EMG_BASELINE,
                         self.name,
                         {"muscles": list(self._muscles), "mu": mu, "sigma": sigma, "seconds": self.rest},
