@@ -78,7 +78,9 @@ def collect(
         if until(got):
             return got
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s; got {len(got.blocks)} blocks, events {[e.kind for e in got.events]}")
+            pytest.fail(
+                f"timed out after {timeout} s; got {len(got.blocks)} blocks, events {[e.kind for e in got.events]}"
+            )
         source.wake.wait(0.05)
         source.wake.clear()
 

@@ -131,7 +131,9 @@ def test_a_drill_runs_on_lsl_streams_and_its_events_appear_on_an_lsl_inlet() -> 
     sim = simulate(SquatConfig(reps=3, errors={1: ("shallow_squat",)}), seed=4)
     # reference: the same body on a virtual clock
     ref = MemorySink()
-    Engine([SimSource(sim, seed=4)], build_drill("squat", sim.streams).nodes, [ref], clock=VirtualClock()).run()
+    Engine(
+        [SimSource(sim, seed=4)], build_drill("squat", sim.streams).nodes, [ref], clock=VirtualClock()
+    ).run()
     ref_outcomes = [e for e in ref.events if kinds.is_outcome(e.kind)]
     assert len(ref_outcomes) >= 3
 
@@ -139,13 +141,17 @@ def test_a_drill_runs_on_lsl_streams_and_its_events_appear_on_an_lsl_inlet() -> 
     outlets = {}
     specs = []
     for info in sim.streams:
-        lsl = pylsl.StreamInfo(f"{lab}.{info.id}", info.kind.value.upper(), info.n_channels, info.rate, "double64")
+        lsl = pylsl.StreamInfo(
+            f"{lab}.{info.id}", info.kind.value.upper(), info.n_channels, info.rate, "double64"
+        )
         lsl.set_channel_labels(list(info.channel_names))
         lsl.set_channel_units([c.unit for c in info.channels])
         outlets[info.id] = pylsl.StreamOutlet(lsl)
         if info.kind is StreamKind.EMG:
             muscles = tuple(Placement(muscle=c.name, side=Side.RIGHT) for c in info.channels)
-            specs.append(LslSpec(name=f"{lab}.{info.id}", id=info.id, placement=info.placement, muscles=muscles))
+            specs.append(
+                LslSpec(name=f"{lab}.{info.id}", id=info.id, placement=info.placement, muscles=muscles)
+            )
         else:
             specs.append(LslSpec(name=f"{lab}.{info.id}", id=info.id, placement=info.placement))
     clock = RealClock()

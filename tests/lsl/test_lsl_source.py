@@ -175,14 +175,18 @@ def test_an_emg_stream_without_units_is_taken_as_microvolts_and_says_so() -> Non
     name = unique("emgbare")
     _out = outlet(name, "EMG", 1, 1000.0)
     with LslSource([LslSpec(name=name)]) as source:
-        assert source.assumptions == [f"LSL stream {name!r} gives no unit: assumed microvolts (the XDF meta-data default)"]
+        assert source.assumptions == [
+            f"LSL stream {name!r} gives no unit: assumed microvolts (the XDF meta-data default)"
+        ]
         assert source.streams[0].channels[0].name == "ch1"
 
 
 def test_an_unknown_unit_is_refused_naming_the_units_known() -> None:
     name = unique("furlong")
     _out = outlet(name, "EMG", 1, 1000.0, labels=["vmo"], units=["furlongs"])
-    with pytest.raises(DeviceError, match=r"'furlongs', a unit nmre does not know for emg: expected one of .*mv.*uv"):
+    with pytest.raises(
+        DeviceError, match=r"'furlongs', a unit nmre does not know for emg: expected one of .*mv.*uv"
+    ):
         LslSource([LslSpec(name=name)])
     # ... unless the therapist states the unit
     with LslSource([LslSpec(name=name, unit="uV")]) as source:
@@ -278,7 +282,7 @@ def test_lsl_in_options_parse_into_a_spec() -> None:
     assert spec.predicate() == "name='Trigno' and type='EMG'"
     assert spec.kind is StreamKind.EMG and spec.unit == "uV" and spec.gap_threshold == 0.05
     assert [m.muscle for m in spec.muscles] == ["vmo", "vl"]
-    assert LslSpec(name="it's").predicate() == "name=\"it's\""
+    assert LslSpec(name="it's").predicate() == 'name="it\'s"'
 
 
 def _p(text: str):
