@@ -23,4 +23,5 @@ COMMANDS: tuple[str, ...] = (
     "studio",
     "version",
     "recover",
+    "plugins",
 )
