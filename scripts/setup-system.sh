@@ -4,10 +4,13 @@
 #   libportaudio2      - PortAudio for sounddevice (audio feedback)
 #   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0
 #                      - what PySide6 needs to render offscreen
-#   xvfb               - a virtual screen for GUI tests that need a real window
+#   xvfb libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-image0 libxcb-render-util0 libxcb-shape0
+#                      - a virtual screen for GUI tests and the studio benchmark that need a real (X11) window
+#   jackd2             - JACK's dummy driver: a paced audio output without a sound card (studio benchmark)
 #   python3-venv       - only when the python3 in use cannot make a venv (Debian's own python3)
 set -euo pipefail
-pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0 xvfb)
+pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0 xvfb
+      libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-image0 libxcb-render-util0 libxcb-shape0 jackd2)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -96,6 +96,7 @@ def studio_factory(qapp: QtWidgets.QApplication, tmp_path: Path) -> Iterator[Any
     for s in made:
         s.runner.stop()
         s.fast.stop()
+        s.dash.stop()
         s.slow.stop()
         s.dashboard.close()
         s.patient.close()

@@ -62,10 +62,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="write the feedback sound to a WAV file instead of playing it",
     )
+    p.add_argument("--fps", type=_fps, default=60.0, help="display rate of the patient view (default 60)")
     p.add_argument(
-        "--fps", type=_fps, default=60.0, help="display rate of traces and the patient view (default 60)"
+        "--dashboard-fps",
+        type=_fps,
+        default=30.0,
+        help="display rate of the dashboard's traces (default 30; 60 on a machine with cores to spare)",
     )
     p.add_argument("--large-text", action="store_true", help="larger type on the patient view")
+    p.add_argument(
+        "--view",
+        choices=("session", "raw"),
+        default="session",
+        help="dashboard tab shown first (default session)",
+    )
+    p.add_argument(
+        "--bumble",
+        metavar="TRANSPORT",
+        default=None,
+        help="live sensors through a Bumble HCI transport instead of the OS Bluetooth stack, e.g. "
+        "tcp-client:127.0.0.1:PORT of 'python -m nmre.sim.devices.server --body squat --port PORT'",
+    )
+    p.add_argument(
+        "--wear",
+        metavar="NAME=PLACE",
+        action="append",
+        default=[],
+        help="live sensors: where a board is worn, SEGMENT[.SIDE][:MUSCLE,...] "
+        "(e.g. nmre-1=thigh.right:vmo,vl); once per board. Without it a device picker scans.",
+    )
     return p
 
 
@@ -86,6 +111,17 @@ def run(args: argparse.Namespace) -> int:
         audio_device=args.audio_device,
         wav=args.wav,
         fps=args.fps,
+        dashboard_fps=args.dashboard_fps,
         large_text=args.large_text,
+        view=args.view,
+        bumble=args.bumble,
+        wear=tuple(args.wear),
     )
+    if (args.sim or args.replay) and (args.wear or args.bumble):
+        from nmre.errors import ConfigError
+
+        raise ConfigError(
+            "--wear/--bumble: expected them for live sensors only, got them with "
+            + ("--sim" if args.sim else "--replay")
+        )
     return run_studio(opts)

@@ -62,9 +62,14 @@ class StudioOptions:
     sound: bool = True
     audio_device: str | None = None
     wav: str | None = None
-    fps: float = 60.0
+    fps: float = 60.0  # the patient view (and events, stream health)
+    dashboard_fps: float = 30.0  # the dashboard's traces
     large_text: bool = False
     view: str = "session"  # session | raw
+    bumble: str | None = (
+        None  # a Bumble HCI transport (an emulator process) instead of the OS Bluetooth stack
+    )
+    wear: tuple[str, ...] = ()  # live sensors: NAME=SEGMENT[.SIDE][:MUSCLE,...] (nmre.gui.live)
 
 
 @dataclass
@@ -98,6 +103,8 @@ class Session:
     until: float | None = None
     sim: Any = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Sinks the command line adds beside the studio's own (e.g. an LSL outlet, ``--lsl-out``).
+    sinks: list[Sink] = field(default_factory=list)
 
 
 # -- what each drill needs and shows ------------------------------------------------------
@@ -213,6 +220,47 @@ def build_sim_session(
     )
 
 
+def ble_config(bumble: str | None) -> Any:
+    """The radio: the OS Bluetooth stack, or a Bumble HCI transport (``tcp-client:127.0.0.1:PORT``)."""
+    from nmre.acquisition.ble import BleConfig
+
+    return BleConfig(backend="bumble", bumble_transport=bumble) if bumble else BleConfig()
+
+
+def build_live_session(
+    drill: str, wears: Sequence[Any], config: Any, seconds: float | None = None, *, clock: Clock | None = None
+) -> Session:
+    """Sensors on the radio (``config``), worn as ``wears`` say (:mod:`nmre.gui.live`), doing ``drill``."""
+    from nmre.acquisition.ble import BleSource
+    from nmre.drills import DRILLS, build_drill
+    from nmre.gui.live import device_specs
+
+    if drill not in DRILLS:
+        raise ConfigError("drill: " + expected(f"one of {', '.join(DRILLS)}", drill))
+    source = BleSource(device_specs(wears), config)
+    streams = list(source.streams)
+    spots = sensor_spots(drill, streams)
+    missing = [s.where for s in spots if s.status == "missing"]
+    if missing:
+        raise ConfigError(
+            f"drill {drill}: expected sensors on the {', '.join(missing)} (see the setup guide), "
+            f"got {', '.join(w.text for w in wears)}"
+        )
+    built = build_drill(drill, streams)
+    pres = presentation_for(drill, built.nodes, None, None)
+    return Session(
+        sources=[source],
+        nodes=built.nodes,
+        drill=drill,
+        raw=streams,
+        clock=clock or RealClock(),
+        presentation=pres,
+        sensors=spots,
+        until=seconds,
+        settings=dict(built.settings),
+    )
+
+
 class _Latency:
     """Per-frame latency: for every raw block first shown in a frame, paint end minus its arrival (and sample time)."""
 
@@ -222,16 +270,29 @@ class _Latency:
         self.from_arrival: list[float] = []
         self.from_sample: list[float] = []
         self.frame_times: list[float] = []
+        self.frames = 0
+        self.first_frame = math.nan
 
     def painted(self) -> None:
         t = self.now()
-        self.frame_times.append(time.perf_counter())
+        wall = time.perf_counter()
+        if not self.frames:
+            self.first_frame = wall
+        self.frames += 1
+        self.frame_times.append(wall)
         self.index, arrival, sample = self.ring.arrivals.since(self.index)
         if arrival.size:
             self.from_arrival.extend((t - arrival).tolist())
             self.from_sample.extend((t - sample).tolist())
             if len(self.from_arrival) > 200_000:
                 del self.from_arrival[:100_000], self.from_sample[:100_000]
+
+    def mean_fps(self) -> float:
+        """Frames per second over the whole session so far."""
+        if self.frames < 2 or not self.frame_times:
+            return 0.0
+        span = self.frame_times[-1] - self.first_frame
+        return (self.frames - 1) / span if span > 0 else 0.0
 
     def fps(self, window: float = 2.0) -> float:
         ft = self.frame_times
@@ -276,6 +337,7 @@ class Studio(QtCore.QObject):
             self.sound_note = "sound off (--no-sound)"
         if self.audio is not None:
             sinks.append(self.audio)
+        sinks.extend(session.sinks)
         self.runner = SessionRunner(
             session.sources,
             session.nodes,
@@ -313,7 +375,10 @@ class Studio(QtCore.QObject):
         self._wire_controls()
         self.fast = QtCore.QTimer(self)
         self.fast.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-        self.fast.timeout.connect(self._frame)
+        self.fast.timeout.connect(self._patient_frame)
+        self.dash = QtCore.QTimer(self)  # the dashboard's traces: their own (lower) rate
+        self.dash.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.dash.timeout.connect(self._dashboard_frame)
         self.slow = QtCore.QTimer(self)
         self.slow.timeout.connect(self._tick)
 
@@ -382,6 +447,8 @@ class Studio(QtCore.QObject):
                     y_range=(-20.0, 20.0),
                 )
                 self.trace_specs.append((d.raw_traces, info.id, info.id, ["acc_x", "acc_y", "acc_z"], 0.0))
+        d.traces.set_span(WINDOW)
+        d.raw_traces.set_span(WINDOW)
         d.tabs.setCurrentIndex(1 if self.opts.view == "raw" else 0)
         for t in self.runner.targets:
             d.add_target_editor(t.name, t.label, t.unit, t.lo, t.hi, self._apply_target)
@@ -415,6 +482,7 @@ class Studio(QtCore.QObject):
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.runner.start()
         self.fast.start(max(1, round(1000.0 / self.opts.fps)))
+        self.dash.start(max(1, round(1000.0 / self.opts.dashboard_fps)))
         self.slow.start(200)
 
     def pause(self, paused: bool) -> None:
@@ -446,14 +514,22 @@ class Studio(QtCore.QObject):
 
     # -- timers ----------------------------------------------------------------------
     def _frame(self) -> None:
-        """Fast timer: traces and the patient picture."""
+        """Both windows now (the end of a session, a screenshot, a test step)."""
+        self._patient_frame()
+        self._dashboard_frame()
+
+    def _patient_frame(self) -> None:
+        """Fast timer (the display rate): events, stream health and the patient picture."""
         now = self.session.clock.now()
         for e in self.ring.pop_events():
             self.counters.add(e)
         self._update_health(now)
-        if self.dashboard.isVisible():
-            self._update_traces(now)
         self.patient.set_scene(self._scene(now))
+
+    def _dashboard_frame(self) -> None:
+        """The dashboard's timer: the traces of the visible tab (hidden ones and a minimised window cost nothing)."""
+        if self.dashboard.isVisible() and not self.dashboard.isMinimized():
+            self._update_traces(self.session.clock.now())
 
     def _tick(self) -> None:
         """Slow timer: tables, counters, latency; the end of the session."""
@@ -500,7 +576,6 @@ class Studio(QtCore.QObject):
     def _update_traces(self, now: float) -> None:
         d = self.dashboard
         traces = d.traces if d.tabs.currentIndex() == 0 else d.raw_traces
-        t0, t1 = max(0.0, now - WINDOW), max(WINDOW, now)
         width = max(200, traces.widget.width())
         for panel, key, stream, names, offset in self.trace_specs:
             if panel is not traces:
@@ -516,12 +591,13 @@ class Studio(QtCore.QObject):
                 self._rows[key] = rows
             t, v = ring.latest(WINDOW, info.rate)
             t, v = decimate(t, v[rows], 2 * width)
+            x = t - now
             for i in range(len(rows)):
                 curve = traces.curves.get((key, i))
                 if curve is not None:
-                    curve.setData(t, v[i] + offset * i if offset else v[i], skipFiniteCheck=True)
-        traces.set_window(t0, t1)
-        d.traces.set_timeline(self.counters.timeline)
+                    curve.setData(x, v[i] + offset * i if offset else v[i], skipFiniteCheck=True)
+        if traces is d.traces:
+            d.traces.set_timeline(self.counters.timeline, now)
 
     def _scene(self, now: float) -> PatientScene:
         pres, c = self.session.presentation, self.counters
@@ -565,33 +641,17 @@ class Studio(QtCore.QObject):
     def _update_tables(self, now: float) -> None:
         d, c = self.dashboard, self.counters
         # devices
-        rows = list(self.ring.health.values())
+        rows = self.device_rows()
         d.devices.setRowCount(len(rows))
-        info = {}
-        src = self.session.sources[0]
-        if hasattr(src, "device_info"):
-            try:
-                info = src.device_info()
-            except Exception:  # not started yet
-                info = {}
-        counters = src.counters() if hasattr(src, "counters") else {}
-        for r, h in enumerate(rows):
-            dev = self.ring.infos[h.stream].device or ""
-            di = info.get(dev, {})
-            if self.done:
-                state = "ended"
-            elif self._lost.get(h.stream):
-                state = "no data"
-            else:
-                state = "streaming" if h.blocks else str(di.get("status", "connecting"))
-            reconn = max(0, int(counters.get(dev, {}).get("connects", 1)) - 1) if counters else 0
+        for r, row in enumerate(rows):
             values = [
-                h.label,
-                state,
-                f"{di['battery']} %" if di.get("battery") is not None else "–",
-                f"{100 * h.loss:.1f} %",
-                f"{1e3 * h.latency:.0f} ms" if math.isfinite(h.latency) else "–",
-                str(reconn),
+                row["sensor"],
+                row["state"],
+                "–" if row["battery"] is None else f"{row['battery']} %",
+                row["signal"],
+                f"{row['loss_percent']:.1f} %",
+                "–" if row["latency_ms"] is None else f"{row['latency_ms']:.0f} ms",
+                str(row["reconnects"]),
             ]
             for col, text in enumerate(values):
                 item = d.devices.item(r, col)
@@ -600,9 +660,10 @@ class Studio(QtCore.QObject):
                     d.devices.setItem(r, col, item)
                 item.setText(text)
                 if col == 0:
-                    item.setToolTip(f"{h.stream} on {dev or 'no device'}")
-                if col == 1:
-                    item.setForeground(QtGui.QColor("#D55E00" if state == "no data" else "#1A1A1A"))
+                    item.setToolTip(f"{row['stream']} on {row['device'] or 'no device'}")
+                if col in (1, 3):
+                    bad = text in ("no data", "bad", "failed")
+                    item.setForeground(QtGui.QColor("#D55E00" if bad else "#1A1A1A"))
         # calibration: nodes that say what they wait for
         d.calibration.clear()
         for n in self.session.nodes:
@@ -659,6 +720,43 @@ class Studio(QtCore.QObject):
             + (f" · {self.error}" if self.error else "")
         )
 
+    def device_rows(self) -> list[dict[str, Any]]:
+        """One row per raw stream: its sensor, device, state, battery, signal, loss, latency, reconnects."""
+        src = self.session.sources[0] if self.session.sources else None
+        info: dict[str, Any] = {}
+        counters: dict[str, Any] = {}
+        try:
+            info = src.device_info() if hasattr(src, "device_info") else {}
+            counters = src.counters() if hasattr(src, "counters") else {}
+        except Exception:  # not started yet
+            info, counters = {}, {}
+        out = []
+        for h in self.ring.health.values():
+            dev = self.ring.infos[h.stream].device or ""
+            di = info.get(dev, {})
+            if self.done:
+                state = "ended"
+            elif self._lost.get(h.stream):
+                state = "no data"
+            else:
+                state = "streaming" if h.blocks else str(di.get("status", "connecting"))
+            out.append(
+                {
+                    "sensor": h.label,
+                    "stream": h.stream,
+                    "device": dev or None,
+                    "state": state,
+                    "battery": di.get("battery"),
+                    "signal": "–" if not h.blocks else ("bad" if h.bad else "ok"),
+                    "loss_percent": round(100 * h.loss, 2),
+                    "latency_ms": round(1e3 * h.latency, 1) if math.isfinite(h.latency) else None,
+                    "reconnects": max(0, int(counters.get(dev, {}).get("connects", 1)) - 1)
+                    if dev in counters
+                    else 0,
+                }
+            )
+        return out
+
     # -- measurements and the end -------------------------------------------------------
     def latency(self) -> dict[str, Any]:
         wall = max(1e-9, time.perf_counter() - self.wall0)
@@ -669,6 +767,8 @@ class Studio(QtCore.QObject):
             "audio": self.audio.latency() if self.audio is not None else None,
             "patient_fps": self.vis.fps(),
             "dashboard_fps": self.dash_lat.fps(),
+            "patient_fps_mean": self.vis.mean_fps(),
+            "dashboard_fps_mean": self.dash_lat.mean_fps(),
             "cpu_percent": 100.0 * (time.process_time() - self.cpu0) / wall,
         }
 
@@ -690,12 +790,14 @@ class Studio(QtCore.QObject):
             "errors": dict(c.errors),
             "markers": self.runner.markers,
             "warnings": [text for _, text in c.warnings],
+            "devices": self.device_rows(),
             "latency": self.latency(),
             "sound": self.sound_note,
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.session.settings.items()},
         }
         self.dashboard.status.setText(self.dashboard.status.text() + " · session ended")
         self.fast.stop()
+        self.dash.stop()
         self.patient.set_scene(self._scene(self.session.clock.now()))
 
     def screenshots(self, folder: str | os.PathLike[str]) -> list[Path]:
@@ -795,12 +897,13 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
             raise ConfigError(
                 "--replay: recordings cannot be replayed yet (the XDF replay source is not built)"
             )
-        if not opts.sim:
-            raise ConfigError(
-                "live sensors: expected --sim for now (live device selection comes with the device panel's connect)"
-            )
         until = None if opts.seconds is None else opts.seconds + 1.0  # the pictures are taken at --seconds
-        session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True)
+        if opts.sim:
+            session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True)
+        else:
+            session = _live_session(opts, until)
+            if session is None:
+                return 1  # the therapist closed the device picker
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
@@ -840,6 +943,28 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
     if studio.summary is not None:
         _print_summary(studio.summary)
     return 1 if studio.error else 0
+
+
+def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
+    """Live sensors: from ``--wear``, or picked in the device dialog (scan, say where each is worn, connect)."""
+    from nmre.gui.live import parse_wears
+
+    config = ble_config(opts.bumble)
+    if opts.wear:
+        return build_live_session(opts.drill, parse_wears(opts.wear), config, until)
+    if opts.screenshot is not None or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        raise ConfigError(
+            "live sensors: expected --wear NAME=SEGMENT[.SIDE][:MUSCLE,...] for each board "
+            "(no one is at the screen to pick them), got none; or use --sim"
+        )
+    from nmre.gui.devices import DevicePicker
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    picker = DevicePicker(opts.drill, config, _KIT.get(opts.drill, []))
+    if picker.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+        return None
+    assert app is not None
+    return build_live_session(opts.drill, picker.wears, config, until)
 
 
 def _write_summary(path: Path, summary: dict[str, Any] | None) -> None:
