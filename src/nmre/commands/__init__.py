@@ -21,4 +21,6 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "scan",
     "version",
+    "recover",
+    "plugins",
 )
