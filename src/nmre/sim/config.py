@@ -222,3 +222,12 @@ class MovementConfig:
             "resistance": self.resistance,
             "tempo": self.tempo,
         }
+
+
+def __getattr__(name: str) -> Any:
+    """The first configurations lived here: ``SquatConfig``, ``StanceConfig`` and their error lists."""
+    if name in ("SquatConfig", "SQUAT_ERRORS", "StanceConfig", "STANCE_ERRORS", "ERROR_KINDS"):
+        import nmre.sim as sim
+
+        return getattr(sim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
