@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -31,7 +33,7 @@ def test_reading_in_any_chunks_equals_the_whole(sim, cuts, sid):
     n = t_all.shape[0]
     edges = sorted({0, n, *(c % (n + 1) for c in cuts)})
     parts_t, parts_v = [], []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         t, v = sim.read(sid, a, b)
         parts_t.append(t)
         parts_v.append(v)
@@ -53,7 +55,7 @@ def test_a_fresh_simulation_read_backwards_gives_the_same_bytes():
 
 def test_emg_pages_join_without_a_seam(sim):
     """The carrier of page p continues page p-1's filter: no step in the signal's statistics at the joins."""
-    t, v = sim.data["emg.r"]
+    _, v = sim.data["emg.r"]
     d = np.diff(v[1])
     joins = np.arange(PAGE, v.shape[1], PAGE) - 1
     assert np.max(np.abs(d[joins])) < 6 * np.std(d)
@@ -79,7 +81,7 @@ def test_dropouts_are_checked():
     from nmre.errors import ConfigError
 
     sim = simulate(StanceConfig(duration=3.0), seed=1)
-    with pytest.raises(ConfigError, match="a stream among imu.pelvis"):
+    with pytest.raises(ConfigError, match=r"a stream among imu\.pelvis"):
         SimSource(sim, dropouts=[("imu.foot.r", 1.0, 2.0)])
     with pytest.raises(ConfigError, match="start < end"):
         SimSource(sim, dropouts=[("imu.pelvis", 2.0, 1.0)])
