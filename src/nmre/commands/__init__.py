@@ -22,4 +22,5 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "scan",
     "version",
+    "recover",
 )
