@@ -15,6 +15,10 @@ MISS_NOTES: dict[tuple[str, str, str], str] = {
         "frontal plane (~sin(rotation) x flexion); the neutral-pose calibration corrects tilt only; "
         "the functional long-axis calibration of issue 7.6 is what removes it"
     ),
+    ("stance", "sway", "wrong"): (
+        "when the first windows are not judged (loss), the sway rule takes its baseline from later windows "
+        "(here an episode of excessive sway), so its envelope is too wide and excessive sway is praised"
+    ),
 }
 
 

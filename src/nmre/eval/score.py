@@ -129,9 +129,10 @@ def score(
                 spans[k] = sp
         elif ev.kind.endswith(".window") and "window" in ev.payload and fam not in FAMILIES:
             # a processor's analysis window (sway.window): a unit of the window rules
-            length = float(ev.payload["window"])
-            k = ("window", round(ev.time * 1000))
-            windows.setdefault(k, (ev.time - length, ev.time))
+            sp = _span(ev.payload)
+            start = sp[0] if sp is not None else ev.time - float(ev.payload["window"])
+            end = sp[1] if sp is not None else ev.time
+            windows.setdefault(("window", round(end * 1000)), (start, end))
         if ev.kind.startswith("rule.") and "ok" in ev.payload:
             rid = _rule_id(ev.kind)
             if rid not in by_id:
