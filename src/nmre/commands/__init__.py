@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "eval",
     "scan",
+    "studio",
     "version",
     "recover",
     "plugins",
