@@ -214,7 +214,7 @@ BAD = [
     (lambda: SquatConfig(reps=3, errors={-1: ("shallow_squat",)}), "rep index in 0..2"),
     (lambda: SquatConfig(reps=0), "integer in 1..100000"),
     (lambda: SquatConfig(reps=2.5), "integer in 1..100000"),
-    (lambda: SquatConfig(reps=2, errors={0: {"shallow_squat": 200.0}}), "<= 85"),
+    (lambda: SquatConfig(reps=2, errors={0: {"shallow_squat": 200.0}}), "<= 140"),
     (lambda: SquatConfig(reps=2, errors={0: {"shallow_squat": "deep"}}), "finite number"),
     (lambda: SquatConfig(reps=2, errors={0: 5}), "error labels or a mapping"),
     (lambda: SquatConfig(side="middle"), "one of right, left"),

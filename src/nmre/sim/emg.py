@@ -64,6 +64,8 @@ class EmgModel:
         Band-pass limits, Hz.
     artifact_mv : (float, float)
         Range of motion-artefact peak amplitudes, mV.
+    baseline_rms : float or None
+        RMS of the noise floor, mV, for every subject (default: the subject's own ``emg_noise``).
     """
 
     mains_rms: float = 0.02
@@ -71,6 +73,7 @@ class EmgModel:
     fh: float = 180.0
     band: tuple[float, float] = (20.0, 450.0)
     artifact_mv: tuple[float, float] = (0.3, 2.0)
+    baseline_rms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

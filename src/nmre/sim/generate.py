@@ -182,12 +182,13 @@ class StreamGenerator:
         side = self.side[sid]
         sub = self.movement.subject
         out = np.empty((info.n_channels, EMG_PAGE))
+        floor_rms = self.model.baseline_rms if self.model.baseline_rms is not None else sub.emg_noise
         for i, ch in enumerate(info.channels):
             muscle = ch.placement.muscle if ch.placement and ch.placement.muscle else ch.name
             a = self.movement.activation(muscle, side, t)
             carrier = carrier_page(sos, self.seed, f"{sid}.carrier.{muscle}", p)
             floor = child_rng(self.seed, f"{sid}.baseline.{muscle}.{p}").standard_normal(EMG_PAGE)
-            out[i] = sub.rms_at_full(muscle) * a * carrier + self.noise * sub.emg_noise * floor
+            out[i] = sub.rms_at_full(muscle) * a * carrier + self.noise * floor_rms * floor
         if self.mains_hz is not None:
             phase, gains = self._mains[sid]
             hum = (

@@ -19,14 +19,15 @@ from nmre.sim.config import MovementConfig
 from nmre.sim.emg import Artifact, EmgModel, draw_artifacts
 from nmre.sim.generate import StreamGenerator
 from nmre.sim.imu import ImuErrors, rotation_from_vector_deg
-from nmre.sim.kit import Sensor, resolve_kit, stream_infos
+from nmre.sim.kit import Sensor, resolve_kit
+from nmre.sim.kit import stream_infos as _kit_infos
 from nmre.sim.movements import MOVEMENTS, movement_class
 from nmre.sim.movements.base import Movement
 from nmre.sim.rng import child_rng
 from nmre.sim.subject import Subject
 from nmre.sim.truth import GroundTruth
 
-__all__ = ["EMG_STREAM", "IMU_STREAMS", "Simulation", "StreamData", "simulate", "squat_set"]
+__all__ = ["EMG_STREAM", "IMU_STREAMS", "Simulation", "StreamData", "simulate", "squat_set", "stream_infos"]
 
 F64 = NDArray[np.float64]
 
@@ -329,7 +330,7 @@ def simulate(
         )
     side = "r" if config.side == "right" else "l"
     sensors = resolve_kit(kit, config.side, cls.full_kit(side), cls.minimal_kit(side), _every(side))
-    streams = stream_infos(sensors, imu_rate, emg_rate)
+    streams = _kit_infos(sensors, imu_rate, emg_rate)
     mount = _mounting(sensors, subject, strap_deg, mounting)
     artifacts = _artifacts(streams, seed, motion_artifacts, movement.duration, model)
 
@@ -378,6 +379,16 @@ def squat_set(reps: int = 10, shallow: tuple[int, ...] = (), seed: int = 0, **kw
 
     cfg = SquatConfig(reps=reps, errors={i: ("shallow_squat",) for i in shallow})
     return simulate(cfg, seed=seed, **kwargs)
+
+
+def stream_infos(
+    imu_rate: float = 100.0, emg_rate: float = 2000.0, kit: Sequence[Sensor] | None = None
+) -> list[StreamInfo]:
+    """The :class:`StreamInfo` of a kit's streams (default: the squat's full kit on the right side)."""
+    from nmre.sim.kit import stream_infos as infos
+    from nmre.sim.movements.squat import SquatMovement
+
+    return infos(list(kit) if kit is not None else SquatMovement.full_kit("r"), imu_rate, emg_rate)
 
 
 def _every(side: str) -> list[Sensor]:

@@ -68,6 +68,12 @@ class SquatConfig(MovementConfig):
     valgus_deg: float = 2.0
     vmo_onset_ms: float = -5.0
     errors: Mapping[int, Any] = field(default_factory=dict)
+    #: Legacy (the first simulator's one value per error kind): the severity of every rep that names the
+    #: error without one. Prefer per-rep severities in ``errors``.
+    shallow_depth_deg: float | None = None
+    excessive_lean_deg: float | None = None
+    valgus_error_deg: float | None = None
+    late_vmo_ms: float | None = None
 
     def __post_init__(self) -> None:
         o = type(self).__name__
@@ -79,7 +85,25 @@ class SquatConfig(MovementConfig):
         check_finite(o, "trunk_lean_deg", self.trunk_lean_deg, 0.0, 60.0)
         check_finite(o, "valgus_deg", self.valgus_deg, -10.0, 25.0)
         check_finite(o, "vmo_onset_ms", self.vmo_onset_ms, -200.0, 200.0)
-        self._set("errors", normalise_rep_errors(o, self.errors, self.reps, SQUAT_ERRORS, "rep"))
+        errors = normalise_rep_errors(o, self.errors, self.reps, SQUAT_ERRORS, "rep")
+        legacy = {
+            "shallow_squat": "shallow_depth_deg",
+            "excessive_trunk_lean": "excessive_lean_deg",
+            "knee_valgus": "valgus_error_deg",
+            "late_vmo_onset": "late_vmo_ms",
+        }
+        given = {
+            label: getattr(self, name) for label, name in legacy.items() if getattr(self, name) is not None
+        }
+        if given:
+            errors = normalise_rep_errors(
+                o,
+                {i: {k: (given.get(k) if v is None else v) for k, v in e.items()} for i, e in errors.items()},
+                self.reps,
+                SQUAT_ERRORS,
+                "rep",
+            )
+        self._set("errors", errors)
 
     @property
     def duration(self) -> float:
