@@ -20,6 +20,7 @@ __all__ = ["COMMANDS"]
 COMMANDS: tuple[str, ...] = (
     "demo",
     "scan",
+    "studio",
     "version",
     "recover",
     "plugins",
