@@ -85,3 +85,23 @@ def lsl_outlet(args: argparse.Namespace, clock: Any) -> Any:
 
     configure(args.lsl_scope)
     return LslOutlet(clock=clock, name=args.lsl_out, scope=args.lsl_scope)
+
+
+def lsl_studio_session(drill: str, source: Any, seconds: float | None) -> Any:
+    """A studio :class:`~nmre.gui.app.Session` on LSL streams: the drill built for what the streams carry."""
+    from nmre.core.clock import RealClock
+    from nmre.drills import build_drill
+    from nmre.gui.app import Session, presentation_for, sensor_spots
+
+    built = build_drill(drill, source.streams)  # a missing sensor is one ConfigError naming it
+    return Session(
+        sources=[source],
+        nodes=built.nodes,
+        drill=drill,
+        raw=list(source.streams),
+        clock=RealClock(),
+        presentation=presentation_for(drill, built.nodes, None, seconds if drill == "stance" else None),
+        sensors=sensor_spots(drill, source.streams),
+        until=None if seconds is None else seconds + 1.0,
+        settings=dict(built.settings),
+    )
