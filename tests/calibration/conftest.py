@@ -8,7 +8,9 @@ from scipy import signal
 from nmre.core.model import IMU_CHANNELS, Block, Channel, Placement, Side, StreamInfo, StreamKind
 
 
-def emg_info(stream: str = "emg.r", muscles: tuple[str, ...] = ("vmo", "vl"), fs: float = 2000.0) -> StreamInfo:
+def emg_info(
+    stream: str = "emg.r", muscles: tuple[str, ...] = ("vmo", "vl"), fs: float = 2000.0
+) -> StreamInfo:
     chans = tuple(Channel(m, "mV", Placement(muscle=m, side=Side.RIGHT)) for m in muscles)
     return StreamInfo(stream, StreamKind.EMG, chans, fs, Placement(side=Side.RIGHT))
 
@@ -19,8 +21,14 @@ def imu_info(stream: str, segment: str, fs: float = 200.0, acc_only: bool = Fals
     return StreamInfo(stream, kind, chans, fs, Placement(segment=segment, side=Side.RIGHT))
 
 
-def emg(amplitude: np.ndarray, fs: float, seed: int, noise_uv: float = 3.0, mains_uv: float = 0.0,
-        mains_hz: float = 50.0) -> np.ndarray:
+def emg(
+    amplitude: np.ndarray,
+    fs: float,
+    seed: int,
+    noise_uv: float = 3.0,
+    mains_uv: float = 0.0,
+    mains_hz: float = 50.0,
+) -> np.ndarray:
     """(n_ch, n) mV: band-limited Gaussian EMG with RMS = amplitude (mV) + white noise + mains (RMS, µV)."""
     rng = np.random.default_rng(seed)
     amp = np.atleast_2d(amplitude)
@@ -36,7 +44,9 @@ def emg(amplitude: np.ndarray, fs: float, seed: int, noise_uv: float = 3.0, main
 def blocks(stream: str, x: np.ndarray, fs: float, size: int, t0: float = 0.0) -> list[Block]:
     n = x.shape[1]
     return [
-        Block(stream, t0 + np.arange(i, min(i + size, n)) / fs, np.ascontiguousarray(x[:, i : i + size]), seq=i)
+        Block(
+            stream, t0 + np.arange(i, min(i + size, n)) / fs, np.ascontiguousarray(x[:, i : i + size]), seq=i
+        )
         for i in range(0, n, size)
     ]
 

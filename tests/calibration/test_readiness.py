@@ -74,13 +74,20 @@ def test_emg_checks(noise: float, mains: float, sat: float, expect: list[str]) -
 
 def test_notched_mains_is_reported_not_failed() -> None:
     x = emg(np.zeros((1, 2 * int(FS))), FS, 5, noise_uv=3.0, mains_uv=8.0)
-    checks, problems = emg_readiness(_bp(x)[:, int(FS) :], FS, [0.0], EmgLimits(max_mains_uv=5.0, mains_notched=True))
+    checks, problems = emg_readiness(
+        _bp(x)[:, int(FS) :], FS, [0.0], EmgLimits(max_mains_uv=5.0, mains_notched=True)
+    )
     assert problems == [] and checks["ch0.mains_uv"] == pytest.approx(8.0, rel=0.15)
 
 
 @pytest.mark.parametrize(
     ("acc_scale", "gyro_dps", "shake", "expect"),
-    [(1.0, 0.5, 0.0, []), (1.0, 20.0, 0.0, ["moving"]), (1.0, 0.5, 2.0, ["moving"]), (1 / 9.81, 0.5, 0.0, ["reads"])],
+    [
+        (1.0, 0.5, 0.0, []),
+        (1.0, 20.0, 0.0, ["moving"]),
+        (1.0, 0.5, 2.0, ["moving"]),
+        (1 / 9.81, 0.5, 0.0, ["reads"]),
+    ],
 )
 def test_imu_checks(acc_scale: float, gyro_dps: float, shake: float, expect: list[str]) -> None:
     rng = np.random.default_rng(6)
@@ -89,7 +96,9 @@ def test_imu_checks(acc_scale: float, gyro_dps: float, shake: float, expect: lis
     acc[0] += shake * np.sin(np.arange(n) / 5)
     gyr = np.full((3, n), math.radians(gyro_dps) / math.sqrt(3))
     _, problems = imu_readiness(acc, gyr, name="imu.thigh.r")
-    assert [any(e in p.text for p in problems) for e in expect] == [True] * len(expect) and len(problems) == len(expect)
+    assert [any(e in p.text for p in problems) for e in expect] == [True] * len(expect) and len(
+        problems
+    ) == len(expect)
     assert imu_readiness(acc, None)[0].get("gyro_dps") is None
 
 

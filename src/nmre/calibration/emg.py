@@ -5,7 +5,8 @@
   ``"envelope"``: the 6 Hz linear envelope, for contraction levels) and waits for a
   stretch of ``duration`` seconds that is **quiet**: every half-second sub-window of
   the envelope within ``max_spread`` (2×) of the quietest, and the readiness gate
-  passed (if one is given). The baseline is the median and 1.4826·MAD of each
+  passed (if one is given), and every channel's band-passed RMS within the gate's
+  baseline-noise limit (a steady contraction is stationary too). The baseline is the median and 1.4826·MAD of each
   conditioned signal over that stretch (:func:`nmre.dsp.onset.robust_baseline`), in
   that signal's units; the band-passed RMS (µV) is recorded for the therapist. A
   stretch with a contraction, a ramp or a twitch is not taken: the step keeps waiting
@@ -30,7 +31,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.calibration.readiness import ReadinessGate
+from nmre.calibration.readiness import EMG_LIMITS, EmgLimits, ReadinessGate
 from nmre.calibration.record import Calibration, EmgRest, muscles_of
 from nmre.calibration.record import EmgReference as EmgReferenceResult
 from nmre.calibration.steps import CalibrationStep
@@ -96,6 +97,10 @@ class EmgRestBaseline(CalibrationStep):
         A stretch only counts once the gate is open.
     max_spread : float
         Highest over lowest sub-window median of the envelope allowed (2).
+    limits : EmgLimits, optional
+        The band-passed RMS of every channel must also be within ``max_noise_uv``
+        (a steady contraction is stationary too); after the therapist overrode a
+        noisy gate, the stationarity alone decides. Default: the gate's limits.
     record, autostart, timeout
         As for :class:`~nmre.calibration.steps.CalibrationStep`.
     """
@@ -109,6 +114,7 @@ class EmgRestBaseline(CalibrationStep):
         conditionings: Mapping[str, Factory] | None = None,
         gate: ReadinessGate | None = None,
         max_spread: float = 2.0,
+        limits: EmgLimits | None = None,
         record: Calibration | None = None,
         autostart: bool = True,
         timeout: float | None = None,
@@ -130,6 +136,7 @@ class EmgRestBaseline(CalibrationStep):
         self.stream = stream
         self.duration, self.settle, self.max_spread = float(duration), float(settle), float(max_spread)
         self.gate = gate
+        self.limits = limits or (gate.emg if gate is not None else EMG_LIMITS)
         self._procs: dict[str, Processor] = {}
 
     def _bind(self) -> None:
@@ -150,6 +157,7 @@ class EmgRestBaseline(CalibrationStep):
         self._pos = 0
         self._fill = 0
         self._since = 0
+        self._loud: list[str] = []
         self._t0: float | None = None
 
     def reset(self) -> None:
@@ -189,10 +197,26 @@ class EmgRestBaseline(CalibrationStep):
             i += k
             if self._since >= self._step:
                 self._since = 0
-                if self._fill == self._cap and self._try():
+                self._loud = self._loud_now()
+                if self._loud:  # the stretch must be quiet throughout: start it again after this half second
+                    self._fill = 0
+                elif self._fill == self._cap and self._try():
                     return
-        if not self.finished and self._fill < self._cap:
+        if self.finished:
+            return
+        if self._loud:
+            self._wait(f"the {', '.join(self._loud)} to relax (not at rest yet)", recording=True)
+        elif self._fill < self._cap:
             self._wait(f"rest: {self._fill / self.fs:.1f} of {self.duration:g} s quiet", recording=True)
+
+    def _loud_now(self) -> list[str]:
+        """Muscles whose last half second of band-passed EMG is above the baseline-noise limit."""
+        if self.gate is not None and self.gate.state.value == "overridden":
+            return []
+        j = (self._pos - self._step + np.arange(self._step)) % self._cap
+        raw = self._rings["_raw"][:, j]
+        rms = 1000.0 * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
+        return [m for m, r in zip(self.muscles, rms, strict=True) if r > self.limits.max_noise_uv]
 
     def _stretch(self, name: str) -> F64:
         """The ring ``name`` in time order."""
@@ -204,7 +228,14 @@ class EmgRestBaseline(CalibrationStep):
             return False
         env = self._stretch("envelope")
         _, _, spread = quiet_baseline(env, self.fs, 0.5)
-        loud = [m for m, s in zip(self.muscles, spread, strict=True) if not s <= self.max_spread]
+        raw = self._stretch("_raw")
+        rms = 1000.0 * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
+        noisy_ok = self.gate is not None and self.gate.state.value == "overridden"
+        loud = [
+            m
+            for m, s, r in zip(self.muscles, spread, rms, strict=True)
+            if not s <= self.max_spread or (r > self.limits.max_noise_uv and not noisy_ok)
+        ]
         if loud:
             self._wait(f"the {', '.join(loud)} to relax (not at rest yet)", recording=True)
             return False
@@ -212,8 +243,6 @@ class EmgRestBaseline(CalibrationStep):
         for k in self._procs:
             mu, sd = robust_baseline(self._stretch(k))
             baselines[k] = (mu.tolist(), sd.tolist())
-        raw = self._stretch("_raw")
-        rms = 1000.0 * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
         times = np.roll(self._ring_t, -self._pos)
         t0, t1 = float(times[0]), float(times[-1])
         result = EmgRest(

@@ -256,7 +256,7 @@ class LongAxisCalibration(CalibrationStep):
             span[1] = float(block.times[moving][-1])
         p = self.planarity(self._m[s])
         if self._angle[s] >= self.min_rotation and p >= self.min_planarity:
-            r = quat_to_matrix(neutral.quaternion)
+            r = quat_to_matrix(neutral.quaternion)[0]
             z_sensor, y_hint = (
                 r[:, 2],
                 r[:, 1],
@@ -266,8 +266,9 @@ class LongAxisCalibration(CalibrationStep):
                 np.sqrt(np.maximum(w, 0.0))
             )  # root @ root.T == M: segment_calibration's Σ ω ωᵀ
             q = segment_calibration(z_sensor, root, axis_hint=y_hint)
-            y_new = quat_to_matrix(q)[:, 1]
-            about = math.degrees(math.atan2(float(np.cross(y_hint, y_new) @ z_sensor), float(y_hint @ y_new)))
+            y_new = quat_to_matrix(q)[0][:, 1]
+            # the sensor's rotation about the long axis: from the segment's y (found) to the sensor's own y
+            about = math.degrees(math.atan2(float(np.cross(y_new, y_hint) @ z_sensor), float(y_new @ y_hint)))
             t0, t1 = self._t[s]
             self._cal[s] = SegmentPose(
                 s,
