@@ -8,10 +8,14 @@ log carry the strings, so the values never change once released.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
     "BALANCE_BASELINE",
     "BALANCE_UNJUDGED",
     "CALIBRATION_NEUTRAL",
+    "CYCLE_CUE",
     "DEVICE_CONNECT",
     "DEVICE_DISCONNECT",
     "DEVICE_ERROR",
@@ -23,26 +27,85 @@ __all__ = [
     "EMG_ONSET",
     "ENGINE_NODE_ERROR",
     "FEEDBACK_CUE",
+    "HOLD_END",
+    "HOLD_START",
+    "HOLD_UNJUDGED",
+    "PROGRESSION_SUGGESTION",
     "REP_END",
     "REP_REJECTED",
     "REP_START",
+    "REP_UNJUDGED",
+    "REST_END",
+    "REST_START",
+    "REST_UNJUDGED",
     "RULE",
     "RULE_LOSS_OF_BALANCE",
     "RULE_SWAY",
+    "SET_END",
     "SIGNAL_BAD",
     "SIGNAL_RECOVERED",
     "SOURCE_OVERFLOW",
     "STREAM_GAP",
     "STREAM_MALFORMED",
     "SWAY_WINDOW",
+    "TARGET_END",
+    "TARGET_START",
+    "TARGET_UNJUDGED",
+    "TEMPLATE_RECORDED",
+    "TRANSITION_END",
+    "TRANSITION_START",
+    "TRANSITION_UNJUDGED",
+    "UNJUDGED",
+    "WINDOW_UNJUDGED",
     "is_outcome",
     "rule",
 ]
 
-# -- repetitions -------------------------------------------------------------------
+# -- repetitions and the other units a drill judges ---------------------------------
 REP_START = "rep.start"
 REP_END = "rep.end"
 REP_REJECTED = "rep.rejected"
+#: A hold (a contraction or a static position held in a work period): start and end.
+HOLD_START = "hold.start"
+HOLD_END = "hold.end"
+#: The rest period after a hold (work/rest cycles): start and end.
+REST_START = "rest.start"
+REST_END = "rest.end"
+#: A postural transition (sit-to-stand or stand-to-sit): start and end.
+TRANSITION_START = "transition.start"
+TRANSITION_END = "transition.end"
+#: A target of a reaching or weight-shifting drill (limits of stability): shown, then closed.
+TARGET_START = "target.start"
+TARGET_END = "target.end"
+#: A set ended (payload: set, units, on_target, errors, unjudged).
+SET_END = "set.end"
+
+# -- not judged (data quality): payload rule, <unit>, reason, quality -----------------
+REP_UNJUDGED = "rep.unjudged"
+HOLD_UNJUDGED = "hold.unjudged"
+REST_UNJUDGED = "rest.unjudged"
+WINDOW_UNJUDGED = "window.unjudged"
+TRANSITION_UNJUDGED = "transition.unjudged"
+TARGET_UNJUDGED = "target.unjudged"
+#: ``<unit>.unjudged`` for each unit a rule judges.
+UNJUDGED: Mapping[str, str] = MappingProxyType(
+    {
+        "rep": REP_UNJUDGED,
+        "hold": HOLD_UNJUDGED,
+        "rest": REST_UNJUDGED,
+        "window": WINDOW_UNJUDGED,
+        "transition": TRANSITION_UNJUDGED,
+        "target": TARGET_UNJUDGED,
+    }
+)
+
+# -- drills: progression and templates ------------------------------------------------
+#: After each set: advance, stay or step back, with the reason (payload decision, level, reason).
+PROGRESSION_SUGGESTION = "progression.suggestion"
+#: A template repetition was recorded (from the first good rep or a calibration record).
+TEMPLATE_RECORDED = "template.recorded"
+#: A work/rest cycle instruction for the patient ("Contract", "Relax").
+CYCLE_CUE = "cycle.cue"
 
 # -- rule outcomes -----------------------------------------------------------------
 #: Prefix of every rule outcome: ``rule.<kind>`` with payload ``ok`` (bool), ``value``, band, ``error``.
@@ -74,6 +137,7 @@ EMG_OFFSET = "emg.offset"
 EMG_BASELINE = "emg.baseline"
 SWAY_WINDOW = "sway.window"
 BALANCE_BASELINE = "balance.baseline"
+#: No longer raised (windows not judged are ``window.unjudged``); kept so old recordings read.
 BALANCE_UNJUDGED = "balance.unjudged"
 
 # -- calibration and engine --------------------------------------------------------
