@@ -21,4 +21,5 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "scan",
     "version",
+    "recover",
 )

@@ -59,6 +59,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="also write every event as one JSON line to FILE (same seed, byte-identical file)",
     )
+    d.add_argument(
+        "--record",
+        metavar="FILE",
+        default=None,
+        help="record the session to an XDF file (raw streams, events, feedback, settings); "
+        "replay it with 'nmre replay FILE'",
+    )
     return d
 
 

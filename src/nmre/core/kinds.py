@@ -21,6 +21,7 @@ __all__ = [
     "DEVICE_ERROR",
     "DEVICE_RECONNECT",
     "DEVICE_WAITING",
+    "DSP_BAD_INPUT",
     "DSP_NONFINITE",
     "EMG_BASELINE",
     "EMG_OFFSET",
@@ -46,7 +47,9 @@ __all__ = [
     "SIGNAL_RECOVERED",
     "SOURCE_OVERFLOW",
     "STREAM_GAP",
+    "STREAM_LOSS",
     "STREAM_MALFORMED",
+    "STREAM_TIME_ERROR",
     "SWAY_WINDOW",
     "TARGET_END",
     "TARGET_START",
@@ -58,6 +61,7 @@ __all__ = [
     "UNJUDGED",
     "WINDOW_UNJUDGED",
     "is_outcome",
+    "is_unjudged",
     "rule",
 ]
 
@@ -77,10 +81,13 @@ TRANSITION_END = "transition.end"
 #: A target of a reaching or weight-shifting drill (limits of stability): shown, then closed.
 TARGET_START = "target.start"
 TARGET_END = "target.end"
-#: A set ended (payload: set, units, on_target, errors, unjudged).
+#: A set ended (a schedule owes its summary of the last units then); payload from the
+#: drill's progression: set, units, on_target, off_target, unjudged, errors, level.
 SET_END = "set.end"
 
-# -- not judged (data quality): payload rule, <unit>, reason, quality -----------------
+# -- not judged: the data over the span fell short of a rule's quality needs (nmre.quality),
+# or the value could not be measured. Payload ``rule``, ``rep`` (``window``/``hold``/...),
+# ``reason``, ``quality``. ---------------------------------------------------------------
 REP_UNJUDGED = "rep.unjudged"
 HOLD_UNJUDGED = "hold.unjudged"
 REST_UNJUDGED = "rest.unjudged"
@@ -119,6 +126,12 @@ FEEDBACK_CUE = "feedback.cue"
 # -- signals and streams -----------------------------------------------------------
 STREAM_GAP = "stream.gap"
 STREAM_MALFORMED = "stream.malformed"
+#: Scattered packet loss, summarised (payload ``lost``, ``packets``, ``fraction``, ``seconds``).
+STREAM_LOSS = "stream.loss"
+#: A source block whose sample times went back before the stream's previous block (not processed).
+STREAM_TIME_ERROR = "stream.time_error"
+#: A processor replaced bad input (non-finite or beyond full scale) and marked its output.
+DSP_BAD_INPUT = "dsp.bad_input"
 SIGNAL_BAD = "signal.bad"
 SIGNAL_RECOVERED = "signal.recovered"
 DSP_NONFINITE = "dsp.nonfinite"
@@ -148,6 +161,11 @@ ENGINE_NODE_ERROR = "engine.node_error"
 def rule(kind: str) -> str:
     """The event kind of an outcome of rule ``kind``: ``rule("squat_depth") == "rule.squat_depth"``."""
     return RULE + kind
+
+
+def is_unjudged(kind: str) -> bool:
+    """``True`` for the kinds of a span that was not judged (``*.unjudged``)."""
+    return kind.endswith(".unjudged")
 
 
 def is_outcome(kind: str) -> bool:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
@@ -31,6 +32,7 @@ from nmre.drills.spec import DrillSpec
 from nmre.errors import ConfigError, expected
 
 __all__ = [
+    "ALIASES",
     "DRILLS",
     "SCHEMA",
     "Drill",
@@ -43,6 +45,10 @@ __all__ = [
     "load_drill",
     "synthetic_kit",
 ]
+
+
+#: Names of the first API that still load (``"stance"`` was the single-leg stance).
+ALIASES: Mapping[str, str] = MappingProxyType({"stance": "single_leg_stance"})
 
 
 def library_path() -> Path:
@@ -83,6 +89,7 @@ def load_drill(name_or_path: str | os.PathLike[str]) -> DrillSpec:
                 f"drill: expected a drill name ({', '.join(list_drills())}) or a .toml file, got {text!r}"
             )
         return _parse_file(p)
+    text = ALIASES.get(text, text)
     for s in _library():
         if s.name == text:
             return s
@@ -159,9 +166,10 @@ def build_drill(
     settings : mapping, optional
         Setting name → value (``{"squat_depth.lo": 80}``); names as
         ``DrillSpec.settings`` lists them. Unknown names raise ConfigError.
-    quality : QualityMonitor, optional
-        The data-quality monitor (``nmre.quality``, contract §4): it is put
-        first in ``drill.nodes`` and every rule asks it before judging.
+    quality : QualityMonitor or bool, optional
+        The data-quality monitor (``nmre.quality``, contract §4); by default
+        (``None`` or ``True``) one is made over ``streams``. It is put first in
+        ``drill.nodes`` and every rule is gated on it. ``False``: no gating.
     calibration : optional
         A calibration record to reuse (contract §5).
     """

@@ -259,9 +259,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
             f"{ctx.spec.path}: [rules.{rs.id}] during: expected 'unit' (this drill has no rest periods), got 'rest'"
         )
     ep = rests if during == "rest" and rests is not None else episodes
-    needs = None
-    if ctx.quality is not None:
-        needs = _needs(rs.needs)
+    gate = None
+    if ctx.quality is not None and res.raw:
+        from nmre.quality import QualityGate, QualityNeeds
+
+        gate = QualityGate(ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs))
     kw.setdefault("episodes", ep)
     try:
         return cls(
@@ -273,19 +275,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
             messages=rs.messages,
             error_below=rs.error_below,
             error_above=rs.error_above,
-            quality=ctx.quality,
-            needs=needs,
-            depends_on=tuple(res.raw),
+            gate=gate,
             **kw,
         )
     except ConfigError as exc:
         raise ConfigError(f"{ctx.spec.path}: [rules.{rs.id}] {exc}") from None
-
-
-def _needs(overrides: Mapping[str, float]) -> Any:
-    from nmre.quality import QualityNeeds  # type: ignore[import-not-found,unused-ignore]
-
-    return QualityNeeds(**dict(overrides))
 
 
 def build(
@@ -307,6 +301,12 @@ def build(
             + "; ".join(missing)
             + f" (connected: {', '.join(_describe(s) for s in streams) or 'nothing'})"
         )
+    if quality is None or quality is True:
+        from nmre.quality import QualityMonitor
+
+        quality = QualityMonitor(streams)
+    elif quality is False:
+        quality = None
     ctx = Context(spec, streams, chosen, bilateral, quality, calibration)
     if quality is not None:
         ctx.add(quality)

@@ -85,6 +85,7 @@ class NeutralPoseCalibration(Node):
         self._acc: dict[str, list[np.ndarray]] = {s: [] for s in self.inputs}
         self._start: dict[str, float] = {}
         self._cal: dict[str, np.ndarray] = {}
+        self._done_at: dict[str, float] = {}
         self._events: list[Event] = []
         self.done = False
 
@@ -107,6 +108,7 @@ class NeutralPoseCalibration(Node):
             self._acc[s].append(v[0:3, i].copy())
             if ti - start >= self.duration:
                 self._cal[s] = segment_calibration(np.column_stack(self._acc[s]))
+                self._done_at[s] = ti
                 break
         if len(self._cal) == len(self.inputs):
             self.done = True
@@ -117,7 +119,7 @@ class NeutralPoseCalibration(Node):
             }
             self._events.append(
                 Event(
-                    float(t[-1]),
+                    max(self._done_at.values()),  # a sample time: the same in any split into blocks
                     kinds.CALIBRATION_NEUTRAL,
                     self.name,
                     {"tilt_deg": tilts, "seconds": self.duration},

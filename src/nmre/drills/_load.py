@@ -462,8 +462,10 @@ def apply_settings(spec: DrillSpec, overrides: Mapping[str, Any], who: str = "se
         head, _, key = name.partition(".")
         if head in rules:
             r = rules[head]
-            if key in ("lo", "hi"):
-                rules[head] = dataclasses.replace(r, **{key: float(value)})
+            if key == "lo":
+                rules[head] = dataclasses.replace(r, lo=float(value))
+            elif key == "hi":
+                rules[head] = dataclasses.replace(r, hi=float(value))
             else:
                 rules[head] = dataclasses.replace(r, params={**r.params, key: value})
         elif head == "structure" and key in seg:

@@ -21,6 +21,7 @@ import numpy as np
 
 from nmre.core import kinds
 from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.core.ranges import channel_limits
 from nmre.engine.nodes import require
 from nmre.errors import ConfigError, expected
 from nmre.rules.base import TOLERANCE, Episode, Episodes, FileResolver, Measured, Param, Rule, check_unit
@@ -137,16 +138,29 @@ class SwayRule(Rule):
     def _close(self, episode: Episode, end: Event) -> None:
         value = float(episode.payload.get(self.metric, math.nan))
         self._latest = value
-        if math.isnan(self.factor) or len(self._base) >= self.baseline_windows:
-            if end.time > self._touchdown and episode.start < self._touchdown + self.resettle:
-                reason = (
-                    f"re-settling after the loss of balance at {self._touchdown:.1f} s "
-                    f"({self.label} {value:.3g} {self.unit})"
-                )
-                self.emit(self.unjudged(episode, end.time, reason, {}, {"value": round(value, 4)}))
+        extra = {"value": round(value, 4)} if math.isfinite(value) else {}
+        if self.gate is not None:  # a window of bad data neither counts toward the baseline nor is judged
+            reason, spans = self.gate.check(episode.start, episode.end)
+            if reason is not None:
+                self.emit(self.unjudged(episode, end.time, reason, spans, extra))
                 return
-            super()._close(episode, end)
+        if not math.isnan(self.factor) and len(self._base) < self.baseline_windows:
+            self._baseline(value, end.time)
             return
+        if end.time > self._touchdown and episode.start < self._touchdown + self.resettle:
+            reason = (
+                f"re-settling after the loss of balance at {self._touchdown:.1f} s "
+                f"({self.label} {value:.3g} {self.unit})"
+            )
+            self.emit(self.unjudged(episode, end.time, reason, (), extra))
+            return
+        gate, self.gate = self.gate, None  # checked above
+        try:
+            super()._close(episode, end)
+        finally:
+            self.gate = gate
+
+    def _baseline(self, value: float, time: float) -> None:
         if math.isfinite(value):
             self._base.append(value)
         if len(self._base) == self.baseline_windows:
@@ -154,11 +168,12 @@ class SwayRule(Rule):
             self.hi = max(self.floor, self.factor * base)
             self.emit(
                 Event(
-                    end.time,
+                    time,
                     kinds.BALANCE_BASELINE,
                     self.name,
                     {
                         "baseline": base,
+                        "baseline_rms": base,
                         "limit": self.hi,
                         "quantity": self.quantity,
                         "windows": self.baseline_windows,
@@ -183,7 +198,11 @@ class BalanceLossRule(Rule):
     An outcome (``ok`` false, ``error = error_above``, payload ``safety`` true) is
     raised when ``| |acc| - g |`` exceeds ``hi`` m/s^2, at most once per
     ``refractory`` s. Stance without a touchdown gives no outcome: praise for
-    not falling would be noise.
+    not falling would be noise. A sample that is not finite or lies beyond the
+    accelerometer's full scale (:mod:`nmre.core.ranges`) cannot be a touchdown and
+    is ignored: a corrupt packet must not tell a patient they fell. Safety first:
+    this rule is never gated by data quality (a shock seen is a shock), and no
+    feedback schedule holds its cue back.
     """
 
     KIND = "balance_loss"
@@ -216,27 +235,26 @@ class BalanceLossRule(Rule):
                 f"{self.name}: expected an accelerometer stream (acc_x..z in m/s^2), got {info.channel_names}"
             )
         check_unit(self.name, "m/s^2", self.unit)
+        self._acc_limit = channel_limits(info)[1][:3, None]
 
     def reset(self) -> None:
         super().reset()
         self._last = -math.inf
 
+    _acc_limit: np.ndarray = np.full((3, 1), np.inf)
+
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
             return []
-        dev = np.abs(np.sqrt(np.sum(block.values[:3] ** 2, axis=0)) - self.GRAVITY)
+        acc = block.values[:3]
+        real = np.all(np.abs(acc) <= self._acc_limit, axis=0)  # False for NaN too
+        with np.errstate(over="ignore", invalid="ignore"):
+            dev = np.abs(np.sqrt(np.sum(acc**2, axis=0)) - self.GRAVITY)
         assert self.hi is not None
-        for i in np.flatnonzero(dev > self.hi):
+        for i in np.flatnonzero(real & (dev > self.hi)):
             t = float(block.times[i])
             if t - self._last < self.refractory:
                 continue
             self._last = t
-            ep = Episode(None, t, t)
-            if self.quality is not None and self.depends_on:
-                reason = self.quality.judge(self.depends_on, t - 0.5, t, self.needs)
-                if reason is not None:
-                    self.emit(self.unjudged(ep, t, reason, {}))
-                    continue
-            ev = self.outcome(ep, t, Measured(float(dev[i]), {"safety": True}))
-            self.emit(ev)
+            self.emit(self.outcome(Episode(None, t, t), t, Measured(float(dev[i]), {"safety": True})))
         return []

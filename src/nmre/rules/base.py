@@ -17,11 +17,11 @@ What a rule emits, once per unit (``source`` = ``rule.<id>``):
   ``window``, ...), ``quantity``, ``start``, ``end``, and a short patient
   message and a therapist description; or
 * ``<unit>.unjudged`` (``rep.unjudged``, ``window.unjudged``, ...) with payload
-  ``rule``, the index, ``reason``, ``quality`` (the span quality per raw stream
-  when a monitor is wired) and a neutral patient message: the data were not good
-  enough (contract §4, :meth:`nmre.quality.QualityMonitor.judge`) or the value
-  could not be measured. Nothing is counted as an error; the next unit is
-  judged again as usual.
+  ``rule``, the index, ``reason``, ``quality`` (the span quality of each raw
+  stream the rule depends on, when it holds a :class:`nmre.quality.QualityGate`)
+  and a neutral patient message: the data were not good enough (contract §4) or
+  the value could not be measured ("no VMO onset found"). Nothing is counted as
+  an error; the next unit is judged afresh, so judging resumes by itself.
 
 Subclasses implement :meth:`Rule.begin` (a unit opened), :meth:`Rule.push`
 (samples), :meth:`Rule.measure` (the unit closed: return a :class:`Measured`)
@@ -43,6 +43,7 @@ from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
+from nmre.quality.gate import NEUTRAL, QualityGate
 
 __all__ = [
     "REQUIRED",
@@ -53,7 +54,6 @@ __all__ = [
     "Measured",
     "Messages",
     "Param",
-    "QualityJudge",
     "Rule",
     "SampleBuffer",
     "channel_row",
@@ -119,14 +119,6 @@ class FileResolver(Protocol):
         ...
 
 
-class QualityJudge(Protocol):
-    """What a rule asks of the data-quality monitor (``nmre.quality.QualityMonitor``, contract §4)."""
-
-    def judge(self, stream_ids: Sequence[str], t0: float, t1: float, needs: Any) -> str | None: ...
-
-    def span(self, stream_id: str, t0: float, t1: float) -> Any: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Episodes:
     """Which events open and close the units a rule judges.
@@ -184,7 +176,7 @@ class Messages:
     good: str = "Good"
     below: str = "A little more"
     above: str = "A little less"
-    unjudged: str = "Keep going"
+    unjudged: str = NEUTRAL
     label: str = ""
 
 
@@ -218,13 +210,6 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.3g}{u}" if abs(v) < 10 else f"{v:.1f}{u}"
 
 
-def _span_dict(q: Any) -> dict[str, Any]:
-    if q is None:
-        return {}
-    names = ("fraction_missing", "fraction_bad", "longest_gap", "clock_ok")
-    return {n: getattr(q, n) for n in names if hasattr(q, n)}
-
-
 class Rule(Node):
     """Base of every rule kind: units, outcome and unjudged events, quality gating.
 
@@ -244,12 +229,9 @@ class Rule(Node):
         Movement-error labels reported when the value is below / above.
     inputs : sequence of str
         Streams the rule watches (pushed to it).
-    quality : QualityJudge, optional
-        The data-quality monitor consulted before each judgement.
-    needs : object, optional
-        The rule's ``QualityNeeds`` handed to ``quality.judge``.
-    depends_on : sequence of str
-        Raw streams the judgement depends on (the builder resolves derived → raw).
+    gate : QualityGate, optional
+        Asked before each judgement (the monitor, the raw streams the rule's inputs
+        come from, the rule's needs; the drill builder makes it).
     """
 
     #: Registry name of the kind (``kind = "band"`` in a drill file).
@@ -274,9 +256,7 @@ class Rule(Node):
         error_below: str | None = None,
         error_above: str | None = None,
         inputs: Sequence[str] = (),
-        quality: QualityJudge | None = None,
-        needs: Any = None,
-        depends_on: Sequence[str] = (),
+        gate: QualityGate | None = None,
     ) -> None:
         who = f"rule {id!r}"
         if self.NEEDS_TOLERANCE and lo is None and hi is None:
@@ -297,9 +277,7 @@ class Rule(Node):
         self.label = self.messages.label or quantity.replace("_", " ")
         self.error_below, self.error_above = error_below, error_above
         self.inputs = tuple(inputs)
-        self.quality = quality
-        self.needs = needs
-        self.depends_on = tuple(depends_on)
+        self.gate = None if gate is None else self.adapt_gate(gate)
         self._pending: list[Event] = []
         self._episode: Episode | None = None
         self._count = 0
@@ -383,31 +361,39 @@ class Rule(Node):
             return self._count
         return None
 
+    def adapt_gate(self, gate: QualityGate) -> QualityGate:
+        """The gate this rule judges with (a kind may tighten the needs: onset timing)."""
+        return gate
+
+    def quality_span(self, episode: Episode) -> tuple[float, float]:
+        """The span whose data the judgement depends on (default: the unit)."""
+        return episode.start, episode.end
+
     def _close(self, episode: Episode, end: Event) -> None:
-        reason, span = None, {}
-        if self.quality is not None and self.depends_on:
-            reason = self.quality.judge(self.depends_on, episode.start, episode.end, self.needs)
-            if reason is not None:
-                span = {
-                    s: _span_dict(self.quality.span(s, episode.start, episode.end)) for s in self.depends_on
-                }
-        if reason is not None:
-            self._pending.append(self.unjudged(episode, end.time, reason, span))
-            return
         m = self.measure(episode)
+        if self.gate is not None:
+            t0, t1 = self.quality_span(episode)
+            reason, spans = self.gate.check(t0, t1)
+            if reason is not None:
+                extra = {"value": round(m.value, 4)} if math.isfinite(m.value) else {}
+                self._pending.append(self.unjudged(episode, end.time, reason, spans, extra))
+                return
         if m.reason is not None:
-            self._pending.append(self.unjudged(episode, end.time, m.reason, {}))
+            self._pending.append(self.unjudged(episode, end.time, m.reason))
         elif not math.isfinite(m.value):
             reason = f"{self.label}: no valid samples during the {self.episodes.unit}"
-            self._pending.append(self.unjudged(episode, end.time, reason, {}))
+            self._pending.append(self.unjudged(episode, end.time, reason))
         else:
             self._pending.append(self.outcome(episode, end.time, m))
 
     # -- events -------------------------------------------------------------------
     def _where(self, episode: Episode) -> str:
-        if episode.index is not None:
-            return f"{self.episodes.unit} {episode.index}"
-        return f"{episode.start:.1f}-{episode.end:.1f} s"
+        span = f"{episode.start:.1f}-{episode.end:.1f} s"
+        if episode.index is None:
+            return f"at {episode.start:.1f} s" if episode.start == episode.end else span
+        if self.episodes.unit in ("window", "hold", "rest", "target"):
+            return f"{self.episodes.unit} {episode.index} ({span})"
+        return f"{self.episodes.unit} {episode.index}"
 
     def verdict(self, value: float) -> tuple[bool, str, str | None, str]:
         """(ok, patient message, error label, relation in words) of ``value`` against the tolerance."""
@@ -449,27 +435,30 @@ class Rule(Node):
         episode: Episode,
         time: float,
         reason: str,
-        span: Mapping[str, Any],
+        spans: Sequence[Any] = (),
         extra: Mapping[str, Any] | None = None,
     ) -> Event:
-        """The ``<unit>.unjudged`` event: not judged, with the reason for the therapist."""
+        """The ``<unit>.unjudged`` event: not judged, with the reason for the therapist.
+
+        ``spans``: the span qualities the gate looked at (:class:`nmre.quality.SpanQuality`).
+        """
         kind = kinds.UNJUDGED.get(self.episodes.unit, kinds.REP_UNJUDGED)
         return Event(
             time,
             kind,
             self.name,
             {
-                "rule": self.id,
+                "rule": self.name,
                 self.episodes.unit: episode.index,
                 "quantity": self.quantity,
                 "reason": reason,
-                "quality": dict(span),
-                "start": episode.start,
-                "end": episode.end,
+                "quality": [q.to_dict() for q in spans],
+                "start": round(episode.start, 3),
+                "end": round(episode.end, 3),
                 **(extra or {}),
             },
             patient_message=self.messages.unjudged,
-            therapist_message=f"{self._where(episode)}: {self.label} not judged: {reason}",
+            therapist_message=f"{self._where(episode)} not judged by {self.name}: {reason}",
         )
 
     def emit(self, event: Event) -> None:

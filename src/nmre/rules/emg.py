@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +33,7 @@ from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.dsp.emg import OnsetDetector
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
+from nmre.quality.gate import QualityGate
 from nmre.rules._runs import RunFinder
 from nmre.rules.base import Episode, FileResolver, Measured, Param, Rule, SampleBuffer, check_unit
 
@@ -131,13 +133,14 @@ class OnsetNode(Node):
                 self.detector.calibrate(rest)
                 self._calibrated = True
                 after = t >= self.settle + self.rest
+                at = float(y.times[int(np.argmax(after))])  # the first sample after the rest window
                 y = Block(
                     y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
                 )
                 mu, sigma = self.detector.mu, self.detector.sigma
                 self._events.append(
                     Event(
-                        float(block.times[-1]),
+                        at,
                         kinds.EMG_BASELINE,
                         self.name,
                         {"muscles": list(self._muscles), "mu": mu, "sigma": sigma, "seconds": self.rest},
@@ -208,6 +211,22 @@ class OnsetOrderRule(Rule):
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         check_unit(self.name, "ms", self.unit)
 
+    def adapt_gate(self, gate: QualityGate) -> QualityGate:
+        """An onset can hide in a hole longer than the timing tolerance itself: the gap limit is at most it."""
+        tol = max(abs(v) for v in (self.lo, self.hi) if v is not None) / 1e3
+        if tol > 0 and gate.needs.max_gap > tol:
+            return QualityGate(gate.monitor, gate.streams, replace(gate.needs, max_gap=tol))
+        return gate
+
+    def quality_span(self, episode: Episode) -> tuple[float, float]:
+        """Onsets are searched from ``lookback`` before the unit's start to its peak."""
+        return episode.start - self.lookback, self._peak(episode)
+
+    @staticmethod
+    def _peak(episode: Episode) -> float:
+        peak = episode.payload.get("peak_time", episode.end)
+        return float(peak) if isinstance(peak, (int, float)) else episode.end
+
     def reset(self) -> None:
         super().reset()
         for d in self._onsets.values():
@@ -221,8 +240,7 @@ class OnsetOrderRule(Rule):
                 self._onsets[m].append(event.time)
 
     def measure(self, episode: Episode) -> Measured:
-        peak = episode.payload.get("peak_time", episode.end)
-        peak = float(peak) if isinstance(peak, (int, float)) else episode.end
+        peak = self._peak(episode)
         lo = episode.start - self.lookback
 
         def pick(m: str) -> float:

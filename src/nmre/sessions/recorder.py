@@ -1,0 +1,456 @@
+"""The XDF recorder: a sink that writes a session to disk from its own thread.
+
+The engine's thread only appends what it hands the sink (a block, an event, a
+feedback state) to a queue: a few hundred nanoseconds, never a wait. The writer
+thread wakes every ``flush_seconds`` (0.25 s), cuts what has come into whole
+chunks, writes them, and flushes to the operating system (``fsync`` at least once a
+second), so a killed process loses at most the samples of the last cut (plus one
+wake): under a second.
+
+Chunks are cut on the **session clock**, not on the writer's wake-ups: each time the
+latest sample time passes a multiple of ``chunk_seconds``, every stream's samples
+before that cut become one Samples chunk. The file's layout therefore depends only
+on what the session produced, so recording the same replay twice gives the same
+bytes (but for the date in the file header). A Boundary chunk precedes the first
+chunk of every second of session time and a ClockOffset (0: nmre stamps every
+stream on the session clock) goes out every 5 s per stream, as LabRecorder does;
+footers are written when the session closes the sink, and :func:`nmre.sessions.recover`
+rebuilds them when it never did.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import nmre
+from nmre.core.interfaces import Sink
+from nmre.core.model import Block, Channel, Event, FeedbackState, StreamInfo, StreamKind
+from nmre.errors import ConfigError, RecordingError
+from nmre.sessions import xdf
+
+__all__ = ["XdfRecorder", "software_metadata"]
+
+#: Samples are cut into chunks at multiples of this much session time (s).
+CHUNK_SECONDS = 0.25
+#: A Boundary chunk at least this often (session s).
+BOUNDARY_SECONDS = 1.0
+#: A ClockOffset per stream this often (session s).
+CLOCK_OFFSET_SECONDS = 5.0
+#: Free space the disk must have when a recording opens: this many seconds of the session's data.
+MIN_FREE_SECONDS = 600.0
+
+_EVENTS, _FEEDBACK, _GAPS, _METADATA = "nmre.events", "nmre.feedback", "nmre.gaps", "nmre.metadata"
+
+
+def software_metadata() -> dict[str, Any]:
+    """The software that made a recording: nmre's version, Python's, numpy's and the platform."""
+    return {
+        "nmre": nmre.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _jsonable(x: Any) -> Any:
+    """Settings often hold tuples and numpy numbers: make them JSON (deterministically)."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if hasattr(x, "to_dict"):
+        return _jsonable(x.to_dict())
+    return str(x)
+
+
+def _dumps(d: Any) -> str:
+    return json.dumps(_jsonable(d), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class _Out:
+    """One XDF stream being written: its pending samples and footer tallies."""
+
+    sid: int
+    name: str
+    numeric: bool
+    n_channels: int
+    pending: list[Any] = field(default_factory=list)  # numeric: (times, values); string: (key, t, text)
+    first: float = math.nan
+    last: float = math.nan
+    count: int = 0
+    offsets: list[tuple[float, float]] = field(default_factory=list)
+    next_offset: float = 0.0
+
+
+class XdfRecorder(Sink):
+    """Records a session to an XDF file (a :class:`~nmre.core.Sink` with its own writer thread).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write (``.xdf``). An existing file is replaced.
+    metadata : mapping, optional
+        Session metadata stored in the ``nmre.metadata`` stream and the file header:
+        settings, drill (name, file text, settings), calibration, patient pseudonym ...
+        (JSON-serialisable; tuples become lists). The software's versions are added.
+    raw : sequence of str or StreamInfo, optional
+        The streams the sources produce (replayed later). Default: every stream
+        that names a device (derived streams do not).
+    derived : bool or sequence of str
+        Also record derived streams (all, or those named): kept for viewing,
+        never replayed (a replay derives them again from the raw streams).
+    chunk_seconds, flush_seconds : float
+        Session time per cut (s) and the writer's wake-up period (wall s).
+    fsync : bool
+        ``fsync`` the file at least once a second (default), so a power cut loses
+        no more than a killed process.
+    feedback_period : float
+        Record the feedback state at most this often (session s), when it changed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        raw: Sequence[str | StreamInfo] | None = None,
+        derived: bool | Sequence[str] = False,
+        chunk_seconds: float = CHUNK_SECONDS,
+        flush_seconds: float = 0.25,
+        fsync: bool = True,
+        feedback_period: float = 0.05,
+    ) -> None:
+        if not (0 < chunk_seconds <= 60 and 0 < flush_seconds <= 1.0):
+            raise ConfigError(
+                f"recorder: expected 0 < chunk_seconds <= 60 and 0 < flush_seconds <= 1, "
+                f"got {chunk_seconds}, {flush_seconds}"
+            )
+        self.path = os.fspath(path)
+        self.metadata = dict(metadata or {})
+        self._raw = None if raw is None else {r if isinstance(r, str) else r.id for r in raw}
+        self._derived = derived
+        self.chunk_seconds = float(chunk_seconds)
+        self.flush_seconds = float(flush_seconds)
+        self.fsync = fsync
+        self.feedback_period = float(feedback_period)
+        self._queue: deque[tuple[Any, ...]] = deque()
+        self._outs: dict[str, _Out] = {}
+        self._numeric: dict[str, _Out] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._file: Any = None
+        self._error: BaseException | None = None
+        self._last_feedback = -math.inf
+        self._last_feedback_text = ""
+        self._cut = -math.inf
+        self._boundary_index = -1
+        self._written = 0
+        self.streams: list[StreamInfo] = []
+        #: Largest number of items that waited for the writer (a measure of how far behind it fell).
+        self.max_backlog = 0
+
+    # -- the sink seam (engine thread) ----------------------------------------------------------
+    def open(self, streams: Sequence[StreamInfo]) -> None:
+        if self._file is not None:
+            raise RecordingError(f"recorder {self.path}: already open")
+        recorded = [s for s in streams if self._is_raw(s)]
+        derived = [s for s in streams if not self._is_raw(s) and self._wants_derived(s)]
+        if not recorded and not derived:
+            have = ", ".join(s.id for s in streams) or "none"
+            raise ConfigError(f"recorder {self.path}: expected raw streams to record, got only {have}")
+        self._check_destination(recorded + derived)
+        try:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - closed by the writer thread
+        except OSError as exc:
+            raise RecordingError(f"recorder: cannot create {self.path}: {exc.strerror}") from None
+        self.streams = list(recorded)
+        head = bytearray(xdf.MAGIC)
+        now = _dt.datetime.now(_dt.UTC).astimezone().isoformat(timespec="seconds")
+        meta = {"software": software_metadata(), "created": now, **self.metadata}
+        meta["streams"] = {"raw": [s.id for s in recorded], "derived": [s.id for s in derived]}
+        head += xdf.file_header_chunk(now, {"nmre": nmre.__version__})
+        sid = 0
+        for role, group in ((xdf.Role.RAW, recorded), (xdf.Role.DERIVED, derived)):
+            for info in group:
+                sid += 1
+                head += xdf.stream_header_chunk(
+                    sid,
+                    info.id,
+                    info.kind.value.upper() if info.kind is not StreamKind.MARKER else "Markers",
+                    info.channels,
+                    info.rate,
+                    "double64",
+                    source_id=info.device or "nmre",
+                    nmre={"role": role, "stream": info.to_dict()},
+                    manufacturer=info.device,
+                )
+                out = _Out(sid, info.id, True, info.n_channels)
+                self._outs[info.id] = self._numeric[info.id] = out
+        for name, role, type_ in (
+            (_EVENTS, xdf.Role.EVENTS, "Markers"),
+            (_FEEDBACK, xdf.Role.FEEDBACK, "nmre-feedback"),
+            (_GAPS, xdf.Role.GAPS, "nmre-gaps"),
+            (_METADATA, xdf.Role.METADATA, "nmre-metadata"),
+        ):
+            sid += 1
+            head += xdf.stream_header_chunk(
+                sid,
+                name,
+                type_,
+                (Channel("json", "json"),),
+                0.0,
+                "string",
+                source_id="nmre",
+                nmre={"role": role},
+            )
+            self._outs[name] = _Out(sid, name, False, 1)
+        # the metadata goes out at once: a file cut short still says what it was
+        meta_out = self._outs[_METADATA]
+        head += xdf.string_samples_chunk(meta_out.sid, [0.0], [[_dumps(meta)]])
+        self._tally(meta_out, 0.0, 0.0, 1)
+        head += xdf.boundary_chunk()
+        self._boundary_index = 0
+        try:
+            self._file.write(head)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            self._file.close()
+            raise RecordingError(f"recorder: cannot write {self.path}: {exc.strerror}") from None
+        self._written = len(head)
+        self._thread = threading.Thread(target=self._run, name=f"nmre-recorder:{os.path.basename(self.path)}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _is_raw(self, s: StreamInfo) -> bool:
+        return s.id in self._raw if self._raw is not None else s.device is not None
+
+    def _wants_derived(self, s: StreamInfo) -> bool:
+        d = self._derived
+        return bool(d) if isinstance(d, bool) else s.id in set(d)
+
+    def _check_destination(self, streams: Sequence[StreamInfo]) -> None:
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if os.path.isdir(self.path):
+            raise RecordingError(f"recorder: expected a file path, got the directory {self.path}")
+        if not os.path.isdir(folder):
+            raise RecordingError(
+                f"recorder: expected an existing folder for {self.path}, got none at {folder}"
+            )
+        if not os.access(folder, os.W_OK):
+            raise RecordingError(f"recorder: expected a writable folder, got read-only {folder}")
+        rate = sum(s.rate * (9 + 8 * s.n_channels) for s in streams)  # bytes per second of session
+        need = int(rate * MIN_FREE_SECONDS) + (16 << 20)
+        free = shutil.disk_usage(folder).free
+        if free < need:
+            raise RecordingError(
+                f"recorder: expected at least {need >> 20} MiB free in {folder} "
+                f"({MIN_FREE_SECONDS / 60:.0f} min of these streams), got {free >> 20} MiB"
+            )
+
+    def on_block(self, block: Block) -> None:
+        if block.stream in self._numeric and self._error is None:
+            self._queue.append(("b", block))
+
+    def on_event(self, event: Event) -> None:
+        if self._error is None:
+            self._queue.append(("e", event))
+
+    def on_feedback(self, state: FeedbackState) -> None:
+        if state.time - self._last_feedback >= self.feedback_period and self._error is None:
+            self._last_feedback = state.time
+            self._queue.append(("f", state))
+
+    def add_metadata(self, time: float, items: Mapping[str, Any]) -> None:
+        """Add or update metadata during the session (e.g. a calibration record once it is taken)."""
+        self._queue.append(("m", float(time), dict(items)))
+
+    @property
+    def error(self) -> BaseException | None:
+        """The writer's failure (a full disk ...), or ``None``; :meth:`close` raises it."""
+        return self._error
+
+    @property
+    def bytes_written(self) -> int:
+        return self._written
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            raise RecordingError(
+                f"recorder: writing {self.path} failed: {self._error}; the file holds what came before "
+                f"(nmre recover {self.path})"
+            )
+
+    # -- the writer thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        f = self._file
+        last_sync = 0.0
+        import time as _time
+
+        try:
+            while True:
+                stopping = self._stop.wait(self.flush_seconds)
+                backlog = len(self._queue)
+                self.max_backlog = max(self.max_backlog, backlog)
+                out = bytearray()
+                for _ in range(backlog):
+                    self._route(self._queue.popleft(), out)
+                if stopping:
+                    while self._queue:
+                        self._route(self._queue.popleft(), out)
+                    self._emit(math.inf, out)
+                    for o in self._outs.values():
+                        out += xdf.stream_footer_chunk(o.sid, o.first, o.last, o.count, o.offsets)
+                if out:
+                    f.write(out)
+                    f.flush()
+                    self._written += len(out)
+                now = _time.monotonic()
+                if self.fsync and (stopping or now - last_sync >= 1.0):
+                    os.fsync(f.fileno())
+                    last_sync = now
+                if stopping:
+                    break
+        except BaseException as exc:  # a full disk, a vanished folder: said at close, never silent
+            self._error = exc
+            self._queue.clear()
+        finally:
+            try:
+                f.close()
+            except OSError as exc:
+                self._error = self._error or exc
+
+    def _route(self, item: tuple[Any, ...], out: bytearray) -> None:
+        what = item[0]
+        if what == "b":
+            block: Block = item[1]
+            o = self._numeric[block.stream]
+            n = block.times.shape[0]
+            if block.missing_before:
+                t0 = float(block.times[0]) if n else math.nan
+                gap = {"stream": block.stream, "seq": block.seq, "missing_before": block.missing_before}
+                self._outs[_GAPS].pending.append((t0, t0, _dumps(gap)))
+            if n:
+                o.pending.append((block.times, block.values))
+                cut = math.floor(float(block.times[n - 1]) / self.chunk_seconds) * self.chunk_seconds
+                if cut > self._cut:
+                    self._emit(cut, out)
+        elif what == "e":
+            ev: Event = item[1]
+            key = ev.detected_at if math.isfinite(ev.detected_at) else ev.time
+            t = ev.time if math.isfinite(ev.time) else key
+            self._outs[_EVENTS].pending.append((key, t, ev.to_json()))
+        elif what == "f":
+            st: FeedbackState = item[1]
+            body = {
+                "signals": {
+                    k: {"value": s.value, "unit": s.unit, "lo": s.lo, "hi": s.hi}
+                    for k, s in st.signals.items()
+                },
+                "cues": [
+                    {"time": c.time, "rule": c.rule, "message": c.message, "tone": c.tone}
+                    for c in st.cues[-1:]
+                ],
+            }
+            text = _dumps(body)
+            if text != self._last_feedback_text:
+                self._last_feedback_text = text
+                self._outs[_FEEDBACK].pending.append((st.time, st.time, _dumps({"time": st.time, **body})))
+        elif what == "m":
+            self._outs[_METADATA].pending.append((item[1], item[1], _dumps(item[2])))
+
+    def _emit(self, cut: float, out: bytearray) -> None:
+        """Write every stream's pending samples before ``cut`` (session s) as whole chunks."""
+        if cut > self._cut:
+            self._cut = cut
+        for o in self._outs.values():
+            if not o.pending:
+                continue
+            if o.numeric:
+                times, values = self._take_numeric(o, cut)
+                if times is None:
+                    continue
+                self._boundary(float(times[0]), out)
+                self._clock_offset(o, float(times[0]), out)
+                out += xdf.numeric_samples_chunk(o.sid, times, values)
+                self._tally(o, float(times[0]), float(times[-1]), int(times.shape[0]))
+            else:
+                take = [p for p in o.pending if not (p[0] >= cut)]
+                if not take:
+                    continue
+                o.pending = [p for p in o.pending if p[0] >= cut]
+                ts = [p[1] for p in take]
+                self._boundary(min(p[0] for p in take), out)
+                out += xdf.string_samples_chunk(o.sid, ts, [[p[2]] for p in take])
+                self._tally(o, ts[0], ts[-1], len(ts))
+
+    def _take_numeric(self, o: _Out, cut: float) -> tuple[Any, Any]:
+        take_t: list[Any] = []
+        take_v: list[Any] = []
+        keep: list[Any] = []
+        for t, v in o.pending:
+            if keep:
+                keep.append((t, v))
+            elif t[-1] < cut:
+                take_t.append(t)
+                take_v.append(v)
+            else:
+                k = int(np.searchsorted(t, cut, side="left"))
+                if k:
+                    take_t.append(t[:k])
+                    take_v.append(v[:, :k])
+                keep.append((t[k:], v[:, k:]))
+        o.pending = keep
+        if not take_t:
+            return None, None
+        if len(take_t) == 1:
+            return take_t[0], take_v[0]
+        return np.concatenate(take_t), np.concatenate(take_v, axis=1)
+
+    def _boundary(self, t: float, out: bytearray) -> None:
+        idx = math.floor(t / BOUNDARY_SECONDS) if math.isfinite(t) else self._boundary_index
+        if idx > self._boundary_index:
+            self._boundary_index = idx
+            out += xdf.boundary_chunk()
+
+    def _clock_offset(self, o: _Out, t: float, out: bytearray) -> None:
+        if t >= o.next_offset:
+            out += xdf.clock_offset_chunk(o.sid, t, 0.0)
+            o.offsets.append((t, 0.0))
+            o.next_offset = (math.floor(t / CLOCK_OFFSET_SECONDS) + 1) * CLOCK_OFFSET_SECONDS
+
+    @staticmethod
+    def _tally(o: _Out, first: float, last: float, n: int) -> None:
+        if not math.isfinite(o.first):
+            o.first = first
+        o.last = last
+        o.count += n
+
+
+def recorded_streams(streams: Iterable[StreamInfo]) -> list[str]:
+    """Ids of the streams a recorder would treat as raw by default (those that name a device)."""
+    return [s.id for s in streams if s.device is not None]
