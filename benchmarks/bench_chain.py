@@ -52,8 +52,8 @@ from _harness import Comparison
 from nmre.core.clock import Clock
 from nmre.core.interfaces import Processor, Source
 from nmre.core.model import Block, Channel, Placement, Side, StreamInfo, StreamKind
-from nmre.drills._common import orientation_node
 from nmre.drills import build_drill
+from nmre.drills._common import orientation_node
 from nmre.dsp.emg import EmgChain
 from nmre.dsp.joints import JointAngle
 from nmre.engine import Engine

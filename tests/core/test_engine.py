@@ -12,7 +12,9 @@ from nmre.feedback.sinks import MemorySink
 from nmre.rules import BandRule, Episodes, Messages
 
 
-def RepBandRule(rid, stream, channel, *, lo=None, hi=None, reps_from, label, below="A little more", good="Good"):  # noqa: N802
+def RepBandRule(
+    rid, stream, channel, *, lo=None, hi=None, reps_from, label, below="A little more", good="Good"
+):
     """A per-rep band on one channel (the rule kind ``band`` of nmre.rules)."""
     return BandRule(
         rid,

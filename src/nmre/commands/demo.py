@@ -21,7 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run a simulated session end to end (headless)",
         description="Run a simulated session on the virtual clock and print the feedback per rep.",
     )
-    d.add_argument("--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)")
+    d.add_argument(
+        "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
+    )
     d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
