@@ -23,4 +23,5 @@ COMMANDS: tuple[str, ...] = (
     "scan",
     "version",
     "recover",
+    "plugins",
 )
