@@ -41,6 +41,7 @@ __all__ = [
     "build_drill",
     "check_drill",
     "library_path",
+    "library_problems",
     "list_drills",
     "load_drill",
     "synthetic_kit",
@@ -66,7 +67,39 @@ def _library() -> tuple[DrillSpec, ...]:
     from nmre.drills.spec import STEPS
 
     specs = [_parse_file(p) for p in sorted(library_path().glob("*.toml"))]
+    names = {s.name for s in specs}
+    for spec in _plugin_drills()[0]:
+        if spec.name not in names:
+            names.add(spec.name)
+            specs.append(spec)
     return tuple(sorted(specs, key=lambda s: (STEPS.index(s.step), s.name)))
+
+
+def _plugin_drills() -> tuple[list[DrillSpec], list[str]]:
+    """Drills offered by ``nmre.drills`` plugins (scale's :func:`nmre.plugins.drill_paths`), and the problems."""
+    from nmre.plugins import drill_paths
+
+    found, problems = drill_paths()
+    out, why = [], [str(p) for p in problems]
+    builtin = {p.stem for p in library_path().glob("*.toml")}
+    for plugin, path in found:
+        try:
+            spec = _parse_file(path)
+        except ConfigError as exc:
+            why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {exc}")
+            continue
+        if spec.name in builtin:
+            why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {spec.name!r} is a built-in drill")
+            continue
+        out.append(spec)
+    return out, why
+
+
+def library_problems() -> list[str]:
+    """Why each plugin drill (or rule kind) that was left out was left out, one line each."""
+    from nmre.rules import rule_kind_problems
+
+    return _plugin_drills()[1] + rule_kind_problems()
 
 
 def _parse_file(path: Path) -> DrillSpec:

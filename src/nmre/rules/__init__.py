@@ -54,6 +54,7 @@ __all__ = [
     "SymmetryRule",
     "TemplateRule",
     "TempoRule",
+    "rule_kind_problems",
     "rule_kinds",
 ]
 
@@ -80,24 +81,29 @@ RULE_KINDS: Mapping[str, type[Rule]] = MappingProxyType({c.KIND: c for c in _BUI
 
 
 def rule_kinds() -> Mapping[str, type[Rule]]:
-    """The built-in kinds plus those plugins register in the ``nmre.rules`` entry-point group.
+    """The built-in kinds plus those plugins add in the ``nmre.rules`` entry-point group (by entry-point name).
 
-    A plugin's entry point names a :class:`Rule` subclass; it may not replace a
-    built-in kind (a clash raises ConfigError naming both).
+    A plugin that is not a :class:`Rule` subclass, or whose name is a built-in
+    kind, is left out (see :func:`rule_kind_problems`); it never stops a drill
+    that does not use it.
     """
-    from importlib.metadata import entry_points
+    return MappingProxyType({**_plugins()[0], **RULE_KINDS})
 
-    from nmre.errors import ConfigError
 
-    kinds = dict(RULE_KINDS)
-    for ep in entry_points(group="nmre.rules"):
-        cls = ep.load()
-        if not (isinstance(cls, type) and issubclass(cls, Rule) and cls.KIND):
-            raise ConfigError(f"rule plugin {ep.value!r}: expected a Rule subclass with a KIND, got {cls!r}")
-        if cls.KIND in kinds and kinds[cls.KIND] is not cls:
-            raise ConfigError(
-                f"rule plugin {ep.value!r}: kind {cls.KIND!r} is already {kinds[cls.KIND].__module__}."
-                f"{kinds[cls.KIND].__name__}"
-            )
-        kinds[cls.KIND] = cls
-    return MappingProxyType(kinds)
+def rule_kind_problems() -> list[str]:
+    """Why each rule-kind plugin that was left out was left out, one line each."""
+    return _plugins()[1]
+
+
+def _plugins() -> tuple[dict[str, type[Rule]], list[str]]:
+    from nmre.plugins import RULES, Plugin, discover
+
+    def check(p: Plugin) -> str | None:
+        if not (isinstance(p.obj, type) and issubclass(p.obj, Rule)):
+            return f"expected a subclass of nmre.rules.Rule, got {p.obj!r}"
+        if p.name in RULE_KINDS:
+            return f"the rule kind {p.name!r} is built in"
+        return None
+
+    found = discover(RULES, check=check)
+    return {p.name: p.obj for p in found.plugins}, [str(q) for q in found.problems]

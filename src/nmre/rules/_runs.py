@@ -1,9 +1,10 @@
 """Runs of a signal above a threshold, with hysteresis and minimum on and off durations.
 
 One place for the contraction / relaxation and hold detection every rule uses:
-it is :class:`nmre.dsp.OnsetDetector` (double threshold, minimum durations,
-Hodges & Bui 1996; reference/dsp.md §1.4) with a unit baseline, so its
-thresholds are absolute values in the signal's unit.
+it is the state machine of :mod:`nmre.dsp.onset` (double threshold, minimum
+on/off durations: Hodges & Bui 1996, Bonato et al. 1998; reference/dsp.md §1.4)
+with absolute thresholds (``on_level``/``off_level``) in the signal's unit and no
+baseline re-estimation: a rule's thresholds are the therapist's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from numpy.typing import NDArray
 
 from nmre.core import kinds
 from nmre.core.model import Block
-from nmre.dsp.emg import OnsetDetector
+from nmre.dsp.onset import OnsetDetector
 from nmre.errors import ConfigError, expected
 
 __all__ = ["RunFinder"]
@@ -61,12 +62,12 @@ class RunFinder:
         self._det = OnsetDetector(
             1,
             self.rate,
-            k_on=-on if below else on,
-            k_off=-off if below else off,
             t_on=max(min_on, step),
             t_off=max(min_off, step),
             max_gap=0.0,
-            baseline=(0.0, 1.0),
+            on_level=abs(on - off),  # on the signal shifted to put ``off`` at 0 (the state machine
+            off_level=0.0,  # takes levels >= 0, as EMG amplitudes are)
+            horizon=None,
         )
 
     def runs(self, t: F64, x: F64) -> list[tuple[float, float]]:
@@ -74,7 +75,7 @@ class RunFinder:
         if t.shape[0] == 0:
             return []
         self._det.reset()
-        y = -x if self.below else x
+        y = self.off - x if self.below else x - self.off
         self._det.process(Block("runs", np.ascontiguousarray(t), np.ascontiguousarray(y[None, :])))
         out: list[tuple[float, float]] = []
         start: float | None = None
