@@ -62,8 +62,8 @@ def _sensor_line(s: Any) -> str:
 
 def _show(name: str, toml: bool, out: TextIO) -> int:
     from nmre.drills import load_drill
+    from nmre.drills._kinds import rule_kinds
     from nmre.drills._signals import SIGNAL_KINDS
-    from nmre.rules import rule_kinds
 
     spec = load_drill(name)
     if toml:

@@ -27,6 +27,7 @@ from typing import Any
 
 from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
 from nmre.drills._build import Drill, Skipped, build
+from nmre.drills._kinds import rule_kind_problems, rule_kinds
 from nmre.drills._load import SCHEMA, apply_settings, parse_drill
 from nmre.drills.spec import DrillSpec
 from nmre.errors import ConfigError, expected
@@ -44,6 +45,7 @@ __all__ = [
     "library_problems",
     "list_drills",
     "load_drill",
+    "rule_kinds",
     "synthetic_kit",
 ]
 
@@ -97,8 +99,6 @@ def _plugin_drills() -> tuple[list[DrillSpec], list[str]]:
 
 def library_problems() -> list[str]:
     """Why each plugin drill (or rule kind) that was left out was left out, one line each."""
-    from nmre.rules import rule_kind_problems
-
     return _plugin_drills()[1] + rule_kind_problems()
 
 
@@ -216,12 +216,12 @@ def build_drill(
         ):
             have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
             raise ConfigError(
-                f"drill {spec.name!r}: level " + expected(f"a level of the drill ({have})", level)
+                f"drill {spec.name!r}: level: " + expected(f"a level of the drill ({have})", level)
             )
         spec = apply_settings(spec, spec.level(level).settings, f"level {level}")
     if settings is not None and not isinstance(settings, Mapping):
         raise ConfigError(
-            f"drill {spec.name!r}: settings " + expected("a mapping of setting name to value", settings)
+            f"drill {spec.name!r}: settings: " + expected("a mapping of setting name to value", settings)
         )
     spec = apply_settings(spec, settings or {})
     side = spec.settings["side"].value if "side" in spec.settings else None

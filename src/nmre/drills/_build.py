@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from nmre.core.model import StreamInfo
+from nmre.drills._kinds import rule_kinds
 from nmre.drills._sensors import find, resolve_side
 from nmre.drills._signals import SIGNAL_KINDS, Built
 from nmre.drills._structure import SEGMENTERS
 from nmre.drills.spec import DrillSpec, RuleSpec, SensorSpec
 from nmre.engine.nodes import Node
 from nmre.errors import ConfigError
-from nmre.rules import rule_kinds
 from nmre.rules.base import Episodes, Rule
 
 __all__ = ["Context", "Drill", "Skipped", "build"]

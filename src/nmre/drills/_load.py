@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nmre.core.model import StreamKind
+from nmre.drills._kinds import rule_kinds
 from nmre.drills._signals import SIGNAL_KINDS
 from nmre.drills._structure import SEGMENTERS
 from nmre.drills._toml import Table, check_number, read_param
@@ -44,7 +45,6 @@ from nmre.drills.spec import (
     StructureSpec,
 )
 from nmre.errors import ConfigError
-from nmre.rules import rule_kinds
 from nmre.rules.base import Messages, Param
 from nmre.rules.quantities import QUANTITIES
 

@@ -157,7 +157,7 @@ class CycleNode(Node):
     ) -> None:
         for label, v in (("work", work), ("rest", rest)):
             if not (math.isfinite(v) and v > 0):
-                raise ConfigError(f"cycles: {label} " + expected("a number of seconds > 0", v))
+                raise ConfigError(f"cycles: {label}: " + expected("a number of seconds > 0", v))
         if not (math.isfinite(lead_in) and lead_in >= 0 and rest_between_sets >= 0):
             raise ConfigError(
                 "cycles: "

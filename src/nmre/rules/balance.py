@@ -86,26 +86,26 @@ class SwayRule(Rule):
     ) -> None:
         personal = not math.isnan(factor)
         if personal and not (math.isfinite(factor) and factor > 1):
-            raise ConfigError(f"rule {id!r}: factor " + expected("a number > 1", factor))
+            raise ConfigError(f"rule {id!r}: factor: " + expected("a number > 1", factor))
         if personal == (common.get("hi") is not None):
             raise ConfigError(
                 f"rule {id!r}: expected either an absolute envelope hi or a personal factor, got "
                 + ("both" if personal else "neither")
             )
         if not (math.isfinite(floor) and floor >= 0):
-            raise ConfigError(f"rule {id!r}: floor " + expected("a number >= 0", floor))
+            raise ConfigError(f"rule {id!r}: floor: " + expected("a number >= 0", floor))
         if (
             isinstance(baseline_windows, bool)
             or not isinstance(baseline_windows, int)
             or baseline_windows < 1
         ):
             raise ConfigError(
-                f"rule {id!r}: baseline_windows " + expected("a whole number >= 1", baseline_windows)
+                f"rule {id!r}: baseline_windows: " + expected("a whole number >= 1", baseline_windows)
             )
         quantity = common.get("quantity", "sway_rms")
         if quantity not in SWAY_METRICS:
             raise ConfigError(
-                f"rule {id!r}: quantity " + expected(f"one of {', '.join(SWAY_METRICS)}", quantity)
+                f"rule {id!r}: quantity: " + expected(f"one of {', '.join(SWAY_METRICS)}", quantity)
             )
         self.metric = SWAY_METRICS[quantity][0]
         self.factor, self.floor, self.baseline_windows = factor, float(floor), baseline_windows
@@ -216,7 +216,7 @@ class BalanceLossRule(Rule):
 
     def __init__(self, id: str, *, stream: str, refractory: float = 3.0, **common: Any) -> None:
         if not (math.isfinite(refractory) and refractory >= 0):
-            raise ConfigError(f"rule {id!r}: refractory " + expected("a number of seconds >= 0", refractory))
+            raise ConfigError(f"rule {id!r}: refractory: " + expected("a number of seconds >= 0", refractory))
         if common.get("hi") is None or common.get("lo") is not None:
             raise ConfigError(f"rule {id!r}: expected a shock limit hi (m/s^2) only")
         self.stream, self.refractory = stream, float(refractory)

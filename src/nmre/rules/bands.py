@@ -108,7 +108,7 @@ class BandRule(Rule):
 
     def __init__(self, id: str, *, stream: str, channel: str, stat: str = "max", **common: Any) -> None:
         if stat not in STATS:
-            raise ConfigError(f"rule {id!r}: stat " + expected(f"one of {', '.join(STATS)}", stat))
+            raise ConfigError(f"rule {id!r}: stat: " + expected(f"one of {', '.join(STATS)}", stat))
         self.stream, self.channel, self.stat = stream, channel, stat
         self._acc = _Reduce(stat)
         self._row = 0
@@ -181,7 +181,7 @@ class TempoRule(Rule):
 
     def __init__(self, id: str, *, phase: str = "unit", **common: Any) -> None:
         if phase not in _PHASES:
-            raise ConfigError(f"rule {id!r}: phase " + expected(f"one of {', '.join(_PHASES)}", phase))
+            raise ConfigError(f"rule {id!r}: phase: " + expected(f"one of {', '.join(_PHASES)}", phase))
         self.phase = phase
         super().__init__(id, **common)
 
@@ -223,7 +223,7 @@ class SymmetryRule(Rule):
         **common: Any,
     ) -> None:
         if stat not in STATS:
-            raise ConfigError(f"rule {id!r}: stat " + expected(f"one of {', '.join(STATS)}", stat))
+            raise ConfigError(f"rule {id!r}: stat: " + expected(f"one of {', '.join(STATS)}", stat))
         self.left, self.right, self.stat = left, right, stat
         self._acc = {left[0]: _Reduce(stat), right[0]: _Reduce(stat)}
         if left[0] == right[0]:

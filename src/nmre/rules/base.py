@@ -205,9 +205,18 @@ class Measured:
     reason: str | None = None
 
 
+def _unit(unit: str) -> str:
+    return "" if unit in ("", "1") else (unit if unit == "%" else " " + unit)
+
+
 def _fmt(v: float, unit: str) -> str:
-    u = "" if unit in ("", "1") else (unit if unit == "%" else " " + unit)
-    return f"{v:.3g}{u}" if abs(v) < 10 else f"{v:.1f}{u}"
+    """A measured value: 3 significant digits below 10, one decimal above (``55.0 deg``, ``0.0958 m/s^2``)."""
+    return f"{v:.3g}{_unit(unit)}" if abs(v) < 10 else f"{v:.1f}{_unit(unit)}"
+
+
+def _tol(v: float, unit: str) -> str:
+    """A tolerance as the therapist set it (``75 deg``, ``0.135 m/s^2``)."""
+    return f"{v:.4g}{_unit(unit)}"
 
 
 class Rule(Node):
@@ -263,7 +272,7 @@ class Rule(Node):
             raise ConfigError(f"{who}: expected a tolerance with lo and/or hi, got neither")
         for side, v in (("lo", lo), ("hi", hi)):
             if v is not None and (isinstance(v, bool) or not math.isfinite(v)):
-                raise ConfigError(f"{who}: {side} " + expected("a finite number", v))
+                raise ConfigError(f"{who}: {side}: " + expected("a finite number", v))
         if lo is not None and hi is not None and lo > hi:
             raise ConfigError(f"{who}: expected lo <= hi, got lo={lo:g} > hi={hi:g}")
         self.id = id
@@ -375,7 +384,7 @@ class Rule(Node):
             t0, t1 = self.quality_span(episode)
             reason, spans = self.gate.check(t0, t1)
             if reason is not None:
-                extra = {"value": round(m.value, 4)} if math.isfinite(m.value) else {}
+                extra = {"value": m.value} if math.isfinite(m.value) else {}
                 self._pending.append(self.unjudged(episode, end.time, reason, spans, extra))
                 return
         if m.reason is not None:
@@ -399,9 +408,9 @@ class Rule(Node):
         """(ok, patient message, error label, relation in words) of ``value`` against the tolerance."""
         u, lo, hi = self.unit, self.lo, self.hi
         if lo is not None and value < lo:
-            return False, self.messages.below, self.error_below, f"< {_fmt(lo, u)}"
+            return False, self.messages.below, self.error_below, f"< {_tol(lo, u)}"
         if hi is not None and value > hi:
-            return False, self.messages.above, self.error_above, f"> {_fmt(hi, u)}"
+            return False, self.messages.above, self.error_above, f"> {_tol(hi, u)}"
         return True, self.messages.good, None, "within target"
 
     def outcome(self, episode: Episode, time: float, m: Measured) -> Event:
@@ -412,7 +421,7 @@ class Rule(Node):
             "ok": ok,
             "error": error,
             self.episodes.unit: episode.index,
-            "value": round(m.value, 4),
+            "value": m.value,
             "lo": self.lo,
             "hi": self.hi,
             "unit": self.unit,

@@ -193,7 +193,7 @@ class OnsetOrderRule(Rule):
         if early == late:
             raise ConfigError(f"rule {id!r}: expected two different muscles, got {early!r} twice")
         if not (math.isfinite(lookback) and lookback >= 0):
-            raise ConfigError(f"rule {id!r}: lookback " + expected("a number of seconds >= 0", lookback))
+            raise ConfigError(f"rule {id!r}: lookback: " + expected("a number of seconds >= 0", lookback))
         self.early, self.late, self.onsets_from, self.lookback = early, late, onsets_from, float(lookback)
         self._onsets: dict[str, deque[float]] = {early: deque(maxlen=16), late: deque(maxlen=16)}
         self._last_lag = math.nan
@@ -376,9 +376,9 @@ class CombinedRule(RatioRule):
         **kw: Any,
     ) -> None:
         if condition not in _WHEN:
-            raise ConfigError(f"rule {id!r}: condition " + expected("above or below", condition))
+            raise ConfigError(f"rule {id!r}: condition: " + expected("above or below", condition))
         if isinstance(threshold, bool) or not math.isfinite(threshold):
-            raise ConfigError(f"rule {id!r}: threshold " + expected("a finite number", threshold))
+            raise ConfigError(f"rule {id!r}: threshold: " + expected("a finite number", threshold))
         self.when, self.threshold, self.when_unit, self.condition = (
             when,
             float(threshold),
@@ -402,7 +402,7 @@ class CombinedRule(RatioRule):
         have = info.channels[self._when_row].unit
         if have != self.when_unit:
             raise ConfigError(
-                f"{self.name}: when_unit "
+                f"{self.name}: when_unit: "
                 + expected(f"{have!r} (the unit of {self.when[0]}:{self.when[1]})", self.when_unit)
             )
 
@@ -472,7 +472,7 @@ class CoContractionRule(Rule):
         **common: Any,
     ) -> None:
         if index not in _INDICES:
-            raise ConfigError(f"rule {id!r}: index " + expected(f"one of {', '.join(_INDICES)}", index))
+            raise ConfigError(f"rule {id!r}: index: " + expected(f"one of {', '.join(_INDICES)}", index))
         if agonist == antagonist:
             raise ConfigError(f"rule {id!r}: expected two different muscles, got {agonist!r} twice")
         self.stream, self.agonist, self.antagonist, self.index = stream, agonist, antagonist, index
@@ -597,7 +597,7 @@ class ContractionRule(_EnvelopeChannel):
         **kw: Any,
     ) -> None:
         if not (math.isfinite(window) and window > 0):
-            raise ConfigError(f"rule {id!r}: window " + expected("a number of seconds > 0", window))
+            raise ConfigError(f"rule {id!r}: window: " + expected("a number of seconds > 0", window))
         self.on, self.off, self.min_on, self.min_off, self.window = on, off, min_on, min_off, float(window)
         RunFinder(1000.0, on, off, min_on, min_off)  # check the thresholds now
         self._finder: RunFinder | None = None
@@ -651,7 +651,7 @@ class RelaxationRule(_EnvelopeChannel):
 
     def __init__(self, id: str, *, settle: float = 1.0, **kw: Any) -> None:
         if not (math.isfinite(settle) and settle >= 0):
-            raise ConfigError(f"rule {id!r}: settle " + expected("a number of seconds >= 0", settle))
+            raise ConfigError(f"rule {id!r}: settle: " + expected("a number of seconds >= 0", settle))
         self.settle = float(settle)
         super().__init__(id, **kw)
 

@@ -50,7 +50,9 @@ class _Buffered(Rule):
         **common: Any,
     ) -> None:
         if not (math.isfinite(max_seconds) and max_seconds > 0):
-            raise ConfigError(f"rule {id!r}: max_seconds " + expected("a number of seconds > 0", max_seconds))
+            raise ConfigError(
+                f"rule {id!r}: max_seconds: " + expected("a number of seconds > 0", max_seconds)
+            )
         self.stream, self.channel, self.signal_unit = stream, channel, signal_unit
         self.max_seconds = float(max_seconds)
         self.rate = 0.0
@@ -65,7 +67,7 @@ class _Buffered(Rule):
             raise ConfigError(f"{self.name}: expected a regularly sampled signal, got rate {info.rate!r}")
         if self.signal_unit is not None and unit != self.signal_unit:
             raise ConfigError(
-                f"{self.name}: signal_unit "
+                f"{self.name}: signal_unit: "
                 + expected(f"{unit!r} (the unit of {self.stream}:{self.channel})", self.signal_unit)
             )
         self.rate = info.rate
@@ -137,11 +139,11 @@ class HoldTimeRule(_Buffered):
         **kw: Any,
     ) -> None:
         if mode not in _MODES:
-            raise ConfigError(f"rule {id!r}: mode " + expected(f"one of {', '.join(_MODES)}", mode))
+            raise ConfigError(f"rule {id!r}: mode: " + expected(f"one of {', '.join(_MODES)}", mode))
         if extreme not in ("min", "max"):
-            raise ConfigError(f"rule {id!r}: extreme " + expected("min or max", extreme))
+            raise ConfigError(f"rule {id!r}: extreme: " + expected("min or max", extreme))
         if not (math.isfinite(near) and near >= 0):
-            raise ConfigError(f"rule {id!r}: near " + expected("a number >= 0", near))
+            raise ConfigError(f"rule {id!r}: near: " + expected("a number >= 0", near))
         if mode != "near_extreme":
             if not (math.isfinite(on) and math.isfinite(off)):
                 raise ConfigError(
@@ -198,7 +200,7 @@ class SmoothnessRule(_Buffered):
 
     def __init__(self, id: str, *, metric: str = "sparc", **kw: Any) -> None:
         if metric not in _METRICS:
-            raise ConfigError(f"rule {id!r}: metric " + expected("sparc or ldlj", metric))
+            raise ConfigError(f"rule {id!r}: metric: " + expected("sparc or ldlj", metric))
         self.metric = metric
         super().__init__(id, **kw)
 
@@ -244,7 +246,9 @@ class TemplateRule(_Buffered):
         self, id: str, *, template_unit: int = 1, template: ArrayLike | None = None, **kw: Any
     ) -> None:
         if isinstance(template_unit, bool) or not isinstance(template_unit, int) or template_unit < 1:
-            raise ConfigError(f"rule {id!r}: template_unit " + expected("a whole number >= 1", template_unit))
+            raise ConfigError(
+                f"rule {id!r}: template_unit: " + expected("a whole number >= 1", template_unit)
+            )
         self.template_unit = template_unit
         self._given = None if template is None else self._checked(id, template)
         self.template: F64 | None = self._given
