@@ -20,7 +20,9 @@ __all__ = ["COMMANDS"]
 COMMANDS: tuple[str, ...] = (
     "demo",
     "drills",
+    "eval",
     "scan",
+    "studio",
     "version",
     "recover",
     "plugins",
