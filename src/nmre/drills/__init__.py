@@ -229,6 +229,6 @@ def build_drill(
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DRILLS":  # the shipped drills' names (callers of the first API; see list_drills)
-        return tuple(list_drills())
+    if name == "DRILLS":  # names callers of the first API may use: the shipped drills and aliases
+        return tuple(list_drills()) + tuple(a for a in ALIASES if a not in list_drills())
     raise AttributeError(name)
