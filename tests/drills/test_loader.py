@@ -130,9 +130,9 @@ BROKEN = [
         r"\[progression\.advance\[0\]\] at_least: expected a fraction between 0 and 1",
     ),
     (
-        '[levels.conditions]\nresistance = "light"',
-        '[levels.conditions]\nresistance = "elastic"',
-        r"\[levels\[2\]\.conditions\] resistance: expected one of light, medium, heavy, none, got 'elastic'",
+        "[levels.conditions]\nresistance = 0.3",
+        "[levels.conditions]\nresistance = 3.0",
+        r"\[levels\[2\]\.conditions\] resistance: expected a number from 0 to 1 \(.*\), got 3\.0",
     ),
 ]
 

@@ -365,13 +365,18 @@ def _feedback(t: Table | None, refs: _Refs, rules: Mapping[str, RuleSpec], unit:
 
 
 # -- levels and progression -------------------------------------------------------------
+_CONDITION_RANGES = {"resistance": (0.0, 1.0), "tempo": (0.4, 2.5)}
+
+
 def _condition(t: Table, key: str) -> Any:
     kind = CONDITIONS[key]
     if kind == "bool":
         return t.boolean(key)
-    if kind.startswith("number"):
-        return t.number(key, lo=0.0, lo_open=True, unit="s")
-    return t.text(key, choices=kind.split("|"))
+    lo, hi = _CONDITION_RANGES[key]
+    v = t.raw(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise t.fail(key, f"a number from {lo:g} to {hi:g} ({kind.split(' ', 2)[-1]})", v)
+    return float(v)
 
 
 def _criterion(t: Table, errors: set[str]) -> Criterion:

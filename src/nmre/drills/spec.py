@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from nmre.core.model import StreamInfo, StreamKind
@@ -46,12 +47,14 @@ SEGMENTS = ("pelvis", "trunk", "thigh", "shank", "foot", "upper_arm", "forearm",
 #: Muscles of the placement vocabulary (contract §1).
 MUSCLES = ("vmo", "vl", "rf", "bf", "st", "gmed", "ut", "lt", "sa", "ad")
 #: Conditions a level may set, as the simulator accepts them (contract §2), with their types.
-CONDITIONS: Mapping[str, str] = {
-    "eyes_closed": "bool",
-    "foam": "bool",
-    "resistance": "light|medium|heavy|none",
-    "tempo": "number (s per rep)",
-}
+CONDITIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "eyes_closed": "bool",
+        "foam": "bool",
+        "resistance": "number 0..1 (an elastic band: 0 none, 1 heavy)",
+        "tempo": "number 0.4..2.5 (speed factor: 2 = twice as fast)",
+    }
+)
 #: Sides a sensor may be asked on: the drill's working side, the midline, any, or a fixed side.
 SENSOR_SIDES = ("drill", "midline", "any", "left", "right")
 
