@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rulekit import angle_info, blocks, drive, envelope_info, in_order, rep_events
 
-from conftest import angle_info, blocks, drive, envelope_info, in_order, rep_events
 from nmre.core import kinds
 from nmre.core.model import Event
 from nmre.errors import ConfigError
@@ -122,7 +122,9 @@ def test_ratio_edge_is_inclusive_and_the_muscles_are_found_by_placement():
     )
     out = drive(rule, [info], in_order(blocks(ENV, t, x), rep_events(1, 0.5, 1.5)))
     assert out[0].payload["value"] == 1.5 and out[0].payload["ok"] is True  # exactly at the edge
-    with pytest.raises(ConfigError, match=r"expected a 'gmed' channel in 'emg\.r\.envelope', got bf, vl, vmo"):
+    with pytest.raises(
+        ConfigError, match=r"expected a 'gmed' channel in 'emg\.r\.envelope', got bf, vl, vmo"
+    ):
         RatioRule(
             "r",
             stream=ENV,

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from rulekit import angle_info, blocks, drive, in_order, rep_events
 
-from conftest import angle_info, blocks, drive, in_order, rep_events
 from nmre.core import kinds
 from nmre.core.model import IMU_CHANNELS, Block, Event, Placement, Side, StreamInfo, StreamKind
 from nmre.errors import ConfigError

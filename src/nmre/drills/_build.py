@@ -180,7 +180,7 @@ class Context:
     def finish(self) -> None:
         """Add the calibration step (neutral pose) once every signal that wants it is built."""
         if "neutral_pose" in self.spec.calibration and self._neutral:
-            from nmre.drills._common import NeutralPoseCalibration
+            from nmre.calibration import NeutralPoseCalibration
 
             streams = tuple(dict.fromkeys(s for _, ss in self._neutral for s in ss))
             appliers = list(self._neutral)

@@ -1,11 +1,10 @@
-"""Driving a rule by hand: blocks and events in session order, no engine."""
+"""Driving a rule by hand: blocks and events in session order, no engine (helpers of tests/rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import pytest
 
 from nmre.core import kinds
 from nmre.core.model import Block, Channel, Event, Placement, Side, StreamInfo, StreamKind
@@ -68,8 +67,3 @@ def in_order(blocks_: Sequence[Block], events: Sequence[Event]) -> list[Block | 
     items += [(e.time, 1, e) for e in events]
     items.sort(key=lambda x: (x[0], x[1]))
     return [i for _, _, i in items]
-
-
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng(12)
