@@ -1,0 +1,135 @@
+"""What the suite needs to know about a drill: its rules (quantity, tolerance, error labels), its kit.
+
+Rules are read from the built drill, so the tolerance the suite scores against
+is exactly the one the drill judged with (the drill files' clinical settings);
+the suite never sets or fits one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nmre.core.model import StreamInfo, StreamKind
+from nmre.eval.margins import margin_for
+from nmre.eval.model import RuleView, Tolerance
+
+__all__ = [
+    "DRILL_MOVEMENT",
+    "drill_names",
+    "full_kit_rules",
+    "has_emg",
+    "minimal_kit",
+    "rules_of",
+    "uses_emg",
+]
+
+#: Drill name -> the simulator movement it trains (contract §2), for drills whose spec does not say.
+DRILL_MOVEMENT: dict[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
+
+#: Minimal kits (contract §2) as (kind, segment or muscle) for drills without a spec: what the drill
+#: needs to run at all.
+_MINIMAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "squat": (("imu", "trunk"), ("imu", "thigh"), ("imu", "shank")),
+    "stance": (("imu", "pelvis"),),
+}
+
+
+def drill_names() -> list[str]:
+    """The shipped drills, under the names this suite's tables use (``stance`` for ``single_leg_stance``)."""
+    from nmre.drills import ALIASES, list_drills
+
+    known = {**{v: k for k, v in ALIASES.items()}}
+    return [known.get(n, n) for n in list_drills()]
+
+
+def minimal_kit(drill: str, streams: Sequence[StreamInfo]) -> list[StreamInfo]:
+    """The streams of the minimal kit the drill accepts, picked from ``streams`` by kind and placement."""
+    want = _MINIMAL.get(drill)
+    if want is None:
+        return list(streams)
+    out: list[StreamInfo] = []
+    for kind, where in want:
+        for s in streams:
+            seg = s.placement.segment if s.placement else None
+            if s.kind.value == kind and seg == where and s not in out:
+                out.append(s)
+                break
+    return out
+
+
+def has_emg(streams: Sequence[StreamInfo]) -> bool:
+    return any(s.kind is StreamKind.EMG for s in streams)
+
+
+# -- rules -------------------------------------------------------------------------------------------
+def _side_errors(below: Any, above: Any) -> dict[int, str]:
+    out: dict[int, str] = {}
+    if below:
+        out[-1] = str(below)
+    if above:
+        out[1] = str(above)
+    return out
+
+
+def rules_of(drill: Any) -> list[RuleView]:
+    """The rules of a built drill (``nmre.drills.build_drill``'s result), in priority order.
+
+    Every rule node (:class:`nmre.rules.Rule`) says its quantity, unit, tolerance, the unit
+    it judges (rep, window, ...) and its error labels.
+    """
+    import math
+
+    from nmre.rules import BalanceLossRule, Rule, SwayRule
+
+    out: list[RuleView] = []
+    for node in drill.nodes:
+        if not isinstance(node, Rule):
+            continue
+        errors = _side_errors(node.error_below, node.error_above)
+        if isinstance(node, BalanceLossRule):  # judged as a moment: scored by time, not by value
+            tol, family, unit = Tolerance(), "event", "s"
+        elif isinstance(node, SwayRule) and not math.isnan(node.factor):
+            tol = Tolerance(factor=node.factor, baseline_units=node.baseline_windows)
+            family, unit = node.episodes.unit, node.unit
+        else:
+            tol, family, unit = Tolerance(lo=node.lo, hi=node.hi), node.episodes.unit, node.unit
+        out.append(
+            RuleView(drill.name, node.id, node.quantity, family, unit, tol, margin_for(node.quantity), errors)
+        )
+    return out
+
+
+_FULL_RULES: dict[str, list[RuleView]] = {}
+_USES_EMG: dict[str, bool] = {}
+
+
+def _full_streams() -> list[StreamInfo]:
+    from nmre.sim.simulation import stream_infos
+
+    return stream_infos(100.0, 2000.0)
+
+
+def uses_emg(drill: str) -> bool:
+    """Whether a rule of ``drill`` needs EMG: built without the EMG streams it loses a rule (or cannot be built)."""
+    if drill not in _USES_EMG:
+        from nmre.drills import build_drill
+        from nmre.errors import NmreError
+
+        streams = _full_streams()
+        without = [s for s in streams if s.kind is not StreamKind.EMG]
+        try:
+            fewer = len(rules_of(build_drill(drill, without))) < len(full_kit_rules(drill))
+        except NmreError:
+            fewer = True
+        _USES_EMG[drill] = fewer
+    return _USES_EMG[drill]
+
+
+def full_kit_rules(drill: str) -> list[RuleView]:
+    """The rules of ``drill`` built on the simulator's full kit (cached per process)."""
+    if drill not in _FULL_RULES:
+        from nmre.drills import build_drill
+
+        _FULL_RULES[drill] = rules_of(build_drill(drill, _full_streams()))
+    return _FULL_RULES[drill]
