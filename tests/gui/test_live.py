@@ -66,13 +66,13 @@ def test_the_device_picker_scans_the_air_and_says_where_each_board_is_worn(qtbot
     from bumble.link import LocalLink
 
     from nmre.acquisition.ble import BleConfig
-    from nmre.gui.app import _KIT
+    from nmre.gui.app import sensor_spots
     from nmre.gui.devices import DevicePicker
     from nmre.sim.devices import emulated_fleet
 
     link = LocalLink()
     config = BleConfig(backend="bumble", bumble_link=link, emulated=emulated_fleet(link))
-    picker = DevicePicker("squat", config, _KIT["squat"])
+    picker = DevicePicker("squat", config, sensor_spots("squat", []))
     qtbot.addWidget(picker)
     picker.scan()  # a real scan through bleak's Bumble backend, in a worker thread
     qtbot.waitUntil(lambda: picker.scan_button.isEnabled(), timeout=30_000)

@@ -36,7 +36,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--sim", action="store_true", help="the simulated body on emulated BLE devices")
     src.add_argument("--replay", metavar="FILE", default=None, help="review a recording (XDF)")
-    p.add_argument("--drill", choices=DRILLS, default="squat", help="drill (default: squat)")
+    p.add_argument(
+        "--drill",
+        metavar="NAME|FILE",
+        default="squat",
+        help=f"a drill ({', '.join(DRILLS)}; 'stance' is the single-leg stance) or a drill file (default squat)",
+    )
+    p.add_argument(
+        "--level",
+        type=positive_int,
+        default=None,
+        help="progression level of the drill (nmre drills show NAME)",
+    )
     p.add_argument("--reps", type=positive_int, default=10, help="simulated squat reps (default 10)")
     p.add_argument("--seed", type=integer, default=1, help="simulator seed (default 1)")
     p.add_argument(
@@ -48,7 +59,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="at the end save dashboard.png, patient.png and summary.json in DIR and exit (no display needed)",
     )
-    p.add_argument("--schedule", choices=tuple(SCHEDULES), default="continuous", help="feedback schedule")
+    p.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default=None,
+        help="feedback schedule (default: the drill file's)",
+    )
     p.add_argument("--patient", metavar="ID", default=None, help="pseudonymous patient id, e.g. P-0042")
     p.add_argument("--no-sound", action="store_true", help="no audio output")
     p.add_argument(
@@ -120,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         view=args.view,
         bumble=args.bumble,
         wear=tuple(args.wear),
+        level=args.level,
     )
     if (args.sim or args.replay) and (args.wear or args.bumble):
         raise ConfigError(

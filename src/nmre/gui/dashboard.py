@@ -322,7 +322,7 @@ class Dashboard(QtWidgets.QMainWindow):
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.devices.setWordWrap(False)
-        self.devices.setMinimumHeight(150)
+        self.devices.setMinimumHeight(178)  # five sensors without scrolling
         self.scan = QtWidgets.QPushButton("Scan for sensors")
         dev_box = QtWidgets.QVBoxLayout()
         dev_box.addWidget(self.devices)
@@ -348,7 +348,7 @@ class Dashboard(QtWidgets.QMainWindow):
         left_lay.addWidget(_group("Devices", dev_box), 2)
         left_lay.addWidget(_group("Setup guide", setup_box), 4)
         left_lay.addWidget(_group("Calibration", cal_box), 2)
-        left.setFixedWidth(380)
+        left.setFixedWidth(440)
 
         # -- centre: traces in two tabs (only the visible one is redrawn) -----------------
         self.traces = TracePanel()
@@ -362,7 +362,7 @@ class Dashboard(QtWidgets.QMainWindow):
         self.counters.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counters.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
         self.metrics = QtWidgets.QTableWidget(0, 3)
-        self.metrics.setHorizontalHeaderLabels(["last rep", "value", "target"])
+        self.metrics.setHorizontalHeaderLabels(["last judged", "value", "target"])
         self.metrics.verticalHeader().setVisible(False)
         self.metrics.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)

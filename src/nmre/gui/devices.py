@@ -24,29 +24,30 @@ SCAN_SECONDS = 4.0
 _NOT_USED = "not used"
 
 
-def _slots(kit: Sequence[tuple[Any, ...]]) -> list[tuple[str, str]]:
-    """(label, wear place) of the drill's IMU sensors, then the other segments."""
+def _slots(spots: Sequence[Any]) -> list[tuple[str, str]]:
+    """(label, wear place) of the drill's IMU sensors (:class:`~nmre.gui.body.SensorSpot` s)."""
     out: list[tuple[str, str]] = []
-    for kind, segment, _muscle, side, required, purpose in kit:
-        if kind != "imu":
+    for spot in spots:
+        if spot.kind != "imu" or spot.segment is None:
             continue
-        place = segment + ("" if side in (None, "midline") else f".{side}")
-        label = f"{(side + ' ') if side not in (None, 'midline') else ''}{segment} — {purpose}"
-        out.append((label + ("" if required else " (optional)"), place))
+        side = spot.side
+        place = spot.segment + ("" if side in (None, "midline") else f".{side}")
+        label = f"{(side + ' ') if side not in (None, 'midline') else ''}{spot.segment} — {spot.purpose}"
+        out.append((label + ("" if spot.status != "optional" else " (optional)"), place))
     return out
 
 
 class DevicePicker(QtWidgets.QDialog):
     """Scan, assign each board a place on the body (and its EMG channels' muscles), connect."""
 
-    def __init__(self, drill: str, config: Any, kit: Sequence[tuple[Any, ...]]) -> None:
+    def __init__(self, drill: str, config: Any, spots: Sequence[Any]) -> None:
         super().__init__()
         self.setWindowTitle(f"nmre studio — sensors for {drill}")
         self.resize(900, 420)
         self.config = config
         self.wears: list[Wear] = []
-        self._slots = _slots(kit)
-        self._emg_default = ",".join(m for kind, _s, m, *_ in kit if kind == "emg" and m)
+        self._slots = _slots(spots)
+        self._emg_default = ",".join(s.muscle for s in spots if s.kind == "emg" and s.muscle)
         self._result: list[Any] | BaseException | None = None
         self._thread: threading.Thread | None = None
         lay = QtWidgets.QVBoxLayout(self)
