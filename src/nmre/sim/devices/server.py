@@ -81,16 +81,14 @@ def body_devices(
     drill: str, link: LocalLink, *, seed: int = 1, reps: int = 10
 ) -> list[tuple[EmulatedDevice, str]]:
     """nmre boards worn by the simulated body doing ``drill``, each with where it is worn (``--wear`` notation)."""
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _stance_errors
     from nmre.sim import SquatConfig, StanceConfig, simulate
     from nmre.sim.devices.nmre_device import simulated_boards
 
+    # a subject without injected errors (the simulator's own variability comes with the seed)
     if drill == "squat":
-        cfg: object = SquatConfig(
-            reps=reps, errors={k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps}
-        )
+        cfg: object = SquatConfig(reps=reps)
     elif drill in ("stance", "single_leg_stance"):
-        cfg = StanceConfig(duration=40.0, errors=_stance_errors(40.0))
+        cfg = StanceConfig(duration=40.0)
     else:
         raise ConfigError("--body: " + expected("a simulated drill: squat or stance", drill))
     sim = simulate(cfg, seed=seed)  # type: ignore[arg-type]
