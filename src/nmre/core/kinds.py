@@ -53,6 +53,9 @@ __all__ = [
     "STREAM_TIME_ERROR",
     "SWAY_WINDOW",
     "TARGET_UNJUDGED",
+    "TRANSITION_END",
+    "TRANSITION_REJECTED",
+    "TRANSITION_START",
     "TRANSITION_UNJUDGED",
     "WINDOW_UNJUDGED",
     "is_outcome",
@@ -134,6 +137,12 @@ READINESS_PASS = "readiness.pass"
 READINESS_FAIL = "readiness.fail"
 READINESS_OVERRIDE = "readiness.override"
 ENGINE_NODE_ERROR = "engine.node_error"
+
+# -- transitions (sit-to-stand / stand-to-sit, nmre.dsp.transitions) ----------------
+TRANSITION_START = "transition.start"
+#: payload ``transition`` (count), ``direction``, ``start``, ``end``, ``transition_duration``, ``trunk_flexion_peak``
+TRANSITION_END = "transition.end"
+TRANSITION_REJECTED = "transition.rejected"
 
 
 def rule(kind: str) -> str:
