@@ -40,9 +40,11 @@ from nmre.dsp.movement import RepSegmenter, dimensionless_jerk, ldlj, sparc
 from nmre.dsp.onset import quiet_baseline
 from nmre.dsp.orientation import FusionAhrs, GyroBias, Madgwick
 from nmre.dsp.pipeline import Pipeline
+from nmre.dsp.stability import DIRECTIONS, LosMetrics, los_metrics
 from nmre.dsp.transitions import SitToStand
 
 __all__ = [
+    "DIRECTIONS",
     "ELLIPSE95",
     "FEATURE_NAMES",
     "AccInclination",
@@ -54,6 +56,7 @@ __all__ = [
     "GyroBias",
     "JointAngle",
     "LinearEnvelope",
+    "LosMetrics",
     "Madgwick",
     "MovingRms",
     "Normalizer",
@@ -79,6 +82,7 @@ __all__ = [
     "heading_alignment",
     "joint_angles",
     "ldlj",
+    "los_metrics",
     "notch_sos",
     "passband_delay",
     "quiet_baseline",
