@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import emg, emg_info, imu_info, run
+from calkit import emg, emg_info, imu_info, run
 from nmre.calibration import (
     Calibration,
     EmgLimits,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from conftest import emg, emg_info, imu_info, run
+from calkit import emg, emg_info, imu_info, run
 from nmre.calibration import (
     Calibration,
     CalibrationSequence,
