@@ -22,4 +22,5 @@ COMMANDS: tuple[str, ...] = (
     "scan",
     "version",
     "recover",
+    "replay",
 )
