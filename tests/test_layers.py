@@ -29,7 +29,7 @@ _BELOW_GUI = {
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "dsp": {"core"},
-    "quality": {"core", "dsp"},
+    "quality": {"core", "dsp", "engine"},
     "feedback": {"core"},
     "engine": {"core", "feedback"},
     "rules": {"core", "dsp", "engine", "quality"},

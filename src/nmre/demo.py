@@ -187,11 +187,14 @@ class _RepPrinter(Sink):
         self._rep: Any = None
         self._time = 0.0
         self._outcomes: list[Event] = []
+        self._unjudged: list[Event] = []
         self._cues: list[str] = []
 
     def on_event(self, event: Event) -> None:
-        belongs = event.kind == kinds.FEEDBACK_CUE or (
-            event.kind.startswith(kinds.RULE) and "ok" in event.payload
+        belongs = (
+            event.kind == kinds.FEEDBACK_CUE
+            or (event.kind.startswith(kinds.RULE) and "ok" in event.payload)
+            or event.kind == kinds.REP_UNJUDGED
         )
         if self._rep is not None and not belongs:
             self._flush()
@@ -202,11 +205,15 @@ class _RepPrinter(Sink):
             self._rep, self._time = event.payload.get("rep"), event.time
         elif event.kind.startswith(kinds.RULE) and "ok" in event.payload:
             self._outcomes.append(event)
+        elif event.kind == kinds.REP_UNJUDGED:
+            self._unjudged.append(event)
         elif event.kind == kinds.FEEDBACK_CUE:
             self._cues.append(event.patient_message or "")
             if self._rep is None:  # a cue outside a rep (summary, balance)
                 self.out.write(f"  {event.time:6.1f} s  patient hears: {self._cues.pop()}\n")
-        elif event.kind.startswith(("stream.", "signal.", "balance.", "engine.", "device.", "source.")):
+        elif event.kind.startswith(
+            ("stream.", "signal.", "balance.", "window.", "engine.", "device.", "source.")
+        ):
             self.out.write(f"  {event.time:6.1f} s  [{event.kind}] {event.therapist_message or ''}\n")
 
     def _flush(self) -> None:
@@ -216,11 +223,16 @@ class _RepPrinter(Sink):
         told = (
             " / ".join(f'"{c}"' for c in cues) if cues else ("(silent: on target)" if ok else "(held back)")
         )
-        checks = "  ".join(_check_text(e) for e in outcomes) or "no checks"
-        self.out.write(
-            f"  rep {int(self._rep):2d}  {self._time:6.1f} s  {'ok ' if ok else 'FIX'}  {told:<40} {checks}\n"
+        checks = "  ".join(
+            [_check_text(e) for e in outcomes] + [f"{e.source[5:]} not judged" for e in self._unjudged]
         )
-        self._rep, self._outcomes, self._cues = None, [], []
+        mark = ("ok " if ok else "FIX") if outcomes else "-- "
+        self.out.write(
+            f"  rep {int(self._rep):2d}  {self._time:6.1f} s  {mark}  {told:<40} {checks or 'no checks'}\n"
+        )
+        for e in self._unjudged[:1]:  # why, once per rep (the therapist's words)
+            self.out.write(f"           not judged: {e.payload.get('reason')}\n")
+        self._rep, self._outcomes, self._unjudged, self._cues = None, [], [], []
 
     def close(self) -> None:
         if self._rep is not None:
@@ -277,6 +289,11 @@ def summarise(
                     if not e.payload["ok"] and e.payload.get("error")
                 }
             ),
+            "not_judged": {
+                e.source[5:]: e.payload.get("reason")
+                for e in events
+                if e.kind == kinds.REP_UNJUDGED and e.payload.get("rep") == idx
+            },
             "checks": {
                 e.kind[5:]: {
                     "ok": e.payload["ok"],
@@ -349,7 +366,7 @@ def summarise(
         "stream_events": [
             e.to_dict()
             for e in events
-            if e.kind.startswith(("stream.", "signal.", "device.", "source.", "engine."))
+            if e.kind.startswith(("stream.", "signal.", "device.", "source.", "engine.", "window."))
         ],
         "latency_ms": {
             "transport": st.transport.to_dict(),

@@ -15,6 +15,7 @@ __all__ = [
     "ProtocolError",
     "RecordingError",
     "StateError",
+    "TimeError",
 ]
 
 
@@ -28,6 +29,10 @@ class ConfigError(NmreError, ValueError):
 
 class InputError(NmreError, ValueError):
     """An array or block has the wrong shape, dtype or content for the call."""
+
+
+class TimeError(InputError):
+    """Sample times are not finite, not numbers, or go backwards."""
 
 
 class StateError(NmreError, RuntimeError):

@@ -110,7 +110,7 @@ def test_processor_windows_and_session() -> None:
     for e, end in zip(ev, [1000, 1500, 2000, 2500], strict=True):
         assert e.time == pytest.approx((end - 1) / FS)
         ref = sway_metrics(y[0, end - 1000 : end], y[1, end - 1000 : end], FS)
-        assert e.payload == {"window": 10.0, **ref.to_dict()}
+        assert e.payload == {"window": 10.0, "start": (end - 1000) / FS, **ref.to_dict()}
     full = sway_metrics(y[0], y[1], FS)
     s = sw.session
     for k in ("n", "rms_ap", "rms_ml", "rms", "path", "mean_velocity", "area95", "jerk"):

@@ -17,25 +17,35 @@ __all__ = [
     "DEVICE_ERROR",
     "DEVICE_RECONNECT",
     "DEVICE_WAITING",
+    "DSP_BAD_INPUT",
     "DSP_NONFINITE",
     "EMG_BASELINE",
     "EMG_OFFSET",
     "EMG_ONSET",
     "ENGINE_NODE_ERROR",
     "FEEDBACK_CUE",
+    "HOLD_UNJUDGED",
     "REP_END",
     "REP_REJECTED",
     "REP_START",
+    "REP_UNJUDGED",
     "RULE",
     "RULE_LOSS_OF_BALANCE",
     "RULE_SWAY",
+    "SET_END",
     "SIGNAL_BAD",
     "SIGNAL_RECOVERED",
     "SOURCE_OVERFLOW",
     "STREAM_GAP",
+    "STREAM_LOSS",
     "STREAM_MALFORMED",
+    "STREAM_TIME_ERROR",
     "SWAY_WINDOW",
+    "TARGET_UNJUDGED",
+    "TRANSITION_UNJUDGED",
+    "WINDOW_UNJUDGED",
     "is_outcome",
+    "is_unjudged",
     "rule",
 ]
 
@@ -43,6 +53,16 @@ __all__ = [
 REP_START = "rep.start"
 REP_END = "rep.end"
 REP_REJECTED = "rep.rejected"
+#: The end of a set of reps (a schedule owes its summary of the last reps then).
+SET_END = "set.end"
+
+# -- not judged: the data over the span fell short of a rule's quality needs (nmre.quality) --
+#: Payload ``rule``, ``rep`` (``window``/``hold``/``transition``/``target``), ``reason``, ``quality``.
+REP_UNJUDGED = "rep.unjudged"
+WINDOW_UNJUDGED = "window.unjudged"
+HOLD_UNJUDGED = "hold.unjudged"
+TRANSITION_UNJUDGED = "transition.unjudged"
+TARGET_UNJUDGED = "target.unjudged"
 
 # -- rule outcomes -----------------------------------------------------------------
 #: Prefix of every rule outcome: ``rule.<kind>`` with payload ``ok`` (bool), ``value``, band, ``error``.
@@ -56,6 +76,12 @@ FEEDBACK_CUE = "feedback.cue"
 # -- signals and streams -----------------------------------------------------------
 STREAM_GAP = "stream.gap"
 STREAM_MALFORMED = "stream.malformed"
+#: Scattered packet loss, summarised (payload ``lost``, ``packets``, ``fraction``, ``seconds``).
+STREAM_LOSS = "stream.loss"
+#: A source block whose sample times went back before the stream's previous block (not processed).
+STREAM_TIME_ERROR = "stream.time_error"
+#: A processor replaced bad input (non-finite or beyond full scale) and marked its output.
+DSP_BAD_INPUT = "dsp.bad_input"
 SIGNAL_BAD = "signal.bad"
 SIGNAL_RECOVERED = "signal.recovered"
 DSP_NONFINITE = "dsp.nonfinite"
@@ -84,6 +110,11 @@ ENGINE_NODE_ERROR = "engine.node_error"
 def rule(kind: str) -> str:
     """The event kind of an outcome of rule ``kind``: ``rule("squat_depth") == "rule.squat_depth"``."""
     return RULE + kind
+
+
+def is_unjudged(kind: str) -> bool:
+    """``True`` for the kinds of a span that was not judged (``*.unjudged``)."""
+    return kind.endswith(".unjudged")
 
 
 def is_outcome(kind: str) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.errors import InputError, expected
+from nmre.errors import InputError, TimeError, expected
 
 __all__ = [
     "IMU_CHANNELS",
@@ -73,11 +73,24 @@ class Channel:
 
     ``Channel("acc_x", "m/s^2")``; a multi-channel EMG stream names each muscle:
     ``Channel("vmo_r", "mV", Placement(muscle="vmo", side=Side.RIGHT))``.
+    ``full_scale`` is the device's rail in the channel's unit (``None``: the unit's
+    default, see :mod:`nmre.core.ranges`); a sample at it is saturated.
     """
 
     name: str
     unit: str
     placement: Placement | None = None
+    full_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.full_scale is not None and not (
+            isinstance(self.full_scale, (int, float))
+            and math.isfinite(self.full_scale)
+            and self.full_scale > 0
+        ):
+            raise InputError(
+                f"channel {self.name!r}: full_scale " + expected("a finite number > 0", self.full_scale)
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +166,7 @@ class StreamInfo:
             "kind": self.kind.value,
             "channels": [
                 {"name": c.name, "unit": c.unit, "placement": _placement_dict(c.placement)}
+                | ({"full_scale": c.full_scale} if c.full_scale is not None else {})
                 for c in self.channels
             ],
             "rate": self.rate,
@@ -166,7 +180,8 @@ class StreamInfo:
             id=d["id"],
             kind=StreamKind(d["kind"]),
             channels=tuple(
-                Channel(c["name"], c["unit"], _placement_from(c.get("placement"))) for c in d["channels"]
+                Channel(c["name"], c["unit"], _placement_from(c.get("placement")), c.get("full_scale"))
+                for c in d["channels"]
             ),
             rate=float(d["rate"]),
             placement=_placement_from(d.get("placement")),
@@ -200,6 +215,43 @@ QUAT_CHANNELS = (Channel("qw", "1"), Channel("qx", "1"), Channel("qy", "1"), Cha
 
 
 _EMPTY_TIMES = np.zeros(0)
+# The times array checked last: a processor's output block reuses its input's times,
+# so a chain of processors checks each packet's times once (docs/performance.md).
+_checked: list[Any] = [_EMPTY_TIMES]
+_first_bad_time: Any = None
+
+
+def _check_times(stream: str, times: Any) -> F64:
+    """``times`` as float64 if it is 1-D, finite and non-decreasing; else InputError / TimeError."""
+    global _first_bad_time
+    if times is _checked[0]:
+        return times  # type: ignore[no-any-return]
+    if not isinstance(times, np.ndarray) or times.ndim != 1:
+        raise InputError(
+            f"block of {stream!r}: times " + expected("a 1-D array", getattr(times, "shape", type(times)))
+        )
+    if times.dtype != np.float64:
+        if times.dtype.kind not in "fiu":
+            raise TimeError(
+                f"block of {stream!r}: times " + expected("numbers (seconds)", f"dtype {times.dtype}")
+            )
+        times = times.astype(np.float64)
+    if _first_bad_time is None:
+        from nmre.core._time_kernel import first_bad_time
+
+        _first_bad_time = first_bad_time
+    i = _first_bad_time(times if times.flags.c_contiguous else np.ascontiguousarray(times))
+    if i >= 0:
+        t = float(times[i])
+        if not np.isfinite(t):
+            raise TimeError(
+                f"block of {stream!r}: sample time {i} " + expected("a finite time in seconds", t)
+            )
+        raise TimeError(
+            f"block of {stream!r}: sample times must not decrease, got {t!r} s after {float(times[i - 1])!r} s"
+        )
+    _checked[0] = times
+    return times
 
 
 class Block:
@@ -214,7 +266,8 @@ class Block:
     stream : str
         Id of the :class:`StreamInfo` the samples belong to.
     times : ndarray, shape (n_samples,), float64
-        Sample times on the session clock, seconds (what the body did).
+        Sample times on the session clock, seconds (what the body did): finite and
+        non-decreasing, else :class:`nmre.errors.TimeError` (integers are converted).
     values : ndarray, shape (n_channels, n_samples), float64
         Sample values in the stream's channel units.
     seq : int
@@ -239,10 +292,7 @@ class Block:
         missing_before: int = 0,
         arrival: float = math.nan,
     ) -> None:
-        if not isinstance(times, np.ndarray) or times.ndim != 1:
-            raise InputError(
-                f"block of {stream!r}: times " + expected("a 1-D array", getattr(times, "shape", type(times)))
-            )
+        times = _check_times(stream, times)
         if not isinstance(values, np.ndarray) or values.ndim != 2:
             raise InputError(
                 f"block of {stream!r}: values "

@@ -11,6 +11,7 @@ Reps are found on knee flexion with hysteresis (start 25°, end 15°).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from nmre.dsp.joints import JointAngle, TrunkInclination
 from nmre.dsp.movement import RepSegmenter
 from nmre.dsp.pipeline import Pipeline
 from nmre.engine.nodes import Node, ProcessorNode
+from nmre.quality import QualityGate, QualityMonitor, QualityNeeds
 from nmre.rules.emg_rules import OnsetNode, OnsetOrderRule
 from nmre.rules.rep_rules import RepBandRule
 
@@ -37,13 +39,23 @@ def build_squat(
     max_trunk_lean: float = 40.0,
     max_valgus: float = 7.0,
     max_vmo_lag: float = 0.03,
+    quality: QualityNeeds | None = None,
 ) -> Drill:
-    """Build the squat drill. Angles in degrees; ``max_vmo_lag`` in seconds."""
+    """Build the squat drill. Angles in degrees; ``max_vmo_lag`` in seconds.
+
+    Every rule is gated by data quality (``quality``: the needs, default
+    :class:`~nmre.quality.QualityNeeds`): a rep whose raw IMU (or EMG) data over
+    the rep falls short is reported as ``rep.unjudged``, not judged.
+    """
     thigh = find_stream(streams, StreamKind.IMU, "thigh", "squat")
     shank = find_stream(streams, StreamKind.IMU, "shank", "squat")
     trunk = find_stream(streams, StreamKind.IMU, "trunk", "squat")
-    nodes: list[Node] = [orientation_node(s) for s in (trunk, thigh, shank)]
-    o_trunk, o_thigh, o_shank = (n.output for n in nodes)  # type: ignore[attr-defined]
+    needs = quality or QualityNeeds()
+    monitor = QualityMonitor(streams)
+    knee_gate = QualityGate(monitor, (thigh.id, shank.id), needs)
+    trunk_gate = QualityGate(monitor, (trunk.id,), needs)
+    nodes: list[Node] = [monitor] + [orientation_node(s) for s in (trunk, thigh, shank)]
+    o_trunk, o_thigh, o_shank = (n.output for n in nodes[1:])  # type: ignore[attr-defined]
     knee = "angle.knee.r"
     joint = JointAngle(o_thigh, o_shank, side=Side.RIGHT, name=knee)
     lean = TrunkInclination(name="angle.trunk")
@@ -70,6 +82,7 @@ def build_squat(
             good="Good depth",
             error_below="shallow_squat",
             error_above="too_deep",
+            gate=knee_gate,
         ),
         RepBandRule(
             "knee_valgus",
@@ -82,6 +95,7 @@ def build_squat(
             above="Push your knee out over your toes",
             good="Knee in line",
             error_above="knee_valgus",
+            gate=knee_gate,
         ),
         RepBandRule(
             "trunk_lean",
@@ -94,6 +108,7 @@ def build_squat(
             above="Keep your chest up",
             good="Chest up",
             error_above="excessive_trunk_lean",
+            gate=trunk_gate,
         ),
     ]
     emg = [s for s in streams if s.kind is StreamKind.EMG]
@@ -131,6 +146,10 @@ def build_squat(
                     reps_from="reps",
                     onsets_from=onsets.name,
                     error="late_vmo_onset",
+                    # an onset can hide in a hole longer than the timing tolerance itself
+                    gate=QualityGate(
+                        monitor, (e.id,), replace(needs, max_gap=min(needs.max_gap, max_vmo_lag))
+                    ),
                 )
             )
     # rules see each angle block before the segmenter closes the rep on it
@@ -148,5 +167,6 @@ def build_squat(
             "max_trunk_lean": max_trunk_lean,
             "max_valgus": max_valgus,
             "max_vmo_lag": max_vmo_lag,
+            "quality": asdict(needs),
         },
     )

@@ -201,12 +201,13 @@ def _sway_kernel(acc: F64, alpha: float, sos: F64, fstate: F64, sess: F64, out: 
 
 @kernel
 def _ring_put(y: F64, ring: F64, ptr: NDArray[np.int64]) -> None:
-    """Append the finite columns of ``y`` (2, n) to ``ring`` (2, W); ``ptr = [next, count]``."""
+    """Append the finite columns of ``y`` (3, n: ap, ml, time) to ``ring`` (3, W); ``ptr = [next, count]``."""
     w = ring.shape[1]
     for i in range(y.shape[1]):
         if math.isfinite(y[0, i]):
             ring[0, ptr[0]] = y[0, i]
             ring[1, ptr[0]] = y[1, i]
+            ring[2, ptr[0]] = y[2, i]
             ptr[0] = (ptr[0] + 1) % w
             if ptr[1] < w:
                 ptr[1] += 1
@@ -276,7 +277,7 @@ class Sway(Processor):
         self.sos = np.ascontiguousarray(butter(2, cutoff, btype="low", fs=rate, output="sos")[0])
         self._f = np.zeros(F_SIZE)
         self._s = np.zeros(S_SIZE)
-        self._ring = np.zeros((2, self._w))
+        self._ring = np.zeros((3, self._w))  # ap, ml, sample time
         self._ptr = np.zeros(2, dtype=np.int64)
         self._since = 0
         self._events: list[Event] = []
@@ -331,7 +332,7 @@ class Sway(Processor):
         while i < finite.size:
             take = min(self._hop - self._since, finite.size - i)
             cols = finite[i : i + take]
-            _ring_put(np.ascontiguousarray(out[:, cols]), self._ring, self._ptr)
+            _ring_put(np.vstack([out[:, cols], block.times[cols]]), self._ring, self._ptr)
             self._since += take
             i += take
             if self._since >= self._hop:
@@ -345,6 +346,12 @@ class Sway(Processor):
                             t,
                             kinds.SWAY_WINDOW,
                             self._out_id(block.stream),
-                            {"window": self.window, **m.to_dict()},
+                            # start: the window's first sample (a window holds finite samples only,
+                            # so after a NaN stretch it spans more than `window` seconds)
+                            {
+                                "window": self.window,
+                                "start": float(self._ring[2, self._ptr[0]]),
+                                **m.to_dict(),
+                            },
                         )
                     )

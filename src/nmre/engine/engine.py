@@ -169,7 +169,13 @@ class Engine:
             except Exception as exc:
                 failure = failure or exc
         if opened:
-            self._publish_feedback(self.clock.now(), force=True)
+            now = self.clock.now()
+            try:  # the set ends with the session: the schedule releases what it still owes
+                for cue in self.schedule.end(now):
+                    self._release(cue, now)
+            except Exception as exc:
+                failure = failure or exc
+            self._publish_feedback(now, force=True)
         for sink in opened:
             try:
                 sink.close()
@@ -217,6 +223,8 @@ class Engine:
         # the per-block hot path: plain attribute access, no properties, no numpy scalars
         stats = self.stats
         perf = time.perf_counter
+        for cue in self.schedule.poll(now):  # feedback the patient asked for
+            self._release(cue, now)
         for src in self.sources:
             for ev in src.poll_events():
                 self._emit(ev, now)
@@ -278,19 +286,23 @@ class Engine:
             for ev in node.pop_events():
                 self._emit(ev, now)
         for cue in self.schedule.on_event(event):
-            self._cues.append(cue)
-            self._emit(
-                Event(
-                    time=cue.time,
-                    kind=kinds.FEEDBACK_CUE,
-                    source=cue.rule,
-                    payload={"tone": cue.tone, "intensity": cue.intensity, "schedule": self.schedule.name},
-                    patient_message=cue.message,
-                    therapist_message=f"cue released by the {self.schedule.name} schedule",
-                ),
-                now,
-            )
-            self._publish_feedback(now, force=True)
+            self._release(cue, now)
+
+    def _release(self, cue: Cue, now: float) -> None:
+        """Show ``cue`` and record it as a ``feedback.cue`` event."""
+        self._cues.append(cue)
+        self._emit(
+            Event(
+                time=cue.time,
+                kind=kinds.FEEDBACK_CUE,
+                source=cue.rule,
+                payload={"tone": cue.tone, "intensity": cue.intensity, "schedule": self.schedule.name},
+                patient_message=cue.message,
+                therapist_message=f"cue released by the {self.schedule.name} schedule",
+            ),
+            now,
+        )
+        self._publish_feedback(now, force=True)
 
     def _publish_feedback(self, now: float, force: bool = False) -> None:
         if not force and now - self._last_feedback < FEEDBACK_PERIOD:

@@ -9,8 +9,10 @@ import numpy as np
 
 from nmre.core import kinds
 from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.core.ranges import channel_limits
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
+from nmre.quality.gate import QualityGate
 
 __all__ = ["BalanceLossRule", "SwayRule"]
 
@@ -29,6 +31,9 @@ class SwayRule(Node):
     stance; windows that started before ``resettle`` s after the touchdown are not
     judged (balance-test protocols restart the trial after a touchdown). They are
     reported as ``balance.unjudged`` with their value, so nothing is hidden.
+
+    With a ``gate``, a window whose raw IMU data falls short of the gate's needs
+    is reported as ``window.unjudged`` (and does not count toward the baseline).
     """
 
     def __init__(
@@ -41,7 +46,9 @@ class SwayRule(Node):
         resettle: float = 5.0,
         above: str = "Steady... find a still point",
         good: str = "Steady, well done",
+        gate: QualityGate | None = None,
     ) -> None:
+        self.gate = gate
         if not (factor > 1 and math.isfinite(factor)):
             raise ConfigError("sway rule: factor " + expected("a number > 1", factor))
         if not (floor > 0 and math.isfinite(floor)):
@@ -78,7 +85,18 @@ class SwayRule(Node):
             return
         rms = float(event.payload.get("rms", math.nan))
         self._latest = rms
-        start = event.time - float(event.payload.get("window", 0.0))
+        start = float(event.payload.get("start", event.time - float(event.payload.get("window", 0.0))))
+        if self.gate is not None:
+            reason, spans = self.gate.check(start, event.time)
+            if reason is not None:
+                self._pending.append(
+                    self.gate.unjudged(
+                        unit="window", index=None, rule=self.name, time=event.time, start=start,
+                        end=event.time, reason=reason, spans=spans,
+                        extra={"value": round(rms, 4) if math.isfinite(rms) else None},
+                    )
+                )  # fmt: skip
+                return
         if len(self._base) < self.baseline_windows:
             if math.isfinite(rms):
                 self._base.append(rms)
@@ -146,7 +164,11 @@ class BalanceLossRule(Node):
     An outcome ``rule.loss_of_balance`` (``ok`` false) is raised when
     ``| |acc| - g |`` exceeds ``shock`` m/s^2, at most once per ``refractory``
     seconds. Every window of stance otherwise passes silently (no outcome):
-    praise for not falling would be noise.
+    praise for not falling would be noise. A sample that is not finite or lies
+    beyond the accelerometer's full scale (:mod:`nmre.core.ranges`) cannot be a
+    touchdown and is ignored: a corrupt packet must not tell a patient they fell.
+    Safety first: this rule is never gated by data quality (a shock seen is a
+    shock), and no feedback schedule holds its cue back.
     """
 
     def __init__(
@@ -167,17 +189,23 @@ class BalanceLossRule(Node):
             raise ConfigError(
                 f"{self.name}: expected an accelerometer stream with >= 3 channels, got {info.n_channels}"
             )
+        self._acc_limit = channel_limits(info)[1][:3, None]
         return []
 
     def reset(self) -> None:
         self._last = -math.inf
         self._pending: list[Event] = []
 
+    _acc_limit: np.ndarray = np.full((3, 1), np.inf)
+
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
             return []
-        dev = np.abs(np.sqrt(np.sum(block.values[:3] ** 2, axis=0)) - self.gravity)
-        hits = np.flatnonzero(dev > self.shock)
+        acc = block.values[:3]
+        real = np.all(np.abs(acc) <= self._acc_limit, axis=0)  # False for NaN too
+        with np.errstate(over="ignore", invalid="ignore"):
+            dev = np.abs(np.sqrt(np.sum(acc**2, axis=0)) - self.gravity)
+        hits = np.flatnonzero(real & (dev > self.shock))
         for i in hits:
             t = float(block.times[i])
             if t - self._last >= self.refractory:

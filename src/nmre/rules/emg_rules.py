@@ -14,6 +14,7 @@ from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.dsp.emg import OnsetDetector
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
+from nmre.quality.gate import QualityGate
 
 __all__ = ["OnsetNode", "OnsetOrderRule"]
 
@@ -128,6 +129,9 @@ class OnsetOrderRule(Node):
     reports ``lag = onset(late) - onset(early)`` in ms. A missing onset gives
     an outcome with ``ok`` false and error ``no_onset`` (said, not hidden).
 
+    With a ``gate``, a rep whose EMG over that search span falls short of the
+    gate's needs is reported as ``rep.unjudged`` instead.
+
     Clinical use: VMO should switch on no later than VL (patellofemoral pain,
     reference/clinical.md §2.2); the simulator injects ``late_vmo_onset``.
     """
@@ -145,7 +149,9 @@ class OnsetOrderRule(Node):
         message: str = "Squeeze the inner thigh muscle first",
         good: str = "Good muscle timing",
         error: str | None = None,
+        gate: QualityGate | None = None,
     ) -> None:
+        self.gate = gate
         if not math.isfinite(max_lag):
             raise ConfigError(f"rule {kind!r}: max_lag " + expected("a finite number of seconds", max_lag))
         self.kind, self.early, self.late, self.max_lag = kind, early, late, float(max_lag)
@@ -184,6 +190,17 @@ class OnsetOrderRule(Node):
                 return c[-1] if c else math.nan
 
             te, tl = pick(self.early), pick(self.late)
+            if self.gate is not None:  # the onsets are searched from lookback before the start to the peak
+                t0 = lo if math.isfinite(lo) else float(event.payload.get("start", event.time))
+                reason, spans = self.gate.check(t0, peak)
+                if reason is not None:
+                    self._pending.append(
+                        self.gate.unjudged(
+                            unit="rep", index=self._rep, rule=self.name, time=event.time, start=t0,
+                            end=peak, reason=reason, spans=spans,
+                        )
+                    )  # fmt: skip
+                    return
             self._pending.append(self._outcome(event, te, tl))
 
     def _outcome(self, end: Event, te: float, tl: float) -> Event:

@@ -19,6 +19,7 @@ from nmre.core import kinds
 from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
+from nmre.quality.gate import QualityGate
 
 __all__ = ["RepBandRule"]
 
@@ -47,6 +48,9 @@ class RepBandRule(Node):
     error_below, error_above : str or None
         Names of the movement error a value below/above the band means
         (e.g. ``"shallow_squat"``); reported as ``payload["error"]``.
+    gate : QualityGate, optional
+        Asked at the end of each rep; a rep whose raw inputs fall short of the
+        gate's needs is reported as ``rep.unjudged`` instead of an outcome.
     """
 
     def __init__(
@@ -65,7 +69,9 @@ class RepBandRule(Node):
         good: str = "Good",
         error_below: str | None = None,
         error_above: str | None = None,
+        gate: QualityGate | None = None,
     ) -> None:
+        self.gate = gate
         if lo is None and hi is None:
             raise ConfigError(f"rule {kind!r}: expected a target band with lo and/or hi, got neither")
         for side, v in (("lo", lo), ("hi", hi)):
@@ -100,6 +106,7 @@ class RepBandRule(Node):
     def reset(self) -> None:
         self._in_rep = False
         self._rep: object = None
+        self._start = math.nan
         self._acc = math.nan
         self._sum = 0.0
         self._n = 0
@@ -129,13 +136,25 @@ class RepBandRule(Node):
         if event.source != self.reps_from:
             return
         if event.kind == kinds.REP_START:
-            self._in_rep, self._rep = True, event.payload.get("rep")
+            self._in_rep, self._rep, self._start = True, event.payload.get("rep"), event.time
             self._acc, self._sum, self._n = math.nan, 0.0, 0
         elif event.kind == kinds.REP_REJECTED:
             self._in_rep = False
         elif event.kind == kinds.REP_END and self._in_rep:
             self._in_rep = False
             value = self._sum / self._n if self.stat == "mean" and self._n else self._acc
+            if self.gate is not None:
+                start = float(event.payload.get("start", self._start))
+                reason, spans = self.gate.check(start, event.time)
+                if reason is not None:
+                    self._pending.append(
+                        self.gate.unjudged(
+                            unit="rep", index=self._rep, rule=self.name, time=event.time, start=start,
+                            end=event.time, reason=reason, spans=spans,
+                            extra={"value": round(value, 3) if math.isfinite(value) else None},
+                        )
+                    )  # fmt: skip
+                    return
             self._pending.append(self._outcome(event, value))
 
     def _outcome(self, end: Event, value: float) -> Event:
