@@ -118,8 +118,21 @@ def build_replay_drill(ref: str, streams: Sequence[StreamInfo], settings: Mappin
         return drills.build_drill(spec, streams, settings=dict(settings) or None)
     if os.path.exists(ref) or ref.endswith(".toml"):
         raise ConfigError(f"--drill {ref}: drill files need nmre.drills.load_drill, which this version lacks")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
-    return drills.build_drill(ref, streams, **fixed)
+    return drills.build_drill(ref, streams, **_as_arguments(settings))
+
+
+def _as_arguments(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Recorded drill settings (JSON) back into the builder's arguments: lists to tuples, quality needs."""
+    from nmre.quality import QualityNeeds
+
+    out: dict[str, Any] = {}
+    for k, v in settings.items():
+        if k == "quality" and isinstance(v, Mapping):
+            v = QualityNeeds(**v)
+        elif isinstance(v, list):
+            v = tuple(v)
+        out[k] = v
+    return out
 
 
 def _rules(nodes: Sequence[Node]) -> dict[str, Node]:
