@@ -23,4 +23,5 @@ COMMANDS: tuple[str, ...] = (
     "version",
     "recover",
     "replay",
+    "import_",
 )
