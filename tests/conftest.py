@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 REPO = Path(__file__).resolve().parents[1]
+# LSL discovery stays on this machine in tests (liblsl reads the file named here; subprocesses inherit it)
+os.environ.setdefault("LSLAPICFG", str(REPO / "tests" / "lsl_api.cfg"))
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

@@ -251,7 +251,7 @@ def test_normalizer_from_recording_uses_peak_500ms_rms() -> None:
         (lambda: MovingRms(0, FS), ConfigError),
         (lambda: Tkeo(2.5), ConfigError),  # type: ignore[arg-type]
         (lambda: OnsetDetector(1, FS, k_on=2.0, k_off=3.0), ConfigError),
-        (lambda: OnsetDetector(1, FS).process(_block(np.zeros((1, 3)))), StateError),
+        (lambda: OnsetDetector(1, FS, horizon=None).process(_block(np.zeros((1, 3)))), StateError),
         (lambda: EmgFeatures(1, FS, 1, 1), ConfigError),
         (lambda: EmgFeatures(1, FS, 10, 1, features=["MAV", "HIST"]), ConfigError),
         (lambda: cci_rudolph(np.ones(3), np.ones(4)), InputError),

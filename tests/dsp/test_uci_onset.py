@@ -16,7 +16,7 @@ import pytest
 from scipy import signal
 
 from nmre.core.model import Block
-from nmre.dsp.emg import LinearEnvelope, OnsetDetector, Rectifier, Tkeo
+from nmre.dsp.emg import ContractionDetector, EmgChain, LinearEnvelope, OnsetDetector, Rectifier, Tkeo
 from nmre.dsp.filters import SosFilter
 from nmre.dsp.guard import Guard
 from nmre.dsp.pipeline import Pipeline
@@ -112,6 +112,36 @@ def onset_lags(name: str) -> dict[str, list[float]]:
     return out
 
 
+#: Contractions of the muscles that do each movement, counted by a person on the traces
+#: (docs/emg-onset-uci.md, "Counting contractions"): file -> {column: count}.
+PERSON_COUNTS = {
+    "5Nsen": {"RF": 4, "VM": 4},
+    "3Asen": {"RF": 4, "VM": 4},
+    "5Npie": {"BF": 5, "ST": 5},
+    "3Apie": {"BF": 3, "ST": 3},
+}
+COLUMNS = {"RF": 0, "BF": 1, "VM": 2, "ST": 3}
+
+
+def contraction_counts(name: str, cal_start: float, **settings: float) -> dict[str, int]:
+    """Contractions per muscle: EmgChain 6 Hz envelope -> ContractionDetector (defaults), 20 ms blocks.
+
+    The detector is calibrated on the envelope from ``cal_start`` to ``cal_start + 1`` s (wherever that
+    falls: rest, a contraction, a ramp), then the whole recording is replayed through it, as a replay
+    with a stored calibration record does.
+    """
+    d = np.loadtxt(DATA / f"{name}.txt", skiprows=7)
+    x = np.ascontiguousarray(d[:, :4].T)
+    t = np.arange(x.shape[1]) / FS
+    env = EmgChain(4, FS).process(Block("emg", t, x)).values
+    det = ContractionDetector(4, FS, **settings)  # type: ignore[arg-type]
+    a, b = int(cal_start * FS), int((cal_start + 1.0) * FS)
+    det.calibrate(env[:, a:b])
+    for i in range(0, x.shape[1], BLOCK):
+        det.process(Block("emg", t[i : i + BLOCK], env[:, i : i + BLOCK]))
+    return {m: int(det.count[c]) for m, c in COLUMNS.items()}
+
+
 needs_data = pytest.mark.skipif(
     not (DATA / "5Nsen.txt").exists(), reason=f"UCI lower-limb recordings not found at {DATA}"
 )
@@ -140,7 +170,35 @@ def test_knee_abnormality_subject_rf_lags_and_vm_precedes_extension() -> None:
     assert np.sum((vm >= -300.0) & (vm <= -40.0)) >= 3, vm  # VM still precedes, 40–300 ms early, in >= 3 of 4
 
 
+@needs_data
+@pytest.mark.parametrize("name", sorted(PERSON_COUNTS))
+def test_contraction_counts_match_a_person_wherever_the_calibration_second_falls(name: str) -> None:
+    for cal_start in (0.3, 1.3, 2.3, 3.3, 4.3):  # rest, the first contraction, ramps, rest between reps
+        got = contraction_counts(name, cal_start)
+        assert {m: got[m] for m in PERSON_COUNTS[name]} == PERSON_COUNTS[name], (name, cal_start, got)
+
+
+@needs_data
+def test_a_fixed_baseline_is_what_made_the_count_depend_on_luck() -> None:
+    """The same detector with its baseline frozen at the calibration gets counts wrong on some windows."""
+    wrong = 0
+    for name, truth in PERSON_COUNTS.items():
+        for cal_start in (0.3, 1.3, 2.3, 3.3, 4.3):
+            got = contraction_counts(name, cal_start, horizon=None)  # type: ignore[arg-type]
+            wrong += sum(got[m] != n for m, n in truth.items())
+    assert wrong >= 10
+
+
 if __name__ == "__main__":
+    for name in PERSON_COUNTS:
+        for cal_start in (0.3, 1.3, 2.3, 3.3, 4.3):
+            print(
+                name,
+                cal_start,
+                contraction_counts(name, cal_start),
+                "fixed baseline:",
+                contraction_counts(name, cal_start, horizon=None),
+            )  # type: ignore[arg-type]
     for name in ("5Nsen", "3Asen"):
         lags = onset_lags(name)
         for muscle, lag in lags.items():

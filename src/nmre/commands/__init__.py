@@ -24,4 +24,5 @@ COMMANDS: tuple[str, ...] = (
     "recover",
     "replay",
     "import_",
+    "plugins",
 )

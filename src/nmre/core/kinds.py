@@ -25,6 +25,8 @@ __all__ = [
     "ENGINE_NODE_ERROR",
     "FEEDBACK_CUE",
     "HOLD_UNJUDGED",
+    "LSL_ASSUMPTION",
+    "LSL_MARKER",
     "REP_END",
     "REP_REJECTED",
     "REP_START",
@@ -93,6 +95,12 @@ DEVICE_RECONNECT = "device.reconnect"
 DEVICE_DISCONNECT = "device.disconnect"
 DEVICE_ERROR = "device.error"
 DEVICE_WAITING = "device.waiting"
+
+# -- Lab Streaming Layer (scale) ---------------------------------------------------
+#: A marker from an LSL marker stream: payload ``value`` (the marker's text), ``stream`` (its LSL name).
+LSL_MARKER = "lsl.marker"
+#: What nmre assumed about an LSL stream (a unit it did not give, channel order, rate): payload ``assumption``.
+LSL_ASSUMPTION = "lsl.assumption"
 
 # -- EMG and balance processing ----------------------------------------------------
 EMG_ONSET = "emg.onset"

@@ -10,6 +10,7 @@ from nmre.dsp.balance import ELLIPSE95, Sway, SwayMetrics, sway_metrics
 from nmre.dsp.dtw import OpenEndDtw, Spring, subsequence_match
 from nmre.dsp.emg import (
     FEATURE_NAMES,
+    ContractionDetector,
     EmgChain,
     EmgFeatures,
     LinearEnvelope,
@@ -35,12 +36,14 @@ from nmre.dsp.filters import (
 from nmre.dsp.guard import Guard
 from nmre.dsp.joints import JointAngle, TrunkInclination, heading_alignment, joint_angles, segment_calibration
 from nmre.dsp.movement import RepSegmenter, dimensionless_jerk, ldlj, sparc
+from nmre.dsp.onset import quiet_baseline
 from nmre.dsp.orientation import FusionAhrs, GyroBias, Madgwick
 from nmre.dsp.pipeline import Pipeline
 
 __all__ = [
     "ELLIPSE95",
     "FEATURE_NAMES",
+    "ContractionDetector",
     "EmgChain",
     "EmgFeatures",
     "FusionAhrs",
@@ -73,6 +76,7 @@ __all__ = [
     "ldlj",
     "notch_sos",
     "passband_delay",
+    "quiet_baseline",
     "robust_baseline",
     "segment_calibration",
     "sosfilt",

@@ -38,16 +38,18 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nmre.core import kinds
 from nmre.core.interfaces import Processor
-from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
+from nmre.core.model import Block, Channel, StreamInfo, StreamKind
 from nmre.dsp import _emg_kernels as K
 from nmre.dsp._filter_checks import as_signal
 from nmre.dsp.filters import design_sos, group_delay, notch_sos, passband_delay
-from nmre.errors import ConfigError, InputError, StateError
+from nmre.dsp.onset import MAD_TO_SD, ContractionDetector, OnsetDetector, robust_baseline
+from nmre.errors import ConfigError, InputError
 
 __all__ = [
     "FEATURE_NAMES",
+    "MAD_TO_SD",
+    "ContractionDetector",
     "EmgChain",
     "EmgFeatures",
     "LinearEnvelope",
@@ -65,7 +67,6 @@ __all__ = [
 
 F64 = NDArray[np.float64]
 FEATURE_NAMES: tuple[str, ...] = K.FEATURE_NAMES
-MAD_TO_SD = 1.4826  # SD of a normal distribution per unit of median absolute deviation
 
 
 def _n_channels(n: object) -> int:
@@ -337,189 +338,6 @@ class Normalizer(Processor):
     def output_info(self, info: StreamInfo) -> StreamInfo:
         chans = tuple(Channel(c.name, self.unit, c.placement) for c in info.channels)
         return dataclasses.replace(info, kind=StreamKind.ENVELOPE, channels=chans)
-
-
-def robust_baseline(rest: ArrayLike) -> tuple[F64, F64]:
-    """Robust mean and SD of each channel of a rest recording: median and 1.4826·MAD.
-
-    Parameters
-    ----------
-    rest : ndarray, shape (n_channels, n_samples)
-        The conditioned signal (envelope) during rest.
-
-    Returns
-    -------
-    mu, sigma : ndarray, shape (n_channels,)
-    """
-    x = as_signal(np.asarray(rest), None, "rest recording")
-    if x.shape[1] < 2 or not np.all(np.isfinite(x)):
-        raise InputError(f"expected a finite rest recording of at least 2 samples; got {x.shape[1]} samples")
-    mu = np.median(x, axis=1)
-    sigma = MAD_TO_SD * np.median(np.abs(x - mu[:, None]), axis=1)
-    return mu, sigma
-
-
-class OnsetDetector(Processor):
-    """Streaming double-threshold EMG onset/offset detector with minimum durations.
-
-    Thresholds come from a rest baseline (median ``mu`` and ``sigma`` =
-    1.4826·MAD, see :func:`robust_baseline`): ``on = mu + k_on·sigma``,
-    ``off = mu + k_off·sigma`` with ``k_off <= k_on`` (hysteresis). An onset is a run
-    of samples above ``on`` lasting ``t_on`` seconds, allowing dips of at most
-    ``max_gap`` seconds; an offset is likewise a run below ``off`` lasting
-    ``t_off``. The reported time is the **first sample of the qualifying run**
-    (retrospective, Hodges & Bui 1996; reference/dsp.md §1.4); the decision comes
-    ``t_on`` (``t_off``) later, recorded as the event's ``detected_at``.
-
-    ``process`` returns the activity state (1.0 active, 0.0 rest) as decided at
-    each sample; onsets and offsets come out of :meth:`pop_events` as Events of
-    kind ``"emg.onset"`` / ``"emg.offset"`` with payload ``channel`` (row index),
-    ``threshold`` and ``detected_at``. Feed it the conditioned signal (e.g. a
-    linear envelope, or TKEO → rectify → 30 Hz low-pass). NaN samples count as
-    neither above nor below a threshold; put a :class:`nmre.dsp.guard.Guard` first.
-
-    Parameters
-    ----------
-    n_channels : int
-        Rows of every block.
-    fs : float
-        Sampling rate, Hz.
-    k_on, k_off : float
-        Threshold multipliers of sigma (defaults 3 and 2).
-    t_on, t_off : float
-        Minimum on/off durations, seconds (25 ms, 50 ms).
-    max_gap : float
-        Longest dip allowed inside a run, seconds (2 ms).
-    baseline : (mu, sigma), optional
-        Per-channel baseline; otherwise call :meth:`calibrate` before processing.
-    """
-
-    def __init__(
-        self,
-        n_channels: int,
-        fs: float,
-        k_on: float = 3.0,
-        k_off: float = 2.0,
-        t_on: float = 0.025,
-        t_off: float = 0.05,
-        max_gap: float = 0.002,
-        baseline: tuple[ArrayLike, ArrayLike] | None = None,
-    ) -> None:
-        self.n_channels = _n_channels(n_channels)
-        self.fs = _rate(fs)
-        if not (k_off <= k_on):
-            raise ConfigError(f"expected k_off <= k_on (hysteresis), got k_on={k_on!r}, k_off={k_off!r}")
-        self.k_on, self.k_off = float(k_on), float(k_off)
-        self.n_on = _samples(t_on, self.fs, "t_on")
-        self.n_off = _samples(t_off, self.fs, "t_off")
-        if not (math.isfinite(max_gap) and max_gap >= 0):
-            raise ConfigError(f"expected max_gap >= 0 s, got {max_gap!r}")
-        self.max_gap = round(max_gap * self.fs)
-        self._thr_on = np.full(self.n_channels, np.nan)
-        self._thr_off = np.full(self.n_channels, np.nan)
-        self.mu: F64 | None = None
-        self.sigma: F64 | None = None
-        self._active = np.zeros(self.n_channels, dtype=np.int64)
-        self._run = np.zeros(self.n_channels, dtype=np.int64)
-        self._gap = np.zeros(self.n_channels, dtype=np.int64)
-        self._run_t = np.zeros(self.n_channels)
-        self._cap = 0
-        self._grow(256)
-        self._events: list[Event] = []
-        if baseline is not None:
-            self.set_baseline(*baseline)
-
-    def _grow(self, cap: int) -> None:
-        self._cap = cap
-        self._ev_chan = np.zeros(cap, dtype=np.int64)
-        self._ev_kind = np.zeros(cap, dtype=np.int64)
-        self._ev_time = np.zeros(cap)
-        self._ev_detect = np.zeros(cap)
-
-    def set_baseline(self, mu: ArrayLike, sigma: ArrayLike) -> None:
-        """Set the rest baseline per channel (units of the conditioned signal)."""
-        m = np.broadcast_to(np.asarray(mu, dtype=np.float64), (self.n_channels,)).copy()
-        s = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.n_channels,)).copy()
-        if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s)) and np.all(s >= 0)):
-            raise InputError(f"expected finite baseline mu and sigma >= 0; got mu={m!r}, sigma={s!r}")
-        self.mu, self.sigma = m, s
-        self._thr_on[...] = m + self.k_on * s
-        self._thr_off[...] = m + self.k_off * s
-
-    def calibrate(self, rest: ArrayLike) -> None:
-        """Set the baseline from a rest recording ``(n_channels, n_samples)`` of the conditioned signal."""
-        mu, sigma = robust_baseline(rest)
-        if mu.shape[0] != self.n_channels:
-            raise InputError(
-                f"expected a rest recording with n_channels={self.n_channels}; got {mu.shape[0]}"
-            )
-        self.set_baseline(mu, sigma)
-
-    @property
-    def thresholds(self) -> tuple[F64, F64]:
-        """(on, off) thresholds per channel."""
-        return self._thr_on.copy(), self._thr_off.copy()
-
-    def process(self, block: Block) -> Block:
-        if self.mu is None:
-            raise StateError(
-                "OnsetDetector has no baseline: call calibrate(rest) or set_baseline(mu, sigma) first"
-            )
-        x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
-        y = np.empty_like(x)
-        need = self.n_channels * (x.shape[1] // min(self.n_on, self.n_off) + 2)
-        if need > self._cap:
-            self._grow(need)
-        k = K.onset_kernel(
-            x,
-            np.ascontiguousarray(block.times, dtype=np.float64),
-            self._thr_on,
-            self._thr_off,
-            self.n_on,
-            self.n_off,
-            self.max_gap,
-            self._active,
-            self._run,
-            self._gap,
-            self._run_t,
-            y,
-            self._ev_chan,
-            self._ev_kind,
-            self._ev_time,
-            self._ev_detect,
-        )
-        if k:
-            order = np.argsort(self._ev_detect[:k], kind="stable")
-            for j in order:
-                c = int(self._ev_chan[j])
-                on = bool(self._ev_kind[j])
-                thr = self._thr_on[c] if on else self._thr_off[c]
-                self._events.append(
-                    Event(
-                        time=float(self._ev_time[j]),
-                        kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
-                        source=block.stream,
-                        payload={
-                            "channel": c,
-                            "threshold": float(thr),
-                            "detected_at": float(self._ev_detect[j]),
-                        },
-                        detected_at=float(self._ev_detect[j]),
-                    )
-                )
-        return _same_span(block, y)
-
-    def pop_events(self) -> list[Event]:
-        out, self._events = self._events, []
-        return out
-
-    def reset(self) -> None:
-        """Forget activity state and pending events; the baseline is kept."""
-        self._active[...] = 0
-        self._run[...] = 0
-        self._gap[...] = 0
-        self._run_t[...] = 0.0
-        self._events = []
 
 
 def _pair(a: ArrayLike, b: ArrayLike) -> tuple[F64, F64]:
