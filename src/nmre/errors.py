@@ -51,6 +51,10 @@ class RecordingError(NmreError):
     """A recording file is corrupt, truncated or not an nmre/XDF recording."""
 
 
+class StoreError(NmreError):
+    """The session store cannot be reached, refuses the credentials, or holds a schema this nmre cannot use."""
+
+
 def expected(what: str, got: object) -> str:
     """Format the standard 'expected X, got Y' phrase used in error messages."""
     return f"expected {what}, got {got!r}"

@@ -24,5 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "recover",
     "replay",
     "import_",
+    "patients",
+    "sessions",
     "plugins",
 )

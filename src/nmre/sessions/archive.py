@@ -18,7 +18,7 @@ from typing import Any
 from nmre.errors import ConfigError, NmreError
 from nmre.sessions.replay import ReplaySettings, replay_file
 
-__all__ = ["ArchiveResult", "find_recordings", "replay_archive", "write_table"]
+__all__ = ["ArchiveResult", "find_recordings", "replay_archive", "replay_one", "write_table"]
 
 
 @dataclass
@@ -48,22 +48,28 @@ def find_recordings(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
+def replay_one(path: str, settings: ReplaySettings | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`replay_file`'s row for ``path``, or a row with the reason it failed (``error``); never raises for a file."""
+    try:
+        row = replay_file(path, settings)
+        row["error"] = None
+    except NmreError as exc:
+        row = {"file": path, "error": str(exc)}
+    except Exception as exc:  # a bug on one file must not cost the others (the reason is kept)
+        row = {"file": path, "error": f"{type(exc).__name__}: {exc}"}
+    return row
+
+
 def replay_archive(
     files: Iterable[str],
     settings: ReplaySettings | Mapping[str, Any] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> ArchiveResult:
-    """Run :func:`replay_file` on each file in turn; a failure becomes a row with ``error`` and the run goes on."""
+    """Run :func:`replay_one` on each file in turn: a failure is a row with ``error`` and the run goes on."""
     opts = ReplaySettings.from_mapping(settings)
     rows = []
     for f in files:
-        try:
-            row = replay_file(f, opts)
-            row["error"] = None
-        except NmreError as exc:
-            row = {"file": f, "error": str(exc)}
-        except Exception as exc:  # a bug on one file must not cost the others (the reason is kept)
-            row = {"file": f, "error": f"{type(exc).__name__}: {exc}"}
+        row = replay_one(f, opts)
         rows.append(row)
         if on_row is not None:
             on_row(row)
