@@ -198,7 +198,7 @@ def test_a_disk_that_fills_during_a_save_saves_nothing(store, squat_recording):
     pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
     store.conn.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own 'database or disk is full'
     before = len(store.sessions())
-    with pytest.raises(StoreError, match="the disk is full.*nothing was saved"):
+    with pytest.raises(StoreError, match=r"the disk is full.*nothing was saved"):
         for _ in range(20):
             store.save_recording(squat_recording[0])
     store.conn.execute("PRAGMA max_page_count = 1073741823")
