@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nmre-installed
 
-.PHONY: demo test bench lint setup clean
+.PHONY: demo test bench eval lint setup clean
 
 $(STAMP): pyproject.toml scripts/setup-system.sh
 	PYTHON=$(PYTHON) bash scripts/setup-system.sh
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# the clinical-validity suite (docs/eval.md); under 15 minutes on 2 cores; writes eval/results.json,
+# which the quick suite in `make test` holds (a figure that falls below a target it met fails the tests)
+eval: $(STAMP)
+	$(VENV)/bin/nmre eval --results eval/results.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

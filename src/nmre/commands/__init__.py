@@ -19,7 +19,9 @@ __all__ = ["COMMANDS"]
 #: Module names under :mod:`nmre.commands`, in the order ``nmre --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo",
+    "eval",
     "scan",
+    "studio",
     "version",
     "recover",
     "replay",

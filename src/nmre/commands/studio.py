@@ -1,0 +1,91 @@
+"""``nmre studio``: the therapist workstation and the patient view (see :mod:`nmre.gui`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from nmre.commands._args import integer, positive_int, positive_seconds
+
+__all__ = ["NAME", "add_parser", "run"]
+
+NAME = "studio"
+
+
+def _fps(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (1.0 <= v <= 240.0):
+        raise argparse.ArgumentTypeError(f"expected frames per second between 1 and 240, got {text!r}")
+    return v
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from nmre.drills import DRILLS
+    from nmre.feedback.schedule import SCHEDULES
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "studio",
+        help="the therapist workstation and the patient view (Qt)",
+        description="Run a session with the therapist's dashboard and the patient view. "
+        "--sim: the simulated body on emulated Bluetooth sensors.",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--sim", action="store_true", help="the simulated body on emulated BLE devices")
+    src.add_argument("--replay", metavar="FILE", default=None, help="review a recording (XDF)")
+    p.add_argument("--drill", choices=DRILLS, default="squat", help="drill (default: squat)")
+    p.add_argument("--reps", type=positive_int, default=10, help="simulated squat reps (default 10)")
+    p.add_argument("--seed", type=integer, default=1, help="simulator seed (default 1)")
+    p.add_argument(
+        "--seconds", type=positive_seconds, default=None, help="stop after this many seconds of session"
+    )
+    p.add_argument(
+        "--screenshot",
+        metavar="DIR",
+        default=None,
+        help="at the end save dashboard.png, patient.png and summary.json in DIR and exit (no display needed)",
+    )
+    p.add_argument("--schedule", choices=tuple(SCHEDULES), default="continuous", help="feedback schedule")
+    p.add_argument("--patient", metavar="ID", default=None, help="pseudonymous patient id, e.g. P-0042")
+    p.add_argument("--no-sound", action="store_true", help="no audio output")
+    p.add_argument(
+        "--audio-device",
+        metavar="DEV",
+        default=None,
+        help="PortAudio output device (default: system default)",
+    )
+    p.add_argument(
+        "--wav",
+        metavar="FILE",
+        default=None,
+        help="write the feedback sound to a WAV file instead of playing it",
+    )
+    p.add_argument(
+        "--fps", type=_fps, default=60.0, help="display rate of traces and the patient view (default 60)"
+    )
+    p.add_argument("--large-text", action="store_true", help="larger type on the patient view")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from nmre.gui.app import StudioOptions, run_studio
+
+    opts = StudioOptions(
+        sim=args.sim,
+        replay=args.replay,
+        drill=args.drill,
+        seed=args.seed,
+        reps=args.reps,
+        seconds=args.seconds,
+        screenshot=args.screenshot,
+        schedule=args.schedule,
+        patient=args.patient,
+        sound=not args.no_sound,
+        audio_device=args.audio_device,
+        wav=args.wav,
+        fps=args.fps,
+        large_text=args.large_text,
+    )
+    return run_studio(opts)

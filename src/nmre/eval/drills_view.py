@@ -1,0 +1,178 @@
+"""What the suite needs to know about a drill: its rules (quantity, tolerance, error labels), its kit.
+
+Rules are read from the built drill, so the tolerance the suite scores against
+is exactly the one the drill judged with (the drill files' clinical settings);
+the suite never sets or fits one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nmre.core.model import StreamInfo, StreamKind
+from nmre.eval.margins import margin_for
+from nmre.eval.model import RuleView, Tolerance
+
+__all__ = [
+    "DRILL_MOVEMENT",
+    "drill_names",
+    "full_kit_rules",
+    "has_emg",
+    "minimal_kit",
+    "rules_of",
+    "uses_emg",
+]
+
+#: Drill name -> the simulator movement it trains (contract §2), for drills whose spec does not say.
+DRILL_MOVEMENT: dict[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
+
+#: Minimal kits (contract §2) as (kind, segment or muscle) for drills without a spec: what the drill
+#: needs to run at all.
+_MINIMAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "squat": (("imu", "trunk"), ("imu", "thigh"), ("imu", "shank")),
+    "stance": (("imu", "pelvis"),),
+}
+
+
+def drill_names() -> list[str]:
+    """The shipped drills."""
+    import nmre.drills as drills
+
+    lister = getattr(drills, "list_drills", None)
+    if lister is not None:
+        return [d if isinstance(d, str) else str(getattr(d, "name", d)) for d in lister()]
+    return list(drills.DRILLS)
+
+
+def minimal_kit(drill: str, streams: Sequence[StreamInfo]) -> list[StreamInfo]:
+    """The streams of the minimal kit the drill accepts, picked from ``streams`` by kind and placement."""
+    want = _MINIMAL.get(drill)
+    if want is None:
+        return list(streams)
+    out: list[StreamInfo] = []
+    for kind, where in want:
+        for s in streams:
+            seg = s.placement.segment if s.placement else None
+            if s.kind.value == kind and seg == where and s not in out:
+                out.append(s)
+                break
+    return out
+
+
+def has_emg(streams: Sequence[StreamInfo]) -> bool:
+    return any(s.kind is StreamKind.EMG for s in streams)
+
+
+# -- rules -------------------------------------------------------------------------------------------
+# Today's rule nodes, by the signal they reduce, to the contract's quantity names.
+_BAND_QUANTITY = {
+    ("flexion", "max"): "knee_flexion_peak",
+    ("abduction", "max"): "knee_valgus_peak",
+    ("sagittal", "max"): "trunk_lean_peak",
+}
+
+
+def _side_errors(below: Any, above: Any) -> dict[int, str]:
+    out: dict[int, str] = {}
+    if below:
+        out[-1] = str(below)
+    if above:
+        out[1] = str(above)
+    return out
+
+
+def rules_of(drill: Any) -> list[RuleView]:
+    """The rules of a built drill (``nmre.drills.build_drill``'s result), in priority order."""
+    from nmre.rules.balance_rules import BalanceLossRule, SwayRule
+    from nmre.rules.emg_rules import OnsetOrderRule
+    from nmre.rules.rep_rules import RepBandRule
+
+    out: list[RuleView] = []
+    for node in drill.nodes:
+        if isinstance(node, RepBandRule):
+            q = _BAND_QUANTITY.get((node.channel, node.stat))
+            if q is None:
+                continue
+            tol = Tolerance(lo=node.lo, hi=node.hi)
+            out.append(
+                RuleView(
+                    drill.name,
+                    node.kind,
+                    q,
+                    "rep",
+                    "deg",
+                    tol,
+                    margin_for(q),
+                    _side_errors(node.error_below, node.error_above),
+                )
+            )
+        elif isinstance(node, OnsetOrderRule):
+            q = "vmo_vl_onset_lag"
+            tol = Tolerance(hi=node.max_lag * 1e3)
+            out.append(
+                RuleView(
+                    drill.name, node.kind, q, "rep", "ms", tol, margin_for(q), _side_errors(None, node.error)
+                )
+            )
+        elif isinstance(node, SwayRule):
+            q = "sway_rms"
+            tol = Tolerance(factor=node.factor, baseline_units=node.baseline_windows)
+            out.append(
+                RuleView(
+                    drill.name,
+                    "sway",
+                    q,
+                    "window",
+                    "m/s^2",
+                    tol,
+                    margin_for(q),
+                    _side_errors(None, "excessive_sway"),
+                )
+            )
+        elif isinstance(node, BalanceLossRule):
+            q = "loss_of_balance"
+            out.append(
+                RuleView(
+                    drill.name,
+                    "loss_of_balance",
+                    q,
+                    "event",
+                    "s",
+                    Tolerance(),
+                    margin_for(q),
+                    _side_errors(None, "loss_of_balance"),
+                )
+            )
+    return out
+
+
+_FULL_RULES: dict[str, list[RuleView]] = {}
+_USES_EMG: dict[str, bool] = {}
+
+
+def _full_streams() -> list[StreamInfo]:
+    from nmre.sim.simulation import stream_infos
+
+    return stream_infos(100.0, 2000.0)
+
+
+def uses_emg(drill: str) -> bool:
+    """Whether ``drill``, built on the full kit, reads an EMG stream."""
+    if drill not in _USES_EMG:
+        from nmre.drills import build_drill
+
+        streams = _full_streams()
+        emg = {s.id for s in streams if s.kind is StreamKind.EMG}
+        built = build_drill(drill, streams)
+        _USES_EMG[drill] = any(set(n.inputs) & emg for n in built.nodes)
+    return _USES_EMG[drill]
+
+
+def full_kit_rules(drill: str) -> list[RuleView]:
+    """The rules of ``drill`` built on the simulator's full kit (cached per process)."""
+    if drill not in _FULL_RULES:
+        from nmre.drills import build_drill
+
+        _FULL_RULES[drill] = rules_of(build_drill(drill, _full_streams()))
+    return _FULL_RULES[drill]

@@ -1,0 +1,131 @@
+"""The suite as one call: cases → results → figures → targets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nmre.eval.cases import Case, suite_cases
+from nmre.eval.drills_view import drill_names, full_kit_rules, uses_emg
+from nmre.eval.metrics import TARGETS, aggregate
+from nmre.eval.model import CaseResult, RuleView
+from nmre.eval.run import run_cases
+from nmre.eval.simcase import supports
+
+__all__ = ["FORMAT", "SuiteRun", "regressions", "results_document", "run_suite", "suite_plan"]
+
+#: Version of the figures' layout in ``--json`` and ``eval/results.json``.
+FORMAT = 1
+
+
+@dataclass
+class SuiteRun:
+    """One run of the suite: its cases, their results, the drills' rules and the figures."""
+
+    suite: str
+    cases: list[Case]
+    results: list[CaseResult]
+    rules: dict[str, list[RuleView]]
+    figures: dict[str, Any]
+    wall: float
+
+    def subset(self, names: set[str]) -> dict[str, Any]:
+        """The figures over the cases named in ``names`` only (the quick suite inside a full run)."""
+        keep = [c for c in self.cases if c.name in names]
+        idx = {c.index for c in keep}
+        return aggregate(keep, [r for r in self.results if r.case in idx], self.rules)
+
+
+def suite_plan(
+    suite: str, drills: Sequence[str] | None = None
+) -> tuple[list[Case], dict[str, list[RuleView]], list[str]]:
+    """The cases of ``suite`` for ``drills`` (default: every shipped drill), their rules, and the skipped groups."""
+    names = list(drills) if drills else drill_names()
+    rules = {d: full_kit_rules(d) for d in names}
+    # mains hum and electrode motion artefacts are conditions of the drills that read EMG
+    emg = {d: uses_emg(d) for d in names}
+    cases = suite_cases(suite, names, emg)
+    skipped = sorted({c.group for c in cases if not supports(c.group)})
+    cases = [c for c in cases if supports(c.group)]
+    from dataclasses import replace
+
+    cases = [replace(c, index=i) for i, c in enumerate(cases)]
+    return cases, rules, skipped
+
+
+def run_suite(
+    suite: str = "quick",
+    drills: Sequence[str] | None = None,
+    workers: int | None = None,
+    progress: Callable[[CaseResult], None] | None = None,
+) -> SuiteRun:
+    """Run ``suite`` ("quick" or "full") over ``drills`` and return its figures."""
+    wall0 = time.perf_counter()
+    cases, rules, skipped = suite_plan(suite, drills)
+    results = run_cases(cases, workers, progress)
+    figures = aggregate(cases, results, rules)
+    figures = {
+        "nmre_eval": FORMAT,
+        "suite": suite,
+        "cases": len(cases),
+        "groups_not_available": {g: "the simulator cannot produce this condition yet" for g in skipped},
+        "targets": TARGETS,
+        **figures,
+    }
+    return SuiteRun(suite, cases, results, rules, figures, time.perf_counter() - wall0)
+
+
+def results_document(run: SuiteRun) -> dict[str, Any]:
+    """What ``make eval`` writes to ``eval/results.json``: this run's figures, and its quick subset's.
+
+    The quick suite's cases are among the full suite's, so the figures of that
+    subset are exactly what ``nmre eval --quick`` computes on the same code: the
+    regression guard of ``make test`` compares a fresh quick run with them.
+    """
+    quick_names = {c.name for c in suite_plan("quick", list(run.rules))[0]}
+    quick = run.subset(quick_names)
+    return {
+        "nmre_eval": FORMAT,
+        "command": "nmre eval --results eval/results.json"
+        if run.suite == "full"
+        else f"nmre eval --{run.suite}",
+        "wall_seconds": round(run.wall, 1),
+        run.suite: run.figures,
+        "quick_subset": {"nmre_eval": FORMAT, "suite": "quick", "cases": len(quick_names), **quick},
+    }
+
+
+def _targets(figures: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """(drill, rule, group, target) -> {"value", "met"} for every target of a run's figures."""
+    out: dict[tuple[str, ...], Mapping[str, Any]] = {}
+    for drill, d in figures["drills"].items():
+        for rid, r in d["rules"].items():
+            for label, checks in r["targets"].items():
+                for name, c in checks.items():
+                    out[(drill, rid, label, name)] = c
+        for label, c in d.get("count_targets", {}).items():
+            out[(drill, "(counts)", label, "counts")] = c
+    if "failed_cases" in figures:
+        out[("(suite)", "(cases)", "all", "cases")] = {
+            "value": f"{len(figures['failed_cases'])} failed",
+            "met": not figures["failed_cases"],
+        }
+    return out
+
+
+def regressions(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Targets met in ``recorded`` figures and missed (or no longer measured) in ``now``, one line each."""
+    cur = _targets(now)
+    out = []
+    for key, was in _targets(recorded).items():
+        if not was["met"]:
+            continue
+        c = cur.get(key)
+        where = "/".join(key)
+        if c is None:
+            out.append(f"{where}: met ({was['value']}) in the recorded run, not measured now")
+        elif c["met"] is False:
+            out.append(f"{where}: was {was['value']} (met), now {c['value']} (missed)")
+    return out

@@ -1,0 +1,422 @@
+"""The therapist's window: devices, setup guide, calibration, traces with target bands, counters, controls.
+
+Widgets only: the controller (:mod:`nmre.gui.app`) fills them from the session
+model on its timers. Every control has a keyboard shortcut (see :data:`SHORTCUTS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from nmre.gui.body import BodyMap
+from nmre.gui.theme import THERAPIST
+
+__all__ = ["SHORTCUTS", "Dashboard", "TracePanel"]
+
+#: Control → key sequence (shown in the buttons' tooltips and the help).
+SHORTCUTS = {
+    "start": "F5",
+    "pause": "Space",
+    "stop": "Ctrl+.",
+    "marker": "M",
+    "feedback": "F",
+    "mute": "Ctrl+M",
+    "volume_up": "Ctrl+Up",
+    "volume_down": "Ctrl+Down",
+    "large_text": "Ctrl+L",
+}
+
+pg.setConfigOptions(antialias=False, background="w", foreground="k")
+
+
+class _PaintTimedLayout(pg.GraphicsLayoutWidget):
+    """A plot layout that reports when each frame has been painted."""
+
+    painted: Callable[[], None] | None = None
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.painted is not None:
+            self.painted()
+
+
+class TracePanel:
+    """Stacked plots sharing the time axis in one layout (a tab of the dashboard)."""
+
+    def __init__(self) -> None:
+        self.widget = _PaintTimedLayout()
+        self.widget.setMinimumSize(600, 400)
+        self.widget.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.plots: dict[str, pg.PlotItem] = {}
+        self.curves: dict[tuple[str, int], pg.PlotDataItem] = {}
+        self.bands: dict[str, pg.LinearRegionItem | pg.InfiniteLine] = {}
+        self.lines: dict[str, list[pg.InfiniteLine]] = {}
+        self.timeline: pg.PlotItem | None = None
+        self._scatter: dict[str, pg.ScatterPlotItem] = {}
+        self._markers: list[pg.InfiniteLine] = []
+        self._first: pg.PlotItem | None = None
+
+    def add_plot(
+        self,
+        key: str,
+        title: str,
+        unit: str,
+        channels: Sequence[str],
+        height: int = 2,
+        y_range: tuple[float, float] | None = None,
+    ) -> pg.PlotItem:
+        row = len(self.plots) + (1 if self.timeline is not None else 0)
+        plot = self.widget.addPlot(row=row, col=0)
+        # a fixed scale (or one the slow timer rescales): the axis is not redrawn every frame
+        plot.enableAutoRange(axis="y", enable=False)
+        plot.fixed_y = y_range is not None  # type: ignore[attr-defined]
+        if y_range is not None:
+            plot.setYRange(*y_range, padding=0.02)
+        plot.setTitle(title, size="10pt")
+        plot.setLabel("left", unit)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        if len(channels) > 1:
+            plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=min(4, len(channels)))
+        for i, ch in enumerate(channels):
+            colour = THERAPIST["traces"][i % len(THERAPIST["traces"])]
+            curve = plot.plot(pen=pg.mkPen(colour, width=1.5), name=ch, skipFiniteCheck=True)
+            self.curves[(key, i)] = curve
+        self.widget.ci.layout.setRowStretchFactor(row, height)
+        if self._first is None:
+            self._first = plot
+        else:
+            plot.setXLink(self._first)
+        self.plots[key] = plot
+        self._bottom_axis_only_last()
+        return plot
+
+    def _bottom_axis_only_last(self) -> None:
+        """One time axis, under the last plot (the others share it)."""
+        items = [*self.plots.values()] + ([self.timeline] if self.timeline is not None else [])
+        rows = sorted(items, key=lambda p: self.widget.ci.items[p][0][0] if p in self.widget.ci.items else 0)
+        for p in rows:
+            p.showAxis("bottom", p is rows[-1])
+
+    def set_band(self, key: str, lo: float | None, hi: float | None) -> None:
+        """Draw the target band (or a limit line for a one-sided band) on plot ``key``."""
+        plot = self.plots[key]
+        for item in self.lines.pop(key, []):
+            plot.removeItem(item)
+        old = self.bands.pop(key, None)
+        if old is not None:
+            plot.removeItem(old)
+        edge = pg.mkPen(THERAPIST["band_edge"], width=2, style=QtCore.Qt.PenStyle.DashLine)
+        if lo is not None and hi is not None:
+            band = pg.LinearRegionItem(
+                (lo, hi),
+                orientation="horizontal",
+                movable=False,
+                brush=pg.mkBrush(THERAPIST["band"]),
+                pen=edge,
+            )
+            band.setZValue(-10)
+            plot.addItem(band)
+            self.bands[key] = band
+        elif lo is not None or hi is not None:
+            line = pg.InfiniteLine(lo if lo is not None else hi, angle=0, pen=edge)
+            plot.addItem(line)
+            self.bands[key] = line
+
+    def add_timeline(self) -> None:
+        plot = self.widget.addPlot(row=len(self.plots), col=0)
+        plot.setTitle("Timeline: errors (▲), not judged (■), markers (|)", size="10pt")
+        plot.setYRange(-0.5, 1.5)
+        plot.getAxis("left").setTicks([[(1, "errors"), (0, "not judged")]])
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        self.widget.ci.layout.setRowStretchFactor(len(self.plots), 1)
+        if self._first is not None:
+            plot.setXLink(self._first)
+        else:
+            self._first = plot
+        for name, symbol, colour, y in (
+            ("error", "t1", THERAPIST["error"], 1),
+            ("unjudged", "s", THERAPIST["unjudged"], 0),
+        ):
+            sc = pg.ScatterPlotItem(
+                symbol=symbol, size=14, brush=pg.mkBrush(colour), pen=pg.mkPen("k", width=0.5)
+            )
+            sc.setData([], [])
+            sc.y_level = y  # type: ignore[attr-defined]
+            plot.addItem(sc)
+            self._scatter[name] = sc
+        self.timeline = plot
+        self._bottom_axis_only_last()
+
+    def set_timeline(self, entries: Sequence[tuple[float, str, str]]) -> None:
+        if self.timeline is None:
+            return
+        for name, sc in self._scatter.items():
+            xs = [t for t, kind, _ in entries if kind == name]
+            sc.setData(xs, [sc.y_level] * len(xs))  # type: ignore[attr-defined]
+        marks = [(t, text) for t, kind, text in entries if kind == "marker"]
+        while len(self._markers) < len(marks):
+            line = pg.InfiniteLine(
+                angle=90,
+                pen=pg.mkPen(THERAPIST["marker"], width=2),
+                label="",
+                labelOpts={"position": 0.85, "color": THERAPIST["marker"]},
+            )
+            for p in [self.timeline, *self.plots.values()]:
+                if p is self.timeline:
+                    p.addItem(line)
+            self._markers.append(line)
+        for line, (t, text) in zip(self._markers, marks, strict=False):
+            line.setValue(t)
+            line.label.setFormat(text)
+
+    def rescale(self) -> None:
+        """Fit each plot without a fixed scale to its data, when the data left the range or use less than half of it."""
+        for key, plot in self.plots.items():
+            if getattr(plot, "fixed_y", True):
+                continue
+            lo, hi = np.inf, -np.inf
+            for (k, _), curve in self.curves.items():
+                if k != key:
+                    continue
+                _, y = curve.getData()
+                if y is not None and y.size:
+                    finite = y[np.isfinite(y)]
+                    if finite.size:
+                        lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+            if not np.isfinite(lo) or not np.isfinite(hi):
+                continue
+            if hi - lo < 1e-9:
+                lo, hi = lo - 1.0, hi + 1.0
+            (r0, r1) = plot.viewRange()[1]
+            span = r1 - r0
+            if lo < r0 or hi > r1 or (hi - lo) < 0.5 * span:
+                pad = 0.08 * (hi - lo)
+                plot.setYRange(lo - pad, hi + pad, padding=0)
+
+    def set_window(self, t0: float, t1: float) -> None:
+        if self._first is not None:
+            self._first.setXRange(t0, t1, padding=0)
+
+
+def _group(title: str, inner: QtWidgets.QWidget | QtWidgets.QLayout) -> QtWidgets.QGroupBox:
+    box = QtWidgets.QGroupBox(title)
+    lay = QtWidgets.QVBoxLayout(box)
+    lay.setContentsMargins(6, 6, 6, 6)
+    if isinstance(inner, QtWidgets.QLayout):
+        lay.addLayout(inner)
+    else:
+        lay.addWidget(inner)
+    return box
+
+
+class Dashboard(QtWidgets.QMainWindow):
+    """The therapist's main window."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("nmre studio — therapist")
+        self.resize(1600, 1000)
+        font = self.font()
+        font.setPointSize(10)
+        self.setFont(font)
+        self.actions_by_name: dict[str, QtGui.QAction] = {}
+
+        # -- toolbar: who, what, controls --------------------------------------------
+        bar = QtWidgets.QToolBar("session")
+        bar.setMovable(False)
+        bar.setIconSize(QtCore.QSize(16, 16))
+        self.addToolBar(bar)
+        self.patient = QtWidgets.QComboBox()
+        self.patient.setEditable(True)
+        self.patient.setMinimumWidth(130)
+        self.patient.setToolTip("Pseudonymous patient id (letters, digits, - and _), never a name")
+        self.patient.lineEdit().setPlaceholderText("patient id")
+        self.drill = QtWidgets.QComboBox()
+        self.level = QtWidgets.QComboBox()
+        self.schedule = QtWidgets.QComboBox()
+        for label, w in (
+            ("Patient", self.patient),
+            ("Drill", self.drill),
+            ("Level", self.level),
+            ("Schedule", self.schedule),
+        ):
+            bar.addWidget(QtWidgets.QLabel(f" {label} "))
+            bar.addWidget(w)
+        bar.addSeparator()
+        for name, text in (
+            ("start", "Start"),
+            ("pause", "Pause"),
+            ("stop", "Stop"),
+            ("marker", "Marker"),
+            ("feedback", "Feedback now"),
+        ):
+            act = QtGui.QAction(text, self)
+            act.setShortcut(QtGui.QKeySequence(SHORTCUTS[name]))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            act.setToolTip(f"{text} ({SHORTCUTS[name]})")
+            bar.addAction(act)
+            self.actions_by_name[name] = act
+        self.actions_by_name["pause"].setCheckable(True)
+        bar.addSeparator()
+        bar.addWidget(QtWidgets.QLabel(" Volume "))
+        self.volume = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setValue(70)
+        self.volume.setFixedWidth(100)
+        bar.addWidget(self.volume)
+        for name, text in (("mute", "Mute"), ("large_text", "Large text")):
+            act = QtGui.QAction(text, self)
+            act.setCheckable(True)
+            act.setShortcut(QtGui.QKeySequence(SHORTCUTS[name]))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            act.setToolTip(f"{text} ({SHORTCUTS[name]})")
+            bar.addAction(act)
+            self.actions_by_name[name] = act
+        for name, step in (("volume_up", 10), ("volume_down", -10)):
+            act = QtGui.QAction(name, self)
+            act.setShortcut(QtGui.QKeySequence(SHORTCUTS[name]))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            act.triggered.connect(lambda _=False, s=step: self.volume.setValue(self.volume.value() + s))
+            self.addAction(act)
+            self.actions_by_name[name] = act
+
+        # -- left: devices, setup guide, calibration -----------------------------------
+        self.devices = QtWidgets.QTableWidget(0, 6)
+        self.devices.setHorizontalHeaderLabels(["sensor", "state", "batt.", "loss", "lat.", "rec."])
+        self.devices.horizontalHeaderItem(4).setToolTip(
+            "transport latency: arrival minus the block's last sample time"
+        )
+        self.devices.horizontalHeaderItem(5).setToolTip("reconnects")
+        self.devices.verticalHeader().setVisible(False)
+        self.devices.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.devices.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.devices.setWordWrap(False)
+        self.devices.setMinimumHeight(150)
+        self.scan = QtWidgets.QPushButton("Scan for sensors")
+        dev_box = QtWidgets.QVBoxLayout()
+        dev_box.addWidget(self.devices)
+        dev_box.addWidget(self.scan)
+        self.body = BodyMap()
+        self.setup_list = QtWidgets.QLabel()
+        self.setup_list.setWordWrap(True)
+        self.setup_list.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        setup_box = QtWidgets.QVBoxLayout()
+        setup_box.addWidget(self.body, 1)
+        setup_box.addWidget(self.setup_list)
+        self.calibration = QtWidgets.QListWidget()
+        self.calibration.setWordWrap(True)
+        self.calibration.setMinimumHeight(90)
+        self.override = QtWidgets.QPushButton("Override readiness gate")
+        self.override.setEnabled(False)
+        cal_box = QtWidgets.QVBoxLayout()
+        cal_box.addWidget(self.calibration)
+        cal_box.addWidget(self.override)
+        left = QtWidgets.QWidget()
+        left_lay = QtWidgets.QVBoxLayout(left)
+        left_lay.setContentsMargins(0, 0, 0, 0)
+        left_lay.addWidget(_group("Devices", dev_box), 2)
+        left_lay.addWidget(_group("Setup guide", setup_box), 4)
+        left_lay.addWidget(_group("Calibration", cal_box), 2)
+        left.setFixedWidth(380)
+
+        # -- centre: traces in two tabs (only the visible one is redrawn) -----------------
+        self.traces = TracePanel()
+        self.raw_traces = TracePanel()
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(self.traces.widget, "Session")
+        self.tabs.addTab(self.raw_traces.widget, "Raw signals")
+
+        # -- right: counters, metrics, targets, warnings, latency -------------------------
+        self.counters = QtWidgets.QLabel()
+        self.counters.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.counters.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.metrics = QtWidgets.QTableWidget(0, 3)
+        self.metrics.setHorizontalHeaderLabels(["last rep", "value", "target"])
+        self.metrics.verticalHeader().setVisible(False)
+        self.metrics.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.metrics.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.targets_form = QtWidgets.QFormLayout()
+        self.targets_form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.warnings = QtWidgets.QListWidget()
+        self.warnings.setWordWrap(True)
+        self.latency = QtWidgets.QLabel()
+        self.latency.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.latency.setWordWrap(True)
+        right = QtWidgets.QWidget()
+        right_lay = QtWidgets.QVBoxLayout(right)
+        right_lay.setContentsMargins(0, 0, 0, 0)
+        right_lay.addWidget(_group("Counts", self.counters), 2)
+        right_lay.addWidget(_group("Metrics", self.metrics), 3)
+        right_lay.addWidget(_group("Targets and tolerances", self.targets_form), 2)
+        right_lay.addWidget(_group("Data quality and warnings", self.warnings), 3)
+        right_lay.addWidget(_group("Latency and load", self.latency), 1)
+        right.setFixedWidth(380)
+
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QHBoxLayout(central)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(left)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(right)
+        self.setCentralWidget(central)
+        self.status = QtWidgets.QLabel()
+        self.statusBar().addWidget(self.status, 1)
+        self.sound_status = QtWidgets.QLabel()
+        self.statusBar().addPermanentWidget(self.sound_status)
+        self.target_editors: dict[
+            str, tuple[QtWidgets.QDoubleSpinBox | None, QtWidgets.QDoubleSpinBox | None]
+        ] = {}
+
+    def add_target_editor(
+        self,
+        name: str,
+        label: str,
+        unit: str,
+        lo: float | None,
+        hi: float | None,
+        apply: Callable[[str, float | None, float | None], Any],
+    ) -> None:
+        """A row of spin boxes for one rule's band; editing it calls ``apply(name, lo, hi)``."""
+        row = QtWidgets.QHBoxLayout()
+        boxes: list[QtWidgets.QDoubleSpinBox | None] = []
+        for v in (lo, hi):
+            if v is None:
+                boxes.append(None)
+                continue
+            box = QtWidgets.QDoubleSpinBox()
+            box.setRange(-10000.0, 10000.0)
+            box.setDecimals(1 if abs(v) >= 1 else 3)
+            box.setSingleStep(1.0 if abs(v) >= 10 else 0.1 if abs(v) >= 1 else 0.005)
+            box.setValue(v)
+            box.setSuffix(f" {unit}" if unit else "")
+            box.setKeyboardTracking(False)
+            row.addWidget(box)
+            boxes.append(box)
+        lo_box, hi_box = boxes
+        if lo_box is not None:
+            lo_box.setPrefix("min ")
+        if hi_box is not None:
+            hi_box.setPrefix("max ")
+
+        def changed() -> None:
+            apply(name, lo_box.value() if lo_box else None, hi_box.value() if hi_box else None)
+
+        for b in boxes:
+            if b is not None:
+                b.valueChanged.connect(changed)
+        self.targets_form.addRow(label, row)
+        self.target_editors[name] = (lo_box, hi_box)

@@ -1,0 +1,377 @@
+"""The patient view: large, simple, high-contrast pictures readable from three metres.
+
+It draws a :class:`PatientScene` and nothing else (it computes no feedback). The
+pictures:
+
+* ``gauge``: one quantity (a joint angle, a muscle's activation) on a tall bar
+  with its target zone; the pointer and the number turn bluish green inside the
+  zone and orange outside, and a word says which ("In the zone", "Lower",
+  "Higher"), so colour is never the only sign;
+* ``balance``: a target of concentric rings; the dot is the centre-of-mass
+  proxy (the sway acceleration, forward = up, the patient's left = left), with a
+  short fading trail; the inner ring is the zone;
+* ``los``: limits of stability: eight targets around the centre, the active one
+  highlighted, the reached ones ticked;
+
+with the rep and hold counters on top and one short message at a time at the
+bottom. Overlays say "Paused", "Sensor lost: wait", "Get ready" or "Well done".
+
+Sizes are in a 1920 x 1080 design space scaled to the window: the counters are
+about 150 px high on a 1080-line screen (4 cm on a 24-inch monitor, comfortable
+at three metres; a legibility rule of thumb is 1/200 of the distance as the
+minimum, 1.5 cm). The large-text option scales type by 1.35.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from nmre.gui.theme import PatientTheme
+
+__all__ = ["PatientScene", "PatientView"]
+
+W, H = 1920.0, 1080.0
+
+
+@dataclass
+class PatientScene:
+    """What the patient screen shows now."""
+
+    mode: str = "idle"  # idle | gauge | balance | los
+    title: str = ""
+    # gauge
+    value: float = math.nan
+    lo: float | None = None
+    hi: float | None = None
+    range_lo: float = 0.0
+    range_hi: float = 100.0
+    unit: str = ""
+    label: str = ""
+    downward: bool = False  # values grow downwards (squat depth)
+    # balance / los: the dot in zone units (1 = the zone's edge), forward = +y, left = -x on screen
+    dot: tuple[float, float] = (math.nan, math.nan)
+    trail: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
+    zone: float | None = 1.0  # zone radius in the same units; None while it is being measured
+    los_active: int | None = None
+    los_reached: tuple[int, ...] = ()
+    # counters and message
+    reps: int | None = None
+    reps_total: int | None = None
+    hold: float | None = None  # seconds held in the current hold
+    hold_target: float | None = None
+    message: str = ""
+    tone: str = "info"  # good | correct | info
+    overlay: str | None = None  # paused | lost | ready | done
+    overlay_text: str = ""
+
+
+class PatientView(QtWidgets.QWidget):
+    """The patient's window. ``on_painted(t_end)`` is called after every frame (for the latency log)."""
+
+    def __init__(self, theme: PatientTheme | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme or PatientTheme()
+        self.scene = PatientScene()
+        self.on_painted: Callable[[], None] | None = None
+        self.frames = 0
+        self.setWindowTitle("nmre — patient")
+        self.setMinimumSize(640, 360)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+
+    def set_scene(self, scene: PatientScene) -> None:
+        self.scene = scene
+        self.update()
+
+    def set_large_text(self, on: bool) -> None:
+        self.theme = PatientTheme(scale=1.35 if on else 1.0)
+        self.update()
+
+    # -- painting -----------------------------------------------------------------
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        p = QtGui.QPainter(self)
+        try:
+            p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+            p.fillRect(self.rect(), QtGui.QColor(self.theme.background))
+            s = min(self.width() / W, self.height() / H)
+            p.translate((self.width() - W * s) / 2, (self.height() - H * s) / 2)
+            p.scale(s, s)
+            self._paint(p)
+        finally:
+            p.end()
+        self.frames += 1
+        if self.on_painted is not None:
+            self.on_painted()
+
+    def _font(self, px: float, bold: bool = True) -> QtGui.QFont:
+        f = QtGui.QFont("DejaVu Sans")
+        f.setPixelSize(max(8, round(px * self.theme.scale)))
+        f.setBold(bold)
+        return f
+
+    def _paint(self, p: QtGui.QPainter) -> None:
+        sc = self.scene
+        top, bottom = 0.0, H
+        if sc.reps is not None or sc.hold is not None or sc.title:
+            self._counters(p, sc)
+            top = 230.0
+        if sc.message or sc.mode != "idle":
+            bottom = H - 200.0
+        area = QtCore.QRectF(60, top, W - 120, bottom - top)
+        if sc.mode == "gauge":
+            self._gauge(p, sc, area)
+        elif sc.mode in ("balance", "los"):
+            self._target(p, sc, area)
+        if sc.message:
+            self._message(p, sc)
+        if sc.overlay:
+            self._overlay(p, sc)
+
+    def _counters(self, p: QtGui.QPainter, sc: PatientScene) -> None:
+        t = self.theme
+        p.setPen(QtGui.QColor(t.text))
+        if sc.reps is not None:
+            p.setFont(self._font(64, bold=False))
+            p.setPen(QtGui.QColor(t.muted))
+            p.drawText(
+                QtCore.QRectF(80, 10, 800, 80),
+                QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                "Rep",
+            )
+            p.setPen(QtGui.QColor(t.text))
+            p.setFont(self._font(150))
+            total = f" / {sc.reps_total}" if sc.reps_total else ""
+            p.drawText(
+                QtCore.QRectF(80, 70, 900, 160),
+                QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                f"{sc.reps}{total}",
+            )
+        if sc.hold is not None:
+            p.setFont(self._font(64, bold=False))
+            p.setPen(QtGui.QColor(t.muted))
+            right = QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+            p.drawText(QtCore.QRectF(W - 880, 10, 800, 80), right, "Hold")
+            done = sc.hold_target is not None and sc.hold >= sc.hold_target
+            p.setPen(QtGui.QColor(t.good if done else t.text))
+            p.setFont(self._font(150))
+            target = f" / {sc.hold_target:.0f} s" if sc.hold_target else " s"
+            p.drawText(QtCore.QRectF(W - 980, 70, 900, 160), right, f"{sc.hold:.0f}{target}")
+        elif sc.title and sc.reps is None:
+            p.setFont(self._font(90))
+            p.drawText(QtCore.QRectF(0, 40, W, 160), QtCore.Qt.AlignmentFlag.AlignCenter, sc.title)
+
+    def _gauge(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF) -> None:
+        t = self.theme
+        bar = QtCore.QRectF(W / 2 - 330, area.top() + 20, 260, area.height() - 40)
+        span = sc.range_hi - sc.range_lo or 1.0
+
+        def y_of(v: float) -> float:
+            x = min(1.0, max(0.0, (v - sc.range_lo) / span))
+            return bar.top() + x * bar.height() if sc.downward else bar.bottom() - x * bar.height()
+
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(QtGui.QColor(t.panel))
+        p.drawRoundedRect(bar, 30, 30)
+        inside = _inside(sc.value, sc.lo, sc.hi)
+        if sc.lo is not None or sc.hi is not None:
+            lo = sc.lo if sc.lo is not None else sc.range_lo
+            hi = sc.hi if sc.hi is not None else sc.range_hi
+            y1, y2 = sorted((y_of(lo), y_of(hi)))
+            zone = QtCore.QRectF(bar.left() - 40, y1, bar.width() + 80, max(8.0, y2 - y1))
+            c = QtGui.QColor(t.zone)
+            c.setAlpha(255 if inside else 150)
+            p.setBrush(c)
+            p.drawRoundedRect(zone, 16, 16)
+            p.setPen(QtGui.QPen(QtGui.QColor(t.text), 6))
+            p.drawLine(QtCore.QPointF(zone.left(), y1), QtCore.QPointF(zone.right(), y1))
+            p.drawLine(QtCore.QPointF(zone.left(), y2), QtCore.QPointF(zone.right(), y2))
+        if math.isfinite(sc.value):
+            y = y_of(sc.value)
+            colour = QtGui.QColor(t.good if inside else t.out if inside is False else t.text)
+            p.setPen(QtCore.Qt.PenStyle.NoPen)
+            p.setBrush(colour)
+            # the level fills from the start of the scale to the value
+            y0 = bar.top() if sc.downward else bar.bottom()
+            fill = QtCore.QRectF(bar.left() + 50, min(y, y0), bar.width() - 100, abs(y - y0))
+            p.drawRoundedRect(fill, 20, 20)
+            # a large pointer on the right of the bar
+            tri = QtGui.QPolygonF(
+                [
+                    QtCore.QPointF(bar.right() + 60, y),
+                    QtCore.QPointF(bar.right() + 150, y - 55),
+                    QtCore.QPointF(bar.right() + 150, y + 55),
+                ]
+            )
+            p.drawPolygon(tri)
+            p.setPen(colour)
+            p.setFont(self._font(130))
+            text_rect = QtCore.QRectF(bar.right() + 180, y - 90, 700, 180)
+            p.drawText(
+                text_rect,
+                QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                f"{sc.value:.0f}{_unit(sc.unit)}",
+            )
+            word = "In the zone" if inside else (_direction(sc) if inside is False else "")
+            if word:
+                p.setFont(self._font(70))
+                p.drawText(
+                    QtCore.QRectF(bar.right() + 180, y + 70, 800, 100),
+                    QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                    word,
+                )
+        if sc.label:
+            p.setPen(QtGui.QColor(t.muted))
+            p.setFont(self._font(56, bold=False))
+            p.drawText(
+                QtCore.QRectF(60, area.top() + 20, bar.left() - 100, 200),
+                QtCore.Qt.AlignmentFlag.AlignRight
+                | QtCore.Qt.AlignmentFlag.AlignTop
+                | QtCore.Qt.TextFlag.TextWordWrap,
+                sc.label,
+            )
+
+    def _target(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF) -> None:
+        t = self.theme
+        c = area.center()
+        outer = min(area.width(), area.height()) / 2 - 20
+        zone = sc.zone
+        # the picture's scale: the zone's edge at 45 % of the outer ring (so big errors still fit)
+        unit = outer * 0.45
+        p.setBrush(QtGui.QColor(t.panel))
+        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 4))
+        p.drawEllipse(c, outer, outer)
+        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 3, QtCore.Qt.PenStyle.DashLine))
+        p.drawLine(QtCore.QPointF(c.x() - outer, c.y()), QtCore.QPointF(c.x() + outer, c.y()))
+        p.drawLine(QtCore.QPointF(c.x(), c.y() - outer), QtCore.QPointF(c.x(), c.y() + outer))
+        dx, dy = sc.dot
+        r = math.hypot(dx, dy) if math.isfinite(dx) and math.isfinite(dy) else math.nan
+        inside = None if (zone is None or not math.isfinite(r)) else r <= zone
+        if zone is not None and sc.mode == "balance":
+            zc = QtGui.QColor(t.zone)
+            zc.setAlpha(110 if inside is not False else 60)
+            p.setBrush(zc)
+            p.setPen(QtGui.QPen(QtGui.QColor(t.zone if inside is not False else t.out), 10))
+            p.drawEllipse(c, zone * unit, zone * unit)
+        if sc.mode == "los":
+            for k in range(8):
+                a = math.radians(90 - 45 * k)  # 0 = forward (up), clockwise
+                pt = QtCore.QPointF(c.x() + math.cos(a) * outer * 0.82, c.y() - math.sin(a) * outer * 0.82)
+                active = sc.los_active == k
+                reached = k in sc.los_reached
+                p.setBrush(QtGui.QColor(t.target if active else t.good if reached else t.panel))
+                p.setPen(QtGui.QPen(QtGui.QColor(t.text if active else t.muted), 8 if active else 4))
+                p.drawEllipse(pt, 70 if active else 52, 70 if active else 52)
+                if reached:
+                    p.setPen(QtGui.QPen(QtGui.QColor(t.text), 10))
+                    p.drawLine(pt + QtCore.QPointF(-25, 0), pt + QtCore.QPointF(-5, 22))
+                    p.drawLine(pt + QtCore.QPointF(-5, 22), pt + QtCore.QPointF(28, -22))
+        # the trail, fading, then the dot
+        tr = sc.trail
+        if tr.shape[1] > 1:
+            n = tr.shape[1]
+            for i in range(0, n, max(1, n // 60)):
+                x, y = tr[0, i], tr[1, i]
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    continue
+                col = QtGui.QColor(t.dot)
+                col.setAlpha(int(20 + 100 * i / n))
+                p.setPen(QtCore.Qt.PenStyle.NoPen)
+                p.setBrush(col)
+                p.drawEllipse(_clamp_point(c, x, y, unit, outer), 12, 12)
+        if math.isfinite(r):
+            pt = _clamp_point(c, dx, dy, unit, outer)
+            p.setBrush(QtGui.QColor(t.dot if inside is not False else t.out))
+            p.setPen(QtGui.QPen(QtGui.QColor(t.background), 8))
+            p.drawEllipse(pt, 48, 48)
+        if sc.mode == "balance" and zone is None:
+            p.setPen(QtGui.QColor(t.text))
+            p.setFont(self._font(64))
+            p.drawText(
+                QtCore.QRectF(c.x() - 700, c.y() + outer * 0.5, 1400, 120),
+                QtCore.Qt.AlignmentFlag.AlignCenter,
+                "Measuring your balance",
+            )
+        elif sc.mode == "balance" and inside is not None:
+            p.setPen(QtGui.QColor(t.good if inside else t.out))
+            p.setFont(self._font(64))
+            word = "Steady" if inside else "Back to the middle"
+            p.drawText(
+                QtCore.QRectF(c.x() + outer + 20, c.y() - 60, W - c.x() - outer - 40, 120),
+                QtCore.Qt.AlignmentFlag.AlignLeft
+                | QtCore.Qt.AlignmentFlag.AlignVCenter
+                | QtCore.Qt.TextFlag.TextWordWrap,
+                word,
+            )
+
+    def _message(self, p: QtGui.QPainter, sc: PatientScene) -> None:
+        t = self.theme
+        colour = {"good": t.good, "correct": t.out}.get(sc.tone, t.panel)
+        box = QtCore.QRectF(120, H - 185, W - 240, 165)
+        p.setPen(QtCore.Qt.PenStyle.NoPen)
+        p.setBrush(QtGui.QColor(colour))
+        p.drawRoundedRect(box, 40, 40)
+        p.setPen(QtGui.QColor("#000000" if sc.tone in ("good", "correct") else t.text))
+        p.setFont(self._fit(p, sc.message, box.width() - 80, 110))
+        p.drawText(box, QtCore.Qt.AlignmentFlag.AlignCenter, sc.message)
+
+    def _overlay(self, p: QtGui.QPainter, sc: PatientScene) -> None:
+        t = self.theme
+        veil = QtGui.QColor(t.background)
+        veil.setAlpha(215)
+        p.fillRect(QtCore.QRectF(0, 0, W, H), veil)
+        words = {
+            "paused": "Paused",
+            "lost": "Sensor lost — please wait",
+            "ready": "Get ready",
+            "done": "Well done",
+        }.get(sc.overlay or "", sc.overlay or "")
+        colour = t.alert if sc.overlay == "lost" else t.text
+        p.setPen(QtGui.QColor(colour))
+        p.setFont(self._fit(p, words, W - 200, 170))
+        p.drawText(QtCore.QRectF(0, H / 2 - 220, W, 260), QtCore.Qt.AlignmentFlag.AlignCenter, words)
+        if sc.overlay_text:
+            p.setPen(QtGui.QColor(t.text))
+            p.setFont(self._fit(p, sc.overlay_text, W - 240, 80))
+            p.drawText(
+                QtCore.QRectF(100, H / 2 + 60, W - 200, 160),
+                QtCore.Qt.AlignmentFlag.AlignCenter | QtCore.Qt.TextFlag.TextWordWrap,
+                sc.overlay_text,
+            )
+
+    def _fit(self, p: QtGui.QPainter, text: str, width: float, px: float) -> QtGui.QFont:
+        """The largest font up to ``px`` (times the text scale) in which ``text`` fits ``width``."""
+        f = self._font(px)
+        metrics = QtGui.QFontMetricsF(f)
+        w = metrics.horizontalAdvance(text)
+        if w > width:
+            f.setPixelSize(max(8, int(f.pixelSize() * width / w)))
+        return f
+
+
+def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:
+    if not math.isfinite(v) or (lo is None and hi is None):
+        return None
+    return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+
+def _direction(sc: PatientScene) -> str:
+    below = sc.lo is not None and sc.value < sc.lo
+    if sc.downward:
+        return "Lower" if below else "Not so low"
+    return "Higher" if below else "Less"
+
+
+def _unit(u: str) -> str:
+    return "°" if u == "deg" else (" %" if u == "%" else (f" {u}" if u else ""))
+
+
+def _clamp_point(c: QtCore.QPointF, x: float, y: float, unit: float, outer: float) -> QtCore.QPointF:
+    px, py = x * unit, -y * unit
+    r = math.hypot(px, py)
+    if r > outer:
+        px, py = px * outer / r, py * outer / r
+    return QtCore.QPointF(c.x() + px, c.y() + py)

@@ -1,0 +1,95 @@
+"""The suite end to end on the simulator: it measures what it claims, and catches a broken detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nmre.core.clock import VirtualClock
+from nmre.eval import cases as cases_mod
+from nmre.eval.cases import Case, suite_cases
+from nmre.eval.metrics import aggregate
+from nmre.eval.run import DropoutSource, run_case, run_cases
+from nmre.eval.suite import suite_plan
+from nmre.rules.rep_rules import RepBandRule
+
+
+def test_quick_suite_is_a_subset_of_the_full_suite() -> None:
+    quick = {c.name for c in suite_cases("quick", ["squat", "stance"], {"squat": True})}
+    full = {c.name for c in suite_cases("full", ["squat", "stance"], {"squat": True})}
+    assert quick < full
+    assert len(full) == len({c for c in full})  # names are unique: a name is a case
+
+
+def test_a_case_is_the_same_session_every_time() -> None:
+    c = Case("squat", "target", 102, "full", loss=0.02, index=0)
+    a, b = run_case(c), run_case(c)
+    assert a.failure is None
+    assert a.observations == b.observations and a.counts == b.counts
+
+
+def test_severities_are_drawn_across_the_tolerance() -> None:
+    """Over the full suite's subjects, injected depths fall on both sides of the 75 deg limit."""
+    depths = []
+    for seed in cases_mod.SUITES["full"]:
+        r = run_case(Case("squat", "target", seed, "full", index=0))
+        depths += [o.true_value for o in r.observations if o.rule == "squat_depth"]
+    d = np.array(depths)
+    assert (d < 70).sum() >= 3 and ((d > 75) & (d < 85)).sum() >= 3
+
+
+def test_a_biased_measurement_fails_its_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A depth read 12 deg too deep praises shallow squats: recall and accuracy miss, and the table says so."""
+    original = RepBandRule._outcome
+
+    def biased(self: RepBandRule, end: object, value: float) -> object:
+        return original(self, end, value + 12.0 if self.kind == "squat_depth" else value)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RepBandRule, "_outcome", biased)
+    cases, rules, _ = suite_plan("quick", ["squat"])
+    cases = [c for c in cases if c.group == "target"]
+    results = run_cases(cases, workers=1)
+    fig = aggregate(cases, results, rules)
+    depth = fig["drills"]["squat"]["rules"]["squat_depth"]
+    g = depth["groups"]["target:full"]
+    assert g["bias"] == pytest.approx(12.0, abs=1.5)
+    missed = {(m["rule"], m["target"]) for m in fig["misses"]}
+    assert ("squat_depth", "accuracy") in missed and ("squat_depth", "recall") in missed
+    ex = next(m for m in fig["misses"] if m["rule"] == "squat_depth" and m["target"] == "recall")["examples"][
+        0
+    ]
+    assert ex["verdict"] == "ok" and ex["true"] < 70.0 and ex["seed"] == 101
+
+
+def test_a_case_that_raises_is_reported_with_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nmre.eval.run as run_mod
+
+    def boom(case: Case, rules: object) -> object:
+        raise RuntimeError(f"simulator exploded on {case.seed}")
+
+    monkeypatch.setattr(run_mod, "build_session", boom)
+    c = Case("squat", "target", 104, "full", index=0)
+    r = run_case(c)
+    assert r.failure is not None and r.failure.seed == 104 and "exploded on 104" in r.failure.error
+    fig = aggregate([c], [r], {"squat": []})
+    assert fig["failed_cases"] == [{"case": c.name, "seed": 104, "error": r.failure.error}]
+    assert any(m["target"] == "cases" for m in fig["misses"])
+
+
+def test_dropout_source_silences_one_stream_and_reports_the_loss() -> None:
+    from nmre.sim import SimSource, SquatConfig, simulate
+
+    sim = simulate(SquatConfig(reps=1), seed=3)
+    src = DropoutSource(SimSource(sim), "imu.thigh.r", 2.0, 4.0)
+    clock = VirtualClock()
+    src.start(clock)
+    blocks = []
+    while (t := src.next_arrival()) is not None:
+        blocks += src.poll(t)
+    thigh = [b for b in blocks if b.stream == "imu.thigh.r"]
+    times = np.concatenate([b.times for b in thigh])
+    assert not ((times >= 2.0) & (times < 4.0)).any()
+    after = next(b for b in thigh if b.times[0] >= 4.0)
+    assert after.missing_before == pytest.approx(200, abs=2)  # 2 s at 100 Hz
+    others = np.concatenate([b.times for b in blocks if b.stream == "imu.shank.r"])
+    assert ((others >= 2.0) & (others < 4.0)).sum() == 200

@@ -1,0 +1,268 @@
+"""The studio's behaviour on the simulated body: controls, pause, a sensor dropping out, screenshots.
+
+The engine runs in its worker thread as in a live session, on a stepped virtual
+clock the test releases step by step (no wall-clock sleeps); the GUI's timer
+callbacks are called after each step. Sound goes to a WAV file sink.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6 import QtGui, QtWidgets
+
+from nmre.core.clock import Clock
+from nmre.core.interfaces import Source
+from nmre.core.model import Block, Event, StreamInfo
+from nmre.gui.app import Studio, StudioOptions, build_sim_session
+from nmre.gui.runner import RunState, SteppedClock
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Dropout(Source):
+    """A sensor out of range: blocks of ``stream`` arriving in [t0, t1) never come; the next says how many samples were lost."""
+
+    def __init__(self, inner: Source, stream: str, t0: float, t1: float) -> None:
+        self.inner, self.stream, self.t0, self.t1 = inner, stream, t0, t1
+        self.lost = 0
+
+    @property
+    def streams(self) -> Sequence[StreamInfo]:
+        return self.inner.streams
+
+    def start(self, clock: Clock) -> None:
+        self.inner.wake = self.wake
+        self.inner.start(clock)
+
+    def poll(self, now: float) -> list[Block]:
+        out = []
+        for b in self.inner.poll(now):
+            if b.stream == self.stream and self.t0 <= b.arrival < self.t1:
+                self.lost += b.n_samples
+                continue
+            if b.stream == self.stream and self.lost:
+                b = Block(b.stream, b.times, b.values, b.seq, b.missing_before + self.lost, b.arrival)
+                self.lost = 0
+            out.append(b)
+        return out
+
+    def poll_events(self) -> list[Event]:
+        return self.inner.poll_events()
+
+    def next_arrival(self) -> float | None:
+        return self.inner.next_arrival()
+
+    @property
+    def finished(self) -> bool:
+        return self.inner.finished
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+@pytest.fixture
+def studio_factory(qapp: QtWidgets.QApplication, tmp_path: Path) -> Iterator[Any]:
+    made: list[Studio] = []
+
+    def make(
+        drill: str, wrapper: Any = None, schedule: str = "continuous", reps: int = 6
+    ) -> tuple[Studio, SteppedClock]:
+        clock = SteppedClock()
+        session = build_sim_session(
+            drill, seed=3, reps=reps, seconds=None, ble=False, clock=clock, source_wrapper=wrapper
+        )
+        opts = StudioOptions(sim=True, drill=drill, schedule=schedule, wav=str(tmp_path / f"{drill}.wav"))
+        studio = Studio(session, opts, qapp)
+        studio.dashboard.show()
+        studio.patient.show()
+        studio.start()
+        made.append(studio)
+        return studio, clock
+
+    yield make
+    for s in made:
+        s.runner.stop()
+        s.fast.stop()
+        s.slow.stop()
+        s.dashboard.close()
+        s.patient.close()
+
+
+def step(studio: Studio, clock: SteppedClock, t: float) -> None:
+    """Let session time run to ``t``, wait for the engine to get there, run the GUI's timers once."""
+    clock.release(t)
+    deadline = time.monotonic() + 120  # a guard only: the engine usually gets there in milliseconds
+    while not clock.wait_done(t, timeout=0.1):
+        if not studio.runner.alive:  # the session ended before t
+            break
+        assert time.monotonic() < deadline, f"the engine did not reach {t} s"
+    studio._frame()
+    studio._tick()
+    QtWidgets.QApplication.processEvents()
+
+
+def device_state(studio: Studio, label_part: str) -> str:
+    d = studio.dashboard.devices
+    for r in range(d.rowCount()):
+        if label_part in d.item(r, 0).text():
+            return d.item(r, 1).text()
+    raise AssertionError(f"no device row with {label_part!r}")
+
+
+def test_a_dropout_shows_on_both_screens_pauses_its_feedback_and_resumes(studio_factory: Any) -> None:
+    studio, clock = studio_factory("stance", wrapper=lambda src: Dropout(src, "imu.pelvis", 14.0, 17.0))
+    step(studio, clock, 13.5)
+    assert studio.patient.scene.overlay is None
+    assert device_state(studio, "pelvis") == "streaming"
+    assert studio.audio is not None and studio.audio.hold_reason is None
+    # within a second of the last block: both screens say so and the tone is held
+    step(studio, clock, 14.0 + 0.9)
+    assert studio.patient.scene.overlay == "lost"
+    assert "pelvis IMU" in studio.patient.scene.overlay_text
+    assert math.isnan(studio.patient.scene.dot[0]), "no stale dot while the sensor is lost"
+    assert device_state(studio, "pelvis") == "no data"
+    warnings = [studio.dashboard.warnings.item(i).text() for i in range(studio.dashboard.warnings.count())]
+    assert any("pelvis IMU" in w and "no data" in w for w in warnings)
+    assert studio.audio.hold_reason is not None and "pelvis" in studio.audio.hold_reason
+    # the sensor comes back: feedback resumes by itself
+    step(studio, clock, 17.6)
+    assert studio.patient.scene.overlay is None
+    assert device_state(studio, "pelvis") == "streaming"
+    assert studio.audio.hold_reason is None
+    assert studio.ring.health["imu.pelvis"].missing > 0, "the lost samples are counted, not hidden"
+
+
+def test_pause_stops_feedback_and_resume_brings_it_back(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=8)
+    step(studio, clock, 10.0)
+    cues_before = studio.counters.on_target + studio.counters.corrections
+    reps_before = studio.counters.reps
+    assert cues_before >= 1
+    studio.dashboard.actions_by_name["pause"].setChecked(True)  # the button (Space)
+    step(studio, clock, 10.05)
+    assert studio.runner.state is RunState.PAUSED
+    assert studio.patient.scene.overlay == "paused"
+    onsets_paused_from = len(studio.audio.synth.onsets())
+    step(studio, clock, 24.0)
+    assert studio.counters.reps > reps_before, "reps are still counted while paused"
+    assert studio.counters.on_target + studio.counters.corrections == cues_before, "no feedback while paused"
+    assert len(studio.audio.synth.onsets()) == onsets_paused_from, "no cue sounded while paused"
+    studio.dashboard.actions_by_name["pause"].setChecked(False)
+    step(studio, clock, 40.0)
+    assert studio.counters.on_target + studio.counters.corrections > cues_before
+    kinds_seen = [e.kind for e in studio.runner.engine.events]
+    assert "session.pause" in kinds_seen and "session.resume" in kinds_seen
+
+
+def test_target_controls_change_the_band_the_next_rep_is_judged_against(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=6)
+    step(studio, clock, 9.0)
+    first = studio.counters.last_rep["squat_depth"]
+    assert (first["lo"], first["hi"]) == (75.0, 115.0) and first["ok"]
+    lo_box, hi_box = studio.dashboard.target_editors["rule.squat_depth"]
+    assert lo_box is not None and hi_box is not None
+    lo_box.setValue(100.0)  # deeper than this subject squats
+    step(studio, clock, 9.1)
+    band = studio.dashboard.traces.bands["rule.squat_depth"]
+    assert tuple(band.getRegion()) == (100.0, 115.0)
+    step(studio, clock, 22.0)
+    last = studio.counters.last_rep["squat_depth"]
+    assert last["lo"] == 100.0 and last["ok"] is False and last["error"] == "shallow_squat"
+    changes = [e for e in studio.runner.engine.events if e.kind == "settings.target"]
+    assert changes and changes[0].payload["lo"] == 100.0 and changes[0].payload["old_lo"] == 75.0
+    # a band the other way round is refused with one line, and the rule keeps its band
+    studio.runner.set_target("rule.squat_depth", 120.0, 110.0)
+    step(studio, clock, 22.1)
+    refused = [e for e in studio.runner.engine.events if e.kind == "control.refused"]
+    assert refused and "lo <= hi" in (refused[-1].therapist_message or "")
+    assert studio.runner.targets[0].lo == 100.0
+
+
+def test_marker_and_shortcuts(studio_factory: Any, qtbot: Any) -> None:
+    studio, clock = studio_factory("squat", reps=3)
+    step(studio, clock, 3.0)
+    qtbot.keyClick(studio.dashboard, "m")  # the marker shortcut
+    step(studio, clock, 3.5)
+    assert studio.runner.markers == 1
+    assert any(kind == "marker" for _, kind, _ in studio.counters.timeline)
+    shortcuts = {name: a.shortcut().toString() for name, a in studio.dashboard.actions_by_name.items()}
+    assert shortcuts["pause"] == "Space" and shortcuts["start"] == "F5" and shortcuts["marker"] == "M"
+
+
+def _pixels(path: Path) -> np.ndarray:
+    img = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_RGB32)
+    ptr = img.constBits()
+    a = np.frombuffer(ptr, dtype=np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())
+    return a.reshape(img.height(), -1, 4)[:, : img.width(), :3].copy()
+
+
+@pytest.mark.slow
+def test_screenshots_of_a_sim_session_are_neither_blank_nor_clipped(
+    tmp_path: Path, qapp: QtWidgets.QApplication
+) -> None:
+    out = tmp_path / "shots"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nmre",
+            "studio",
+            "--sim",
+            "--seconds",
+            "7",
+            "--screenshot",
+            str(out),
+            "--no-sound",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "nmre studio: squat" in proc.stderr
+    for name, size in (("dashboard.png", (1600, 1000)), ("patient.png", (1280, 720))):
+        px = _pixels(out / name)
+        assert (px.shape[1], px.shape[0]) == size, name
+        colours = np.unique(px.reshape(-1, 3)[::37], axis=0)
+        assert len(colours) > 20, f"{name} looks blank ({len(colours)} colours)"
+    patient = _pixels(out / "patient.png")
+    # the patient view: a dark background with large bright type and coloured shapes
+    level = patient.mean(axis=2)
+    assert 0.4 < (level < 60).mean() < 0.97
+    assert (level > 200).mean() > 0.003
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["drill"] == "squat" and summary["session_seconds"] >= 7.0
+    assert summary["latency"]["visual_from_arrival"]["n"] > 0
+
+
+def test_nothing_on_the_dashboard_is_clipped(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=3)
+    step(studio, clock, 8.0)
+    d = studio.dashboard
+    d.resize(1600, 1000)
+    QtWidgets.QApplication.processEvents()
+    for label in d.findChildren(QtWidgets.QLabel):
+        if label.isVisible() and not label.wordWrap() and label.text():
+            assert label.sizeHint().width() <= label.width() + 2, f"label clipped: {label.text()[:60]!r}"
+    table = d.devices
+    for r in range(table.rowCount()):
+        for c in range(1, table.columnCount()):
+            item = table.item(r, c)
+            width = table.fontMetrics().horizontalAdvance(item.text())
+            assert width <= table.columnWidth(c), f"device table cell clipped: {item.text()!r}"
