@@ -5,9 +5,10 @@
 #   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0
 #                      - what PySide6 needs to render offscreen
 #   xvfb               - a virtual screen for GUI tests that need a real window
+#   poppler-utils      - pdftoppm: report tests render the PDF pages to PNG and check them
 #   python3-venv       - only when the python3 in use cannot make a venv (Debian's own python3)
 set -euo pipefail
-pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0 xvfb)
+pkgs=(libportaudio2 libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libxcb-cursor0 xvfb poppler-utils)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,5 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "import_",
     "patients",
     "sessions",
+    "report",
+    "progress",
     "plugins",
 )
