@@ -6,6 +6,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def _check_figures(data):
 
 
 def test_a_session_report_from_a_recording(squat_recording, tmp_path):
-    path, events = squat_recording
+    path, _ = squat_recording
     data = session_data(path)
     assert {t.signal for t in data.traces} == {
         "angle.knee.r:flexion",
@@ -76,7 +77,7 @@ def test_a_session_report_from_a_recording(squat_recording, tmp_path):
         q["missing"] == 0 for q in data.quality
     )
     html_path, pdf_path = session_report(data, tmp_path / "r")
-    text = open(html_path, encoding="utf-8").read()
+    text = Path(html_path).read_text(encoding="utf-8")
     assert text.count("<tr class='fix'>") == 1 and text.count("<tr class='ok'>") == 3
     assert "Go a little deeper" in text and "shallow_squat" in text and "emg.r" in text
     pages = _pages(pdf_path, tmp_path)
@@ -159,7 +160,7 @@ def test_progress_marks_changes_beyond_mdc95_from_the_patients_own_reps(tmp_path
     assert [c["exceeds"] for c in t.changes] == [False, True]
     assert t.changes[1]["exceeds_first"] is True
     html_path, pdf = progress_report(p, tmp_path / "prog")
-    assert "exceeds" in open(html_path, encoding="utf-8").read()
+    assert "exceeds" in Path(html_path).read_text(encoding="utf-8")
     _check_pages(_pages(pdf, tmp_path))
     store.close()
 

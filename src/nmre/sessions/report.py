@@ -119,7 +119,7 @@ def _quality(rec: Any, events: Sequence[Event]) -> list[dict[str, Any]]:
     for s in rec.raw:
         n = s.n_samples
         span = float(s.times[-1] - s.times[0]) if n > 1 else 0.0
-        expected = int(round(span * s.srate)) + 1 if s.srate > 0 and n else n
+        expected = round(span * s.srate) + 1 if s.srate > 0 and n else n
         finite = np.isfinite(s.values).all(axis=0) if n else np.zeros(0, dtype=bool)
         steps = np.diff(s.times) if n > 1 else np.zeros(0)
         gaps = int(np.sum(steps > 1.5 / s.srate)) if s.srate > 0 else 0
