@@ -67,7 +67,7 @@ def _per_block(sim, seconds: float, record: str | None) -> tuple[float, float]: 
 
 
 def run(quick: bool) -> list[Comparison]:
-    import pyxdf  # noqa: F401  (peer; ImportError -> "skipped")
+    import pyxdf  # peer; ImportError -> "skipped"
 
     sim = kit_sim(reps=67 if quick else 800, seed=3)
     tmp = tempfile.mkdtemp(prefix="nmre-bench-")

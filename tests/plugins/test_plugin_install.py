@@ -46,7 +46,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-index",
             "--quiet",
             str(HERE / "example"),
-        ]  # fmt: skip
+        ]
     )
     assert installed.returncode == 0, installed.stderr
     return python

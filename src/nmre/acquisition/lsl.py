@@ -480,7 +480,9 @@ def _layout(spec: LslSpec, lsl_info: Any) -> _Layout:
             f"{where}: " + expected(f"kind one of {', '.join(k.value for k in _TAKEN)}", kind.value)
         )
     stream_id = spec.id or f"lsl.{re.sub(r'[^A-Za-z0-9_.-]+', '_', name) or 'stream'}"
-    device = f"lsl:{lsl_info.hostname()}/{name}"
+    device = (
+        f"lsl:{name}"  # not the source computer's host name: recordings keep nothing identifying by default
+    )
     desc = lsl_info.desc()
     placement = spec.placement or _placement_from_xml(desc.child("placement"))
     if kind is StreamKind.MARKER:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from nmre.commands._args import integer, positive_int, positive_seconds
+from nmre.commands._lsl import add_lsl_arguments
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -66,11 +67,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--fps", type=_fps, default=60.0, help="display rate of traces and the patient view (default 60)"
     )
     p.add_argument("--large-text", action="store_true", help="larger type on the patient view")
+    add_lsl_arguments(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from nmre.gui.app import StudioOptions, run_studio
+    from nmre.commands._lsl import lsl_outlet, lsl_source, lsl_studio_session
+    from nmre.errors import ConfigError
+    from nmre.gui.app import StudioOptions, build_sim_session, run_studio
 
     opts = StudioOptions(
         sim=args.sim,
@@ -88,4 +92,16 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         large_text=args.large_text,
     )
-    return run_studio(opts)
+    session = None
+    if args.lsl_in:  # LSL streams are the session's sensors (scale: --lsl-in, --lsl-out)
+        if args.sim or args.replay:
+            raise ConfigError(
+                "--lsl-in: expected the LSL streams as the only sensors, got --sim or --replay too"
+            )
+        session = lsl_studio_session(args.drill, lsl_source(args), args.seconds)
+    elif args.lsl_out is not None and args.sim:
+        until = None if args.seconds is None else args.seconds + 1.0  # as run_studio builds it
+        session = build_sim_session(args.drill, args.seed, args.reps, until, ble=True)
+    if session is not None and args.lsl_out is not None:
+        session.sinks.append(lsl_outlet(args, session.clock))
+    return run_studio(opts, session)

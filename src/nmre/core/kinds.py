@@ -11,7 +11,13 @@ from __future__ import annotations
 __all__ = [
     "BALANCE_BASELINE",
     "BALANCE_UNJUDGED",
+    "CALIBRATION",
+    "CALIBRATION_EMG_REFERENCE",
+    "CALIBRATION_EMG_REST",
+    "CALIBRATION_FAILED",
+    "CALIBRATION_LONG_AXIS",
     "CALIBRATION_NEUTRAL",
+    "CALIBRATION_TEMPLATE",
     "DEVICE_CONNECT",
     "DEVICE_DISCONNECT",
     "DEVICE_ERROR",
@@ -27,6 +33,9 @@ __all__ = [
     "HOLD_UNJUDGED",
     "LSL_ASSUMPTION",
     "LSL_MARKER",
+    "READINESS_FAIL",
+    "READINESS_OVERRIDE",
+    "READINESS_PASS",
     "REP_END",
     "REP_REJECTED",
     "REP_START",
@@ -111,7 +120,19 @@ BALANCE_BASELINE = "balance.baseline"
 BALANCE_UNJUDGED = "balance.unjudged"
 
 # -- calibration and engine --------------------------------------------------------
+#: Prefix of every calibration step's result: ``calibration.<step>``, payload = the step's record entry.
+CALIBRATION = "calibration."
 CALIBRATION_NEUTRAL = "calibration.neutral"
+CALIBRATION_EMG_REST = "calibration.emg_rest"
+CALIBRATION_EMG_REFERENCE = "calibration.emg_reference"
+CALIBRATION_LONG_AXIS = "calibration.long_axis"
+CALIBRATION_TEMPLATE = "calibration.template"
+#: A step gave up (timeout, bad signal); payload ``step``, ``reason``.
+CALIBRATION_FAILED = "calibration.failed"
+#: The signal-readiness gate: passed, failed (payload ``problems`` per stream), opened by the therapist.
+READINESS_PASS = "readiness.pass"
+READINESS_FAIL = "readiness.fail"
+READINESS_OVERRIDE = "readiness.override"
 ENGINE_NODE_ERROR = "engine.node_error"
 
 

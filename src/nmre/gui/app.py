@@ -98,6 +98,8 @@ class Session:
     until: float | None = None
     sim: Any = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Sinks the command line adds beside the studio's own (e.g. an LSL outlet, ``--lsl-out``).
+    sinks: list[Sink] = field(default_factory=list)
 
 
 # -- what each drill needs and shows ------------------------------------------------------
@@ -276,6 +278,7 @@ class Studio(QtCore.QObject):
             self.sound_note = "sound off (--no-sound)"
         if self.audio is not None:
             sinks.append(self.audio)
+        sinks.extend(session.sinks)
         self.runner = SessionRunner(
             session.sources,
             session.nodes,

@@ -1,0 +1,73 @@
+"""Archive re-analysis on Dask: 1 against 2 workers, and the batch against the sequential replay.
+
+Data: ``N`` recordings made with ``nmre demo --record`` (squat, 6 reps each, seeds
+1..N; N = 12, 4 with ``--quick``), written once to a temporary folder and not timed.
+
+Measured (wall seconds for the whole set, one run each, all in this process):
+
+* ``sequential``: :func:`nmre.sessions.archive.replay_archive` (what ``nmre replay DIR``
+  runs: one file after another in this process, kernels already compiled);
+* ``batch, 1 worker`` and ``batch, 2 workers``: :func:`nmre.batch.run_batch` on a
+  fresh ``LocalCluster`` each, including its start (worker processes, imports, numba
+  cache loads) and shutdown, as a user running ``nmre batch`` waits for them.
+
+Reported: the scaling ratio (1 worker / 2 workers; 2.0 would be perfect on this
+2-core machine) and the per-recording overhead of the batch on 1 worker against the
+sequential replay ((batch_1 - sequential) / N, cluster start included).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import Comparison
+from nmre.batch import BatchOptions, run_batch
+from nmre.demo import DemoOptions, run_demo
+
+
+def _archive(folder: Path, n: int) -> list[str]:
+    from nmre.sessions.archive import find_recordings
+
+    for seed in range(1, n + 1):
+        run_demo(DemoOptions(reps=6, seed=seed, record=str(folder / f"squat-{seed:03d}.xdf")))
+    return find_recordings([folder])
+
+
+def _timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def run(quick: bool = False) -> list[Comparison]:
+    from nmre.sessions.archive import replay_archive  # ImportError: run.py reports the benchmark skipped
+
+    n = 4 if quick else 12
+    with tempfile.TemporaryDirectory(prefix="nmre-bench-batch-") as tmp:
+        files = _archive(Path(tmp), n)
+        replay_archive(files[:1])  # warm: kernels loaded in this process
+        t_seq, seq = _timed(lambda: replay_archive(files))
+        t_1, one = _timed(lambda: run_batch(files, None, BatchOptions(workers=1)))
+        t_2, two = _timed(lambda: run_batch(files, None, BatchOptions(workers=2)))
+    assert one.rows == seq.rows and two.rows == seq.rows, "batch rows differ from the sequential replay"
+    work = f"{n} recordings of 6 squats"
+    return [
+        Comparison(
+            "batch: 2 workers vs 1 (scaling)", t_2, "batch, 1 worker", t_1, work, "x2.0 on 2 cores is perfect"
+        ),
+        Comparison("batch, 2 workers vs sequential replay", t_2, "nmre replay DIR (sequential)", t_seq, work),
+        Comparison(
+            "batch overhead per recording (1 worker)",
+            max(1e-9, (t_1 - t_seq) / n),
+            "sequential replay per recording",
+            t_seq / n,
+            "per recording, cluster start included",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    for c in run(quick=True):
+        print(c.name, c.nmre_time, c.peer, c.peer_time, c.ratio)

@@ -1,0 +1,309 @@
+"""IMU calibration steps: the neutral pose (static) and the functional long-axis calibration.
+
+Sensor-to-segment calibration after Favre et al. (2009, J Biomech 42:2330): the
+segment's vertical from a static pose, its medio-lateral axis from a movement about
+that axis, the third axis by cross product (:func:`nmre.dsp.joints.segment_calibration`).
+
+* :class:`NeutralPoseCalibration` — per sensor, ``duration`` s of stillness in the
+  neutral standing pose (gyro norm below :data:`STILL_GYRO`; for an accelerometer-only
+  sensor, every sample within 0.3 m/s² of the stretch's mean); the mean
+  accelerometer direction is the segment's vertical. A sensor strapped on tilted no
+  longer reads as a joint angle or a lean. The rotation about the segment's **long
+  axis** cannot be seen from gravity: with the neutral pose alone it is assumed to be
+  0 (the sensor's y is taken as medio-lateral).
+* :class:`LongAxisCalibration` — that rotation, from a flexion/extension movement
+  (a squat, a knee bend, a hip flexion, a forward trunk bend, a shoulder flexion):
+  the principal axis of the gyroscope's angular velocity (eigenvector of Σ ω ωᵀ over
+  the moving samples) is the segment's medio-lateral axis. Waits until the movement
+  has turned the segment through ``min_rotation`` degrees in all and is planar
+  (``planarity`` = largest eigenvalue / trace ≥ 0.8, i.e. mostly about one axis), so
+  a wobble or a twist is not taken for the axis. Needs the neutral pose first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nmre.calibration.record import Calibration, SegmentPose
+from nmre.calibration.steps import CalibrationStep
+from nmre.core.model import Block, StreamKind
+from nmre.dsp.joints import segment_calibration
+from nmre.dsp.quaternion import quat_to_matrix
+from nmre.errors import ConfigError, expected
+
+__all__ = ["STILL_GYRO", "LongAxisCalibration", "NeutralPoseCalibration", "tilt_deg"]
+
+F64 = NDArray[np.float64]
+
+#: Stillness threshold on the raw gyro norm. A worn MEMS gyro's bias alone can reach
+#: 2 deg/s per axis (3.5 deg/s in norm), so Fusion's 3 deg/s would never see the sensor
+#: as still; squats turn segments at tens of deg/s.
+STILL_GYRO = math.radians(6.0)
+#: For an accelerometer-only sensor: largest distance of a sample from the stretch's mean, m/s^2.
+STILL_ACC = 0.3
+
+Apply = Callable[[dict[str, F64]], None]
+
+
+def tilt_deg(q: F64) -> float:
+    """Rotation angle of a unit quaternion, degrees (the sensor's tilt on its segment after a static calibration)."""
+    return round(math.degrees(2 * math.acos(min(1.0, abs(float(q[0]))))), 2)
+
+
+def _check_imu(step: CalibrationStep, kinds: tuple[StreamKind, ...]) -> None:
+    for s in step.inputs:
+        info = step.infos[s]
+        if info.kind not in kinds:
+            names = " or ".join(k.value for k in kinds)
+            raise ConfigError(f"{step.name}: expected an {names} stream {s!r}, got {info.kind.value}")
+
+
+class NeutralPoseCalibration(CalibrationStep):
+    """Static sensor-to-segment calibration from the neutral standing pose (see the module docstring).
+
+    Parameters
+    ----------
+    streams : sequence of str
+        IMU (or accelerometer-only) stream ids.
+    apply : callable, optional
+        Called once with ``{stream: q_cal}`` when every stream is calibrated (the drill
+        hands the rotations to its joint-angle and inclination processors).
+    settle : float
+        Seconds skipped at the start (0.3).
+    duration : float
+        Seconds of stillness per sensor (1.0).
+
+    Raises one ``calibration.neutral`` event: payload ``results`` (stream -> pose),
+    ``tilt_deg`` (stream -> degrees) and ``seconds``.
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[str],
+        apply: Apply | None = None,
+        *,
+        settle: float = 0.3,
+        duration: float = 1.0,
+        record: Calibration | None = None,
+        autostart: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        if not streams:
+            raise ConfigError("neutral pose: expected at least one IMU stream, got none")
+        for name, v in (("settle", settle), ("duration", duration)):
+            if not (
+                isinstance(v, (int, float)) and math.isfinite(v) and v >= (0 if name == "settle" else 0.1)
+            ):
+                raise ConfigError(f"neutral pose: {name} " + expected("a number of seconds", v))
+        super().__init__("neutral", streams, record=record, autostart=autostart, timeout=timeout)
+        self.apply, self.settle, self.duration = apply, float(settle), float(duration)
+        self._clear()
+
+    def _clear(self) -> None:
+        self._t0: dict[str, float] = {}
+        self._acc: dict[str, list[F64]] = {s: [] for s in self.inputs}
+        self._start: dict[str, float] = {}
+        self._cal: dict[str, SegmentPose] = {}
+
+    def _bind(self) -> None:
+        _check_imu(self, (StreamKind.IMU, StreamKind.ACC))
+
+    def reset(self) -> None:
+        super().reset()
+        self._clear()
+
+    def _push(self, block: Block) -> None:
+        s = block.stream
+        if s in self._cal:
+            return
+        t, v = block.times, block.values
+        gyro = self.infos[s].kind is StreamKind.IMU
+        t0 = self._t0.setdefault(s, float(t[0]))
+        for i in range(t.shape[0]):
+            ti = float(t[i])
+            if ti < t0 + self.settle:
+                continue
+            a = v[0:3, i]
+            if not np.all(np.isfinite(v[:, i])):
+                still = False
+            elif gyro:
+                still = float(np.linalg.norm(v[3:6, i])) < STILL_GYRO
+            else:
+                acc = self._acc[s]
+                still = not acc or float(np.linalg.norm(a - np.mean(acc, axis=0))) < STILL_ACC
+            if not still:  # the pose is not held: start the window again
+                self._acc[s].clear()
+                self._start.pop(s, None)
+                continue
+            start = self._start.setdefault(s, ti)
+            self._acc[s].append(a.copy())
+            if ti - start >= self.duration:
+                q = segment_calibration(np.column_stack(self._acc[s]))
+                self._cal[s] = SegmentPose(s, "neutral", q.tolist(), tilt_deg(q), start, ti)
+                break
+        waiting = [x for x in self.inputs if x not in self._cal]
+        if waiting:
+            moving = [x for x in waiting if x in self._t0 and x not in self._start]
+            what = "stand still in the neutral pose"
+            if moving:
+                what += f" ({', '.join(moving)} moving)"
+            self._wait(what, recording=bool(self._start))
+            return
+        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        if self.apply is not None:
+            self.apply(cal)
+        tilts = {k: self._cal[k].tilt_deg for k in self.inputs}
+        self._finish(
+            float(t[-1]),
+            {k: self._cal[k] for k in self.inputs},
+            {"tilt_deg": tilts, "seconds": self.duration},
+            "neutral pose calibrated; sensor tilt on its segment: "
+            + ", ".join(f"{k} {v:.1f} deg" for k, v in tilts.items()),
+        )
+
+
+class LongAxisCalibration(CalibrationStep):
+    """Functional calibration of the rotation about each segment's long axis (see the module docstring).
+
+    Parameters
+    ----------
+    streams : sequence of str
+        IMU stream ids (a gyroscope is needed).
+    apply : callable, optional
+        Called once with ``{stream: q_cal}`` (static vertical + functional axis).
+    min_rotation : float
+        Total rotation of each segment about its principal axis needed, degrees (90:
+        e.g. two squats to 25° of segment rotation and back).
+    min_planarity : float
+        Share of Σ ω ωᵀ about the principal axis needed (0.8).
+    movement : str
+        Said to the patient ("bend your knees and hips (a squat)").
+
+    Raises ``calibration.long_axis`` with ``results`` (stream -> pose) and
+    ``long_axis_deg`` (stream -> the rotation about the long axis found, degrees).
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[str],
+        apply: Apply | None = None,
+        *,
+        min_rotation: float = 90.0,
+        min_planarity: float = 0.8,
+        movement: str = "bend and straighten the joint a few times (flexion and extension only)",
+        record: Calibration | None = None,
+        autostart: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        if not streams:
+            raise ConfigError("long-axis calibration: expected at least one IMU stream, got none")
+        if not (isinstance(min_rotation, (int, float)) and math.isfinite(min_rotation) and min_rotation > 0):
+            raise ConfigError("long-axis calibration: min_rotation " + expected("degrees > 0", min_rotation))
+        if not (isinstance(min_planarity, (int, float)) and 1 / 3 < min_planarity < 1):
+            raise ConfigError(
+                "long-axis calibration: min_planarity " + expected("a share in (1/3, 1)", min_planarity)
+            )
+        super().__init__("long_axis", streams, record=record, autostart=autostart, timeout=timeout)
+        self.apply = apply
+        self.min_rotation, self.min_planarity, self.movement = (
+            float(min_rotation),
+            float(min_planarity),
+            movement,
+        )
+        self._clear()
+
+    def _clear(self) -> None:
+        self._m: dict[str, F64] = {s: np.zeros((3, 3)) for s in self.inputs}
+        self._angle: dict[str, float] = dict.fromkeys(self.inputs, 0.0)
+        self._t: dict[str, list[float]] = {}
+        self._cal: dict[str, SegmentPose] = {}
+
+    def _bind(self) -> None:
+        _check_imu(self, (StreamKind.IMU,))
+
+    def reset(self) -> None:
+        super().reset()
+        self._clear()
+
+    @staticmethod
+    def planarity(m: F64) -> float:
+        """Largest eigenvalue of the 3x3 moment matrix over its trace (1: one axis; 1/3: no preferred axis)."""
+        tr = float(np.trace(m))
+        return float(np.linalg.eigvalsh(m)[-1]) / tr if tr > 0 else 0.0
+
+    def _push(self, block: Block) -> None:
+        s = block.stream
+        if s in self._cal:
+            return
+        neutral = self.record.neutral.get(s)
+        if neutral is None:
+            self._wait(f"the neutral pose of {s} first")
+            return
+        g = block.values[3:6]
+        ok = np.all(np.isfinite(g), axis=0)
+        speed = np.linalg.norm(g, axis=0)
+        moving = ok & (speed > STILL_GYRO)
+        dt = 1.0 / self.infos[s].rate
+        if moving.any():
+            gm = g[:, moving]
+            self._m[s] += (gm @ gm.T) * dt
+            self._angle[s] += math.degrees(float(speed[moving].sum()) * dt)
+            span = self._t.setdefault(s, [float(block.times[moving][0]), 0.0])
+            span[1] = float(block.times[moving][-1])
+        p = self.planarity(self._m[s])
+        if self._angle[s] >= self.min_rotation and p >= self.min_planarity:
+            r = quat_to_matrix(neutral.quaternion)[0]
+            z_sensor, y_hint = (
+                r[:, 2],
+                r[:, 1],
+            )  # the segment's vertical and assumed medio-lateral, sensor frame
+            w, v = np.linalg.eigh(self._m[s])
+            root = v @ np.diag(
+                np.sqrt(np.maximum(w, 0.0))
+            )  # root @ root.T == M: segment_calibration's Σ ω ωᵀ
+            q = segment_calibration(z_sensor, root, axis_hint=y_hint)
+            y_new = quat_to_matrix(q)[0][:, 1]
+            # the sensor's rotation about the long axis: from the segment's y (found) to the sensor's own y
+            about = math.degrees(math.atan2(float(np.cross(y_new, y_hint) @ z_sensor), float(y_new @ y_hint)))
+            t0, t1 = self._t[s]
+            self._cal[s] = SegmentPose(
+                s,
+                "functional",
+                q.tolist(),
+                neutral.tilt_deg,
+                t0,
+                t1,
+                round(about, 2),
+                round(p, 4),
+                round(self._angle[s], 1),
+            )
+        waiting = [x for x in self.inputs if x not in self._cal]
+        if waiting:
+            short = [x for x in waiting if self._angle[x] < self.min_rotation]
+            twisted = [x for x in waiting if self._angle[x] >= self.min_rotation]
+            what = self.movement
+            if short:
+                what += (
+                    " ("
+                    + ", ".join(f"{x} {self._angle[x]:.0f} of {self.min_rotation:.0f} deg" for x in short)
+                    + ")"
+                )
+            if twisted:
+                what += f"; {', '.join(twisted)}: move only in one plane, no twisting"
+            self._wait(what, recording=bool(moving.any()))
+            return
+        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        if self.apply is not None:
+            self.apply(cal)
+        about = {k: self._cal[k].long_axis_deg for k in self.inputs}
+        self._finish(
+            float(block.times[-1]),
+            {k: self._cal[k] for k in self.inputs},
+            {"long_axis_deg": about},
+            "long-axis calibration: sensor rotation about each segment's long axis "
+            + ", ".join(f"{k} {v:+.1f} deg" for k, v in about.items()),
+        )

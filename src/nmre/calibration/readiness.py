@@ -1,0 +1,499 @@
+"""The signal-readiness gate: are the signals good enough to start the drill?
+
+Before a drill judges anything, every stream is checked over consecutive
+``window``-second stretches (default 1 s) while the patient rests:
+
+EMG (per channel, band-passed 20–450 Hz):
+
+* **baseline noise**: RMS at rest at most ``max_noise_uv`` (default 10 µV). Konrad's
+  *ABC of EMG* (Noraxon 2005, p. 17) asks for a baseline noise of at most 3–5 µV with
+  gelled Ag/AgCl electrodes (1–2 µV as the target); nmre allows twice the upper value
+  because the dry and textile electrodes of wearables sit higher. Above it: "not at
+  rest, or a noisy electrode".
+* **electrode off**: an RMS below ``min_noise_uv`` (0.3 µV, under the ~1 µV noise of any
+  EMG amplifier front end, Merletti & Cerone 2020) is no signal — an electrode off or a
+  broken lead; above ``loose_noise_uv`` (100 µV at rest) an electrode loose or off (the
+  open input picks up everything).
+* **mains interference**: the 50 or 60 Hz component (fundamental and harmonics, measured
+  on the spectrum above the local noise floor) at most ``max_mains_uv`` RMS (default:
+  the baseline-noise limit, so mains alone cannot use up the noise budget); the
+  signal-to-power-line ratio is reported too (CleanEMG, Abser et al. 2011: below
+  about 9 dB removing the hum adds more error than it removes). With
+  ``mains_notched=True`` (the drill's chain has a notch) mains is reported, not failed.
+* **saturation**: at most ``max_saturated`` (0.1 %) of the raw samples at the rail
+  (:func:`nmre.core.ranges.channel_limits`).
+
+IMU / accelerometer (per sensor):
+
+* **still**: gyroscope norm below 6 °/s on average (nmre's stillness threshold for worn
+  MEMS gyros, whose bias alone reaches 3.5 °/s in norm; Fusion uses 3 °/s) and the
+  accelerometer norm's SD below 0.5 m/s² (VQF's rest threshold, Laidig & Seel 2023);
+* **gravity**: the mean accelerometer norm within 9.81 ± 1 m/s² (a sensor that reads
+  1.0 at rest sends g, not m/s²; one that reads 0 is not sending acceleration).
+
+Any stream with samples missing in the stretch fails it ("data missing"). The gate
+passes when the latest stretch of every stream passes in one round; it raises
+``readiness.fail`` (payload: the problems per stream, the measured values) whenever
+the set of problems changes, ``readiness.pass`` once, and ``readiness.override`` when
+the therapist opens it (:meth:`ReadinessGate.override`, with the reason). A drill's
+rules run behind it (:class:`nmre.calibration.Gated`) so nothing is judged on signals
+that were never ready.
+
+References
+----------
+Konrad P. (2005) The ABC of EMG, Noraxon U.S.A., p. 17 (baseline quality).
+Merletti R., Cerone G.L. (2020) Tutorial. Surface EMG detection, conditioning and
+pre-processing: best practices, J Electromyogr Kinesiol 54:102440.
+Abser N., MacIsaac D., Chan A.D.C., Green J.R. (2011) CleanEMG: quantifying power line
+interference in surface EMG signals, CMBES Proc. 34.
+Laidig D., Seel T. (2023) VQF: highly accurate IMU orientation estimation with bias
+estimation and magnetic disturbance rejection, Information Fusion 91:187–204.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nmre.calibration.record import Calibration, ReadinessResult, muscles_of
+from nmre.calibration.steps import StepState
+from nmre.core import kinds
+from nmre.core.model import Block, Event, StreamInfo, StreamKind
+from nmre.core.ranges import channel_limits
+from nmre.dsp.filters import SosFilter
+from nmre.engine.nodes import Node
+from nmre.errors import ConfigError, StateError, expected
+
+__all__ = [
+    "EMG_LIMITS",
+    "IMU_LIMITS",
+    "EmgLimits",
+    "ImuLimits",
+    "Problem",
+    "ReadinessGate",
+    "emg_readiness",
+    "imu_readiness",
+    "mains_component",
+]
+
+F64 = NDArray[np.float64]
+GRAVITY = 9.80665
+
+
+class Problem(NamedTuple):
+    """One failed check: ``code`` (``"<name>.<check>"``, stable for comparison) and the sentence shown."""
+
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class EmgLimits:
+    """Readiness limits for surface EMG at rest (sources in the module docstring)."""
+
+    max_noise_uv: float = 10.0
+    min_noise_uv: float = 0.3
+    loose_noise_uv: float = 100.0
+    max_mains_uv: float = 10.0
+    max_saturated: float = 0.001
+    mains_notched: bool = False
+    band: tuple[float, float] = (20.0, 450.0)
+
+
+@dataclass(frozen=True)
+class ImuLimits:
+    """Readiness limits for an IMU or accelerometer held still (sources in the module docstring)."""
+
+    max_gyro: float = math.radians(6.0)
+    max_acc_sd: float = 0.5
+    gravity_tolerance: float = 1.0
+
+
+EMG_LIMITS = EmgLimits()
+IMU_LIMITS = ImuLimits()
+
+
+def mains_component(x: F64, fs: float, mains: float) -> tuple[float, float]:
+    """RMS of the mains component (fundamental + harmonics below the band edge) and of the rest, same unit.
+
+    Hann-windowed periodogram of ``x`` (one channel, mean removed); the power in
+    ±1.5 Hz around each harmonic ``h·mains`` above the local noise floor (the median
+    of the bins 3–10 Hz away divided by ln 2, the mean of exponentially distributed
+    periodogram bins) is the mains power.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        Band-passed signal, any unit.
+    fs : float
+        Sampling rate, Hz (the window should span at least 1 s for 1 Hz bins).
+    mains : float
+        50 or 60 Hz.
+
+    Returns
+    -------
+    mains_rms, rest_rms : float
+    """
+    n = x.shape[0]
+    w = np.hanning(n)
+    spec = np.fft.rfft((x - x.mean()) * w)
+    # one-sided power per bin, scaled so that sum(p) = mean(x^2) (Parseval with the window's power)
+    p = np.abs(spec) ** 2 / (n * np.sum(w**2))
+    p[1:-1] *= 2.0
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    total = float(p.sum())
+    hum = 0.0
+    h = 1
+    while h * mains < min(0.5 * fs - 10.0, 500.0):
+        f0 = h * mains
+        near = np.abs(f - f0) <= 1.5
+        around = (np.abs(f - f0) <= 10.0) & ~(np.abs(f - f0) <= 3.0)
+        if near.any() and around.any():
+            floor = float(np.median(p[around])) / math.log(2.0)  # median of exponential bins = ln 2 x mean
+            hum += float(p[near].sum()) - floor * int(near.sum())  # signed: noise averages out over harmonics
+        h += 1
+    hum = max(0.0, hum)
+    return math.sqrt(hum), math.sqrt(max(0.0, total - hum))
+
+
+def emg_readiness(
+    bandpassed: F64,
+    fs: float,
+    saturated: Sequence[float] | F64,
+    limits: EmgLimits = EMG_LIMITS,
+    names: Sequence[str] | None = None,
+) -> tuple[dict[str, float | None], list[Problem]]:
+    """Check one stretch of band-passed EMG at rest.
+
+    Parameters
+    ----------
+    bandpassed : ndarray, shape (n_channels, n_samples)
+        Band-passed EMG, mV.
+    fs : float
+        Sampling rate, Hz.
+    saturated : sequence of float, shape (n_channels,)
+        Fraction of the raw samples at or beyond the rail, per channel.
+    limits : EmgLimits
+    names : sequence of str, optional
+        Channel names for the messages (default ``ch0`` ...).
+
+    Returns
+    -------
+    checks : dict
+        ``<name>.noise_uv``, ``<name>.mains_uv`` (the worse of 50 and 60 Hz),
+        ``<name>.mains_hz``, ``<name>.spir_db``, ``<name>.saturated``.
+    problems : list of Problem
+        One per failed check (code and sentence), empty when ready.
+    """
+    x = np.asarray(bandpassed, dtype=np.float64)
+    names = list(names) if names is not None else [f"ch{i}" for i in range(x.shape[0])]
+    checks: dict[str, float | None] = {}
+    problems: list[Problem] = []
+    for c, name in enumerate(names):
+        row = x[c]
+        best = (0.0, 50.0, math.inf)
+        noise = 1000.0 * float(np.sqrt(np.mean((row - row.mean()) ** 2)))
+        for hz in (50.0, 60.0):
+            m, rest = mains_component(row, fs, hz)
+            if 1000.0 * m > best[0]:
+                spir = 20.0 * math.log10(rest / m) if m > 0 and rest > 0 else math.inf
+                best = (1000.0 * m, hz, spir)
+                noise = 1000.0 * rest  # the baseline noise without the hum (mains is its own check)
+        sat = float(saturated[c])
+        checks[f"{name}.noise_uv"] = round(noise, 3)
+        checks[f"{name}.mains_uv"] = round(best[0], 3)
+        checks[f"{name}.mains_hz"] = best[1]
+        checks[f"{name}.spir_db"] = None if not math.isfinite(best[2]) else round(best[2], 1)
+        checks[f"{name}.saturated"] = round(sat, 5)
+
+        def bad(code: str, text: str, name: str = name) -> None:
+            problems.append(Problem(f"{name}.{code}", f"{name}: {text}"))
+
+        if sat > limits.max_saturated:
+            bad(
+                "saturated", f"{100 * sat:.1f} % of samples at the rail (saturated; check gain and electrode)"
+            )
+        if noise < limits.min_noise_uv:
+            bad("flat", f"no signal ({noise:.2f} µV): electrode off or lead broken")
+        elif noise > limits.loose_noise_uv:
+            bad("loose", f"{noise:.0f} µV of noise at rest: electrode loose or off")
+        elif noise > limits.max_noise_uv:
+            bad(
+                "noise",
+                f"baseline noise {noise:.1f} µV above {limits.max_noise_uv:g} µV: "
+                "not at rest, or a noisy electrode (skin preparation, contact)",
+            )
+        if best[0] > limits.max_mains_uv and not limits.mains_notched and noise <= limits.loose_noise_uv:
+            bad(
+                "mains",
+                f"{best[1]:g} Hz mains {best[0]:.1f} µV above {limits.max_mains_uv:g} µV "
+                "(cables, ground electrode, nearby equipment)",
+            )
+    return checks, problems
+
+
+def imu_readiness(
+    acc: F64, gyr: F64 | None, limits: ImuLimits = IMU_LIMITS, name: str = "imu"
+) -> tuple[dict[str, float | None], list[Problem]]:
+    """Check one stretch of an IMU (or accelerometer) that should be held still.
+
+    Parameters
+    ----------
+    acc : ndarray, shape (3, n)
+        Accelerometer, m/s².
+    gyr : ndarray, shape (3, n), optional
+        Gyroscope, rad/s (None for an accelerometer-only sensor).
+    limits : ImuLimits
+    name : str
+        The sensor's name in the messages.
+
+    Returns
+    -------
+    checks, problems
+        ``gravity`` (mean accelerometer norm, m/s²), ``acc_sd`` (RMS distance of the
+        samples from their mean vector, m/s²), ``gyro_dps`` (mean gyroscope norm,
+        °/s); one :class:`Problem` per failed check.
+    """
+    av = np.asarray(acc, dtype=np.float64)
+    g = float(np.linalg.norm(av, axis=0).mean())
+    sd = float(np.sqrt(np.mean(np.sum((av - av.mean(axis=1, keepdims=True)) ** 2, axis=0))))
+    checks: dict[str, float | None] = {"gravity": round(g, 4), "acc_sd": round(sd, 4)}
+    problems: list[Problem] = []
+    if abs(g - GRAVITY) > limits.gravity_tolerance:
+        problems.append(
+            Problem(
+                f"{name}.gravity",
+                f"{name}: the accelerometer reads {g:.2f} m/s² at rest, expected {GRAVITY:.2f} "
+                "(units or a sensor that is not sending acceleration)",
+            )
+        )
+    moving = sd > limits.max_acc_sd
+    if gyr is not None:
+        w = float(np.linalg.norm(np.asarray(gyr, dtype=np.float64), axis=0).mean())
+        checks["gyro_dps"] = round(math.degrees(w), 3)
+        moving = moving or w > limits.max_gyro
+    if moving:
+        problems.append(Problem(f"{name}.moving", f"{name}: moving; hold still"))
+    return checks, problems
+
+
+class _Window:
+    """Tumbling window of one stream with the check that runs on it."""
+
+    def __init__(self, info: StreamInfo, seconds: float, emg: EmgLimits, imu: ImuLimits) -> None:
+        self.info = info
+        self.limits_emg, self.limits_imu = emg, imu
+        self.n = max(16, round(seconds * info.rate))
+        self.buf = np.zeros((info.n_channels, self.n))
+        self.fill = 0
+        self.missing = 0
+        self.sat = np.zeros(info.n_channels)
+        self.rail = channel_limits(info)[0]
+        self.bp: SosFilter | None = None
+        if info.kind is StreamKind.EMG:
+            hi = min(emg.band[1], 0.45 * info.rate)
+            if not emg.band[0] < hi:
+                raise ConfigError(
+                    f"readiness gate: EMG stream {info.id!r} at {info.rate:g} Hz: "
+                    + expected(f"a rate above {2 * emg.band[0] / 0.45:.0f} Hz", info.rate)
+                )
+            self.bp = SosFilter.bandpass(emg.band[0], hi, info.rate, info.n_channels)
+        self.result: tuple[dict[str, float | None], list[Problem]] | None = None
+
+    def push(self, block: Block) -> bool:
+        """Add samples; True when a window completed (its check is in ``result``)."""
+        v = block.values
+        self.missing += block.missing_before
+        done = False
+        if self.bp is not None:
+            sat = np.abs(v) >= self.rail[:, None]
+            v = self.bp.process(Block(block.stream, block.times, np.nan_to_num(v))).values
+        else:
+            sat = np.zeros(v.shape, dtype=bool)
+        i = 0
+        while i < v.shape[1]:
+            k = min(self.n - self.fill, v.shape[1] - i)
+            self.buf[:, self.fill : self.fill + k] = v[:, i : i + k]
+            self.sat += sat[:, i : i + k].sum(axis=1)
+            self.fill += k
+            i += k
+            if self.fill == self.n:
+                self.result = self._check()
+                self.fill, self.missing = 0, 0
+                self.sat[...] = 0.0
+                done = True
+        return done
+
+    def _check(self) -> tuple[dict[str, float | None], list[Problem]]:
+        info = self.info
+        if self.missing or not np.all(np.isfinite(self.buf)):
+            return {"missing": float(self.missing)}, [
+                Problem(f"{info.id}.missing", f"{info.id}: data missing or not finite; check the link")
+            ]
+        if info.kind is StreamKind.EMG:
+            return emg_readiness(
+                self.buf, info.rate, self.sat / self.n, self.limits_emg, muscles_of(info.channels)
+            )
+        gyr = self.buf[3:6] if info.kind is StreamKind.IMU else None
+        return imu_readiness(self.buf[0:3], gyr, self.limits_imu, info.id)
+
+
+_CHECKED = (StreamKind.EMG, StreamKind.IMU, StreamKind.ACC)
+
+
+class ReadinessGate(Node):
+    """Blocks the drill until every signal is ready, or the therapist overrides (see the module docstring).
+
+    Parameters
+    ----------
+    streams : sequence of str
+        Ids of the EMG, IMU and accelerometer streams to check.
+    window : float
+        Seconds per check (1 s: 1 Hz spectral bins for the mains estimate).
+    emg, imu : EmgLimits, ImuLimits
+        Limits (named defaults with sources).
+    record : Calibration, optional
+        Where the outcome goes (``record.readiness``).
+
+    :attr:`open` is True once passed or overridden; :meth:`status` gives
+    ``(state, waiting_for)`` like every calibration step.
+    """
+
+    step = "readiness"
+
+    def __init__(
+        self,
+        streams: Sequence[str],
+        *,
+        window: float = 1.0,
+        emg: EmgLimits = EMG_LIMITS,
+        imu: ImuLimits = IMU_LIMITS,
+        record: Calibration | None = None,
+    ) -> None:
+        if not streams:
+            raise ConfigError("readiness gate: expected at least one stream to check, got none")
+        if not (isinstance(window, (int, float)) and math.isfinite(window) and window >= 0.25):
+            raise ConfigError("readiness gate: window " + expected("seconds >= 0.25", window))
+        self.inputs = tuple(streams)
+        self.name = "readiness"
+        self.window = float(window)
+        self.emg, self.imu = emg, imu
+        self.record = record if record is not None else Calibration()
+        self._windows: dict[str, _Window] = {}
+        self.reset()
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        self._windows = {}
+        for s in self.inputs:
+            info = infos.get(s)
+            if info is None or info.kind not in _CHECKED:
+                known = ", ".join(f"{k} ({v.kind.value})" for k, v in sorted(infos.items())) or "none"
+                raise ConfigError(
+                    f"readiness gate: expected an EMG, IMU or accelerometer stream {s!r}, known: {known}"
+                )
+            self._windows[s] = _Window(info, self.window, self.emg, self.imu)
+        return []
+
+    def reset(self) -> None:
+        self._state = StepState.WAITING
+        self._waiting_for = "the first second of every signal"
+        self._events: list[Event] = []
+        self._last_codes: set[str] | None = None
+        self.problems: dict[str, list[str]] = {}
+        self.checks: dict[str, dict[str, float | None]] = {}
+        for s, w in self._windows.items():
+            self._windows[s] = _Window(w.info, self.window, self.emg, self.imu)
+
+    @property
+    def open(self) -> bool:
+        """True once the gate passed or the therapist overrode it."""
+        return self._state in (StepState.DONE, StepState.OVERRIDDEN)
+
+    @property
+    def state(self) -> StepState:
+        return self._state
+
+    def status(self) -> tuple[StepState, str]:
+        return self._state, self._waiting_for
+
+    def override(self, reason: str, by: str = "therapist", time: float | None = None) -> None:
+        """Open a gate that has not passed, saying why (recorded; required, non-empty)."""
+        if not (isinstance(reason, str) and reason.strip()):
+            raise ConfigError("readiness override: " + expected("a reason in words", reason))
+        if self.open:
+            raise StateError(
+                f"readiness gate: expected a closed gate to override, but it is {self._state.value}"
+            )
+        self._state = StepState.OVERRIDDEN
+        self._waiting_for = "nothing: overridden"
+        t = self._last_time if time is None else float(time)
+        res = ReadinessResult("override", t, self.problems, self.checks, reason.strip(), by)
+        self.record.readiness = res
+        open_problems = "; ".join(p for ps in self.problems.values() for p in ps) or "none found yet"
+        self._events.append(
+            Event(
+                t,
+                kinds.READINESS_OVERRIDE,
+                self.name,
+                res.to_dict(),
+                therapist_message=f"signal check overridden by {by}: {reason.strip()} (open problems: {open_problems})",
+            )
+        )
+
+    def push(self, block: Block) -> list[Block]:
+        if self.open or (block.n_samples == 0 and not block.missing_before):
+            return []
+        w = self._windows.get(block.stream)
+        if w is None:
+            return []
+        self._last_time = float(block.times[-1]) if block.n_samples else self._last_time
+        if not w.push(block):
+            return []
+        if any(x.result is None for x in self._windows.values()):
+            pending = [s for s, x in self._windows.items() if x.result is None]
+            self._waiting_for = "the first second of " + ", ".join(pending)
+            return []
+        self.checks = {s: x.result[0] for s, x in self._windows.items() if x.result is not None}
+        found = {s: x.result[1] for s, x in self._windows.items() if x.result is not None and x.result[1]}
+        self.problems = {s: [p.text for p in ps] for s, ps in found.items()}
+        codes = {f"{s}:{p.code}" for s, ps in found.items() for p in ps}
+        t = self._last_time
+        if not self.problems:
+            self._state = StepState.DONE
+            self._waiting_for = "nothing: ready"
+            res = ReadinessResult("pass", t, {}, self.checks)
+            self.record.readiness = res
+            self._events.append(
+                Event(t, kinds.READINESS_PASS, self.name, res.to_dict(), therapist_message="signals ready")
+            )
+            return []
+        self._state = StepState.FAILED
+        self._waiting_for = "; ".join(p for ps in self.problems.values() for p in ps)
+        if codes != self._last_codes:  # said again only when what is wrong changes, not its numbers
+            self._last_codes = codes
+            res = ReadinessResult("fail", t, self.problems, self.checks)
+            self.record.readiness = res
+            self._events.append(
+                Event(
+                    t,
+                    kinds.READINESS_FAIL,
+                    self.name,
+                    res.to_dict(),
+                    therapist_message="signals not ready: " + self._waiting_for,
+                )
+            )
+        return []
+
+    _last_time = 0.0
+
+    def pop_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out

@@ -1,0 +1,309 @@
+"""What every calibration step has in common: a lifecycle, what it waits for, its events.
+
+A step is a :class:`nmre.engine.Node`: it runs inside a session (live or replay) on
+the streams it names and needs no scheduler to test — call :meth:`push` with
+blocks. Its :class:`StepState` goes ``pending → waiting → recording → done`` (or
+``failed``); :meth:`CalibrationStep.status` says where it is and, in words for the
+therapist's screen, what it is waiting for. When it finishes it writes its result
+into the :class:`~nmre.calibration.record.Calibration` it was given and raises
+``calibration.<step>`` with the result as payload (``results``: key -> entry), so the
+record can be rebuilt from a recording's events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+from nmre.calibration.record import Calibration
+from nmre.core import kinds
+from nmre.core.model import Block, Event, StreamInfo
+from nmre.engine.nodes import Node
+from nmre.errors import ConfigError, StateError, expected
+
+__all__ = ["CalibrationSequence", "CalibrationStep", "Gated", "StepState"]
+
+
+class StepState(str, Enum):
+    """Lifecycle of a calibration step (values are the strings shown and recorded)."""
+
+    PENDING = "pending"  # not started: waiting for start()
+    WAITING = "waiting"  # started; waiting for its condition (stillness, rest, a contraction)
+    RECORDING = "recording"  # collecting the data it needs
+    DONE = "done"
+    FAILED = "failed"
+    OVERRIDDEN = "overridden"  # the readiness gate only: opened by the therapist
+
+
+class CalibrationStep(Node):
+    """Base class: lifecycle, timeout, events and the record (subclasses implement :meth:`_push`).
+
+    Parameters
+    ----------
+    step : str
+        The step's name: the event kind is ``calibration.<step>``.
+    inputs : sequence of str
+        Stream ids it consumes.
+    record : Calibration, optional
+        Where the result goes (a fresh one if not given: :attr:`record`).
+    autostart : bool
+        Start at once (headless sessions), or wait for :meth:`start` (the studio).
+    timeout : float, optional
+        Seconds after the first block seen once started; then the step fails with
+        the reason it was still waiting for.
+    """
+
+    def __init__(
+        self,
+        step: str,
+        inputs: Sequence[str],
+        *,
+        record: Calibration | None = None,
+        autostart: bool = True,
+        timeout: float | None = None,
+    ) -> None:
+        if timeout is not None and not (
+            isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0
+        ):
+            raise ConfigError(
+                f"calibration step {step!r}: timeout " + expected("seconds > 0 or None", timeout)
+            )
+        self.step = step
+        self.kind = kinds.CALIBRATION + step
+        self.name = self.kind
+        self.inputs = tuple(inputs)
+        self.record = record if record is not None else Calibration()
+        self.autostart = autostart
+        self.timeout = None if timeout is None else float(timeout)
+        self.infos: dict[str, StreamInfo] = {}
+        self._state = StepState.WAITING if autostart else StepState.PENDING
+        self._waiting_for = self._initial_wait()
+        self._started_at: float | None = None
+        self._events: list[Event] = []
+        self.failure: str | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _initial_wait(self) -> str:
+        return "press start" if not self.autostart else "the first samples"
+
+    @property
+    def state(self) -> StepState:
+        return self._state
+
+    @property
+    def done(self) -> bool:
+        return self._state is StepState.DONE
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed: nothing more will happen until :meth:`reset`."""
+        return self._state in (StepState.DONE, StepState.FAILED, StepState.OVERRIDDEN)
+
+    def status(self) -> tuple[StepState, str]:
+        """``(state, waiting_for)``: what the step is doing and, in words, what it waits for."""
+        return self._state, self._waiting_for
+
+    def start(self) -> None:
+        """Arm a pending step (the therapist pressed start); StateError if it already ran."""
+        if self._state is not StepState.PENDING:
+            raise StateError(f"{self.kind}: expected a pending step to start, but it is {self._state.value}")
+        self._state = StepState.WAITING
+        self._waiting_for = "the first samples"
+
+    def reset(self) -> None:
+        """Forget progress (the result already written to the record stays there)."""
+        self._state = StepState.WAITING if self.autostart else StepState.PENDING
+        self._waiting_for = self._initial_wait()
+        self._started_at = None
+        self._events = []
+        self.failure = None
+
+    def _wait(self, what: str, recording: bool = False) -> None:
+        self._waiting_for = what
+        self._state = StepState.RECORDING if recording else StepState.WAITING
+
+    def _finish(
+        self,
+        time: float,
+        results: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        message: str = "",
+    ) -> None:
+        """Mark done; write results (key -> record entry) into the record; raise ``calibration.<step>``."""
+        self._state = StepState.DONE
+        self._waiting_for = "nothing: done"
+        payload: dict[str, Any] = {"results": {k: v.to_dict() for k, v in results.items()}}
+        payload.update(extra or {})
+        ev = Event(
+            time, self.kind, self.name, payload, therapist_message=message or f"{self.step} calibrated"
+        )
+        self.record.add_event(ev)
+        self._events.append(ev)
+
+    def _fail(self, time: float, reason: str) -> None:
+        self._state = StepState.FAILED
+        self.failure = reason
+        self._waiting_for = f"nothing: failed ({reason})"
+        self._events.append(
+            Event(
+                time,
+                kinds.CALIBRATION_FAILED,
+                self.name,
+                {"step": self.step, "reason": reason},
+                therapist_message=f"{self.step} calibration failed: {reason}",
+            )
+        )
+
+    # -- Node --------------------------------------------------------------------------------
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        for s in self.inputs:
+            if s not in infos:
+                known = ", ".join(sorted(infos)) or "none"
+                raise ConfigError(f"{self.kind}: expected input stream {s!r}, known streams are: {known}")
+            self.infos[s] = infos[s]
+        self._bind()
+        return []
+
+    def _bind(self) -> None:
+        """Check the input streams (subclasses)."""
+
+    def push(self, block: Block) -> list[Block]:
+        if self.finished or self._state is StepState.PENDING:
+            self._observe(block)
+            return []
+        if block.n_samples:
+            t = float(block.times[-1])
+            if self._started_at is None:
+                self._started_at = float(block.times[0])
+            self._push(block)
+            if not self.finished and self.timeout is not None and t - self._started_at >= self.timeout:
+                self._fail(t, f"still waiting for {self._waiting_for} after {self.timeout:g} s")
+        return []
+
+    def _observe(self, block: Block) -> None:
+        """Blocks seen while pending or finished (subclasses keep filters settled)."""
+
+    def _push(self, block: Block) -> None:
+        raise NotImplementedError
+
+    def pop_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+
+class Gated(Node):
+    """Runs ``node`` only once ``gate`` is open (the readiness gate passed or was overridden).
+
+    Blocks and events before that are dropped, so a drill's rules and counters start
+    on ready signals. ``bind``, outputs and events are the wrapped node's.
+    """
+
+    def __init__(self, node: Node, gate: Any) -> None:
+        self.node, self.gate = node, gate
+        self.inputs = node.inputs
+        self.name = node.name
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        return self.node.bind(infos)
+
+    def push(self, block: Block) -> list[Block]:
+        return self.node.push(block) if self.gate.open else []
+
+    def on_event(self, event: Event) -> None:
+        if self.gate.open:
+            self.node.on_event(event)
+
+    def pop_events(self) -> list[Event]:
+        return self.node.pop_events()
+
+    def signals(self) -> list[Any]:
+        return self.node.signals() if self.gate.open else []
+
+    def reset(self) -> None:
+        self.node.reset()
+
+
+class CalibrationSequence(Node):
+    """Steps run one after the other; :meth:`status` is the current step's.
+
+    Every step sees every block of its inputs (so its filters settle), but only the
+    current one is armed: the next is started when the current one is done. A
+    failed step stops the sequence (the therapist repeats it with :meth:`retry`).
+    """
+
+    def __init__(self, steps: Sequence[CalibrationStep], record: Calibration | None = None) -> None:
+        if not steps:
+            raise ConfigError("calibration sequence: expected at least one step, got none")
+        self.steps = list(steps)
+        self.record = record if record is not None else self.steps[0].record
+        for s in self.steps:
+            s.record = self.record
+        self.inputs = tuple(dict.fromkeys(i for s in self.steps for i in s.inputs))
+        self.name = "calibration"
+        self._index = 0
+        for s in self.steps[1:]:
+            s.autostart = False
+            s.reset()
+
+    @property
+    def current(self) -> CalibrationStep | None:
+        return self.steps[self._index] if self._index < len(self.steps) else None
+
+    @property
+    def done(self) -> bool:
+        return self._index >= len(self.steps)
+
+    def status(self) -> tuple[StepState, str]:
+        cur = self.current
+        if cur is None:
+            return StepState.DONE, "nothing: all steps done"
+        state, what = cur.status()
+        return state, f"{cur.step}: {what}"
+
+    def retry(self) -> None:
+        """Restart the current (failed) step."""
+        cur = self.current
+        if cur is None or cur.state is not StepState.FAILED:
+            raise StateError(
+                "calibration sequence: expected a failed step to retry, got "
+                + ("none (all done)" if cur is None else cur.state.value)
+            )
+        cur.autostart = True
+        cur.reset()
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        for s in self.steps:
+            s.bind(infos)
+        return []
+
+    def push(self, block: Block) -> list[Block]:
+        for s in self.steps:
+            if block.stream in s.inputs:
+                s.push(block)
+        cur = self.current
+        while cur is not None and cur.done:
+            self._index += 1
+            cur = self.current
+            if cur is not None and cur.state is StepState.PENDING:
+                cur.start()
+        return []
+
+    def on_event(self, event: Event) -> None:
+        for s in self.steps:
+            s.on_event(event)
+
+    def pop_events(self) -> list[Event]:
+        out: list[Event] = []
+        for s in self.steps:
+            out += s.pop_events()
+        return out
+
+    def reset(self) -> None:
+        self._index = 0
+        for i, s in enumerate(self.steps):
+            s.autostart = i == 0
+            s.reset()

@@ -1,0 +1,215 @@
+"""The signal-readiness gate: each check against a signal whose answer is known, the gate's lifecycle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import emg, emg_info, imu_info, run
+from nmre.calibration import (
+    Calibration,
+    EmgLimits,
+    Gated,
+    ReadinessGate,
+    StepState,
+    emg_readiness,
+    imu_readiness,
+    mains_component,
+)
+from nmre.core.model import Block, Channel, StreamInfo, StreamKind
+from nmre.engine.nodes import Node
+from nmre.errors import ConfigError, StateError
+
+FS = 2000.0
+
+
+@pytest.mark.parametrize(("hz", "amp_uv", "seed"), [(50.0, 20.0, 0), (60.0, 5.0, 1), (50.0, 100.0, 2)])
+def test_mains_component_measures_a_known_sinusoid(hz: float, amp_uv: float, seed: int) -> None:
+    """A sinusoid of RMS A in white noise: the estimate is A (analytic), the rest is the noise RMS."""
+    x = emg(np.zeros((1, int(FS))), FS, seed, noise_uv=5.0, mains_uv=amp_uv, mains_hz=hz)[0]
+    m, rest = mains_component(x, FS, hz)
+    assert m * 1000 == pytest.approx(amp_uv, rel=0.1)
+    assert rest * 1000 == pytest.approx(5.0, rel=0.1)
+    other = 60.0 if hz == 50.0 else 50.0
+    assert mains_component(x, FS, other)[0] * 1000 < 1.0  # no hum at the other mains frequency
+
+
+def test_mains_harmonics_count() -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(int(FS)) / FS
+    x = 0.02 * np.sin(2 * np.pi * 50 * t) + 0.01 * np.sin(2 * np.pi * 150 * t) + rng.normal(0, 1e-3, t.size)
+    m, _ = mains_component(x, FS, 50.0)
+    assert m == pytest.approx(math.sqrt(0.02**2 / 2 + 0.01**2 / 2), rel=0.05)
+
+
+def _bp(x: np.ndarray) -> np.ndarray:
+    from scipy import signal
+
+    return signal.sosfilt(signal.butter(2, [20, 450], "band", fs=FS, output="sos"), x, axis=1)
+
+
+@pytest.mark.parametrize(
+    ("noise", "mains", "sat", "expect"),
+    [
+        (3.0, 0.0, 0.0, []),
+        (25.0, 0.0, 0.0, ["baseline noise"]),  # 16 µV in band
+        (300.0, 0.0, 0.0, ["electrode loose"]),
+        (0.0, 0.0, 0.0, ["no signal"]),
+        (3.0, 30.0, 0.0, ["mains"]),
+        (3.0, 0.0, 0.01, ["rail"]),
+    ],
+)
+def test_emg_checks(noise: float, mains: float, sat: float, expect: list[str]) -> None:
+    x = emg(np.zeros((1, 2 * int(FS))), FS, 4, noise_uv=noise, mains_uv=mains)
+    checks, problems = emg_readiness(_bp(x)[:, int(FS) :], FS, [sat], names=["vmo"])
+    assert len(problems) == len(expect)
+    for p, e in zip(problems, expect, strict=True):
+        assert p.text.startswith("vmo: ") and e in p.text and p.code.startswith("vmo.")
+    in_band = noise**2 * (450 - 20) / (FS / 2)  # white noise keeps the band's share of its power
+    assert checks["vmo.noise_uv"] == pytest.approx(math.sqrt(in_band), rel=0.1, abs=0.05)  # without the hum
+    assert checks["vmo.mains_uv"] == pytest.approx(mains, rel=0.1, abs=0.3 + 0.1 * noise)
+
+
+def test_notched_mains_is_reported_not_failed() -> None:
+    x = emg(np.zeros((1, 2 * int(FS))), FS, 5, noise_uv=3.0, mains_uv=8.0)
+    checks, problems = emg_readiness(
+        _bp(x)[:, int(FS) :], FS, [0.0], EmgLimits(max_mains_uv=5.0, mains_notched=True)
+    )
+    assert problems == [] and checks["ch0.mains_uv"] == pytest.approx(8.0, rel=0.15)
+
+
+@pytest.mark.parametrize(
+    ("acc_scale", "gyro_dps", "shake", "expect"),
+    [
+        (1.0, 0.5, 0.0, []),
+        (1.0, 20.0, 0.0, ["moving"]),
+        (1.0, 0.5, 2.0, ["moving"]),
+        (1 / 9.81, 0.5, 0.0, ["reads"]),
+    ],
+)
+def test_imu_checks(acc_scale: float, gyro_dps: float, shake: float, expect: list[str]) -> None:
+    rng = np.random.default_rng(6)
+    n = 200
+    acc = np.array([[0.5], [0.3], [9.78]]) * acc_scale + rng.normal(0, 0.02, (3, n))
+    acc[0] += shake * np.sin(np.arange(n) / 5)
+    gyr = np.full((3, n), math.radians(gyro_dps) / math.sqrt(3))
+    _, problems = imu_readiness(acc, gyr, name="imu.thigh.r")
+    assert [any(e in p.text for p in problems) for e in expect] == [True] * len(expect) and len(
+        problems
+    ) == len(expect)
+    assert imu_readiness(acc, None)[0].get("gyro_dps") is None
+
+
+def _kit(emg_noise: float = 3.0, move_until: float = 0.0, seconds: float = 4.0):  # type: ignore[no-untyped-def]
+    e = emg_info()
+    i = imu_info("imu.thigh.r", "thigh")
+    n_e, n_i = int(seconds * e.rate), int(seconds * i.rate)
+    x_e = emg(np.zeros((2, n_e)), e.rate, 7, noise_uv=emg_noise)
+    t_i = np.arange(n_i) / i.rate
+    x_i = np.zeros((6, n_i))
+    x_i[2] = 9.81
+    moving = t_i < move_until
+    x_i[3, moving] = 0.8 * np.sin(2 * np.pi * t_i[moving])  # rad/s
+    return {e.id: e, i.id: i}, {e.id: (x_e, e.rate), i.id: (x_i, i.rate)}
+
+
+def test_gate_passes_on_ready_signals_and_records_it() -> None:
+    infos, data = _kit()
+    rec = Calibration()
+    gate = ReadinessGate(list(infos), record=rec)
+    gate.bind(infos)
+    assert gate.status() == (StepState.WAITING, "the first second of every signal")
+    ev = run(gate, data)
+    assert [e.kind for e in ev] == ["readiness.pass"] and gate.open
+    assert ev[0].time == pytest.approx(1.0, abs=0.01)
+    assert rec.readiness is not None and rec.readiness.state == "pass"
+    assert set(rec.readiness.checks) == set(infos) and rec.readiness.checks["emg.r"]["vmo.noise_uv"] < 5
+
+
+def test_gate_fails_while_moving_then_passes() -> None:
+    infos, data = _kit(move_until=2.0)
+    gate = ReadinessGate(list(infos))
+    gate.bind(infos)
+    ev = run(gate, data)
+    assert [e.kind for e in ev] == ["readiness.fail", "readiness.pass"]
+    assert ev[0].payload["problems"] == {"imu.thigh.r": ["imu.thigh.r: moving; hold still"]}
+    assert ev[1].time == pytest.approx(3.0, abs=0.01)
+
+
+def test_gate_stays_closed_on_a_noisy_electrode_until_overridden_with_a_reason() -> None:
+    infos, data = _kit(emg_noise=40.0)
+    rec = Calibration()
+    gate = ReadinessGate(list(infos), record=rec)
+    gate.bind(infos)
+    ev = run(gate, data)
+    assert [e.kind for e in ev] == ["readiness.fail"]  # said once, not every second
+    state, why = gate.status()
+    assert state is StepState.FAILED and "vmo: baseline noise" in why and "vl: baseline noise" in why
+    with pytest.raises(ConfigError):
+        gate.override("  ")
+    gate.override("dry skin; accepted for today", by="PT Jones")
+    (o,) = gate.pop_events()
+    assert o.kind == "readiness.override" and gate.open and gate.status()[0] is StepState.OVERRIDDEN
+    assert rec.readiness is not None and rec.readiness.override_reason == "dry skin; accepted for today"
+    assert "baseline noise" in o.therapist_message
+    with pytest.raises(StateError):
+        gate.override("again")
+
+
+def test_gate_fails_on_missing_samples() -> None:
+    infos, data = _kit()
+    gate = ReadinessGate(["imu.thigh.r"])
+    gate.bind(infos)
+    x, fs = data["imu.thigh.r"]
+    gate.push(Block("imu.thigh.r", np.arange(100) / fs, x[:, :100]))
+    gate.push(Block("imu.thigh.r", (np.arange(100, 200) + 20) / fs, x[:, 100:200], missing_before=20))
+    (e,) = gate.pop_events()
+    assert e.kind == "readiness.fail" and "data missing" in e.payload["problems"]["imu.thigh.r"][0]
+
+
+class _Counter(Node):
+    inputs = ("emg.r",)
+    name = "counter"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def bind(self, infos):  # type: ignore[no-untyped-def]
+        return []
+
+    def push(self, block):  # type: ignore[no-untyped-def]
+        self.n += block.n_samples
+        return []
+
+
+def test_gated_node_sees_nothing_before_the_gate_opens() -> None:
+    infos, data = _kit(move_until=2.0)
+    gate = ReadinessGate(list(infos))
+    gate.bind(infos)
+    inner = _Counter()
+    gated = Gated(inner, gate)
+    x, fs = data["emg.r"]
+    for i in range(0, x.shape[1], 20):
+        for sid, (xs, f) in data.items():
+            j0, j1 = round(i / fs * f), round((i + 20) / fs * f)
+            if j1 > j0:
+                gate.push(Block(sid, np.arange(j0, j1) / f, xs[:, j0:j1]))
+        gated.push(Block("emg.r", np.arange(i, i + 20) / fs, x[:, i : i + 20]))
+    assert gate.open and 0 < inner.n <= x.shape[1] - int(3.0 * fs) + 40
+
+
+def test_gate_bad_configuration() -> None:
+    with pytest.raises(ConfigError):
+        ReadinessGate([])
+    with pytest.raises(ConfigError):
+        ReadinessGate(["a"], window=0.1)
+    angle = StreamInfo("angle.knee", StreamKind.ANGLE, (Channel("flexion", "deg"),), 100.0)
+    with pytest.raises(ConfigError, match="expected an EMG, IMU or accelerometer stream"):
+        ReadinessGate(["angle.knee"]).bind({"angle.knee": angle})
+    with pytest.raises(ConfigError, match="known"):
+        ReadinessGate(["nope"]).bind({"angle.knee": angle})
+    slow = emg_info(fs=40.0)
+    with pytest.raises(ConfigError, match="rate"):
+        ReadinessGate([slow.id]).bind({slow.id: slow})

@@ -1,0 +1,406 @@
+"""Calibration steps on signals whose answer is known: EMG rest and reference, neutral pose, long axis, template."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from conftest import emg, emg_info, imu_info, run
+from nmre.calibration import (
+    Calibration,
+    CalibrationSequence,
+    EmgReference,
+    EmgRestBaseline,
+    LongAxisCalibration,
+    NeutralPoseCalibration,
+    ReadinessGate,
+    StepState,
+    TemplateCapture,
+    envelope_chain,
+    timing_chain,
+)
+from nmre.core.model import Block, Channel, StreamInfo, StreamKind
+from nmre.dsp.joints import joint_angles
+from nmre.dsp.movement import RepSegmenter
+from nmre.dsp.onset import robust_baseline
+from nmre.errors import ConfigError, StateError
+
+FS = 2000.0
+
+
+# --- EMG rest baseline --------------------------------------------------------------------------
+
+
+def _rest_then(seconds: float, busy_until: float, seed: int = 0) -> np.ndarray:
+    n = int(seconds * FS)
+    t = np.arange(n) / FS
+    amp = np.zeros((2, n))
+    amp[0, t < busy_until] = 0.05  # the vmo is still contracting when the step starts
+    return emg(amp, FS, seed)
+
+
+def test_rest_baseline_waits_for_a_quiet_stretch_and_matches_the_offline_baseline() -> None:
+    info = emg_info()
+    x = _rest_then(8.0, busy_until=3.0)
+    rec = Calibration()
+    step = EmgRestBaseline(info.id, record=rec)
+    step.bind({info.id: info})
+    states = []
+    events = []
+    for b in [
+        Block(info.id, np.arange(i, min(i + 40, x.shape[1])) / FS, x[:, i : i + 40])
+        for i in range(0, x.shape[1], 40)
+    ]:
+        step.push(b)
+        events += step.pop_events()
+        states.append((float(b.times[-1]), *step.status()))
+    assert step.done and [e.kind for e in events] == ["calibration.emg_rest"]
+    busy = [w for t, s, w in states if 1.0 < t < 3.0]
+    assert all("the vmo to relax" in w for w in busy)  # said while the vmo contracted
+    res = rec.emg_rest[info.id]
+    assert res.start >= 3.0  # the contraction is not in the baseline
+    # oracle: the same conditionings run once over the whole signal, baseline over the same samples
+    i0, i1 = round(res.start * FS), round(res.end * FS) + 1
+    for name, chain in (("timing", timing_chain), ("envelope", envelope_chain)):
+        c = chain(2, FS).process(Block("x", np.arange(x.shape[1]) / FS, x)).values
+        mu, sd = robust_baseline(c[:, i0:i1])
+        assert np.array_equal(np.asarray(res.baselines[name][0]), mu)
+        assert np.array_equal(np.asarray(res.baselines[name][1]), sd)
+    raw_in_band = 3.0 * math.sqrt((450 - 20) / (FS / 2))  # white noise of 3 µV, band-passed
+    np.testing.assert_allclose(res.raw_rms_uv, raw_in_band, rtol=0.15)
+    assert events[0].payload["results"][info.id]["muscles"] == ["vmo", "vl"]
+
+
+def test_rest_baseline_waits_for_the_gate() -> None:
+    info = emg_info()
+    x = _rest_then(6.0, busy_until=0.0)
+    gate = ReadinessGate([info.id])
+    step = EmgRestBaseline(info.id, gate=gate)
+    for node in (gate, step):
+        node.bind({info.id: info})
+    t_open = None
+    for b in [Block(info.id, np.arange(i, i + 40) / FS, x[:, i : i + 40]) for i in range(0, x.shape[1], 40)]:
+        if float(b.times[0]) < 3.0:  # the gate sees nothing for 3 s (another stream in a real kit)
+            step.push(b)
+            assert not step.done
+            continue
+        gate.push(b)
+        step.push(b)
+        if gate.open and t_open is None:
+            t_open = float(b.times[-1])
+    assert t_open is not None and step.done and step.record.emg_rest[info.id].end >= t_open
+
+
+def test_rest_baseline_times_out_with_the_reason() -> None:
+    info = emg_info()
+    x = _rest_then(5.0, busy_until=5.0)
+    step = EmgRestBaseline(info.id, timeout=4.0)
+    step.bind({info.id: info})
+    ev = run(step, {info.id: (x, FS)})
+    assert step.state is StepState.FAILED and [e.kind for e in ev] == ["calibration.failed"]
+    assert "the vmo to relax" in ev[0].payload["reason"] and step.record.emg_rest == {}
+
+
+def test_a_pending_step_waits_for_start() -> None:
+    info = emg_info()
+    step = EmgRestBaseline(info.id, autostart=False)
+    step.bind({info.id: info})
+    assert step.status() == (StepState.PENDING, "press start")
+    run(step, {info.id: (_rest_then(4.0, 0.0), FS)})
+    assert step.state is StepState.PENDING
+    step.start()
+    with pytest.raises(StateError, match="pending"):
+        step.start()
+    run(step, {info.id: (_rest_then(4.0, 0.0, seed=1), FS)})
+    assert step.done
+
+
+# --- EMG reference -------------------------------------------------------------------------------
+
+
+def _contractions(
+    levels: list[tuple[float, float]], hold: float = 4.0, gap: float = 2.0
+) -> tuple[np.ndarray, list]:
+    n = int((2.0 + len(levels) * (hold + gap)) * FS)
+    t = np.arange(n) / FS
+    amp = np.zeros((2, n))
+    spans = []
+    s = 2.0
+    for a_vmo, a_vl in levels:
+        sel = (t >= s) & (t < s + hold)
+        ramp = np.clip((t[sel] - s) / 0.3, 0, 1) * np.clip((s + hold - t[sel]) / 0.3, 0, 1)
+        amp[0, sel], amp[1, sel] = a_vmo * ramp, a_vl * ramp
+        spans.append((s, s + hold))
+        s += hold + gap
+    return emg(amp, FS, 11), spans
+
+
+def _peak_moving_mean(x: np.ndarray, spans: list, window: float = 0.5) -> np.ndarray:
+    """Oracle: envelope once over everything, causal moving mean, the largest value inside each span."""
+    env = envelope_chain(2, FS).process(Block("x", np.arange(x.shape[1]) / FS, x)).values
+    w = round(window * FS)
+    c = np.cumsum(np.concatenate([np.zeros((2, 1)), env], axis=1), axis=1)
+    idx = np.arange(1, env.shape[1] + 1)
+    mm = (c[:, idx] - c[:, np.maximum(idx - w, 0)]) / np.minimum(idx, w)
+    return np.array(
+        [[mm[ch, round(s * FS) : round((e + 0.4) * FS)].max() for ch in range(2)] for s, e in spans]
+    )
+
+
+@pytest.mark.parametrize("method", ["mvc", "submax"])
+def test_reference_from_held_contractions(method: str) -> None:
+    info = emg_info()
+    levels = [(0.2, 0.3), (0.3, 0.25), (0.25, 0.35)] if method == "mvc" else [(0.1, 0.12)]
+    x, spans = _contractions(levels)
+    rec = Calibration()
+    step = EmgReference(info.id, method=method, record=rec)  # type: ignore[arg-type]
+    step.bind({info.id: info})
+    ev = run(step, {info.id: (x, FS)})
+    assert step.done and [e.kind for e in ev] == ["calibration.emg_reference"]
+    ref = rec.emg_reference[info.id]
+    peaks = _peak_moving_mean(x, spans)
+    expect = peaks.max(axis=0) if method == "mvc" else peaks.mean(axis=0)
+    np.testing.assert_allclose(ref.values, expect, rtol=1e-9)
+    assert len(ref.trials) == len(levels) and ref.unit == "mV" and rec.reference(info.id) is not None
+    assert ev[0].time <= spans[-1][1] + 1.0  # done right after the last trial
+
+
+def test_short_contractions_are_not_trials_and_the_step_says_what_it_waits_for() -> None:
+    info = emg_info()
+    x, _ = _contractions([(0.2, 0.3)] * 3, hold=1.5)
+    step = EmgReference(info.id, method="mvc")
+    step.bind({info.id: info})
+    run(step, {info.id: (x, FS)})
+    _, what = step.status()
+    assert not step.done and "hold 3 s" in what and "vmo 0/3" in what and "vl 0/3" in what
+
+
+def test_contralateral_reference_comes_from_the_other_side() -> None:
+    right, left = emg_info("emg.r"), emg_info("emg.l")
+    x, spans = _contractions([(0.2, 0.3)])
+    step = EmgReference("emg.r", method="contralateral", source="emg.l")
+    step.bind({"emg.r": right, "emg.l": left})
+    run(step, {"emg.l": (x, FS)})
+    ref = step.record.emg_reference["emg.r"]
+    assert ref.source == "emg.l" and ref.method == "contralateral"
+    np.testing.assert_allclose(ref.values, _peak_moving_mean(x, spans)[0], rtol=1e-9)
+
+
+def test_reference_bad_configuration() -> None:
+    info = emg_info()
+    with pytest.raises(ConfigError, match="method"):
+        EmgReference("emg.r", method="max")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="source"):
+        EmgReference("emg.r", method="contralateral")
+    with pytest.raises(ConfigError, match="window <= hold"):
+        EmgReference("emg.r", hold=0.6, window=1.0)
+    with pytest.raises(ConfigError, match="muscles"):
+        EmgReference("emg.r", muscles=["gmed"]).bind({info.id: info})
+    imu = imu_info("imu.thigh.r", "thigh")
+    with pytest.raises(ConfigError, match="EMG stream"):
+        EmgRestBaseline(imu.id).bind({imu.id: imu})
+    with pytest.raises(ConfigError, match="known streams"):
+        EmgRestBaseline("emg.x").bind({info.id: info})
+
+
+# --- IMU: neutral pose and the long axis -----------------------------------------------------------
+
+
+def _strapped_thigh(psi_deg: float, tilt_deg: float, seconds: float = 8.0, fs: float = 200.0, seed: int = 0):  # type: ignore[no-untyped-def]
+    """A thigh sensor strapped rotated ``psi`` about the long axis and tilted: still 2 s, then flexing.
+
+    Returns the IMU samples (6, n) and the true sensor-in-segment rotation (scipy) and the
+    segment orientations (scipy, world <- segment) per sample.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    theta = np.where(t < 2.0, 0.0, np.radians(40.0) * (1 - np.cos(2 * np.pi * (t - 2.0) / 2.0)) / 2)
+    dtheta = np.gradient(theta, 1 / fs)
+    seg = Rotation.from_rotvec(np.outer(-theta, [0, 1, 0]))  # hip flexion: thigh's distal end forward
+    strap = Rotation.from_euler("ZY", [psi_deg, tilt_deg], degrees=True)  # sensor axes in segment coords
+    w_seg = np.outer(-dtheta, [0, 1, 0])
+    gyr = strap.inv().apply(w_seg)
+    acc = (seg * strap).inv().apply(np.array([0, 0, 9.81]))
+    imu = np.vstack([acc.T + rng.normal(0, 0.02, (3, n)), gyr.T + rng.normal(0, 0.005, (3, n))])
+    return imu, strap, seg, fs
+
+
+def _angle_between(q_wxyz: np.ndarray, r: Rotation) -> float:
+    got = Rotation.from_quat(q_wxyz, scalar_first=True)
+    return float(np.degrees((got.inv() * r).magnitude()))
+
+
+@pytest.mark.parametrize(("psi", "tilt"), [(15.0, 10.0), (-12.0, 5.0), (0.0, 0.0)])
+def test_neutral_then_long_axis_recovers_the_strap_rotation(psi: float, tilt: float) -> None:
+    imu, strap, _, fs = _strapped_thigh(psi, tilt)
+    info = imu_info("imu.thigh.r", "thigh", fs)
+    rec = Calibration()
+    seq = CalibrationSequence(
+        [NeutralPoseCalibration([info.id], record=rec), LongAxisCalibration([info.id], record=rec)], rec
+    )
+    seq.bind({info.id: info})
+    ev = run(seq, {info.id: (imu, fs)})
+    assert [e.kind for e in ev] == ["calibration.neutral", "calibration.long_axis"] and seq.done
+    neutral, functional = rec.neutral[info.id], rec.long_axis[info.id]
+    # the true segment frame in sensor coordinates is strap^-1; the neutral pose gets its vertical right
+    truth = strap.inv()
+    z_true = truth.apply([0, 0, 1])
+    z_neutral = Rotation.from_quat(neutral.quaternion, scalar_first=True).apply([0, 0, 1])
+    assert np.degrees(np.arccos(np.clip(z_true @ z_neutral, -1, 1))) < 0.5
+    assert neutral.tilt_deg == pytest.approx(tilt, abs=0.5)  # gravity sees the tilt, not the long-axis turn
+    # and the functional step the whole rotation, long axis included (independent oracle: scipy)
+    assert _angle_between(functional.quaternion, truth) < 1.0
+    assert functional.long_axis_deg == pytest.approx(psi, abs=1.0)
+    assert functional.planarity > 0.99 and rec.segment_rotation(info.id) is not None
+
+
+def test_long_axis_calibration_removes_flexion_crosstalk_in_the_knee_angle() -> None:
+    """With the thigh sensor rotated 15° about its long axis, flexion leaks into ab/adduction
+    under the neutral-only calibration; the functional calibration takes it out."""
+    imu, strap, seg, fs = _strapped_thigh(15.0, 0.0)
+    info = imu_info("imu.thigh.r", "thigh", fs)
+    rec = Calibration()
+    for step in (NeutralPoseCalibration([info.id], record=rec), LongAxisCalibration([info.id], record=rec)):
+        step.bind({info.id: info})
+        run(step, {info.id: (imu, fs)})
+    q_sensor = (seg * strap).as_quat(scalar_first=True).T  # world <- sensor
+    q_shank = (
+        Rotation.identity(len(seg)).as_quat(scalar_first=True).T
+    )  # shank upright: knee angle = -hip motion
+    neutral_only = joint_angles(q_sensor, q_shank, proximal_calibration=rec.neutral[info.id].quaternion)
+    functional = joint_angles(q_sensor, q_shank, proximal_calibration=rec.long_axis[info.id].quaternion)
+    peak = np.abs(neutral_only[0]).max()
+    assert peak > 35.0
+    assert np.abs(neutral_only[1]).max() > 8.0  # a 15° strap rotation shows 40° of flexion as ~10° of valgus
+    assert np.abs(functional[1]).max() < 1.0
+    np.testing.assert_allclose(functional[0], neutral_only[0], atol=2.0)
+
+
+def test_long_axis_waits_for_the_neutral_pose_and_for_a_planar_movement() -> None:
+    imu, _, _, fs = _strapped_thigh(10.0, 0.0)
+    info = imu_info("imu.thigh.r", "thigh", fs)
+    step = LongAxisCalibration([info.id])
+    step.bind({info.id: info})
+    run(step, {info.id: (imu, fs)})
+    assert not step.done and "neutral pose" in step.status()[1]
+    # a movement about two axes at once (flexion + twist) is not taken for the axis
+    rec = Calibration()
+    neutral = NeutralPoseCalibration([info.id], record=rec)
+    neutral.bind({info.id: info})
+    run(neutral, {info.id: (imu[:, : int(2 * fs)], fs)})
+    wobble = imu.copy()
+    t = np.arange(imu.shape[1]) / fs
+    wobble[5, int(2 * fs) :] += 0.8 * np.sin(
+        2 * np.pi * 0.7 * t[int(2 * fs) :]
+    )  # a twist about the long axis too
+    step = LongAxisCalibration([info.id], record=rec, min_planarity=0.9)
+    step.bind({info.id: info})
+    run(step, {info.id: (wobble, fs)})
+    assert not step.done and "one plane" in step.status()[1]
+
+
+def test_neutral_pose_with_an_accelerometer_only_sensor() -> None:
+    imu, _, _, fs = _strapped_thigh(0.0, 20.0)
+    info = imu_info("acc.pelvis", "pelvis", fs, acc_only=True)
+    step = NeutralPoseCalibration([info.id])
+    step.bind({info.id: info})
+    ev = run(step, {info.id: (imu[:3], fs)})
+    assert step.done and ev[0].payload["tilt_deg"][info.id] == pytest.approx(20.0, abs=0.5)
+
+
+def test_imu_steps_bad_configuration() -> None:
+    with pytest.raises(ConfigError):
+        NeutralPoseCalibration([])
+    with pytest.raises(ConfigError):
+        LongAxisCalibration(["imu"], min_planarity=0.2)
+    acc = imu_info("acc.pelvis", "pelvis", acc_only=True)
+    with pytest.raises(ConfigError, match="expected an imu stream"):
+        LongAxisCalibration([acc.id]).bind({acc.id: acc})
+
+
+# --- template ------------------------------------------------------------------------------------
+
+
+def _knee(fs: float = 100.0) -> tuple[StreamInfo, np.ndarray]:
+    t = np.arange(int(10 * fs)) / fs
+    x = np.where((t > 2) & (t < 4), 60 * np.sin(np.pi * (t - 2) / 2) ** 2, 0.0)
+    x += np.where((t > 6) & (t < 8), 50 * np.sin(np.pi * (t - 6) / 2) ** 2, 0.0)
+    info = StreamInfo(
+        "angle.knee.r", StreamKind.ANGLE, (Channel("flexion", "deg"), Channel("abduction", "deg")), fs
+    )
+    return info, np.vstack([x, 0.1 * x])
+
+
+def test_template_from_the_segmenter_is_the_first_rep_exactly() -> None:
+    info, x = _knee()
+    seg = RepSegmenter(20.0, 10.0, name="reps")
+    step = TemplateCapture("demo", info.id, channels=["flexion"], reps_from="reps")
+    step.bind({info.id: info})
+    for i in range(0, x.shape[1], 10):
+        b = Block(info.id, np.arange(i, i + 10) / 100.0, x[:, i : i + 10])
+        step.push(b)
+        seg.process(b)
+        for e in seg.pop_events():
+            step.on_event(e)
+    (ev,) = step.pop_events()
+    tpl = step.record.templates["demo"]
+    assert ev.kind == "calibration.template" and tpl.channels == ["flexion"]
+    t = np.arange(x.shape[1]) / 100.0
+    sel = (t >= tpl.start - 1e-9) & (t <= tpl.end + 1e-9)
+    assert np.array_equal(tpl.array[0], x[0, sel]) and 2.0 <= tpl.start < 2.5 and 3.5 < tpl.end <= 4.0
+
+
+def test_template_from_the_therapist_marks() -> None:
+    info, x = _knee()
+    step = TemplateCapture("diag", info.id)
+    step.bind({info.id: info})
+    for i in range(0, x.shape[1], 10):
+        if i == 600:
+            step.mark_start(5.9)
+        if i == 820:
+            step.mark_end(8.1)
+        step.push(Block(info.id, np.arange(i, i + 10) / 100.0, x[:, i : i + 10]))
+    tpl = step.record.templates["diag"]
+    assert step.done and tpl.array.shape == (2, 221) and tpl.start == pytest.approx(5.9)
+    with pytest.raises(StateError):
+        step.mark_start(9.0)
+
+
+def test_template_rejects_a_rep_with_a_gap() -> None:
+    info, x = _knee()
+    step = TemplateCapture("demo", info.id)
+    step.bind({info.id: info})
+    step.mark_start(1.9)
+    bad = x.copy()
+    bad[0, 300] = np.nan
+    for i in range(0, 500, 10):
+        step.push(Block(info.id, np.arange(i, i + 10) / 100.0, bad[:, i : i + 10]))
+    step.mark_end(4.1)
+    step.push(Block(info.id, np.arange(500, 510) / 100.0, x[:, 500:510]))
+    assert not step.done and "without a gap" in step.status()[1]
+    ev = step.pop_events()
+    assert ev == []
+
+
+def test_sequence_status_and_retry() -> None:
+    info = emg_info()
+    rec = Calibration()
+    seq = CalibrationSequence(
+        [EmgRestBaseline(info.id, timeout=3.5), EmgReference(info.id, method="submax")], rec
+    )
+    seq.bind({info.id: info})
+    assert seq.status()[1].startswith("emg_rest:")
+    run(seq, {info.id: (_rest_then(4.0, busy_until=4.0), FS)})
+    assert seq.current is not None and seq.current.state is StepState.FAILED
+    seq.retry()
+    x, _ = _contractions([(0.15, 0.2)])
+    ev = run(seq, {info.id: (np.concatenate([_rest_then(3.0, 0.0, seed=2), x], axis=1), FS)})
+    assert [e.kind for e in ev] == ["calibration.emg_rest", "calibration.emg_reference"] and seq.done
+    assert seq.status() == (StepState.DONE, "nothing: all steps done")
+    with pytest.raises(StateError):
+        seq.retry()
+    assert set(rec.emg_rest) == {info.id} and set(rec.emg_reference) == {info.id}
