@@ -109,16 +109,34 @@ def _recorded_drill(rec: xdf.Recording) -> tuple[str, dict[str, Any]]:
     )
 
 
-def build_replay_drill(ref: str, streams: Sequence[StreamInfo], settings: Mapping[str, Any]) -> Any:
-    """Build the drill ``ref`` (a name or a drill file) for ``streams`` with the recorded ``settings``."""
+def build_replay_drill(
+    ref: str,
+    streams: Sequence[StreamInfo],
+    settings: Mapping[str, Any],
+    overrides: Mapping[str, float | None] | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Build the drill ``ref`` (a name or a drill file) for ``streams`` with the recorded ``settings``.
+
+    ``overrides`` (``{"squat_depth.lo": 80.0}``) change settings: with drill files
+    (``nmre.drills.load_drill``) they are drill settings, validated by the drill (an
+    unknown name lists the drill's settings); with the built-in drills they set the
+    rule node's parameter (:func:`apply_overrides`). Returns ``(drill, applied)``:
+    each override with its value before and after.
+    """
     import nmre.drills as drills
 
+    overrides = dict(overrides or {})
     if hasattr(drills, "load_drill"):  # drill files (TOML): the loader validates name or path
         spec = drills.load_drill(ref)
-        return drills.build_drill(spec, streams, settings=dict(settings) or None)
+        defaults = getattr(spec, "settings", {}) or {}
+        before = {k: settings.get(k, getattr(defaults.get(k), "value", None)) for k in overrides}
+        merged = {**dict(settings), **overrides}
+        drill = drills.build_drill(spec, streams, settings=merged or None)
+        return drill, {k: {"before": before[k], "after": v} for k, v in overrides.items()}
     if os.path.exists(ref) or ref.endswith(".toml"):
         raise ConfigError(f"--drill {ref}: drill files need nmre.drills.load_drill, which this version lacks")
-    return drills.build_drill(ref, streams, **_as_arguments(settings))
+    drill = drills.build_drill(ref, streams, **_as_arguments(settings))
+    return drill, apply_overrides(drill.nodes, overrides)
 
 
 def _as_arguments(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,8 +241,7 @@ def replay(
             rname, rsettings = "", {}
         if rname == opts.drill:  # the same drill by name: keep what the therapist had set
             recorded_settings = rsettings
-    drill = build_replay_drill(name, source.streams, recorded_settings)
-    applied = apply_overrides(drill.nodes, opts.overrides)
+    drill, applied = build_replay_drill(name, source.streams, recorded_settings, opts.overrides)
     schedule_name = opts.schedule or str(rec.metadata.get("schedule") or "continuous")
     mem = MemorySink()
     clock: Clock = VirtualClock() if opts.speed is None else ScaledClock(opts.speed)

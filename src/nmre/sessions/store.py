@@ -767,12 +767,14 @@ def open_store(url_or_path: str | os.PathLike[str] | None = None, *, writable: b
             from nmre.sessions import store_pg
         except ImportError as exc:  # psycopg missing
             raise StoreError(f"a PostgreSQL store needs psycopg ({exc})") from None
+        opener = getattr(store_pg, "open_pg_store", None)
+        if opener is not None:
+            pg: Store = opener(target)
+            return pg
         cls = getattr(store_pg, "PostgresStore", None)
         if cls is None:
-            raise StoreError(
-                "a PostgreSQL store needs nmre.sessions.store_pg.PostgresStore, which this version lacks"
-            )
-        store: Store = cls(target, writable=writable)
+            raise StoreError("a PostgreSQL store needs nmre.sessions.store_pg.open_pg_store, which this version lacks")
+        store: Store = cls(target)
         return store
     if target.startswith("sqlite:///"):
         target = target[len("sqlite://") :]
