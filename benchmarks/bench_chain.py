@@ -26,7 +26,7 @@ before each pass, GC off):
 * ``engine, same chain``: exactly those nodes wired in :class:`nmre.engine.Engine`
   on a virtual clock, fed by a scheduled source that releases one update's blocks
   every 8 ms: adds engine dispatch, source polling and feedback publishing.
-* ``engine, squat drill``: the real squat drill (``build_squat``) in the Engine:
+* ``engine, squat drill``: the real squat drill (``build_drill("squat")``, from its file) in the Engine:
   adds the EMG guard (NaN/saturation/flat-line) ahead of the EMG chain, onset
   conditioning (band-pass, TKEO, rectify, low-pass, onset detector on 8 channels),
   trunk inclination, three rep rules, the onset-order rule and the rep segmenter;
@@ -52,8 +52,8 @@ from _harness import Comparison
 from nmre.core.clock import Clock
 from nmre.core.interfaces import Processor, Source
 from nmre.core.model import Block, Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.drills import build_drill
 from nmre.drills._common import orientation_node
-from nmre.drills.squat import build_squat
 from nmre.dsp.emg import EmgChain
 from nmre.dsp.joints import JointAngle
 from nmre.engine import Engine
@@ -399,7 +399,7 @@ def run(quick: bool) -> list[Comparison]:
     peer_sched = schedule[: n // 4] if quick else schedule[: n // 2]  # the peer is slow
     t_peer = update_time(peer.reset, peer.update, peer_sched, 2 if quick else 3)
     t_eng = engine_update_time(kit, schedule, lambda: chain_nodes(kit), repeat)
-    t_drill = engine_update_time(kit, schedule, lambda: build_squat(kit.streams).nodes, repeat)
+    t_drill = engine_update_time(kit, schedule, lambda: build_drill("squat", kit.streams).nodes, repeat)
     peer_name = "scipy sosfilt(zi) + ahrs updateIMU"
     target = f"<= {TARGET_US:.0f} us, >= 10x"
     return [
@@ -490,7 +490,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
     r["update, Engine, no nodes (loop, poll, stats)"] = engine_update_time(kit, sched, list, 5) * 1e6
     r["update, Engine, live-chain nodes"] = engine_update_time(kit, sched, lambda: chain_nodes(kit), 5) * 1e6
     r["update, Engine, squat drill"] = (
-        engine_update_time(kit, sched, lambda: build_squat(kit.streams).nodes, 5) * 1e6
+        engine_update_time(kit, sched, lambda: build_drill("squat", kit.streams).nodes, 5) * 1e6
     )
     r["Block(...) construction"] = us(lambda: Block("x", emg_b.times, emg_b.values, 0, 0, 0.0))
     r["np.empty((8, 16))"] = us(lambda: np.empty((8, 16)))

@@ -27,7 +27,7 @@ import time
 
 from _harness import Comparison
 from bench_chain import DirectChain, PeerChain, TickSource, kit_sim, ticks
-from nmre.drills.squat import build_squat
+from nmre.drills import build_drill
 from nmre.engine import Engine
 from nmre.feedback.sinks import MemorySink
 from nmre.sim import SimSource
@@ -36,7 +36,7 @@ TARGET_S = 5.0
 
 
 def _engine_run(source_factory, sim, until: float | None = None) -> tuple[float, Engine]:  # type: ignore[no-untyped-def]
-    engine = Engine([source_factory()], build_squat(sim.streams).nodes, [MemorySink()])
+    engine = Engine([source_factory()], build_drill("squat", sim.streams).nodes, [MemorySink()])
     was = gc.isenabled()
     gc.collect()
     gc.disable()

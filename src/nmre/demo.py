@@ -29,8 +29,10 @@ from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
 from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
-__all__ = ["INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
+__all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
 
+#: ``--exercise`` names and the drill file each runs.
+EXERCISES: Mapping[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
 #: Errors ``--inject`` accepts for a squat rep.
 INJECTABLE = ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
 #: Default injected errors: 10 reps, 3 of them too shallow (1-based reps 3, 6, 9).
@@ -109,11 +111,11 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
 
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
-    from nmre.drills import DRILLS, build_drill
+    from nmre.drills import build_drill
     from nmre.sim import SquatConfig, StanceConfig, simulate
 
-    if opts.exercise not in DRILLS:
-        raise ConfigError("exercise: " + expected(f"one of {', '.join(DRILLS)}", opts.exercise))
+    if opts.exercise not in EXERCISES:
+        raise ConfigError("exercise: " + expected(f"one of {', '.join(EXERCISES)}", opts.exercise))
     if opts.exercise != "squat" and opts.errors:
         raise ConfigError(
             f"--inject: expected it with --exercise squat (errors are injected per rep), got --exercise {opts.exercise}"
@@ -126,7 +128,7 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
         duration = opts.seconds if opts.seconds is not None else 40.0
         cfg = StanceConfig(duration=duration, errors=_stance_errors(duration))
     sim = simulate(cfg, seed=opts.seed)
-    drill = build_drill(opts.exercise, sim.streams)
+    drill = build_drill(EXERCISES[opts.exercise], sim.streams)
     boards: list[Any] = []
     if opts.ble:
         source, boards = _ble_source(sim, opts.seed)

@@ -9,7 +9,24 @@ from nmre.engine.nodes import ProcessorNode
 from nmre.errors import ConfigError, StateError
 from nmre.feedback.schedule import Bandwidth
 from nmre.feedback.sinks import MemorySink
-from nmre.rules import RepBandRule
+from nmre.rules import BandRule, Episodes, Messages
+
+
+def RepBandRule(
+    rid, stream, channel, *, lo=None, hi=None, reps_from, label, below="A little more", good="Good"
+):
+    """A per-rep band on one channel (the rule kind ``band`` of nmre.rules)."""
+    return BandRule(
+        rid,
+        stream=stream,
+        channel=channel,
+        lo=lo,
+        hi=hi,
+        quantity="knee_flexion_peak",
+        unit="deg",
+        episodes=Episodes.reps(reps_from),
+        messages=Messages(label=label, below=below, good=good),
+    )
 
 
 class ListSource(Source):

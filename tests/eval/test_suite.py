@@ -11,7 +11,7 @@ from nmre.eval.cases import Case, suite_cases
 from nmre.eval.metrics import aggregate
 from nmre.eval.run import DropoutSource, run_case, run_cases
 from nmre.eval.suite import suite_plan
-from nmre.rules.rep_rules import RepBandRule
+from nmre.rules import BandRule, Measured
 
 
 def test_quick_suite_is_a_subset_of_the_full_suite() -> None:
@@ -40,12 +40,13 @@ def test_severities_are_drawn_across_the_tolerance() -> None:
 
 def test_a_biased_measurement_fails_its_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     """A depth read 12 deg too deep praises shallow squats: recall and accuracy miss, and the table says so."""
-    original = RepBandRule._outcome
+    original = BandRule.measure
 
-    def biased(self: RepBandRule, end: object, value: float) -> object:
-        return original(self, end, value + 12.0 if self.kind == "squat_depth" else value)  # type: ignore[arg-type]
+    def biased(self: BandRule, episode: object) -> Measured:
+        m = original(self, episode)  # type: ignore[arg-type]
+        return Measured(m.value + 12.0, m.detail) if self.id == "squat_depth" else m
 
-    monkeypatch.setattr(RepBandRule, "_outcome", biased)
+    monkeypatch.setattr(BandRule, "measure", biased)
     cases, rules, _ = suite_plan("quick", ["squat"])
     cases = [c for c in cases if c.group == "target"]
     results = run_cases(cases, workers=1)

@@ -19,6 +19,7 @@ __all__ = ["COMMANDS"]
 #: Module names under :mod:`nmre.commands`, in the order ``nmre --help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo",
+    "drills",
     "eval",
     "scan",
     "studio",

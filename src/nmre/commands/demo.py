@@ -13,8 +13,7 @@ NAME = "demo"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from nmre.demo import INJECTABLE
-    from nmre.drills import DRILLS
+    from nmre.demo import EXERCISES, INJECTABLE
     from nmre.feedback.schedule import SCHEDULES
 
     d: argparse.ArgumentParser = subparsers.add_parser(
@@ -22,7 +21,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="run a simulated session end to end (headless)",
         description="Run a simulated session on the virtual clock and print the feedback per rep.",
     )
-    d.add_argument("--exercise", choices=DRILLS, default="squat", help="drill to simulate (default: squat)")
+    d.add_argument(
+        "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
+    )
     d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"

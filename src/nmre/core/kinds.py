@@ -8,6 +8,9 @@ log carry the strings, so the values never change once released.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 __all__ = [
     "BALANCE_BASELINE",
     "BALANCE_UNJUDGED",
@@ -18,6 +21,7 @@ __all__ = [
     "CALIBRATION_LONG_AXIS",
     "CALIBRATION_NEUTRAL",
     "CALIBRATION_TEMPLATE",
+    "CYCLE_CUE",
     "DEVICE_CONNECT",
     "DEVICE_DISCONNECT",
     "DEVICE_ERROR",
@@ -30,9 +34,12 @@ __all__ = [
     "EMG_ONSET",
     "ENGINE_NODE_ERROR",
     "FEEDBACK_CUE",
+    "HOLD_END",
+    "HOLD_START",
     "HOLD_UNJUDGED",
     "LSL_ASSUMPTION",
     "LSL_MARKER",
+    "PROGRESSION_SUGGESTION",
     "READINESS_FAIL",
     "READINESS_OVERRIDE",
     "READINESS_PASS",
@@ -40,6 +47,9 @@ __all__ = [
     "REP_REJECTED",
     "REP_START",
     "REP_UNJUDGED",
+    "REST_END",
+    "REST_START",
+    "REST_UNJUDGED",
     "RULE",
     "RULE_LOSS_OF_BALANCE",
     "RULE_SWAY",
@@ -52,28 +62,68 @@ __all__ = [
     "STREAM_MALFORMED",
     "STREAM_TIME_ERROR",
     "SWAY_WINDOW",
+    "TARGET_END",
+    "TARGET_START",
     "TARGET_UNJUDGED",
+    "TEMPLATE_RECORDED",
+    "TRANSITION_END",
+    "TRANSITION_START",
     "TRANSITION_UNJUDGED",
+    "UNJUDGED",
     "WINDOW_UNJUDGED",
     "is_outcome",
     "is_unjudged",
     "rule",
 ]
 
-# -- repetitions -------------------------------------------------------------------
+# -- repetitions and the other units a drill judges ---------------------------------
 REP_START = "rep.start"
 REP_END = "rep.end"
 REP_REJECTED = "rep.rejected"
-#: The end of a set of reps (a schedule owes its summary of the last reps then).
+#: A hold (a contraction or a static position held in a work period): start and end.
+HOLD_START = "hold.start"
+HOLD_END = "hold.end"
+#: The rest period after a hold (work/rest cycles): start and end.
+REST_START = "rest.start"
+REST_END = "rest.end"
+#: A postural transition (sit-to-stand or stand-to-sit): start and end.
+TRANSITION_START = "transition.start"
+TRANSITION_END = "transition.end"
+#: A target of a reaching or weight-shifting drill (limits of stability): shown, then closed.
+TARGET_START = "target.start"
+TARGET_END = "target.end"
+#: A set ended (a schedule owes its summary of the last units then); payload from the
+#: drill's progression: set, units, on_target, off_target, unjudged, errors, level.
 SET_END = "set.end"
 
-# -- not judged: the data over the span fell short of a rule's quality needs (nmre.quality) --
-#: Payload ``rule``, ``rep`` (``window``/``hold``/``transition``/``target``), ``reason``, ``quality``.
+# -- not judged: the data over the span fell short of a rule's quality needs (nmre.quality),
+# or the value could not be measured. Payload ``rule``, ``rep`` (``window``/``hold``/...),
+# ``reason``, ``quality``. ---------------------------------------------------------------
 REP_UNJUDGED = "rep.unjudged"
-WINDOW_UNJUDGED = "window.unjudged"
 HOLD_UNJUDGED = "hold.unjudged"
+REST_UNJUDGED = "rest.unjudged"
+WINDOW_UNJUDGED = "window.unjudged"
 TRANSITION_UNJUDGED = "transition.unjudged"
 TARGET_UNJUDGED = "target.unjudged"
+#: ``<unit>.unjudged`` for each unit a rule judges.
+UNJUDGED: Mapping[str, str] = MappingProxyType(
+    {
+        "rep": REP_UNJUDGED,
+        "hold": HOLD_UNJUDGED,
+        "rest": REST_UNJUDGED,
+        "window": WINDOW_UNJUDGED,
+        "transition": TRANSITION_UNJUDGED,
+        "target": TARGET_UNJUDGED,
+    }
+)
+
+# -- drills: progression and templates ------------------------------------------------
+#: After each set: advance, stay or step back, with the reason (payload decision, level, reason).
+PROGRESSION_SUGGESTION = "progression.suggestion"
+#: A template repetition was recorded (from the first good rep or a calibration record).
+TEMPLATE_RECORDED = "template.recorded"
+#: A work/rest cycle instruction for the patient ("Contract", "Relax").
+CYCLE_CUE = "cycle.cue"
 
 # -- rule outcomes -----------------------------------------------------------------
 #: Prefix of every rule outcome: ``rule.<kind>`` with payload ``ok`` (bool), ``value``, band, ``error``.
@@ -117,6 +167,7 @@ EMG_OFFSET = "emg.offset"
 EMG_BASELINE = "emg.baseline"
 SWAY_WINDOW = "sway.window"
 BALANCE_BASELINE = "balance.baseline"
+#: No longer raised (windows not judged are ``window.unjudged``); kept so old recordings read.
 BALANCE_UNJUDGED = "balance.unjudged"
 
 # -- calibration and engine --------------------------------------------------------

@@ -1,44 +1,234 @@
-"""Drills: which processing nodes and rules an exercise runs, with their targets.
+"""Drills as data: TOML files that say which sensors, signals, units, rules, feedback and levels an exercise has.
 
-A drill is data plus wiring: :func:`build_drill` takes the exercise name and
-the streams that are available, and returns the nodes in the order the engine
-should run them. Rules are listed by priority: when several checks fail in
-one rep the patient hears about the first.
+>>> spec = load_drill("squat")                        # a library drill, or a path to a .toml file
+>>> drill = build_drill(spec, sim.streams, level=2)   # doctest: +SKIP
+>>> Engine([source], drill.nodes, sinks, schedule=drill.make_schedule())  # doctest: +SKIP
+
+* :func:`list_drills`: the drills shipped in ``nmre/drills/library``.
+* :func:`load_drill`: a validated :class:`DrillSpec` from a name or a path
+  (errors name the file, the table, the field and what was expected).
+* :func:`check_drill`: load, then build on a kit with every sensor the file
+  names and wire it, so a file that cannot run is caught before a session.
+* :func:`build_drill`: the engine nodes for the connected streams, a level and
+  settings (a setting the drill does not have is a ConfigError listing the
+  drill's settings). Code adds rule kinds (:data:`nmre.rules.RULE_KINDS`);
+  files combine them. The format: ``docs/drills.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-from nmre.core.model import StreamInfo
-from nmre.engine.nodes import Node
+from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.drills._build import Drill, Skipped, build
+from nmre.drills._kinds import rule_kind_problems, rule_kinds
+from nmre.drills._load import SCHEMA, apply_settings, parse_drill
+from nmre.drills.spec import DrillSpec
 from nmre.errors import ConfigError, expected
 
-__all__ = ["DRILLS", "Drill", "build_drill"]
+__all__ = [
+    "ALIASES",
+    "DRILLS",
+    "SCHEMA",
+    "Drill",
+    "DrillSpec",
+    "Skipped",
+    "build_drill",
+    "check_drill",
+    "library_path",
+    "library_problems",
+    "list_drills",
+    "load_drill",
+    "rule_kinds",
+    "synthetic_kit",
+]
 
 
-@dataclass
-class Drill:
-    """The nodes of one exercise and the settings they were built with."""
-
-    name: str
-    nodes: list[Node]
-    settings: dict[str, Any] = field(default_factory=dict)
+#: Names of the first API that still load (``"stance"`` was the single-leg stance).
+ALIASES: Mapping[str, str] = MappingProxyType({"stance": "single_leg_stance"})
 
 
-def build_drill(name: str, streams: Sequence[StreamInfo], **settings: Any) -> Drill:
-    """Build the drill ``name`` ("squat" or "stance") for the given streams."""
-    if name == "squat":
-        from nmre.drills.squat import build_squat
-
-        return build_squat(streams, **settings)
-    if name == "stance":
-        from nmre.drills.stance import build_stance
-
-        return build_stance(streams, **settings)
-    raise ConfigError("drill: " + expected(f"one of {', '.join(DRILLS)}", name))
+def library_path() -> Path:
+    """The folder of the shipped drill files."""
+    return Path(str(resources.files("nmre.drills") / "library"))
 
 
-DRILLS = ("squat", "stance")
+def list_drills() -> list[str]:
+    """Names of the shipped drills, in the order of the re-education sequence, then by name."""
+    return [s.name for s in _library()]
+
+
+@lru_cache(maxsize=1)
+def _library() -> tuple[DrillSpec, ...]:
+    from nmre.drills.spec import STEPS
+
+    specs = [_parse_file(p) for p in sorted(library_path().glob("*.toml"))]
+    names = {s.name for s in specs}
+    for spec in _plugin_drills()[0]:
+        if spec.name not in names:
+            names.add(spec.name)
+            specs.append(spec)
+    return tuple(sorted(specs, key=lambda s: (STEPS.index(s.step), s.name)))
+
+
+def _plugin_drills() -> tuple[list[DrillSpec], list[str]]:
+    """Drills offered by ``nmre.drills`` plugins (scale's :func:`nmre.plugins.drill_paths`), and the problems."""
+    from nmre.plugins import drill_paths
+
+    found, problems = drill_paths()
+    out, why = [], [str(p) for p in problems]
+    builtin = {p.stem for p in library_path().glob("*.toml")}
+    for plugin, path in found:
+        try:
+            spec = _parse_file(path)
+        except ConfigError as exc:
+            why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {exc}")
+            continue
+        if spec.name in builtin:
+            why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {spec.name!r} is a built-in drill")
+            continue
+        out.append(spec)
+    return out, why
+
+
+def library_problems() -> list[str]:
+    """Why each plugin drill (or rule kind) that was left out was left out, one line each."""
+    return _plugin_drills()[1] + rule_kind_problems()
+
+
+def _parse_file(path: Path) -> DrillSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path}: expected a readable UTF-8 drill file, got {type(exc).__name__}: {exc}"
+        ) from None
+    return parse_drill(text, str(path))
+
+
+def load_drill(name_or_path: str | os.PathLike[str]) -> DrillSpec:
+    """A validated drill: a library name (``"squat"``) or the path of a ``.toml`` file."""
+    text = os.fspath(name_or_path)
+    p = Path(text)
+    if text.endswith(".toml") or os.sep in text or p.exists():
+        if not p.is_file():
+            raise ConfigError(
+                f"drill: expected a drill name ({', '.join(list_drills())}) or a .toml file, got {text!r}"
+            )
+        return _parse_file(p)
+    text = ALIASES.get(text, text)
+    for s in _library():
+        if s.name == text:
+            return s
+    raise ConfigError(
+        "drill: " + expected(f"a drill name ({', '.join(list_drills())}) or a .toml file", text)
+    )
+
+
+def synthetic_kit(spec: DrillSpec, sides: Sequence[str] = ("right", "left")) -> list[StreamInfo]:
+    """Streams with every sensor ``spec`` names (optional ones too), on ``sides`` for sided sensors: for checks."""
+    from nmre.core.model import IMU_CHANNELS
+
+    out: list[StreamInfo] = []
+    for s in spec.sensors:
+        on = list(sides) if s.side == "drill" else [s.side if s.side in ("left", "right") else None]
+        for side in on:
+            sd = Side(side) if side else (Side.MIDLINE if s.side == "midline" else None)
+            tag = f".{side[0]}" if side else ""
+            if StreamKind.EMG in s.kinds:
+                ch = tuple(Channel(m, "mV", Placement(muscle=m, side=sd)) for m in s.muscles)
+                out.append(StreamInfo(f"emg.{s.name}{tag}", StreamKind.EMG, ch, 1000.0, Placement(side=sd)))
+                continue
+            kind = s.kinds[0]
+            if kind is StreamKind.ANGLE:
+                ch = (Channel("flexion", "deg"),)
+            else:
+                ch = IMU_CHANNELS if kind is StreamKind.IMU else IMU_CHANNELS[:3]
+            seg = s.segments[0] if s.segments else None
+            out.append(
+                StreamInfo(f"{kind.value}.{s.name}{tag}", kind, ch, 100.0, Placement(segment=seg, side=sd))
+            )
+    return out
+
+
+def check_drill(name_or_path: str | os.PathLike[str]) -> tuple[DrillSpec, Drill]:
+    """Load a drill, build it on a bilateral kit of every sensor it names, and wire it (as the engine would).
+
+    Returns the spec and the built drill; any problem is a ConfigError naming the file.
+    """
+    spec = load_drill(name_or_path)
+    kit = synthetic_kit(spec)
+    file = Path(spec.path).name
+    for lv in [None, *[lv.level for lv in spec.levels]]:
+        drill = build_drill(spec, kit, level=lv)
+        infos = {s.id: s for s in kit}
+        for node in drill.nodes:
+            try:
+                for out in node.bind(dict(infos)):
+                    infos[out.id] = out
+            except ConfigError as exc:
+                raise ConfigError(f"{file}: {node.name}: {exc}") from None
+    return spec, build_drill(spec, kit)
+
+
+def build_drill(
+    spec_or_name: DrillSpec | str | os.PathLike[str],
+    streams: Sequence[StreamInfo],
+    *,
+    level: int | None = None,
+    settings: Mapping[str, Any] | None = None,
+    quality: Any = None,
+    calibration: Any = None,
+) -> Drill:
+    """Build a drill for the connected ``streams``.
+
+    Parameters
+    ----------
+    spec_or_name : DrillSpec, str or path
+        A loaded drill, a library name or a drill file.
+    streams : sequence of StreamInfo
+        What is connected; sensors are found by kind and placement.
+    level : int, optional
+        A progression level of the drill (its settings apply first).
+    settings : mapping, optional
+        Setting name → value (``{"squat_depth.lo": 80}``); names as
+        ``DrillSpec.settings`` lists them. Unknown names raise ConfigError.
+    quality : QualityMonitor or bool, optional
+        The data-quality monitor (``nmre.quality``, contract §4); by default
+        (``None`` or ``True``) one is made over ``streams``. It is put first in
+        ``drill.nodes`` and every rule is gated on it. ``False``: no gating.
+    calibration : optional
+        A calibration record to reuse (contract §5).
+    """
+    spec = spec_or_name if isinstance(spec_or_name, DrillSpec) else load_drill(spec_or_name)
+    if level is not None:
+        if (
+            isinstance(level, bool)
+            or not isinstance(level, int)
+            or not spec.levels
+            or not 1 <= level <= len(spec.levels)
+        ):
+            have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
+            raise ConfigError(
+                f"drill {spec.name!r}: level: " + expected(f"a level of the drill ({have})", level)
+            )
+        spec = apply_settings(spec, spec.level(level).settings, f"level {level}")
+    if settings is not None and not isinstance(settings, Mapping):
+        raise ConfigError(
+            f"drill {spec.name!r}: settings: " + expected("a mapping of setting name to value", settings)
+        )
+    spec = apply_settings(spec, settings or {})
+    side = spec.settings["side"].value if "side" in spec.settings else None
+    return build(spec, streams, level=level, side=side, quality=quality, calibration=calibration)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DRILLS":  # names callers of the first API may use: the shipped drills and aliases
+        return tuple(list_drills()) + tuple(a for a in ALIASES if a not in list_drills())
+    raise AttributeError(name)

@@ -36,13 +36,11 @@ _MINIMAL: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def drill_names() -> list[str]:
-    """The shipped drills."""
-    import nmre.drills as drills
+    """The shipped drills, under the names this suite's tables use (``stance`` for ``single_leg_stance``)."""
+    from nmre.drills import ALIASES, list_drills
 
-    lister = getattr(drills, "list_drills", None)
-    if lister is not None:
-        return [d if isinstance(d, str) else str(getattr(d, "name", d)) for d in lister()]
-    return list(drills.DRILLS)
+    known = {**{v: k for k, v in ALIASES.items()}}
+    return [known.get(n, n) for n in list_drills()]
 
 
 def minimal_kit(drill: str, streams: Sequence[StreamInfo]) -> list[StreamInfo]:
@@ -65,14 +63,6 @@ def has_emg(streams: Sequence[StreamInfo]) -> bool:
 
 
 # -- rules -------------------------------------------------------------------------------------------
-# Today's rule nodes, by the signal they reduce, to the contract's quantity names.
-_BAND_QUANTITY = {
-    ("flexion", "max"): "knee_flexion_peak",
-    ("abduction", "max"): "knee_valgus_peak",
-    ("sagittal", "max"): "trunk_lean_peak",
-}
-
-
 def _side_errors(below: Any, above: Any) -> dict[int, str]:
     out: dict[int, str] = {}
     if below:
@@ -83,67 +73,30 @@ def _side_errors(below: Any, above: Any) -> dict[int, str]:
 
 
 def rules_of(drill: Any) -> list[RuleView]:
-    """The rules of a built drill (``nmre.drills.build_drill``'s result), in priority order."""
-    from nmre.rules.balance_rules import BalanceLossRule, SwayRule
-    from nmre.rules.emg_rules import OnsetOrderRule
-    from nmre.rules.rep_rules import RepBandRule
+    """The rules of a built drill (``nmre.drills.build_drill``'s result), in priority order.
+
+    Every rule node (:class:`nmre.rules.Rule`) says its quantity, unit, tolerance, the unit
+    it judges (rep, window, ...) and its error labels.
+    """
+    import math
+
+    from nmre.rules import BalanceLossRule, Rule, SwayRule
 
     out: list[RuleView] = []
     for node in drill.nodes:
-        if isinstance(node, RepBandRule):
-            q = _BAND_QUANTITY.get((node.channel, node.stat))
-            if q is None:
-                continue
-            tol = Tolerance(lo=node.lo, hi=node.hi)
-            out.append(
-                RuleView(
-                    drill.name,
-                    node.kind,
-                    q,
-                    "rep",
-                    "deg",
-                    tol,
-                    margin_for(q),
-                    _side_errors(node.error_below, node.error_above),
-                )
-            )
-        elif isinstance(node, OnsetOrderRule):
-            q = "vmo_vl_onset_lag"
-            tol = Tolerance(hi=node.max_lag * 1e3)
-            out.append(
-                RuleView(
-                    drill.name, node.kind, q, "rep", "ms", tol, margin_for(q), _side_errors(None, node.error)
-                )
-            )
-        elif isinstance(node, SwayRule):
-            q = "sway_rms"
+        if not isinstance(node, Rule):
+            continue
+        errors = _side_errors(node.error_below, node.error_above)
+        if isinstance(node, BalanceLossRule):  # judged as a moment: scored by time, not by value
+            tol, family, unit = Tolerance(), "event", "s"
+        elif isinstance(node, SwayRule) and not math.isnan(node.factor):
             tol = Tolerance(factor=node.factor, baseline_units=node.baseline_windows)
-            out.append(
-                RuleView(
-                    drill.name,
-                    "sway",
-                    q,
-                    "window",
-                    "m/s^2",
-                    tol,
-                    margin_for(q),
-                    _side_errors(None, "excessive_sway"),
-                )
-            )
-        elif isinstance(node, BalanceLossRule):
-            q = "loss_of_balance"
-            out.append(
-                RuleView(
-                    drill.name,
-                    "loss_of_balance",
-                    q,
-                    "event",
-                    "s",
-                    Tolerance(),
-                    margin_for(q),
-                    _side_errors(None, "loss_of_balance"),
-                )
-            )
+            family, unit = node.episodes.unit, node.unit
+        else:
+            tol, family, unit = Tolerance(lo=node.lo, hi=node.hi), node.episodes.unit, node.unit
+        out.append(
+            RuleView(drill.name, node.id, node.quantity, family, unit, tol, margin_for(node.quantity), errors)
+        )
     return out
 
 

@@ -116,7 +116,7 @@ def score(
     def key_of(ev: Event) -> tuple[str, int] | None:
         k = _family_key(ev.payload)
         sp = _span(ev.payload)
-        if k is None and sp is not None:  # a window outcome: its span is its identity
+        if (k is None or k[0] == "window") and sp is not None:  # a window outcome: its span is its identity
             k = ("window", round(sp[1] * 1000))
             windows.setdefault(k, sp)
         return k

@@ -1,0 +1,221 @@
+"""How a drill finds its units: segmenter kinds (``[structure.segmenter] kind = ...``).
+
+* ``reps``: a hysteresis rep segmenter on one signal (:class:`nmre.dsp.RepSegmenter`).
+* ``cycles``: timed work/rest cycles, as EMG biofeedback units cue them
+  ("10 s work / 10 s rest", clinical.md §1.19, §2.3): each work period is a
+  ``hold``, each rest after it a ``rest``; the patient is cued at each change.
+* ``windows``: the sway windows of a ``sway`` signal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from nmre.core import kinds
+from nmre.core.model import Block, Event, StreamInfo
+from nmre.engine.nodes import Node, ProcessorNode
+from nmre.errors import ConfigError, expected
+from nmre.rules.base import Episodes, Param
+
+if TYPE_CHECKING:
+    from nmre.drills._build import Context
+
+__all__ = ["SEGMENTERS", "CycleNode", "Segmenter"]
+
+
+@dataclass(frozen=True, slots=True)
+class Segmenter:
+    """A segmenter kind: its fields and how it is built (returns the episodes rules judge, and rests)."""
+
+    name: str
+    about: str
+    params: Mapping[str, Param]
+    build: Callable[[Context, Mapping[str, Any]], tuple[Episodes, Episodes | None]]
+    signal_param: str | None = "signal"
+
+
+def _reps(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    from nmre.dsp.movement import RepSegmenter
+
+    stream, channel, unit = ctx.resolve_signal(p["signal"])
+    if unit != p["unit"]:
+        raise ConfigError(
+            f"{ctx.spec.path}: [structure.segmenter] unit: expected {unit!r} (the unit of {p['signal']}), got {p['unit']!r}"
+        )
+    row = ctx.channel_index(stream, channel)
+    seg = RepSegmenter(
+        p["start"],
+        p["end"],
+        min_duration=p["min_duration"],
+        max_duration=p["max_duration"],
+        min_amplitude=p["min_amplitude"],
+        direction=1 if p["direction"] == "up" else -1,
+        channel=row,
+        name="reps",
+    )
+    ctx.segmenter_node(ProcessorNode(seg, stream, "reps"), ctx.raw_of(stream))
+    return Episodes.reps("reps"), None
+
+
+def _windows(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    built = ctx.built(p["signal"])
+    if "window" not in built.extra:
+        raise ConfigError(
+            f"{ctx.spec.path}: [structure.segmenter] signal: expected a sway signal, got {p['signal']!r}"
+        )
+    return Episodes.windows(built.stream), None
+
+
+def _cycles(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    st = ctx.spec.structure
+    drive = ctx.raw_streams()[0]
+    node = CycleNode(
+        drive,
+        work=p["work"],
+        rest=p["rest"],
+        lead_in=p["lead_in"],
+        per_set=st.per_set,
+        sets=st.sets,
+        rest_between_sets=st.rest_between_sets,
+        work_message=p["work_message"],
+        rest_message=p["rest_message"],
+    )
+    ctx.segmenter_node(node, (drive,))
+    return Episodes.holds(node.name), Episodes.rests(node.name)
+
+
+_ALL = (
+    Segmenter(
+        "reps",
+        "reps found on one signal with two thresholds (start, end), a minimum duration and amplitude",
+        {
+            "signal": Param("signal", "the driving signal, <derived signal>.<channel>"),
+            "unit": Param("text", "the unit of the driving signal and thresholds"),
+            "start": Param("number", "a rep starts when the signal passes this"),
+            "end": Param("number", "and ends when it is back past this (hysteresis)"),
+            "min_duration": Param("number", "shortest rep counted", 0.4, unit="s", lo=0.0),
+            "max_duration": Param("number", "longest rep counted", math.inf, unit="s", lo=0.0, lo_open=True),
+            "min_amplitude": Param("number", "smallest excursion from the start counted", 0.0, lo=0.0),
+            "direction": Param(
+                "choice", "reps rise (up) or fall (down) from rest", "up", choices=("up", "down")
+            ),
+        },
+        _reps,
+    ),
+    Segmenter(
+        "windows",
+        "consecutive windows of a sway signal (its window length)",
+        {"signal": Param("text", "the sway signal")},
+        _windows,
+    ),
+    Segmenter(
+        "cycles",
+        "timed work/rest cycles: each work period is a hold, each rest after it a rest",
+        {
+            "work": Param("number", "work (contract / hold) period", unit="s", lo=0.0, lo_open=True),
+            "rest": Param("number", "rest period", unit="s", lo=0.0, lo_open=True),
+            "lead_in": Param("number", "time before the first work period", 3.0, unit="s", lo=0.0),
+            "work_message": Param("text", "cue at the start of a work period", "Contract and hold"),
+            "rest_message": Param("text", "cue at the start of a rest period", "Relax"),
+        },
+        _cycles,
+        signal_param=None,
+    ),
+)
+
+#: Segmenter kind name → kind.
+SEGMENTERS: Mapping[str, Segmenter] = MappingProxyType({s.name: s for s in _ALL})
+
+
+class CycleNode(Node):
+    """Timed work/rest cycles on the session clock, starting at the first sample of ``stream``.
+
+    Events (``source`` = ``"cycles"``): ``hold.start``/``hold.end`` around each
+    work period and ``rest.start``/``rest.end`` around the rest after it (payload
+    ``hold``/``rest`` = cycle number over the session, ``set``, ``start``,
+    ``end``), and a ``cycle.cue`` with the patient's instruction at each
+    change. ``per_set`` cycles make a set; sets are ``rest_between_sets`` s apart.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        *,
+        work: float,
+        rest: float,
+        lead_in: float = 3.0,
+        per_set: int = 5,
+        sets: int = 1,
+        rest_between_sets: float = 60.0,
+        work_message: str = "Contract and hold",
+        rest_message: str = "Relax",
+        name: str = "cycles",
+    ) -> None:
+        for label, v in (("work", work), ("rest", rest)):
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"cycles: {label}: " + expected("a number of seconds > 0", v))
+        if not (math.isfinite(lead_in) and lead_in >= 0 and rest_between_sets >= 0):
+            raise ConfigError(
+                "cycles: "
+                + expected("lead_in >= 0 s and rest_between_sets >= 0 s", (lead_in, rest_between_sets))
+            )
+        self.inputs = (stream,)
+        self.name = name
+        self.work, self.rest, self.lead_in = float(work), float(rest), float(lead_in)
+        self.per_set, self.sets, self.rest_between_sets = per_set, sets, float(rest_between_sets)
+        self.work_message, self.rest_message = work_message, rest_message
+        self.reset()
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        if self.inputs[0] not in infos:
+            raise ConfigError(f"{self.name}: expected input stream {self.inputs[0]!r}")
+        return []
+
+    def reset(self) -> None:
+        self._plan: list[tuple[float, str, int, int]] = []
+        self._next = 0
+        self._events: list[Event] = []
+
+    def _make_plan(self, t0: float) -> None:
+        t = t0 + self.lead_in
+        k = 0
+        for s in range(1, self.sets + 1):
+            for _ in range(self.per_set):
+                k += 1
+                self._plan += [(t, kinds.HOLD_START, k, s), (t + self.work, kinds.HOLD_END, k, s)]
+                t += self.work
+                self._plan += [(t, kinds.REST_START, k, s), (t + self.rest, kinds.REST_END, k, s)]
+                t += self.rest
+            t += self.rest_between_sets
+
+    def push(self, block: Block) -> list[Block]:
+        if block.n_samples == 0:
+            return []
+        if not self._plan:
+            self._make_plan(float(block.times[0]))
+        now = float(block.times[-1])
+        while self._next < len(self._plan) and self._plan[self._next][0] <= now:
+            t, kind, k, s = self._plan[self._next]
+            self._next += 1
+            unit = "hold" if kind in (kinds.HOLD_START, kinds.HOLD_END) else "rest"
+            length = self.work if unit == "hold" else self.rest
+            start = t if kind in (kinds.HOLD_START, kinds.REST_START) else t - length
+            self._events.append(
+                Event(t, kind, self.name, {unit: k, "set": s, "start": start, "end": start + length})
+            )
+            if kind in (kinds.HOLD_START, kinds.REST_START):
+                msg = self.work_message if unit == "hold" else self.rest_message
+                self._events.append(
+                    Event(
+                        t, kinds.CYCLE_CUE, self.name, {unit: k, "set": s, "phase": unit}, patient_message=msg
+                    )
+                )
+        return []
+
+    def pop_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out

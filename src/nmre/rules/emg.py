@@ -1,0 +1,663 @@
+"""EMG rules: onset order and timing, muscle ratios, co-contraction, contraction and relaxation.
+
+* :class:`OnsetNode` finds EMG onsets against a rest baseline (not a rule: its
+  ``emg.onset`` events feed ``onset_order``).
+* ``onset_order``: per unit, one muscle's onset minus another's (ms) in a band
+  (VMO no later than VL: reference/clinical.md §2.2, dsp.md §1.4).
+* ``ratio``: mean envelope of one muscle over another's per unit (VMO:VL,
+  UT:LT; clinical.md §2.2, §2.5).
+* ``combined``: a ratio (or one muscle's mean) counted only while another
+  signal meets a condition: EMG and IMU together (VMO:VL while the knee is
+  flexed beyond an angle; clinical.md §7 G4).
+* ``cocontraction``: Falconer & Winter or Rudolph co-contraction index of two
+  muscles per unit (dsp.md §1.5).
+* ``contraction``: the level of a contraction (% reference) held in a work
+  period, found with hysteresis and minimum on/off durations; ``relaxation``:
+  the level in the rest period after it (EMG biofeedback work/rest training,
+  clinical.md §2.1, §2.3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nmre.core import kinds
+from nmre.core.interfaces import Processor
+from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.dsp.emg import OnsetDetector
+from nmre.engine.nodes import Node, require
+from nmre.errors import ConfigError, expected
+from nmre.quality.gate import QualityGate
+from nmre.rules._runs import RunFinder
+from nmre.rules.base import Episode, FileResolver, Measured, Param, Rule, SampleBuffer, check_unit
+
+__all__ = [
+    "CoContractionRule",
+    "CombinedRule",
+    "ContractionRule",
+    "OnsetNode",
+    "OnsetOrderRule",
+    "RatioRule",
+    "RelaxationRule",
+    "muscle_row",
+]
+
+
+def muscle_row(info: StreamInfo, muscle: str, who: str) -> int:
+    """Row of ``muscle`` in an EMG(-derived) stream: by channel placement, else by channel name."""
+    for i, c in enumerate(info.channels):
+        if c.placement is not None and c.placement.muscle == muscle:
+            return i
+    names = info.channel_names
+    if muscle in names:
+        return names.index(muscle)
+    have = [c.placement.muscle if c.placement and c.placement.muscle else c.name for c in info.channels]
+    raise ConfigError(f"{who}: expected a {muscle!r} channel in {info.id!r}, got {', '.join(have)}")
+
+
+class OnsetNode(Node):
+    """Detects EMG onsets on a conditioned signal, calibrating its baseline from the first rest period.
+
+    The conditioning processor (e.g. band-pass → TKEO → rectify → 30 Hz low-pass)
+    runs from the first sample. Samples from ``settle`` to ``settle + rest``
+    seconds after the stream starts are the rest baseline (the patient stands
+    still while the session starts); the detector then calibrates
+    (median + k·1.4826·MAD) and raises ``emg.onset``/``emg.offset`` events whose
+    payload names the channel and muscle. Until then it raises nothing.
+
+    Parameters
+    ----------
+    stream : str
+        EMG stream id.
+    conditioner : Processor
+        Streaming conditioning of the raw EMG.
+    detector : nmre.dsp.emg.OnsetDetector
+        Double-threshold detector, not yet calibrated.
+    rest, settle : float
+        Baseline length and the filter settling time skipped before it, seconds.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        conditioner: Processor,
+        detector: OnsetDetector,
+        rest: float = 1.2,
+        settle: float = 0.3,
+    ) -> None:
+        if not (rest > 0 and settle >= 0):
+            raise ConfigError(
+                f"onsets of {stream!r}: " + expected("rest > 0 s and settle >= 0 s", (rest, settle))
+            )
+        self.inputs = (stream,)
+        self.name = f"onsets.{stream}"
+        self.conditioner = conditioner
+        self.detector = detector
+        self.rest, self.settle = rest, settle
+        self._muscles: tuple[str, ...] = ()
+        self.reset()
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        info = require(infos, self.inputs[0], self.name)
+        self._muscles = tuple(
+            (c.placement.muscle if c.placement and c.placement.muscle else c.name) for c in info.channels
+        )
+        return []
+
+    def reset(self) -> None:
+        self.conditioner.reset()
+        self._t0: float | None = None
+        self._rest: list[np.ndarray] = []
+        self._calibrated = False
+        self._events: list[Event] = []
+
+    def push(self, block: Block) -> list[Block]:
+        if block.n_samples == 0:
+            return []
+        y = self.conditioner.process(block)
+        if self._t0 is None:
+            self._t0 = float(block.times[0])
+        if not self._calibrated:
+            t = y.times - self._t0
+            keep = (t >= self.settle) & (t < self.settle + self.rest)
+            if keep.any():
+                self._rest.append(y.values[:, keep])
+            if t[-1] >= self.settle + self.rest:
+                rest = np.concatenate(self._rest, axis=1)
+                self.detector.calibrate(rest)
+                self._calibrated = True
+                after = t >= self.settle + self.rest
+                at = float(y.times[int(np.argmax(after))])  # the first sample after the rest window
+                y = Block(
+                    y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
+                )
+                mu, sigma = self.detector.mu, self.detector.sigma
+                self._events.append(
+                    Event(
+                        at,
+                        kinds.EMG_BASELINE,
+                        self.name,
+                        {"muscles": list(self._muscles), "mu": mu, "sigma": sigma, "seconds": self.rest},
+                        therapist_message=f"EMG rest baseline taken over {self.rest:g} s",
+                    )
+                )
+            else:
+                return []
+        self.detector.process(y)
+        for ev in self.detector.pop_events():
+            c = int(ev.payload["channel"])
+            payload = dict(ev.payload)
+            payload["muscle"] = self._muscles[c]
+            self._events.append(Event(ev.time, ev.kind, self.name, payload, detected_at=ev.detected_at))
+        return []
+
+    def pop_events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+
+class OnsetOrderRule(Rule):
+    """Per unit, ``lag = onset(late) - onset(early)`` in ms must lie inside ``[lo, hi]``.
+
+    Onsets come from an :class:`OnsetNode` (``emg.onset`` events with a
+    ``muscle``). For each unit the rule takes each muscle's last onset before the
+    unit's peak (``peak_time`` of a rep; its end otherwise) and not earlier than
+    ``lookback`` s before its start. A muscle without an onset there makes the
+    unit not judged ("no VMO onset found"), never a wrong correction.
+
+    Clinical use: VMO should switch on no later than VL (patellofemoral pain,
+    reference/clinical.md §2.2); tolerance ~20–30 ms, the detector's own SD is
+    ~15 ms (dsp.md §1.4).
+    """
+
+    KIND = "onset_order"
+    ABOUT = "one muscle's onset minus another's (ms) per unit inside a band: VMO no later than VL"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "early": Param("muscle", "the muscle that should switch on first"),
+        "late": Param("muscle", "the muscle that should not switch on later than the tolerance allows"),
+        "onsets": Param("text", "the derived EMG-onset signal", "onsets"),
+        "lookback": Param(
+            "number", "how long before the unit's start an onset still counts", 1.0, unit="s", lo=0.0
+        ),
+    }
+
+    def __init__(
+        self, id: str, *, early: str, late: str, onsets_from: str, lookback: float = 1.0, **common: Any
+    ) -> None:
+        if early == late:
+            raise ConfigError(f"rule {id!r}: expected two different muscles, got {early!r} twice")
+        if not (math.isfinite(lookback) and lookback >= 0):
+            raise ConfigError(f"rule {id!r}: lookback: " + expected("a number of seconds >= 0", lookback))
+        self.early, self.late, self.onsets_from, self.lookback = early, late, onsets_from, float(lookback)
+        self._onsets: dict[str, deque[float]] = {early: deque(maxlen=16), late: deque(maxlen=16)}
+        self._last_lag = math.nan
+        super().__init__(id, **common)
+
+    @classmethod
+    def from_file(cls, params: Mapping[str, Any], res: FileResolver) -> dict[str, Any]:
+        return {
+            "early": params["early"],
+            "late": params["late"],
+            "lookback": params["lookback"],
+            "onsets_from": res.stream(params["onsets"]),
+        }
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        check_unit(self.name, "ms", self.unit)
+
+    def adapt_gate(self, gate: QualityGate) -> QualityGate:
+        """An onset can hide in a hole longer than the timing tolerance itself: the gap limit is at most it."""
+        tol = max(abs(v) for v in (self.lo, self.hi) if v is not None) / 1e3
+        if tol > 0 and gate.needs.max_gap > tol:
+            return QualityGate(gate.monitor, gate.streams, replace(gate.needs, max_gap=tol))
+        return gate
+
+    def quality_span(self, episode: Episode) -> tuple[float, float]:
+        """Onsets are searched from ``lookback`` before the unit's start to its peak."""
+        return episode.start - self.lookback, self._peak(episode)
+
+    @staticmethod
+    def _peak(episode: Episode) -> float:
+        peak = episode.payload.get("peak_time", episode.end)
+        return float(peak) if isinstance(peak, (int, float)) else episode.end
+
+    def reset(self) -> None:
+        super().reset()
+        for d in self._onsets.values():
+            d.clear()
+        self._last_lag = math.nan
+
+    def on_other_event(self, event: Event) -> None:
+        if event.kind == kinds.EMG_ONSET and event.source == self.onsets_from:
+            m = event.payload.get("muscle")
+            if m in self._onsets:
+                self._onsets[m].append(event.time)
+
+    def measure(self, episode: Episode) -> Measured:
+        peak = self._peak(episode)
+        lo = episode.start - self.lookback
+
+        def pick(m: str) -> float:
+            c = [t for t in self._onsets[m] if lo <= t <= peak]
+            return c[-1] if c else math.nan
+
+        te, tl = pick(self.early), pick(self.late)
+        missing = [m for m, t in ((self.early, te), (self.late, tl)) if not math.isfinite(t)]
+        if missing:
+            return Measured(math.nan, reason=f"no {' or '.join(m.upper() for m in missing)} onset found")
+        lag = (tl - te) * 1e3
+        self._last_lag = lag
+        return Measured(
+            lag,
+            {"early": self.early, "late": self.late},
+            why=f"{self.late} on {lag:+.0f} ms relative to {self.early}",
+        )
+
+    def signals(self) -> list[SignalState]:
+        return [SignalState(f"{self.late}-{self.early} onset lag", self._last_lag, "ms", self.lo, self.hi)]
+
+
+class _Ratio:
+    """Running sums of two envelope rows over the samples counted (finite in both)."""
+
+    __slots__ = ("den", "n", "num")
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.num = self.den = 0.0
+        self.n = 0
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.all():
+            self.num += float(a.sum())
+            self.den += float(b.sum())
+            self.n += int(a.shape[0])
+        elif ok.any():
+            self.num += float(a[ok].sum())
+            self.den += float(b[ok].sum())
+            self.n += int(ok.sum())
+
+    def value(self) -> float:
+        return self.num / self.den if self.n and self.den > 0 else math.nan
+
+
+class RatioRule(Rule):
+    """Mean envelope of ``numerator`` over mean envelope of ``denominator`` per unit, inside ``[lo, hi]``.
+
+    Both muscles come from one envelope stream (rows found by channel placement).
+    The ratio of means over the unit is ``Σ num / Σ den`` over samples finite in
+    both. Healthy knees show VMO:VL about 1:1 (clinical.md §2.2, Felder & Leeson);
+    UT:LT falls with scapular EMG biofeedback (Huang 2013, clinical.md §2.5).
+    """
+
+    KIND = "ratio"
+    ABOUT = "mean envelope of one muscle over another's per unit inside a band (VMO:VL, UT:LT)"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("text", "the derived EMG-envelope signal", "envelope"),
+        "numerator": Param("muscle", "muscle above the fraction line"),
+        "denominator": Param("muscle", "muscle below the fraction line"),
+    }
+
+    def __init__(self, id: str, *, stream: str, numerator: str, denominator: str, **common: Any) -> None:
+        if numerator == denominator:
+            raise ConfigError(f"rule {id!r}: expected two different muscles, got {numerator!r} twice")
+        self.stream, self.numerator, self.denominator = stream, numerator, denominator
+        self._sums = _Ratio()
+        self._rows = (0, 1)
+        common.setdefault("inputs", (stream,))
+        super().__init__(id, **common)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        info = require(infos, self.stream, self.name)
+        self._rows = (
+            muscle_row(info, self.numerator, self.name),
+            muscle_row(info, self.denominator, self.name),
+        )
+        check_unit(self.name, "1", self.unit)
+
+    def reset(self) -> None:
+        super().reset()
+        self._sums.clear()
+
+    def begin(self, episode: Episode) -> None:
+        self._sums.clear()
+
+    def push(self, block: Block) -> list[Block]:
+        if self._episode is not None and block.n_samples and block.stream == self.stream:
+            self._sums.add(block.values[self._rows[0]], block.values[self._rows[1]])
+        return []
+
+    def measure(self, episode: Episode) -> Measured:
+        return Measured(self._sums.value(), {"numerator": self.numerator, "denominator": self.denominator})
+
+
+_WHEN = ("above", "below")
+
+
+class CombinedRule(RatioRule):
+    """EMG and IMU together: a muscle ratio counted only while a movement condition holds.
+
+    Example: VMO:VL at least ``lo`` while knee flexion is above 45°. Envelope
+    samples count while the condition signal's latest sample (``when`` stream and
+    channel) is ``above`` (or ``below``) ``threshold`` (zero-order hold: the
+    condition as last seen, causal). A unit in which the condition never held is
+    not judged ("knee flexion never above 45 deg").
+    """
+
+    KIND = "combined"
+    ABOUT = "a muscle ratio counted only while another signal meets a condition (EMG + IMU)"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        **RatioRule.PARAMS,
+        "when": Param("signal", "the condition signal, <derived signal>.<channel>"),
+        "condition": Param(
+            "choice", "the condition holds above or below the threshold", "above", choices=_WHEN
+        ),
+        "threshold": Param("number", "the condition's threshold, in when_unit"),
+        "when_unit": Param("text", "the unit of the condition signal and threshold"),
+    }
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        when: tuple[str, str],
+        threshold: float,
+        when_unit: str,
+        condition: str = "above",
+        **kw: Any,
+    ) -> None:
+        if condition not in _WHEN:
+            raise ConfigError(f"rule {id!r}: condition: " + expected("above or below", condition))
+        if isinstance(threshold, bool) or not math.isfinite(threshold):
+            raise ConfigError(f"rule {id!r}: threshold: " + expected("a finite number", threshold))
+        self.when, self.threshold, self.when_unit, self.condition = (
+            when,
+            float(threshold),
+            when_unit,
+            condition,
+        )
+        self._holds = False
+        self._when_row = 0
+        kw.setdefault("inputs", (when[0], kw["stream"]))
+        super().__init__(id, **kw)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        super().bind_inputs(infos)
+        info = require(infos, self.when[0], self.name)
+        names = info.channel_names
+        if self.when[1] not in names:
+            raise ConfigError(
+                f"{self.name}: expected a channel of {self.when[0]!r} ({', '.join(names)}), got {self.when[1]!r}"
+            )
+        self._when_row = names.index(self.when[1])
+        have = info.channels[self._when_row].unit
+        if have != self.when_unit:
+            raise ConfigError(
+                f"{self.name}: when_unit: "
+                + expected(f"{have!r} (the unit of {self.when[0]}:{self.when[1]})", self.when_unit)
+            )
+
+    def reset(self) -> None:
+        super().reset()
+        self._holds = False
+
+    def push(self, block: Block) -> list[Block]:
+        if block.n_samples == 0:
+            return []
+        if block.stream == self.when[0] and block.stream != self.stream:
+            c = float(block.values[self._when_row, -1])
+            if c == c:
+                self._holds = c > self.threshold if self.condition == "above" else c < self.threshold
+            return []
+        if self._holds and self._episode is not None:
+            self._sums.add(block.values[self._rows[0]], block.values[self._rows[1]])
+        return []
+
+    def measure(self, episode: Episode) -> Measured:
+        if self._sums.n == 0:
+            return Measured(
+                math.nan,
+                reason=f"{self.when[1]} never {self.condition} {self.threshold:g} {self.when_unit} "
+                f"during the {self.episodes.unit}",
+            )
+        m = super().measure(episode)
+        why = (
+            f"{self.label} {m.value:.2f} while {self.when[1]} {self.condition} "
+            f"{self.threshold:g} {self.when_unit}"
+        )
+        return Measured(
+            m.value, {**m.detail, "when": f"{self.when[0]}:{self.when[1]}", "samples": self._sums.n}, why=why
+        )
+
+
+_INDICES = ("falconer_winter", "rudolph")
+
+
+class CoContractionRule(Rule):
+    """Co-contraction index of two muscles' envelopes per unit, at most ``hi`` %.
+
+    ``falconer_winter``: ``2·Σ min(a, b) / Σ (a + b) × 100`` (overlap, 0–100 %);
+    ``rudolph``: mean of ``(lower / higher)·(lower + higher)`` (grows with the
+    total activation too; in the envelope's unit, so use it on %-normalised
+    envelopes). Both as in :func:`nmre.dsp.cci_falconer_winter` /
+    :func:`nmre.dsp.cci_rudolph` (dsp.md §1.5), accumulated as the samples come.
+    """
+
+    KIND = "cocontraction"
+    ABOUT = "co-contraction index (Falconer & Winter or Rudolph) of two muscles per unit below a limit"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("text", "the derived EMG-envelope signal", "envelope"),
+        "agonist": Param("muscle", "the agonist"),
+        "antagonist": Param("muscle", "the antagonist"),
+        "index": Param("choice", "which co-contraction index", "falconer_winter", choices=_INDICES),
+    }
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        stream: str,
+        agonist: str,
+        antagonist: str,
+        index: str = "falconer_winter",
+        **common: Any,
+    ) -> None:
+        if index not in _INDICES:
+            raise ConfigError(f"rule {id!r}: index: " + expected(f"one of {', '.join(_INDICES)}", index))
+        if agonist == antagonist:
+            raise ConfigError(f"rule {id!r}: expected two different muscles, got {agonist!r} twice")
+        self.stream, self.agonist, self.antagonist, self.index = stream, agonist, antagonist, index
+        self._rows = (0, 1)
+        self._num = self._den = 0.0
+        self._n = 0
+        common.setdefault("inputs", (stream,))
+        super().__init__(id, **common)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        info = require(infos, self.stream, self.name)
+        self._rows = (muscle_row(info, self.agonist, self.name), muscle_row(info, self.antagonist, self.name))
+        check_unit(self.name, "%", self.unit)
+
+    def reset(self) -> None:
+        super().reset()
+        self.begin(Episode(None, 0.0))
+
+    def begin(self, episode: Episode) -> None:
+        self._num = self._den = 0.0
+        self._n = 0
+
+    def push(self, block: Block) -> list[Block]:
+        if self._episode is None or block.n_samples == 0:
+            return []
+        a, b = block.values[self._rows[0]], block.values[self._rows[1]]
+        ok = np.isfinite(a) & np.isfinite(b)
+        a, b = a[ok], b[ok]
+        if not a.size:
+            return []
+        lower, higher = np.minimum(a, b), np.maximum(a, b)
+        if self.index == "falconer_winter":
+            self._num += 2.0 * float(lower.sum())
+            self._den += float((a + b).sum())
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.where(higher > 0, lower / np.where(higher > 0, higher, 1.0), 0.0)
+            self._num += float((r * (lower + higher)).sum())
+        self._n += int(a.size)
+        return []
+
+    def measure(self, episode: Episode) -> Measured:
+        if self._n == 0:
+            return Measured(math.nan)
+        if self.index == "falconer_winter":
+            v = 100.0 * self._num / self._den if self._den > 0 else math.nan
+        else:
+            v = self._num / self._n
+        return Measured(v, {"agonist": self.agonist, "antagonist": self.antagonist, "index": self.index})
+
+
+class _EnvelopeChannel(Rule):
+    """A rule on one muscle's envelope that needs the unit's samples (bounded buffer)."""
+
+    def __init__(
+        self, id: str, *, stream: str, muscle: str, max_seconds: float = 120.0, **common: Any
+    ) -> None:
+        self.stream, self.muscle, self.max_seconds = stream, muscle, float(max_seconds)
+        self._buf = SampleBuffer([0], 2)
+        self.rate = 0.0
+        common.setdefault("inputs", (stream,))
+        super().__init__(id, **common)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        info = require(infos, self.stream, self.name)
+        row = muscle_row(info, self.muscle, self.name)
+        if not info.rate > 0:
+            raise ConfigError(f"{self.name}: expected a regularly sampled envelope, got rate {info.rate!r}")
+        self.rate = info.rate
+        self._buf = SampleBuffer([row], max(2, round(self.max_seconds * info.rate)))
+        check_unit(self.name, info.channels[row].unit, self.unit)
+
+    def reset(self) -> None:
+        super().reset()
+        self._buf.clear()
+
+    def begin(self, episode: Episode) -> None:
+        self._buf.clear()
+
+    def push(self, block: Block) -> list[Block]:
+        if self._episode is not None and block.stream == self.stream:
+            self._buf.add(block)
+        return []
+
+
+class ContractionRule(_EnvelopeChannel):
+    """Level of the contraction held in each unit (work period), % of the reference, inside ``[lo, hi]``.
+
+    The contraction is the longest run of the envelope above ``on`` until it falls
+    below ``off`` (hysteresis), lasting at least ``min_on`` and ignoring dips
+    shorter than ``min_off`` (:class:`nmre.rules._runs.RunFinder`); its level is
+    the mean envelope over that run. Without any run (a contraction too weak to
+    cross ``on``) the level is the highest mean over ``window`` s of the unit, so a
+    weak attempt is still measured, and reported as below the target.
+    Threshold targets as a % of a calibration reference (Egzotech: 40 % of the
+    calibration maximum; clinical.md §1.19, §2.1).
+    """
+
+    KIND = "contraction"
+    ABOUT = "level of the contraction held in each work period (% reference), found with hysteresis"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("text", "the derived EMG-envelope signal", "envelope"),
+        "muscle": Param("muscle", "the muscle trained"),
+        "on": Param("number", "a contraction starts above this level", unit="%", lo=0.0),
+        "off": Param("number", "and ends below this level (off <= on)", unit="%", lo=0.0),
+        "min_on": Param("number", "shortest contraction counted", 0.25, unit="s", lo=0.0),
+        "min_off": Param("number", "shortest dip that ends a contraction", 0.25, unit="s", lo=0.0),
+        "window": Param(
+            "number", "window of the level when no contraction is found", 1.0, unit="s", lo=0.0, lo_open=True
+        ),
+    }
+
+    def __init__(
+        self,
+        id: str,
+        *,
+        on: float,
+        off: float,
+        min_on: float = 0.25,
+        min_off: float = 0.25,
+        window: float = 1.0,
+        **kw: Any,
+    ) -> None:
+        if not (math.isfinite(window) and window > 0):
+            raise ConfigError(f"rule {id!r}: window: " + expected("a number of seconds > 0", window))
+        self.on, self.off, self.min_on, self.min_off, self.window = on, off, min_on, min_off, float(window)
+        RunFinder(1000.0, on, off, min_on, min_off)  # check the thresholds now
+        self._finder: RunFinder | None = None
+        super().__init__(id, **kw)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        super().bind_inputs(infos)
+        self._finder = RunFinder(self.rate, self.on, self.off, self.min_on, self.min_off)
+
+    def measure(self, episode: Episode) -> Measured:
+        assert self._finder is not None
+        t, x = self._buf.arrays()
+        x0 = x[0]
+        ok = np.isfinite(x0)
+        if not ok.any():
+            return Measured(math.nan)
+        run = self._finder.longest(t[ok], x0[ok])
+        if run is not None:
+            sel = ok & (t >= run[0]) & (t < run[1])
+            level = float(x0[sel].mean())
+            return Measured(level, {"muscle": self.muscle, "held": round(run[1] - run[0], 3)})
+        n = max(1, round(self.window * self.rate))
+        xf = x0[ok]
+        if xf.shape[0] <= n:
+            level = float(xf.mean())
+        else:
+            c = np.concatenate([[0.0], np.cumsum(xf)])
+            level = float(np.max(c[n:] - c[:-n]) / n)
+        return Measured(
+            level,
+            {"muscle": self.muscle, "held": 0.0},
+            why=f"{self.label} {level:.1f} % (best {self.window:g} s; never above {self.on:g} % for {self.min_on:g} s)",
+        )
+
+
+class RelaxationRule(_EnvelopeChannel):
+    """Mean envelope over each rest period after ``settle`` s, at most ``hi`` (% reference).
+
+    A muscle that does not let go between contractions (incomplete relaxation)
+    is as much a target of EMG biofeedback as a weak contraction (down-training;
+    contract/relax calibration, clinical.md §2.1, §2.3).
+    """
+
+    KIND = "relaxation"
+    ABOUT = "mean level in each rest period (% reference) below a limit: the muscle lets go"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("text", "the derived EMG-envelope signal", "envelope"),
+        "muscle": Param("muscle", "the muscle trained"),
+        "settle": Param("number", "time allowed to let go before the rest counts", 1.0, unit="s", lo=0.0),
+    }
+
+    def __init__(self, id: str, *, settle: float = 1.0, **kw: Any) -> None:
+        if not (math.isfinite(settle) and settle >= 0):
+            raise ConfigError(f"rule {id!r}: settle: " + expected("a number of seconds >= 0", settle))
+        self.settle = float(settle)
+        super().__init__(id, **kw)
+
+    def measure(self, episode: Episode) -> Measured:
+        t, x = self._buf.arrays()
+        sel = (t >= episode.start + self.settle) & np.isfinite(x[0])
+        if not sel.any():
+            return Measured(math.nan, reason=f"rest shorter than the {self.settle:g} s settle time")
+        return Measured(float(x[0][sel].mean()), {"muscle": self.muscle, "settle": self.settle})
