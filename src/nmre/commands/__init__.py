@@ -31,5 +31,6 @@ COMMANDS: tuple[str, ...] = (
     "sessions",
     "report",
     "progress",
+    "batch",
     "plugins",
 )

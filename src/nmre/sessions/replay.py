@@ -21,12 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nmre.core import kinds
 from nmre.core.clock import Clock, VirtualClock
 from nmre.core.interfaces import Sink
 from nmre.core.model import Event, StreamInfo
 from nmre.engine import Engine
-from nmre.engine.nodes import Node
 from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
 from nmre.feedback.sinks import MemorySink
@@ -38,13 +36,11 @@ __all__ = [
     "Difference",
     "ReplayResult",
     "ReplaySettings",
-    "apply_overrides",
     "build_replay_drill",
     "number",
     "parse_overrides",
     "replay",
     "replay_file",
-    "rule_parameters",
     "what_if",
 ]
 
@@ -117,109 +113,46 @@ def build_replay_drill(
 ) -> tuple[Any, dict[str, Any]]:
     """Build the drill ``ref`` (a name or a drill file) for ``streams`` with the recorded ``settings``.
 
-    ``overrides`` (``{"squat_depth.lo": 80.0}``) change settings: with drill files
-    (``nmre.drills.load_drill``) they are drill settings, validated by the drill (an
-    unknown name lists the drill's settings); with the built-in drills they set the
-    rule node's parameter (:func:`apply_overrides`). Returns ``(drill, applied)``:
+    ``overrides`` (``{"squat_depth.lo": 80.0}``) are drill settings on top of the
+    recorded ones, validated by the drill (an unknown name lists the drill's
+    settings). A recorded setting the drill no longer has (a file from an older
+    drill) or left unset (``None``) is not passed back. Returns ``(drill, applied)``:
     each override with its value before and after.
     """
-    import nmre.drills as drills
+    from nmre.drills import build_drill, load_drill
 
-    overrides = dict(overrides or {})
-    if hasattr(drills, "load_drill"):  # drill files (TOML): the loader validates name or path
-        spec = drills.load_drill(ref)
-        defaults = getattr(spec, "settings", {}) or {}
-        before = {k: settings.get(k, getattr(defaults.get(k), "value", None)) for k in overrides}
-        merged = {**dict(settings), **overrides}
-        drill = drills.build_drill(spec, streams, settings=merged or None)
-        return drill, {k: {"before": before[k], "after": v} for k, v in overrides.items()}
-    if os.path.exists(ref) or ref.endswith(".toml"):
-        raise ConfigError(f"--drill {ref}: drill files need nmre.drills.load_drill, which this version lacks")
-    drill = drills.build_drill(ref, streams, **_as_arguments(settings))
-    return drill, apply_overrides(drill.nodes, overrides)
+    spec = load_drill(ref)
+    known = getattr(spec, "settings", {}) or {}
+    recorded = {k: v for k, v in settings.items() if v is not None and k in known}
+    before = {k: recorded.get(k, getattr(known.get(k), "value", None)) for k in overrides or {}}
+    drill = build_drill(spec, streams, settings={**recorded, **dict(overrides or {})})
+    return drill, {k: {"before": before[k], "after": v} for k, v in (overrides or {}).items()}
 
 
-def _as_arguments(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Recorded drill settings (JSON) back into the builder's arguments: lists to tuples, quality needs."""
-    from nmre.quality import QualityNeeds
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["squat_depth.lo=80", "knee_valgus.hi=none", "side=left"]`` → drill settings.
 
+    Numbers become floats, ``none`` an open side (``None``); other words are passed as
+    text (``side=left``). The drill validates names and values.
+    """
     out: dict[str, Any] = {}
-    for k, v in settings.items():
-        if k == "quality" and isinstance(v, Mapping):
-            v = QualityNeeds(**v)
-        elif isinstance(v, list):
-            v = tuple(v)
-        out[k] = v
-    return out
-
-
-def _rules(nodes: Sequence[Node]) -> dict[str, Node]:
-    return {n.name[len(kinds.RULE) :]: n for n in nodes if n.name.startswith(kinds.RULE)}
-
-
-def rule_parameters(node: Node) -> dict[str, float | None]:
-    """A rule's numeric settings (public attributes holding a number or ``None``): what ``--set`` may change."""
-    out: dict[str, float | None] = {}
-    for k, v in vars(node).items():
-        if k.startswith("_") or k in ("inputs", "name"):
-            continue
-        if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-            out[k] = v
-    return out
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, float | None]:
-    """``["squat_depth.lo=80", "knee_valgus.hi=none"]`` → ``{"squat_depth.lo": 80.0, "knee_valgus.hi": None}``."""
-    out: dict[str, float | None] = {}
     for item in items:
         key, sep, text = item.partition("=")
-        rule, dot, param = key.strip().partition(".")
-        if not sep or not dot or not rule or not param:
+        key, t = key.strip(), text.strip()
+        if not sep or not key or not t or any(not part for part in key.split(".")):
             raise ConfigError("--set: " + expected("RULE.PARAM=VALUE such as squat_depth.lo=80", item))
-        t = text.strip().lower()
-        if t in ("none", "off", "open"):
-            out[f"{rule}.{param}"] = None
+        if t.lower() in ("none", "off", "open"):
+            out[key] = None
             continue
         try:
             v = float(t)
         except ValueError:
-            raise ConfigError(
-                f"--set {item}: " + expected("a number (or 'none' for an open side)", text)
-            ) from None
+            out[key] = t
+            continue
         if not math.isfinite(v):
             raise ConfigError(f"--set {item}: " + expected("a finite number", text))
-        out[f"{rule}.{param}"] = v
+        out[key] = v
     return out
-
-
-def apply_overrides(nodes: Sequence[Node], overrides: Mapping[str, float | None]) -> dict[str, Any]:
-    """Set ``RULE.PARAM`` on the drill's rule nodes; an unknown rule or parameter lists the valid ones."""
-    rules = _rules(nodes)
-    done: dict[str, Any] = {}
-    for key, value in overrides.items():
-        rule, _, param = key.partition(".")
-        if rule not in rules:
-            raise ConfigError(
-                f"--set {key}: "
-                + expected(f"a rule of this drill ({', '.join(sorted(rules)) or 'none'})", rule)
-            )
-        params = rule_parameters(rules[rule])
-        if param not in params:
-            valid = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-            raise ConfigError(f"--set {key}: " + expected(f"a parameter of {rule} ({valid})", param))
-        old = params[param]
-        if isinstance(old, int) and value is not None and float(value).is_integer():
-            value = int(value)
-        setattr(rules[rule], param, value)
-        _check_band(rule, rules[rule])
-        done[key] = {"before": old, "after": value}
-    return done
-
-
-def _check_band(rule: str, node: Node) -> None:
-    lo, hi = getattr(node, "lo", None), getattr(node, "hi", None)
-    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:
-        raise ConfigError(f"--set: rule {rule}: expected lo <= hi, got lo={lo} > hi={hi}")
 
 
 # -- replay -----------------------------------------------------------------------------------------

@@ -773,7 +773,9 @@ def open_store(url_or_path: str | os.PathLike[str] | None = None, *, writable: b
             return pg
         cls = getattr(store_pg, "PostgresStore", None)
         if cls is None:
-            raise StoreError("a PostgreSQL store needs nmre.sessions.store_pg.open_pg_store, which this version lacks")
+            raise StoreError(
+                "a PostgreSQL store needs nmre.sessions.store_pg.open_pg_store, which this version lacks"
+            )
         store: Store = cls(target)
         return store
     if target.startswith("sqlite:///"):
