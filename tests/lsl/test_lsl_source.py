@@ -220,8 +220,11 @@ def test_a_stream_far_off_its_nominal_rate_keeps_its_own_stamps_and_says_so() ->
         source.start(RealClock())
         t0 = pylsl.local_clock()
         out.push_chunk(np.zeros((800, 1)), regular_stamps(t0, 800, 80.0))
-        got = collect(source, lambda g: g.samples(info.id) >= 800 and bool(g.kinds(kinds.LSL_ASSUMPTION)))
-    (note,) = got.kinds(kinds.LSL_ASSUMPTION)
+        got = collect(
+            source,
+            lambda g: g.samples(info.id) >= 800 and any("measured_rate" in e.payload for e in g.events),
+        )
+    (note,) = [e for e in got.kinds(kinds.LSL_ASSUMPTION) if "measured_rate" in e.payload]
     assert note.payload["measured_rate"] == pytest.approx(80.0, rel=0.02)
     assert "against its nominal 100 Hz" in note.therapist_message
 
@@ -289,3 +292,18 @@ def _p(text: str):
     from nmre.acquisition.lsl import _placement
 
     return _placement(text, "test")
+
+
+def test_emg_muscles_named_in_channel_labels_are_placed_and_said_so() -> None:
+    name = unique("labelled")
+    _out = outlet(name, "EMG", 3, 1000.0, labels=["VMO_R", "vl left", "Trigger"], units=["uV"] * 3)
+    with LslSource([LslSpec(name=name)]) as source:
+        (info,) = source.streams
+        placements = [c.placement for c in info.channels]
+        assert placements[0] is not None and (placements[0].muscle, placements[0].side) == ("vmo", Side.RIGHT)
+        assert placements[1] is not None and (placements[1].muscle, placements[1].side) == ("vl", Side.LEFT)
+        assert placements[2] is None  # not a muscle nmre knows: no guess
+        assert [a for a in source.assumptions if "placement taken from its label" in a] == [
+            f"LSL stream {name!r} channel VMO_R: placement taken from its label (right vmo)",
+            f"LSL stream {name!r} channel vl left: placement taken from its label (left vl)",
+        ]

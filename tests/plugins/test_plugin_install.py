@@ -58,7 +58,37 @@ def test_nmre_plugins_lists_the_installed_device_profile(plugin_env: Path) -> No
     assert out.returncode == 0, out.stderr
     assert "1 device profile(s) (nmre.devices):" in out.stdout
     assert "acme_gonio" in out.stdout and "nmre-example-plugin 0.1.0" in out.stdout
+    assert "1 rule kind(s) (nmre.rules):" in out.stdout and "pause_at_depth" in out.stdout
+    assert "1 drill file(s) (nmre.drills):" in out.stdout and "acme_pause_squat" in out.stdout
     assert "left out" not in out.stdout
+
+
+def test_the_plugin_drill_is_in_the_library_and_runs_with_the_plugin_rule(plugin_env: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    listed = _run([str(plugin_env), "-m", "nmre", "drills"], env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "acme_pause_squat" in listed.stdout
+    script = (
+        "from nmre.drills import build_drill, load_drill\n"
+        "from nmre.engine import Engine\n"
+        "from nmre.feedback.sinks import MemorySink\n"
+        "from nmre.sim import SimSource, SquatConfig, simulate\n"
+        "sim = simulate(SquatConfig(reps=3), seed=2)\n"
+        "drill = build_drill(load_drill('acme_pause_squat'), sim.streams)\n"
+        "mem = MemorySink()\n"
+        "Engine([SimSource(sim)], drill.nodes, [mem]).run()\n"
+        "for e in mem.events:\n"
+        "    if e.kind == 'rule.pause':\n"
+        "        print(e.payload['quantity'], e.payload['unit'], round(e.payload['value'], 3), e.payload['ok'])\n"
+    )
+    out = _run([str(plugin_env), "-c", script], env=env)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()]
+    assert len(rows) == 3  # one pause judged per squat
+    for quantity, unit, value, ok in rows:
+        assert (quantity, unit) == ("hold_time", "s")
+        assert 0.0 < float(value) < 3.0  # the body does not stay at depth longer than the rep
+        assert ok == str(float(value) >= 1.0)
 
 
 def test_a_ble_session_builds_the_plugin_device_by_its_kind(plugin_env: Path) -> None:

@@ -572,6 +572,12 @@ def _layout(spec: LslSpec, lsl_info: Any) -> _Layout:
                     if i < len(channel_nodes)
                     else None
                 )
+                if where_ is None and kind is StreamKind.EMG:
+                    where_ = _muscle_of_label(label)
+                    if where_ is not None:
+                        notes.append(
+                            f"{where} channel {label}: placement taken from its label ({where_.describe()})"
+                        )
             rows.append(i)
             scale.append(factor)
             channels.append(Channel(cname, _QUANTITY[quantity][0], where_))
@@ -580,6 +586,19 @@ def _layout(spec: LslSpec, lsl_info: Any) -> _Layout:
     return _Layout(
         info, tuple(rows), np.asarray(scale, dtype=np.float64), tuple(dict.fromkeys(notes)), irregular, False
     )
+
+
+#: Muscles a channel label may name (contract §1), for labels such as ``VMO_R`` or ``gmed left``.
+_MUSCLES = ("vmo", "vl", "rf", "bf", "st", "gmed", "ut", "lt", "sa", "ad")
+
+
+def _muscle_of_label(label: str) -> Placement | None:
+    """``"VMO_R"``, ``"vl.l"``, ``"GMed right"`` → the muscle and side; ``None`` for any other label."""
+    m = re.fullmatch(r"([a-z]+)[ _.\-]*(r|l|right|left)?", label.strip().lower())
+    if m is None or m.group(1) not in _MUSCLES:
+        return None
+    side = _SIDES.get(m.group(2) or "")
+    return Placement(muscle=m.group(1), side=side)
 
 
 def _dedupe_unit_note(note: str) -> str:

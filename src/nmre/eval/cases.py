@@ -101,6 +101,9 @@ def _drill_cases(drill: str, seeds: Sequence[int], has_emg: bool, quick: bool) -
         for kit in ("full",) if quick else ("full", "minimal"):
             out.append(Case(drill, "loss_10", seed, kit, loss=0.10))
             out.append(Case(drill, "dropout", seed, kit, dropout=True))
+            if not quick:  # clean sessions at every combination: false alarms under bad data too
+                out.append(Case(drill, "loss_10", seed, kit, loss=0.10, clean=True))
+                out.append(Case(drill, "dropout", seed, kit, dropout=True, clean=True))
     return out
 
 

@@ -111,14 +111,18 @@ def _full_streams() -> list[StreamInfo]:
 
 
 def uses_emg(drill: str) -> bool:
-    """Whether ``drill``, built on the full kit, reads an EMG stream."""
+    """Whether a rule of ``drill`` needs EMG: built without the EMG streams it loses a rule (or cannot be built)."""
     if drill not in _USES_EMG:
         from nmre.drills import build_drill
+        from nmre.errors import NmreError
 
         streams = _full_streams()
-        emg = {s.id for s in streams if s.kind is StreamKind.EMG}
-        built = build_drill(drill, streams)
-        _USES_EMG[drill] = any(set(n.inputs) & emg for n in built.nodes)
+        without = [s for s in streams if s.kind is not StreamKind.EMG]
+        try:
+            fewer = len(rules_of(build_drill(drill, without))) < len(full_kit_rules(drill))
+        except NmreError:
+            fewer = True
+        _USES_EMG[drill] = fewer
     return _USES_EMG[drill]
 
 

@@ -70,11 +70,24 @@ def _scatter(ax: object, rule: RuleView, obs: Sequence[Observation]) -> None:
         ys.append(y)
         cs.append(o.verdict)
     xs_a, ys_a = np.array(xs), np.array(ys)
+    beyond = 0
     if xs_a.size:
-        lo = float(min(xs_a.min(), np.nanmin(ys_a)))
-        hi = float(max(xs_a.max(), np.nanmax(ys_a)))
-        pad = 0.05 * (hi - lo or 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#adb5bd", lw=1, zorder=1)
+        # the axes span the judged units (and the tolerance); units not judged far outside them
+        # (the windows around a fall) are counted in the title instead of squeezing the picture
+        judged = np.array([c not in ("missing", "unjudged") for c in cs])
+        ref = judged if judged.any() else np.ones_like(judged)
+        edges_v = [e for e in (rule.tolerance.lo, rule.tolerance.hi, rule.tolerance.factor) if e is not None]
+        lo = float(min(xs_a[ref].min(), ys_a[ref].min(), *edges_v))
+        hi = float(max(xs_a[ref].max(), ys_a[ref].max(), *edges_v))
+        pad = 0.08 * (hi - lo or 1.0)
+        lo, hi = lo - pad, hi + pad
+        inside = (xs_a >= lo) & (xs_a <= hi) & (ys_a >= lo) & (ys_a <= hi)
+        beyond = int((~inside).sum())
+        xs_a, ys_a = xs_a[inside], ys_a[inside]
+        cs = [c for c, k in zip(cs, inside, strict=True) if k]
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.plot([lo, hi], [lo, hi], color="#adb5bd", lw=1, zorder=1)
     seen: set[str] = set()
     for v in ("ok", "below", "above", "other", "missing", "unjudged"):
         sel = [i for i, c in enumerate(cs) if c == v]
@@ -108,8 +121,10 @@ def _scatter(ax: object, rule: RuleView, obs: Sequence[Observation]) -> None:
     unit = rule.unit if not rel else "x own baseline"
     ax.set_xlabel(f"true {rule.quantity} ({unit})")
     ax.set_ylabel(f"measured ({unit})")
+    more = f"; {beyond} not judged beyond the axes" if beyond else ""
     ax.set_title(
-        f"measured vs true: tolerance {rule.tolerance.describe(rule.unit)} (blue), margin {m:g}", fontsize=9
+        f"measured vs true: tolerance {rule.tolerance.describe(rule.unit)} (blue), margin {m:g}{more}",
+        fontsize=8,
     )
     if seen:
         ax.legend(fontsize=7, loc="upper left")

@@ -72,6 +72,7 @@ def _rule_rows(rid: str, r: Mapping[str, Any]) -> list[str]:
     return rows
 
 
+_W = 37  # width of a stress cell
 _STRESS = ("noise_x2", "mains", "motion", "loss_10", "dropout")
 
 
@@ -87,13 +88,14 @@ def _stress_rows(rid: str, r: Mapping[str, Any], available: set[str]) -> str:
             t = r["targets"].get(g, {}).get("wrong", {})
             mark = "" if t.get("met") is not False else " MISS"
             cells.append(
-                f"{f['wrong']:>3} wrong {_f(f['unjudged'], '{:.0%}'):>4} unj {_f(f['missing'], '{:.0%}'):>4} mis{mark}"
+                f"{f['wrong']:>3} wrong {_f(f['unjudged'], '{:.0%}'):>4} unj {_f(f['missing'], '{:.0%}'):>4} mis "
+                f"FA {_f(f['false_alarms_per_min']):>4}{mark}"
             )
         else:
             cells.append(
                 f"P {_f(f['precision']):>4} R {_f(f['recall']):>4} FA {_f(f['false_alarms_per_min']):>4}"
             )
-    return f"{rid:<16} " + "  ".join(f"{c:<27}" for c in cells)
+    return f"{rid:<16} " + "  ".join(f"{c:<{_W}}" for c in cells)
 
 
 def write_table(out: TextIO, figures: Mapping[str, Any]) -> None:
@@ -124,7 +126,7 @@ def write_table(out: TextIO, figures: Mapping[str, Any]) -> None:
                 "loss_10": "10 % loss",
                 "dropout": "2 s sensor dropout",
             }
-            out.write("   under stress      " + "  ".join(f"{names[g]:<27}" for g in avail) + "\n")
+            out.write("   under stress     " + "  ".join(f"{names[g]:<{_W}}" for g in avail) + "\n")
             for rid, r in entry["rules"].items():
                 out.write("   " + _stress_rows(rid, r, set(avail)) + "\n")
     misses = figures.get("misses", [])

@@ -1,0 +1,1 @@
+"""Drill files this plugin adds to nmre's library (every ``*.toml`` in this folder)."""
