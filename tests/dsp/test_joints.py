@@ -309,7 +309,7 @@ def test_knee_and_trunk_angles_from_the_simulator() -> None:
     ends = [e for e in seg.pop_events() if e.kind == "rep.end"]
     assert len(ends) == 4
     for e, r in zip(ends, reps, strict=True):
-        assert e.payload["peak"] == pytest.approx(r["peak_knee_flexion_deg"], abs=3.0)
+        assert e.payload["peak"] == pytest.approx(r["quantities"]["knee_flexion_peak"], abs=3.0)
     trunk = TrunkInclination(cals["imu.trunk"]).process(Block("trunk", t, quats["imu.trunk"])).values
     assert np.sqrt(np.mean((trunk[1, late] - kin["trunk_lean"][late]) ** 2)) < 2.0
 

@@ -208,9 +208,10 @@ def test_a_drill_runs_on_lsl_streams_and_its_events_appear_on_an_lsl_inlet() -> 
     ]
     # The same samples at the same times, in other blocks: the neutral-pose calibration ends at a
     # block boundary (here 40 ms later), which moves knee angles by about 0.1 deg and rep ends by
-    # up to one IMU sample. Units or clock offsets gone wrong would move them by far more.
+    # up to three IMU samples where the knee straightens slowly. Units or clock offsets gone wrong
+    # would move them by far more.
     for got, want in zip(outcomes, ref_outcomes, strict=True):
-        assert got.time == pytest.approx(want.time, abs=0.021)
+        assert got.time == pytest.approx(want.time, abs=0.035)
         if isinstance(want.payload.get("value"), float) and math.isfinite(want.payload["value"]):
             assert got.payload["value"] == pytest.approx(want.payload["value"], abs=0.5)
     assert not [e for e in memory.events if e.kind == kinds.STREAM_GAP]

@@ -137,7 +137,8 @@ def test_a_corrupted_chunk_is_reported_with_its_offset_and_the_rest_still_reads(
     rec = read_xdf(p)
     assert rec.problems
     first = rec.problems[0]
-    assert first.offset <= mid and "skipped" in first.message and "boundary" in first.message
+    # the damage is found at the chunk it hit, or at the next chunk header when it covers one
+    assert first.offset <= mid + 64 and "skipped" in first.message and "boundary" in first.message
     # samples after the damage are still there: each stream ends where the whole file ends
     for s in rec.raw:
         assert s.times[-1] == full.stream(s.name).times[-1]

@@ -247,6 +247,7 @@ def build_session(case: Case, rules: Sequence[RuleView]) -> Session:
         cfg,
         seed=case.seed,
         mains_hz=50 if case.mains else None,
+        motion_artifacts=6.0 if case.motion else 0.0,  # per minute on every EMG stream
         mounting=_mounting(case, IMU_STREAMS),
         **_noise(case),
     )

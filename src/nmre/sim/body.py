@@ -1,111 +1,187 @@
-"""The kinematic body model: a four-segment chain standing on the right foot.
+"""The kinematic body model: pelvis, trunk, both legs, the right shoulder girdle and arm.
 
 Frames follow :mod:`nmre.core.model`: world x forward, y left, z up; in the
 neutral standing pose every segment frame coincides with the world frame
 (x anterior, y left, z superior).
 
-The chain starts at the right ankle, which is fixed to the ground (the foot is
-flat), and runs shank → thigh → pelvis, with the trunk (sternum sensor) above the
-pelvis. A :class:`Pose` gives the angles of this chain over time; :func:`frames`
-turns it into segment orientations (rotation matrices, segment to world) and
-sensor positions. Everything is vectorised over time.
+A :class:`Pose` gives every segment's orientation in the world over time and the
+position of one **root** joint (the stance ankle, or the pelvis for a seated or
+free body); :func:`frames` walks the segment tree from the root and returns
+every joint and sensor position. A leg whose foot must stay on the ground while
+the root is elsewhere is placed by :func:`leg_ik` (two-link inverse
+kinematics), so feet never slide. Everything is vectorised over time.
 
-Joint angles (used for ground truth and for tests)
----------------------------------------------------
+Segments and joints::
+
+    pelvis ── L5 ── trunk ── SC ── clavicle.r ── GH ── upper_arm.r ── elbow ── forearm.r
+       │                           └ scapula.r (on the clavicle, rotated upward about AP)
+       ├─ hip.r ── thigh.r ── knee.r ── shank.r ── ankle.r ── foot.r
+       └─ hip.l ── thigh.l ── knee.l ── shank.l ── ankle.l ── foot.l
+
+Joint angles (ground truth and tests)
+-------------------------------------
 The orientation of a distal segment relative to its proximal one,
 ``R_rel = R_prox.T @ R_dist``, is decomposed as the Cardan sequence
 ``R_rel = R_y(a) @ R_x(b) @ R_z(c)`` (flexion axis first, as in the joint
 coordinate system of Grood & Suntay, J Biomech Eng 105:136, 1983). Then:
 
 * knee flexion = ``a`` of shank relative to thigh (positive = flexion);
-* knee valgus (right leg) = ``-b`` of shank relative to thigh: positive when the
-  knee moves medially (to the left for the right leg), i.e. the shank tilts
-  towards +y relative to the thigh;
-* hip flexion = ``-a`` of thigh relative to pelvis (positive when the knee moves
-  forward relative to the pelvis);
+* knee valgus = ``-b`` (right) / ``+b`` (left) of shank relative to thigh: positive
+  when the knee moves medially;
+* hip flexion = ``-a`` of thigh relative to pelvis (knee forward);
+  hip abduction = ``-b`` (right) / ``+b`` (left) (knee away from the midline);
 * trunk lean = forward inclination of the trunk's superior axis from world
-  vertical in the sagittal plane, ``atan2(z_x, z_z)`` of the trunk z axis;
-  trunk tilt = its inclination from vertical in any direction, ``acos(z_z)``.
+  vertical in the sagittal plane, ``atan2(z_x, z_z)``; trunk lateral lean its
+  inclination to the left, ``atan2(z_y, z_z)``; trunk tilt ``acos(z_z)``;
+* pelvic obliquity = ``asin`` of the z component of the pelvis' left axis
+  (positive: left side up);
+* shoulder elevation = the angle between the humerus' long axis and the trunk's
+  long axis (0 with the arm hanging), plane of elevation its azimuth in the
+  trunk's horizontal plane (0 = forward flexion, 90 = abduction, about 30-40 =
+  the scapular plane);
+* clavicular elevation = rotation of the clavicle relative to the trunk about
+  the trunk's AP axis (the shoulder girdle's shrug); scapular upward rotation =
+  the scapula's rotation relative to the trunk about the same axis.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
     "SEGMENTS",
+    "SENSOR_SEGMENTS",
     "Anthropometry",
     "Pose",
     "SegmentFrames",
     "cardan_yxz",
     "frames",
     "joint_angles_deg",
+    "leg_ik",
     "matrix_to_quat",
     "rot_x",
     "rot_y",
+    "rot_z",
 ]
 
 F64 = NDArray[np.float64]
 
-#: Instrumented segments, in stream order.
-SEGMENTS: tuple[str, ...] = ("pelvis", "trunk", "thigh.r", "shank.r")
+#: Segments that carry a sensor, in stream order (midline, right leg, left leg, right arm).
+SENSOR_SEGMENTS: tuple[str, ...] = (
+    "pelvis",
+    "trunk",
+    "thigh.r",
+    "shank.r",
+    "foot.r",
+    "thigh.l",
+    "shank.l",
+    "foot.l",
+    "upper_arm.r",
+    "forearm.r",
+    "scapula.r",
+)
+#: Every segment of the model (the clavicle carries no sensor).
+SEGMENTS: tuple[str, ...] = (*SENSOR_SEGMENTS, "clavicle.r")
+
+
+def _v(*x: float) -> tuple[float, float, float]:
+    return (float(x[0]), float(x[1]), float(x[2]))
 
 
 @dataclass(frozen=True, slots=True)
 class Anthropometry:
-    """Segment lengths and sensor offsets of the simulated subject (metres).
+    """Segment lengths and offsets of the simulated subject, metres.
 
-    Offsets are in the frame of the segment the sensor sits on.
+    Lengths default to a 1.75 m adult; :meth:`scaled` gives another height with the
+    segment proportions of Winter (Biomechanics and Motor Control of Human
+    Movement, 4th ed. 2009, Fig. 4.1: thigh 0.245 H, shank 0.246 H, upper arm
+    0.186 H, forearm 0.146 H). Offsets are in the frame of the segment they belong
+    to, from its proximal joint; right-side values, mirrored in y for the left.
     """
 
+    height: float = 1.75
+    thigh_length: float = 0.43
     shank_length: float = 0.43
-    thigh_length: float = 0.45
-    #: from the right hip joint centre to the pelvis centre (mid-hips)
-    hip_to_pelvis: tuple[float, float, float] = (0.0, 0.09, 0.0)
+    upper_arm_length: float = 0.325
+    forearm_length: float = 0.255
+    #: hip joint centre from the pelvis centre (right side; y mirrored on the left)
+    hip: tuple[float, float, float] = (0.0, -0.09, 0.0)
     #: pelvis sensor on the sacrum, from the pelvis centre
     pelvis_sensor: tuple[float, float, float] = (-0.10, 0.0, 0.06)
-    #: lumbosacral joint, from the pelvis centre
-    pelvis_to_l5: tuple[float, float, float] = (-0.02, 0.0, 0.10)
-    #: sternum sensor, from L5 in the trunk frame
+    #: lumbosacral joint from the pelvis centre
+    l5: tuple[float, float, float] = (-0.02, 0.0, 0.10)
+    #: sternum sensor from L5, trunk frame
     trunk_sensor: tuple[float, float, float] = (0.12, 0.0, 0.33)
-    #: thigh sensor on the lateral mid-thigh, from the hip joint centre
+    #: sternoclavicular joint from L5, trunk frame (right)
+    sc_joint: tuple[float, float, float] = (0.10, -0.02, 0.42)
+    #: glenohumeral centre from the SC joint, clavicle frame (right)
+    clavicle: tuple[float, float, float] = (-0.04, -0.16, 0.0)
+    #: scapula sensor (on the spine of the scapula) from the GH centre, scapula frame (right)
+    scapula_sensor: tuple[float, float, float] = (-0.07, 0.05, 0.03)
+    #: thigh sensor on the lateral mid-thigh, from the hip (right)
     thigh_sensor: tuple[float, float, float] = (0.0, -0.08, -0.22)
-    #: shank sensor on the antero-medial tibia, from the ankle
-    shank_sensor: tuple[float, float, float] = (0.04, 0.0, 0.25)
+    #: shank sensor on the antero-medial tibia, from the knee (right)
+    shank_sensor: tuple[float, float, float] = (0.04, 0.0, -0.18)
+    #: foot sensor on the dorsum (midfoot), from the ankle (right)
+    foot_sensor: tuple[float, float, float] = (0.07, 0.0, -0.04)
+    #: upper-arm sensor on the lateral humerus, from the GH centre (right)
+    upper_arm_sensor: tuple[float, float, float] = (0.0, -0.045, -0.15)
+    #: forearm sensor on the dorsal distal forearm, from the elbow (right)
+    forearm_sensor: tuple[float, float, float] = (-0.02, 0.0, -0.19)
+
+    @classmethod
+    def scaled(cls, height: float) -> Anthropometry:
+        """The default body scaled to ``height`` metres (lengths and offsets in proportion)."""
+        k = height / 1.75
+        base = cls()
+        values = {}
+        for name in cls.__slots__:  # type: ignore[attr-defined]
+            v = getattr(base, name)
+            values[name] = tuple(k * x for x in v) if isinstance(v, tuple) else k * v
+        values["height"] = height
+        return cls(**values)
+
+    def mirrored(self, offset: tuple[float, float, float], side: str) -> F64:
+        """A right-side offset for ``side`` ("r" or "l"): y negated on the left."""
+        x, y, z = offset
+        return np.array([x, -y if side == "l" else y, z])
 
 
 @dataclass(frozen=True, slots=True)
 class Pose:
-    """Angles of the chain over time, radians, each shape ``(n,)``.
+    """Orientations of every segment over time and the position of the root joint.
 
-    ``ankle_pitch``/``ankle_roll`` tilt the shank in the world about y (forward
-    tilt positive = dorsiflexion) and x (positive tilts the superior axis to the
-    right). ``knee_flexion``/``knee_valgus`` are the true knee angles (see the
-    module docstring). Pelvis and trunk pitch/roll are their tilts in the world.
-    ``jolt`` (3, n) is a small common translation (m) of the body above the ankle
-    (the shock of a foot touchdown), weighted per segment.
+    Parameters
+    ----------
+    rotation : dict of str to ndarray (n, 3, 3)
+        Segment → orientation (segment to world) for every name in :data:`SEGMENTS`.
+    root : str
+        The joint held at ``root_position``: ``"ankle.r"``, ``"ankle.l"`` or ``"pelvis"``.
+    root_position : ndarray (3,) or (n, 3)
+        World position of the root joint, m.
+    jolt : ndarray (3, n) or None
+        A small common translation (m) of the body above the feet (a touchdown shock).
+    clavicle_elevation : ndarray (n,) or None
+        The shoulder girdle's elevation, rad (for truth; the rotation is in ``rotation``).
     """
 
-    ankle_pitch: F64
-    ankle_roll: F64
-    knee_flexion: F64
-    knee_valgus: F64
-    pelvis_pitch: F64
-    pelvis_roll: F64
-    trunk_pitch: F64
-    trunk_roll: F64
-    jolt: F64
+    rotation: dict[str, F64]
+    root: str
+    root_position: F64
+    jolt: F64 | None = None
+    clavicle_elevation: F64 | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentFrames:
-    """Segment orientations ``(n, 3, 3)`` (segment to world) and sensor positions ``(n, 3)`` (m)."""
+    """Orientations ``(n, 3, 3)``, sensor positions and joint positions ``(n, 3)`` (m, world)."""
 
     rotation: dict[str, F64]
     position: dict[str, F64]
+    joints: dict[str, F64] = field(default_factory=dict)
 
 
 def rot_x(a: F64) -> F64:
@@ -120,6 +196,13 @@ def rot_y(a: F64) -> F64:
     c, s = np.cos(a), np.sin(a)
     o, z = np.ones_like(a), np.zeros_like(a)
     return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
+
+
+def rot_z(a: F64) -> F64:
+    """Rotation matrices about z by angles ``a`` (rad, shape (n,)) → ``(n, 3, 3)``."""
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
 
 
 def cardan_yxz(r: F64) -> tuple[F64, F64, F64]:
@@ -156,70 +239,153 @@ def matrix_to_quat(r: F64) -> F64:
     return q
 
 
-#: How much of the touchdown jolt each sensor feels (the foot is on the ground).
-_JOLT_WEIGHT = {"shank.r": 0.5, "thigh.r": 0.8, "pelvis": 1.0, "trunk": 1.0}
+def _along(r: F64, v: F64) -> F64:
+    """``r @ v`` for every time: ``(n, 3, 3) @ (3,) -> (n, 3)``."""
+    return np.einsum("nij,j->ni", r, v)
+
+
+def leg_ik(hip: F64, ankle: F64, thigh: float, shank: float) -> tuple[F64, F64, F64]:
+    """Thigh and shank orientations that put the ankle of a leg hanging from ``hip`` at ``ankle``.
+
+    The leg lies in the plane through hip and ankle that contains the world's
+    forward axis, tilted about it by the frontal angle of the hip-ankle line;
+    the knee bends forward. Two-link inverse kinematics with the law of cosines.
+
+    Parameters
+    ----------
+    hip : ndarray (n, 3)
+        Hip joint centres, m.
+    ankle : ndarray (3,) or (n, 3)
+        Where the ankle must be, m.
+    thigh, shank : float
+        Segment lengths, m.
+
+    Returns
+    -------
+    (R_thigh, R_shank, knee_flexion)
+        Orientations (n, 3, 3) and the knee flexion (n,), rad.
+    """
+    d = np.broadcast_to(ankle, hip.shape) - hip  # hip -> ankle
+    phi = np.arctan2(d[:, 1], -d[:, 2])  # frontal tilt of the leg plane (about x)
+    dz = -np.hypot(d[:, 1], d[:, 2])  # in the tilted plane
+    dist = np.clip(np.hypot(d[:, 0], dz), 1e-6, (thigh + shank) * (1.0 - 1e-12))
+    alpha = np.arctan2(d[:, 0], -dz)  # forward angle of hip -> ankle from the leg's vertical
+    cos_knee = (thigh**2 + shank**2 - dist**2) / (2.0 * thigh * shank)
+    knee = np.pi - np.arccos(np.clip(cos_knee, -1.0, 1.0))
+    cos_beta = (thigh**2 + dist**2 - shank**2) / (2.0 * thigh * dist)
+    beta = np.arccos(np.clip(cos_beta, -1.0, 1.0))
+    r_plane = rot_x(phi)
+    r_thigh = r_plane @ rot_y(-(alpha + beta))
+    r_shank = r_thigh @ rot_y(knee)
+    return r_thigh, r_shank, knee
 
 
 def frames(pose: Pose, body: Anthropometry | None = None) -> SegmentFrames:
-    """Segment orientations and sensor positions for ``pose``.
-
-    The thigh carries half of the valgus as an adduction of its own (so the hip
-    stays over the foot while the knee moves medially); the shank is then placed
-    so that the shank-relative-to-thigh rotation is exactly
-    ``R_y(knee_flexion) @ R_x(-knee_valgus)``.
+    """Joint and sensor positions for ``pose``, walking the segment tree from its root.
 
     Parameters
     ----------
     pose : Pose
-        Chain angles, each of shape (n,), radians.
+        Orientations (n, 3, 3) of every segment and the root.
     body : Anthropometry, optional
-        Segment lengths and sensor offsets.
+        Segment lengths and offsets.
 
     Returns
     -------
     SegmentFrames
-        ``rotation[seg]`` (n, 3, 3) segment to world; ``position[seg]`` (n, 3) sensor position, m,
-        world frame, origin at the right ankle.
+        ``rotation[seg]`` segment to world; ``position[seg]`` the sensor on ``seg`` (n, 3), m,
+        world frame; ``joints[name]`` (n, 3) for pelvis, l5, hip/knee/ankle.{r,l}, sc.r, gh.r,
+        elbow.r, wrist.r.
     """
     b = body or Anthropometry()
-    r_ankle = rot_x(pose.ankle_roll)
-    r_thigh = r_ankle @ rot_y(pose.ankle_pitch - pose.knee_flexion) @ rot_x(0.5 * pose.knee_valgus)
-    r_shank = r_thigh @ rot_y(pose.knee_flexion) @ rot_x(-pose.knee_valgus)
-    r_pelvis = rot_x(pose.pelvis_roll) @ rot_y(pose.pelvis_pitch)
-    r_trunk = rot_x(pose.trunk_roll) @ rot_y(pose.trunk_pitch)
-
-    def along(r: F64, v: tuple[float, float, float]) -> F64:
-        return r @ np.asarray(v, dtype=np.float64)
-
-    knee = along(r_shank, (0.0, 0.0, b.shank_length))
-    hip = knee + along(r_thigh, (0.0, 0.0, b.thigh_length))
-    pelvis_centre = hip + along(r_pelvis, b.hip_to_pelvis)
-    l5 = pelvis_centre + along(r_pelvis, b.pelvis_to_l5)
-    jolt = pose.jolt.T
-    rotation = {"pelvis": r_pelvis, "trunk": r_trunk, "thigh.r": r_thigh, "shank.r": r_shank}
-    position = {
-        "pelvis": pelvis_centre + along(r_pelvis, b.pelvis_sensor),
-        "trunk": l5 + along(r_trunk, b.trunk_sensor),
-        "thigh.r": hip + along(r_thigh, b.thigh_sensor),
-        "shank.r": along(r_shank, b.shank_sensor),
+    r = pose.rotation
+    n = r["pelvis"].shape[0]
+    down_t = np.array([0.0, 0.0, -b.thigh_length])
+    down_s = np.array([0.0, 0.0, -b.shank_length])
+    root = np.broadcast_to(np.asarray(pose.root_position, dtype=np.float64), (n, 3))
+    if pose.root == "pelvis":
+        pelvis = root.copy()
+    elif pose.root in ("ankle.r", "ankle.l"):
+        s = pose.root[-1]
+        knee = root - _along(r[f"shank.{s}"], down_s)
+        hip = knee - _along(r[f"thigh.{s}"], down_t)
+        pelvis = hip - _along(r["pelvis"], b.mirrored(b.hip, s))
+    else:
+        raise ValueError(f"frames: expected root 'ankle.r', 'ankle.l' or 'pelvis', got {pose.root!r}")
+    if pose.jolt is not None:
+        pelvis = pelvis + pose.jolt.T
+    j: dict[str, F64] = {"pelvis": pelvis}
+    for s in ("r", "l"):
+        j[f"hip.{s}"] = pelvis + _along(r["pelvis"], b.mirrored(b.hip, s))
+        j[f"knee.{s}"] = j[f"hip.{s}"] + _along(r[f"thigh.{s}"], down_t)
+        j[f"ankle.{s}"] = j[f"knee.{s}"] + _along(r[f"shank.{s}"], down_s)
+    j["l5"] = pelvis + _along(r["pelvis"], np.asarray(b.l5))
+    j["sc.r"] = j["l5"] + _along(r["trunk"], np.asarray(b.sc_joint))
+    j["gh.r"] = j["sc.r"] + _along(r["clavicle.r"], np.asarray(b.clavicle))
+    j["elbow.r"] = j["gh.r"] + _along(r["upper_arm.r"], np.array([0.0, 0.0, -b.upper_arm_length]))
+    j["wrist.r"] = j["elbow.r"] + _along(r["forearm.r"], np.array([0.0, 0.0, -b.forearm_length]))
+    pos = {
+        "pelvis": pelvis + _along(r["pelvis"], np.asarray(b.pelvis_sensor)),
+        "trunk": j["l5"] + _along(r["trunk"], np.asarray(b.trunk_sensor)),
+        "upper_arm.r": j["gh.r"] + _along(r["upper_arm.r"], np.asarray(b.upper_arm_sensor)),
+        "forearm.r": j["elbow.r"] + _along(r["forearm.r"], np.asarray(b.forearm_sensor)),
+        "scapula.r": j["gh.r"] + _along(r["scapula.r"], np.asarray(b.scapula_sensor)),
     }
-    for seg, w in _JOLT_WEIGHT.items():
-        position[seg] = position[seg] + w * jolt
-    return SegmentFrames(rotation, position)
+    for s in ("r", "l"):
+        pos[f"thigh.{s}"] = j[f"hip.{s}"] + _along(r[f"thigh.{s}"], b.mirrored(b.thigh_sensor, s))
+        pos[f"shank.{s}"] = j[f"knee.{s}"] + _along(r[f"shank.{s}"], b.mirrored(b.shank_sensor, s))
+        pos[f"foot.{s}"] = j[f"ankle.{s}"] + _along(r[f"foot.{s}"], b.mirrored(b.foot_sensor, s))
+    return SegmentFrames(dict(r), pos, j)
 
 
-def joint_angles_deg(fr: SegmentFrames) -> dict[str, F64]:
-    """True joint angles (degrees, shape (n,)) from segment orientations; see the module docstring."""
-    knee_a, knee_b, _ = cardan_yxz(np.swapaxes(fr.rotation["thigh.r"], 1, 2) @ fr.rotation["shank.r"])
-    hip_a, _, _ = cardan_yxz(np.swapaxes(fr.rotation["pelvis"], 1, 2) @ fr.rotation["thigh.r"])
-    rt = fr.rotation["trunk"]
-    lean = np.arctan2(rt[:, 0, 2], rt[:, 2, 2])
-    rs = fr.rotation["shank.r"]
-    return {
-        "knee_flexion": np.degrees(knee_a),
-        "knee_valgus": -np.degrees(knee_b),
-        "hip_flexion": -np.degrees(hip_a),
-        "trunk_lean": np.degrees(lean),
-        "trunk_tilt": np.degrees(np.arccos(np.clip(rt[:, 2, 2], -1.0, 1.0))),
-        "shank_tilt": np.degrees(np.arctan2(rs[:, 0, 2], rs[:, 2, 2])),
-    }
+def _inclination(rz: F64) -> tuple[F64, F64, F64]:
+    """Sagittal, frontal (to the left) and total inclination (rad) of a segment's z axis (n, 3)."""
+    return (
+        np.arctan2(rz[:, 0], rz[:, 2]),
+        np.arctan2(rz[:, 1], rz[:, 2]),
+        np.arccos(np.clip(rz[:, 2], -1.0, 1.0)),
+    )
+
+
+def joint_angles_deg(fr: SegmentFrames, clavicle_elevation: F64 | None = None) -> dict[str, F64]:
+    """True joint and segment angles (degrees, shape (n,)) from segment orientations; see the module docstring.
+
+    Keys: ``knee_flexion.{r,l}``, ``knee_valgus.{r,l}``, ``hip_flexion.{r,l}``,
+    ``hip_abduction.{r,l}``, ``trunk_lean``, ``trunk_lateral_lean``, ``trunk_tilt``,
+    ``pelvis_pitch``, ``pelvic_obliquity`` (left side up), ``shank_tilt.{r,l}``,
+    ``shoulder_elevation``, ``shoulder_plane``, ``scapular_upward_rotation``,
+    ``clavicular_elevation`` and, for the first consumers, unsuffixed ``knee_flexion``,
+    ``knee_valgus``, ``hip_flexion`` and ``shank_tilt`` of the right leg.
+    """
+    r = fr.rotation
+    out: dict[str, F64] = {}
+    tr = np.swapaxes
+    for s, sign in (("r", -1.0), ("l", 1.0)):
+        ka, kb, _ = cardan_yxz(tr(r[f"thigh.{s}"], 1, 2) @ r[f"shank.{s}"])
+        ha, hb, _ = cardan_yxz(tr(r["pelvis"], 1, 2) @ r[f"thigh.{s}"])
+        out[f"knee_flexion.{s}"] = np.degrees(ka)
+        out[f"knee_valgus.{s}"] = sign * np.degrees(kb)
+        out[f"hip_flexion.{s}"] = -np.degrees(ha)
+        out[f"hip_abduction.{s}"] = sign * np.degrees(hb)
+        out[f"shank_tilt.{s}"] = np.degrees(_inclination(r[f"shank.{s}"][:, :, 2])[0])
+    lean, lateral, tilt = _inclination(r["trunk"][:, :, 2])
+    out["trunk_lean"] = np.degrees(lean)
+    out["trunk_lateral_lean"] = np.degrees(lateral)
+    out["trunk_tilt"] = np.degrees(tilt)
+    out["pelvis_pitch"] = np.degrees(_inclination(r["pelvis"][:, :, 2])[0])
+    out["pelvic_obliquity"] = np.degrees(np.arcsin(np.clip(r["pelvis"][:, 2, 1], -1.0, 1.0)))
+    arm = tr(r["trunk"], 1, 2) @ r["upper_arm.r"]
+    hum = -arm[:, :, 2]  # humerus long axis (shoulder -> elbow) in the trunk frame
+    out["shoulder_elevation"] = np.degrees(np.arccos(np.clip(-hum[:, 2], -1.0, 1.0)))
+    out["shoulder_plane"] = np.degrees(np.arctan2(-hum[:, 1], hum[:, 0]))
+    scap = tr(r["trunk"], 1, 2) @ r["scapula.r"]
+    # rotation about the trunk's AP axis of the scapula's left axis (right scapula: lateral end up > 0)
+    out["scapular_upward_rotation"] = np.degrees(np.arctan2(-scap[:, 2, 1], scap[:, 1, 1]))
+    if clavicle_elevation is not None:
+        out["clavicular_elevation"] = np.degrees(clavicle_elevation)
+    else:
+        cl = tr(r["trunk"], 1, 2) @ r["clavicle.r"]
+        out["clavicular_elevation"] = np.degrees(np.arctan2(-cl[:, 2, 1], cl[:, 1, 1]))
+    for name in ("knee_flexion", "knee_valgus", "hip_flexion", "shank_tilt"):
+        out[name] = out[f"{name}.r"]
+    return out

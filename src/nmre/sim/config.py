@@ -1,8 +1,28 @@
-"""Exercise configurations of the simulator and the movement errors it can inject.
+"""Movement configurations: what the simulated subject does, under which conditions, with which errors.
 
-A configuration says *what the subject does* (a squat set, a single-leg stance)
-and *which errors to inject where*. Every value is checked on construction;
-a wrong value raises :class:`nmre.errors.ConfigError` naming what was expected.
+Every movement of ``MOVEMENTS`` (see :mod:`nmre.sim.movements`) has a frozen
+configuration class derived from :class:`MovementConfig`. Every value is checked
+on construction; a wrong value raises :class:`nmre.errors.ConfigError` naming the
+class, the field and what was expected.
+
+Errors
+------
+Movements made of repetitions (reps, holds, transitions, targets) take errors per
+record index (0-based)::
+
+    SquatConfig(reps=10, errors={3: {"shallow_squat": 62.0}, 5: ("knee_valgus",)})
+
+A value is the error's severity: the true value of the error's quantity in its
+unit (:data:`nmre.sim.catalogue.ERRORS`); ``None`` (or a bare label) draws it
+from the error's documented range with the session's seed. Movements in time
+(stances) take ``(label, start, end)`` or ``(label, start, end, severity)``.
+
+Conditions
+----------
+``eyes_closed`` and ``foam`` (balance and weight-bearing movements widen sway),
+``resistance`` (an elastic band: 0 none .. 1 heavy; higher activation, slower
+movement) and ``tempo`` (a speed factor: 2.0 moves twice as fast, 0.5 half as
+fast) are fields of every configuration.
 """
 
 from __future__ import annotations
@@ -10,26 +30,36 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from nmre.errors import ConfigError, expected
+from nmre.sim.catalogue import ERRORS
 
-__all__ = ["ERROR_KINDS", "SQUAT_ERRORS", "STANCE_ERRORS", "SquatConfig", "StanceConfig"]
+__all__ = ["SIDES", "MovementConfig", "RepErrors", "TimedError", "check_finite", "check_int"]
 
-#: Errors that can be injected into a squat repetition.
-SQUAT_ERRORS: tuple[str, ...] = ("shallow_squat", "excessive_trunk_lean", "knee_valgus", "late_vmo_onset")
-#: Errors that can be injected into a time window of single-leg stance.
-STANCE_ERRORS: tuple[str, ...] = ("excessive_sway", "loss_of_balance")
-#: Every error kind the simulator knows.
-ERROR_KINDS: tuple[str, ...] = SQUAT_ERRORS + STANCE_ERRORS
+#: Sides a sided movement can be done on.
+SIDES: tuple[str, ...] = ("right", "left")
+
+#: Severities per record index: ``{index: {label: severity or None}}``.
+RepErrors = Mapping[int, Mapping[str, float | None]]
 
 
-def _finite(
+@dataclass(frozen=True, slots=True)
+class TimedError:
+    """An error over a time span of a movement in time (a stance): label, start, end (s), severity."""
+
+    label: str
+    start: float
+    end: float
+    severity: float | None = None
+
+
+def check_finite(
     owner: str, name: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False
 ) -> float:
-    """Check that ``value`` is a finite number within ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``)."""
+    """``value`` as a float if it is a finite number within ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``)."""
     bounds = []
     if lo is not None:
         bounds.append(f"{'>' if lo_open else '>='} {lo:g}")
@@ -50,149 +80,154 @@ def _finite(
     return v
 
 
-def _kinds(owner: str, where: str, kinds: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(kinds, str):
-        kinds = (kinds,)
-    try:
-        kinds = tuple(kinds)
-    except TypeError:
-        raise ConfigError(f"{owner}.errors[{where}]: " + expected("a tuple of error kinds", kinds)) from None
-    for k in kinds:
-        if k not in allowed:
-            raise ConfigError(f"{owner}.errors[{where}]: " + expected("one of " + ", ".join(allowed), k))
-    return tuple(dict.fromkeys(kinds))
+def check_int(owner: str, name: str, value: Any, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int if it is an integer within ``[lo, hi]``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ConfigError(f"{owner}.{name}: " + expected(f"an integer {rng}", value))
+    return int(value)
 
 
-@dataclass(frozen=True)
-class SquatConfig:
-    """A set of bodyweight squats, with errors injected per repetition.
+def _severity(owner: str, where: str, label: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    spec = ERRORS[label]
+    lo, hi = spec.limits
+    return check_finite(owner, f"errors[{where}][{label!r}]", value, lo, hi)
+
+
+def normalise_rep_errors(owner: str, errors: Any, n: int, allowed: tuple[str, ...], what: str) -> RepErrors:
+    """Check per-record errors and return ``{index: {label: severity or None}}`` (read-only)."""
+    if not isinstance(errors, Mapping):
+        raise ConfigError(f"{owner}.errors: " + expected(f"a mapping of {what} index to errors", errors))
+    out: dict[int, Mapping[str, float | None]] = {}
+    for index, item in errors.items():
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < n:
+            raise ConfigError(f"{owner}.errors: " + expected(f"a {what} index in 0..{n - 1}", index))
+        if isinstance(item, str):
+            item = (item,)
+        if isinstance(item, Mapping):
+            pairs = list(item.items())
+        else:
+            try:
+                pairs = [(k, None) for k in item]
+            except TypeError:
+                raise ConfigError(
+                    f"{owner}.errors[{index}]: "
+                    + expected("error labels or a mapping of label to severity", item)
+                ) from None
+        checked: dict[str, float | None] = {}
+        for label, value in pairs:
+            if label not in allowed:
+                raise ConfigError(
+                    f"{owner}.errors[{index}]: " + expected("one of " + ", ".join(allowed), label)
+                )
+            checked[label] = _severity(owner, str(index), label, value)
+        out[int(index)] = MappingProxyType(checked)
+    return MappingProxyType(dict(sorted(out.items())))
+
+
+def normalise_timed_errors(
+    owner: str, errors: Any, duration: float, allowed: tuple[str, ...], min_span: Mapping[str, float]
+) -> tuple[TimedError, ...]:
+    """Check ``(label, start, end[, severity])`` items; return them sorted by start."""
+    if isinstance(errors, (str, Mapping)) or not isinstance(errors, Sequence):
+        raise ConfigError(f"{owner}.errors: " + expected("a sequence of (kind, start, end)", errors))
+    out = []
+    for i, item in enumerate(errors):
+        if isinstance(item, TimedError):
+            item = (item.label, item.start, item.end, item.severity)
+        if not isinstance(item, Sequence) or isinstance(item, str) or len(item) not in (3, 4):
+            raise ConfigError(f"{owner}.errors[{i}]: " + expected("a (kind, start, end) tuple", item))
+        label = item[0]
+        if label not in allowed:
+            raise ConfigError(f"{owner}.errors[{i}]: " + expected("one of " + ", ".join(allowed), label))
+        start = check_finite(owner, f"errors[{i}].start", item[1], 0.0, duration)
+        end = check_finite(owner, f"errors[{i}].end", item[2], start, duration, lo_open=True)
+        need = min_span.get(label, 0.0)
+        if end - start < need:
+            raise ConfigError(
+                f"{owner}.errors[{i}]: " + expected(f"a {label} window of at least {need:g} s", end - start)
+            )
+        sev = _severity(owner, str(i), label, item[3]) if len(item) == 4 else None
+        out.append(TimedError(label, start, end, sev))
+    out.sort(key=lambda e: (e.start, e.end, e.label))
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MovementConfig:
+    """Fields and checks every movement configuration shares.
 
     Parameters
     ----------
-    reps : int
-        Number of repetitions (>= 1).
-    target_depth_deg : float
-        Peak knee flexion of a normal rep, degrees (jittered by about ±2 deg per rep).
-    rep_duration : float
-        Descent + bottom hold + ascent, seconds (jittered by about ±0.15 s).
-    pause : float
-        Quiet standing between reps, seconds (>= 1.0; jittered by about ±0.2 s).
+    side : str
+        ``"right"`` or ``"left"``: the moving (or standing, for single-leg stance) side.
+    eyes_closed, foam : bool
+        Proprioceptive challenge: sway widens (see ``docs/simulator.md``).
+    resistance : float
+        Elastic band, 0 (none) .. 1 (heavy): activation rises, the movement slows.
+    tempo : float
+        Speed factor (0.4 .. 2.5): phase durations are divided by it.
     lead_in, lead_out : float
-        Quiet standing before the first and after the last rep, seconds.
-    trunk_lean_deg : float
-        Trunk lean at the bottom of a normal rep at target depth, degrees.
-    valgus_deg : float
-        Knee valgus at the bottom of a normal rep, degrees.
-    vmo_onset_ms : float
-        VMO onset minus VL onset in a normal rep, ms (normally <= 0: VMO first).
-    errors : mapping of int to tuple of str
-        Repetition index (0-based) → error kinds from :data:`SQUAT_ERRORS`.
-    shallow_depth_deg : float
-        Peak knee flexion of a ``"shallow_squat"`` rep, degrees.
-    excessive_lean_deg : float
-        Trunk lean at the bottom of an ``"excessive_trunk_lean"`` rep, degrees.
-    valgus_error_deg : float
-        Knee valgus at the bottom of a ``"knee_valgus"`` rep, degrees.
-    late_vmo_ms : float
-        VMO onset minus VL onset in a ``"late_vmo_onset"`` rep, ms.
+        Quiet time before the first and after the last record, s.
     """
 
-    reps: int = 10
-    target_depth_deg: float = 90.0
-    rep_duration: float = 3.0
-    pause: float = 1.5
+    #: Movement name (the key in ``MOVEMENTS``).
+    movement: ClassVar[str] = ""
+    #: Error labels this movement can inject.
+    error_labels: ClassVar[tuple[str, ...]] = ()
+    #: What one truth record is: "rep", "hold", "transition", "window" or "target".
+    record: ClassVar[str] = "rep"
+    #: Whether ``side`` chooses the moving limb.
+    sided: ClassVar[bool] = True
+    #: Sides the body model can do this movement on.
+    sides: ClassVar[tuple[str, ...]] = SIDES
+
+    side: str = "right"
+    eyes_closed: bool = False
+    foam: bool = False
+    resistance: float = 0.0
+    tempo: float = 1.0
     lead_in: float = 2.0
     lead_out: float = 2.0
-    trunk_lean_deg: float = 25.0
-    valgus_deg: float = 2.0
-    vmo_onset_ms: float = -5.0
-    errors: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
-    shallow_depth_deg: float = 55.0
-    excessive_lean_deg: float = 50.0
-    valgus_error_deg: float = 12.0
-    late_vmo_ms: float = 80.0
 
-    def __post_init__(self) -> None:
-        o = "SquatConfig"
-        if isinstance(self.reps, bool) or not isinstance(self.reps, numbers.Integral) or self.reps < 1:
-            raise ConfigError(f"{o}.reps: " + expected("an integer >= 1", self.reps))
-        object.__setattr__(self, "reps", int(self.reps))
-        _finite(o, "target_depth_deg", self.target_depth_deg, 20.0, 130.0)
-        _finite(o, "rep_duration", self.rep_duration, 1.5, 10.0)
-        _finite(o, "pause", self.pause, 1.0, 60.0)
-        _finite(o, "lead_in", self.lead_in, 0.5, 600.0)
-        _finite(o, "lead_out", self.lead_out, 0.5, 600.0)
-        _finite(o, "trunk_lean_deg", self.trunk_lean_deg, 0.0, 60.0)
-        _finite(o, "valgus_deg", self.valgus_deg, -10.0, 25.0)
-        _finite(o, "vmo_onset_ms", self.vmo_onset_ms, -200.0, 200.0)
-        _finite(o, "shallow_depth_deg", self.shallow_depth_deg, 10.0, self.target_depth_deg)
-        _finite(o, "excessive_lean_deg", self.excessive_lean_deg, 0.0, 70.0)
-        _finite(o, "valgus_error_deg", self.valgus_error_deg, -10.0, 25.0)
-        _finite(o, "late_vmo_ms", self.late_vmo_ms, -200.0, 200.0)
-        if not isinstance(self.errors, Mapping):
-            raise ConfigError(
-                f"{o}.errors: " + expected("a mapping of rep index to error kinds", self.errors)
-            )
-        checked: dict[int, tuple[str, ...]] = {}
-        for rep, kinds in self.errors.items():
-            if isinstance(rep, bool) or not isinstance(rep, numbers.Integral) or not 0 <= rep < self.reps:
-                raise ConfigError(f"{o}.errors: " + expected(f"a rep index in 0..{self.reps - 1}", rep))
-            checked[int(rep)] = _kinds(o, str(rep), kinds, SQUAT_ERRORS)
-        object.__setattr__(self, "errors", MappingProxyType(checked))
+    def _check_common(self) -> None:
+        o = type(self).__name__
+        if self.side not in self.sides:
+            raise ConfigError(f"{o}.side: " + expected("one of " + ", ".join(self.sides), self.side))
+        for name in ("eyes_closed", "foam"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{o}.{name}: " + expected("True or False", getattr(self, name)))
+        check_finite(o, "resistance", self.resistance, 0.0, 1.0)
+        check_finite(o, "tempo", self.tempo, 0.4, 2.5)
+        check_finite(o, "lead_in", self.lead_in, 0.5, 600.0)
+        check_finite(o, "lead_out", self.lead_out, 0.5, 600.0)
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
 
     @property
-    def duration(self) -> float:
-        """Nominal session length, seconds (the realised one differs by the per-rep jitter)."""
-        return self.lead_in + self.reps * self.rep_duration + (self.reps - 1) * self.pause + self.lead_out
+    def conditions(self) -> dict[str, Any]:
+        """The conditions as a plain dict (for records and reports)."""
+        return {
+            "side": self.side,
+            "eyes_closed": self.eyes_closed,
+            "foam": self.foam,
+            "resistance": self.resistance,
+            "tempo": self.tempo,
+        }
 
 
-@dataclass(frozen=True)
-class StanceConfig:
-    """Quiet single-leg stance on the right leg, with errors injected per time window.
+def __getattr__(name: str) -> Any:
+    """The first configurations lived here: ``SquatConfig``, ``StanceConfig`` and their error lists."""
+    if name in ("SquatConfig", "SQUAT_ERRORS", "StanceConfig", "STANCE_ERRORS", "ERROR_KINDS"):
+        import nmre.sim as sim
 
-    Parameters
-    ----------
-    duration : float
-        Length of the stance, seconds.
-    errors : sequence of (kind, start, end)
-        Error kind from :data:`STANCE_ERRORS` and its window in seconds from the
-        start; ``"loss_of_balance"`` needs a window of at least 3 s (1 s excursion
-        ending in touchdown of the raised foot, then recovery).
-    eyes_closed : bool
-        Eyes closed: normal sway is 1.6 times larger.
-    sway_acc_rms : float
-        Horizontal RMS of the pelvis sensor's linear acceleration in normal
-        eyes-open stance, m/s^2.
-    sway_factor : float
-        Amplitude factor of sway in an ``"excessive_sway"`` window.
-    """
-
-    duration: float = 30.0
-    errors: Sequence[tuple[str, float, float]] = ()
-    eyes_closed: bool = False
-    sway_acc_rms: float = 0.04
-    sway_factor: float = 2.5
-
-    def __post_init__(self) -> None:
-        o = "StanceConfig"
-        _finite(o, "duration", self.duration, 2.0, 48 * 3600.0)
-        _finite(o, "sway_acc_rms", self.sway_acc_rms, 0.0, 1.0, lo_open=True)
-        _finite(o, "sway_factor", self.sway_factor, 1.0, 10.0)
-        if not isinstance(self.eyes_closed, bool):
-            raise ConfigError(f"{o}.eyes_closed: " + expected("True or False", self.eyes_closed))
-        if isinstance(self.errors, (str, Mapping)) or not isinstance(self.errors, Sequence):
-            raise ConfigError(f"{o}.errors: " + expected("a sequence of (kind, start, end)", self.errors))
-        checked = []
-        for i, item in enumerate(self.errors):
-            if not isinstance(item, Sequence) or isinstance(item, str) or len(item) != 3:
-                raise ConfigError(f"{o}.errors[{i}]: " + expected("a (kind, start, end) tuple", item))
-            kind = _kinds(o, str(i), (item[0],), STANCE_ERRORS)[0]
-            start = _finite(o, f"errors[{i}].start", item[1], 0.0, self.duration)
-            end = _finite(o, f"errors[{i}].end", item[2], start, self.duration, lo_open=True)
-            if kind == "loss_of_balance" and end - start < 3.0:
-                raise ConfigError(
-                    f"{o}.errors[{i}]: " + expected("a loss_of_balance window of at least 3 s", end - start)
-                )
-            checked.append((kind, start, end))
-        checked.sort(key=lambda e: (e[1], e[2], e[0]))
-        object.__setattr__(self, "errors", tuple(checked))
+        return getattr(sim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,8 +7,26 @@ Shwedyk, Balasubramanian & Scott (IEEE Trans Biomed Eng 24(5):417, 1977),
 ``H(s) = s wh^2 / ((s + wl)(s + wh)^2)`` mapped by the bilinear transform, then
 band-limited to 20–450 Hz (4th-order Butterworth band-pass). The carrier has unit
 variance and is multiplied by ``rms_at_full * a(t)``, so the signal's RMS follows
-the activation ``a(t)``. Amplifier noise (white, ``baseline_rms``) and optional
-mains hum (fundamental and third harmonic) are added.
+the activation ``a(t)``. Amplifier noise (white, the subject's ``emg_noise``),
+optional mains hum (fundamental and third harmonic) and optional electrode motion
+artefacts are added.
+
+Pages
+-----
+EMG is generated in pages of :data:`PAGE` samples, each on its own: page ``p``'s
+carrier is the shaping filter run over the last :data:`WARMUP` white-noise samples
+of page ``p - 1`` and then page ``p``'s own (each page's white noise comes from its
+own seeded generator). The filter's slowest pole decays by more than 1e-10 over
+the warm-up, so the pages join without a seam, and any stretch of a session can be
+generated without the rest: memory does not grow with the session.
+
+Motion artefacts
+----------------
+An electrode or cable that moves adds a low-frequency transient (mostly below
+20 Hz, up to a few mV; De Luca et al., J Biomech 43:1573, 2010): here
+``A (x/tau) exp(1 - x/tau) sin(2 pi f x)`` for ``x = t - t0 >= 0``, with ``f`` 2-8 Hz,
+``tau`` 0.05-0.2 s and ``A`` 0.3-2 mV, on every channel of the stream (channel
+gains 0.3-1).
 """
 
 from __future__ import annotations
@@ -19,37 +37,59 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import signal
 
-from nmre.sim.scenario import MUSCLES, child_rng
+from nmre.sim.rng import child_rng
 
-__all__ = ["EmgModel", "carrier_sos", "synthesize_emg"]
+__all__ = ["PAGE", "WARMUP", "Artifact", "EmgModel", "carrier_page", "carrier_sos", "draw_artifacts"]
 
 F64 = NDArray[np.float64]
+
+#: Samples per EMG page.
+PAGE = 8192
+#: Warm-up samples taken from the previous page's white noise.
+WARMUP = 1024
 
 
 @dataclass(frozen=True, slots=True)
 class EmgModel:
-    """EMG amplitudes and spectrum.
+    """EMG spectrum, mains hum and motion-artefact model (amplitudes come from the subject).
 
     Parameters
     ----------
-    rms_at_full : tuple of float
-        RMS at full activation (a = 1) per muscle in :data:`MUSCLES` order, mV.
-    baseline_rms : float
-        RMS of the amplifier/skin noise floor, mV.
     mains_rms : float
         RMS of mains hum when enabled, mV.
     fl, fh : float
-        Low and high corner of the Shwedyk spectrum, Hz (with the defaults the spectrum peaks near 93 Hz, median ~127 Hz).
+        Low and high corner of the Shwedyk spectrum, Hz (with the defaults the spectrum
+        peaks near 93 Hz, median ~127 Hz).
     band : (float, float)
         Band-pass limits, Hz.
+    artifact_mv : (float, float)
+        Range of motion-artefact peak amplitudes, mV.
+    baseline_rms : float or None
+        RMS of the noise floor, mV, for every subject (default: the subject's own ``emg_noise``).
     """
 
-    rms_at_full: tuple[float, ...] = (0.50, 0.60, 0.40, 0.35)
-    baseline_rms: float = 0.007
     mains_rms: float = 0.02
     fl: float = 80.0
     fh: float = 180.0
     band: tuple[float, float] = (20.0, 450.0)
+    artifact_mv: tuple[float, float] = (0.3, 2.0)
+    baseline_rms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One electrode motion artefact: start (s), peak amplitude (mV), frequency (Hz), time constant (s)."""
+
+    time: float
+    amplitude: float
+    freq: float
+    tau: float
+
+    def evaluate(self, t: F64) -> F64:
+        x = np.maximum(t - self.time, 0.0)
+        return (
+            self.amplitude * (x / self.tau) * np.exp(1.0 - x / self.tau) * np.sin(2 * np.pi * self.freq * x)
+        )
 
 
 def carrier_sos(rate: float, model: EmgModel | None = None) -> F64:
@@ -68,52 +108,37 @@ def carrier_sos(rate: float, model: EmgModel | None = None) -> F64:
     return sos
 
 
-def synthesize_emg(
-    activation: F64,
-    times: F64,
-    rate: float,
-    seed: int,
-    mains_hz: float | None = None,
-    model: EmgModel | None = None,
-) -> F64:
-    """EMG of every muscle, mV, shape (len(MUSCLES), n).
+def _white(seed: int, key: str, page: int) -> F64:
+    return child_rng(seed, f"{key}.{page}").standard_normal(PAGE)
 
-    Parameters
-    ----------
-    activation : ndarray, shape (len(MUSCLES), n)
-        Activation in [0, 1] at ``times``.
-    times : ndarray, shape (n,)
-        Sample times, s (used for the mains phase).
-    rate : float
-        Sampling rate, Hz.
-    seed : int
-        Session seed; each muscle's carrier and noise come from their own child generator.
-    mains_hz : float or None
-        Mains frequency (50 or 60 Hz) to add hum, or ``None``.
-    model : EmgModel, optional
-        Amplitudes and spectrum.
-    """
-    m = model or EmgModel()
-    sos = carrier_sos(rate, m)
-    n = times.shape[0]
-    pre = int(0.25 * rate)  # let the filter settle before the first kept sample
-    out = np.empty((len(MUSCLES), n))
-    for i, muscle in enumerate(MUSCLES):
-        white = child_rng(seed, f"emg.carrier.{muscle}").standard_normal(n + pre)
-        carrier = signal.sosfilt(sos, white)[pre:]
-        out[i] = m.rms_at_full[i] * activation[i] * carrier
-        out[i] += m.baseline_rms * child_rng(seed, f"emg.baseline.{muscle}").standard_normal(n)
-    if mains_hz is not None:
-        rng = child_rng(seed, "emg.mains")
-        phase = rng.uniform(0.0, 2 * np.pi, 2)
-        gains = rng.uniform(0.5, 1.5, len(MUSCLES))
-        hum = (
-            np.sqrt(2)
-            * m.mains_rms
-            * (
-                np.sin(2 * np.pi * mains_hz * times + phase[0])
-                + 0.3 * np.sin(2 * np.pi * 3 * mains_hz * times + phase[1])
+
+def carrier_page(sos: F64, seed: int, key: str, page: int) -> F64:
+    """Unit-variance sEMG carrier of page ``page`` (``PAGE`` samples) for the noise stream ``key``."""
+    prev = (
+        _white(seed, key, page - 1)[-WARMUP:]
+        if page > 0
+        else child_rng(seed, f"{key}.warmup").standard_normal(WARMUP)
+    )
+    return signal.sosfilt(sos, np.concatenate([prev, _white(seed, key, page)]))[WARMUP:]
+
+
+def draw_artifacts(
+    seed: int, key: str, rate_per_min: float, duration: float, model: EmgModel
+) -> list[Artifact]:
+    """Motion artefacts at Poisson times (``rate_per_min`` per minute) over ``duration`` s."""
+    rng = child_rng(seed, f"{key}.artifacts")
+    out: list[Artifact] = []
+    t = 0.0
+    while rate_per_min > 0:
+        t += float(rng.exponential(60.0 / rate_per_min))
+        if t >= duration:
+            break
+        out.append(
+            Artifact(
+                t,
+                float(rng.uniform(*model.artifact_mv)),
+                float(rng.uniform(2.0, 8.0)),
+                float(rng.uniform(0.05, 0.2)),
             )
         )
-        out += gains[:, None] * hum[None, :]
     return out

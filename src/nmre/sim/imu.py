@@ -15,15 +15,15 @@ follow the usual MEMS model (e.g. IEEE Std 952-1997, angle/velocity random walk)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.sim.body import SEGMENTS, Anthropometry, frames, joint_angles_deg, matrix_to_quat
-from nmre.sim.scenario import Scenario
+from nmre.sim.body import SENSOR_SEGMENTS, Anthropometry, Pose, frames, joint_angles_deg, matrix_to_quat
 
-__all__ = ["GRAVITY", "ImuErrors", "ImuTruth", "derive_imu", "rotation_from_vector_deg"]
+__all__ = ["GRAVITY", "BodyState", "ImuErrors", "body_state", "rotation_from_vector_deg", "vee_log"]
 
 F64 = NDArray[np.float64]
 
@@ -54,21 +54,29 @@ class ImuErrors:
 
 
 @dataclass(frozen=True, slots=True)
-class ImuTruth:
-    """Error-free IMU signals and the kinematics they came from, sampled at ``times`` (n,).
+class BodyState:
+    """Error-free kinematics of every sensor segment at ``times`` (n,).
 
-    ``acc``/``gyr``: sensor id → (3, n) specific force (m/s^2) / angular rate (rad/s) in the
-    sensor frame; ``quat``: sensor id → (4, n) sensor-to-world quaternion (w, x, y, z);
-    ``position``/``lin_acc``: sensor id → (3, n) world position (m) and linear acceleration
-    (m/s^2); ``angles``: joint angle name → (n,) degrees.
+    ``rotation``: segment → (n, 3, 3) segment to world; ``position``/``lin_acc``: sensor
+    → (3, n) world position (m) and linear acceleration (m/s^2); ``force``/``gyro``: sensor
+    → (3, n) specific force (m/s^2) and angular rate (rad/s) in the *segment* frame (a
+    sensor strapped with mounting ``M`` reads ``M.T @ force``); ``joints``: joint → (3, n)
+    world position; ``angles``: name → (n,) degrees (:func:`nmre.sim.body.joint_angles_deg`).
     """
 
-    acc: dict[str, F64]
-    gyr: dict[str, F64]
-    quat: dict[str, F64]
+    times: F64
+    rotation: dict[str, F64]
     position: dict[str, F64]
     lin_acc: dict[str, F64]
+    force: dict[str, F64]
+    gyro: dict[str, F64]
+    joints: dict[str, F64]
     angles: dict[str, F64]
+
+    def quat(self, segment: str, mounting: F64 | None = None) -> F64:
+        """Sensor-to-world quaternion (4, n) of a sensor on ``segment`` strapped with ``mounting``."""
+        r = self.rotation[segment]
+        return matrix_to_quat(r if mounting is None else r @ mounting)
 
 
 def rotation_from_vector_deg(v: tuple[float, float, float]) -> F64:
@@ -82,7 +90,7 @@ def rotation_from_vector_deg(v: tuple[float, float, float]) -> F64:
     return np.eye(3) + np.sin(th) * kx + (1.0 - np.cos(th)) * (kx @ kx)
 
 
-def _vee_log(m: F64) -> F64:
+def vee_log(m: F64) -> F64:
     """Rotation vectors (n, 3) of near-identity rotations ``m`` (n, 3, 3)."""
     v = 0.5 * np.stack([m[:, 2, 1] - m[:, 1, 2], m[:, 0, 2] - m[:, 2, 0], m[:, 1, 0] - m[:, 0, 1]], -1)
     s = np.linalg.norm(v, axis=1)
@@ -92,64 +100,38 @@ def _vee_log(m: F64) -> F64:
     return v * gain[:, None]
 
 
-def derive_imu(
-    scenario: Scenario,
+def body_state(
+    pose_fn: Callable[[F64], Pose],
     times: F64,
-    mounting: dict[str, F64] | None = None,
     body: Anthropometry | None = None,
+    segments: Sequence[str] = SENSOR_SEGMENTS,
     h: float = 1e-3,
-    chunk: int = 20_000,
-) -> ImuTruth:
-    """Error-free IMU signals of every segment sensor at ``times``.
+) -> BodyState:
+    """Error-free kinematics of the sensors on ``segments`` at ``times`` (s, shape (n,)).
 
-    Parameters
-    ----------
-    scenario : Scenario
-        The movement.
-    times : ndarray, shape (n,)
-        Sample times, s.
-    mounting : dict of str to ndarray (3, 3), optional
-        Sensor id → fixed rotation from the sensor frame to the segment frame
-        (``R_sensor = R_segment @ mounting``); identity when absent.
-    body : Anthropometry, optional
-        Segment lengths and sensor offsets.
-    h : float
-        Differentiation step, s.
-    chunk : int
-        Samples evaluated at once (bounds memory for long sessions).
-
-    Returns
-    -------
-    ImuTruth
+    ``pose_fn(t)`` gives the :class:`~nmre.sim.body.Pose` at times ``t``; it is
+    evaluated at ``t`` and ``t ± h`` for the derivatives.
     """
-    n = times.shape[0]
-    mount = {s: (mounting or {}).get(s, np.eye(3)) for s in SEGMENTS}
-    acc = {s: np.empty((3, n)) for s in SEGMENTS}
-    gyr = {s: np.empty((3, n)) for s in SEGMENTS}
-    quat = {s: np.empty((4, n)) for s in SEGMENTS}
-    pos = {s: np.empty((3, n)) for s in SEGMENTS}
-    lin = {s: np.empty((3, n)) for s in SEGMENTS}
-    angles: dict[str, F64] = {}
+    p0 = pose_fn(times)
+    f0 = frames(p0, body)
+    fm = frames(pose_fn(times - h), body)
+    fp = frames(pose_fn(times + h), body)
     up = np.array([0.0, 0.0, GRAVITY])
-    for a in range(0, n, chunk):
-        b = min(n, a + chunk)
-        t = times[a:b]
-        p0 = scenario.pose(t)
-        f0 = frames(p0, body)
-        fm = frames(scenario.pose(t - h), body)
-        fp = frames(scenario.pose(t + h), body)
-        for name, v in joint_angles_deg(f0).items():
-            angles.setdefault(name, np.empty(n))[a:b] = v
-        # the model's own knee angles (the decomposition above reproduces them to rounding)
-        angles["knee_flexion"][a:b] = np.degrees(p0.knee_flexion)
-        angles["knee_valgus"][a:b] = np.degrees(p0.knee_valgus)
-        for s in SEGMENTS:
-            r_sensor = f0.rotation[s] @ mount[s]
-            w_seg = _vee_log(np.swapaxes(fm.rotation[s], 1, 2) @ fp.rotation[s]) / (2.0 * h)
-            gyr[s][:, a:b] = (w_seg @ mount[s]).T  # mount.T @ w, row-wise
-            lin_acc = (fp.position[s] - 2.0 * f0.position[s] + fm.position[s]) / (h * h)
-            acc[s][:, a:b] = np.einsum("nji,nj->in", r_sensor, lin_acc + up)
-            quat[s][:, a:b] = matrix_to_quat(r_sensor)
-            pos[s][:, a:b] = f0.position[s].T
-            lin[s][:, a:b] = lin_acc.T
-    return ImuTruth(acc, gyr, quat, pos, lin, angles)
+    pos, lin, force, gyro = {}, {}, {}, {}
+    for s in segments:
+        r = f0.rotation[s]
+        gyro[s] = vee_log(np.swapaxes(fm.rotation[s], 1, 2) @ fp.rotation[s]).T / (2.0 * h)
+        acc = (fp.position[s] - 2.0 * f0.position[s] + fm.position[s]) / (h * h)
+        force[s] = np.einsum("nji,nj->in", r, acc + up)
+        pos[s] = f0.position[s].T
+        lin[s] = acc.T
+    return BodyState(
+        times=times,
+        rotation=f0.rotation,
+        position=pos,
+        lin_acc=lin,
+        force=force,
+        gyro=gyro,
+        joints={k: v.T for k, v in f0.joints.items()},
+        angles=joint_angles_deg(f0, p0.clavicle_elevation),
+    )

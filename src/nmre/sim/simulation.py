@@ -1,107 +1,221 @@
-"""Run a scenario through the body, IMU and EMG models: :func:`simulate` → :class:`Simulation`."""
+"""Run a movement through the body, IMU and EMG models: :func:`simulate` → :class:`Simulation`."""
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.core.model import IMU_CHANNELS, Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.core.model import StreamInfo, StreamKind
 from nmre.errors import ConfigError, expected
-from nmre.sim.body import SEGMENTS, Anthropometry
-from nmre.sim.config import SquatConfig, StanceConfig
-from nmre.sim.emg import EmgModel, synthesize_emg
-from nmre.sim.imu import ImuErrors, ImuTruth, derive_imu, rotation_from_vector_deg
-from nmre.sim.scenario import MUSCLES, Scenario, SquatScenario, StanceScenario, build_scenario, child_rng
-from nmre.sim.truth import GroundTruth, RepTruth, WindowTruth
+from nmre.sim.body import Anthropometry
+from nmre.sim.config import MovementConfig
+from nmre.sim.emg import Artifact, EmgModel, draw_artifacts
+from nmre.sim.generate import StreamGenerator
+from nmre.sim.imu import ImuErrors, rotation_from_vector_deg
+from nmre.sim.kit import Sensor, resolve_kit
+from nmre.sim.kit import stream_infos as _kit_infos
+from nmre.sim.movements import MOVEMENTS, movement_class
+from nmre.sim.movements.base import Movement
+from nmre.sim.rng import child_rng
+from nmre.sim.subject import Subject
+from nmre.sim.truth import GroundTruth
 
-__all__ = ["EMG_STREAM", "IMU_STREAMS", "Simulation", "simulate", "squat_set"]
+__all__ = ["EMG_STREAM", "IMU_STREAMS", "Simulation", "StreamData", "simulate", "squat_set", "stream_infos"]
 
 F64 = NDArray[np.float64]
 
-#: IMU stream ids, one per instrumented segment (same order as :data:`nmre.sim.body.SEGMENTS`).
-IMU_STREAMS: tuple[str, ...] = tuple(f"imu.{s}" for s in SEGMENTS)
-#: The EMG stream id.
+#: IMU stream ids of the first squat kit (pelvis, trunk, right thigh and shank).
+IMU_STREAMS: tuple[str, ...] = ("imu.pelvis", "imu.trunk", "imu.thigh.r", "imu.shank.r")
+#: The right leg's EMG stream id.
 EMG_STREAM = "emg.r"
-_DEVICE = "sim"
-_CHUNK = 1 << 20  # EMG samples evaluated at once
-
-_PLACEMENT = {
-    "pelvis": Placement(segment="pelvis", side=Side.MIDLINE),
-    "trunk": Placement(segment="trunk", side=Side.MIDLINE),
-    "thigh.r": Placement(segment="thigh", side=Side.RIGHT),
-    "shank.r": Placement(segment="shank", side=Side.RIGHT),
-}
+#: Longest session the simulator generates, s (48 h).
+MAX_DURATION = 48 * 3600.0
 
 
-def stream_infos(imu_rate: float, emg_rate: float) -> list[StreamInfo]:
-    """The :class:`StreamInfo` of every simulated stream."""
-    infos = [
-        StreamInfo(f"imu.{s}", StreamKind.IMU, IMU_CHANNELS, imu_rate, _PLACEMENT[s], _DEVICE)
-        for s in SEGMENTS
-    ]
-    emg_ch = tuple(Channel(m, "mV", Placement(muscle=m, side=Side.RIGHT)) for m in MUSCLES)
-    infos.append(
-        StreamInfo(EMG_STREAM, StreamKind.EMG, emg_ch, emg_rate, Placement(side=Side.RIGHT), _DEVICE)
-    )
-    return infos
+class StreamData(Mapping[str, tuple[F64, F64]]):
+    """``stream id → (times, values)`` of the whole session, generated on first access per stream.
+
+    For tests, plots and short sessions. Long sessions are read in chunks through
+    :meth:`Simulation.read` (what :class:`~nmre.sim.SimSource` and the emulated
+    devices do), which never holds the whole session.
+    """
+
+    def __init__(self, generator: StreamGenerator) -> None:
+        self._gen = generator
+        self._cache: dict[str, tuple[F64, F64]] = {}
+
+    def __getitem__(self, sid: str) -> tuple[F64, F64]:
+        got = self._cache.get(sid)
+        if got is None:
+            if sid not in self._gen.infos:
+                raise KeyError(sid)
+            n = self._gen.n[sid]
+            t, v = self._gen.times(sid, 0, n), self._gen.read(sid, 0, n)
+            t.setflags(write=False)
+            v.setflags(write=False)
+            got = self._cache[sid] = (t, v)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._gen.infos)
+
+    def __len__(self) -> int:
+        return len(self._gen.infos)
 
 
 @dataclass(frozen=True, eq=False)
 class Simulation:
-    """A simulated session: streams, their data, and what really happened.
+    """A simulated session: streams, a generator of their data, and what really happened.
 
     Attributes
     ----------
+    config : MovementConfig
+        What the subject did.
+    seed : int
+        The session seed (subject, plan, noise and errors all follow from it).
+    subject : Subject
+        Who did it.
+    kit : tuple of Sensor
+        What was worn.
     streams : list of StreamInfo
-        ``imu.pelvis``, ``imu.trunk``, ``imu.thigh.r``, ``imu.shank.r``, ``emg.r``.
-    data : dict of str to (times, values)
-        Stream id → sample times (n,) in session seconds and values (n_channels, n) in
-        the channel units.
+        One per IMU/ACC sensor and per EMG site.
     truth : GroundTruth
-        Per rep (squat) or per window (stance). Detectors never read it.
+        Per rep / hold / transition / window / target. Detectors never read it.
     duration : float
         Session length, s.
-    kinematics : dict of str to ndarray
-        At the IMU sample times (``"time"``, s): true joint angles in degrees
-        (``knee_flexion``, ``knee_valgus``, ``hip_flexion``, ``trunk_lean``, ``trunk_tilt``,
-        ``shank_tilt``) and the pelvis sensor's true world position (``pelvis_pos``, (3, n), m)
-        and linear acceleration (``pelvis_lin_acc``, (3, n), m/s^2), and the sternum sensor's
-        world position (``trunk_pos``, (3, n), m; origin at the right ankle). For tests and plots.
-    orientations : dict of str to ndarray
-        IMU stream id → true sensor-to-world quaternion (4, n) (w, x, y, z).
-    activation : ndarray, shape (len(MUSCLES), n_emg)
-        True muscle activation in [0, 1] at the EMG sample times.
+    data : mapping of str to (times, values)
+        Whole-session arrays per stream, generated on first access (:class:`StreamData`).
+    mounting : dict of str to ndarray (3, 3)
+        IMU/ACC stream id → sensor-to-segment rotation (strap rotation).
     imu_bias : dict of str to ndarray
-        IMU stream id → the constant bias added to (acc_x..gyr_z), shape (6,).
-    mounting : dict of str to ndarray
-        IMU stream id → sensor-to-segment rotation (3, 3).
+        IMU/ACC stream id → the constant bias added to each channel.
     """
 
-    config: SquatConfig | StanceConfig
+    config: MovementConfig
     seed: int
     imu_rate: float
     emg_rate: float
     mains_hz: float | None
     streams: list[StreamInfo]
-    data: dict[str, tuple[F64, F64]]
     truth: GroundTruth
     duration: float
-    kinematics: dict[str, F64]
-    orientations: dict[str, F64]
-    activation: F64
-    imu_bias: dict[str, F64]
+    data: Mapping[str, tuple[F64, F64]]
     mounting: dict[str, F64]
+    imu_bias: dict[str, F64]
+    subject: Subject = field(default_factory=Subject)
+    kit: tuple[Sensor, ...] = ()
+    noise: float = 1.0
+    generator: StreamGenerator | None = field(default=None, repr=False)
+    movement: Movement | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return (
             f"Simulation({self.truth.exercise}, {self.duration:.1f} s, seed={self.seed}, "
             f"imu {self.imu_rate:g} Hz, emg {self.emg_rate:g} Hz, {len(self.streams)} streams)"
         )
+
+    def n_samples(self, sid: str) -> int:
+        """Number of samples of stream ``sid`` over the session."""
+        if self.generator is not None and isinstance(self.data, StreamData):
+            return self.generator.n[sid]
+        return int(self.data[sid][0].shape[0])
+
+    def read(self, sid: str, a: int, b: int) -> tuple[F64, F64]:
+        """Times (n,) and values (n_channels, n) of samples ``a .. b-1`` of ``sid``, as new arrays.
+
+        Generated on demand from the pages that cover the range; the whole session is
+        never held.
+        """
+        if self.generator is not None and isinstance(self.data, StreamData):
+            b = min(b, self.generator.n[sid])
+            return self.generator.times(sid, a, b), self.generator.read(sid, a, b)
+        t, v = self.data[sid]
+        return t[a:b].copy(), np.ascontiguousarray(v[:, a:b])
+
+    def stream(self, kind: str, segment: str | None = None, side: str | None = None) -> StreamInfo:
+        """The stream of ``kind`` (``"imu"``, ``"acc"``, ``"emg"``) on ``segment`` and ``side``."""
+        for s in self.streams:
+            p = s.placement
+            if s.kind.value != kind:
+                continue
+            if segment is not None and (p is None or p.segment != segment):
+                continue
+            if side is not None and (p is None or p.side is None or p.side.value != side):
+                continue
+            return s
+        raise ConfigError(
+            "Simulation.stream: "
+            + expected(f"a {kind} stream{' on ' + segment if segment else ''}", [s.id for s in self.streams])
+        )
+
+    # -- whole-session views for tests and plots ------------------------------------------
+    @functools.cached_property
+    def kinematics(self) -> dict[str, F64]:
+        """True angles (deg) and positions at the IMU sample times (``"time"``, s), whole session.
+
+        Keys: every angle of :func:`nmre.sim.body.joint_angles_deg`; ``<segment>_pos`` and
+        ``<segment>_lin_acc`` (3, n) of the sensor on every worn segment (``pelvis_pos`` ...).
+        """
+        assert self.movement is not None
+        t = np.arange(math.floor(self.duration * self.imu_rate + 1e-9) + 1) / self.imu_rate
+        segs = tuple(dict.fromkeys(["pelvis", "trunk", *(s.segment for s in self.kit if s.segment)]))
+        out: dict[str, F64] = {"time": t}
+        for a in range(0, t.shape[0], 20_000):
+            st = self.movement.state(t[a : a + 20_000], segs)
+            for k, v in st.angles.items():
+                out.setdefault(k, np.empty(t.shape[0]))[a : a + 20_000] = v
+            for s in segs:
+                base = s.split(".")[0] if s in ("pelvis", "trunk") else s
+                for key, arr in ((f"{base}_pos", st.position[s]), (f"{base}_lin_acc", st.lin_acc[s])):
+                    out.setdefault(key, np.empty((3, t.shape[0])))[:, a : a + 20_000] = arr
+        return out
+
+    @functools.cached_property
+    def orientations(self) -> dict[str, F64]:
+        """IMU/ACC stream id → true sensor-to-world quaternion (4, n) at its sample times."""
+        assert self.movement is not None
+        out = {}
+        for info in self.streams:
+            if info.kind not in (StreamKind.IMU, StreamKind.ACC):
+                continue
+            seg = next(s.segment for s in self.kit if s.stream_id == info.id)
+            t = np.arange(self.n_samples(info.id)) / info.rate
+            q = np.empty((4, t.shape[0]))
+            for a in range(0, t.shape[0], 20_000):
+                st = self.movement.state(t[a : a + 20_000], (seg,))
+                q[:, a : a + 20_000] = st.quat(seg or "", self.mounting[info.id])
+            out[info.id] = q
+        return out
+
+    @functools.cached_property
+    def activations(self) -> dict[str, F64]:
+        """EMG stream id → true activation (n_channels, n) in [0, 1] at its sample times."""
+        assert self.movement is not None
+        out = {}
+        for info in self.streams:
+            if info.kind is not StreamKind.EMG:
+                continue
+            side = next(s.side for s in self.kit if s.stream_id == info.id) or "r"
+            t = np.arange(self.n_samples(info.id)) / info.rate
+            out[info.id] = np.vstack(
+                [
+                    self.movement.activation(c.placement.muscle if c.placement else c.name, side, t)
+                    for c in info.channels
+                ]  # type: ignore[arg-type]
+            )
+        return out
+
+    @property
+    def activation(self) -> F64:
+        """Activation of the first EMG stream (n_channels, n)."""
+        return next(iter(self.activations.values()))
 
 
 def _check_rate(name: str, value: object, lo: float, hi: float) -> float:
@@ -114,13 +228,29 @@ def _check_rate(name: str, value: object, lo: float, hi: float) -> float:
     return float(value)
 
 
+def _check_float(name: str, value: object, lo: float, hi: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and lo <= value <= hi)
+    ):
+        raise ConfigError(f"simulate: {name} " + expected(f"a number in {lo:g}..{hi:g}", value))
+    return float(value)
+
+
 def simulate(
-    config: SquatConfig | StanceConfig,
+    config: MovementConfig,
     seed: int = 0,
+    *,
+    kit: str | Sequence[object] = "full",
+    subject: Subject | None = None,
     imu_rate: float = 100.0,
     emg_rate: float = 2000.0,
     mains_hz: float | None = None,
+    noise: float = 1.0,
+    strap_deg: float = 0.0,
     mounting: Mapping[str, tuple[float, float, float]] | None = None,
+    motion_artifacts: float | Mapping[str, Sequence[float]] = 0.0,
     imu_errors: ImuErrors | None = None,
     emg_model: EmgModel | None = None,
     body: Anthropometry | None = None,
@@ -129,32 +259,52 @@ def simulate(
 
     Parameters
     ----------
-    config : SquatConfig or StanceConfig
-        What the subject does and which errors to inject.
+    config : MovementConfig
+        What the subject does and which errors to inject (a configuration of
+        :data:`nmre.sim.MOVEMENTS`).
     seed : int
-        Seed (>= 0). The same seed and arguments give bit-identical arrays.
+        Seed (>= 0). The same seed and arguments give byte-identical data and truth.
+    kit : str or list
+        ``"full"``, ``"minimal"``, ``"bilateral"``, ``"all"`` or explicit sensors
+        (:mod:`nmre.sim.kit`).
+    subject : Subject, optional
+        Who does it; default ``Subject.draw(seed)`` (a different person per seed).
     imu_rate : float
         IMU sampling rate, Hz (50–400; 100–200 is typical).
     emg_rate : float
         EMG sampling rate, Hz (1000–4000).
     mains_hz : float or None
         50 or 60 to add mains hum to the EMG.
+    noise : float
+        Factor on every sensor noise (IMU white noise and EMG noise floor), 0..10.
+    strap_deg : float
+        Strap rotation of every IMU/ACC sensor, up to this many degrees about the
+        segment's long axis (and a third of it in tilt), drawn per subject (0..30).
     mounting : mapping of str to 3 floats, optional
-        IMU stream id → sensor mounting misalignment as a rotation vector in degrees
-        (sensor frame relative to the segment frame). Default: aligned.
+        Stream id → sensor mounting as a rotation vector in degrees (sensor frame
+        relative to the segment frame); overrides ``strap_deg`` for that sensor.
+    motion_artifacts : float or mapping of str to list of float
+        Electrode motion artefacts: a rate per minute on every EMG stream, or EMG stream
+        id → artefact start times (s).
     imu_errors : ImuErrors, optional
         Noise densities and bias ranges.
     emg_model : EmgModel, optional
-        EMG amplitudes and spectrum.
+        EMG spectrum, mains amplitude and artefact amplitudes.
     body : Anthropometry, optional
-        Segment lengths and sensor offsets.
+        Segment lengths and offsets (default: the subject's, from its height).
 
     Returns
     -------
     Simulation
     """
-    if not isinstance(config, (SquatConfig, StanceConfig)):
-        raise ConfigError("simulate: " + expected("a SquatConfig or StanceConfig", type(config).__name__))
+    if not isinstance(config, MovementConfig):
+        raise ConfigError(
+            "simulate: "
+            + expected(
+                "a movement configuration (" + ", ".join(c.__name__ for c in MOVEMENTS.values()) + ")",
+                type(config).__name__,
+            )
+        )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError("simulate: seed " + expected("an integer >= 0", seed))
     seed = int(seed)
@@ -162,63 +312,105 @@ def simulate(
     emg_rate = _check_rate("emg_rate", emg_rate, 1000.0, 4000.0)
     if mains_hz is not None and mains_hz not in (50, 60):
         raise ConfigError("simulate: mains_hz " + expected("50, 60 or None", mains_hz))
-    mount = _mounting(mounting)
+    noise = _check_float("noise", noise, 0.0, 10.0)
+    strap_deg = _check_float("strap_deg", strap_deg, 0.0, 30.0)
+    if subject is None:
+        subject = Subject.draw(seed)
+    elif not isinstance(subject, Subject):
+        raise ConfigError("simulate: subject " + expected("a Subject", type(subject).__name__))
     errs = imu_errors or ImuErrors()
+    model = emg_model or EmgModel()
 
-    scenario = build_scenario(config, seed)
-    duration = scenario.duration
-    t_imu = np.arange(math.floor(duration * imu_rate) + 1) / imu_rate
-    t_emg = np.arange(math.floor(duration * emg_rate) + 1) / emg_rate
-    truth_imu = derive_imu(scenario, t_imu, {s: mount[f"imu.{s}"] for s in SEGMENTS}, body)
+    cls = movement_class(config)
+    movement = cls(config, seed, subject, body)
+    if movement.duration > MAX_DURATION:
+        raise ConfigError(
+            "simulate: "
+            + expected(f"a session of at most {MAX_DURATION / 3600:g} h", f"{movement.duration:.0f} s")
+        )
+    side = "r" if config.side == "right" else "l"
+    sensors = resolve_kit(kit, config.side, cls.full_kit(side), cls.minimal_kit(side), _every(side))
+    streams = _kit_infos(sensors, imu_rate, emg_rate)
+    mount = _mounting(sensors, subject, strap_deg, mounting)
+    artifacts = _artifacts(streams, seed, motion_artifacts, movement.duration, model)
 
-    data: dict[str, tuple[F64, F64]] = {}
-    bias: dict[str, F64] = {}
-    for s in SEGMENTS:
-        sid = f"imu.{s}"
-        values, bias[sid] = _imu_errors(truth_imu, s, seed, imu_rate, errs)
-        data[sid] = (t_imu, values)
-    activation = np.empty((len(MUSCLES), t_emg.shape[0]))
-    for a in range(0, t_emg.shape[0], _CHUNK):  # bounded temporaries for hour-long sessions
-        activation[:, a : a + _CHUNK] = scenario.activation(t_emg[a : a + _CHUNK])
-    data[EMG_STREAM] = (t_emg, synthesize_emg(activation, t_emg, emg_rate, seed, mains_hz, emg_model))
-
-    for times, values in data.values():  # blocks served from these are views: keep them immutable
-        times.setflags(write=False)
-        values.setflags(write=False)
-    kin: dict[str, F64] = {"time": t_imu, **truth_imu.angles}
-    kin["pelvis_pos"] = truth_imu.position["pelvis"]
-    kin["pelvis_lin_acc"] = truth_imu.lin_acc["pelvis"]
-    kin["trunk_pos"] = truth_imu.position["trunk"]
-    truth = _ground_truth(scenario, kin, duration)
+    # the truth: the sway sensor is the pelvis's if worn, else the trunk's
+    worn = {s.segment for s in sensors if s.segment}
+    movement.sway_segment = "pelvis" if ("pelvis" in worn or "trunk" not in worn) else "trunk"
+    solve = getattr(movement, "solve_episodes", None)
+    if solve is not None:
+        solve()
+    records = movement.records()
+    gen = StreamGenerator(movement, streams, sensors, seed, mount, errs, noise, mains_hz, model, artifacts)
+    truth = GroundTruth(
+        exercise=config.movement,
+        duration=movement.duration,
+        records=tuple(sorted(records, key=lambda r: (r.start, r.kind, r.index))),
+        episodes=movement.episodes(),
+        conditions=config.conditions,
+        subject=subject.to_dict(),
+        artifacts=tuple(
+            (sid, "all", a.time, a.amplitude) for sid, arts in gen.artifacts.items() for a in arts
+        ),
+    )
     return Simulation(
         config=config,
         seed=seed,
         imu_rate=imu_rate,
         emg_rate=emg_rate,
         mains_hz=mains_hz,
-        streams=stream_infos(imu_rate, emg_rate),
-        data=data,
+        streams=streams,
         truth=truth,
-        duration=duration,
-        kinematics=kin,
-        orientations={f"imu.{s}": truth_imu.quat[s] for s in SEGMENTS},
-        activation=activation,
-        imu_bias=bias,
-        mounting=mount,
+        duration=movement.duration,
+        data=StreamData(gen),
+        mounting={sid: gen.mounting[sid] for sid in gen.mounting},
+        imu_bias=dict(gen.bias),
+        subject=subject,
+        kit=sensors,
+        noise=noise,
+        generator=gen,
+        movement=movement,
     )
 
 
-def squat_set(reps: int = 10, shallow: tuple[int, ...] = (), seed: int = 0, **kwargs: object) -> Simulation:
+def squat_set(reps: int = 10, shallow: tuple[int, ...] = (), seed: int = 0, **kwargs: Any) -> Simulation:
     """A squat set with the reps in ``shallow`` (0-based) too shallow; ``kwargs`` go to :func:`simulate`."""
+    from nmre.sim.movements.squat import SquatConfig
+
     cfg = SquatConfig(reps=reps, errors={i: ("shallow_squat",) for i in shallow})
-    return simulate(cfg, seed=seed, **kwargs)  # type: ignore[arg-type]
+    return simulate(cfg, seed=seed, **kwargs)
 
 
-def _mounting(mounting: Mapping[str, tuple[float, float, float]] | None) -> dict[str, F64]:
-    out = {sid: np.eye(3) for sid in IMU_STREAMS}
+def stream_infos(
+    imu_rate: float = 100.0, emg_rate: float = 2000.0, kit: Sequence[Sensor] | None = None
+) -> list[StreamInfo]:
+    """The :class:`StreamInfo` of a kit's streams (default: the squat's full kit on the right side)."""
+    from nmre.sim.kit import stream_infos as infos
+    from nmre.sim.movements.squat import SquatMovement
+
+    return infos(list(kit) if kit is not None else SquatMovement.full_kit("r"), imu_rate, emg_rate)
+
+
+def _every(side: str) -> list[Sensor]:
+    from nmre.sim.body import SENSOR_SEGMENTS
+    from nmre.sim.kit import ARM_MUSCLES, LEG_MUSCLES
+
+    out = [Sensor("imu", segment=s) for s in SENSOR_SEGMENTS]
+    out += [Sensor("emg", muscle=m, side=s) for s in ("r", "l") for m in LEG_MUSCLES]
+    out += [Sensor("emg", muscle=m, side="r") for m in ARM_MUSCLES]
+    return out
+
+
+def _mounting(
+    sensors: Sequence[Sensor], subject: Subject, strap_deg: float, mounting: Mapping[str, Any] | None
+) -> dict[str, F64]:
+    out = {}
+    for s in sensors:
+        if s.kind != "emg" and s.segment is not None:
+            out[s.stream_id] = rotation_from_vector_deg(subject.strap_rotation_deg(s.segment, strap_deg))
     for sid, vec in (mounting or {}).items():
         if sid not in out:
-            raise ConfigError("simulate: mounting " + expected("keys among " + ", ".join(IMU_STREAMS), sid))
+            raise ConfigError("simulate: mounting " + expected("keys among " + ", ".join(out), sid))
         v = np.asarray(vec, dtype=np.float64) if _is_vec3(vec) else None
         if v is None or not np.all(np.isfinite(v)):
             raise ConfigError(
@@ -236,66 +428,30 @@ def _is_vec3(v: object) -> bool:
     return a.shape == (3,)
 
 
-def _imu_errors(tr: ImuTruth, seg: str, seed: int, rate: float, e: ImuErrors) -> tuple[F64, F64]:
-    """Add bias and white noise to one sensor's true signals; return values (6, n) and the bias (6,)."""
-    brng = child_rng(seed, f"imu.{seg}.bias")
-    sign = brng.choice([-1.0, 1.0], 6)
-    mag = np.concatenate([brng.uniform(*e.acc_bias, 3), np.radians(brng.uniform(*e.gyr_bias_dps, 3))])
-    bias = sign * mag
-    n = tr.acc[seg].shape[1]
-    noise = child_rng(seed, f"imu.{seg}.noise").standard_normal((6, n))
-    std = np.sqrt(rate / 2.0) * np.array([e.acc_noise_density] * 3 + [e.gyr_noise_density] * 3)
-    values = np.vstack([tr.acc[seg], tr.gyr[seg]]) + bias[:, None] + std[:, None] * noise
-    return values, bias
-
-
-def _ground_truth(scenario: Scenario, kin: dict[str, F64], duration: float) -> GroundTruth:
-    t = kin["time"]
-    if isinstance(scenario, SquatScenario):
-        p = scenario.plan
-        reps = []
-        for i in range(p.start.shape[0]):
-            start, end = float(p.start[i]), float(p.end[i])
-            sel = (t >= start) & (t <= end)
-            reps.append(
-                RepTruth(
-                    index=i,
-                    start=start,
-                    end=end,
-                    bottom=float(p.start[i] + p.descent[i] + 0.5 * p.hold[i]),
-                    peak_knee_flexion_deg=float(kin["knee_flexion"][sel].max()),
-                    peak_trunk_lean_deg=float(kin["trunk_lean"][sel].max()),
-                    peak_valgus_deg=float(kin["knee_valgus"][sel].max()),
-                    peak_hip_flexion_deg=float(kin["hip_flexion"][sel].max()),
-                    vl_onset=float(p.vl_onset[i]),
-                    vmo_onset=float(p.vmo_onset[i]),
-                    vmo_vl_onset_ms=float((p.vmo_onset[i] - p.vl_onset[i]) * 1000.0),
-                    errors=p.errors[i],
+def _artifacts(
+    streams: Sequence[StreamInfo], seed: int, spec: object, duration: float, model: EmgModel
+) -> dict[str, list[Artifact]]:
+    emg = [s.id for s in streams if s.kind is StreamKind.EMG]
+    if isinstance(spec, Mapping):
+        out = {}
+        for sid, times in spec.items():
+            if sid not in emg:
+                raise ConfigError(
+                    "simulate: motion_artifacts " + expected("EMG stream ids among " + ", ".join(emg), sid)
                 )
-            )
-        return GroundTruth("squat", duration, reps=tuple(reps))
-    assert isinstance(scenario, StanceScenario)
-    cfg = scenario.cfg
-    cuts = sorted({0.0, duration, *(x for _, s, e in cfg.errors for x in (s, e))})
-    windows = []
-    for a, b in itertools.pairwise(cuts):
-        sel = (t >= a) & (t < b) if b < duration else (t >= a)
-        kinds = tuple(dict.fromkeys(k for k, s, e in cfg.errors if s <= a and b <= e))
-        acc = kin["pelvis_lin_acc"][:2, sel]
-        pos = kin["pelvis_pos"][:2, sel]
-        tds = [td for td in scenario.touchdowns if a <= td < b]
-        windows.append(
-            WindowTruth(
-                start=a,
-                end=b,
-                errors=kinds,
-                sway_scale=float(np.mean(scenario.sway_scale(t[sel]))),
-                pelvis_acc_rms=float(np.sqrt(np.mean(np.sum(acc**2, axis=0)))),
-                sway_rms_mm=float(
-                    1000.0 * np.sqrt(np.mean(np.sum((pos - pos.mean(axis=1, keepdims=True)) ** 2, 0)))
-                ),
-                peak_trunk_tilt_deg=float(kin["trunk_tilt"][sel].max()),
-                touchdown=float(tds[0]) if tds else math.nan,
-            )
-        )
-    return GroundTruth("stance", duration, windows=tuple(windows))
+            rng = child_rng(seed, f"{sid}.artifacts.given")
+            arts = []
+            for t in times:
+                t = _check_float(f"motion_artifacts[{sid!r}] time", t, 0.0, duration)
+                arts.append(
+                    Artifact(
+                        t,
+                        float(rng.uniform(*model.artifact_mv)),
+                        float(rng.uniform(2, 8)),
+                        float(rng.uniform(0.05, 0.2)),
+                    )
+                )
+            out[sid] = arts
+        return out
+    rate = _check_float("motion_artifacts", spec, 0.0, 60.0)
+    return {sid: draw_artifacts(seed, sid, rate, duration, model) for sid in emg} if rate > 0 else {}

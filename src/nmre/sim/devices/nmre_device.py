@@ -47,7 +47,14 @@ from nmre.acquisition.profiles.nmre_profile import (
 from nmre.errors import ConfigError, expected
 from nmre.sim.devices.base import AttRefusal, CharSpec, EmulatedDevice, FaultRecord, ServiceSpec
 
-__all__ = ["NmreDevice", "SignalFn", "signal_from_arrays", "simulated_boards", "synthetic_signal"]
+__all__ = [
+    "NmreDevice",
+    "SignalFn",
+    "signal_from_arrays",
+    "signal_from_simulation",
+    "simulated_boards",
+    "synthetic_signal",
+]
 
 #: ``signal(stream, t) -> values``: ``stream`` is ``"emg"`` or ``"imu"``, ``t`` the
 #: sample times in seconds since power-on, shape (n,); values in mV or
@@ -110,6 +117,46 @@ def signal_from_arrays(
         rate, values = tables[stream]
         idx = np.rint(t * rate).astype(np.int64) % values.shape[1]
         return values[:, idx]
+
+    return signal
+
+
+def signal_from_simulation(sim: Any, emg: str | None = None, imu: str | None = None) -> SignalFn:
+    """Play a body simulation's streams through a board, read in chunks, looping at the session's end.
+
+    Like :func:`signal_from_arrays` (the array sample nearest to each board time, modulo
+    the length), but the samples are read through :meth:`nmre.sim.Simulation.read`, so a
+    board playing an hour-long session holds a few pages of it, never the session.
+    ``emg`` and ``imu`` are stream ids of ``sim`` (``emg`` with up to the board's channels,
+    ``imu`` a 6-channel IMU stream).
+    """
+    streams = {info.id: info for info in sim.streams}
+    tables: dict[str, tuple[str, float, int]] = {}
+    for key, sid in (("emg", emg), ("imu", imu)):
+        if sid is None:
+            continue
+        if sid not in streams:
+            raise ConfigError(
+                f"{key} stream: " + expected("a stream of the simulation " + ", ".join(streams), sid)
+            )
+        tables[key] = (sid, float(streams[sid].rate), int(sim.n_samples(sid)))
+    fallback = synthetic_signal(streams[emg].n_channels if emg is not None else 1)
+
+    def signal(stream: str, t: NDArray[np.float64]) -> NDArray[np.float64]:
+        if stream not in tables:
+            return fallback(stream, t)
+        sid, rate, n = tables[stream]
+        idx = np.rint(np.asarray(t) * rate).astype(np.int64) % n
+        order = np.sort(np.unique(idx))
+        out = np.empty((streams[sid].n_channels, idx.shape[0]))
+        # contiguous runs of wanted samples (two when a packet wraps round the session's end)
+        cuts = np.flatnonzero(np.diff(order) > 1024) + 1
+        for run in np.split(order, cuts):
+            lo, hi = int(run[0]), int(run[-1]) + 1
+            _, v = sim.read(sid, lo, hi)
+            sel = (idx >= lo) & (idx < hi)
+            out[:, sel] = v[:, idx[sel] - lo]
+        return out
 
     return signal
 
@@ -415,7 +462,7 @@ def simulated_boards(
     boards: list[NmreDevice] = []
     specs = []
     for i, imu_id in enumerate(imu_ids):
-        with_emg = imu_id == emg_on and emg_stream in sim.data
+        with_emg = imu_id == emg_on and emg_stream in infos
         n_emg = infos[emg_stream].n_channels if with_emg else 0
         board = NmreDevice(
             f"nmre-{i}",
@@ -423,7 +470,7 @@ def simulated_boards(
             emg_channels=n_emg,
             emg_rate=emg_rate,
             imu_rate=imu_rate,
-            signal=signal_from_arrays(sim.data[emg_stream] if with_emg else None, sim.data[imu_id]),
+            signal=signal_from_simulation(sim, emg_stream if with_emg else None, imu_id),
             **kwargs,
         )
         stream_infos = {"imu": infos[imu_id]}
