@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from calkit import emg, emg_info, imu_info, run
 
-from conftest import emg, emg_info, imu_info, run
 from nmre.calibration import (
     Calibration,
     EmgLimits,

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from calkit import emg, emg_info, imu_info, run
 from scipy.spatial.transform import Rotation
 
-from conftest import emg, emg_info, imu_info, run
 from nmre.calibration import (
     Calibration,
     CalibrationSequence,

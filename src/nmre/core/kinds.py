@@ -67,6 +67,7 @@ __all__ = [
     "TARGET_UNJUDGED",
     "TEMPLATE_RECORDED",
     "TRANSITION_END",
+    "TRANSITION_REJECTED",
     "TRANSITION_START",
     "TRANSITION_UNJUDGED",
     "UNJUDGED",
@@ -185,6 +186,10 @@ READINESS_PASS = "readiness.pass"
 READINESS_FAIL = "readiness.fail"
 READINESS_OVERRIDE = "readiness.override"
 ENGINE_NODE_ERROR = "engine.node_error"
+
+# -- transitions (sit-to-stand / stand-to-sit, nmre.dsp.transitions) ----------------
+#: A movement that was not a transition (too small, too slow, too long); payload ``reason``.
+TRANSITION_REJECTED = "transition.rejected"
 
 
 def rule(kind: str) -> str:

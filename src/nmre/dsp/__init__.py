@@ -34,15 +34,20 @@ from nmre.dsp.filters import (
     sosfilt_zi,
 )
 from nmre.dsp.guard import Guard
+from nmre.dsp.inclination import AccInclination, acc_inclination
 from nmre.dsp.joints import JointAngle, TrunkInclination, heading_alignment, joint_angles, segment_calibration
 from nmre.dsp.movement import RepSegmenter, dimensionless_jerk, ldlj, sparc
 from nmre.dsp.onset import quiet_baseline
 from nmre.dsp.orientation import FusionAhrs, GyroBias, Madgwick
 from nmre.dsp.pipeline import Pipeline
+from nmre.dsp.stability import DIRECTIONS, LosMetrics, los_metrics
+from nmre.dsp.transitions import SitToStand
 
 __all__ = [
+    "DIRECTIONS",
     "ELLIPSE95",
     "FEATURE_NAMES",
+    "AccInclination",
     "ContractionDetector",
     "EmgChain",
     "EmgFeatures",
@@ -51,6 +56,7 @@ __all__ = [
     "GyroBias",
     "JointAngle",
     "LinearEnvelope",
+    "LosMetrics",
     "Madgwick",
     "MovingRms",
     "Normalizer",
@@ -59,12 +65,14 @@ __all__ = [
     "Pipeline",
     "Rectifier",
     "RepSegmenter",
+    "SitToStand",
     "SosFilter",
     "Spring",
     "Sway",
     "SwayMetrics",
     "Tkeo",
     "TrunkInclination",
+    "acc_inclination",
     "cci_falconer_winter",
     "cci_rudolph",
     "design_sos",
@@ -74,6 +82,7 @@ __all__ = [
     "heading_alignment",
     "joint_angles",
     "ldlj",
+    "los_metrics",
     "notch_sos",
     "passband_delay",
     "quiet_baseline",
@@ -114,3 +123,5 @@ def warmup() -> None:
     ja.process(Block("d", t, q.values))
     TrunkInclination().process(q)
     RepSegmenter(25.0, 15.0).process(Block("a", t, np.linspace(0, 40, n)[None, :]))
+    AccInclination(100.0).process(Block("acc", t, imu[:3].copy()))
+    SitToStand(100.0).process(Block("acc", t, imu[:3].copy()))

@@ -49,6 +49,20 @@ P_CONFIRM = 5  # rank of the sub-window taken as the floor (1 = the quietest)
 P_MAX_DROP = 6  # a candidate this many times below the baseline is a dead signal
 P_SIZE = 7
 
+# -- integer parameters (iprm) and per-channel parameters (pch rows) -----------------------
+IP_N_ON = 0
+IP_N_OFF = 1
+IP_MAX_GAP = 2
+IP_TRACK = 3
+IP_USE_REF = 4
+IP_SUB_N = 5  # samples per baseline sub-window
+IP_STRIDE = 6  # every stride-th sample of a sub-window is kept for its median
+IP_SIZE = 7
+PC_ABS_ON = 0
+PC_ABS_OFF = 1
+PC_REF = 2  # fixed reference (nan: none)
+PC_SIZE = 3
+
 # -- event float columns -----------------------------------------------------------------------
 EV_TIME = 0
 EV_DETECT = 1
@@ -59,21 +73,57 @@ EV_F_SIZE = 5
 
 
 @kernel
+def _select(a: np.ndarray, n: int, k: int) -> float:
+    """The k-th smallest of ``a[:n]`` (0-based), reordering ``a`` in place (Hoare's quickselect, O(n))."""
+    lo, hi = 0, n - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
+
+
+@kernel
+def _median_of(a: np.ndarray, n: int) -> float:
+    """Median of ``a[:n]`` (reorders ``a``)."""
+    h = n // 2
+    upper = _select(a, n, h)
+    if n % 2 == 1:
+        return upper
+    lower = a[0]
+    for j in range(1, h):  # after the selection a[:h] holds the h smallest: the lower median is their max
+        if a[j] > lower:
+            lower = a[j]
+    return 0.5 * (lower + upper)
+
+
+@kernel
 def _median_spread(buf: np.ndarray, scratch: np.ndarray) -> tuple[float, float]:
-    """Median and 1.4826·MAD of ``buf`` (n,), sorting in ``scratch`` (n,); NaN if any sample is NaN."""
+    """Median and 1.4826·MAD of ``buf`` (n,), working in ``scratch`` (n,); NaN if any sample is NaN."""
     n = buf.shape[0]
     for j in range(n):
         v = buf[j]
         if not math.isfinite(v):
             return math.nan, math.nan
         scratch[j] = v
-    scratch.sort()
-    h = n // 2
-    med = scratch[h] if n % 2 == 1 else 0.5 * (scratch[h - 1] + scratch[h])
+    med = _median_of(scratch, n)
     for j in range(n):
         scratch[j] = abs(buf[j] - med)
-    scratch.sort()
-    mad = scratch[h] if n % 2 == 1 else 0.5 * (scratch[h - 1] + scratch[h])
+    mad = _median_of(scratch, n)
     return med, 1.4826 * mad
 
 
@@ -131,21 +181,14 @@ def burst_kernel(
     x: np.ndarray,
     times: np.ndarray,
     prm: np.ndarray,
-    abs_on: np.ndarray,
-    abs_off: np.ndarray,
-    ref_fixed: np.ndarray,
-    n_on: int,
-    n_off: int,
-    max_gap: int,
-    track: bool,
-    use_ref: bool,
+    iprm: np.ndarray,
+    pch: np.ndarray,
     ist: np.ndarray,
     fst: np.ndarray,
     cst: np.ndarray,
     sub_buf: np.ndarray,
     scratch: np.ndarray,
-    hist_med: np.ndarray,
-    hist_sd: np.ndarray,
+    hist: np.ndarray,
     sm_ring: np.ndarray,
     y: np.ndarray,
     ev_i: np.ndarray,
@@ -159,8 +202,9 @@ def burst_kernel(
     * ``off = max(mu + k_off·sd, abs_off[c], f_off·ref)``
 
     with ``(mu, sd)`` the baseline (calibrated, and with ``track`` re-estimated from
-    the quietest finished sub-window of ``sub_buf.shape[1]`` samples among the last
-    ``hist_med.shape[1]``, see :func:`_rebaseline`), ``ref = ref_fixed[c]`` if finite, else (with
+    the quietest finished sub-window of ``iprm[IP_SUB_N]`` samples (every ``iprm[IP_STRIDE]``-th
+    kept in ``sub_buf`` for its median) among the last
+    ``hist.shape[2]``, see :func:`_rebaseline`), ``ref = pch[PC_REF, c]`` if finite, else (with
     ``use_ref``) the running maximum of the moving mean of the last
     ``sm_ring.shape[1]`` samples. Without a finite ``mu`` and ``abs_on`` no decision
     is taken (the fraction terms alone are no threshold).
@@ -173,8 +217,13 @@ def burst_kernel(
     ``ev_i[k] = (channel, kind)`` (kind 1 onset, 0 offset) and ``ev_f[k]`` (time,
     decision time, threshold, peak, duration); returns their number.
     """
+    n_on, n_off, max_gap = iprm[IP_N_ON], iprm[IP_N_OFF], iprm[IP_MAX_GAP]
+    track, use_ref = iprm[IP_TRACK] == 1, iprm[IP_USE_REF] == 1
+    abs_on, abs_off, ref_fixed = pch[PC_ABS_ON], pch[PC_ABS_OFF], pch[PC_REF]
+    hist_med, hist_sd = hist[0], hist[1]
     n_ch, n = x.shape
-    sub_w = sub_buf.shape[1]
+    sub_w = iprm[IP_SUB_N]
+    stride = iprm[IP_STRIDE]
     hcap = hist_med.shape[1]
     sm_w = sm_ring.shape[1]
     k = 0
@@ -253,8 +302,8 @@ def burst_kernel(
                     else:
                         cst[CS_RUN, c] += 1
             y[c, i] = float(cst[CS_ACTIVE, c])
-            if track:
-                sub_buf[c, ist[IS_SUB_POS]] = v
+            if track and ist[IS_SUB_POS] % stride == 0:
+                sub_buf[c, ist[IS_SUB_POS] // stride] = v
         if use_ref:
             sp += 1
             if sp == sm_w:

@@ -205,7 +205,8 @@ class OnsetDetector(Processor):
     decided at each sample; onsets and offsets come out of :meth:`pop_events` as
     Events of kind ``"emg.onset"`` / ``"emg.offset"`` with payload ``channel`` (row
     index), ``threshold`` (the threshold crossed), ``peak`` (largest sample of the
-    qualifying run for an onset, of the whole burst for an offset), ``duration``
+    qualifying run for an onset; for an offset, of the burst from its onset until the offset was
+    decided), ``duration``
     (offsets: seconds from the onset) and ``detected_at``. NaN samples count as
     neither above nor below a threshold (put a :class:`nmre.dsp.guard.Guard` first).
 
@@ -235,7 +236,10 @@ class OnsetDetector(Processor):
     peak_window : float
         Moving-mean length for the running reference when none is given, seconds.
     baseline_window : float
-        Sub-window of the baseline re-estimation, seconds (0.5 s).
+        Sub-window of the baseline re-estimation, seconds (0.5 s). Its median and MAD
+        are taken over every ``floor(fs / 250)``-th sample (250 samples/s: the
+        conditioned signal is low-passed well below 125 Hz), which keeps the cost per
+        sample small at 2 kHz.
     horizon : float or None
         Seconds of sub-windows kept for the re-estimation (30 s). ``None``: the
         baseline stays as calibrated.
@@ -352,13 +356,26 @@ class OnsetDetector(Processor):
                 self.max_drop,
             ]
         )
+        self._iprm = np.zeros(K.IP_SIZE, dtype=np.int64)
+        self._iprm[K.IP_N_ON], self._iprm[K.IP_N_OFF], self._iprm[K.IP_MAX_GAP] = (
+            self.n_on,
+            self.n_off,
+            self.max_gap,
+        )
+        self._iprm[K.IP_TRACK], self._iprm[K.IP_USE_REF] = int(self._track), int(self._use_ref)
+        # the envelope is low-passed well below 125 Hz: 250 samples/s describe a sub-window's median
+        stride = max(1, int(self.fs // 250.0))
+        self._iprm[K.IP_SUB_N], self._iprm[K.IP_STRIDE] = sub_w, stride
+        kept = (sub_w + stride - 1) // stride
+        self._pch = np.ascontiguousarray(np.vstack([self._abs_on, self._abs_off, self._ref_fixed]))
+        self._needs_baseline = not self._track and not np.all(np.isfinite(self._abs_on))
         self._ist = np.zeros(K.IS_SIZE, dtype=np.int64)
         self._fst = np.zeros((K.FS_SIZE, n))
         self._cst = np.zeros((K.CS_SIZE, n), dtype=np.int64)
-        self._sub = np.zeros((n, sub_w))
-        self._scratch = np.zeros(sub_w)
-        self._hist_med = np.full((n, hcap), math.inf)
-        self._hist_sd = np.zeros((n, hcap))
+        self._sub = np.zeros((n, kept))
+        self._scratch = np.zeros(kept)
+        self._hist = np.zeros((2, n, hcap))
+        self._hist[0] = math.inf
         self._sm = np.zeros((n, sm_w))
         self._cap = 0
         self._grow(256)
@@ -384,8 +401,8 @@ class OnsetDetector(Processor):
         self._cst[...] = 0
         self._ist[...] = 0
         self._sub[...] = 0.0
-        self._hist_med[...] = math.inf
-        self._hist_sd[...] = 0.0
+        self._hist[0] = math.inf
+        self._hist[1] = 0.0
         self._sm[...] = 0.0
         self._events = []
         self._update_thresholds()
@@ -467,8 +484,7 @@ class OnsetDetector(Processor):
     # -- processing --------------------------------------------------------------------------
 
     def process(self, block: Block) -> Block:
-        needs_baseline = not self._track and not np.all(np.isfinite(self._abs_on))
-        if needs_baseline and self._cal is None:
+        if self._needs_baseline and self._cal is None:
             raise StateError(
                 "OnsetDetector has no baseline: call calibrate(rest) or set_baseline(mu, sigma) first"
             )
@@ -481,21 +497,14 @@ class OnsetDetector(Processor):
             x,
             np.ascontiguousarray(block.times, dtype=np.float64),
             self._prm,
-            self._abs_on,
-            self._abs_off,
-            self._ref_fixed,
-            self.n_on,
-            self.n_off,
-            self.max_gap,
-            self._track,
-            self._use_ref,
+            self._iprm,
+            self._pch,
             self._ist,
             self._fst,
             self._cst,
             self._sub,
             self._scratch,
-            self._hist_med,
-            self._hist_sd,
+            self._hist,
             self._sm,
             y,
             self._ev_i,

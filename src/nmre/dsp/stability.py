@@ -1,0 +1,184 @@
+"""Limits of stability from one pelvis or trunk sensor: reaction time, velocity, excursions, directional control.
+
+In a limits-of-stability (LOS) test the patient stands, a target appears in one of 8
+directions at a distance set as a share of their limits, and they lean their centre of
+gravity (COG) toward it as quickly and accurately as they can, without stepping, and
+hold (NeuroCom SMART Balance Master LOS: 8 s per target; Biodex Balance System LOS).
+A force plate gives the COG sway angle; here the **lean angle of one pelvis or trunk
+sensor** (sagittal = AP, frontal = ML, degrees, from :class:`nmre.dsp.joints.
+TrunkInclination` or :class:`nmre.dsp.inclination.AccInclination`) stands in for it:
+in an ankle-strategy lean the body turns about the ankles like an inverted pendulum, so
+the sensor's tilt is the COG sway angle (a hip strategy makes the trunk tilt more than
+the COG: the excursions read high; say so to the therapist).
+
+For one target with direction ``u`` (unit vector in the AP/ML plane) and distance ``D``
+(deg), with ``p(t)`` the lean relative to the position at the cue, ``s = p·u`` the
+movement toward the target and ``o = p·u⊥`` the movement across it:
+
+* **primary movement**: from the movement onset to the first time after the peak of
+  the on-axis speed (smoothed) that it falls below 10 % of that peak (the initial
+  movement, before corrections);
+* **reaction time (RT)**, s: cue to movement onset — the last sample before ``s``
+  first reaches 5 % of the primary endpoint at which the on-axis speed was below 10 %
+  of its peak (NeuroCom: "time between the command to move and the first movement");
+* **movement velocity (MVL)**, deg/s: mean speed between 5 % and 95 % of the
+  distance to the primary endpoint (NeuroCom's definition);
+* **endpoint excursion (EPE)**, % of ``D``: ``s`` at the end of the primary movement;
+* **maximum excursion (MXE)**, % of ``D``: the largest ``s`` during the trial;
+* **directional control (DCL)**, %: over the primary movement, ``(on - off) / on · 100``
+  with ``on`` the path travelled toward the target (sum of the positive steps of ``s``)
+  and ``off`` the extraneous path (the steps away from it plus the path across, sum of
+  ``|Δo|``): 100 % is a straight line to the target (NeuroCom's "amount of movement
+  in the intended direction compared with the amount of extraneous movement").
+
+References
+----------
+NeuroCom International (2008) Balance Manager Systems: Clinical Interpretation Guide —
+Computerized Dynamic Posturography, Limits of Stability (RT, MVL, EPE, MXE, DCL).
+Clark S., Rose D.J., Fujimoto K. (1997) Generalizability of the limits of stability
+test in the evaluation of dynamic balance among older adults, Arch Phys Med Rehabil
+78:1078–1084.
+Pickerill M.L., Harter R.A. (2011) Validity and reliability of limits-of-stability
+testing: a comparison of 2 postural stability evaluation devices, J Athl Train
+46:600–606 (Biodex vs NeuroCom LOS).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nmre.errors import InputError, expected
+
+__all__ = ["DIRECTIONS", "LosMetrics", "direction_vector", "los_metrics"]
+
+F64 = NDArray[np.float64]
+
+#: The 8 target directions and their angle in the AP/ML plane (deg, 0 = forward, 90 = the patient's left).
+DIRECTIONS: dict[str, float] = {
+    "forward": 0.0,
+    "forward_left": 45.0,
+    "left": 90.0,
+    "backward_left": 135.0,
+    "backward": 180.0,
+    "backward_right": 225.0,
+    "right": 270.0,
+    "forward_right": 315.0,
+}
+
+
+def direction_vector(direction: str | float) -> F64:
+    """Unit vector (AP, ML) of a target direction: a name of :data:`DIRECTIONS` or an angle in degrees."""
+    if isinstance(direction, str):
+        if direction not in DIRECTIONS:
+            raise InputError(
+                "target direction: " + expected(f"one of {sorted(DIRECTIONS)} or an angle", direction)
+            )
+        deg = DIRECTIONS[direction]
+    else:
+        deg = float(direction)
+        if not math.isfinite(deg):
+            raise InputError("target direction: " + expected("a finite angle in degrees", direction))
+    r = math.radians(deg)
+    return np.array([math.cos(r), math.sin(r)])
+
+
+@dataclass(frozen=True)
+class LosMetrics:
+    """One target's limits-of-stability metrics (definitions in the module docstring); NaN when not reached."""
+
+    reaction_time: float  # s
+    movement_velocity: float  # deg/s
+    endpoint_excursion: float  # % of the target distance
+    max_excursion: float  # % of the target distance
+    directional_control: float  # %
+    onset: float  # s, session time of the movement onset
+    endpoint_time: float  # s, end of the primary movement
+    reason: str | None = None  # why the metrics are NaN (no movement toward the target, ...)
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        return asdict(self)
+
+
+def _smooth(x: F64, n: int) -> F64:
+    if n <= 1:
+        return x
+    k = np.ones(n) / n
+    return np.convolve(np.pad(x, (n // 2, n - 1 - n // 2), mode="edge"), k, mode="valid")
+
+
+def los_metrics(
+    t: ArrayLike,
+    ap: ArrayLike,
+    ml: ArrayLike,
+    cue: float,
+    direction: str | float,
+    distance: float,
+    smooth: float = 0.1,
+) -> LosMetrics:
+    """Limits-of-stability metrics of one target trial (batch; definitions in the module docstring).
+
+    Parameters
+    ----------
+    t : array_like, shape (n,)
+        Sample times, s (from the cue or shortly before it to the end of the trial).
+    ap, ml : array_like, shape (n,)
+        Lean angles, deg: AP (forward positive) and ML (to the patient's left positive).
+    cue : float
+        When the target appeared, s.
+    direction : str or float
+        Target direction (:data:`DIRECTIONS` name or angle, deg).
+    distance : float
+        Target distance, deg (> 0).
+    smooth : float
+        Moving-average length for the speeds, s (0.1).
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    a, m = np.asarray(ap, dtype=np.float64), np.asarray(ml, dtype=np.float64)
+    if tt.ndim != 1 or a.shape != tt.shape or m.shape != tt.shape or tt.shape[0] < 4:
+        raise InputError(
+            "los_metrics: " + expected("t, ap, ml of one length >= 4", (np.shape(t), np.shape(ap)))
+        )
+    if not (math.isfinite(distance) and distance > 0):
+        raise InputError("los_metrics: distance " + expected("degrees > 0", distance))
+    p = np.vstack([a, m])
+    keep = (tt >= cue) & np.all(np.isfinite(p), axis=0)
+    if keep.sum() < 4:
+        nan = math.nan
+        return LosMetrics(nan, nan, nan, nan, nan, nan, nan, "no samples after the cue")
+    tt, p = tt[keep], p[:, keep]
+    u = direction_vector(direction)
+    perp = np.array([-u[1], u[0]])
+    rel = p - p[:, :1]
+    s = u @ rel
+    o = perp @ rel
+    dt = float(np.median(np.diff(tt)))
+    speed = _smooth(np.gradient(s, tt), max(1, round(smooth / dt)))
+    mxe = 100.0 * float(s.max()) / distance
+    k_peak = int(np.argmax(speed))
+    vpk = float(speed[k_peak])
+    nan = math.nan
+    if not vpk > 0 or s.max() <= 0:
+        return LosMetrics(nan, nan, nan, mxe, nan, nan, nan, "no movement toward the target")
+    after = np.flatnonzero(speed[k_peak:] <= 0.1 * vpk)
+    k_end = k_peak + int(after[0]) if after.size else s.shape[0] - 1
+    s_end = float(s[k_end])
+    if s_end <= 0:
+        return LosMetrics(
+            nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
+        )
+    k5 = int(np.flatnonzero(s[: k_end + 1] >= 0.05 * s_end)[0])
+    k95 = int(np.flatnonzero(s[: k_end + 1] >= 0.95 * s_end)[0])
+    quiet = np.flatnonzero(speed[: k5 + 1] <= 0.1 * vpk)
+    k_on = int(quiet[-1]) if quiet.size else 0
+    rt = float(tt[k_on]) - cue
+    mvl = (0.9 * s_end) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
+    ds = np.diff(s[k_on : k_end + 1])
+    do = np.diff(o[k_on : k_end + 1])
+    on = float(ds[ds > 0].sum())
+    off = float(-ds[ds < 0].sum() + np.abs(do).sum())
+    dcl = 100.0 * (on - off) / on if on > 0 else nan
+    return LosMetrics(rt, float(mvl), 100.0 * s_end / distance, mxe, dcl, float(tt[k_on]), float(tt[k_end]))

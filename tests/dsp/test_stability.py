@@ -1,0 +1,121 @@
+"""Limits-of-stability metrics against the analytic values of a minimum-jerk lean."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from nmre.dsp.stability import DIRECTIONS, direction_vector, los_metrics
+from nmre.errors import InputError
+
+FS = 200.0
+
+
+def mj(u: np.ndarray | float) -> np.ndarray:
+    u = np.clip(u, 0.0, 1.0)
+    return u**3 * (10 - 15 * u + 6 * u**2)
+
+
+def mj_speed(u: float) -> float:  # d mj / du
+    return 30 * u**2 * (1 - u) ** 2
+
+
+def lean(
+    direction: str,
+    rt: float = 0.4,
+    move: float = 1.0,
+    reach: float = 0.9,
+    distance: float = 8.0,
+    wobble: float = 0.0,
+    correction: bool = True,
+):  # type: ignore[no-untyped-def]
+    """A lean toward a target: still, a minimum-jerk primary movement to ``reach`` of the distance,
+    then (optionally) a slower correction to the full distance. Returns t, ap, ml."""
+    t = np.arange(0, 8, 1 / FS)
+    s = reach * distance * mj((t - rt) / move)
+    if correction:
+        s = s + (1 - reach) * distance * mj((t - rt - move - 0.5) / 1.5)
+    o = wobble * np.sin(
+        2 * np.pi * 2.0 * np.clip(t - rt, 0, move) / move
+    )  # two wobbles across, during the move
+    u = direction_vector(direction)
+    perp = np.array([-u[1], u[0]])
+    p = np.outer(u, s) + np.outer(perp, o) + np.array([[1.5], [-0.7]])  # not starting at 0
+    return t, p[0], p[1]
+
+
+def analytic(rt: float, move: float, reach: float, distance: float) -> dict[str, float]:
+    """The module's definitions applied to the exact minimum-jerk profile."""
+    peak = mj_speed(0.5)
+    u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
+    u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
+    s_end = reach * distance * float(mj(u_end))
+    u5 = brentq(lambda u: reach * distance * float(mj(u)) - 0.05 * s_end, 0, 1)
+    u95 = brentq(lambda u: reach * distance * float(mj(u)) - 0.95 * s_end, 0, 1)
+    return {
+        "reaction_time": rt + u_on * move,
+        "movement_velocity": 0.9 * s_end / ((u95 - u5) * move),
+        "endpoint_excursion": 100 * s_end / distance,
+    }
+
+
+@pytest.mark.parametrize("direction", sorted(DIRECTIONS))
+def test_metrics_of_a_minimum_jerk_lean_in_every_direction(direction: str) -> None:
+    t, ap, ml = lean(direction)
+    m = los_metrics(t, ap, ml, cue=0.0, direction=direction, distance=8.0, smooth=0.0)
+    want = analytic(0.4, 1.0, 0.9, 8.0)
+    assert m.reaction_time == pytest.approx(want["reaction_time"], abs=2 / FS)
+    assert m.movement_velocity == pytest.approx(want["movement_velocity"], rel=0.01)
+    assert m.endpoint_excursion == pytest.approx(want["endpoint_excursion"], abs=0.2)
+    assert m.max_excursion == pytest.approx(100.0, abs=0.01)  # the correction reached the target
+    assert m.directional_control == pytest.approx(100.0, abs=1e-6)  # a straight line
+    assert m.reason is None
+
+
+def test_directional_control_counts_the_path_across_and_back() -> None:
+    t, ap, ml = lean("forward_left", wobble=0.5)
+    m = los_metrics(t, ap, ml, 0.0, "forward_left", 8.0, smooth=0.0)
+    peak = mj_speed(0.5)
+    u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
+    u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
+    on = 0.9 * 8.0 * float(mj(u_end) - mj(u_on))  # the on-axis path of the primary movement
+    # the path across: |d/du 0.5 sin(4 pi u)| integrated over the primary movement (fine grid)
+    u = np.linspace(u_on, u_end, 200001)
+    off = float(np.abs(np.diff(0.5 * np.sin(4 * np.pi * u))).sum())
+    assert m.directional_control == pytest.approx(100 * (on - off) / on, abs=1.0)
+
+
+def test_a_short_lean_the_wrong_way_and_no_movement() -> None:
+    t, ap, ml = lean("backward", reach=0.5, correction=False)
+    m = los_metrics(t, ap, ml, 0.0, "backward", 8.0)
+    assert m.endpoint_excursion == pytest.approx(50.0, abs=1.0) and m.max_excursion == pytest.approx(
+        50.0, abs=0.5
+    )
+    wrong = los_metrics(t, ap, ml, 0.0, "forward", 8.0)
+    assert math.isnan(wrong.reaction_time) and wrong.reason == "no movement toward the target"
+    still = los_metrics(t, np.zeros_like(t), np.zeros_like(t), 0.0, "left", 8.0)
+    assert still.reason is not None and math.isnan(still.directional_control)
+
+
+def test_the_cue_time_counts_and_an_angle_is_a_direction() -> None:
+    t, ap, ml = lean("left")
+    a = los_metrics(t + 10.0, ap, ml, 10.0, 90.0, 8.0)
+    b = los_metrics(t, ap, ml, 0.0, "left", 8.0)
+    assert a.reaction_time == pytest.approx(b.reaction_time) and a.onset == pytest.approx(b.onset + 10.0)
+
+
+def test_bad_input() -> None:
+    t, ap, ml = lean("left")
+    with pytest.raises(InputError, match="one of"):
+        los_metrics(t, ap, ml, 0.0, "up", 8.0)
+    with pytest.raises(InputError, match="distance"):
+        los_metrics(t, ap, ml, 0.0, "left", 0.0)
+    with pytest.raises(InputError):
+        los_metrics(t[:3], ap[:3], ml[:3], 0.0, "left", 8.0)
+    with pytest.raises(InputError):
+        los_metrics(t, ap[:-1], ml, 0.0, "left", 8.0)
+    m = los_metrics(t, ap, ml, 100.0, "left", 8.0)
+    assert m.reason == "no samples after the cue"
