@@ -6,7 +6,6 @@
 #                      - what PySide6 needs to render offscreen
 #   xvfb libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-image0 libxcb-render-util0 libxcb-shape0
 #                      - a virtual screen for GUI tests and the studio benchmark that need a real (X11) window
-#   x11-xserver-utils  - xrandr/xdpyinfo, to look at the virtual screens when a window test fails
 #   jackd2             - JACK's dummy driver: a paced audio output without a sound card (studio benchmark)
 #   poppler-utils      - pdftoppm: report tests render the PDF pages to PNG and check them
 #   postgresql openssl - a real PostgreSQL server (and a TLS certificate) for the shared-store tests;
