@@ -131,9 +131,16 @@ def data_dir() -> Path:
 
 
 def _missing_drill(name: str) -> str | None:
+    """Why a recording of drill ``name`` cannot be replayed yet (the drill, or the importers), or None."""
+    import importlib.util
+
     from nmre.drills import list_drills
 
-    return None if name in list_drills() else f"drill {name!r} is not in the library yet (issue 7)"
+    if name not in list_drills():
+        return f"drill {name!r} is not in the library yet (issue 7)"
+    if importlib.util.find_spec("nmre.sessions.importers") is None:
+        return "the recording importers (nmre.sessions.importers, issue 10) are not on main yet"
+    return None
 
 
 def _verdicts(events: Sequence[Any]) -> dict[str, int]:
