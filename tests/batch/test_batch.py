@@ -58,7 +58,7 @@ def test_a_batch_on_two_local_workers_gives_the_rows_of_the_sequential_replay(
     assert result.rows == sequential  # row for row, value for value, in the order of the files
     # the squat threshold does not apply to the stance trial: that row says so, the others are replayed
     (failed,) = result.failed
-    assert failed["file"].endswith("stance.xdf") and "expected a rule of this drill" in failed["error"]
+    assert failed["file"].endswith("stance.xdf") and "expected one of the drill's settings" in failed["error"]
     assert sum(r["error"] is None for r in result.rows) == len(files) - 1
     assert done == [(i, len(files)) for i in range(1, len(files) + 1)]
     table = pq.read_table(tmp_path / "metrics.parquet")

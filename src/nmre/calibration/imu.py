@@ -158,7 +158,7 @@ class NeutralPoseCalibration(CalibrationStep):
             self.apply(cal)
         tilts = {k: self._cal[k].tilt_deg for k in self.inputs}
         self._finish(
-            float(t[-1]),
+            max(self._cal[k].end for k in self.inputs),  # a sample time: the same in any split into blocks
             {k: self._cal[k] for k in self.inputs},
             {"tilt_deg": tilts, "seconds": self.duration},
             "neutral pose calibrated; sensor tilt on its segment: "

@@ -25,5 +25,12 @@ COMMANDS: tuple[str, ...] = (
     "studio",
     "version",
     "recover",
+    "replay",
+    "import_",
+    "patients",
+    "sessions",
+    "report",
+    "progress",
+    "batch",
     "plugins",
 )

@@ -24,7 +24,7 @@ from nmre.eval.cases import GROUPS, SUITES, Case, suite_cases
 from nmre.eval.margins import MARGINS, margin_for
 from nmre.eval.metrics import TARGETS, Figures, aggregate, figures
 from nmre.eval.model import CaseFailure, CaseResult, Margin, Observation, RuleView, Tolerance, TruthUnit
-from nmre.eval.run import DropoutSource, run_case, run_cases
+from nmre.eval.run import run_case, run_cases
 from nmre.eval.suite import SuiteRun, regressions, results_document, run_suite
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "Case",
     "CaseFailure",
     "CaseResult",
-    "DropoutSource",
     "Figures",
     "Margin",
     "Observation",

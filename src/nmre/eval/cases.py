@@ -38,6 +38,9 @@ __all__ = ["GROUPS", "SUITES", "Case", "case_rng", "suite_cases"]
 #: Condition groups in table order.
 GROUPS: tuple[str, ...] = ("target", "noise_x2", "mains", "motion", "loss_10", "dropout")
 
+#: Subjects of the full suite that also run every stress group (all of them run the target group).
+STRESS_SUBJECTS = 3
+
 #: Subjects (simulator seeds) per suite. The quick suite's are among the full suite's.
 SUITES: dict[str, tuple[int, ...]] = {
     "quick": (101,),
@@ -83,12 +86,15 @@ def case_rng(case: Case, purpose: str) -> np.random.Generator:
 
 def _drill_cases(drill: str, seeds: Sequence[int], has_emg: bool, quick: bool) -> list[Case]:
     out: list[Case] = []
+    stressed = seeds[:STRESS_SUBJECTS]
     for seed in seeds:
         for kit in ("full", "minimal"):
             for loss in (0.0, 0.02):
                 out.append(Case(drill, "target", seed, kit, loss=loss))
                 if not quick or (kit, loss) in (("full", 0.0), ("minimal", 0.02)):
                     out.append(Case(drill, "target", seed, kit, loss=loss, clean=True))
+        if seed not in stressed:
+            continue
         if not quick:
             for kit in ("full", "minimal"):
                 out.append(Case(drill, "noise_x2", seed, kit, noise=2.0))

@@ -7,59 +7,20 @@ the suite never sets or fits one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from nmre.core.model import StreamInfo, StreamKind
 from nmre.eval.margins import margin_for
 from nmre.eval.model import RuleView, Tolerance
 
-__all__ = [
-    "DRILL_MOVEMENT",
-    "drill_names",
-    "full_kit_rules",
-    "has_emg",
-    "minimal_kit",
-    "rules_of",
-    "uses_emg",
-]
-
-#: Drill name -> the simulator movement it trains (contract §2), for drills whose spec does not say.
-DRILL_MOVEMENT: dict[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
-
-#: Minimal kits (contract §2) as (kind, segment or muscle) for drills without a spec: what the drill
-#: needs to run at all.
-_MINIMAL: dict[str, tuple[tuple[str, str], ...]] = {
-    "squat": (("imu", "trunk"), ("imu", "thigh"), ("imu", "shank")),
-    "stance": (("imu", "pelvis"),),
-}
+__all__ = ["drill_names", "full_kit_rules", "rules_of", "uses_emg"]
 
 
 def drill_names() -> list[str]:
-    """The shipped drills, under the names this suite's tables use (``stance`` for ``single_leg_stance``)."""
-    from nmre.drills import ALIASES, list_drills
+    """The shipped drills (the library's files and any plugin's), by their file names."""
+    from nmre.drills import list_drills
 
-    known = {**{v: k for k, v in ALIASES.items()}}
-    return [known.get(n, n) for n in list_drills()]
-
-
-def minimal_kit(drill: str, streams: Sequence[StreamInfo]) -> list[StreamInfo]:
-    """The streams of the minimal kit the drill accepts, picked from ``streams`` by kind and placement."""
-    want = _MINIMAL.get(drill)
-    if want is None:
-        return list(streams)
-    out: list[StreamInfo] = []
-    for kind, where in want:
-        for s in streams:
-            seg = s.placement.segment if s.placement else None
-            if s.kind.value == kind and seg == where and s not in out:
-                out.append(s)
-                break
-    return out
-
-
-def has_emg(streams: Sequence[StreamInfo]) -> bool:
-    return any(s.kind is StreamKind.EMG for s in streams)
+    return list(list_drills())
 
 
 # -- rules -------------------------------------------------------------------------------------------
@@ -104,10 +65,10 @@ _FULL_RULES: dict[str, list[RuleView]] = {}
 _USES_EMG: dict[str, bool] = {}
 
 
-def _full_streams() -> list[StreamInfo]:
-    from nmre.sim.simulation import stream_infos
+def _full_streams(drill: str) -> list[StreamInfo]:
+    from nmre.eval.simcase import kit_streams
 
-    return stream_infos(100.0, 2000.0)
+    return kit_streams(drill, "full")
 
 
 def uses_emg(drill: str) -> bool:
@@ -116,7 +77,7 @@ def uses_emg(drill: str) -> bool:
         from nmre.drills import build_drill
         from nmre.errors import NmreError
 
-        streams = _full_streams()
+        streams = _full_streams(drill)
         without = [s for s in streams if s.kind is not StreamKind.EMG]
         try:
             fewer = len(rules_of(build_drill(drill, without))) < len(full_kit_rules(drill))
@@ -131,5 +92,5 @@ def full_kit_rules(drill: str) -> list[RuleView]:
     if drill not in _FULL_RULES:
         from nmre.drills import build_drill
 
-        _FULL_RULES[drill] = rules_of(build_drill(drill, _full_streams()))
+        _FULL_RULES[drill] = rules_of(build_drill(drill, _full_streams(drill)))
     return _FULL_RULES[drill]

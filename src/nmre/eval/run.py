@@ -17,71 +17,21 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 
-from nmre.core.clock import Clock
 from nmre.core.interfaces import Source
-from nmre.core.model import Block, Event, StreamInfo
 from nmre.eval.cases import Case
 from nmre.eval.drills_view import full_kit_rules, rules_of
 from nmre.eval.model import CaseFailure, CaseResult
 from nmre.eval.score import score
 from nmre.eval.simcase import Session, build_session
 
-__all__ = ["DropoutSource", "run_case", "run_cases"]
-
-
-class DropoutSource(Source):
-    """A source with one stream silent from ``start`` to ``end`` (a sensor out of range).
-
-    Blocks of ``stream`` whose first sample falls in the span are not served; the
-    next block served says how many samples were lost (``missing_before``), as a
-    BLE session reports an outage.
-    """
-
-    def __init__(self, inner: Source, stream: str, start: float, end: float) -> None:
-        self.inner, self.stream, self.start_t, self.end_t = inner, stream, start, end
-        self._lost = 0
-
-    @property
-    def streams(self) -> Sequence[StreamInfo]:
-        return self.inner.streams
-
-    def start(self, clock: Clock) -> None:
-        self.inner.start(clock)
-
-    def poll(self, now: float) -> list[Block]:
-        out = []
-        for b in self.inner.poll(now):
-            if b.stream == self.stream and b.n_samples and self.start_t <= float(b.times[0]) < self.end_t:
-                self._lost += b.missing_before + b.n_samples
-                continue
-            if b.stream == self.stream and self._lost:
-                b = Block(b.stream, b.times, b.values, b.seq, b.missing_before + self._lost, b.arrival)
-                self._lost = 0
-            out.append(b)
-        return out
-
-    def poll_events(self) -> list[Event]:
-        return self.inner.poll_events()
-
-    def next_arrival(self) -> float | None:
-        return self.inner.next_arrival()
-
-    @property
-    def finished(self) -> bool:
-        return self.inner.finished
-
-    def stop(self) -> None:
-        self.inner.stop()
+__all__ = ["run_case", "run_cases"]
 
 
 def _source(case: Case, session: Session) -> Source:
     from nmre.sim import SimSource
 
-    src: Source = SimSource(session.sim, seed=case.seed, loss=case.loss)
-    if session.dropout is not None:
-        sid, a, b = session.dropout
-        src = DropoutSource(src, sid, a, b)
-    return src
+    drops = [session.dropout] if session.dropout is not None else []
+    return SimSource(session.sim, seed=case.seed, loss=case.loss, dropouts=drops)
 
 
 def run_case(case: Case) -> CaseResult:

@@ -1,39 +1,61 @@
 """From a suite case to a simulated session: configuration, kit, conditions, and the truth to score against.
 
-This is the one module that knows the simulator's configuration classes. It
-turns a :class:`~nmre.eval.cases.Case` into a session the engine can run, with
-the true units (reps, windows, ...) in the contract's quantity names. Error
-severities are drawn across each rule's tolerance (uniform over the tolerance
-edge ± 3 margins, clipped to what the simulator accepts), so verdicts are
-tried where they are hard, not only at one value either side. The error labels
-only tell the simulator what to do; scoring reads the true values, never the
-labels.
+This is the one module that knows how the simulator is configured. It turns a
+:class:`~nmre.eval.cases.Case` into a session the engine can run, with the true
+units (reps, holds, windows, ...) in the contract's quantity names (contract §2).
+
+Error severities are drawn **across each rule's tolerance**: uniform over the
+tolerance edge ± 3 margins, clipped to what the body model can realise
+(:data:`nmre.sim.ERRORS` limits), one error per record, so verdicts are tried where
+they are hard and not only at one value either side. For a personal envelope
+(sway: a factor of the patient's own baseline) the factor is drawn across the
+rule's factor and the severity is that factor times the subject's true baseline
+(read from the same session without the error). Error labels only tell the
+simulator what to do; scoring reads the true values.
+
+Subjects are the simulator's (``Subject.draw(seed)``), with the low-level EMG
+pre-activity before bursts that issue 7.8 asks the simulator to model
+(:data:`PRE_ACTIVITY`); every IMU is strapped on rotated by up to
+:data:`MAX_STRAP_DEG`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from nmre.core.model import StreamInfo
+from nmre.core.model import StreamInfo, StreamKind
 from nmre.eval.cases import Case, case_rng
-from nmre.eval.drills_view import minimal_kit
 from nmre.eval.model import RuleView, TruthUnit
 
-__all__ = ["DROPOUT_SECONDS", "Session", "build_session", "supports"]
+__all__ = [
+    "DROPOUT_SECONDS",
+    "MAX_STRAP_DEG",
+    "PRE_ACTIVITY",
+    "Session",
+    "build_session",
+    "kit_streams",
+    "movement_of",
+    "supports",
+]
 
 #: Length of the sensor dropout of the ``dropout`` group, s.
 DROPOUT_SECONDS = 2.0
-#: Reps per session of a rep drill.
-REPS = 10
 #: Length of a balance trial, s.
 STANCE_SECONDS = 40.0
 #: Largest strap rotation of a sensor on its segment, deg (issue 9.2).
 MAX_STRAP_DEG = 15.0
+#: Largest low-level EMG pre-activity before a burst, fraction of maximal (the simulator's "typical" 0.02).
+PRE_ACTIVITY = 0.02
+#: Electrode motion artefacts per minute on every EMG stream in the ``motion`` group.
+MOTION_PER_MINUTE = 6.0
+#: Names of a configuration's record count, in the order they are looked for.
+_COUNTS = ("reps", "holds", "transitions", "targets", "cycles")
 
 
 @dataclass
@@ -50,215 +72,194 @@ class Session:
 
 
 def supports(group: str) -> bool:
-    """Whether the simulator can produce the conditions of ``group``."""
-    import nmre.sim as sim
-
-    if group == "motion":
-        return hasattr(sim, "MOVEMENTS")  # simulator v2 adds electrode motion artefacts
+    """Whether the simulator can produce the conditions of ``group`` (all of issue 9.2's, since simulator v2)."""
     return True
 
 
+def movement_of(drill: str) -> str:
+    """The simulator movement a drill trains (its file's ``movement``)."""
+    from nmre.drills import load_drill
+
+    return str(load_drill(drill).movement)
+
+
+def _config_class(drill: str) -> Any:
+    from nmre.errors import ConfigError
+    from nmre.sim import MOVEMENTS
+
+    movement = movement_of(drill)
+    if movement not in MOVEMENTS:
+        raise ConfigError(
+            f"eval: drill {drill!r} trains movement {movement!r}, which the simulator does not perform "
+            f"(it performs {', '.join(MOVEMENTS)})"
+        )
+    return MOVEMENTS[movement]
+
+
+def kit_streams(drill: str, kit: str = "full") -> list[StreamInfo]:
+    """The streams of the simulator's ``kit`` for ``drill``'s movement (no data is generated)."""
+    from nmre.sim.kit import stream_infos
+    from nmre.sim.movements import movement_class
+
+    cls = _config_class(drill)
+    move = movement_class(cls())
+    sensors = move.full_kit("r") if kit == "full" else move.minimal_kit("r")
+    return stream_infos(sensors, 100.0, 2000.0)
+
+
 # -- severities ---------------------------------------------------------------------------------------
-def _edges(rules: Sequence[RuleView]) -> dict[str, tuple[float, float]]:
-    """Error label -> (tolerance edge, margin) of the rule that names it."""
-    out: dict[str, tuple[float, float]] = {}
+def _edges(rules: Sequence[RuleView]) -> dict[str, tuple[RuleView, int]]:
+    """Error label -> (the rule that names it, the side of its tolerance)."""
+    out: dict[str, tuple[RuleView, int]] = {}
     for r in rules:
         for side, label in r.errors.items():
-            edge = r.tolerance.lo if side < 0 else r.tolerance.hi
-            if edge is not None and label not in out:
-                out[label] = (float(edge), r.margin.value)
+            out.setdefault(label, (r, side))
     return out
 
 
-def _across(rng: np.random.Generator, edge: float, margin: float, lo: float, hi: float) -> float:
-    span = 3.0 * margin if margin > 0 else max(abs(edge) * 0.3, 1.0)
-    return float(np.clip(rng.uniform(edge - span, edge + span), lo, hi))
+def _across(rng: np.random.Generator, rule: RuleView, side: int, limits: tuple[float, float]) -> float | None:
+    """A severity uniform over the rule's tolerance edge +/- 3 margins, clipped to ``limits`` (None: no edge)."""
+    t = rule.tolerance
+    edge = t.lo if side < 0 else t.hi
+    if edge is None:
+        return None
+    m = rule.margin.value
+    span = 3.0 * m if m > 0 else max(abs(edge) * 0.3, 1.0)
+    lo, hi = max(edge - span, limits[0]), min(edge + span, limits[1])
+    if lo >= hi:
+        return float(np.clip(edge, *limits))
+    return float(rng.uniform(lo, hi))
 
 
-# -- conditions ---------------------------------------------------------------------------------------
-def _mounting(case: Case, ids: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """Each IMU strapped on rotated by up to 15 deg about a random axis (drawn per subject)."""
-    rng = np.random.default_rng(np.random.SeedSequence([case.seed, 9_151]))
-    out = {}
-    for sid in ids:
-        axis = rng.normal(size=3)
-        axis /= np.linalg.norm(axis)
-        deg = rng.uniform(0.0, MAX_STRAP_DEG)
-        out[sid] = (float(axis[0] * deg), float(axis[1] * deg), float(axis[2] * deg))
-    return out
+def _count(cfg: Any) -> int:
+    for name in _COUNTS:
+        n = getattr(cfg, name, None)
+        if isinstance(n, int) and not isinstance(n, bool):
+            return n
+    return 8
 
 
-def _noise(case: Case) -> dict[str, Any]:
-    from nmre.sim import EmgModel, ImuErrors
-
-    if case.noise == 1.0:
-        return {}
-    imu, emg = ImuErrors(), EmgModel()
-    return {
-        "imu_errors": replace(
-            imu,
-            acc_noise_density=imu.acc_noise_density * case.noise,
-            gyr_noise_density=imu.gyr_noise_density * case.noise,
-        ),
-        "emg_model": replace(emg, baseline_rms=emg.baseline_rms * case.noise),
-    }
-
-
-def _kit(case: Case, sim: Any) -> Any:
-    """The simulation as worn with the case's kit (the simulator streams the full kit)."""
-    if case.kit == "full":
-        return sim
-    keep = minimal_kit(case.drill, sim.streams)
-    ids = {s.id for s in keep}
-    return replace(sim, streams=keep, data={k: v for k, v in sim.data.items() if k in ids})
-
-
-# -- per movement -------------------------------------------------------------------------------------
-def _squat(case: Case, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
-    from nmre.sim import SQUAT_ERRORS, SquatConfig
+def _record_config(case: Case, cls: Any, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
+    """A movement made of records: one error per record, its severity across the rule's tolerance."""
+    from nmre.sim import ERRORS
 
     edges = _edges(rules)
-    labels = [k for k in SQUAT_ERRORS if k in edges]
+    labels = [k for k in cls.error_labels if k in edges and not edges[k][0].tolerance.relative]
+    cfg = cls()
+    if case.clean or not labels:
+        return cfg, {"errors": {}}
     rng = case_rng(case, "severity")
-    # (config field, allowed range) of each error's severity in today's simulator
-    field_of = {
-        "shallow_squat": ("shallow_depth_deg", 10.0, 90.0),
-        "knee_valgus": ("valgus_error_deg", -10.0, 25.0),
-        "excessive_trunk_lean": ("excessive_lean_deg", 0.0, 70.0),
-        "late_vmo_onset": ("late_vmo_ms", -200.0, 200.0),
-    }
-    kw: dict[str, Any] = {}
-    errors: dict[int, tuple[str, ...]] = {}
-    if not case.clean and labels:
-        off = int(rng.integers(len(labels)))
-        errors = {i: (labels[(i + off) % len(labels)],) for i in range(REPS)}
-        for label in labels:
-            name, lo, hi = field_of[label]
-            edge, margin = edges[label]
-            kw[name] = _across(rng, edge, margin, lo, hi)
-    return SquatConfig(reps=REPS, errors=errors, **kw), {"errors": errors, **kw}
+    n = _count(cfg)
+    off = int(rng.integers(len(labels)))
+    errors: dict[int, dict[str, float | None]] = {}
+    for i in range(n):
+        label = labels[(i + off) % len(labels)]
+        rule, side = edges[label]
+        errors[i] = {label: _across(rng, rule, side, ERRORS[label].limits)}
+    return dataclasses.replace(cfg, errors=errors), {"errors": errors}
 
 
-def _stance(case: Case, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
-    from nmre.sim import StanceConfig
+def _timed_config(
+    case: Case, cls: Any, rules: Sequence[RuleView], common: Mapping[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A stance: an episode of excessive sway across the envelope, and in half the sessions a loss of balance."""
+    from nmre.sim import simulate
 
+    base = cls(duration=STANCE_SECONDS)
+    if case.clean:
+        return base, {"errors": []}
     rng = case_rng(case, "severity")
-    errors: list[tuple[str, float, float]] = []
-    kw: dict[str, Any] = {}
-    if not case.clean:
+    errors: list[tuple[Any, ...]] = []
+    edges = _edges(rules)
+    if "excessive_sway" in cls.error_labels and "excessive_sway" in edges:
+        rule, _ = edges["excessive_sway"]
         start = float(rng.choice([15.0, 20.0]))
-        errors.append(("excessive_sway", start, start + 10.0))
-        # the sway rule's envelope is 1.6 x the own baseline: draw the episode's amplitude across it
-        factor = next((r.tolerance.factor for r in rules if r.tolerance.factor), 1.6) or 1.6
-        kw["sway_factor"] = float(rng.uniform(1.0, 2.0 * factor - 1.0))
-        if rng.uniform() < 0.5:
-            errors.append(("loss_of_balance", 30.0, 34.0))
-    return StanceConfig(duration=STANCE_SECONDS, errors=errors, **kw), {"errors": errors, **kw}
+        severity: float | None = None
+        t = rule.tolerance
+        if t.relative and t.factor:
+            # the subject's own quiet-stance sway over the windows the envelope is made of
+            clean = simulate(base, **common).truth.windows[: max(1, t.baseline_units)]
+            own = float(np.mean([w.quantities["sway_rms"] for w in clean]))
+            factor = float(rng.uniform(1.0, 2.0 * t.factor - 1.0))
+            severity = factor * own
+        elif t.hi is not None:
+            severity = _across(rng, rule, 1, (0.0, math.inf))
+        errors.append(("excessive_sway", start, start + 10.0) + ((severity,) if severity else ()))
+    if "loss_of_balance" in cls.error_labels and rng.uniform() < 0.5:
+        errors.append(("loss_of_balance", 30.0, 34.0))
+    return dataclasses.replace(base, errors=errors), {"errors": errors}
 
 
-def _squat_units(sim: Any) -> dict[str, list[TruthUnit]]:
-    reps = [
-        TruthUnit(
-            "rep",
-            r.index,
-            r.start,
-            r.end,
-            {
-                "knee_flexion_peak": r.peak_knee_flexion_deg,
-                "knee_valgus_peak": r.peak_valgus_deg,
-                "trunk_lean_peak": r.peak_trunk_lean_deg,
-                "hip_flexion_peak": r.peak_hip_flexion_deg,
-                "vmo_vl_onset_lag": r.vmo_vl_onset_ms,
-            },
-            tuple(r.errors),
-        )
-        for r in sim.truth.reps
-    ]
-    return {"rep": reps}
+# -- truth --------------------------------------------------------------------------------------------
+def _window_truth(sim: Any) -> Callable[[float, float], dict[str, float]]:
+    """The simulator's sway truth over any span (the drill's own windows), by the simulator's definition.
 
-
-def _window_truth(sim: Any, stream: str = "imu.pelvis") -> Callable[[float, float], dict[str, float]]:
-    """True sway of any window, as an accelerometer-based sway measure (ISway) means it.
-
-    The sensor's true specific force (linear acceleration plus gravity, from the
-    simulator's kinematics and orientation, no noise or bias) in the sensor frame,
-    projected on the plane perpendicular to its mean direction over the window (the
-    window's mean vertical), and the RMS about the mean of that horizontal part:
-    the linear acceleration of the pelvis plus gravity's projection through the
-    sway tilt, which is what such a measure reports (Mancini et al. 2012; Moe-Nilssen 1998).
+    ``docs/simulator.md`` "Truth definitions": the sway sensor's noise-free specific
+    force, tilt-corrected by its mean over the span, mean removed; ``sway_rms``,
+    ``sway_path``, ``sway_area95`` of that, on the 100 Hz truth grid, half-open span.
     """
-    from nmre.sim import GRAVITY
+    from nmre.sim.movements.base import sway_metrics
 
-    t = sim.kinematics["time"]
-    f_world = sim.kinematics["pelvis_lin_acc"] + np.array([[0.0], [0.0], [GRAVITY]])
-    q = sim.orientations[stream]  # sensor to world (w, x, y, z)
-    # rotate world vectors into the sensor frame: v' = v + 2w (u x v) + 2 u x (u x v), u = -q_xyz
-    u = -q[1:]
-    c = np.cross(u, f_world, axis=0)
-    f_sensor = f_world + 2.0 * q[0] * c + 2.0 * np.cross(u, c, axis=0)
+    move = sim.movement
 
     def truth(start: float, end: float) -> dict[str, float]:
-        sel = (t >= start) & (t < end)
-        if sel.sum() < 2:
+        t = move.grid(start, end)
+        t = t[t < end - 1e-9]
+        if t.shape[0] < 2:
             return {}
-        s = f_sensor[:, sel]
-        up = s.mean(axis=1)
-        up /= np.linalg.norm(up)
-        h = s - up[:, None] * (up @ s)[None, :]
-        h = h - h.mean(axis=1, keepdims=True)
-        return {"sway_rms": float(np.sqrt(np.mean(np.sum(h * h, axis=0))))}
+        return dict(sway_metrics(move.horizontal_force(t)))
 
     return truth
 
 
-_MOVEMENTS: dict[str, Callable[[Case, Sequence[RuleView]], tuple[Any, dict[str, Any]]]] = {
-    "squat": _squat,
-    "stance": _stance,
-}
+def _units(sim: Any) -> dict[str, list[TruthUnit]]:
+    out: dict[str, list[TruthUnit]] = {}
+    for r in sim.truth.records:
+        if r.kind == "window":  # a drill's windows are its own: truth comes per detected span
+            continue
+        out.setdefault(r.kind, []).append(
+            TruthUnit(r.kind, r.index, r.start, r.end, dict(r.quantities), tuple(r.errors))
+        )
+    return out
 
 
-def _dropout(
-    case: Case, streams: Sequence[StreamInfo], units: Mapping[str, list[TruthUnit]]
-) -> tuple[str, float, float]:
-    """2 s without the drill's main sensor, in the middle of the 4th rep (or at 16 s of a trial)."""
-    want = {"squat": "thigh", "stance": "pelvis"}.get(case.drill)
-    sid = next(
-        (s.id for s in streams if s.placement is not None and s.placement.segment == want),
-        streams[0].id,
-    )
-    reps = units.get("rep") or []
-    if len(reps) > 3:
-        mid = 0.5 * (reps[3].start + reps[3].end)
+def _events(sim: Any) -> dict[str, list[float]]:
+    """True times of the errors continuous rules watch for (a touchdown: loss of balance)."""
+    tds = [float(r.times["touchdown"]) for r in sim.truth.records if "touchdown" in r.times]
+    return {"loss_of_balance": sorted(tds)} if tds else {}
+
+
+def _dropout(streams: Sequence[StreamInfo], units: Mapping[str, list[TruthUnit]]) -> tuple[str, float, float]:
+    """2 s without the first motion sensor (EMG for an EMG-only kit), in the middle of the 4th record (or at 16 s)."""
+    motion = [s for s in streams if s.kind in (StreamKind.IMU, StreamKind.ACC, StreamKind.ANGLE)]
+    sid = (motion or list(streams))[0].id
+    recs = sorted((u for us in units.values() for u in us), key=lambda u: u.start)
+    if len(recs) > 3:
+        mid = 0.5 * (recs[3].start + recs[3].end)
         return sid, mid - 0.5 * DROPOUT_SECONDS, mid + 0.5 * DROPOUT_SECONDS
     return sid, 16.0, 16.0 + DROPOUT_SECONDS
 
 
 def build_session(case: Case, rules: Sequence[RuleView]) -> Session:
     """Simulate ``case``; ``rules`` are the drill's rules (their tolerances place the severities)."""
-    from nmre.sim import simulate
+    from nmre.sim import Subject, simulate
 
-    make = _MOVEMENTS.get(case.drill)
-    if make is None:
-        raise ValueError(f"eval: no simulated movement for drill {case.drill!r}")
-    cfg, injected = make(case, rules)
-    from nmre.sim import IMU_STREAMS
-
-    sim = simulate(
-        cfg,
-        seed=case.seed,
-        mains_hz=50 if case.mains else None,
-        motion_artifacts=6.0 if case.motion else 0.0,  # per minute on every EMG stream
-        mounting=_mounting(case, IMU_STREAMS),
-        **_noise(case),
-    )
-    worn = _kit(case, sim)
-    units: dict[str, list[TruthUnit]] = {}
-    events: dict[str, list[float]] = {}
-    window_truth = None
-    if case.drill == "squat":
-        units = _squat_units(sim)
+    cls = _config_class(case.drill)
+    common: dict[str, Any] = {
+        "seed": case.seed,
+        "kit": case.kit,
+        "subject": Subject.draw(case.seed, pre_activity_max=PRE_ACTIVITY),
+        "noise": case.noise,
+        "strap_deg": MAX_STRAP_DEG,
+        "mains_hz": 50 if case.mains else None,
+        "motion_artifacts": MOTION_PER_MINUTE if case.motion else 0.0,
+    }
+    if cls.record == "window":
+        cfg, injected = _timed_config(case, cls, rules, common)
     else:
-        window_truth = _window_truth(sim)
-        events["loss_of_balance"] = [w.touchdown for w in sim.truth.windows if math.isfinite(w.touchdown)]
-    drop = _dropout(case, worn.streams, units) if case.dropout else None
-    return Session(worn, list(worn.streams), units, events, window_truth, drop, injected)
+        cfg, injected = _record_config(case, cls, rules)
+    sim = simulate(cfg, **common)
+    units = _units(sim)
+    window_truth = _window_truth(sim) if any(r.family == "window" for r in rules) else None
+    drop = _dropout(sim.streams, units) if case.dropout else None
+    return Session(sim, list(sim.streams), units, _events(sim), window_truth, drop, injected)

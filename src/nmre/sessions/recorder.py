@@ -52,6 +52,15 @@ CLOCK_OFFSET_SECONDS = 5.0
 MIN_FREE_SECONDS = 600.0
 
 _EVENTS, _FEEDBACK, _GAPS, _METADATA = "nmre.events", "nmre.feedback", "nmre.gaps", "nmre.metadata"
+_BLOCKS = "nmre.blocks"
+#: Channels of the block log: which raw stream (index in the file's raw streams), how many samples, the
+#: first sample's sequence number and the samples missing before it; the timestamp is the block's arrival.
+BLOCK_LOG_CHANNELS = (
+    Channel("stream", "index"),
+    Channel("samples", "1"),
+    Channel("seq", "1"),
+    Channel("missing_before", "1"),
+)
 
 
 def software_metadata() -> dict[str, Any]:
@@ -94,6 +103,7 @@ class _Out:
     numeric: bool
     n_channels: int
     pending: list[Any] = field(default_factory=list)  # numeric: (times, values); string: (key, t, text)
+    log: bool = False  # the block log: pending holds (arrival, stream index, n, seq, missing_before)
     first: float = math.nan
     last: float = math.nan
     count: int = 0
@@ -155,6 +165,7 @@ class XdfRecorder(Sink):
         self._queue: deque[tuple[Any, ...]] = deque()
         self._outs: dict[str, _Out] = {}
         self._numeric: dict[str, _Out] = {}
+        self._raw_index: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._file: Any = None
@@ -205,6 +216,19 @@ class XdfRecorder(Sink):
                 )
                 out = _Out(sid, info.id, True, info.n_channels)
                 self._outs[info.id] = self._numeric[info.id] = out
+        self._raw_index = {info.id: k for k, info in enumerate(recorded)}
+        sid += 1
+        head += xdf.stream_header_chunk(
+            sid,
+            _BLOCKS,
+            "nmre-blocks",
+            BLOCK_LOG_CHANNELS,
+            0.0,
+            "double64",
+            source_id="nmre",
+            nmre={"role": xdf.Role.BLOCKS, "streams": [s.id for s in recorded]},
+        )
+        self._outs[_BLOCKS] = _Out(sid, _BLOCKS, True, len(BLOCK_LOG_CHANNELS), log=True)
         for name, role, type_ in (
             (_EVENTS, xdf.Role.EVENTS, "Markers"),
             (_FEEDBACK, xdf.Role.FEEDBACK, "nmre-feedback"),
@@ -354,6 +378,10 @@ class XdfRecorder(Sink):
                 t0 = float(block.times[0]) if n else math.nan
                 gap = {"stream": block.stream, "seq": block.seq, "missing_before": block.missing_before}
                 self._outs[_GAPS].pending.append((t0, t0, _dumps(gap)))
+            k = self._raw_index.get(block.stream)
+            if k is not None:  # the block log: a replay can hand the engine the very same blocks again
+                arrival = block.arrival if block.arrival == block.arrival else (block.end_time if n else 0.0)
+                self._outs[_BLOCKS].pending.append((arrival, k, n, block.seq, block.missing_before))
             if n:
                 o.pending.append((block.times, block.values))
                 cut = math.floor(float(block.times[n - 1]) / self.chunk_seconds) * self.chunk_seconds
@@ -390,7 +418,16 @@ class XdfRecorder(Sink):
         for o in self._outs.values():
             if not o.pending:
                 continue
-            if o.numeric:
+            if o.log:
+                take = [p for p in o.pending if not (p[0] >= cut)]
+                if not take:
+                    continue
+                o.pending = [p for p in o.pending if p[0] >= cut]
+                arr = np.array(take, dtype=np.float64)
+                self._boundary(float(arr[0, 0]), out)
+                out += xdf.numeric_samples_chunk(o.sid, arr[:, 0].copy(), arr[:, 1:].T)
+                self._tally(o, float(arr[0, 0]), float(arr[-1, 0]), int(arr.shape[0]))
+            elif o.numeric:
                 times, values = self._take_numeric(o, cut)
                 if times is None:
                     continue

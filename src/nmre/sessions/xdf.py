@@ -106,6 +106,8 @@ class Role:
     FEEDBACK = "feedback"
     GAPS = "gaps"
     METADATA = "metadata"
+    #: The log of the blocks the engine was handed (arrival, stream, samples): replay "as recorded".
+    BLOCKS = "blocks"
     #: A string stream of a file nmre did not write (LabRecorder's markers).
     FOREIGN_MARKERS = "markers"
 
@@ -291,6 +293,8 @@ class XdfStream:
     footer: dict[str, str] | None = None
     clock_offsets: list[tuple[float, float]] = field(default_factory=list)
     chunks: int = 0
+    #: The header's ``desc/nmre`` JSON (role, StreamInfo, ...); empty for foreign streams.
+    desc: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -583,6 +587,7 @@ class _Reader:
         if nm is not None and nm.text:
             try:
                 d = json.loads(nm.text)
+                s.desc = d if isinstance(d, dict) else {}
                 s.role = str(d.get("role", Role.RAW))
                 if d.get("stream"):
                     s.info = StreamInfo.from_dict(d["stream"])

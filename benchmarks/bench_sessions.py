@@ -1,0 +1,161 @@
+"""Sessions: a 1-hour full-kit recording replayed through the squat drill, recording overhead, report build.
+
+Data: ``bench_chain.kit_sim(reps=800, seed=3)`` (about 3600 s; 5 min with ``--quick``):
+8 EMG channels at 2 kHz + 4 IMUs at 200 Hz, recorded to XDF by :class:`XdfRecorder`
+from 1 s blocks (generation is not timed; the write is, and printed).
+
+Measured, side by side in one run (wall seconds per hour of session):
+
+* ``replay 1 h, read + squat drill``: ``nmre.sessions.replay.replay(path)``: reads the
+  file (``read_xdf``), builds the squat drill and runs the engine on the virtual
+  clock from the block log (1 s blocks), against real time and against pyxdf 1.17.5's
+  ``load_xdf`` of the same file (which only reads it). Goal: under 3 s per hour.
+* ``read_xdf`` against ``pyxdf.load_xdf`` (``dejitter_timestamps=False``): reading alone.
+* recording overhead: the engine with the squat drill on live-sized packets
+  (``SimSource``: 16 EMG / 2 IMU samples, 15 ms connection events) over the first 120 s
+  (30 s quick), per block on the engine's thread, with an ``XdfRecorder`` sink against
+  without one (the writer's own thread does the writing).
+* report build: ``session_report`` (HTML + PDF, 4 pages) of a 10-rep squat recording,
+  against the session's own duration.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+
+from _harness import Comparison
+from bench_chain import TickSource, kit_sim, ticks
+from nmre.drills.squat import build_squat
+from nmre.engine import Engine
+from nmre.feedback.sinks import MemorySink
+from nmre.sessions import XdfRecorder, read_xdf
+from nmre.sessions.replay import replay
+from nmre.sim import SimSource
+
+TARGET_S = 3.0
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+    finally:
+        if was:
+            gc.enable()
+
+
+def _record(sim, path: str) -> float:  # type: ignore[no-untyped-def]
+    sched = ticks(sim, 1.0)
+    meta = {"drill": {"name": "squat", "settings": build_squat(sim.streams).settings}}
+    rec = XdfRecorder(path, meta, chunk_seconds=1.0, fsync=False)
+    wall, _ = _timed(lambda: Engine([TickSource(sim.streams, sched)], [], [rec]).run())
+    return wall
+
+
+def _per_block(sim, seconds: float, record: str | None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    sinks = [MemorySink()] + ([XdfRecorder(record)] if record else [])
+    engine = Engine([SimSource(sim, emg_block=16, imu_block=2)], build_squat(sim.streams).nodes, sinks)
+    wall, _ = _timed(lambda: engine.run(until=seconds))
+    return engine.stats.cost.mean, wall
+
+
+def run(quick: bool) -> list[Comparison]:
+    import pyxdf  # peer; ImportError -> "skipped"
+
+    sim = kit_sim(reps=67 if quick else 800, seed=3)
+    tmp = tempfile.mkdtemp(prefix="nmre-bench-")
+    path = os.path.join(tmp, "kit.xdf")
+    try:
+        t_write = _record(sim, path)
+        size = os.path.getsize(path)
+        seconds = read_xdf(path).duration
+        per_h = 3600.0 / seconds
+        print(f"  recorded {seconds:.0f} s of the kit to {size / 1e6:.0f} MB in {t_write:.2f} s")
+        replay(path, {"block_seconds": None})  # warm-up: kernels loaded, file in the page cache
+        t_replay = min(_timed(lambda: replay(path))[0] for _ in range(1 if quick else 2))
+        res = replay(path)
+        print(f"  replay: {res.metrics['reps']} reps found, {len(res.events)} events")
+        t_read = min(_timed(lambda: read_xdf(path))[0] for _ in range(2))
+        import pyxdf
+
+        t_pyxdf, _ = _timed(lambda: pyxdf.load_xdf(path, dejitter_timestamps=False))
+        print(
+            f"  read_xdf {t_read:.2f} s, pyxdf.load_xdf {t_pyxdf:.2f} s, replay incl. read {t_replay:.2f} s"
+        )
+    finally:
+        for f in os.listdir(tmp):
+            os.remove(os.path.join(tmp, f))
+        os.rmdir(tmp)
+
+    live_s = 30.0 if quick else 120.0
+    _per_block(sim, 5.0, None)  # warm-up
+    rec_path = os.path.join(tempfile.gettempdir(), f"nmre-bench-live-{os.getpid()}.xdf")
+    try:
+        with_rec, wall_rec = _per_block(sim, live_s, rec_path)
+        without, wall_plain = _per_block(sim, live_s, None)
+    finally:
+        if os.path.exists(rec_path):
+            os.remove(rec_path)
+    print(
+        f"  live packets over {live_s:.0f} s: per block {with_rec * 1e6:.1f} us with the recorder, "
+        f"{without * 1e6:.1f} us without; wall {wall_rec:.2f} s vs {wall_plain:.2f} s"
+    )
+
+    from nmre.demo import DemoOptions, run_demo
+    from nmre.sessions.report import session_data, session_report
+
+    with tempfile.TemporaryDirectory() as d:
+        demo = os.path.join(d, "demo.xdf")
+        run_demo(DemoOptions(reps=10, record=demo))
+        t_report, _ = _timed(lambda: session_report(session_data(demo), os.path.join(d, "r")))
+        session_s = read_xdf(demo).duration
+    kit = f"8 EMG ch at 2 kHz + 4 IMUs at 200 Hz, {size / 1e6 * per_h:.0f} MB per hour"
+    return [
+        Comparison(
+            "replay 1 h, read + squat drill",
+            t_replay * per_h,
+            "real time",
+            3600.0,
+            f"{kit} (file of {seconds:.0f} s)",
+            f"< {TARGET_S:.0f} s",
+        ),
+        Comparison(
+            "replay 1 h, read + squat drill",
+            t_replay * per_h,
+            "pyxdf.load_xdf (read only)",
+            t_pyxdf * per_h,
+            f"{kit} (file of {seconds:.0f} s)",
+            "informative",
+        ),
+        Comparison(
+            "read_xdf",
+            t_read * per_h,
+            "pyxdf.load_xdf",
+            t_pyxdf * per_h,
+            f"{kit} (file of {seconds:.0f} s)",
+            "> 1x",
+        ),
+        Comparison(
+            "engine + XdfRecorder, per block",
+            with_rec,
+            "engine without recorder",
+            without,
+            f"squat drill, live packets, {live_s:.0f} s",
+            "overhead < 10 %",
+        ),
+        Comparison(
+            "report build (HTML + PDF)",
+            t_report,
+            "the session itself",
+            session_s,
+            "10-rep squat session, 4 pages",
+            "informative",
+        ),
+    ]
