@@ -115,7 +115,9 @@ def test_mounting_misalignment_rotates_sensor_frame_only():
     assert np.max((back.inv() * rot(plain, "imu.thigh.r")).magnitude()) < 1e-9
     # the accelerometer at rest reads gravity in the rotated frame (up to the small standing sway)
     acc = moved.data["imu.thigh.r"][1][:3, :100].mean(axis=1) - moved.imu_bias["imu.thigh.r"][:3]
-    np.testing.assert_allclose(acc, m.inv().apply([0, 0, GRAVITY]), atol=0.1)
+    np.testing.assert_allclose(
+        acc, m.inv().apply([0, 0, GRAVITY]), atol=0.4
+    )  # the thigh is ~2 deg off vertical
     g_sensor = rot(moved, "imu.thigh.r")[:100].inv().apply([0, 0, GRAVITY]).mean(axis=0)
     np.testing.assert_allclose(acc, g_sensor, atol=0.01)
     for sid in ("imu.pelvis", "imu.trunk", "imu.shank.r"):

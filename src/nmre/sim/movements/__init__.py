@@ -8,6 +8,14 @@ from types import MappingProxyType
 from nmre.errors import ConfigError, expected
 from nmre.sim.config import MovementConfig
 from nmre.sim.movements.base import Movement
+from nmre.sim.movements.single_joint import (
+    HipAbductionConfig,
+    HipAbductionMovement,
+    KneeExtensionConfig,
+    KneeExtensionMovement,
+    KneeFlexionConfig,
+    KneeFlexionMovement,
+)
 from nmre.sim.movements.squat import SquatConfig, SquatMovement
 from nmre.sim.movements.stance import (
     QuietStanceConfig,
@@ -20,6 +28,9 @@ __all__ = ["MOVEMENTS", "Movement", "movement_class"]
 
 _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     SquatConfig: SquatMovement,
+    KneeExtensionConfig: KneeExtensionMovement,
+    KneeFlexionConfig: KneeFlexionMovement,
+    HipAbductionConfig: HipAbductionMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,

@@ -227,3 +227,77 @@ def summed(fn: Callable[[NDArray[np.intp]], F64], idx: NDArray[np.intp], n: int)
     out = fn(idx)
     out = out + np.where(nxt != idx, fn(nxt), 0.0)
     return out
+
+
+class Timeline:
+    """Start and phase durations of every record: rise (0 → 1), hold at 1, return (1 → 0), then a pause.
+
+    ``profile(t)`` is the minimum-jerk movement profile m(t) in [0, 1] and each
+    sample's record index. Durations are divided by ``speed`` and jittered by ±5 %
+    per record; pauses by ±0.2 s.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        rise: float,
+        hold: float,
+        fall: float,
+        pause: float,
+        lead_in: float,
+        speed: float,
+    ) -> None:
+        j = 1.0 + rng.uniform(-0.05, 0.05, n)
+        self.rise = rise / speed * j
+        self.hold = hold / speed * j
+        self.fall = fall / speed * j
+        self.pause = pause + rng.uniform(-0.2, 0.2, n)
+        self.lead_in = lead_in
+        self.restart()
+
+    def restart(self) -> None:
+        """Recompute the starts from the (possibly changed) durations."""
+        dur = self.rise + self.hold + self.fall
+        self.start = self.lead_in + np.concatenate([[0.0], np.cumsum(dur[:-1] + self.pause[:-1])])
+
+    @property
+    def end(self) -> F64:
+        return self.start + self.rise + self.hold + self.fall
+
+    @property
+    def n(self) -> int:
+        return int(self.start.shape[0])
+
+    def scale(self, i: int, duration: float) -> None:
+        """Make record ``i`` last ``duration`` s (all its phases in proportion)."""
+        k = duration / float(self.rise[i] + self.hold[i] + self.fall[i])
+        self.rise[i] *= k
+        self.hold[i] *= k
+        self.fall[i] *= k
+        self.restart()
+
+    def profile(self, t: F64) -> tuple[F64, NDArray[np.intp]]:
+        from nmre.sim.profiles import min_jerk
+
+        i = rep_index(self.start, t)
+        x = t - self.start[i]
+        m = min_jerk(x / self.rise[i]) - min_jerk((x - self.rise[i] - self.hold[i]) / self.fall[i])
+        return m, i
+
+    def gate(self, t: F64, lead: float = 0.1, release: float = 0.2) -> F64:
+        """Muscle gate of the record: on from ``lead`` s before its start to its end, with 0.15 s ramps."""
+        from nmre.sim.profiles import burst
+
+        i = rep_index(self.start, t)
+        return summed(
+            lambda k: burst(t, self.start[k] - lead, self.end[k] + 0.05, 1.0, 0.15, release), i, self.n
+        )
+
+
+def band_time(
+    values: F64, extreme: float, band: float, rate: float = TRUTH_RATE, below: bool = True
+) -> float:
+    """Time (s) that grid ``values`` stay within ``band`` of ``extreme`` (below it when ``below``)."""
+    inside = values <= extreme + band if below else values >= extreme - band
+    return float(np.count_nonzero(inside)) / rate

@@ -30,6 +30,7 @@ SQUAT_ERRORS: tuple[str, ...] = (
 )
 _ANKLE_PER_KNEE = 0.38  # ankle dorsiflexion per degree of knee flexion in a squat
 _PELVIS_PER_LEAN = 0.8  # pelvis anterior tilt per degree of trunk lean
+_STANDING_KNEE = 1.0  # deg, knee flexion standing between reps (never locked: keeps the other foot in reach)
 _BIPEDAL_SWAY = 0.012  # m/s^2, pelvis linear acceleration RMS in quiet two-legged standing
 
 
@@ -215,7 +216,7 @@ class SquatMovement(Movement):
     def pose(self, t: F64) -> Pose:
         m, i = self._profile(t)
         p, s, sign = self.plan, self.s, self.sign
-        knee = np.radians(p.depth[i]) * m
+        knee = np.radians(_STANDING_KNEE + (p.depth[i] - _STANDING_KNEE) * m)  # knees never locked straight
         lean = np.radians(p.lean[i]) * m
         valgus = np.radians(p.valgus[i]) * m
         ap, ml = self._sway.angles(t)
@@ -223,7 +224,7 @@ class SquatMovement(Movement):
         shank_world = rot_x(ml) @ rot_y(_ANKLE_PER_KNEE * knee + ap)
         r[f"thigh.{s}"] = shank_world @ rot_y(-knee) @ rot_x(sign * 0.5 * valgus)
         r[f"shank.{s}"] = r[f"thigh.{s}"] @ rot_y(knee) @ rot_x(-sign * valgus)
-        r["pelvis"] = tilt(_PELVIS_PER_LEAN * lean + ap, ml)
+        r["pelvis"] = tilt(_PELVIS_PER_LEAN * lean + ap, 0.0 * ml)  # two feet: the pelvis stays level
         r["trunk"] = tilt(lean + ap, ml)
         ik_other_leg(r, self.body, s, self._ankles[s], self._ankles[self.o])
         return Pose(r, f"ankle.{s}", self._ankles[s])

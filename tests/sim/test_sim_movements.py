@@ -1,0 +1,232 @@
+"""Every movement: consistent sensors, truth recomputed independently from the orientations, graded errors.
+
+The oracles here use scipy's rotations of the simulated sensors' true orientations
+(kit "all", no strap rotation, so sensor frame = segment frame), never the
+simulator's own angle code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from nmre.sim import ERRORS, GRAVITY, MOVEMENTS, QUANTITIES, SimSource, simulate
+
+SEED = 5
+
+
+def _cases():
+    """(movement, config kwargs with one error per rep, {quantity: oracle name})."""
+    return {
+        "seated_knee_extension": dict(
+            reps=5,
+            errors={
+                1: ("incomplete_extension",),
+                2: ("short_hold",),
+                3: ("low_vmo_ratio",),
+                4: ("fast_tempo",),
+            },
+        ),
+        "standing_knee_flexion": dict(
+            reps=4, side="left", errors={1: ("insufficient_flexion",), 2: ("hip_compensation",)}
+        ),
+        "standing_hip_abduction": dict(
+            reps=4, errors={1: ("insufficient_abduction",), 2: ("hip_hike",), 3: ("trunk_lateral_lean",)}
+        ),
+        "squat": dict(
+            reps=4, errors={1: ("shallow_squat",), 2: ("knee_valgus",), 3: ("excessive_trunk_lean",)}
+        ),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request):
+    name = request.param
+    cfg = MOVEMENTS[name](**CASES[name])
+    return name, simulate(cfg, seed=SEED, kit="all")
+
+
+def rot(sim, seg):
+    return Rotation.from_quat(sim.orientations[f"imu.{seg}"].T, scalar_first=True)
+
+
+def euler(sim, prox, dist):
+    """Cardan Y-X'-Z'' (intrinsic) angles, degrees, of ``dist`` relative to ``prox``: (n, 3)."""
+    return np.degrees((rot(sim, prox).inv() * rot(sim, dist)).as_euler("YXZ"))
+
+
+def axis_z(sim, seg):
+    return rot(sim, seg).apply([0.0, 0.0, 1.0])
+
+
+def oracle(sim, name, sel, side):
+    """The quantity ``name`` over samples ``sel`` of the IMU grid, from scipy rotations."""
+    s = "r" if side == "right" else "l"
+    sign = 1.0 if s == "r" else -1.0
+    knee = euler(sim, f"thigh.{s}", f"shank.{s}")
+    hip = euler(sim, "pelvis", f"thigh.{s}")
+    z = axis_z(sim, "trunk")
+    y_pelvis = rot(sim, "pelvis").apply([0.0, 1.0, 0.0])
+    if name == "knee_flexion_peak":
+        return knee[sel, 0].max()
+    if name == "knee_flexion_min":
+        return knee[sel, 0].min()
+    if name == "knee_valgus_peak":
+        return (-sign * knee[sel, 1]).max()
+    if name == "hip_flexion_peak":
+        return (-hip[sel, 0]).max()
+    if name == "hip_abduction_peak":
+        return (-sign * hip[sel, 1]).max()
+    if name == "trunk_lean_peak":
+        return np.degrees(np.arctan2(z[sel, 0], z[sel, 2])).max()
+    if name == "trunk_lateral_lean_peak":
+        return np.abs(np.degrees(np.arctan2(z[sel, 1], z[sel, 2]))).max()
+    if name == "pelvic_obliquity_peak":
+        return (-sign * np.degrees(np.arcsin(y_pelvis[sel, 2]))).max()
+    if name == "hold_time":
+        k = knee[sel, 0]
+        return np.count_nonzero(k <= k.min() + 5.0) / sim.imu_rate
+    return None
+
+
+def test_accelerometers_read_gravity_at_rest_and_gyros_the_orientation_derivative(case):
+    _, sim = case
+    dt = 1.0 / sim.imu_rate
+    for info in sim.streams:
+        if info.kind.value != "imu":
+            continue
+        t, v = sim.data[info.id]
+        b = sim.imu_bias[info.id]
+        r = Rotation.from_quat(sim.orientations[info.id].T, scalar_first=True)
+        rest = t < 1.0
+        g_sensor = r[rest].inv().apply([0.0, 0.0, GRAVITY])
+        acc = v[:3, rest] - b[:3, None]
+        assert np.sqrt(np.mean((acc - g_sensor.T) ** 2)) < 0.05, info.id  # noise 0.014 + small sway
+        w_ref = (r[:-2].inv() * r[2:]).as_rotvec() / (2 * dt)
+        gyr = v[3:, 1:-1] - b[3:, None]
+        assert np.sqrt(np.mean((gyr - w_ref.T) ** 2)) < 0.01, info.id
+
+
+def test_accelerometer_is_the_second_derivative_of_the_sensor_position(case):
+    _, sim = case
+    kin = sim.kinematics
+    dt = 1.0 / sim.imu_rate
+    for seg in ("pelvis", "trunk"):
+        p = kin[f"{seg}_pos"]
+        a = (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]) / dt**2
+        r = rot(sim, seg)[1:-1]
+        f = r.inv().apply((a + np.array([[0.0], [0.0], [GRAVITY]])).T).T
+        v = sim.data[f"imu.{seg}"][1][:3, 1:-1] - sim.imu_bias[f"imu.{seg}"][:3, None]
+        err = v - f
+        assert np.sqrt(np.mean(err**2)) < 0.05  # sensor noise + O(dt^2) of the 100 Hz difference
+
+
+def test_every_truth_quantity_equals_an_independent_computation(case):
+    name, sim = case
+    t = sim.kinematics["time"]
+    checked = 0
+    for r in sim.truth.records:
+        sel = (t >= r.start - 1e-9) & (t <= r.end + 1e-9)
+        for q, value in r.quantities.items():
+            assert q.split(".")[0] in QUANTITIES, q
+            want = oracle(sim, q, sel, sim.config.side)
+            if want is None:
+                continue
+            tol = 1e-6 if q != "hold_time" else 1e-9
+            assert value == pytest.approx(want, abs=tol), (name, r.index, q)
+            checked += 1
+        assert r.quantities.get("rep_duration", r.duration) == pytest.approx(r.end - r.start)
+    assert checked >= 2 * len(sim.truth.records)
+
+
+def test_emg_amplitude_ratios_equal_the_activations(case):
+    name, sim = case
+    if not any("vmo_vl_ratio" in r.quantities for r in sim.truth.reps):
+        pytest.skip("no EMG ratio in this movement")
+    s = "r" if sim.config.side == "right" else "l"
+    info = next(i for i in sim.streams if i.id == f"emg.{s}")
+    rows = [c.name for c in info.channels]
+    act = sim.activations[info.id]
+    te = np.arange(act.shape[1]) / sim.emg_rate
+    for r in sim.truth.reps:
+        sel = (te >= r.start) & (te <= r.end)
+        amp = {m: sim.subject.rms_at_full(m) * act[rows.index(m), sel].mean() for m in ("vmo", "vl")}
+        assert r.quantities["vmo_vl_ratio"] == pytest.approx(amp["vmo"] / amp["vl"], rel=2e-3)
+
+
+def test_each_injected_error_sets_its_quantity_to_its_severity(case):
+    name, sim = case
+    labels = set(MOVEMENTS[name].error_labels)
+    hit = 0
+    for r in sim.truth.records:
+        for label, severity in r.errors.items():
+            assert label in labels
+            q = ERRORS[label].quantity
+            assert r.quantities[q] == pytest.approx(severity, abs=0.02), (name, r.index, label)
+            lo, hi = ERRORS[label].limits
+            assert lo <= severity <= hi
+            hit += 1
+    assert hit >= len(CASES[name]["errors"])
+
+
+def test_normal_reps_differ_from_the_errors_graded_by_severity(case):
+    name, sim = case
+    reps = sim.truth.reps
+    normal = [r for r in reps if not r.errors]
+    assert normal
+    for r in reps:
+        for label, severity in r.errors.items():
+            spec = ERRORS[label]
+            lo, hi = spec.drawn
+            if label in CASES[name]["errors"].get(r.index, ()) and not isinstance(
+                CASES[name]["errors"][r.index], dict
+            ):
+                # drawn from its range (realised values of holds and tempos may shrink a little)
+                assert lo - 0.6 <= severity <= hi + 0.6, (label, severity)
+            ref = np.mean([n.quantities[spec.quantity] for n in normal])
+            assert abs(severity - ref) > 0.2 * abs(ref) or abs(severity - ref) > 5.0
+
+
+def test_same_seed_same_bytes_and_chunked_equals_whole(case):
+    name, sim = case
+    again = simulate(MOVEMENTS[name](**CASES[name]), seed=SEED, kit="all")
+    assert again.truth == sim.truth
+    for info in sim.streams[:3] + sim.streams[-1:]:
+        n = sim.n_samples(info.id)
+        whole = sim.data[info.id][1]
+        parts = np.concatenate([again.read(info.id, a, min(a + 777, n))[1] for a in range(0, n, 777)], axis=1)
+        assert parts.tobytes() == whole.tobytes()
+
+
+def test_minimal_and_full_kits_stream(case):
+    name, sim = case
+    for kit in ("minimal", "full"):
+        small = simulate(MOVEMENTS[name](**CASES[name]), seed=SEED, kit=kit)
+        assert small.truth.records == sim.truth.records or small.truth.windows
+        src = SimSource(small)
+        from nmre.core import VirtualClock
+
+        src.start(VirtualClock())
+        blocks = src.poll(2.0)
+        assert {b.stream for b in blocks} == {s.id for s in small.streams}
+
+
+def test_feet_on_the_ground_stay_put(case):
+    name, sim = case
+    st = sim.movement.state(np.arange(0.0, sim.duration, 0.02))
+    planted = {
+        "seated_knee_extension": [sim.movement.o],
+        "standing_knee_flexion": [sim.movement.o],
+        "standing_hip_abduction": [sim.movement.o],
+        "squat": ["r", "l"],
+    }[name]
+    for s in planted:
+        a = st.joints[f"ankle.{s}"]
+        assert np.max(np.abs(a - a[:, :1])) < 1e-6, (name, s)
+    assert math.isfinite(sim.duration)
