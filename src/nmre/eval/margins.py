@@ -63,8 +63,8 @@ MARGINS: dict[str, Margin] = {
     "ut_lt_ratio": Margin(0.1, _AMPLITUDE),
     "contraction_level": Margin(
         5.0,
-        "EMG level in % of the reference contraction: the envelope fluctuates by "
-        "about 10 % of itself (Clancy & Hogan 1995), 5 % of reference at typical targets",
+        "EMG level in % of the reference contraction: the amplitude estimate's relative error "
+        "(up to about 10 %, Clancy & Hogan 1995) at targets of 30-60 % of the reference",
     ),
     "relax_level": Margin(
         2.0,
