@@ -146,7 +146,7 @@ def test_every_truth_quantity_equals_an_independent_computation(case):
 
 
 def test_emg_amplitude_ratios_equal_the_activations(case):
-    name, sim = case
+    _name, sim = case
     if not any("vmo_vl_ratio" in r.quantities for r in sim.truth.reps):
         pytest.skip("no EMG ratio in this movement")
     s = "r" if sim.config.side == "right" else "l"
