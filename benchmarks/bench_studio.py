@@ -121,6 +121,9 @@ def _one_run(seconds: float, display: str | None, jack: str | None) -> dict[str,
         with tempfile.TemporaryDirectory() as out:
             cmd = [PY, "-m", "nmre", "studio", "--bumble", f"tcp-client:127.0.0.1:{ready['port']}", *wears]
             cmd += ["--drill", "squat", "--seconds", str(seconds), "--view", "raw", "--screenshot", out]
+            # the emulated boards loop the simulated squats from their power-on, so the body is never at
+            # rest when the studio connects: the therapist's override opens the readiness gate
+            cmd += ["--override-readiness", "benchmark: the looping emulated body never rests"]
             if jack is None:
                 cmd.append("--no-sound")
             t0 = time.perf_counter()

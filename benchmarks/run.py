@@ -69,9 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - t0, 1),
         "results": [c.to_dict() for c in results],
     }
+    path = HERE / "results.json"
     if not args.only:
-        (HERE / "results.json").write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {HERE / 'results.json'}")
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {path}")
+    elif not args.quick and path.exists() and results:
+        # one module re-measured: its rows replace its earlier rows (by name), the others stay as they were
+        old = json.loads(path.read_text())
+        names = {c.name for c in results}
+        prefix = {c.name.split(":")[0] for c in results}
+        kept = [
+            r
+            for r in old.get("results", [])
+            if r["name"] not in names and r["name"].split(":")[0] not in prefix
+        ]
+        old["results"] = kept + [c.to_dict() for c in results]
+        old.setdefault("partial_runs", []).append(
+            {"command": f"python benchmarks/run.py --only {args.only}", "seconds": out["seconds"]}
+        )
+        path.write_text(json.dumps(old, indent=2) + "\n")
+        print(f"updated {path} ({len(results)} rows of bench_{args.only})")
     return 0
 
 

@@ -39,8 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--drill",
         metavar="NAME|FILE",
-        default="squat",
-        help=f"a drill ({', '.join(DRILLS)}; 'stance' is the single-leg stance) or a drill file (default squat)",
+        default=None,
+        help=f"a drill ({', '.join(DRILLS)}; 'stance' is the single-leg stance) or a drill file "
+        "(default squat; a review: the recording's)",
     )
     p.add_argument(
         "--level",
@@ -86,6 +87,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=30.0,
         help="display rate of the dashboard's traces (default 30; 60 on a machine with cores to spare)",
     )
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        default=None,
+        help="record the session to an XDF file (review it with --replay)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="PATH|URL",
+        default=None,
+        help="session store for the patient list and the end-of-session summary "
+        "(default: NMRE_STORE or nmre's data folder, used when a patient id is given)",
+    )
+    p.add_argument(
+        "--override-readiness",
+        metavar="REASON",
+        default=None,
+        help="open the signal-readiness gate at the start, saying why (recorded as readiness.override)",
+    )
     p.add_argument("--large-text", action="store_true", help="larger type on the patient view")
     p.add_argument(
         "--view",
@@ -120,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     opts = StudioOptions(
         sim=args.sim,
         replay=args.replay,
-        drill=args.drill,
+        drill=args.drill or "squat",
+        drill_given=args.drill is not None,
         seed=args.seed,
         reps=args.reps,
         seconds=args.seconds,
@@ -137,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
         bumble=args.bumble,
         wear=tuple(args.wear),
         level=args.level,
+        record=args.record,
+        store=args.store,
+        override_readiness=args.override_readiness,
     )
     if (args.sim or args.replay) and (args.wear or args.bumble):
         raise ConfigError(
@@ -151,10 +175,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--lsl-in: expected the LSL streams as the only sensors, got --sim or --replay too"
             )
-        session = lsl_studio_session(args.drill, lsl_source(args), args.seconds)
+        session = lsl_studio_session(opts.drill, lsl_source(args), args.seconds)
     elif args.lsl_out is not None and args.sim:
         until = None if args.seconds is None else args.seconds + 1.0  # as run_studio builds it
-        session = build_sim_session(args.drill, args.seed, args.reps, until, ble=True)
+        session = build_sim_session(opts.drill, args.seed, args.reps, until, ble=True, level=opts.level)
     if session is not None and args.lsl_out is not None:
         session.sinks.append(lsl_outlet(args, session.clock))
     return run_studio(opts, session)

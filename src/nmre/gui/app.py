@@ -71,6 +71,12 @@ class StudioOptions:
     )
     wear: tuple[str, ...] = ()  # live sensors: NAME=SEGMENT[.SIDE][:MUSCLE,...] (nmre.gui.live)
     level: int | None = None  # the drill's progression level
+    record: str | None = None  # an XDF recording of the session (raw streams, events, feedback, metadata)
+    override_readiness: str | None = None  # open the readiness gate at the start, for this reason (recorded)
+    store: str | None = (
+        None  # the session store (path or URL); None: NMRE_STORE or the default, when a patient is set
+    )
+    drill_given: bool = True  # False: --drill was not on the command line (a review takes the recording's)
 
 
 @dataclass
@@ -363,6 +369,7 @@ class _Latency:
         self.from_sample: list[float] = []
         self.frame_times: list[float] = []
         self.frames = 0
+        self.skipped = 0  # frames whose picture would have been the same (not painted)
         self.first_frame = math.nan
 
     def painted(self) -> None:
@@ -379,12 +386,23 @@ class _Latency:
             if len(self.from_arrival) > 200_000:
                 del self.from_arrival[:100_000], self.from_sample[:100_000]
 
+    def unchanged(self) -> None:
+        """A frame that did not need painting: the picture on screen already shows what arrived."""
+        t = self.now()
+        self.index, arrival, sample = self.ring.arrivals.since(self.index)
+        if arrival.size:
+            self.from_arrival.extend((t - arrival).tolist())
+            self.from_sample.extend((t - sample).tolist())
+        self.skipped += 1
+        self.frame_times.append(time.perf_counter())  # a frame on time, as far as the eye can tell
+
     def mean_fps(self) -> float:
         """Frames per second over the whole session so far."""
-        if self.frames < 2 or not self.frame_times:
+        n = self.frames + self.skipped
+        if n < 2 or not self.frame_times:
             return 0.0
         span = self.frame_times[-1] - self.first_frame
-        return (self.frames - 1) / span if span > 0 else 0.0
+        return (n - 1) / span if span > 0 else 0.0
 
     def fps(self, window: float = 2.0) -> float:
         ft = self.frame_times
@@ -404,7 +422,9 @@ class _Latency:
 class Studio(QtCore.QObject):
     """The controller: a session, its runner, the two windows and the timers."""
 
-    def __init__(self, session: Session, opts: StudioOptions, app: QtWidgets.QApplication) -> None:
+    def __init__(
+        self, session: Session, opts: StudioOptions, app: QtWidgets.QApplication, *, run_engine: bool = True
+    ) -> None:
         super().__init__()
         self.session, self.opts, self.app = session, opts, app
         pres = session.presentation
@@ -431,10 +451,14 @@ class Studio(QtCore.QObject):
             sinks.append(self.audio)
         sinks.extend(session.sinks)
         # the drill runs behind the signal-readiness gate (the therapist may override it, with a reason)
-        session.nodes, self.gate = behind_readiness(session.nodes, self.raw_ids)
+        self.gate: Any = None
+        if run_engine:
+            session.nodes, self.gate = behind_readiness(session.nodes, self.raw_ids)
+        if opts.record:
+            sinks.append(_recorder(opts, session))
         self.runner = SessionRunner(
-            session.sources,
-            session.nodes,
+            session.sources if run_engine else [],
+            session.nodes if run_engine else [],
             sinks,
             session.clock,
             schedule=opts.schedule or _load(session.drill).feedback.schedule.kind,
@@ -461,6 +485,18 @@ class Studio(QtCore.QObject):
         self.error: str | None = None
         self._lost: dict[str, bool] = {}
 
+        self.store: Any = None
+        self.saved_session: int | None = None
+        self.all_events: list[Any] = []  # every event, for the store (the engine keeps a bounded list)
+        target = opts.store or os.environ.get("NMRE_STORE")
+        if run_engine and (target or opts.patient):
+            from nmre.sessions.store import open_store
+
+            try:  # before the session starts: a store that cannot be written is one line now, not data lost later
+                self.store = open_store(target)
+                self.store.preflight()
+            except NmreError as error:
+                raise ConfigError(f"--store: {error}") from None
         self.dashboard = Dashboard()
         self.patient = PatientView()
         self.patient.set_large_text(opts.large_text)
@@ -498,6 +534,17 @@ class Studio(QtCore.QObject):
         d.level.setEnabled(False)  # as the drill: the progression suggestion is for the next set or session
         d.schedule.addItems(list(SCHEDULES))
         d.schedule.setCurrentText(self.runner.schedule.name)
+        if self.store is not None:
+            for row in self.store.patients():
+                d.patient.addItem(row.id)
+                d.patient.setItemData(
+                    d.patient.count() - 1,
+                    f"{row.sessions} session(s), last {row.last_session or '–'}",
+                    QtCore.Qt.ItemDataRole.ToolTipRole,
+                )
+            d.patient.setToolTip(
+                f"Pseudonymous patient id; the summary is saved to {getattr(self.store, 'where', 'the store')}"
+            )
         if self.opts.patient:
             d.patient.setEditText(self.opts.patient)
         d.sound_status.setText(self.sound_note)
@@ -587,6 +634,8 @@ class Studio(QtCore.QObject):
         self.started_wall = time.perf_counter()
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.runner.start()
+        if self.opts.override_readiness:
+            self.override_readiness(self.opts.override_readiness)
         self.fast.start(max(1, round(1000.0 / self.opts.fps)))
         self.dash.start(max(1, round(1000.0 / self.opts.dashboard_fps)))
         self.slow.start(200)
@@ -646,8 +695,10 @@ class Studio(QtCore.QObject):
         now = self.session.clock.now()
         for e in self.ring.pop_events():
             self.counters.add(e)
+            self.all_events.append(e)
         self._update_health(now)
-        self.patient.set_scene(self._scene(now))
+        if not self.patient.set_scene(self._scene(now)):
+            self.vis.unchanged()  # what the new blocks would show is on screen already
 
     def _dashboard_frame(self) -> None:
         """The dashboard's timer: the traces of the visible tab (hidden ones and a minimised window cost nothing)."""
@@ -713,7 +764,7 @@ class Studio(QtCore.QObject):
                 rows = [ch.index(n) if n in ch else 0 for n in names]
                 self._rows[key] = rows
             t, v = ring.latest(WINDOW, info.rate)
-            t, v = decimate(t, v[rows], 2 * width)
+            t, v = decimate(t, v[rows], width)  # a min and a max per 2 px
             x = t - now
             for i in range(len(rows)):
                 curve = traces.curves.get((key, i))
@@ -818,12 +869,12 @@ class Studio(QtCore.QObject):
                 str(getattr(n, "step", getattr(n, "name", "step"))), getattr(n, "name", "step")
             )
             done = state in ("done", "overridden")
-            item = QtWidgets.QListWidgetItem(
+            line = QtWidgets.QListWidgetItem(
                 f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
             )
             if state in ("failed", "waiting") and n is self.gate:
-                item.setForeground(QtGui.QColor("#D55E00"))
-            d.calibration.addItem(item)
+                line.setForeground(QtGui.QColor("#D55E00"))
+            d.calibration.addItem(line)
         gate_closed = self.gate is not None and not self.gate.open and not self.done
         d.override.setEnabled(gate_closed and self.runner.state in (RunState.RUNNING, RunState.PAUSED))
         for t, text in c.calibration[-5:]:
@@ -882,7 +933,7 @@ class Studio(QtCore.QObject):
 
     def device_rows(self) -> list[dict[str, Any]]:
         """One row per raw stream: its sensor, device, state, battery, signal, loss, latency, reconnects."""
-        src = self.session.sources[0] if self.session.sources else None
+        src: Any = self.session.sources[0] if self.session.sources else None
         info: dict[str, Any] = {}
         counters: dict[str, Any] = {}
         try:
@@ -928,6 +979,7 @@ class Studio(QtCore.QObject):
             "patient_fps": self.vis.fps(),
             "dashboard_fps": self.dash_lat.fps(),
             "patient_fps_mean": self.vis.mean_fps(),
+            "patient_frames": {"painted": self.vis.frames, "unchanged": self.vis.skipped},
             "dashboard_fps_mean": self.dash_lat.mean_fps(),
             "cpu_percent": 100.0 * (time.process_time() - self.cpu0) / wall,
         }
@@ -955,10 +1007,44 @@ class Studio(QtCore.QObject):
             "sound": self.sound_note,
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.session.settings.items()},
         }
+        self._save_to_store()
         self.dashboard.status.setText(self.dashboard.status.text() + " · session ended")
         self.fast.stop()
         self.dash.stop()
         self.patient.set_scene(self._scene(self.session.clock.now()))
+
+    def _save_to_store(self) -> None:
+        """The end-of-session summary and the session's events into the store, under the patient's id."""
+        assert self.summary is not None
+        pid = self.summary.get("patient")
+        if not pid or not PATIENT_ID.match(str(pid)):
+            self.summary["store"] = "not saved: no patient id"
+            return
+        for e in self.ring.pop_events():  # the last events of the session
+            self.counters.add(e)
+            self.all_events.append(e)
+        try:
+            if self.store is None:
+                from nmre.sessions.store import open_store
+
+                self.store = open_store(self.opts.store or os.environ.get("NMRE_STORE"))
+            self.saved_session = self.store.save_session(
+                str(pid),
+                self.all_events,
+                drill=self.session.drill,
+                settings=self.summary.get("settings"),
+                duration=self.summary.get("session_seconds"),
+                recording=os.path.abspath(self.opts.record) if self.opts.record else None,
+                level=None if self.session.level is None else str(self.session.level),
+                schedule=self.runner.schedule.name,
+                summary=self.summary,
+            )
+            self.summary["store"] = (
+                f"saved as session {self.saved_session} in {getattr(self.store, 'where', 'the store')}"
+            )
+        except NmreError as error:  # the session's record stays in summary.json and the recording
+            self.summary["store"] = f"not saved: {error}"
+            self._warn(f"session not saved to the store: {error}")
 
     def screenshots(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Save the dashboard and the patient view as PNG files in ``folder``; returns their paths."""
@@ -1033,11 +1119,12 @@ def place_patient_window(app: QtWidgets.QApplication, patient: QtWidgets.QWidget
     screens = app.screens()
     if len(screens) > 1:
         second = screens[1]
+        patient.setScreen(second)  # before the window exists: it is created on that screen
         patient.setGeometry(second.geometry())
-        handle = patient.windowHandle()
-        if handle is not None:
-            handle.setScreen(second)
         patient.showFullScreen()
+        handle = patient.windowHandle()
+        if handle is not None and handle.screen() is not second:
+            handle.setScreen(second)
         return f"patient view full screen on {second.name()}"
     patient.resize(1280, 720)
     patient.show()
@@ -1069,9 +1156,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if session is None:
         if opts.replay is not None:
-            raise ConfigError(
-                "--replay: recordings cannot be replayed yet (the XDF replay source is not built)"
-            )
+            return _run_review(opts)
         until = None if opts.seconds is None else opts.seconds + 1.0  # the pictures are taken at --seconds
         if opts.sim:
             session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True, level=opts.level)
@@ -1118,6 +1203,64 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
     if studio.summary is not None:
         _print_summary(studio.summary)
     return 1 if studio.error else 0
+
+
+def _recorder(opts: StudioOptions, session: Session) -> Sink:
+    """The session's XDF recording (``--record FILE``): raw streams, events, feedback; drill and targets as metadata."""
+    from nmre.sessions import XdfRecorder
+
+    folder = os.path.dirname(os.path.abspath(opts.record or ""))
+    if not os.path.isdir(folder) or os.path.isdir(opts.record or ""):
+        raise ConfigError(f"--record: expected a file path in an existing folder, got {opts.record!r}")
+    meta = {
+        "drill": {"name": session.drill, "settings": session.settings},
+        "level": session.level,
+        "patient": opts.patient,
+        "schedule": opts.schedule,
+        "studio": {"sim": opts.sim, "seed": opts.seed if opts.sim else None},
+    }
+    return XdfRecorder(opts.record or "", meta, raw=[s.id for s in session.raw])
+
+
+def _run_review(opts: StudioOptions) -> int:
+    """``--replay FILE``: the recording through its drill once, then both windows at a cursor to scrub."""
+    from nmre.gui.review import load_review, review_window
+
+    assert opts.replay is not None
+    session, tape = load_review(opts.replay, None if opts.drill_given is False else opts.drill, opts.level)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    assert isinstance(app, QtWidgets.QApplication)
+    review = review_window(session, opts, app, tape)
+    review.dashboard.show()
+    where = place_patient_window(app, review.patient)
+    print(
+        f"nmre studio: review of {opts.replay} ({tape.duration:.1f} s, drill {session.drill}); {where}",
+        file=sys.stderr,
+    )
+    if opts.seconds is not None or opts.screenshot is not None:
+        review.seek(opts.seconds if opts.seconds is not None else tape.duration)
+        app.processEvents()
+        if opts.screenshot is not None:
+            review.screenshots(opts.screenshot)
+            c = review.counters
+            _write_summary(
+                Path(opts.screenshot) / "summary.json",
+                {
+                    "nmre_studio": 1,
+                    "review": str(opts.replay),
+                    "drill": session.drill,
+                    "cursor": review.tape.cursor,
+                    "duration": tape.duration,
+                    "reps": c.reps,
+                    "on_target": c.on_target,
+                    "corrections": c.corrections,
+                    "not_judged": c.unjudged,
+                    "errors": dict(c.errors),
+                },
+            )
+        return 0
+    app.exec()
+    return 0
 
 
 def _live_session(opts: StudioOptions, until: float | None) -> Session | None:

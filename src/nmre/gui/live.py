@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nmre.core.model import IMU_CHANNELS, Channel, Placement, Side, StreamInfo, StreamKind
 from nmre.errors import ConfigError, expected
@@ -113,7 +114,7 @@ def parse_wears(texts: Iterable[str]) -> list[Wear]:
     return wears
 
 
-def device_specs(wears: Sequence[Wear], *, emg_rate: int = 2000, imu_rate: int = 100) -> list[object]:
+def device_specs(wears: Sequence[Wear], *, emg_rate: int = 2000, imu_rate: int = 100) -> list[Any]:
     """nmre-board :class:`~nmre.acquisition.ble.DeviceSpec` s for ``wears``, with placed stream descriptions."""
     from nmre.acquisition.ble import DeviceSpec
 

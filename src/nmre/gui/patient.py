@@ -80,17 +80,30 @@ class PatientView(QtWidgets.QWidget):
         self.scene = PatientScene()
         self.on_painted: Callable[[], None] | None = None
         self.frames = 0
+        self._look: tuple[object, ...] | None = None
         self.setWindowTitle("nmre — patient")
         self.setMinimumSize(640, 360)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
 
-    def set_scene(self, scene: PatientScene) -> None:
+    def set_scene(self, scene: PatientScene) -> bool:
+        """Show ``scene``; returns False (and paints nothing) when it would look exactly as the one on screen."""
+        key = _look(scene)
+        if key == self._look and self.frames:
+            self.scene = scene
+            return False
+        self._look = key
         self.scene = scene
         self.update()
+        return True
 
     def set_large_text(self, on: bool) -> None:
         self.theme = PatientTheme(scale=1.35 if on else 1.0)
+        self._look = None
         self.update()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        self._look = None
+        super().resizeEvent(event)
 
     # -- painting -----------------------------------------------------------------
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
@@ -351,6 +364,31 @@ class PatientView(QtWidgets.QWidget):
         if w > width:
             f.setPixelSize(max(8, int(f.pixelSize() * width / w)))
         return f
+
+
+def _q(v: float | None, step: float) -> object:
+    """A value as far as the picture can show it (NaN and None stay what they are)."""
+    if v is None or not math.isfinite(v):
+        return None if v is None else "nan"
+    return round(v / step)
+
+
+def _look(sc: PatientScene) -> tuple[object, ...]:
+    """What the picture shows, quantised to what can be seen: equal looks paint the same pixels.
+
+    Numbers are shown to the unit (a gauge pointer moves ~4 px per unit of a 130-unit range on
+    1080 lines); the balance dot and its trail move in 1/400 of the zone (under a pixel).
+    """
+    trail = (
+        np.round(np.nan_to_num(sc.trail, nan=9e9) * 400).astype(np.int64).tobytes() if sc.trail.size else b""
+    )
+    return (
+        sc.mode, sc.title, sc.label, sc.unit, sc.downward, sc.range_lo, sc.range_hi,
+        _q(sc.value, 0.5), _q(sc.lo, 0.1), _q(sc.hi, 0.1),
+        _q(sc.dot[0], 1 / 400), _q(sc.dot[1], 1 / 400), trail, _q(sc.zone, 1 / 400),
+        sc.los_active, sc.los_reached, sc.reps, sc.reps_total, sc.count_label,
+        _q(sc.hold, 1.0), sc.hold_target, sc.message, sc.tone, sc.overlay, sc.overlay_text,
+    )  # fmt: skip
 
 
 def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:

@@ -1,0 +1,105 @@
+"""Reviewing a recording with a timeline to scrub: what the screens show at the cursor is what the session computed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6 import QtWidgets
+
+from nmre.core import kinds
+from nmre.gui.app import StudioOptions
+from nmre.gui.review import load_review, review_window
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(REPO / "src"))
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rec") / "squat.xdf"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmre", "demo", "--exercise", "squat", "--reps", "5", "--record", str(path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return path
+
+
+def test_scrubbing_shows_the_session_as_it_was_at_the_cursor(
+    recording: Path, qapp: QtWidgets.QApplication
+) -> None:
+    session, tape = load_review(recording)
+    assert session.drill == "squat" and tape.duration > 10.0
+    rep_ends = [e.time for e in tape.events if e.kind == kinds.REP_END]
+    assert len(rep_ends) == 5, "the recording went through its drill: every rep found again"
+    review = review_window(session, StudioOptions(replay=str(recording), sound=False), qapp, tape)
+    review.dashboard.show()
+    review.patient.show()
+    try:
+        mid = 0.5 * (rep_ends[1] + rep_ends[2])
+        review.seek(mid)
+        assert review.counters.reps == 2
+        assert review.slider.value() == round(mid * 10)
+        # the traces end at the cursor, not at the end of the recording
+        knee = review.dashboard.traces.curves[("rule.squat_depth", 0)]
+        x, _ = knee.getData()
+        assert x is not None and x.size and -0.05 <= float(np.nanmax(x)) <= 0.0
+        # the patient picture is the feedback state the patient saw then
+        shown = tape.feedback_at(mid)
+        assert review.ring.feedback is shown and review.patient.scene.overlay is None
+        # back to the start: nothing counted yet; the slider moves the cursor too
+        review.slider.setValue(10)
+        assert review.tape.cursor == pytest.approx(1.0) and review.counters.reps == 0
+        review.seek(tape.duration)
+        assert review.counters.reps == 5
+        assert review.counters.on_target + review.counters.corrections >= 1
+        # Play from the end starts again at the beginning and runs at the recording's pace
+        review.play_button.setChecked(True)
+        assert review.tape.cursor == 0.0
+        qapp.processEvents()
+        review.play_button.setChecked(False)
+    finally:
+        review.dashboard.close()
+        review.patient.close()
+
+
+@pytest.mark.slow
+def test_the_command_reviews_a_recording_and_refuses_what_is_not_one(recording: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shots"
+    cmd = [sys.executable, "-m", "nmre", "studio", "--replay", str(recording)]
+    proc = subprocess.run(
+        [*cmd, "--seconds", "6", "--screenshot", str(out)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cursor"] == 6.0 and summary["drill"] == "squat"
+    assert (out / "dashboard.png").stat().st_size > 10_000 and (out / "patient.png").stat().st_size > 5_000
+    bad = tmp_path / "notes.xdf"
+    bad.write_text("not a recording\n")
+    for path, words in ((tmp_path / "missing.xdf", "no such file"), (bad, "XDF")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "nmre", "studio", "--replay", str(path), "--screenshot", str(out)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr[-1500:]
+        assert words in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
