@@ -39,6 +39,7 @@ def _cases():
         "squat": dict(
             reps=4, errors={1: ("shallow_squat",), 2: ("knee_valgus",), 3: ("excessive_trunk_lean",)}
         ),
+        "sit_to_stand": dict(transitions=4, errors={2: ("slow_transition",), 3: ("excessive_trunk_flexion",)}),
     }
 
 
@@ -83,7 +84,7 @@ def oracle(sim, name, sel, side):
         return (-hip[sel, 0]).max()
     if name == "hip_abduction_peak":
         return (-sign * hip[sel, 1]).max()
-    if name == "trunk_lean_peak":
+    if name in ("trunk_lean_peak", "trunk_flexion_peak"):
         return np.degrees(np.arctan2(z[sel, 0], z[sel, 2])).max()
     if name == "trunk_lateral_lean_peak":
         return np.abs(np.degrees(np.arctan2(z[sel, 1], z[sel, 2]))).max()
@@ -141,8 +142,9 @@ def test_every_truth_quantity_equals_an_independent_computation(case):
             tol = 1e-6 if q != "hold_time" else 1e-9
             assert value == pytest.approx(want, abs=tol), (name, r.index, q)
             checked += 1
-        assert r.quantities.get("rep_duration", r.duration) == pytest.approx(r.end - r.start)
-    assert checked >= 2 * len(sim.truth.records)
+        for q in ("rep_duration", "transition_duration"):
+            assert r.quantities.get(q, r.duration) == pytest.approx(r.end - r.start)
+    assert checked >= len(sim.truth.records)
 
 
 def test_emg_amplitude_ratios_equal_the_activations(case):
@@ -177,7 +179,7 @@ def test_each_injected_error_sets_its_quantity_to_its_severity(case):
 
 def test_normal_reps_differ_from_the_errors_graded_by_severity(case):
     name, sim = case
-    reps = sim.truth.reps
+    reps = sim.truth.records
     normal = [r for r in reps if not r.errors]
     assert normal
     for r in reps:
@@ -225,8 +227,35 @@ def test_feet_on_the_ground_stay_put(case):
         "standing_knee_flexion": [sim.movement.o],
         "standing_hip_abduction": [sim.movement.o],
         "squat": ["r", "l"],
+        "sit_to_stand": ["r", "l"],
     }[name]
     for s in planted:
         a = st.joints[f"ankle.{s}"]
         assert np.max(np.abs(a - a[:, :1])) < 1e-6, (name, s)
     assert math.isfinite(sim.duration)
+
+
+def test_sit_to_stand_alternates_from_seated_and_nothing_moves_outside_a_transition():
+    sim = simulate(MOVEMENTS["sit_to_stand"](transitions=6), seed=2, kit="all")
+    tr = sim.truth.transitions
+    assert [r.label for r in tr] == ["sit_to_stand", "stand_to_sit"] * 3
+    assert all(r.kind == "transition" and r.quantities["transition_duration"] == r.duration for r in tr)
+    t = sim.kinematics["time"]
+    r = rot(sim, "trunk")
+    w = np.linalg.norm((r[:-2].inv() * r[2:]).as_rotvec(), axis=1) / (2 / sim.imu_rate)
+    tm = t[1:-1]
+    inside = np.zeros(tm.shape, bool)
+    for x in tr:
+        inside |= (tm > x.start) & (tm < x.end)
+        # the pelvis leaves the seat at 30 % of a sit-to-stand: below it the pelvis height has not changed much
+        assert x.start < x.times.get("seat_off", x.times.get("seat_on")) < x.end
+    sway = w[~inside].max()
+    assert sway < 0.02 and w[inside].max() > 0.5  # rad/s: still between transitions, moving in them
+    z = sim.kinematics["pelvis_pos"][2]
+    assert z[t < tr[0].start].std() < 1e-9  # seated: still
+    assert z[np.searchsorted(t, tr[0].end + 0.5)] - z[0] > 0.2  # standing is higher
+
+
+def test_sit_to_stand_minimal_kit_is_one_accelerometer():
+    sim = simulate(MOVEMENTS["sit_to_stand"](transitions=2), seed=2, kit="minimal")
+    assert [(s.id, s.kind.value) for s in sim.streams] == [("acc.pelvis", "acc")]

@@ -23,6 +23,7 @@ from nmre.sim.movements.stance import (
     StanceMovement,
     TandemStanceConfig,
 )
+from nmre.sim.movements.transfer import SitToStandConfig, SitToStandMovement
 
 __all__ = ["MOVEMENTS", "Movement", "movement_class"]
 
@@ -31,6 +32,7 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     KneeExtensionConfig: KneeExtensionMovement,
     KneeFlexionConfig: KneeFlexionMovement,
     HipAbductionConfig: HipAbductionMovement,
+    SitToStandConfig: SitToStandMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,
