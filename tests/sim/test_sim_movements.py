@@ -39,7 +39,9 @@ def _cases():
         "squat": dict(
             reps=4, errors={1: ("shallow_squat",), 2: ("knee_valgus",), 3: ("excessive_trunk_lean",)}
         ),
-        "sit_to_stand": dict(transitions=4, errors={2: ("slow_transition",), 3: ("excessive_trunk_flexion",)}),
+        "sit_to_stand": dict(
+            transitions=4, errors={2: ("slow_transition",), 3: ("excessive_trunk_flexion",)}
+        ),
     }
 
 
@@ -259,3 +261,51 @@ def test_sit_to_stand_alternates_from_seated_and_nothing_moves_outside_a_transit
 def test_sit_to_stand_minimal_kit_is_one_accelerometer():
     sim = simulate(MOVEMENTS["sit_to_stand"](transitions=2), seed=2, kit="minimal")
     assert [(s.id, s.kind.value) for s in sim.streams] == [("acc.pelvis", "acc")]
+
+
+@pytest.mark.parametrize("muscle", ["vmo", "gmed", "ut"])
+def test_contraction_truth_from_the_activations_and_the_emg(muscle):
+    cfg = MOVEMENTS["emg_contraction"](
+        muscle=muscle,
+        cycles=4,
+        errors={1: ("weak_contraction",), 2: ("short_hold",), 3: ("incomplete_relaxation",)},
+    )
+    sim = simulate(cfg, seed=4)
+    (info,) = sim.streams
+    assert [c.name for c in info.channels] == [muscle]
+    t, v = sim.data[info.id]
+    a = sim.activations[info.id][0]
+    ref = next(r for r in sim.truth.records if r.kind == "reference")
+    p0, p1 = ref.start + 0.5, ref.end - 0.5
+    sel_ref = (t >= p0) & (t <= p1)
+    ref_act = a[sel_ref].mean()
+    assert ref.info["amplitude_mv"] == pytest.approx(sim.subject.rms_at_full(muscle) * ref_act, rel=1e-3)
+    # the EMG's RMS over the reference plateau is the amplitude (plus the noise floor in quadrature)
+    rms = np.sqrt(np.mean(v[0, sel_ref] ** 2))
+    assert rms == pytest.approx(np.hypot(ref.info["amplitude_mv"], sim.subject.emg_noise), rel=0.05)
+    for h in sim.truth.holds:
+        plateau = (t >= h.times["plateau_start"]) & (t <= h.times["plateau_end"])
+        level = a[plateau].mean()
+        assert h.quantities["contraction_level"] == pytest.approx(100 * level / ref_act, rel=2e-3)
+        span = (t >= h.start) & (t <= h.end)
+        assert h.quantities["hold_time"] == pytest.approx(
+            np.count_nonzero(a[span] >= 0.5 * level) / sim.emg_rate, abs=2e-3
+        )
+        rest = (t >= h.end + 0.5) & (t <= h.times["rest_end"])
+        assert h.quantities["relax_level"] == pytest.approx(100 * a[rest].mean() / ref_act, rel=2e-3)
+        for label, value in h.errors.items():
+            assert h.quantities[ERRORS[label].quantity] == pytest.approx(value)
+    normal = sim.truth.holds[0].quantities
+    assert 40 < normal["contraction_level"] < 60 and normal["relax_level"] < 2.0
+    assert sim.truth.holds[1].quantities["contraction_level"] < 26
+    assert sim.truth.holds[2].quantities["hold_time"] < 2.6
+    assert sim.truth.holds[3].quantities["relax_level"] > 7.9
+
+
+def test_a_shoulder_muscle_is_on_the_right_arm_only():
+    from nmre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'right' for a shoulder muscle"):
+        MOVEMENTS["emg_contraction"](muscle="ut", side="left")
+    with pytest.raises(ConfigError, match="one of vmo, vl"):
+        MOVEMENTS["emg_contraction"](muscle="biceps")

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from nmre.errors import ConfigError, expected
 from nmre.sim.config import MovementConfig
 from nmre.sim.movements.base import Movement
+from nmre.sim.movements.contraction import ContractionConfig, ContractionMovement
 from nmre.sim.movements.single_joint import (
     HipAbductionConfig,
     HipAbductionMovement,
@@ -33,6 +34,7 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     KneeFlexionConfig: KneeFlexionMovement,
     HipAbductionConfig: HipAbductionMovement,
     SitToStandConfig: SitToStandMovement,
+    ContractionConfig: ContractionMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,
