@@ -186,7 +186,9 @@ def test_detector_matches_slow_reference(case: str, seed: int) -> None:
     for on, off in zip(ev[::2], ev[1::2], strict=False):
         assert off.payload["duration"] == pytest.approx(off.time - on.time)
         i0, i1 = round(on.time * FS), round(off.detected_at * FS)
-        assert off.payload["peak"] == np.nanmax(x[i0 : i1 + 1])  # the largest sample until the offset was decided
+        assert off.payload["peak"] == np.nanmax(
+            x[i0 : i1 + 1]
+        )  # the largest sample until the offset was decided
 
 
 def test_detector_agrees_with_detecta_on_clean_bursts() -> None:

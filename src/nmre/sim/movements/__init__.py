@@ -9,6 +9,7 @@ from nmre.errors import ConfigError, expected
 from nmre.sim.config import MovementConfig
 from nmre.sim.movements.base import Movement
 from nmre.sim.movements.contraction import ContractionConfig, ContractionMovement
+from nmre.sim.movements.lunge import LungeConfig, LungeMovement
 from nmre.sim.movements.single_joint import (
     HipAbductionConfig,
     HipAbductionMovement,
@@ -35,6 +36,7 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     HipAbductionConfig: HipAbductionMovement,
     SitToStandConfig: SitToStandMovement,
     ContractionConfig: ContractionMovement,
+    LungeConfig: LungeMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,
