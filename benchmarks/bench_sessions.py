@@ -28,7 +28,7 @@ import time
 
 from _harness import Comparison
 from bench_chain import TickSource, kit_sim, ticks
-from nmre.drills.squat import build_squat
+from nmre.drills import build_drill
 from nmre.engine import Engine
 from nmre.feedback.sinks import MemorySink
 from nmre.sessions import XdfRecorder, read_xdf
@@ -53,7 +53,7 @@ def _timed(fn):  # type: ignore[no-untyped-def]
 
 def _record(sim, path: str) -> float:  # type: ignore[no-untyped-def]
     sched = ticks(sim, 1.0)
-    meta = {"drill": {"name": "squat", "settings": build_squat(sim.streams).settings}}
+    meta = {"drill": {"name": "squat", "settings": build_drill("squat", sim.streams).settings}}
     rec = XdfRecorder(path, meta, chunk_seconds=1.0, fsync=False)
     wall, _ = _timed(lambda: Engine([TickSource(sim.streams, sched)], [], [rec]).run())
     return wall
@@ -61,7 +61,9 @@ def _record(sim, path: str) -> float:  # type: ignore[no-untyped-def]
 
 def _per_block(sim, seconds: float, record: str | None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     sinks = [MemorySink()] + ([XdfRecorder(record)] if record else [])
-    engine = Engine([SimSource(sim, emg_block=16, imu_block=2)], build_squat(sim.streams).nodes, sinks)
+    engine = Engine(
+        [SimSource(sim, emg_block=16, imu_block=2)], build_drill("squat", sim.streams).nodes, sinks
+    )
     wall, _ = _timed(lambda: engine.run(until=seconds))
     return engine.stats.cost.mean, wall
 

@@ -257,6 +257,20 @@ class OnsetDetector(Processor):
         40 dB in amplitude) below the baseline in use, or at 0, is a dead or zeroed
         signal — a guard holding a dropout, whose conditioned signal decays to
         nearly 0 — and never becomes the baseline.
+    peak_fraction : float or None
+        With a fraction ``f`` (e.g. 0.5), each onset is re-timed ``rise_window``
+        seconds after its threshold crossing: to the last upward crossing of
+        ``f`` × the burst's own peak in that window (payload ``threshold_time``
+        keeps the crossing of the threshold; ``detected_at`` is the release). A
+        threshold cuts a slow ramp early for a strong muscle and late for a weak
+        one, and low-level pre-activity crosses it before the burst; a fraction of
+        each burst's own peak times two muscles' bursts alike whatever their
+        amplitudes (onset at a percentage of the peak amplitude, e.g. 50 %:
+        the half-maximum). Default None: the threshold crossing.
+    rise_window : float
+        Seconds after the threshold crossing in which the burst's peak is taken (0.3).
+        The peak and the crossing are taken on a 50 ms moving mean of the signal (its
+        delay removed), since a TKEO path fluctuates too much sample by sample.
     """
 
     def __init__(
@@ -281,6 +295,8 @@ class OnsetDetector(Processor):
         rebaseline: float = 2.0,
         confirm: int = 1,
         max_drop: float = 1e4,
+        peak_fraction: float | None = None,
+        rise_window: float = 0.3,
     ) -> None:
         self.n_channels = n = _n_channels(n_channels)
         self.fs = _rate(fs)
@@ -380,6 +396,16 @@ class OnsetDetector(Processor):
         self._cap = 0
         self._grow(256)
         self._events: list[Event] = []
+        if peak_fraction is not None and not (
+            isinstance(peak_fraction, (int, float)) and 0 < peak_fraction < 1
+        ):
+            raise ConfigError("peak_fraction: " + expected("a fraction in (0, 1) or None", peak_fraction))
+        self.peak_fraction = None if peak_fraction is None else float(peak_fraction)
+        self.rise_window = _seconds(rise_window, "rise_window")
+        self._smooth_n = max(1, round(0.05 * self.fs))
+        self._keep = round((self.rise_window + self.t_on + 1.0) * self.fs)
+        self._rt = np.zeros(self._keep if self.peak_fraction is not None else 0)
+        self._rx = np.zeros((n, self._rt.shape[0]))
         self._cal: tuple[F64, F64] | None = None
         self._reset_state()
         if baseline is not None:
@@ -405,6 +431,10 @@ class OnsetDetector(Processor):
         self._hist[1] = 0.0
         self._sm[...] = 0.0
         self._events = []
+        self._pending: list[tuple[float, int, bool, Event]] = []
+        self._due_of_channel: dict[int, float] = {}
+        self._rpos = 0
+        self._rcount = 0
         self._update_thresholds()
 
     def set_baseline(self, mu: ArrayLike, sigma: ArrayLike) -> None:
@@ -510,6 +540,8 @@ class OnsetDetector(Processor):
             self._ev_i,
             self._ev_f,
         )
+        if self.peak_fraction is not None:
+            self._remember(block.times, x)
         if k:
             order = np.argsort(self._ev_f[:k, K.EV_DETECT], kind="stable")
             for j in order:
@@ -523,16 +555,83 @@ class OnsetDetector(Processor):
                 }
                 if not on:
                     payload["duration"] = float(f[K.EV_DURATION])
-                self._events.append(
-                    Event(
-                        time=float(f[K.EV_TIME]),
-                        kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
-                        source=block.stream,
-                        payload=payload,
-                        detected_at=float(f[K.EV_DETECT]),
-                    )
+                ev = Event(
+                    time=float(f[K.EV_TIME]),
+                    kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
+                    source=block.stream,
+                    payload=payload,
+                    detected_at=float(f[K.EV_DETECT]),
                 )
+                if self.peak_fraction is None:
+                    self._events.append(ev)
+                else:
+                    self._hold(c, on, ev)
+        if self.peak_fraction is not None and block.n_samples:
+            self._release(float(block.times[-1]))
         return Block(block.stream, block.times, y, block.seq, block.missing_before, block.arrival)
+
+    # -- onsets at a fraction of the burst's own peak --------------------------------------
+
+    def _remember(self, t: F64, x: F64) -> None:
+        """Keep the last samples of the conditioned signal (ring) for re-timing onsets."""
+        n = t.shape[0]
+        if n == 0:
+            return
+        if n + self._keep > self._rt.shape[0]:  # a block longer than the ring: grow it (never lose history)
+            order = (self._rpos - self._rcount + np.arange(self._rcount)) % self._rt.shape[0]
+            t_old, x_old = self._rt[order], self._rx[:, order]
+            cap = n + self._keep
+            self._rt, self._rx = np.zeros(cap), np.zeros((self.n_channels, cap))
+            self._rt[: self._rcount], self._rx[:, : self._rcount] = t_old, x_old
+            self._rpos = self._rcount % cap
+        cap = self._rt.shape[0]
+        idx = (self._rpos + np.arange(n)) % cap
+        self._rt[idx] = t
+        self._rx[:, idx] = x
+        self._rpos = int((self._rpos + n) % cap)
+        self._rcount = min(cap, self._rcount + n)
+
+    def _hold(self, c: int, on: bool, ev: Event) -> None:
+        due = ev.time + self.rise_window if on else ev.detected_at
+        last = self._due_of_channel.get(c, -math.inf)
+        due = max(due, last)  # never release an offset before its onset
+        self._due_of_channel[c] = due
+        self._pending.append((due, c, on, ev))
+
+    def _release(self, now: float) -> None:
+        if not self._pending:
+            return
+        ready = sorted((p for p in self._pending if p[0] <= now), key=lambda p: (p[0], p[1]))
+        if not ready:
+            return
+        self._pending = [p for p in self._pending if p[0] > now]
+        cap = self._rt.shape[0]
+        order = (self._rpos - self._rcount + np.arange(self._rcount)) % cap
+        t, x = self._rt[order], self._rx[:, order]
+        for due, c, on, ev in ready:
+            if not on:
+                self._events.append(ev)
+                continue
+            sel = (t >= ev.time) & (t <= due)
+            if not sel.any():
+                self._events.append(ev)
+                continue
+            # a moving mean of `smooth` s: a TKEO path fluctuates too much sample by sample for a crossing
+            w = self._smooth_n
+            cs = np.concatenate([[0.0], np.cumsum(x[c])])
+            hi = np.arange(1, x.shape[1] + 1)
+            xs = (cs[hi] - cs[np.maximum(hi - w, 0)]) / np.minimum(hi, w)
+            seg_idx = np.flatnonzero(sel)
+            k_peak = int(seg_idx[np.argmax(xs[seg_idx])])
+            target = self.peak_fraction * float(xs[k_peak])  # type: ignore[operator]
+            below = np.flatnonzero(xs[: k_peak + 1] < target)
+            k_on = max(0, (int(below[-1]) + 1 if below.size else 0) - (w - 1) // 2)  # the mean's delay back
+            payload = dict(ev.payload)
+            payload["threshold_time"] = ev.time
+            payload["fraction_of_peak"] = self.peak_fraction
+            payload["rise_peak"] = float(x[c, k_peak])
+            payload["detected_at"] = due
+            self._events.append(Event(float(t[k_on]), ev.kind, ev.source, payload, detected_at=due))
 
     def pop_events(self) -> list[Event]:
         out, self._events = self._events, []
