@@ -15,28 +15,66 @@ from nmre.eval.model import Margin
 
 __all__ = ["MARGINS", "margin_for"]
 
+_IMU_SAGITTAL = (
+    "IMU sagittal joint angles agree with optical motion capture within about 5 deg RMS (Poitras et al., "
+    "Sensors 19:1555, 2019, systematic review); 5 deg is also the usual minimal detectable change of a goniometer"
+)
+_IMU_FRONTAL = (
+    "frontal-plane joint angle from two IMUs: errors are larger than in the sagittal plane (Poitras 2019); "
+    "strap rotation about the long axis leaks flexion into it (about sin(rotation) x flexion)"
+)
+_INCLINATION = (
+    "inclination of one segment from one IMU (accelerometer-referenced orientation): 1-3 deg during slow "
+    "movement, more during fast movement"
+)
+_TIMING = (
+    "a duration between two threshold crossings of a slowly changing signal: each crossing moves by the "
+    "signal's accuracy divided by its rate of change, about 0.1 s at the speeds of these exercises; two of them"
+)
+_AMPLITUDE = (
+    "a ratio of mean EMG envelopes over one rep: a surface-EMG amplitude estimate over a few seconds has a "
+    "relative error of several percent up to about 10 % (amplitude estimation variance, e.g. Clancy & Hogan, "
+    "IEEE TBME 42:203, 1995), so a ratio of two of them about 0.1"
+)
+
 MARGINS: dict[str, Margin] = {
-    "knee_flexion_peak": Margin(
-        5.0,
-        "IMU sagittal knee angles agree with optical motion capture within about 5 deg RMS "
-        "(Poitras et al., Sensors 19:1555, 2019, systematic review); 5 deg is also the usual "
-        "minimal detectable change of a knee goniometer",
+    "knee_flexion_peak": Margin(5.0, _IMU_SAGITTAL),
+    "knee_flexion_min": Margin(5.0, _IMU_SAGITTAL + " (or a goniometer's reading)"),
+    "hip_flexion_peak": Margin(5.0, _IMU_SAGITTAL),
+    "shoulder_elevation_peak": Margin(
+        5.0, "humerothoracic elevation from two IMUs: the same order as other IMU joint angles (Poitras 2019)"
     ),
-    "knee_valgus_peak": Margin(
-        3.0,
-        "frontal-plane knee angle from two IMUs: strap rotation about the long axis leaks flexion "
-        "into valgus (about sin(rotation) x flexion); nmre calibrates the tilt but not that rotation",
-    ),
-    "trunk_lean_peak": Margin(
-        5.0,
-        "trunk inclination from one IMU, accelerometer-referenced (Madgwick beta 0.1): "
-        "a few degrees during dynamic movement",
+    "knee_valgus_peak": Margin(3.0, _IMU_FRONTAL),
+    "hip_abduction_peak": Margin(4.0, _IMU_FRONTAL + "; abduction ranges are larger than valgus ranges"),
+    "trunk_lean_peak": Margin(5.0, _INCLINATION),
+    "trunk_flexion_peak": Margin(5.0, _INCLINATION + " (accelerometer alone in sit-to-stand)"),
+    "trunk_lateral_lean_peak": Margin(3.0, _INCLINATION),
+    "pelvic_obliquity_peak": Margin(2.0, _INCLINATION + "; the pelvis moves slowly and little"),
+    "pelvic_drop_peak": Margin(2.0, _INCLINATION + "; the pelvis moves slowly and little"),
+    "scapular_elevation_peak": Margin(
+        3.0, "shoulder-girdle elevation from a scapula and a trunk IMU over a moving scapula: a few degrees"
     ),
     "vmo_vl_onset_lag": Margin(
         20.0,
         "surface-EMG onset detectors have a standard deviation of about 15 ms against visual "
         "onsets (reference/dsp.md 1.4; Hodges & Bui 1996); a difference of two onsets about 20 ms",
     ),
+    "vmo_vl_ratio": Margin(0.1, _AMPLITUDE),
+    "ut_lt_ratio": Margin(0.1, _AMPLITUDE),
+    "contraction_level": Margin(
+        5.0,
+        "EMG level in % of the reference contraction: the amplitude estimate's relative error "
+        "(up to about 10 %, Clancy & Hogan 1995) at targets of 30-60 % of the reference",
+    ),
+    "relax_level": Margin(
+        2.0,
+        "EMG level at rest in % of the reference: the noise floor and its fluctuation "
+        "are a few % of a reference contraction",
+    ),
+    "hold_time": Margin(0.25, _TIMING),
+    "rep_duration": Margin(0.25, _TIMING),
+    "transition_duration": Margin(0.25, _TIMING + " (sit-to-stand: from an accelerometer alone)"),
+    "reaction_time": Margin(0.1, "a movement onset found on a lean angle: about 0.05 s per crossing"),
     "sway_rms": Margin(
         0.008,
         "sway RMS over a 5 s window of a personal envelope (1.6 x the first two windows): "

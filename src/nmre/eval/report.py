@@ -129,6 +129,25 @@ def write_table(out: TextIO, figures: Mapping[str, Any]) -> None:
             out.write("   under stress     " + "  ".join(f"{names[g]:<{_W}}" for g in avail) + "\n")
             for rid, r in entry["rules"].items():
                 out.write("   " + _stress_rows(rid, r, set(avail)) + "\n")
+    real = figures.get("real")
+    if real:
+        out.write(
+            "\n== real recordings (issue 9.5): the drill against what a person counts on the trace (docs/eval-uci.md)\n"
+        )
+        for r in real:
+            eye = r["by_eye"]
+            if not r["ran"]:
+                out.write(f"   {r['file']:<14} {r['drill']:<24} not run: {r['reason']}\n")
+                continue
+            vals = ", ".join(f"{v:.1f}" for v in r["values"])
+            ref = ", ".join(f"{v:g}" for v in eye["extremes"])
+            verdict = "ok" if r["ok"] else "MISS"
+            v = r["verdicts"]
+            out.write(
+                f"   {r['file']:<14} {r['drill']:<24} counted {r['count']} (person {eye['count']}); "
+                f"per unit {vals} {eye['unit']} (person {ref}); verdicts {v.get('ok', 0)} ok, "
+                f"{v.get('corrected', 0)} corrected, {v.get('unjudged', 0)} not judged  {verdict}\n"
+            )
     misses = figures.get("misses", [])
     out.write("\n")
     if not misses and not figures["failed_cases"]:

@@ -35,7 +35,11 @@ class SuiteRun:
         """The figures over the cases named in ``names`` only (the quick suite inside a full run)."""
         keep = [c for c in self.cases if c.name in names]
         idx = {c.index for c in keep}
-        return aggregate(keep, [r for r in self.results if r.case in idx], self.rules)
+        out = aggregate(keep, [r for r in self.results if r.case in idx], self.rules)
+        if "real" in self.figures:  # the same recordings in any subset
+            out["real"] = self.figures["real"]
+            out["misses"] += [m for m in self.figures["misses"] if m["target"] == "real"]
+        return out
 
 
 def suite_plan(
@@ -60,8 +64,12 @@ def run_suite(
     drills: Sequence[str] | None = None,
     workers: int | None = None,
     progress: Callable[[CaseResult], None] | None = None,
+    real: bool = True,
 ) -> SuiteRun:
-    """Run ``suite`` ("quick" or "full") over ``drills`` and return its figures."""
+    """Run ``suite`` ("quick" or "full") over ``drills`` and return its figures.
+
+    ``real``: also replay the real recordings (issue 9.5) of the drills run.
+    """
     wall0 = time.perf_counter()
     cases, rules, skipped = suite_plan(suite, drills)
     results = run_cases(cases, workers, progress)
@@ -74,7 +82,28 @@ def run_suite(
         "targets": TARGETS,
         **figures,
     }
+    if real:
+        add_real(figures, None if drills is None else list(drills))
     return SuiteRun(suite, cases, results, rules, figures, time.perf_counter() - wall0)
+
+
+def add_real(figures: dict[str, Any], drills: Sequence[str] | None = None) -> None:
+    """The real recordings through their drills (issue 9.5; those of ``drills`` only, when given).
+
+    A recording whose drill disagrees with the person's count is a miss.
+    """
+    from nmre.eval.real import real_recordings
+
+    rows = [r.to_dict() for r in real_recordings() if drills is None or r.drill in drills]
+    figures["real"] = rows
+    for r in rows:
+        if r["ran"] and not r["ok"]:
+            what = f"counted {r['count']} (a person: {r['by_eye']['count']})"
+            if r["count_ok"] and r["worst_difference"] is not None:
+                what = f"extreme angle off by {r['worst_difference']} deg (limit {r['agreement_limit']})"
+            figures["misses"].append(
+                {"drill": r["drill"], "rule": "(real)", "group": r["file"], "target": "real", "value": what}
+            )
 
 
 def results_document(run: SuiteRun) -> dict[str, Any]:
@@ -108,6 +137,9 @@ def _targets(figures: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, A
         for label, c in d.get("count_targets", {}).items():
             out[(drill, "(counts)", label, "counts")] = c
         out[(drill, "(cases)", "all", "cases")] = {"value": f"{d['failed']} failed", "met": d["failed"] == 0}
+    for r in figures.get("real", []):
+        if r["ran"]:
+            out[(r["drill"], "(real)", r["file"], "real")] = {"value": r["count"], "met": bool(r["ok"])}
     return out
 
 

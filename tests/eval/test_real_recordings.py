@@ -1,0 +1,81 @@
+"""Real recordings (issue 9.5): the drills count what a person counts on the UCI goniometer traces.
+
+The person's counts (``nmre.eval.real.UCI_BY_EYE``, written up in docs/eval-uci.md) are checked here
+twice: against the raw trace with a plain hysteresis count (so the written numbers cannot drift from
+the data), and against the drills replaying the imported recordings.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nmre.eval.real import ANGLE_AGREEMENT, MYO_BY_EYE, UCI_BY_EYE, ByEye, data_dir, run_myo, run_uci
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "eval-uci.md"
+UCI = data_dir() / "uci-lower-limb"
+
+
+def _raw(name: str) -> np.ndarray:
+    return np.loadtxt(UCI / f"{name}.txt", skiprows=7)[:, 4]
+
+
+def _excursions(angle: np.ndarray, seated: bool) -> list[float]:
+    """Extreme angle of each excursion away from rest, by a plain two-threshold count on the raw trace.
+
+    Seated extension goes from bent (55-88 deg) towards straight: an excursion starts below 35 deg
+    and ends above 45; standing flexion goes from straight up to 90-120: starts above 60, ends below 40.
+    """
+    out: list[float] = []
+    inside, extreme = False, 0.0
+    for a in angle:
+        enter = a < 35.0 if seated else a > 60.0
+        leave = a > 45.0 if seated else a < 40.0
+        if not inside and enter:
+            inside, extreme = True, a
+        elif inside:
+            extreme = min(extreme, a) if seated else max(extreme, a)
+            if leave:
+                out.append(float(extreme))
+                inside = False
+    if inside:
+        out.append(float(extreme))
+    return out
+
+
+@pytest.mark.parametrize("eye", UCI_BY_EYE, ids=lambda e: e.file)
+def test_the_person_s_count_holds_on_the_raw_trace(eye: ByEye) -> None:
+    got = _excursions(_raw(eye.file), seated=eye.quantity == "knee_flexion_min")
+    assert len(got) == eye.count
+    np.testing.assert_allclose(got, eye.extremes, atol=1.5)
+
+
+def test_the_documented_counts_are_the_ones_held() -> None:
+    text = DOC.read_text()
+    for eye in UCI_BY_EYE:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {eye.file} |"))
+        assert f"**{eye.count}**" in row
+        nums = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", row.split("|")[4])]
+        assert nums == list(eye.extremes)
+
+
+@pytest.mark.parametrize("eye", UCI_BY_EYE, ids=lambda e: e.file)
+def test_the_drill_counts_what_the_person_counts(eye: ByEye) -> None:
+    r = run_uci(eye)
+    if not r.ran:
+        pytest.skip(r.reason)
+    assert r.count == eye.count, f"{eye.drill} counted {r.count} reps, a person counts {eye.count}"
+    assert len(r.values) == eye.count, f"{eye.quantity} reported for {len(r.values)} of {eye.count} reps"
+    worst = max(abs(a - b) for a, b in zip(r.values, eye.extremes, strict=True))
+    assert worst <= ANGLE_AGREEMENT, f"{eye.quantity} {r.values} vs by eye {list(eye.extremes)}"
+
+
+def test_the_myo_recording_replays_through_the_contraction_drill() -> None:
+    r = run_myo()
+    if not r.ran:
+        pytest.skip(r.reason)
+    assert r.count == MYO_BY_EYE.count
+    assert abs(r.values[0] - MYO_BY_EYE.extremes[0]) <= 0.1
