@@ -42,6 +42,21 @@ def _cases():
         "sit_to_stand": dict(
             transitions=4, errors={2: ("slow_transition",), 3: ("excessive_trunk_flexion",)}
         ),
+        "forward_lunge": dict(
+            reps=4,
+            side="left",
+            errors={1: ("shallow_lunge",), 2: ("knee_valgus", "pelvic_drop"), 3: ("excessive_trunk_lean",)},
+        ),
+        "shoulder_scaption": dict(
+            reps=5,
+            errors={
+                1: ("insufficient_elevation",),
+                2: ("ut_dominance",),
+                3: ("shoulder_shrug",),
+                4: ("trunk_compensation",),
+            },
+        ),
+        "pnf_d2_flexion": dict(reps=4, errors={1: ("incomplete_range",), 2: ("off_pattern",), 3: ("jerky",)}),
     }
 
 
@@ -92,6 +107,26 @@ def oracle(sim, name, sel, side):
         return np.abs(np.degrees(np.arctan2(z[sel, 1], z[sel, 2]))).max()
     if name in ("pelvic_obliquity_peak", "pelvic_drop_peak"):
         return (-sign * np.degrees(np.arcsin(y_pelvis[sel, 2]))).max()
+    if name in ("shoulder_elevation_peak",):
+        hum = (rot(sim, "trunk").inv() * rot(sim, "upper_arm.r")).apply([0.0, 0.0, -1.0])
+        return np.degrees(np.arccos(np.clip(-hum[sel, 2], -1, 1))).max()
+    if name == "scapular_upward_rotation_peak":
+        m = (rot(sim, "trunk").inv() * rot(sim, "scapula.r")).as_matrix()
+        return np.degrees(np.arctan2(-m[sel, 2, 1], m[sel, 1, 1])).max()
+    if name == "scapular_elevation_peak":  # the SC -> GH line's rise in the trunk frame, from the joints
+        t = sim.kinematics["time"][sel]
+        st = sim.movement.state(t)
+        d = rot(sim, "trunk")[sel].inv().apply((st.joints["gh.r"] - st.joints["sc.r"]).T)
+        n0 = np.array(sim.movement.body.clavicle)
+        rest = math.atan2(n0[2], -n0[1])
+        return np.degrees(np.arctan2(d[:, 2], -d[:, 1]) - rest).max()
+    if name == "sparc":
+        from nmre.dsp.movement import sparc
+
+        r = rot(sim, "forearm.r")
+        w = (r[:-2].inv() * r[2:]).as_rotvec() / (2 / sim.imu_rate)
+        inner = sel[1:-1]
+        return sparc(np.linalg.norm(w[inner], axis=1), sim.imu_rate)
     if name == "hold_time":
         k = knee[sel, 0]
         return np.count_nonzero(k <= k.min() + 5.0) / sim.imu_rate
@@ -141,7 +176,7 @@ def test_every_truth_quantity_equals_an_independent_computation(case):
             want = oracle(sim, q, sel, sim.config.side)
             if want is None:
                 continue
-            tol = 1e-6 if q != "hold_time" else 1e-9
+            tol = {"hold_time": 1e-9, "sparc": 0.02, "scapular_elevation_peak": 1e-6}.get(q, 1e-6)
             assert value == pytest.approx(want, abs=tol), (name, r.index, q)
             checked += 1
         for q in ("rep_duration", "transition_duration"):
@@ -231,6 +266,8 @@ def test_feet_on_the_ground_stay_put(case):
         "squat": ["r", "l"],
         "sit_to_stand": ["r", "l"],
         "forward_lunge": [sim.movement.o],  # the back foot; the front one steps
+        "shoulder_scaption": ["r", "l"],
+        "pnf_d2_flexion": ["r", "l"],
     }[name]
     for s in planted:
         a = st.joints[f"ankle.{s}"]
@@ -330,3 +367,42 @@ def test_the_lunge_steps_forward_lands_and_steps_back():
         k = st.angles["knee_flexion.r"]
         swing = (t >= r.start) & (t < r.times["landing"])
         assert k[swing].max() < 35.0 < r.quantities["knee_flexion_peak"]
+
+
+def test_scaption_moves_in_the_scapular_plane_with_the_scapulohumeral_rhythm():
+    sim = simulate(MOVEMENTS["shoulder_scaption"](reps=2), seed=3, kit="all")
+    kin = sim.kinematics
+    top = kin["shoulder_elevation"] > 60.0
+    assert np.allclose(kin["shoulder_plane"][top], 55.0, atol=1e-6)  # the scapular plane
+    # the scapula rotates upward by a third of the elevation plus the clavicle's 8 %
+    ratio = kin["scapular_upward_rotation"][top] / kin["shoulder_elevation"][top]
+    assert np.allclose(ratio, 0.38, atol=0.01)
+    ut = sim.truth.reps[0].quantities["ut_lt_ratio"]
+    assert 0.6 < ut < 1.5
+
+
+def test_pnf_d2_runs_from_across_the_body_to_up_and_out_and_deviations_grade_the_distance():
+    sim = simulate(
+        MOVEMENTS["pnf_d2_flexion"](reps=3, errors={1: {"off_pattern": 0.2}, 2: {"off_pattern": 0.4}}), seed=3
+    )
+    kin = sim.kinematics
+    rep = sim.truth.reps[0]
+    t = kin["time"]
+    start = np.searchsorted(t, rep.start + 0.05)
+    top = np.searchsorted(t, rep.times["top"])
+    assert (
+        kin["shoulder_plane"][start] < -20.0 and kin["shoulder_elevation"][start] < 25.0
+    )  # hand by the other hip
+    assert kin["shoulder_plane"][top] > 60.0 and kin["shoulder_elevation"][top] > 140.0  # up and out
+    d = [r.quantities["template_distance"] for r in sim.truth.reps]
+    assert d[0] < 0.05 and d[1] == pytest.approx(0.2, abs=1e-3) and d[2] == pytest.approx(0.4, abs=1e-3)
+
+
+def test_the_simulators_sparc_equals_the_dsp_one_on_the_same_speed():
+    from nmre.dsp.movement import sparc
+    from nmre.sim.movements.arm import spectral_arc_length
+
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x = np.abs(np.convolve(rng.normal(size=400), np.ones(30) / 30, mode="same")) + 0.1
+        assert spectral_arc_length(x, 100.0) == pytest.approx(sparc(x, 100.0), abs=1e-12)

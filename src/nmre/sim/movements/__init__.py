@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 from nmre.errors import ConfigError, expected
 from nmre.sim.config import MovementConfig
+from nmre.sim.movements.arm import PnfConfig, PnfMovement, ScaptionConfig, ScaptionMovement
 from nmre.sim.movements.base import Movement
 from nmre.sim.movements.contraction import ContractionConfig, ContractionMovement
 from nmre.sim.movements.lunge import LungeConfig, LungeMovement
@@ -37,6 +38,8 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     SitToStandConfig: SitToStandMovement,
     ContractionConfig: ContractionMovement,
     LungeConfig: LungeMovement,
+    ScaptionConfig: ScaptionMovement,
+    PnfConfig: PnfMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,
