@@ -406,3 +406,61 @@ def test_the_simulators_sparc_equals_the_dsp_one_on_the_same_speed():
     for _ in range(5):
         x = np.abs(np.convolve(rng.normal(size=400), np.ones(30) / 30, mode="same")) + 0.1
         assert spectral_arc_length(x, 100.0) == pytest.approx(sparc(x, 100.0), abs=1e-12)
+
+
+def test_limits_of_stability_truth_from_the_centre_of_mass_path():
+    cfg = MOVEMENTS["limits_of_stability"](
+        errors={1: ("slow_reaction",), 3: ("short_excursion",), 5: ("poor_directional_control",)}
+    )
+    sim = simulate(cfg, seed=8, kit="all")
+    targets = sim.truth.targets
+    assert [r.label for r in targets] == [
+        "forward",
+        "forward_right",
+        "right",
+        "backward_right",
+        "backward",
+        "backward_left",
+        "left",
+        "forward_left",
+    ]
+    for r in targets:
+        t = np.arange(np.ceil((r.start - 0.5) * 100), np.floor(r.end * 100) + 1) / 100.0
+        p = sim.movement.state(t).joints["pelvis"]
+        mid = np.zeros(3)
+        v = p - mid[:, None]
+        lean = np.degrees(np.vstack([np.arctan2(v[0], v[2]), np.arctan2(-v[1], v[2])]))
+        d = lean - lean[:, t < r.start].mean(axis=1, keepdims=True)
+        goal = np.array([r.info["target_forward_deg"], r.info["target_right_deg"]])
+        u = goal / np.linalg.norm(goal)
+        nrm = np.array([-u[1], u[0]])
+        prim = (t >= r.times["onset"] - 1e-9) & (t <= r.times["primary_end"] + 1e-9)
+        held = (t >= r.times["onset"]) & (t <= r.times["return_start"])
+        step = np.diff(d[:, prim], axis=1)
+        on, off = np.abs(u @ step).sum(), np.abs(nrm @ step).sum()
+        q = r.quantities
+        assert q["reaction_time"] == pytest.approx(r.times["onset"] - r.times["cue"])
+        assert q["max_excursion"] == pytest.approx(
+            100 * (u @ d[:, held]).max() / np.linalg.norm(goal), abs=1e-6
+        )
+        assert q["directional_control"] == pytest.approx(100 * (on - off) / on, abs=1e-6)
+        path = d[:, prim]
+        dist = np.linalg.norm(path - path[:, :1], axis=0)
+        a, b = np.argmax(dist >= 0.05 * dist[-1]), np.argmax(dist >= 0.95 * dist[-1])
+        speed = np.linalg.norm(np.diff(path[:, a : b + 1], axis=1), axis=0).sum() / ((b - a) / 100.0)
+        assert q["movement_velocity"] == pytest.approx(speed, rel=1e-6)
+        # still before the onset, leaning within the limit
+        assert np.abs(d[:, t < r.times["onset"] - 0.02]).max() < 0.3
+        assert np.linalg.norm(goal) <= r.info["limit_deg"] * 0.75 + 1e-9
+        for label, value in r.errors.items():
+            assert q[ERRORS[label].quantity] == pytest.approx(value)
+    normal = [r.quantities for r in targets if not r.errors]
+    assert all(0.5 < q["reaction_time"] < 1.2 and q["directional_control"] > 70 for q in normal)
+    assert targets[1].quantities["reaction_time"] >= 1.2
+    assert targets[3].quantities["max_excursion"] <= 70.0 + 1e-6
+    assert targets[5].quantities["directional_control"] <= 60.0 + 1e-6
+    # a trunk sensor leans with every target; the pelvis is level in sideways leans
+    kin = sim.kinematics
+    right = targets[2]
+    k = np.searchsorted(kin["time"], right.times["return_start"] - 0.5)
+    assert abs(kin["trunk_lateral_lean"][k]) > 4.0 and abs(kin["pelvic_obliquity"][k]) < 1e-6

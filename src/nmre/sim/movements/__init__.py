@@ -10,6 +10,7 @@ from nmre.sim.config import MovementConfig
 from nmre.sim.movements.arm import PnfConfig, PnfMovement, ScaptionConfig, ScaptionMovement
 from nmre.sim.movements.base import Movement
 from nmre.sim.movements.contraction import ContractionConfig, ContractionMovement
+from nmre.sim.movements.los import LosConfig, LosMovement
 from nmre.sim.movements.lunge import LungeConfig, LungeMovement
 from nmre.sim.movements.single_joint import (
     HipAbductionConfig,
@@ -40,6 +41,7 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     LungeConfig: LungeMovement,
     ScaptionConfig: ScaptionMovement,
     PnfConfig: PnfMovement,
+    LosConfig: LosMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,
