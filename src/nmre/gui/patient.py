@@ -227,7 +227,7 @@ class PatientView(QtWidgets.QWidget):
             p.drawText(
                 text_rect,
                 QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                f"{sc.value:.0f}{_unit(sc.unit)}",
+                f"{round(sc.value) + 0:.0f}{_unit(sc.unit)}",
             )
             word = "In the zone" if inside else (_direction(sc) if inside is False else "")
             if word:
