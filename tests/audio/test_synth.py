@@ -186,6 +186,7 @@ def test_wav_sink_cues_have_their_frequency_and_onset(tmp_path: Path) -> None:
         sink.on_block(block_at(t))
         if what == "rep":
             sink.on_event(event(t, kinds.REP_END, rep=1))
+            sink.on_block(block_at(t))  # the engine moves on without a verdict: the tick sounds
         else:
             sink.on_event(event(t, kinds.FEEDBACK_CUE, tone=what))
     sink.on_feedback(FeedbackState(3.0))
@@ -207,6 +208,24 @@ def test_wav_sink_cues_have_their_frequency_and_onset(tmp_path: Path) -> None:
         assert peak_frequency(seg, rate) == pytest.approx(first[0], rel=0.005)
     lat = sink.latency()["cue_from_arrival"]
     assert lat["n"] == 3 and b * 1e3 - 0.01 <= lat["p50"] <= 2 * b * 1e3 + 0.01
+
+
+def test_a_verdict_replaces_the_rep_tick_and_is_not_queued_behind_it(tmp_path: Path) -> None:
+    sink = WavFileSink(tmp_path / "v.wav", blocksize=256, rate=RATE)
+    sink.open([])
+    sink.on_block(block_at(1.0))
+    sink.on_event(event(1.0, kinds.REP_END, rep=1))  # the rules judge the rep in the same engine step
+    sink.on_event(event(1.0, kinds.FEEDBACK_CUE, tone="good"))
+    sink.on_feedback(FeedbackState(1.0))
+    sink.on_block(block_at(1.01))
+    sink.on_feedback(FeedbackState(2.0))
+    sink.close()
+    logged = sink.synth.onsets()
+    assert [name for name, _ in logged] == ["good"]
+    b = 256 / RATE
+    assert 1.0 + b - 1e-9 <= logged[0][1] <= 1.0 + 2 * b + 1e-9
+    heard = onsets(read_wav(tmp_path / "v.wav")[0], RATE)
+    assert len(heard) == 1 and heard[0] == pytest.approx(logged[0][1], abs=0.003)
 
 
 def test_wav_sink_sonifies_the_watched_signal(tmp_path: Path) -> None:

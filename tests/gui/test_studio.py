@@ -96,6 +96,7 @@ def studio_factory(qapp: QtWidgets.QApplication, tmp_path: Path) -> Iterator[Any
     for s in made:
         s.runner.stop()
         s.fast.stop()
+        s.dash.stop()
         s.slow.stop()
         s.dashboard.close()
         s.patient.close()
@@ -266,3 +267,36 @@ def test_nothing_on_the_dashboard_is_clipped(studio_factory: Any) -> None:
             item = table.item(r, c)
             width = table.fontMetrics().horizontalAdvance(item.text())
             assert width <= table.columnWidth(c), f"device table cell clipped: {item.text()!r}"
+
+
+def test_the_readiness_gate_holds_the_drill_until_the_therapist_overrides_it(studio_factory: Any) -> None:
+    from nmre.quality import Corruption, FaultySource
+
+    # an electrode off: the right leg's EMG reads a flat 0 mV for the whole session
+    def flat_emg(src: Source) -> Source:
+        return FaultySource(src, corrupt=[Corruption("emg.r", 0.0, 1e6, 0.0)])
+
+    studio, clock = studio_factory("squat", wrapper=flat_emg, reps=6)
+    step(studio, clock, 9.0)
+    gate = studio.gate
+    assert gate is not None and not gate.open
+    state, waiting = gate.status()
+    assert state.value == "failed" and "electrode" in waiting
+    items = [studio.dashboard.calibration.item(i).text() for i in range(studio.dashboard.calibration.count())]
+    assert any(t.startswith("readiness gate: failed") and "electrode" in t for t in items), items
+    assert studio.dashboard.override.isEnabled()
+    assert studio.counters.last_rep == {} and studio.counters.on_target == 0, "nothing judged before ready"
+    assert (
+        studio.patient.scene.overlay == "ready"
+        and "checking the sensors" in studio.patient.scene.overlay_text
+    )
+    # the therapist decides to go on without EMG, and says why
+    studio.override_readiness("")  # an empty reason is refused with one line
+    assert "reason" in studio.dashboard.warnings.item(0).text()
+    studio.override_readiness("EMG electrodes not used today")
+    step(studio, clock, 24.0)
+    assert gate.open and gate.status()[0].value == "overridden"
+    assert "squat_depth" in studio.counters.last_rep, "reps are judged once the gate is open"
+    assert not studio.dashboard.override.isEnabled()
+    kinds_seen = [e.kind for e in studio.runner.engine.events]
+    assert "readiness.fail" in kinds_seen and "readiness.override" in kinds_seen

@@ -39,6 +39,24 @@ def _cases():
         "squat": dict(
             reps=4, errors={1: ("shallow_squat",), 2: ("knee_valgus",), 3: ("excessive_trunk_lean",)}
         ),
+        "sit_to_stand": dict(
+            transitions=4, errors={2: ("slow_transition",), 3: ("excessive_trunk_flexion",)}
+        ),
+        "forward_lunge": dict(
+            reps=4,
+            side="left",
+            errors={1: ("shallow_lunge",), 2: ("knee_valgus", "pelvic_drop"), 3: ("excessive_trunk_lean",)},
+        ),
+        "shoulder_scaption": dict(
+            reps=5,
+            errors={
+                1: ("insufficient_elevation",),
+                2: ("ut_dominance",),
+                3: ("shoulder_shrug",),
+                4: ("trunk_compensation",),
+            },
+        ),
+        "pnf_d2_flexion": dict(reps=4, errors={1: ("incomplete_range",), 2: ("off_pattern",), 3: ("jerky",)}),
     }
 
 
@@ -83,12 +101,32 @@ def oracle(sim, name, sel, side):
         return (-hip[sel, 0]).max()
     if name == "hip_abduction_peak":
         return (-sign * hip[sel, 1]).max()
-    if name == "trunk_lean_peak":
+    if name in ("trunk_lean_peak", "trunk_flexion_peak"):
         return np.degrees(np.arctan2(z[sel, 0], z[sel, 2])).max()
     if name == "trunk_lateral_lean_peak":
         return np.abs(np.degrees(np.arctan2(z[sel, 1], z[sel, 2]))).max()
-    if name == "pelvic_obliquity_peak":
+    if name in ("pelvic_obliquity_peak", "pelvic_drop_peak"):
         return (-sign * np.degrees(np.arcsin(y_pelvis[sel, 2]))).max()
+    if name in ("shoulder_elevation_peak",):
+        hum = (rot(sim, "trunk").inv() * rot(sim, "upper_arm.r")).apply([0.0, 0.0, -1.0])
+        return np.degrees(np.arccos(np.clip(-hum[sel, 2], -1, 1))).max()
+    if name == "scapular_upward_rotation_peak":
+        m = (rot(sim, "trunk").inv() * rot(sim, "scapula.r")).as_matrix()
+        return np.degrees(np.arctan2(-m[sel, 2, 1], m[sel, 1, 1])).max()
+    if name == "scapular_elevation_peak":  # the SC -> GH line's rise in the trunk frame, from the joints
+        t = sim.kinematics["time"][sel]
+        st = sim.movement.state(t)
+        d = rot(sim, "trunk")[sel].inv().apply((st.joints["gh.r"] - st.joints["sc.r"]).T)
+        n0 = np.array(sim.movement.body.clavicle)
+        rest = math.atan2(n0[2], -n0[1])
+        return np.degrees(np.arctan2(d[:, 2], -d[:, 1]) - rest).max()
+    if name == "sparc":
+        from nmre.dsp.movement import sparc
+
+        r = rot(sim, "forearm.r")
+        w = (r[:-2].inv() * r[2:]).as_rotvec() / (2 / sim.imu_rate)
+        inner = sel[1:-1]
+        return sparc(np.linalg.norm(w[inner], axis=1), sim.imu_rate)
     if name == "hold_time":
         k = knee[sel, 0]
         return np.count_nonzero(k <= k.min() + 5.0) / sim.imu_rate
@@ -138,15 +176,16 @@ def test_every_truth_quantity_equals_an_independent_computation(case):
             want = oracle(sim, q, sel, sim.config.side)
             if want is None:
                 continue
-            tol = 1e-6 if q != "hold_time" else 1e-9
+            tol = {"hold_time": 1e-9, "sparc": 0.02, "scapular_elevation_peak": 1e-6}.get(q, 1e-6)
             assert value == pytest.approx(want, abs=tol), (name, r.index, q)
             checked += 1
-        assert r.quantities.get("rep_duration", r.duration) == pytest.approx(r.end - r.start)
-    assert checked >= 2 * len(sim.truth.records)
+        for q in ("rep_duration", "transition_duration"):
+            assert r.quantities.get(q, r.duration) == pytest.approx(r.end - r.start)
+    assert checked >= len(sim.truth.records)
 
 
 def test_emg_amplitude_ratios_equal_the_activations(case):
-    name, sim = case
+    _, sim = case
     if not any("vmo_vl_ratio" in r.quantities for r in sim.truth.reps):
         pytest.skip("no EMG ratio in this movement")
     s = "r" if sim.config.side == "right" else "l"
@@ -177,7 +216,7 @@ def test_each_injected_error_sets_its_quantity_to_its_severity(case):
 
 def test_normal_reps_differ_from_the_errors_graded_by_severity(case):
     name, sim = case
-    reps = sim.truth.reps
+    reps = sim.truth.records
     normal = [r for r in reps if not r.errors]
     assert normal
     for r in reps:
@@ -225,8 +264,203 @@ def test_feet_on_the_ground_stay_put(case):
         "standing_knee_flexion": [sim.movement.o],
         "standing_hip_abduction": [sim.movement.o],
         "squat": ["r", "l"],
+        "sit_to_stand": ["r", "l"],
+        "forward_lunge": [sim.movement.o],  # the back foot; the front one steps
+        "shoulder_scaption": ["r", "l"],
+        "pnf_d2_flexion": ["r", "l"],
     }[name]
     for s in planted:
         a = st.joints[f"ankle.{s}"]
         assert np.max(np.abs(a - a[:, :1])) < 1e-6, (name, s)
     assert math.isfinite(sim.duration)
+
+
+def test_sit_to_stand_alternates_from_seated_and_nothing_moves_outside_a_transition():
+    sim = simulate(MOVEMENTS["sit_to_stand"](transitions=6), seed=2, kit="all")
+    tr = sim.truth.transitions
+    assert [r.label for r in tr] == ["sit_to_stand", "stand_to_sit"] * 3
+    assert all(r.kind == "transition" and r.quantities["transition_duration"] == r.duration for r in tr)
+    t = sim.kinematics["time"]
+    r = rot(sim, "trunk")
+    w = np.linalg.norm((r[:-2].inv() * r[2:]).as_rotvec(), axis=1) / (2 / sim.imu_rate)
+    tm = t[1:-1]
+    inside = np.zeros(tm.shape, bool)
+    for x in tr:
+        inside |= (tm > x.start) & (tm < x.end)
+        # the pelvis leaves the seat at 30 % of a sit-to-stand: below it the pelvis height has not changed much
+        assert x.start < x.times.get("seat_off", x.times.get("seat_on")) < x.end
+    sway = w[~inside].max()
+    assert sway < 0.02 and w[inside].max() > 0.5  # rad/s: still between transitions, moving in them
+    z = sim.kinematics["pelvis_pos"][2]
+    assert z[t < tr[0].start].std() < 1e-9  # seated: still
+    assert z[np.searchsorted(t, tr[0].end + 0.5)] - z[0] > 0.2  # standing is higher
+
+
+def test_sit_to_stand_minimal_kit_is_one_accelerometer():
+    sim = simulate(MOVEMENTS["sit_to_stand"](transitions=2), seed=2, kit="minimal")
+    assert [(s.id, s.kind.value) for s in sim.streams] == [("acc.pelvis", "acc")]
+
+
+@pytest.mark.parametrize("muscle", ["vmo", "gmed", "ut"])
+def test_contraction_truth_from_the_activations_and_the_emg(muscle):
+    cfg = MOVEMENTS["emg_contraction"](
+        muscle=muscle,
+        cycles=4,
+        errors={1: ("weak_contraction",), 2: ("short_hold",), 3: ("incomplete_relaxation",)},
+    )
+    sim = simulate(cfg, seed=4)
+    (info,) = sim.streams
+    assert [c.name for c in info.channels] == [muscle]
+    t, v = sim.data[info.id]
+    a = sim.activations[info.id][0]
+    ref = next(r for r in sim.truth.records if r.kind == "reference")
+    p0, p1 = ref.start + 0.5, ref.end - 0.5
+    sel_ref = (t >= p0) & (t <= p1)
+    ref_act = a[sel_ref].mean()
+    assert ref.info["amplitude_mv"] == pytest.approx(sim.subject.rms_at_full(muscle) * ref_act, rel=1e-3)
+    # the EMG's RMS over the reference plateau is the amplitude (plus the noise floor in quadrature)
+    rms = np.sqrt(np.mean(v[0, sel_ref] ** 2))
+    assert rms == pytest.approx(np.hypot(ref.info["amplitude_mv"], sim.subject.emg_noise), rel=0.05)
+    for h in sim.truth.holds:
+        plateau = (t >= h.times["plateau_start"]) & (t <= h.times["plateau_end"])
+        level = a[plateau].mean()
+        assert h.quantities["contraction_level"] == pytest.approx(100 * level / ref_act, rel=2e-3)
+        span = (t >= h.start) & (t <= h.end)
+        assert h.quantities["hold_time"] == pytest.approx(
+            np.count_nonzero(a[span] >= 0.5 * level) / sim.emg_rate, abs=2e-3
+        )
+        rest = (t >= h.end + 0.5) & (t <= h.times["rest_end"])
+        assert h.quantities["relax_level"] == pytest.approx(100 * a[rest].mean() / ref_act, rel=2e-3)
+        for label, value in h.errors.items():
+            assert h.quantities[ERRORS[label].quantity] == pytest.approx(value)
+    normal = sim.truth.holds[0].quantities
+    assert 40 < normal["contraction_level"] < 60 and normal["relax_level"] < 2.0
+    assert sim.truth.holds[1].quantities["contraction_level"] < 26
+    assert sim.truth.holds[2].quantities["hold_time"] < 2.6
+    assert sim.truth.holds[3].quantities["relax_level"] > 7.9
+
+
+def test_a_shoulder_muscle_is_on_the_right_arm_only():
+    from nmre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'right' for a shoulder muscle"):
+        MOVEMENTS["emg_contraction"](muscle="ut", side="left")
+    with pytest.raises(ConfigError, match="one of vmo, vl"):
+        MOVEMENTS["emg_contraction"](muscle="biceps")
+
+
+def test_the_lunge_steps_forward_lands_and_steps_back():
+    sim = simulate(MOVEMENTS["forward_lunge"](reps=2), seed=6, kit="all")
+    t = np.arange(0.0, sim.duration, 0.005)
+    st = sim.movement.state(t)
+    front = st.joints["ankle.r"]
+    assert front[2].min() > -1e-3 and 0.03 < front[2].max() < 0.15  # the swing foot clears the floor
+    legs = sim.movement.body.thigh_length + sim.movement.body.shank_length
+    for r in sim.truth.reps:
+        landed = (t > r.times["landing"] + 0.01) & (t < r.times["lift_off"] - 0.01)
+        assert np.allclose(front[0, landed], 0.75 * legs, atol=1e-9) and np.allclose(
+            front[2, landed], 0.0, atol=1e-9
+        )
+        home = (t > r.end + 0.05) & (t < r.end + 1.0)
+        assert np.allclose(front[0, home], 0.0, atol=1e-9)
+        # the front knee is deepest in the hold; the swing never bends it as far
+        k = st.angles["knee_flexion.r"]
+        swing = (t >= r.start) & (t < r.times["landing"])
+        assert k[swing].max() < 35.0 < r.quantities["knee_flexion_peak"]
+
+
+def test_scaption_moves_in_the_scapular_plane_with_the_scapulohumeral_rhythm():
+    sim = simulate(MOVEMENTS["shoulder_scaption"](reps=2), seed=3, kit="all")
+    kin = sim.kinematics
+    top = kin["shoulder_elevation"] > 60.0
+    assert np.allclose(kin["shoulder_plane"][top], 55.0, atol=1e-6)  # the scapular plane
+    # the scapula rotates upward by a third of the elevation plus the clavicle's 8 %
+    ratio = kin["scapular_upward_rotation"][top] / kin["shoulder_elevation"][top]
+    assert np.allclose(ratio, 0.38, atol=0.01)
+    ut = sim.truth.reps[0].quantities["ut_lt_ratio"]
+    assert 0.6 < ut < 1.5
+
+
+def test_pnf_d2_runs_from_across_the_body_to_up_and_out_and_deviations_grade_the_distance():
+    sim = simulate(
+        MOVEMENTS["pnf_d2_flexion"](reps=3, errors={1: {"off_pattern": 0.2}, 2: {"off_pattern": 0.4}}), seed=3
+    )
+    kin = sim.kinematics
+    rep = sim.truth.reps[0]
+    t = kin["time"]
+    start = np.searchsorted(t, rep.start + 0.05)
+    top = np.searchsorted(t, rep.times["top"])
+    assert (
+        kin["shoulder_plane"][start] < -20.0 and kin["shoulder_elevation"][start] < 25.0
+    )  # hand by the other hip
+    assert kin["shoulder_plane"][top] > 60.0 and kin["shoulder_elevation"][top] > 140.0  # up and out
+    d = [r.quantities["template_distance"] for r in sim.truth.reps]
+    assert d[0] < 0.05 and d[1] == pytest.approx(0.2, abs=1e-3) and d[2] == pytest.approx(0.4, abs=1e-3)
+
+
+def test_the_simulators_sparc_equals_the_dsp_one_on_the_same_speed():
+    from nmre.dsp.movement import sparc
+    from nmre.sim.movements.arm import spectral_arc_length
+
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        x = np.abs(np.convolve(rng.normal(size=400), np.ones(30) / 30, mode="same")) + 0.1
+        assert spectral_arc_length(x, 100.0) == pytest.approx(sparc(x, 100.0), abs=1e-12)
+
+
+def test_limits_of_stability_truth_from_the_centre_of_mass_path():
+    cfg = MOVEMENTS["limits_of_stability"](
+        errors={1: ("slow_reaction",), 3: ("short_excursion",), 5: ("poor_directional_control",)}
+    )
+    sim = simulate(cfg, seed=8, kit="all")
+    targets = sim.truth.targets
+    assert [r.label for r in targets] == [
+        "forward",
+        "forward_right",
+        "right",
+        "backward_right",
+        "backward",
+        "backward_left",
+        "left",
+        "forward_left",
+    ]
+    for r in targets:
+        t = np.arange(np.ceil((r.start - 0.5) * 100), np.floor(r.end * 100) + 1) / 100.0
+        p = sim.movement.state(t).joints["pelvis"]
+        mid = np.zeros(3)
+        v = p - mid[:, None]
+        lean = np.degrees(np.vstack([np.arctan2(v[0], v[2]), np.arctan2(-v[1], v[2])]))
+        d = lean - lean[:, t < r.start].mean(axis=1, keepdims=True)
+        goal = np.array([r.info["target_forward_deg"], r.info["target_right_deg"]])
+        u = goal / np.linalg.norm(goal)
+        nrm = np.array([-u[1], u[0]])
+        prim = (t >= r.times["onset"] - 1e-9) & (t <= r.times["primary_end"] + 1e-9)
+        held = (t >= r.times["onset"]) & (t <= r.times["return_start"])
+        step = np.diff(d[:, prim], axis=1)
+        on, off = np.abs(u @ step).sum(), np.abs(nrm @ step).sum()
+        q = r.quantities
+        assert q["reaction_time"] == pytest.approx(r.times["onset"] - r.times["cue"])
+        assert q["max_excursion"] == pytest.approx(
+            100 * (u @ d[:, held]).max() / np.linalg.norm(goal), abs=1e-6
+        )
+        assert q["directional_control"] == pytest.approx(100 * (on - off) / on, abs=1e-6)
+        path = d[:, prim]
+        dist = np.linalg.norm(path - path[:, :1], axis=0)
+        a, b = np.argmax(dist >= 0.05 * dist[-1]), np.argmax(dist >= 0.95 * dist[-1])
+        speed = np.linalg.norm(np.diff(path[:, a : b + 1], axis=1), axis=0).sum() / ((b - a) / 100.0)
+        assert q["movement_velocity"] == pytest.approx(speed, rel=1e-6)
+        # still before the onset, leaning within the limit
+        assert np.abs(d[:, t < r.times["onset"] - 0.02]).max() < 0.3
+        assert np.linalg.norm(goal) <= r.info["limit_deg"] * 0.75 + 1e-9
+        for label, value in r.errors.items():
+            assert q[ERRORS[label].quantity] == pytest.approx(value)
+    normal = [r.quantities for r in targets if not r.errors]
+    assert all(0.5 < q["reaction_time"] < 1.2 and q["directional_control"] > 70 for q in normal)
+    assert targets[1].quantities["reaction_time"] >= 1.2
+    assert targets[3].quantities["max_excursion"] <= 70.0 + 1e-6
+    assert targets[5].quantities["directional_control"] <= 60.0 + 1e-6
+    # a trunk sensor leans with every target; the pelvis is level in sideways leans
+    kin = sim.kinematics
+    right = targets[2]
+    k = np.searchsorted(kin["time"], right.times["return_start"] - 0.5)
+    assert abs(kin["trunk_lateral_lean"][k]) > 4.0 and abs(kin["pelvic_obliquity"][k]) < 1e-6

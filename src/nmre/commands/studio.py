@@ -36,7 +36,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--sim", action="store_true", help="the simulated body on emulated BLE devices")
     src.add_argument("--replay", metavar="FILE", default=None, help="review a recording (XDF)")
-    p.add_argument("--drill", choices=DRILLS, default="squat", help="drill (default: squat)")
+    p.add_argument(
+        "--drill",
+        metavar="NAME|FILE",
+        default="squat",
+        help=f"a drill ({', '.join(DRILLS)}; 'stance' is the single-leg stance) or a drill file (default squat)",
+    )
+    p.add_argument(
+        "--level",
+        type=positive_int,
+        default=None,
+        help="progression level of the drill (nmre drills show NAME)",
+    )
     p.add_argument("--reps", type=positive_int, default=10, help="simulated squat reps (default 10)")
     p.add_argument("--seed", type=integer, default=1, help="simulator seed (default 1)")
     p.add_argument(
@@ -48,7 +59,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="at the end save dashboard.png, patient.png and summary.json in DIR and exit (no display needed)",
     )
-    p.add_argument("--schedule", choices=tuple(SCHEDULES), default="continuous", help="feedback schedule")
+    p.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default=None,
+        help="feedback schedule (default: the drill file's)",
+    )
     p.add_argument("--patient", metavar="ID", default=None, help="pseudonymous patient id, e.g. P-0042")
     p.add_argument("--no-sound", action="store_true", help="no audio output")
     p.add_argument(
@@ -63,10 +79,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="write the feedback sound to a WAV file instead of playing it",
     )
+    p.add_argument("--fps", type=_fps, default=60.0, help="display rate of the patient view (default 60)")
     p.add_argument(
-        "--fps", type=_fps, default=60.0, help="display rate of traces and the patient view (default 60)"
+        "--dashboard-fps",
+        type=_fps,
+        default=30.0,
+        help="display rate of the dashboard's traces (default 30; 60 on a machine with cores to spare)",
     )
     p.add_argument("--large-text", action="store_true", help="larger type on the patient view")
+    p.add_argument(
+        "--view",
+        choices=("session", "raw"),
+        default="session",
+        help="dashboard tab shown first (default session)",
+    )
+    p.add_argument(
+        "--bumble",
+        metavar="TRANSPORT",
+        default=None,
+        help="live sensors through a Bumble HCI transport instead of the OS Bluetooth stack, e.g. "
+        "tcp-client:127.0.0.1:PORT of 'python -m nmre.sim.devices.server --body squat --port PORT'",
+    )
+    p.add_argument(
+        "--wear",
+        metavar="NAME=PLACE",
+        action="append",
+        default=[],
+        help="live sensors: where a board is worn, SEGMENT[.SIDE][:MUSCLE,...] "
+        "(e.g. nmre-1=thigh.right:vmo,vl); once per board. Without it a device picker scans.",
+    )
     add_lsl_arguments(p)
     return p
 
@@ -90,9 +131,21 @@ def run(args: argparse.Namespace) -> int:
         audio_device=args.audio_device,
         wav=args.wav,
         fps=args.fps,
+        dashboard_fps=args.dashboard_fps,
         large_text=args.large_text,
+        view=args.view,
+        bumble=args.bumble,
+        wear=tuple(args.wear),
+        level=args.level,
     )
+    if (args.sim or args.replay) and (args.wear or args.bumble):
+        raise ConfigError(
+            "--wear/--bumble: expected them for live sensors only, got them with "
+            + ("--sim" if args.sim else "--replay")
+        )
     session = None
+    if args.lsl_in and (args.wear or args.bumble):
+        raise ConfigError("--lsl-in: expected the LSL streams as the only sensors, got --wear/--bumble too")
     if args.lsl_in:  # LSL streams are the session's sensors (scale: --lsl-in, --lsl-out)
         if args.sim or args.replay:
             raise ConfigError(

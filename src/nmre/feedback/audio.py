@@ -93,6 +93,11 @@ DEFAULT_CUE_EVENTS: Mapping[str, str] = {
     "progression.level_up": "level_up",
 }
 
+#: Cues that a verdict in the same moment makes redundant: a rep's tick waits until the rules have
+#: judged the rep (the same engine step) and is dropped when a verdict cue sounds instead, so the
+#: verdict is not queued behind the tick.
+DEFERRED_CUES = frozenset({"rep"})
+
 _TABLE_SIZE = 4096
 _QUEUE = 16
 _LOG = 8192
@@ -312,6 +317,7 @@ class AudioSink(Sink):
         self._sample = math.nan
         self._paused = False
         self._hold_reason: str | None = None
+        self._deferred: tuple[str, float, float] | None = None
 
     # -- controls (any thread) --------------------------------------------------------
     def set_volume(self, volume: float) -> None:
@@ -341,6 +347,9 @@ class AudioSink(Sink):
 
     # -- sink interface (engine thread) -----------------------------------------------
     def on_block(self, block: Block) -> None:
+        if self._deferred is not None:  # the engine moved on: the tick sounds now
+            self._advance(block.arrival)
+            self._flush_deferred()
         n = block.times.shape[0]
         if n:
             self._arrival = block.arrival
@@ -348,6 +357,7 @@ class AudioSink(Sink):
 
     def on_feedback(self, state: FeedbackState) -> None:
         self._advance(state.time)
+        self._flush_deferred()
         son = self.sonification
         if son is None:
             return
@@ -360,10 +370,23 @@ class AudioSink(Sink):
             return
         if event.kind == kinds.FEEDBACK_CUE:
             cue = {"correct": "error", "good": "good"}.get(str(event.payload.get("tone")))
+            if cue is not None:
+                self._deferred = None  # the verdict says the rep is done
         else:
             cue = self.cue_events.get(event.kind)
-        if cue is not None:
+        if cue in DEFERRED_CUES:
+            self._flush_deferred()
+            self._deferred = (cue, self._arrival, self._sample)
+        elif cue is not None:
             self.synth.trigger(cue, self._arrival, self._sample)
+
+    def _flush_deferred(self) -> None:
+        """Sound a deferred tick no verdict replaced (the engine has moved on to the next block or state)."""
+        if self._deferred is not None:
+            cue, arrival, sample = self._deferred
+            self._deferred = None
+            if not self._paused:
+                self.synth.trigger(cue, arrival, sample)
 
     def _advance(self, now: float) -> None:
         """Render up to session time ``now`` (the file sink); a live sink's callback needs nothing here."""
@@ -467,6 +490,7 @@ class PortAudioSink(AudioSink):
         self.synth.render(outdata, dac0)
 
     def close(self) -> None:
+        self._flush_deferred()
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.stop()
@@ -539,6 +563,7 @@ class WavFileSink(AudioSink):
         self._advance(now)
 
     def close(self) -> None:
+        self._flush_deferred()
         wav, self._wav = self._wav, None
         if wav is None:
             return

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from nmre.gui.body import SensorSpot
 from nmre.gui.dashboard import Dashboard
 from nmre.gui.model import Counters, RingSink, decimate, latency_summary, signal_sources
 from nmre.gui.patient import PatientScene, PatientView
-from nmre.gui.runner import RunState, SessionRunner
+from nmre.gui.runner import RunState, SessionRunner, behind_readiness, inner
 
 __all__ = ["Presentation", "Session", "Studio", "StudioOptions", "build_sim_session", "run_studio"]
 
@@ -57,14 +57,20 @@ class StudioOptions:
     reps: int = 10
     seconds: float | None = None
     screenshot: str | None = None
-    schedule: str = "continuous"
+    schedule: str | None = None  # None: the drill file's schedule
     patient: str | None = None
     sound: bool = True
     audio_device: str | None = None
     wav: str | None = None
-    fps: float = 60.0
+    fps: float = 60.0  # the patient view (and events, stream health)
+    dashboard_fps: float = 30.0  # the dashboard's traces
     large_text: bool = False
     view: str = "session"  # session | raw
+    bumble: str | None = (
+        None  # a Bumble HCI transport (an emulator process) instead of the OS Bluetooth stack
+    )
+    wear: tuple[str, ...] = ()  # live sensors: NAME=SEGMENT[.SIDE][:MUSCLE,...] (nmre.gui.live)
+    level: int | None = None  # the drill's progression level
 
 
 @dataclass
@@ -82,6 +88,7 @@ class Presentation:
     sonification: Sonification | None = None
     reps_total: int | None = None
     hold_target: float | None = None
+    counter: str | None = None  # the drill file's counter signal (its label), e.g. "Reps", "Windows"
 
 
 @dataclass
@@ -100,67 +107,137 @@ class Session:
     settings: dict[str, Any] = field(default_factory=dict)
     #: Sinks the command line adds beside the studio's own (e.g. an LSL outlet, ``--lsl-out``).
     sinks: list[Sink] = field(default_factory=list)
+    level: int | None = None  # the drill file's progression level (None: the file's own targets)
 
 
-# -- what each drill needs and shows ------------------------------------------------------
-#: (kind, segment, muscle, side, required, purpose) of the built-in drills' sensors.
-_KIT = {
-    "squat": [
-        ("imu", "trunk", None, "midline", True, "trunk lean"),
-        ("imu", "thigh", None, "right", True, "knee angle (with the shank)"),
-        ("imu", "shank", None, "right", True, "knee angle (with the thigh)"),
-        ("emg", None, "vmo", "right", False, "VMO onset before VL"),
-        ("emg", None, "vl", "right", False, "VMO onset before VL"),
-    ],
-    "stance": [("imu", "pelvis", None, "midline", True, "sway (a trunk IMU also does)")],
-}
+# -- what each drill needs and shows (from its drill file) -----------------------------------
+#: Movements whose gauge grows downwards (the body goes down as the angle grows).
+DOWNWARD_MOVEMENTS = ("squat", "forward_lunge", "sit_to_stand")
 
 
-def sensor_spots(drill: str, streams: Sequence[StreamInfo]) -> list[SensorSpot]:
-    """The drill's sensors, each marked present, missing or (absent and) optional."""
+def _spec(drill: Any) -> Any:
+    from nmre.drills import DrillSpec, load_drill
+
+    return drill if isinstance(drill, DrillSpec) else load_drill(drill)
+
+
+def _side(spec: Any, settings: Mapping[str, Any] | None = None, streams: Sequence[StreamInfo] = ()) -> str:
+    """The drill's working side: as set, else the side of the sided sensors worn, else right."""
+    side = (settings or {}).get("side")
+    if side is None and "side" in spec.settings:
+        side = spec.settings["side"].value
+    if side in ("left", "right"):
+        return str(side)
+    segments = {g for sensor in spec.sensors if sensor.side == "drill" for g in sensor.segments}
+    worn = [
+        s.placement.side.value
+        for s in streams
+        if s.placement is not None and s.placement.segment in segments and s.placement.side is not None
+    ]
+    return "left" if worn and all(w == "left" for w in worn) else "right"
+
+
+def sensor_spots(
+    drill: Any, streams: Sequence[StreamInfo], settings: Mapping[str, Any] | None = None
+) -> list[SensorSpot]:
+    """The drill file's sensors, each marked present, missing or (absent and) optional, on the body map."""
+    spec = _spec(drill)
+    work_side = _side(spec, settings, streams)
     out = []
-    for kind, segment, muscle, side, required, purpose in _KIT.get(drill, []):
-        present = False
-        for s in streams:
-            if s.kind.value != kind:
-                continue
-            if muscle is not None:
-                present = present or any(
-                    c.placement is not None and c.placement.muscle == muscle for c in s.channels
+    for sensor in spec.sensors:
+        side = work_side if sensor.side == "drill" else sensor.side
+        sided = side in ("left", "right")
+
+        def side_ok(p: Any, sided: bool = sided, side: str = side) -> bool:
+            return not sided or (p is not None and p.side is not None and p.side.value == side)
+
+        purpose, where = sensor.purpose, sensor.where
+        if sensor.muscles:
+            for m in sensor.muscles:
+                present = any(
+                    s.kind is StreamKind.EMG
+                    and any(
+                        c.placement is not None and c.placement.muscle == m and side_ok(c.placement)
+                        for c in s.channels
+                    )
+                    for s in streams
                 )
-            else:
-                present = present or (s.placement is not None and s.placement.segment == segment)
-        if drill == "stance" and not present:  # the trunk sensor stands in for the pelvis
-            present = any(
-                s.kind is StreamKind.IMU and s.placement is not None and s.placement.segment == "trunk"
-                for s in streams
-            )
-        status = "present" if present else ("missing" if required else "optional")
-        out.append(SensorSpot(kind, segment, muscle, side, status, purpose))
+                status = "present" if present else ("missing" if sensor.required else "optional")
+                out.append(SensorSpot("emg", None, m, side if sided else None, status, purpose, where))
+            continue
+        present = any(
+            s.kind in sensor.kinds
+            and s.placement is not None
+            and (not sensor.segments or s.placement.segment in sensor.segments)
+            and side_ok(s.placement)
+            for s in streams
+        )
+        status = "present" if present else ("missing" if sensor.required else "optional")
+        kind = (
+            "imu"
+            if StreamKind.IMU in sensor.kinds or StreamKind.ACC in sensor.kinds
+            else sensor.kinds[0].value
+        )
+        segment = sensor.segments[0] if sensor.segments else None
+        out.append(SensorSpot(kind, segment, None, side if sided else "midline", status, purpose, where))
     return out
 
 
 def presentation_for(
-    drill: str, nodes: Sequence[Any], reps: int | None, duration: float | None
+    drill: Any, nodes: Sequence[Any], reps: int | None, duration: float | None
 ) -> Presentation:
-    if drill == "squat":
+    """How the drill file's feedback is shown and sounded: its first gauge or target picture, its counter, its sound."""
+    spec = _spec(drill)
+    fb = spec.feedback
+    pictures = list(fb.picture)
+    main = next((p for p in pictures if p.kind in ("gauge", "target")), None)
+    counter = next((p for p in pictures if p.kind == "counter"), None)
+    snd = fb.sound
+    sonify = snd if snd is not None and snd.kind == "sonify" and snd.signal else None
+    sonification = None
+    if sonify is not None:
+        name = f"sound {sonify.signal}"
+        if sonify.dead_zone is not None:  # silent inside the tolerance, rising with the distance beyond it
+            lo, hi = sonify.dead_zone
+            full = None
+            if sonify.range is not None:
+                full = max(lo - sonify.range[0], sonify.range[1] - hi)
+            sonification = Sonification(
+                name, mode="error", dead_zone=(lo, hi), full_scale=full if full and full > 0 else None
+            )
+        else:
+            r = sonify.range or (None, None)
+            sonification = Sonification(name, mode="level", lo_range=r[0], hi_range=r[1])
+    counter_label = counter.label if counter is not None and counter.label else None
+    if main is not None and main.kind == "gauge":
+        rng = sonify.range if sonify is not None and sonify.signal == main.signal and sonify.range else None
+        label = main.label or main.signal or ""
         return Presentation(
             "gauge",
-            "peak knee flexion",
-            label="Knee bend",
-            range_lo=0.0,
-            range_hi=130.0,
-            downward=True,
-            sonification=Sonification("peak knee flexion", mode="level", lo_range=0.0, hi_range=120.0),
-            reps_total=reps,
+            label,
+            label=label,
+            range_lo=rng[0] if rng else 0.0,
+            range_hi=(rng[1] + 10.0) if rng else 100.0,
+            downward=spec.movement in DOWNWARD_MOVEMENTS,
+            sonification=sonification,
+            reps_total=reps if reps is not None else spec.structure.per_set,
+            counter=counter_label,
+            title=spec.title,
         )
     return Presentation(
         "balance",
-        "sway",
-        title="Stand on your right leg",
-        sonification=Sonification("sway", mode="error"),
+        main.label if main is not None and main.label else "sway",
+        title=spec.title,
+        sonification=sonification,
         hold_target=duration,
+        counter=counter_label,
     )
+
+
+def _load(drill: str) -> Any:
+    from nmre.drills import load_drill
+
+    return load_drill(drill)  # a name, an alias or a .toml file; ConfigError names what exists
 
 
 def build_sim_session(
@@ -172,21 +249,35 @@ def build_sim_session(
     ble: bool = True,
     clock: Clock | None = None,
     source_wrapper: Any = None,
+    level: int | None = None,
 ) -> Session:
-    """The simulated body doing ``drill``: on emulated BLE boards (``ble``, real clock) or as a scheduled source."""
+    """The simulated body doing ``drill`` (at ``level``: the level's conditions go to the simulator too).
+
+    On emulated BLE boards (``ble``, real clock) or as a scheduled source.
+    """
     from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source, _stance_errors
-    from nmre.drills import DRILLS, build_drill
+    from nmre.drills import build_drill
     from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
 
-    if drill not in DRILLS:
-        raise ConfigError("drill: " + expected(f"one of {', '.join(DRILLS)}", drill))
-    if drill == "squat":
-        cfg: Any = SquatConfig(reps=reps, errors={k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps})
-    else:
+    spec = _load(drill)
+    lv = next((x for x in spec.levels if x.level == level), None)
+    if level is not None and lv is None:
+        have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
+        raise ConfigError("--level: " + expected(f"a level of the drill {spec.name} ({have})", level))
+    conditions = dict(lv.conditions) if lv is not None else {}
+    if spec.movement == "squat":
+        errors = {k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps}
+        cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
+    elif spec.movement in ("single_leg_stance", "stance"):
         duration = seconds if seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration))
+        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
+    else:
+        raise ConfigError(
+            f"--sim: expected a drill whose movement the studio simulates (squat, single-leg stance), "
+            f"got {spec.name} ({spec.movement})"
+        )
     sim = simulate(cfg, seed=seed)
-    built = build_drill(drill, sim.streams)
+    built = build_drill(spec, sim.streams, level=level)
     source: Source
     if ble:
         source, _boards = _ble_source(sim, seed)
@@ -198,20 +289,67 @@ def build_sim_session(
     if source_wrapper is not None:
         source = source_wrapper(source)
     clock = clock or RealClock()
-    pres = presentation_for(
-        drill, built.nodes, reps if drill == "squat" else None, sim.duration if drill == "stance" else None
-    )
+    balance = spec.movement != "squat"
+    pres = presentation_for(spec, built.nodes, None if balance else reps, sim.duration if balance else None)
     return Session(
         sources=[source],
         nodes=built.nodes,
-        drill=drill,
+        drill=spec.name,
         raw=list(source.streams),
         clock=clock,
         presentation=pres,
-        sensors=sensor_spots(drill, source.streams),
+        sensors=sensor_spots(spec, source.streams, built.settings),
         until=until,
         sim=sim,
         settings=dict(built.settings),
+        level=level,
+    )
+
+
+def ble_config(bumble: str | None) -> Any:
+    """The radio: the OS Bluetooth stack, or a Bumble HCI transport (``tcp-client:127.0.0.1:PORT``)."""
+    from nmre.acquisition.ble import BleConfig
+
+    return BleConfig(backend="bumble", bumble_transport=bumble) if bumble else BleConfig()
+
+
+def build_live_session(
+    drill: str,
+    wears: Sequence[Any],
+    config: Any,
+    seconds: float | None = None,
+    *,
+    clock: Clock | None = None,
+    level: int | None = None,
+) -> Session:
+    """Sensors on the radio (``config``), worn as ``wears`` say (:mod:`nmre.gui.live`), doing ``drill``."""
+    from nmre.acquisition.ble import BleSource
+    from nmre.drills import build_drill
+    from nmre.gui.live import device_specs
+
+    spec = _load(drill)
+    source = BleSource(device_specs(wears), config)
+    streams = list(source.streams)
+    spots = sensor_spots(spec, streams)
+    missing = [s.where for s in spots if s.status == "missing"]
+    if missing:
+        raise ConfigError(
+            f"drill {drill}: expected sensors on the {', '.join(missing)} (see the setup guide), "
+            f"got {', '.join(w.text for w in wears)}"
+        )
+    built = build_drill(spec, streams, level=level)
+    pres = presentation_for(spec, built.nodes, None, None)
+    return Session(
+        sources=[source],
+        nodes=built.nodes,
+        drill=spec.name,
+        raw=streams,
+        clock=clock or RealClock(),
+        presentation=pres,
+        sensors=spots,
+        until=seconds,
+        settings=dict(built.settings),
+        level=level,
     )
 
 
@@ -224,16 +362,29 @@ class _Latency:
         self.from_arrival: list[float] = []
         self.from_sample: list[float] = []
         self.frame_times: list[float] = []
+        self.frames = 0
+        self.first_frame = math.nan
 
     def painted(self) -> None:
         t = self.now()
-        self.frame_times.append(time.perf_counter())
+        wall = time.perf_counter()
+        if not self.frames:
+            self.first_frame = wall
+        self.frames += 1
+        self.frame_times.append(wall)
         self.index, arrival, sample = self.ring.arrivals.since(self.index)
         if arrival.size:
             self.from_arrival.extend((t - arrival).tolist())
             self.from_sample.extend((t - sample).tolist())
             if len(self.from_arrival) > 200_000:
                 del self.from_arrival[:100_000], self.from_sample[:100_000]
+
+    def mean_fps(self) -> float:
+        """Frames per second over the whole session so far."""
+        if self.frames < 2 or not self.frame_times:
+            return 0.0
+        span = self.frame_times[-1] - self.first_frame
+        return (self.frames - 1) / span if span > 0 else 0.0
 
     def fps(self, window: float = 2.0) -> float:
         ft = self.frame_times
@@ -279,21 +430,27 @@ class Studio(QtCore.QObject):
         if self.audio is not None:
             sinks.append(self.audio)
         sinks.extend(session.sinks)
+        # the drill runs behind the signal-readiness gate (the therapist may override it, with a reason)
+        session.nodes, self.gate = behind_readiness(session.nodes, self.raw_ids)
         self.runner = SessionRunner(
             session.sources,
             session.nodes,
             sinks,
             session.clock,
-            schedule=opts.schedule,
+            schedule=opts.schedule or _load(session.drill).feedback.schedule.kind,
             until=session.until,
             on_pause=self.audio.set_paused if self.audio is not None else None,
         )
-        self.deps = signal_sources(session.nodes, self.raw_ids)
+        self.deps = signal_sources([inner(n) for n in session.nodes], self.raw_ids)
         if (
             pres.picture == "balance" and pres.dot_stream is None
         ):  # outputs are named once the engine bound the nodes
             pres.dot_stream = next(
-                (str(n.output) for n in session.nodes if str(getattr(n, "output", "")).startswith("sway.")),
+                (
+                    str(inner(n).output)
+                    for n in session.nodes
+                    if str(getattr(inner(n), "output", "")).startswith("sway.")
+                ),
                 None,
             )
         self.started_wall: float | None = None
@@ -316,21 +473,31 @@ class Studio(QtCore.QObject):
         self._wire_controls()
         self.fast = QtCore.QTimer(self)
         self.fast.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-        self.fast.timeout.connect(self._frame)
+        self.fast.timeout.connect(self._patient_frame)
+        self.dash = QtCore.QTimer(self)  # the dashboard's traces: their own (lower) rate
+        self.dash.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self.dash.timeout.connect(self._dashboard_frame)
         self.slow = QtCore.QTimer(self)
         self.slow.timeout.connect(self._tick)
 
     # -- set-up --------------------------------------------------------------------
     def _build_dashboard(self) -> None:
         d, s = self.dashboard, self.session
-        from nmre.drills import DRILLS
+        from nmre.drills import list_drills
 
-        d.drill.addItems(list(DRILLS))
+        d.drill.addItems(list_drills())
         d.drill.setCurrentText(s.drill)
         d.drill.setEnabled(False)  # a session runs one drill; the picker is for the next one
-        d.level.addItem("default")
+        spec = _load(s.drill)
+        d.level.addItem("file's targets", None)
+        for lv in spec.levels:
+            d.level.addItem(f"{lv.level}: {lv.title}", lv.level)
+            d.level.setItemData(d.level.count() - 1, lv.about or lv.title, QtCore.Qt.ItemDataRole.ToolTipRole)
+        if s.level is not None:
+            d.level.setCurrentIndex(max(0, d.level.findData(s.level)))
+        d.level.setEnabled(False)  # as the drill: the progression suggestion is for the next set or session
         d.schedule.addItems(list(SCHEDULES))
-        d.schedule.setCurrentText(self.opts.schedule)
+        d.schedule.setCurrentText(self.runner.schedule.name)
         if self.opts.patient:
             d.patient.setEditText(self.opts.patient)
         d.sound_status.setText(self.sound_note)
@@ -341,7 +508,7 @@ class Studio(QtCore.QObject):
             tuple[Any, str, str, list[str], float]
         ] = []  # (panel, plot key, stream, channels, offset)
         infos = {i.id: i for i in s.raw}
-        for n in s.nodes:
+        for n in map(inner, s.nodes):
             stream, channel = getattr(n, "stream", None), getattr(n, "channel", None)
             if isinstance(stream, str) and isinstance(channel, str):
                 key = n.name
@@ -360,7 +527,7 @@ class Studio(QtCore.QObject):
         if pres.dot_stream:
             d.traces.add_plot("sway", f"Sway ({pres.dot_stream})", "m/s²", ["acc_ap", "acc_ml"], height=3)
             self.trace_specs.append((d.traces, "sway", pres.dot_stream, ["acc_ap", "acc_ml"], 0.0))
-        for n in s.nodes:
+        for n in map(inner, s.nodes):
             out = getattr(n, "output", "")
             if isinstance(out, str) and out.endswith(".envelope"):
                 src = n.inputs[0].removesuffix(".clean")
@@ -385,6 +552,8 @@ class Studio(QtCore.QObject):
                     y_range=(-20.0, 20.0),
                 )
                 self.trace_specs.append((d.raw_traces, info.id, info.id, ["acc_x", "acc_y", "acc_z"], 0.0))
+        d.traces.set_span(WINDOW)
+        d.raw_traces.set_span(WINDOW)
         d.tabs.setCurrentIndex(1 if self.opts.view == "raw" else 0)
         for t in self.runner.targets:
             d.add_target_editor(t.name, t.label, t.unit, t.lo, t.hi, self._apply_target)
@@ -397,6 +566,7 @@ class Studio(QtCore.QObject):
         a["stop"].triggered.connect(self.stop)
         a["marker"].triggered.connect(lambda: self.runner.marker())
         a["feedback"].triggered.connect(lambda: self.runner.request_feedback())
+        self.dashboard.override.clicked.connect(self._ask_override)
         a["mute"].toggled.connect(lambda on: self.audio.set_mute(on) if self.audio else None)
         a["large_text"].toggled.connect(self.patient.set_large_text)
         self.dashboard.volume.valueChanged.connect(
@@ -418,6 +588,7 @@ class Studio(QtCore.QObject):
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.runner.start()
         self.fast.start(max(1, round(1000.0 / self.opts.fps)))
+        self.dash.start(max(1, round(1000.0 / self.opts.dashboard_fps)))
         self.slow.start(200)
 
     def pause(self, paused: bool) -> None:
@@ -428,6 +599,23 @@ class Studio(QtCore.QObject):
         if self.runner.state in (RunState.RUNNING, RunState.PAUSED):
             self.runner.stop()
         self._finish()
+
+    def _ask_override(self) -> None:
+        reason, ok = QtWidgets.QInputDialog.getText(
+            self.dashboard, "Override readiness gate", "Why start although the signals are not ready?"
+        )
+        if ok:
+            self.override_readiness(reason)
+
+    def override_readiness(self, reason: str) -> None:
+        """The therapist opens the readiness gate, with a reason (recorded as readiness.override)."""
+        if self.gate is None:
+            self._warn("readiness override: this session has no readiness gate")
+            return
+        try:
+            self.runner.override_readiness(self.gate, reason)
+        except ConfigError as error:
+            self._warn(str(error))
 
     def _apply_target(self, name: str, lo: float | None, hi: float | None) -> None:
         try:
@@ -449,14 +637,22 @@ class Studio(QtCore.QObject):
 
     # -- timers ----------------------------------------------------------------------
     def _frame(self) -> None:
-        """Fast timer: traces and the patient picture."""
+        """Both windows now (the end of a session, a screenshot, a test step)."""
+        self._patient_frame()
+        self._dashboard_frame()
+
+    def _patient_frame(self) -> None:
+        """Fast timer (the display rate): events, stream health and the patient picture."""
         now = self.session.clock.now()
         for e in self.ring.pop_events():
             self.counters.add(e)
         self._update_health(now)
-        if self.dashboard.isVisible():
-            self._update_traces(now)
         self.patient.set_scene(self._scene(now))
+
+    def _dashboard_frame(self) -> None:
+        """The dashboard's timer: the traces of the visible tab (hidden ones and a minimised window cost nothing)."""
+        if self.dashboard.isVisible() and not self.dashboard.isMinimized():
+            self._update_traces(self.session.clock.now())
 
     def _tick(self) -> None:
         """Slow timer: tables, counters, latency; the end of the session."""
@@ -503,7 +699,6 @@ class Studio(QtCore.QObject):
     def _update_traces(self, now: float) -> None:
         d = self.dashboard
         traces = d.traces if d.tabs.currentIndex() == 0 else d.raw_traces
-        t0, t1 = max(0.0, now - WINDOW), max(WINDOW, now)
         width = max(200, traces.widget.width())
         for panel, key, stream, names, offset in self.trace_specs:
             if panel is not traces:
@@ -519,19 +714,24 @@ class Studio(QtCore.QObject):
                 self._rows[key] = rows
             t, v = ring.latest(WINDOW, info.rate)
             t, v = decimate(t, v[rows], 2 * width)
+            x = t - now
             for i in range(len(rows)):
                 curve = traces.curves.get((key, i))
                 if curve is not None:
-                    curve.setData(t, v[i] + offset * i if offset else v[i], skipFiniteCheck=True)
-        traces.set_window(t0, t1)
-        d.traces.set_timeline(self.counters.timeline)
+                    curve.setData(x, v[i] + offset * i if offset else v[i], skipFiniteCheck=True)
+        if traces is d.traces:
+            d.traces.set_timeline(self.counters.timeline, now)
 
     def _scene(self, now: float) -> PatientScene:
         pres, c = self.session.presentation, self.counters
         fb = self.ring.feedback
         sig = fb.signals.get(pres.signal)
         sc = PatientScene(mode=pres.picture, title=pres.title, label=pres.label)
-        if pres.reps_total is not None:
+        count = fb.signals.get(pres.counter) if pres.counter else None
+        if count is not None and math.isfinite(count.value):  # the drill file's counter: units in this set
+            sc.reps, sc.count_label = int(count.value), pres.counter or "Rep"
+            sc.reps_total = int(count.hi) if count.hi is not None and math.isfinite(count.hi) else None
+        elif pres.reps_total is not None:
             sc.reps, sc.reps_total = c.reps, pres.reps_total
         if pres.picture == "gauge":
             sc.range_lo, sc.range_hi, sc.downward = pres.range_lo, pres.range_hi, pres.downward
@@ -539,6 +739,15 @@ class Studio(QtCore.QObject):
                 sc.value, sc.lo, sc.hi, sc.unit = sig.value, sig.lo, sig.hi, sig.unit
         else:
             limit = sig.hi if sig is not None else None
+            if limit is None:  # the zone: the sway rule's limit (the patient's own envelope once measured)
+                limit = next(
+                    (
+                        v.hi
+                        for v in fb.signals.values()
+                        if v.unit in ("m/s^2", "m/s²") and v.hi is not None and v.name != pres.signal
+                    ),
+                    None,
+                )
             scale = limit if (limit is not None and math.isfinite(limit) and limit > 0) else 0.1
             sc.zone = 1.0 if limit is not None and math.isfinite(limit) else None
             ring = self.ring.rings.get(pres.dot_stream or "")
@@ -557,6 +766,9 @@ class Studio(QtCore.QObject):
             sc.overlay, sc.overlay_text = "ready", "The session starts when your therapist presses Start"
         elif state is RunState.PAUSED:
             sc.overlay = "paused"
+        elif self.gate is not None and not self.gate.open and not self.done:
+            sc.overlay, sc.overlay_text = "ready", "Stand still: your therapist is checking the sensors"
+            sc.value, sc.dot, sc.message = math.nan, (math.nan, math.nan), ""
         elif getattr(self, "lost_reason", None):
             sc.overlay, sc.overlay_text = "lost", self.lost_reason or ""
             sc.value, sc.dot = math.nan, (math.nan, math.nan)
@@ -568,33 +780,17 @@ class Studio(QtCore.QObject):
     def _update_tables(self, now: float) -> None:
         d, c = self.dashboard, self.counters
         # devices
-        rows = list(self.ring.health.values())
+        rows = self.device_rows()
         d.devices.setRowCount(len(rows))
-        info = {}
-        src = self.session.sources[0]
-        if hasattr(src, "device_info"):
-            try:
-                info = src.device_info()
-            except Exception:  # not started yet
-                info = {}
-        counters = src.counters() if hasattr(src, "counters") else {}
-        for r, h in enumerate(rows):
-            dev = self.ring.infos[h.stream].device or ""
-            di = info.get(dev, {})
-            if self.done:
-                state = "ended"
-            elif self._lost.get(h.stream):
-                state = "no data"
-            else:
-                state = "streaming" if h.blocks else str(di.get("status", "connecting"))
-            reconn = max(0, int(counters.get(dev, {}).get("connects", 1)) - 1) if counters else 0
+        for r, row in enumerate(rows):
             values = [
-                h.label,
-                state,
-                f"{di['battery']} %" if di.get("battery") is not None else "–",
-                f"{100 * h.loss:.1f} %",
-                f"{1e3 * h.latency:.0f} ms" if math.isfinite(h.latency) else "–",
-                str(reconn),
+                row["sensor"],
+                row["state"],
+                "–" if row["battery"] is None else f"{row['battery']} %",
+                row["signal"],
+                f"{row['loss_percent']:.1f} %",
+                "–" if row["latency_ms"] is None else f"{row['latency_ms']:.0f} ms",
+                str(row["reconnects"]),
             ]
             for col, text in enumerate(values):
                 item = d.devices.item(r, col)
@@ -603,34 +799,42 @@ class Studio(QtCore.QObject):
                     d.devices.setItem(r, col, item)
                 item.setText(text)
                 if col == 0:
-                    item.setToolTip(f"{h.stream} on {dev or 'no device'}")
-                if col == 1:
-                    item.setForeground(QtGui.QColor("#D55E00" if state == "no data" else "#1A1A1A"))
-        # calibration: nodes that say what they wait for
+                    item.setToolTip(f"{row['stream']} on {row['device'] or 'no device'}")
+                if col in (1, 3):
+                    bad = text in ("no data", "bad", "failed")
+                    item.setForeground(QtGui.QColor("#D55E00" if bad else "#1A1A1A"))
+        # calibration: each step's state and what it waits for (status() of nmre.calibration's steps)
         d.calibration.clear()
         for n in self.session.nodes:
             status = getattr(n, "status", None)
-            if callable(status):
-                try:
-                    st, waiting = status()
-                    d.calibration.addItem(f"{getattr(n, 'name', 'step')}: {st} — {waiting}")
-                except Exception:
-                    pass
-            elif hasattr(n, "done") and str(getattr(n, "name", "")).startswith("calibration."):
-                d.calibration.addItem(
-                    "neutral pose: done"
-                    if n.done
-                    else "neutral pose: waiting for 1 s of stillness of every IMU"
-                )
+            if not callable(status):
+                continue
+            try:
+                st, waiting = status()
+            except Exception:  # a step that cannot say yet
+                continue
+            state = getattr(st, "value", str(st))
+            name = _STEP_NAMES.get(
+                str(getattr(n, "step", getattr(n, "name", "step"))), getattr(n, "name", "step")
+            )
+            done = state in ("done", "overridden")
+            item = QtWidgets.QListWidgetItem(
+                f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
+            )
+            if state in ("failed", "waiting") and n is self.gate:
+                item.setForeground(QtGui.QColor("#D55E00"))
+            d.calibration.addItem(item)
+        gate_closed = self.gate is not None and not self.gate.open and not self.done
+        d.override.setEnabled(gate_closed and self.runner.state in (RunState.RUNNING, RunState.PAUSED))
         for t, text in c.calibration[-5:]:
             d.calibration.addItem(f"{t:6.1f} s  {text}")
         # counters and metrics
         errs = ", ".join(f"{k} ×{v}" for k, v in sorted(c.errors.items())) or "none"
         d.counters.setText(
-            f"<span style='font-size:28pt;font-weight:bold'>{c.reps}</span> reps"
-            + (f" of {self.session.presentation.reps_total}" if self.session.presentation.reps_total else "")
+            self._count_line()
             + f"<br>on target <b>{c.on_target}</b> · corrections <b>{c.corrections}</b> · not judged <b>{c.unjudged}</b>"
-            + f"<br>holds <b>{c.holds}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}"
+            + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}"
+            + (f"<br><b>Progression:</b> {c.suggestion}" if c.suggestion else "")
         )
         d.metrics.setRowCount(len(c.last_rep))
         for r, (name, p) in enumerate(sorted(c.last_rep.items())):
@@ -662,6 +866,57 @@ class Studio(QtCore.QObject):
             + (f" · {self.error}" if self.error else "")
         )
 
+    def _count_line(self) -> str:
+        """The big number of the Counts box: the drill file's counter (units in this set), else reps."""
+        pres, fb = self.session.presentation, self.ring.feedback
+        count = fb.signals.get(pres.counter) if pres.counter else None
+        big = "<span style='font-size:28pt;font-weight:bold'>{}</span> {}"
+        if count is not None and math.isfinite(count.value):
+            of = f" of {count.hi:g}" if count.hi is not None else ""
+            return (
+                big.format(int(count.value), (pres.counter or "").lower())
+                + of
+                + f" (in this set; {self.counters.reps} reps in all)" * (pres.picture == "gauge")
+            )
+        return big.format(self.counters.reps, "reps") + (f" of {pres.reps_total}" if pres.reps_total else "")
+
+    def device_rows(self) -> list[dict[str, Any]]:
+        """One row per raw stream: its sensor, device, state, battery, signal, loss, latency, reconnects."""
+        src = self.session.sources[0] if self.session.sources else None
+        info: dict[str, Any] = {}
+        counters: dict[str, Any] = {}
+        try:
+            info = src.device_info() if hasattr(src, "device_info") else {}
+            counters = src.counters() if hasattr(src, "counters") else {}
+        except Exception:  # not started yet
+            info, counters = {}, {}
+        out = []
+        for h in self.ring.health.values():
+            dev = self.ring.infos[h.stream].device or ""
+            di = info.get(dev, {})
+            if self.done:
+                state = "ended"
+            elif self._lost.get(h.stream):
+                state = "no data"
+            else:
+                state = "streaming" if h.blocks else str(di.get("status", "connecting"))
+            out.append(
+                {
+                    "sensor": h.label,
+                    "stream": h.stream,
+                    "device": dev or None,
+                    "state": state,
+                    "battery": di.get("battery"),
+                    "signal": "–" if not h.blocks else ("bad" if h.bad else "ok"),
+                    "loss_percent": round(100 * h.loss, 2),
+                    "latency_ms": round(1e3 * h.latency, 1) if math.isfinite(h.latency) else None,
+                    "reconnects": max(0, int(counters.get(dev, {}).get("connects", 1)) - 1)
+                    if dev in counters
+                    else 0,
+                }
+            )
+        return out
+
     # -- measurements and the end -------------------------------------------------------
     def latency(self) -> dict[str, Any]:
         wall = max(1e-9, time.perf_counter() - self.wall0)
@@ -672,6 +927,8 @@ class Studio(QtCore.QObject):
             "audio": self.audio.latency() if self.audio is not None else None,
             "patient_fps": self.vis.fps(),
             "dashboard_fps": self.dash_lat.fps(),
+            "patient_fps_mean": self.vis.mean_fps(),
+            "dashboard_fps_mean": self.dash_lat.mean_fps(),
             "cpu_percent": 100.0 * (time.process_time() - self.cpu0) / wall,
         }
 
@@ -693,12 +950,14 @@ class Studio(QtCore.QObject):
             "errors": dict(c.errors),
             "markers": self.runner.markers,
             "warnings": [text for _, text in c.warnings],
+            "devices": self.device_rows(),
             "latency": self.latency(),
             "sound": self.sound_note,
             "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in self.session.settings.items()},
         }
         self.dashboard.status.setText(self.dashboard.status.text() + " · session ended")
         self.fast.stop()
+        self.dash.stop()
         self.patient.set_scene(self._scene(self.session.clock.now()))
 
     def screenshots(self, folder: str | os.PathLike[str]) -> list[Path]:
@@ -713,7 +972,20 @@ class Studio(QtCore.QObject):
         return paths
 
 
+#: How the calibration list names the steps.
+_STEP_NAMES = {
+    "readiness": "readiness gate",
+    "neutral": "neutral pose",
+    "calibration.neutral": "neutral pose",
+    "rest": "EMG rest",
+    "reference": "EMG reference",
+    "long_axis": "functional (long axis)",
+    "template": "template rep",
+}
+
+
 def _setup_text(spots: Sequence[SensorSpot]) -> str:
+    """The setup guide in words; where a sensor goes is spelled out for the ones still to be placed."""
     lines = []
     for i, s in enumerate(spots, 1):
         mark = {
@@ -722,7 +994,8 @@ def _setup_text(spots: Sequence[SensorSpot]) -> str:
             "optional": "optional, absent",
         }[s.status]
         what = "EMG electrodes" if s.kind == "emg" else "IMU"
-        lines.append(f"{i}. {what} on the {s.where} — {s.purpose} ({mark})")
+        place = f"<br>&nbsp;&nbsp;&nbsp;<i>{s.placement}</i>" if s.placement and s.status != "present" else ""
+        lines.append(f"{i}. {what} on the {s.where} — {s.purpose} ({mark}){place}")
     return "<br>".join(lines) or "no sensors listed for this drill"
 
 
@@ -780,6 +1053,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise ConfigError(f"--screenshot: expected a writable folder, got {str(folder)!r}")
+    _load(opts.drill)  # a wrong drill name is one line before any window opens
     if opts.patient is not None and not PATIENT_ID.match(opts.patient):
         raise ConfigError(
             "--patient: "
@@ -798,12 +1072,13 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
             raise ConfigError(
                 "--replay: recordings cannot be replayed yet (the XDF replay source is not built)"
             )
-        if not opts.sim:
-            raise ConfigError(
-                "live sensors: expected --sim for now (live device selection comes with the device panel's connect)"
-            )
         until = None if opts.seconds is None else opts.seconds + 1.0  # the pictures are taken at --seconds
-        session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True)
+        if opts.sim:
+            session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True, level=opts.level)
+        else:
+            session = _live_session(opts, until)
+            if session is None:
+                return 1  # the therapist closed the device picker
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
@@ -843,6 +1118,28 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
     if studio.summary is not None:
         _print_summary(studio.summary)
     return 1 if studio.error else 0
+
+
+def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
+    """Live sensors: from ``--wear``, or picked in the device dialog (scan, say where each is worn, connect)."""
+    from nmre.gui.live import parse_wears
+
+    config = ble_config(opts.bumble)
+    if opts.wear:
+        return build_live_session(opts.drill, parse_wears(opts.wear), config, until, level=opts.level)
+    if opts.screenshot is not None or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        raise ConfigError(
+            "live sensors: expected --wear NAME=SEGMENT[.SIDE][:MUSCLE,...] for each board "
+            "(no one is at the screen to pick them), got none; or use --sim"
+        )
+    from nmre.gui.devices import DevicePicker
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    picker = DevicePicker(opts.drill, config, sensor_spots(opts.drill, []))
+    if picker.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+        return None
+    assert app is not None
+    return build_live_session(opts.drill, picker.wears, config, until, level=opts.level)
 
 
 def _write_summary(path: Path, summary: dict[str, Any] | None) -> None:

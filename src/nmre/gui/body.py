@@ -30,6 +30,7 @@ class SensorSpot:
     side: str | None
     status: str
     purpose: str = ""
+    placement: str = ""  # where exactly it goes, in words (the drill file's ``where``)
 
     @property
     def where(self) -> str:

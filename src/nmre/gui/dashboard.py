@@ -53,13 +53,14 @@ class TracePanel:
         self.widget.setMinimumSize(600, 400)
         self.widget.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.plots: dict[str, pg.PlotItem] = {}
-        self.curves: dict[tuple[str, int], pg.PlotDataItem] = {}
+        self.curves: dict[tuple[str, int], pg.PlotCurveItem] = {}
         self.bands: dict[str, pg.LinearRegionItem | pg.InfiniteLine] = {}
         self.lines: dict[str, list[pg.InfiniteLine]] = {}
         self.timeline: pg.PlotItem | None = None
         self._scatter: dict[str, pg.ScatterPlotItem] = {}
         self._markers: list[pg.InfiniteLine] = []
         self._first: pg.PlotItem | None = None
+        self.span = 10.0
 
     def add_plot(
         self,
@@ -79,17 +80,18 @@ class TracePanel:
             plot.setYRange(*y_range, padding=0.02)
         plot.setTitle(title, size="10pt")
         plot.setLabel("left", unit)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        # no axis grid: an axis with a grid spans the plot and is repainted (slowly) with every new sample
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.setClipToView(True)
-        plot.setDownsampling(auto=True, mode="peak")
         if len(channels) > 1:
             plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=min(4, len(channels)))
         for i, ch in enumerate(channels):
             colour = THERAPIST["traces"][i % len(THERAPIST["traces"])]
-            curve = plot.plot(pen=pg.mkPen(colour, width=1.5), name=ch, skipFiniteCheck=True)
+            # a bare curve item (no PlotDataItem layer: the controller decimates and clips itself);
+            # a 1 px cosmetic pen takes Qt's fast line path
+            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
+            plot.addItem(curve)
             self.curves[(key, i)] = curve
         self.widget.ci.layout.setRowStretchFactor(row, height)
         if self._first is None:
@@ -159,13 +161,16 @@ class TracePanel:
         self.timeline = plot
         self._bottom_axis_only_last()
 
-    def set_timeline(self, entries: Sequence[tuple[float, str, str]]) -> None:
+    def set_timeline(self, entries: Sequence[tuple[float, str, str]], now: float) -> None:
+        """Errors, unjudged reps and markers at their time relative to ``now`` (the axis is "s before now")."""
         if self.timeline is None:
             return
+        lo = now - self.span - 1.0
+        recent = [(t - now, kind, text) for t, kind, text in entries if t >= lo]
         for name, sc in self._scatter.items():
-            xs = [t for t, kind, _ in entries if kind == name]
+            xs = [x for x, kind, _ in recent if kind == name]
             sc.setData(xs, [sc.y_level] * len(xs))  # type: ignore[attr-defined]
-        marks = [(t, text) for t, kind, text in entries if kind == "marker"]
+        marks = [(x, text) for x, kind, text in recent if kind == "marker"]
         while len(self._markers) < len(marks):
             line = pg.InfiniteLine(
                 angle=90,
@@ -173,13 +178,16 @@ class TracePanel:
                 label="",
                 labelOpts={"position": 0.85, "color": THERAPIST["marker"]},
             )
-            for p in [self.timeline, *self.plots.values()]:
-                if p is self.timeline:
-                    p.addItem(line)
+            self.timeline.addItem(line)
             self._markers.append(line)
-        for line, (t, text) in zip(self._markers, marks, strict=False):
-            line.setValue(t)
-            line.label.setFormat(text)
+        for i, line in enumerate(self._markers):
+            if i < len(marks):
+                x, text = marks[i]
+                line.setValue(x)
+                line.label.setFormat(text)
+                line.show()
+            else:
+                line.hide()
 
     def rescale(self) -> None:
         """Fit each plot without a fixed scale to its data, when the data left the range or use less than half of it."""
@@ -205,9 +213,14 @@ class TracePanel:
                 pad = 0.08 * (hi - lo)
                 plot.setYRange(lo - pad, hi + pad, padding=0)
 
-    def set_window(self, t0: float, t1: float) -> None:
+    def set_span(self, seconds: float) -> None:
+        """Show the last ``seconds``: x is time relative to now, fixed, so no axis is redrawn as time runs."""
+        self.span = float(seconds)
         if self._first is not None:
-            self._first.setXRange(t0, t1, padding=0)
+            self._first.setXRange(-self.span, 0.0, padding=0)
+        last = self.timeline or (list(self.plots.values())[-1] if self.plots else None)
+        if last is not None:
+            last.setLabel("bottom", "seconds before now")
 
 
 def _group(title: str, inner: QtWidgets.QWidget | QtWidgets.QLayout) -> QtWidgets.QGroupBox:
@@ -293,19 +306,23 @@ class Dashboard(QtWidgets.QMainWindow):
             self.actions_by_name[name] = act
 
         # -- left: devices, setup guide, calibration -----------------------------------
-        self.devices = QtWidgets.QTableWidget(0, 6)
-        self.devices.setHorizontalHeaderLabels(["sensor", "state", "batt.", "loss", "lat.", "rec."])
-        self.devices.horizontalHeaderItem(4).setToolTip(
+        self.devices = QtWidgets.QTableWidget(0, 7)
+        self.devices.setHorizontalHeaderLabels(["sensor", "state", "batt.", "signal", "loss", "lat.", "rec."])
+        self.devices.horizontalHeaderItem(3).setToolTip(
+            "signal quality: bad while the samples are saturated, flat or not finite"
+        )
+        self.devices.horizontalHeaderItem(4).setToolTip("samples lost in transport")
+        self.devices.horizontalHeaderItem(5).setToolTip(
             "transport latency: arrival minus the block's last sample time"
         )
-        self.devices.horizontalHeaderItem(5).setToolTip("reconnects")
+        self.devices.horizontalHeaderItem(6).setToolTip("reconnects")
         self.devices.verticalHeader().setVisible(False)
         self.devices.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.devices.horizontalHeader()
         header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.devices.setWordWrap(False)
-        self.devices.setMinimumHeight(150)
+        self.devices.setMinimumHeight(178)  # five sensors without scrolling
         self.scan = QtWidgets.QPushButton("Scan for sensors")
         dev_box = QtWidgets.QVBoxLayout()
         dev_box.addWidget(self.devices)
@@ -331,7 +348,7 @@ class Dashboard(QtWidgets.QMainWindow):
         left_lay.addWidget(_group("Devices", dev_box), 2)
         left_lay.addWidget(_group("Setup guide", setup_box), 4)
         left_lay.addWidget(_group("Calibration", cal_box), 2)
-        left.setFixedWidth(380)
+        left.setFixedWidth(440)
 
         # -- centre: traces in two tabs (only the visible one is redrawn) -----------------
         self.traces = TracePanel()
@@ -345,7 +362,7 @@ class Dashboard(QtWidgets.QMainWindow):
         self.counters.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counters.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
         self.metrics = QtWidgets.QTableWidget(0, 3)
-        self.metrics.setHorizontalHeaderLabels(["last rep", "value", "target"])
+        self.metrics.setHorizontalHeaderLabels(["last judged", "value", "target"])
         self.metrics.verticalHeader().setVisible(False)
         self.metrics.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.metrics.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)

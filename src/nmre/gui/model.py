@@ -280,6 +280,8 @@ class Counters:
     message_tone: str = "info"
     message_time: float = -math.inf
     calibration: list[tuple[float, str]] = field(default_factory=list)
+    suggestion: str = ""  # the latest progression suggestion (after each set)
+    sets: int = 0
 
     def add(self, e: Event) -> None:
         """Fold one event into the counters."""
@@ -313,6 +315,10 @@ class Counters:
             pass  # a first connection is no warning
         elif kind.startswith(("stream.", "signal.", "device.", "source.", "engine.", "quality.", "control.")):
             self.warnings.append((e.time, e.therapist_message or kind))
+        elif kind == kinds.PROGRESSION_SUGGESTION:
+            self.suggestion = e.therapist_message or str(e.payload.get("decision", ""))
+        elif kind == kinds.SET_END:
+            self.sets += 1
         elif kind.startswith(("calibration.", "readiness.")):
             self.calibration.append((e.time, e.therapist_message or kind))
 

@@ -62,6 +62,7 @@ class PatientScene:
     # counters and message
     reps: int | None = None
     reps_total: int | None = None
+    count_label: str = "Rep"
     hold: float | None = None  # seconds held in the current hold
     hold_target: float | None = None
     message: str = ""
@@ -140,7 +141,7 @@ class PatientView(QtWidgets.QWidget):
             p.drawText(
                 QtCore.QRectF(80, 10, 800, 80),
                 QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                "Rep",
+                sc.count_label,
             )
             p.setPen(QtGui.QColor(t.text))
             p.setFont(self._font(150))

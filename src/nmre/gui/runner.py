@@ -29,7 +29,87 @@ from nmre.engine import Engine
 from nmre.errors import ConfigError, StateError, expected
 from nmre.feedback.schedule import FeedbackSchedule, make_schedule
 
-__all__ = ["ControlSource", "GatedSchedule", "RunState", "SessionRunner", "SteppedClock", "Target", "targets"]
+__all__ = [
+    "ControlSource",
+    "GatedSchedule",
+    "RunState",
+    "SessionRunner",
+    "SteppedClock",
+    "Target",
+    "behind_readiness",
+    "inner",
+    "targets",
+]
+
+
+def inner(node: Any) -> Any:
+    """The node a :class:`~nmre.calibration.Gated` wrapper runs (the node itself otherwise)."""
+    from nmre.calibration import Gated
+
+    return node.node if isinstance(node, Gated) else node
+
+
+def behind_readiness(nodes: Sequence[Any], raw: Sequence[str]) -> tuple[list[Any], Any]:
+    """Put a drill behind the signal-readiness gate (contract §5): ``(nodes, gate)``.
+
+    The quality monitor, the calibration steps and the signal processing (joint
+    angles, EMG chains, sway: what the therapist watches while checking the signals)
+    run from the start; rules, the rep segmenter, detectors, the feedback mapping and
+    the progression wait until the gate has passed or the therapist overrode it. The
+    gate checks the raw streams those gated nodes depend on (an EMG that only an
+    unused rule would read does not block a balance drill).
+    """
+    from nmre.calibration import CalibrationStep, Gated, ReadinessGate
+    from nmre.engine.nodes import ProcessorNode
+    from nmre.quality import QualityMonitor
+
+    if any(isinstance(n, (Gated, ReadinessGate)) for n in nodes):
+        return list(nodes), next((n for n in nodes if isinstance(n, ReadinessGate)), None)
+    from nmre.dsp.movement import RepSegmenter
+
+    def free(n: Any) -> bool:
+        # signal processing runs free (the dashboard shows it while the signals are checked);
+        # what finds the units to judge (the rep segmenter) waits with the rules
+        if isinstance(n, (QualityMonitor, CalibrationStep)):
+            return True
+        return isinstance(n, ProcessorNode) and not isinstance(n.processor, RepSegmenter)
+
+    producer = {str(getattr(n, "output", "") or getattr(n, "name", "")): n for n in nodes}
+    raw_set = set(raw)
+
+    def roots(stream: str, seen: set[str]) -> set[str]:
+        if stream in raw_set:
+            return {stream}
+        if stream not in producer:  # named only at bind: a derived id starts with its raw stream's
+            base = max((r for r in raw_set if stream.startswith(r + ".")), key=len, default=None)
+            return {base} if base is not None else set()
+        if stream in seen:
+            return set()
+        seen.add(stream)
+        out: set[str] = set()
+        for s in getattr(producer[stream], "inputs", ()):
+            out |= roots(s, seen)
+        return out
+
+    gated = [n for n in nodes if not free(n)]
+    checked: set[str] = set()
+    for n in gated:
+        for s in getattr(n, "inputs", ()):
+            checked |= roots(s, set())
+    if not checked:
+        return list(nodes), None
+    gate = ReadinessGate([s for s in raw if s in checked])
+    out: list[Any] = []
+    for n in nodes:
+        if free(n):
+            out.append(n)
+            if isinstance(n, QualityMonitor):
+                out.append(gate)  # right after the monitor: it sees raw blocks before anything is judged
+        else:
+            out.append(Gated(n, gate))
+    if gate not in out:
+        out.insert(0, gate)
+    return out, gate
 
 
 class SteppedClock(VirtualClock):
@@ -140,9 +220,9 @@ class Target:
 def targets(nodes: Sequence[Any]) -> list[Target]:
     """The adjustable bands among a drill's nodes: rules with ``lo`` and ``hi`` attributes."""
     return [
-        Target(n)
+        Target(inner(n))
         for n in nodes
-        if hasattr(n, "lo") and hasattr(n, "hi") and getattr(n, "name", "").startswith("rule.")
+        if hasattr(inner(n), "lo") and hasattr(inner(n), "hi") and getattr(n, "name", "").startswith("rule.")
     ]
 
 
@@ -337,6 +417,20 @@ class SessionRunner:
             )
 
         self.control.post("schedule", act)
+
+    def override_readiness(self, gate: Any, reason: str) -> None:
+        """Open the readiness gate with the therapist's reason (applied and recorded in the engine thread)."""
+        if not reason.strip():
+            raise ConfigError("readiness override: " + expected("a reason in words", reason))
+
+        def act(now: float) -> Event | None:
+            try:
+                gate.override(reason, by="therapist", time=now)
+            except StateError as error:
+                raise ConfigError(str(error)) from None
+            return None  # the gate raises readiness.override itself
+
+        self.control.post("readiness override", act)
 
     def request_feedback(self) -> None:
         def act(now: float) -> Event:

@@ -158,8 +158,9 @@ class Pose:
     ----------
     rotation : dict of str to ndarray (n, 3, 3)
         Segment → orientation (segment to world) for every name in :data:`SEGMENTS`.
-    root : str
-        The joint held at ``root_position``: ``"ankle.r"``, ``"ankle.l"`` or ``"pelvis"``.
+    root : str or ndarray (n,) of str
+        The joint held at ``root_position``: ``"ankle.r"``, ``"ankle.l"`` or ``"pelvis"``; per
+        sample when the support changes (a lunge's step, then both feet).
     root_position : ndarray (3,) or (n, 3)
         World position of the root joint, m.
     jolt : ndarray (3, n) or None
@@ -169,7 +170,7 @@ class Pose:
     """
 
     rotation: dict[str, F64]
-    root: str
+    root: str | NDArray[np.str_]
     root_position: F64
     jolt: F64 | None = None
     clavicle_elevation: F64 | None = None
@@ -303,15 +304,19 @@ def frames(pose: Pose, body: Anthropometry | None = None) -> SegmentFrames:
     down_t = np.array([0.0, 0.0, -b.thigh_length])
     down_s = np.array([0.0, 0.0, -b.shank_length])
     root = np.broadcast_to(np.asarray(pose.root_position, dtype=np.float64), (n, 3))
-    if pose.root == "pelvis":
-        pelvis = root.copy()
-    elif pose.root in ("ankle.r", "ankle.l"):
-        s = pose.root[-1]
-        knee = root - _along(r[f"shank.{s}"], down_s)
-        hip = knee - _along(r[f"thigh.{s}"], down_t)
-        pelvis = hip - _along(r["pelvis"], b.mirrored(b.hip, s))
-    else:
-        raise ValueError(f"frames: expected root 'ankle.r', 'ankle.l' or 'pelvis', got {pose.root!r}")
+    roots = [pose.root] if isinstance(pose.root, str) else sorted(set(np.asarray(pose.root).tolist()))
+    pelvis = np.empty((n, 3))
+    for name in roots:
+        sel = slice(None) if isinstance(pose.root, str) else np.asarray(pose.root) == name
+        if name == "pelvis":
+            pelvis[sel] = root[sel]
+        elif name in ("ankle.r", "ankle.l"):
+            s = name[-1]
+            knee = root[sel] - _along(r[f"shank.{s}"][sel], down_s)
+            hip = knee - _along(r[f"thigh.{s}"][sel], down_t)
+            pelvis[sel] = hip - _along(r["pelvis"][sel], b.mirrored(b.hip, s))
+        else:
+            raise ValueError(f"frames: expected root 'ankle.r', 'ankle.l' or 'pelvis', got {name!r}")
     if pose.jolt is not None:
         pelvis = pelvis + pose.jolt.T
     j: dict[str, F64] = {"pelvis": pelvis}

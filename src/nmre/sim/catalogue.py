@@ -122,7 +122,7 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({e.label: e for e in (
     ErrorSpec("shallow_lunge", "knee_flexion_peak", (40.0, 65.0), "a forward lunge normally reaches 85-100 deg of front-knee flexion (design choice)"),
     ErrorSpec("pelvic_drop", "pelvic_drop_peak", (6.0, 12.0), "contralateral pelvic drop (Trendelenburg sign; design choice)"),
     ErrorSpec("incomplete_range", "shoulder_elevation_peak", (70.0, 110.0), "the diagonal stops short of full elevation (normal 140-170 deg; design choice)"),
-    ErrorSpec("off_pattern", "template_distance", (0.25, 0.6), "the hand leaves the diagonal (a frontal-plane raise instead; design choice)"),
+    ErrorSpec("off_pattern", "template_distance", (0.15, 0.4), "the hand leaves the diagonal (a frontal-plane raise instead; design choice)"),
     ErrorSpec("jerky", "sparc", (-6.0, -3.5), "tremor-like sub-movements lower SPARC (Balasubramanian et al. 2015)"),
     ErrorSpec("excessive_sway", "sway_rms", (2.0, 4.0), "2-4 times the subject's own sway in that stance (Neville et al. 2015: RMS rises 25-fold from quiet stance to tandem eyes closed on foam)", relative=True),
     ErrorSpec("loss_of_balance", "loss_of_balance", (0.0, 0.0), "an event: its value is the touchdown time"),

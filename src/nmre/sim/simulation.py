@@ -329,7 +329,7 @@ def simulate(
             + expected(f"a session of at most {MAX_DURATION / 3600:g} h", f"{movement.duration:.0f} s")
         )
     side = "r" if config.side == "right" else "l"
-    sensors = resolve_kit(kit, config.side, cls.full_kit(side), cls.minimal_kit(side), _every(side))
+    sensors = resolve_kit(kit, config.side, movement.full(), movement.minimal(), _every(side))
     streams = _kit_infos(sensors, imu_rate, emg_rate)
     mount = _mounting(sensors, subject, strap_deg, mounting)
     artifacts = _artifacts(streams, seed, motion_artifacts, movement.duration, model)

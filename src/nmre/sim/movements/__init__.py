@@ -7,7 +7,11 @@ from types import MappingProxyType
 
 from nmre.errors import ConfigError, expected
 from nmre.sim.config import MovementConfig
+from nmre.sim.movements.arm import PnfConfig, PnfMovement, ScaptionConfig, ScaptionMovement
 from nmre.sim.movements.base import Movement
+from nmre.sim.movements.contraction import ContractionConfig, ContractionMovement
+from nmre.sim.movements.los import LosConfig, LosMovement
+from nmre.sim.movements.lunge import LungeConfig, LungeMovement
 from nmre.sim.movements.single_joint import (
     HipAbductionConfig,
     HipAbductionMovement,
@@ -23,6 +27,7 @@ from nmre.sim.movements.stance import (
     StanceMovement,
     TandemStanceConfig,
 )
+from nmre.sim.movements.transfer import SitToStandConfig, SitToStandMovement
 
 __all__ = ["MOVEMENTS", "Movement", "movement_class"]
 
@@ -31,6 +36,12 @@ _MOVEMENT_OF: dict[type[MovementConfig], type[Movement]] = {
     KneeExtensionConfig: KneeExtensionMovement,
     KneeFlexionConfig: KneeFlexionMovement,
     HipAbductionConfig: HipAbductionMovement,
+    SitToStandConfig: SitToStandMovement,
+    ContractionConfig: ContractionMovement,
+    LungeConfig: LungeMovement,
+    ScaptionConfig: ScaptionMovement,
+    PnfConfig: PnfMovement,
+    LosConfig: LosMovement,
     QuietStanceConfig: StanceMovement,
     TandemStanceConfig: StanceMovement,
     SingleLegStanceConfig: StanceMovement,

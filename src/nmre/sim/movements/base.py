@@ -95,6 +95,14 @@ class Movement(ABC):
     def minimal_kit(cls, side: str) -> list[Sensor]:
         """The smallest kit the movement's drill accepts."""
 
+    def full(self) -> list[Sensor]:
+        """This session's full kit (the class's, on the movement's side)."""
+        return self.full_kit(self.s)
+
+    def minimal(self) -> list[Sensor]:
+        """This session's minimal kit."""
+        return self.minimal_kit(self.s)
+
     def episodes(self) -> tuple:  # type: ignore[type-arg]
         """Injected error spans in time (stances); none for movements made of records."""
         return ()
