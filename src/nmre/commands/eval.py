@@ -77,6 +77,13 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if args.results is not None and (args.quick or drills):
+        print(
+            "nmre eval: --results: expected the full suite over every drill (as make eval runs it), "
+            f"got {'--quick' if args.quick else '--drill ' + drills[0]}: the regression guard needs every figure",
+            file=sys.stderr,
+        )
+        return 2
     for why in (
         _writable_dir(args.plots) if args.plots is not None else None,
         _writable_file(args.results) if args.results is not None else None,
