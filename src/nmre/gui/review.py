@@ -225,6 +225,10 @@ def review_window(session: Any, opts: Any, app: Any, tape: Tape) -> Any:
             self.player.timeout.connect(self._advance)
             self._wall: float | None = None
             self.dashboard.setWindowTitle(f"nmre studio — review of {opts.replay}")
+            for panel in (self.dashboard.traces, self.dashboard.raw_traces):
+                last = panel.timeline or (list(panel.plots.values())[-1] if panel.plots else None)
+                if last is not None:
+                    last.setLabel("bottom", "seconds before the cursor")
             self.sound_note = "review: no sound"
             self.dashboard.sound_status.setText(self.sound_note)
             self.seek(0.0)
@@ -292,6 +296,16 @@ def review_window(session: Any, opts: Any, app: Any, tape: Tape) -> Any:
             if sc.overlay == "ready":  # the runner never runs in a review
                 sc.overlay, sc.overlay_text = None, ""
             return sc
+
+        def _update_tables(self, now: float) -> None:
+            super()._update_tables(self.tape.cursor)
+            d = self.dashboard
+            d.status.setText(
+                f"review · cursor {self.tape.cursor:6.1f} s of {self.tape.duration:.1f} s · drill {self.session.drill}"
+            )
+            d.latency.setText(
+                "review of a recording: the latencies and load were measured live (its summary)"
+            )
 
         def device_rows(self) -> list[dict[str, Any]]:
             rows = []
