@@ -279,11 +279,12 @@ def test_a_user_without_write_rights_fails_when_the_store_opens(
 def small_tablespace(pg_server: PgServer):
     """A database whose files live on a 16 MiB tmpfs (a full disk on the server), and a way to fill it."""
     import pwd
-
     import shutil
     import tempfile
 
-    root = Path(tempfile.mkdtemp(prefix="nmre-pgspace-"))  # not under pytest's folder: the server must reach it
+    root = Path(
+        tempfile.mkdtemp(prefix="nmre-pgspace-")
+    )  # not under pytest's folder: the server must reach it
     root.chmod(0o755)
     where = root / "tiny"
     where.mkdir()
