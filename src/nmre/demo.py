@@ -111,6 +111,18 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
     return BleSource(specs, config), boards
 
 
+def _sim_config(opts: DemoOptions) -> Any:
+    """The simulator's configuration of the demo session (its checks name a value out of range)."""
+    from nmre.sim import SquatConfig, StanceConfig
+
+    if opts.exercise == "squat":
+        errors = DEFAULT_SQUAT_ERRORS if opts.errors is None else opts.errors
+        errors = {k: v for k, v in errors.items() if k < opts.reps}
+        return SquatConfig(reps=opts.reps, errors=errors)
+    duration = opts.seconds if opts.seconds is not None else 40.0
+    return StanceConfig(duration=duration, errors=_stance_errors(duration))
+
+
 def check_options(opts: DemoOptions) -> None:
     """Raise a ConfigError naming the first option that cannot be run (before anything is printed)."""
     if opts.exercise not in EXERCISES:
@@ -124,6 +136,7 @@ def check_options(opts: DemoOptions) -> None:
             "--request-at: expected it with --schedule self-controlled (the patient asks for feedback), "
             f"got --schedule {opts.schedule}"
         )
+    _sim_config(opts)
     for option, path in (("--events", opts.events), ("--record", opts.record)):
         if path is not None:
             _check_writable(option, path)
@@ -131,8 +144,13 @@ def check_options(opts: DemoOptions) -> None:
 
 def _check_writable(option: str, path: str) -> None:
     """``path`` can be created and written (it is, empty, when this returns); else a ConfigError."""
-    if not path or os.path.isdir(path):
+    if not path:
         raise ConfigError(f"{option}: expected a writable file path, got {path!r}")
+    if os.path.isdir(path):
+        raise ConfigError(f"{option}: expected a file path, got the directory {path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{option}: expected an existing folder for {path}, got none at {folder}")
     try:
         with open(path, "a", encoding="utf-8"):
             pass
@@ -145,17 +163,10 @@ def _check_writable(option: str, path: str) -> None:
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
     from nmre.drills import build_drill
-    from nmre.sim import SquatConfig, StanceConfig, simulate
+    from nmre.sim import simulate
 
     check_options(opts)
-    if opts.exercise == "squat":
-        errors = DEFAULT_SQUAT_ERRORS if opts.errors is None else opts.errors
-        errors = {k: v for k, v in errors.items() if k < opts.reps}
-        cfg: Any = SquatConfig(reps=opts.reps, errors=errors)
-    else:
-        duration = opts.seconds if opts.seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration))
-    sim = simulate(cfg, seed=opts.seed)
+    sim = simulate(_sim_config(opts), seed=opts.seed)
     drill = build_drill(EXERCISES[opts.exercise], sim.streams)
     boards: list[Any] = []
     if opts.ble:

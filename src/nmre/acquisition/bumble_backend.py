@@ -44,7 +44,7 @@ from bumble.link import LocalLink
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
-from nmre.errors import ConfigError, StateError, expected
+from nmre.errors import ConfigError, DeviceError, StateError, expected
 
 __all__ = ["DEFAULT_MTU", "BumbleCentral", "BumbleClientBackend", "BumbleScannerBackend"]
 
@@ -78,6 +78,48 @@ def uuid_str(u: UUID) -> str:
     """A Bumble UUID as bleak's lowercase 128-bit string."""
     h = bytes(reversed(u.to_bytes(force_128=True))).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+#: Bumble transport schemes nmre has a use for, and what follows the colon.
+TRANSPORTS = {
+    "tcp-client": "HOST:PORT",
+    "tcp-server": "HOST:PORT",
+    "udp": "LOCAL_HOST:LOCAL_PORT,REMOTE_HOST:REMOTE_PORT",
+    "ws-client": "ws://HOST:PORT",
+    "ws-server": "HOST:PORT",
+    "serial": "DEVICE[,SPEED]",
+    "usb": "INDEX or VID:PID",
+    "pyusb": "INDEX or VID:PID",
+    "hci-socket": "INDEX",
+    "vhci": "[PATH]",
+    "unix": "PATH",
+    "android-emulator": "[HOST:PORT]",
+    "android-netsim": "[HOST:PORT]",
+    "file": "PATH",
+    "pty": "[PATH]",
+}
+
+
+def check_transport(spec: str) -> str:
+    """``spec`` if it is a Bumble transport moniker nmre can use, else a ConfigError naming the expected form.
+
+    Checks the scheme and, for TCP, the host and port; whether the other end is
+    there is only known when the transport is opened (a :class:`DeviceError` then).
+    """
+    forms = ", ".join(f"{k}:{v}" for k, v in TRANSPORTS.items())
+    scheme, sep, rest = spec.partition(":")
+    if not spec.strip() or scheme not in TRANSPORTS:
+        raise ConfigError("Bumble transport: " + expected(f"one of {forms}", spec))
+    if scheme in ("tcp-client", "tcp-server"):
+        host, colon, port = rest.rpartition(":")
+        ok = bool(sep and colon and host and port.isdigit() and 0 < int(port) <= 65535)
+        if not ok:
+            raise ConfigError(
+                "Bumble transport: " + expected(f"{scheme}:HOST:PORT with a port 1..65535", spec)
+            )
+    elif scheme not in ("vhci", "pty", "android-emulator", "android-netsim") and not rest:
+        raise ConfigError("Bumble transport: " + expected(f"{scheme}:{TRANSPORTS[scheme]}", spec))
+    return spec
 
 
 class BumbleCentral:
@@ -139,7 +181,18 @@ class BumbleCentral:
             device = Device(name="nmre", address=hci.Address(self.address), host=host)
         else:
             assert self.transport_spec is not None
-            self._transport = await open_transport(self.transport_spec)
+            try:
+                self._transport = await open_transport(self.transport_spec)
+            except (OSError, ValueError, OverflowError) as exc:  # refused, no such device, bad address
+                raise DeviceError(
+                    f"cannot open the Bumble transport {self.transport_spec!r}: {exc.strerror or exc}"
+                    if isinstance(exc, OSError)
+                    else f"cannot open the Bumble transport {self.transport_spec!r}: {exc}"
+                ) from None
+            except Exception as exc:  # the transport's own errors (USB, serial) are not NmreErrors
+                raise DeviceError(
+                    f"cannot open the Bumble transport {self.transport_spec!r}: {type(exc).__name__}: {exc}"
+                ) from None
             device = Device.with_hci(
                 "nmre", hci.Address(self.address), self._transport.source, self._transport.sink
             )

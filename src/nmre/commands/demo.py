@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import Any
 
-from nmre.commands._args import integer, positive_int, positive_seconds
+from nmre.commands._args import MAX_REPS, MAX_SECONDS, integer, session_reps, session_seconds
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -25,15 +25,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
     )
-    d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
+    d.add_argument("--reps", type=session_reps, default=10, help=f"squat reps, 1..{MAX_REPS} (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
     )
     d.add_argument(
         "--seconds",
-        type=positive_seconds,
+        type=session_seconds,
         default=None,
-        help="stop after this many seconds of session time (stance: trial length, default 40)",
+        help=f"stop after this many seconds of session time, at most {MAX_SECONDS:.0f} "
+        "(stance: trial length, default 40)",
     )
     d.add_argument(
         "--realtime", action="store_true", help="pace the session to wall time instead of running ahead"

@@ -31,10 +31,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--bumble",
         metavar="TRANSPORT",
         default=None,
+        type=_transport,
         help="scan through a Bumble HCI transport instead of the OS stack, e.g. tcp-client:127.0.0.1:PORT "
         "of an emulator process started with 'python -m nmre.sim.devices.server --port PORT'",
     )
     return p
+
+
+def _transport(text: str) -> str:
+    """``--bumble``: a transport moniker (checked without loading bleak: the scheme, host and port)."""
+    from nmre.acquisition.bumble_backend import check_transport
+    from nmre.errors import ConfigError
+
+    try:
+        return check_transport(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def format_results(results: list[ScanResult]) -> str:
