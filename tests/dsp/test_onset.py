@@ -27,7 +27,7 @@ def _stream(det: OnsetDetector, x: np.ndarray, sizes: list[int], fs: float = FS)
     for size in [*sizes, x.shape[1]]:
         j = min(x.shape[1], i + size)
         ys.append(det.process(Block("s", np.arange(i, j) / fs, x[:, i:j].copy())).values)
-        ev += det.pop_events()
+        ev += [e for e in det.pop_events() if e.kind != "dsp.bad_input"]  # NaN inputs are said (test_poison)
         i = j
         if i >= x.shape[1]:
             break

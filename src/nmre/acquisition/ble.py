@@ -21,7 +21,10 @@ Layers, from the radio up:
   runs a :class:`BleSession` on its own loop in its own thread.
 
 Events (``nmre.core.Event``, ``source`` = stream id or device label):
-``stream.gap`` (payload ``missing``: samples known to be lost, ``device``),
+``stream.gap`` once per outage (payload ``missing``: samples known to be lost, ``seconds``,
+``device``), ``stream.loss`` about once a second while scattered packets are lost (``lost``,
+``losses``, ``seconds``, running ``fraction``; :mod:`nmre.acquisition.gaps`; exact counts in
+:meth:`BleSession.counters`),
 ``stream.malformed`` (``count``, ``error``), ``device.connect``,
 ``device.disconnect`` (``reason``), ``device.reconnect`` (``outage`` seconds,
 ``attempts``), ``device.error`` (``message``; the device is given up, the others
@@ -49,6 +52,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakBluetoothNotAvailableError, BleakError
 
 from nmre.acquisition.bumble_backend import BumbleCentral, BumbleClientBackend, BumbleScannerBackend
+from nmre.acquisition.gaps import GapReporter
 from nmre.acquisition.profiles import Decoded, DeviceProfile, profile_classes
 from nmre.acquisition.timing import StreamClock
 from nmre.core import kinds
@@ -288,6 +292,7 @@ class _Stream:
     samples: int = 0
     missing: int = 0
     duplicates: int = 0
+    gaps: GapReporter | None = None  # outages and scattered-loss summaries (nmre.acquisition.gaps)
 
 
 class _DeviceLink:
@@ -692,24 +697,16 @@ class BleSession:
         if stamped.duplicate:
             stream.duplicates += 1
             return
-        if stamped.missing_before:
-            stream.missing += stamped.missing_before
-            self.outbox.put_event(
-                Event(
-                    float(stamped.times[0]) if n else arrival,
-                    kinds.STREAM_GAP,
-                    stream.info.id,
-                    {
-                        "missing": stamped.missing_before,
-                        "device": device.label,
-                        "after": stream.last_end,
-                        "seconds": stamped.missing_before / stream.info.rate
-                        if stream.info.rate
-                        else math.nan,
-                    },
-                    therapist_message=f"{stream.info.id}: {stamped.missing_before} samples lost",
-                )
-            )
+        if stream.gaps is None:
+            stream.gaps = GapReporter(stream.info.id, stream.info.rate)
+        stream.missing += stamped.missing_before
+        for event in stream.gaps.packet(
+            float(stamped.times[0]) if n else arrival,
+            n,
+            stamped.missing_before,
+            {"device": device.label, "after": stream.last_end},
+        ):
+            self.outbox.put_event(event)
         stream.samples += n
         if n:
             stream.last_end = float(stamped.times[-1])
@@ -756,7 +753,13 @@ class BleSession:
         for d in self.devices:
             out[d.label] = {"malformed": d.malformed, "connects": d.connects}
             for s in d.streams.values():
-                out[s.info.id] = {"samples": s.samples, "missing": s.missing, "duplicates": s.duplicates}
+                out[s.info.id] = {
+                    "samples": s.samples,
+                    "missing": s.missing,
+                    "duplicates": s.duplicates,
+                    "losses": s.gaps.losses if s.gaps else 0,
+                    "outages": s.gaps.outages if s.gaps else 0,
+                }
         return out
 
 

@@ -138,7 +138,8 @@ FEEDBACK_CUE = "feedback.cue"
 # -- signals and streams -----------------------------------------------------------
 STREAM_GAP = "stream.gap"
 STREAM_MALFORMED = "stream.malformed"
-#: Scattered packet loss, summarised (payload ``lost``, ``packets``, ``fraction``, ``seconds``).
+#: Scattered packet loss, summarised about once a second (payload ``lost``, ``losses``, ``seconds``,
+#: ``fraction`` (running), ``total_lost``); an outage is one ``stream.gap``.
 STREAM_LOSS = "stream.loss"
 #: A source block whose sample times went back before the stream's previous block (not processed).
 STREAM_TIME_ERROR = "stream.time_error"

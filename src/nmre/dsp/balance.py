@@ -37,6 +37,7 @@ from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = ["ELLIPSE95", "SWAY_CHANNELS", "Sway", "SwayMetrics", "sway_metrics"]
@@ -213,6 +214,7 @@ def _ring_put(y: F64, ring: F64, ptr: NDArray[np.int64]) -> None:
                 ptr[1] += 1
 
 
+@protected("nan", reports_nonfinite=True)
 class Sway(Processor):
     """Streaming ISway-style sway from a trunk/pelvis accelerometer.
 

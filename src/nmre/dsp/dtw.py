@@ -29,6 +29,7 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = ["OpenEndDtw", "Spring", "subsequence_match"]
@@ -149,6 +150,7 @@ def _spring(
     return ne
 
 
+@protected("nan")
 class Spring(Processor):
     """Streaming subsequence DTW (SPRING): matches of a template anywhere in a stream.
 
@@ -326,6 +328,7 @@ def _open_end(x: F64, y: F64, D: F64, Dn: F64, st: F64, out: F64) -> None:
         out[1, k] = D[jb] / st[0]
 
 
+@protected()
 class OpenEndDtw(Processor):
     """Progress through a template by open-end DTW, sample by sample.
 

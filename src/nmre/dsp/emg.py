@@ -42,6 +42,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, StreamInfo, StreamKind
 from nmre.dsp import _emg_kernels as K
 from nmre.dsp._filter_checks import as_signal
+from nmre.dsp._protect import protected
 from nmre.dsp.filters import design_sos, group_delay, notch_sos, passband_delay
 from nmre.dsp.onset import MAD_TO_SD, ContractionDetector, OnsetDetector, robust_baseline
 from nmre.errors import ConfigError, InputError
@@ -96,6 +97,7 @@ def _envelope_info(info: StreamInfo, unit: str, suffix: str) -> StreamInfo:
     return dataclasses.replace(info, id=f"{info.id}.{suffix}", kind=StreamKind.ENVELOPE, channels=chans)
 
 
+@protected("hold")
 class Rectifier(Processor):
     """Full-wave rectification ``|x|`` (no delay, no state).
 
@@ -118,6 +120,7 @@ class Rectifier(Processor):
         """Stateless; nothing to forget."""
 
 
+@protected("hold")
 class MovingRms(Processor):
     """Moving RMS envelope over a window of ``window`` seconds (ring buffer, O(1) per sample).
 
@@ -165,6 +168,7 @@ class MovingRms(Processor):
         return _envelope_info(info, info.channels[0].unit, "rms")
 
 
+@protected("hold")
 class LinearEnvelope(Processor):
     """Linear envelope: full-wave rectification, then a causal Butterworth low-pass.
 
@@ -224,6 +228,7 @@ class LinearEnvelope(Processor):
         return _envelope_info(info, info.channels[0].unit, "envelope")
 
 
+@protected("hold")
 class Tkeo(Processor):
     """Streaming Teager–Kaiser energy operator, delayed by one sample.
 
@@ -259,6 +264,7 @@ NormMethod = Literal["mvc", "submax", "contralateral", "task_peak"]
 _NORM_UNITS = {"mvc": "%MVC", "submax": "%RVC", "contralateral": "%contralateral", "task_peak": "%peak"}
 
 
+@protected("hold")
 class Normalizer(Processor):
     """Express envelopes as a percentage of a per-channel reference value.
 
@@ -389,6 +395,7 @@ def cci_rudolph(a: ArrayLike, b: ArrayLike) -> F64 | float:
     return float(out) if out.ndim == 0 else out
 
 
+@protected()
 class EmgFeatures(Processor):
     """Windowed EMG features, one output column each time a window completes.
 
@@ -429,6 +436,9 @@ class EmgFeatures(Processor):
     wamp_threshold, ssc_threshold : float
         Thresholds in signal units (LibEMG defaults 2e-3 and 0).
     """
+
+    #: One output column per completed window, not per input sample.
+    per_sample = False
 
     def __init__(
         self,
@@ -522,6 +532,7 @@ def emg_features(
     return out.reshape(len(proc.features), xx.shape[0], -1)
 
 
+@protected("hold")
 class EmgChain(Processor):
     """The live EMG chain, fused into one kernel call per block.
 

@@ -31,6 +31,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block
 from nmre.dsp._filter_checks import as_signal, as_sos, describe
 from nmre.dsp._filter_kernels import sosfilt_kernel
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError
 
 __all__ = [
@@ -214,6 +215,7 @@ def passband_delay(sos: ArrayLike, fs: float, n_grid: int = 4096) -> float:
     return float(np.median(group_delay(s, fs, band)))
 
 
+@protected("hold")
 class SosFilter(Processor):
     """Streaming causal SOS filter over ``(n_channels, n_samples)`` blocks.
 

@@ -20,6 +20,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.dsp._filter_checks import as_signal
 from nmre.dsp._filter_guard_kernel import REASONS, guard_kernel
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError
 
 __all__ = ["Guard"]
@@ -27,6 +28,7 @@ __all__ = ["Guard"]
 F64 = NDArray[np.float64]
 
 
+@protected("nan", reports_nonfinite=True)
 class Guard(Processor):
     """Flag and replace bad samples; report them through :meth:`pop_events`.
 

@@ -48,6 +48,7 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
+from nmre.dsp._protect import protected
 from nmre.dsp.filters import design_sos, group_delay
 from nmre.dsp.joints import TRUNK_CHANNELS, _check_cal
 from nmre.dsp.quaternion import quat_to_matrix
@@ -131,6 +132,7 @@ def _rotation(calibration: ArrayLike | None) -> F64:
     return np.ascontiguousarray(quat_to_matrix(q)[0])
 
 
+@protected("nan", reports_nonfinite=True)
 class AccInclination(Processor):
     """Segment inclination from an accelerometer (or the accelerometer of an IMU), no gyroscope.
 

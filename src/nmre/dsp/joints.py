@@ -52,8 +52,9 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
+from nmre.dsp._protect import protected
 from nmre.dsp.quaternion import _cardan_yxz, _qmul, _qrotate, quat_from_matrix, quat_multiply
-from nmre.errors import ConfigError, InputError, expected
+from nmre.errors import ConfigError, InputError, TimeError, expected
 
 __all__ = [
     "JOINT_CHANNELS",
@@ -392,6 +393,7 @@ def heading_alignment(
     return np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
 
 
+@protected("nan")
 class JointAngle(Processor):
     """Streaming joint angles from a proximal and a distal orientation stream.
 
@@ -456,6 +458,7 @@ class JointAngle(Processor):
         self._no_output = np.zeros((3, 0))  # the (empty) output for a proximal block, made once
         self._ring_q = np.zeros((4, buffer))
         self._ptr = np.zeros(2, dtype=np.int64)
+        self._last = {proximal: -math.inf, distal: -math.inf}  # last sample time of each input
 
     def set_calibration(
         self,
@@ -468,6 +471,18 @@ class JointAngle(Processor):
 
     def reset(self) -> None:
         self._ptr[:] = 0
+        self._last = dict.fromkeys(self._last, -math.inf)
+
+    def _check_order(self, block: Block) -> None:
+        """Sample times of each input must not go back across blocks (a zero-order hold needs order)."""
+        if block.times.shape[0]:
+            last = self._last[block.stream]
+            if block.times[0] < last:
+                raise TimeError(
+                    f"JointAngle input {block.stream!r}: sample times must not go back, "
+                    f"got {float(block.times[0])!r} s after {last!r} s"
+                )
+            self._last[block.stream] = float(block.times[-1])
 
     def _grow(self, cap: int) -> None:
         """Enlarge the proximal ring to ``cap`` samples, keeping what it holds, oldest first."""
@@ -486,6 +501,7 @@ class JointAngle(Processor):
             raise InputError("JointAngle: " + expected("a Block", type(block).__name__))
         if block.stream == self.proximal:
             q = checked_values(block, 4, f"JointAngle proximal input {block.stream!r}")
+            self._check_order(block)
             if 2 * q.shape[1] > self._ring_t.shape[0]:
                 self._grow(2 * q.shape[1])  # a replay in large blocks must not overwrite what it needs
             _ring_push(
@@ -497,6 +513,7 @@ class JointAngle(Processor):
                 "JointAngle: " + expected(f"a block of {self.proximal!r} or {self.distal!r}", block.stream)
             )
         q = checked_values(block, 4, f"JointAngle distal input {block.stream!r}")
+        self._check_order(block)
         out = np.empty((3, q.shape[1]))
         _joint_zoh(
             np.ascontiguousarray(block.times, dtype=np.float64),
@@ -530,6 +547,7 @@ def _trunk(q: F64, cal: F64, out: F64) -> None:
         out[2, i] = math.atan2(-gy, gz) * k
 
 
+@protected("nan")
 class TrunkInclination(Processor):
     """Trunk (or pelvis) inclination from vertical, from an orientation stream.
 

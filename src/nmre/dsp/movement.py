@@ -20,6 +20,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp import _move_kernels as K
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = ["REP_CHANNELS", "RepSegmenter", "dimensionless_jerk", "ldlj", "sparc"]
@@ -30,6 +31,7 @@ REP_CHANNELS = (Channel("in_rep", "1"), Channel("reps", "count"))
 _WHY = {1.0: "too short", 2.0: "too small", 3.0: "too long"}
 
 
+@protected("nan")
 class RepSegmenter(Processor):
     """Streaming repetition segmentation with hysteresis thresholds.
 

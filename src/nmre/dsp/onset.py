@@ -86,6 +86,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp import _onset_kernels as K
 from nmre.dsp._filter_checks import as_signal
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, StateError, expected
 
 __all__ = [
@@ -197,6 +198,7 @@ def _per_channel(value: ArrayLike | None, n: int, what: str, default: float) -> 
     return a
 
 
+@protected("nan")
 class OnsetDetector(Processor):
     """Streaming double-threshold onset/offset detector: minimum durations, a baseline that re-estimates itself.
 

@@ -29,6 +29,7 @@ from nmre.dsp._imu_common import (
     nonfinite_event,
     out_block,
 )
+from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = ["BiasCorrectedOrientation", "FusionAhrs", "GyroBias", "Madgwick", "imu_block"]
@@ -67,6 +68,7 @@ class _Orientation(Processor):
         return out_block(block, self._out_id(block.stream), out)
 
 
+@protected("nan", reports_nonfinite=True)
 class Madgwick(_Orientation):
     """Madgwick gradient-descent orientation filter, IMU version (no magnetometer).
 
@@ -135,6 +137,7 @@ class Madgwick(_Orientation):
         return out, K.madgwick_imu(x, 1.0 / self.rate, self.beta, self.state, out)
 
 
+@protected("nan", reports_nonfinite=True)
 class FusionAhrs(_Orientation):
     """x-io Fusion AHRS without magnetometer: complementary filter with acceleration rejection.
 
@@ -251,6 +254,7 @@ class FusionAhrs(_Orientation):
         return out, skipped
 
 
+@protected("nan")
 class GyroBias(Processor):
     """Estimate the gyro bias during still periods and subtract it (IMU in, IMU out).
 
@@ -325,6 +329,7 @@ def imu_block(stream: str, times: ArrayLike, acc: ArrayLike, gyr: ArrayLike, seq
     return Block(stream, np.asarray(times, dtype=np.float64), np.vstack([a, g]), seq)
 
 
+@protected("nan", reports_nonfinite=True)
 class BiasCorrectedOrientation(Processor):
     """:class:`GyroBias` then :class:`Madgwick` (or :class:`FusionAhrs`) in one call.
 

@@ -36,6 +36,13 @@ class Pipeline(Processor):
             block = stage.process(block)
         return block
 
+    def set_input_limits(self, limits: object) -> None:
+        """Per-channel input limits (see :mod:`nmre.dsp._protect`) for the first stage; the others screen
+        what they get with the generic limit."""
+        first = getattr(self.stages[0], "set_input_limits", None) if self.stages else None
+        if first is not None:
+            first(limits)
+
     def reset(self) -> None:
         for stage in self.stages:
             stage.reset()

@@ -71,6 +71,7 @@ from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
+from nmre.dsp._protect import protected
 from nmre.dsp.filters import design_sos
 from nmre.dsp.inclination import _rotation, lp_axes, up_angles
 from nmre.errors import ConfigError, InputError, expected
@@ -310,6 +311,7 @@ def transition_segments(
     return out
 
 
+@protected("nan", reports_nonfinite=True)
 class SitToStand(Processor):
     """Sit-to-stand / stand-to-sit detector on one trunk or pelvis accelerometer (see the module docstring).
 

@@ -104,6 +104,7 @@ class Engine:
         self._cues: deque[Cue] = deque(maxlen=8)  # the latest cues, as the feedback state shows them
         self._last_feedback = -math.inf
         self._failures: dict[str, tuple[int, float]] = {}
+        self._last_time: dict[str, float] = {}  # per raw stream: the last sample time let through
         # only sinks that override on_block see blocks (the recorder does; text sinks do not)
         self._block_sinks = [k for k in self.sinks if type(k).on_block is not Sink.on_block]
         self._bind()
@@ -231,6 +232,12 @@ class Engine:
             for block in src.poll(now):
                 t0 = perf()
                 n = block.times.shape[0]
+                if n:
+                    last = self._last_time.get(block.stream, -math.inf)
+                    if block.times[0] < last:
+                        self._time_went_back(block, last, now)
+                        continue
+                    self._last_time[block.stream] = float(block.times[n - 1])
                 stats.blocks += 1
                 stats.samples += n
                 if n and block.arrival == block.arrival:
@@ -253,6 +260,21 @@ class Engine:
                 self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _time_went_back(self, block: Block, last: float, now: float) -> None:
+        """A source block starting before the stream's previous one: not processed, said as an event."""
+        first = float(block.times[0])
+        self._emit(
+            Event(
+                first,
+                kinds.STREAM_TIME_ERROR,
+                block.stream,
+                {"stream": block.stream, "first": first, "previous_last": last, "samples": block.n_samples},
+                therapist_message=f"{block.stream}: {block.n_samples} samples starting at {first:.4f} s, before "
+                f"the stream's last sample at {last:.4f} s: left out (time must not go back)",
+            ),
+            now,
+        )
 
     def _node_failed(self, node: Node, block: Block, exc: NmreError, now: float) -> None:
         """Record a node's refusal of a block as an event (the first, then at most one per second)."""

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.core.ranges import channel_limits
 from nmre.errors import ConfigError
 
 __all__ = ["Node", "ProcessorNode"]
@@ -98,6 +99,10 @@ class ProcessorNode(Node):
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         for stream in self.inputs:
             info = require(infos, stream, f"processor {self.name}")
+        set_limits = getattr(self.processor, "set_input_limits", None)
+        if set_limits is not None and len(self.inputs) == 1:
+            # beyond these a sample cannot have come from the sensor: the processor keeps it out of its state
+            set_limits(channel_limits(info)[1])
         out = self.processor.output_info(info)
         if not self.output:
             self.output = self.name = out.id
