@@ -285,6 +285,7 @@ def build_sim_session(
     sim = simulate(cfg, seed=seed)
     built = build_drill(spec, sim.streams, level=level)
     source: Source
+    until: float | None
     if ble:
         source, _boards = _ble_source(sim, seed)
         clock = clock or RealClock()
@@ -439,10 +440,11 @@ class Studio(QtCore.QObject):
             self.sound_note = f"sound written to {opts.wav}"
         elif opts.sound:
             try:
-                self.audio = PortAudioSink(
+                portaudio = PortAudioSink(
                     session.clock.now, sonification=pres.sonification, device=opts.audio_device
                 )
-                self.sound_note = f"sound: {self.audio.device_name}"  # type: ignore[attr-defined]
+                self.audio = portaudio
+                self.sound_note = f"sound: {portaudio.device_name}"
             except AudioUnavailable as error:
                 self.sound_note = f"no sound: {error}"
         else:

@@ -34,7 +34,7 @@ SHORTCUTS = {
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
 
 
-class _PaintTimedLayout(pg.GraphicsLayoutWidget):
+class _PaintTimedLayout(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtgraph has no types
     """A plot layout that reports when each frame has been painted."""
 
     painted: Callable[[], None] | None = None
@@ -75,7 +75,7 @@ class TracePanel:
         plot = self.widget.addPlot(row=row, col=0)
         # a fixed scale (or one the slow timer rescales): the axis is not redrawn every frame
         plot.enableAutoRange(axis="y", enable=False)
-        plot.fixed_y = y_range is not None  # type: ignore[attr-defined]
+        plot.fixed_y = y_range is not None
         if y_range is not None:
             plot.setYRange(*y_range, padding=0.02)
         plot.setTitle(title, size="10pt")
@@ -155,7 +155,7 @@ class TracePanel:
                 symbol=symbol, size=14, brush=pg.mkBrush(colour), pen=pg.mkPen("k", width=0.5)
             )
             sc.setData([], [])
-            sc.y_level = y  # type: ignore[attr-defined]
+            sc.y_level = y
             plot.addItem(sc)
             self._scatter[name] = sc
         self.timeline = plot
@@ -169,7 +169,7 @@ class TracePanel:
         recent = [(t - now, kind, text) for t, kind, text in entries if t >= lo]
         for name, sc in self._scatter.items():
             xs = [x for x, kind, _ in recent if kind == name]
-            sc.setData(xs, [sc.y_level] * len(xs))  # type: ignore[attr-defined]
+            sc.setData(xs, [sc.y_level] * len(xs))
         marks = [(x, text) for x, kind, text in recent if kind == "marker"]
         while len(self._markers) < len(marks):
             line = pg.InfiniteLine(
@@ -255,7 +255,9 @@ class Dashboard(QtWidgets.QMainWindow):
         self.patient.setEditable(True)
         self.patient.setMinimumWidth(130)
         self.patient.setToolTip("Pseudonymous patient id (letters, digits, - and _), never a name")
-        self.patient.lineEdit().setPlaceholderText("patient id")
+        edit = self.patient.lineEdit()
+        if edit is not None:
+            edit.setPlaceholderText("patient id")
         self.drill = QtWidgets.QComboBox()
         self.level = QtWidgets.QComboBox()
         self.schedule = QtWidgets.QComboBox()
@@ -308,14 +310,15 @@ class Dashboard(QtWidgets.QMainWindow):
         # -- left: devices, setup guide, calibration -----------------------------------
         self.devices = QtWidgets.QTableWidget(0, 7)
         self.devices.setHorizontalHeaderLabels(["sensor", "state", "batt.", "signal", "loss", "lat.", "rec."])
-        self.devices.horizontalHeaderItem(3).setToolTip(
-            "signal quality: bad while the samples are saturated, flat or not finite"
-        )
-        self.devices.horizontalHeaderItem(4).setToolTip("samples lost in transport")
-        self.devices.horizontalHeaderItem(5).setToolTip(
-            "transport latency: arrival minus the block's last sample time"
-        )
-        self.devices.horizontalHeaderItem(6).setToolTip("reconnects")
+        for col, tip in (
+            (3, "signal quality: bad while the samples are saturated, flat or not finite"),
+            (4, "samples lost in transport"),
+            (5, "transport latency: arrival minus the block's last sample time"),
+            (6, "reconnects"),
+        ):
+            head = self.devices.horizontalHeaderItem(col)
+            if head is not None:
+                head.setToolTip(tip)
         self.devices.verticalHeader().setVisible(False)
         self.devices.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.devices.horizontalHeader()

@@ -332,9 +332,9 @@ def signal_sources(nodes: Sequence[Any], raw: Iterable[str]) -> dict[str, set[st
     raw_set = set(raw)
     producer: dict[str, Any] = {}
     for n in nodes:
-        out = getattr(n, "output", None)
-        if isinstance(out, str) and out:
-            producer[out] = n
+        output = getattr(n, "output", None)
+        if isinstance(output, str) and output:
+            producer[output] = n
 
     def roots(stream: str, seen: set[str]) -> set[str]:
         if stream in raw_set:
