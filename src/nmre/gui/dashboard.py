@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from nmre.gui.body import BodyMap
 from nmre.gui.theme import THERAPIST
 
-__all__ = ["SHORTCUTS", "Dashboard", "TracePanel"]
+__all__ = ["SHORTCUTS", "SHORTCUT_HELP", "Dashboard", "TracePanel"]
 
 #: Control → key sequence (shown in the buttons' tooltips and the help).
 SHORTCUTS = {
@@ -29,6 +29,35 @@ SHORTCUTS = {
     "volume_up": "Ctrl+Up",
     "volume_down": "Ctrl+Down",
     "large_text": "Ctrl+L",
+    "patient": "Ctrl+P",
+    "drill": "Ctrl+D",
+    "level": "Ctrl+E",
+    "schedule": "Ctrl+K",
+    "targets": "Ctrl+T",
+    "override": "Ctrl+R",
+    "use_level": "Ctrl+N",
+    "help": "F1",
+}
+
+#: What each shortcut does, for the help (F1).
+SHORTCUT_HELP = {
+    "start": "start the session (after Stop: the next session, with the drill and level chosen)",
+    "pause": "pause or resume the feedback",
+    "stop": "stop the session (the summary is saved)",
+    "marker": "put a marker on the timeline",
+    "feedback": "feedback now (a self-controlled schedule answers)",
+    "mute": "mute the sound",
+    "volume_up": "volume up",
+    "volume_down": "volume down",
+    "large_text": "large text on the patient view",
+    "patient": "the patient id",
+    "drill": "choose the drill (for the next session)",
+    "level": "choose the level (for the next session)",
+    "schedule": "choose the feedback schedule (applies now)",
+    "targets": "edit the targets and tolerances (Tab moves between them; applies to the next rep)",
+    "override": "override the readiness gate (with a reason)",
+    "use_level": "take the progression suggestion's level for the next session",
+    "help": "this list",
 }
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
@@ -364,6 +393,24 @@ class Dashboard(QtWidgets.QMainWindow):
         self.counters = QtWidgets.QLabel()
         self.counters.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counters.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.counters.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum
+        )  # never squeezed: the progression text below gives way
+        self.progression = QtWidgets.QLabel()
+        self.progression.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.progression.setWordWrap(True)
+        self.progression.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.use_level = QtWidgets.QPushButton("Use the suggested level next")
+        self.use_level.setToolTip(
+            f"Set the level picker to the progression suggestion's level ({SHORTCUTS['use_level']}); "
+            "it applies to the next session"
+        )
+        self.use_level.setEnabled(False)
+        counts_box = QtWidgets.QVBoxLayout()
+        counts_box.setSpacing(2)
+        counts_box.addWidget(self.counters)
+        counts_box.addWidget(self.progression, 1)
+        counts_box.addWidget(self.use_level)
         self.metrics = QtWidgets.QTableWidget(0, 3)
         self.metrics.setHorizontalHeaderLabels(["last judged", "value", "target"])
         self.metrics.verticalHeader().setVisible(False)
@@ -379,7 +426,7 @@ class Dashboard(QtWidgets.QMainWindow):
         right = QtWidgets.QWidget()
         right_lay = QtWidgets.QVBoxLayout(right)
         right_lay.setContentsMargins(0, 0, 0, 0)
-        right_lay.addWidget(_group("Counts", self.counters), 2)
+        right_lay.addWidget(_group("Counts and progression", counts_box), 3)
         right_lay.addWidget(_group("Metrics", self.metrics), 3)
         right_lay.addWidget(_group("Targets and tolerances", self.targets_form), 2)
         right_lay.addWidget(_group("Data quality and warnings", self.warnings), 3)
@@ -395,11 +442,80 @@ class Dashboard(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self.status = QtWidgets.QLabel()
         self.statusBar().addWidget(self.status, 1)
+        self.next_session = (
+            QtWidgets.QLabel()
+        )  # what Start will do when the pickers chose another drill/level
+        self.next_session.setStyleSheet("color: #A04000; font-weight: bold")
+        self.statusBar().addPermanentWidget(self.next_session)
         self.sound_status = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.sound_status)
         self.target_editors: dict[
             str, tuple[QtWidgets.QDoubleSpinBox | None, QtWidgets.QDoubleSpinBox | None]
         ] = {}
+        self._focus_shortcuts()
+
+    def _focus_shortcuts(self) -> None:
+        """Keys that take the therapist to a control: patient, drill, level, schedule, targets, override, help."""
+
+        def popup(combo: QtWidgets.QComboBox) -> Callable[[], None]:
+            def go() -> None:
+                if combo.isEnabled():
+                    combo.setFocus()
+                    combo.showPopup()
+
+            return go
+
+        def first_target() -> None:
+            boxes = [b for pair in self.target_editors.values() for b in pair if b is not None]
+            if boxes:
+                boxes[0].setFocus()
+                boxes[0].selectAll()
+
+        def patient() -> None:
+            self.patient.setFocus()
+            edit = self.patient.lineEdit()
+            if edit is not None:
+                edit.selectAll()
+
+        def override() -> None:
+            if self.override.isEnabled():
+                self.override.click()
+
+        def use_level() -> None:
+            if self.use_level.isEnabled():
+                self.use_level.click()
+
+        for name, go in (
+            ("patient", patient),
+            ("drill", popup(self.drill)),
+            ("level", popup(self.level)),
+            ("schedule", popup(self.schedule)),
+            ("targets", first_target),
+            ("override", override),
+            ("use_level", use_level),
+            ("help", self.show_help),
+        ):
+            act = QtGui.QAction(name, self)
+            act.setShortcut(QtGui.QKeySequence(SHORTCUTS[name]))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            act.triggered.connect(go)
+            self.addAction(act)
+            self.actions_by_name[name] = act
+        for name, w in (
+            ("patient", self.patient),
+            ("drill", self.drill),
+            ("level", self.level),
+            ("schedule", self.schedule),
+        ):
+            w.setToolTip(f"{w.toolTip() + ' ' if w.toolTip() else ''}({SHORTCUTS[name]})".strip())
+        self.override.setToolTip(f"Open the readiness gate with a reason ({SHORTCUTS['override']})")
+
+    def help_text(self) -> str:
+        """Every keyboard shortcut and what it does."""
+        return "\n".join(f"{SHORTCUTS[k]:>10}   {v}" for k, v in SHORTCUT_HELP.items())
+
+    def show_help(self) -> None:
+        QtWidgets.QMessageBox.information(self, "nmre studio — keyboard shortcuts", self.help_text())
 
     def add_target_editor(
         self,
@@ -427,6 +543,10 @@ class Dashboard(QtWidgets.QMainWindow):
             row.addWidget(box)
             boxes.append(box)
         lo_box, hi_box = boxes
+        if lo_box is None and hi_box is None:  # a band the rule sets itself (the patient's own envelope)
+            note = QtWidgets.QLabel("set from the patient's own baseline")
+            note.setStyleSheet("color: #555555")
+            row.addWidget(note)
         if lo_box is not None:
             lo_box.setPrefix("min ")
         if hi_box is not None:
