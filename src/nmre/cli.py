@@ -10,6 +10,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -75,10 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _say(line: str) -> None:
     """One line on stderr, even when stdout is what failed."""
-    try:
+    with contextlib.suppress(OSError):
         print(line.replace("\n", " "), file=sys.stderr, flush=True)
-    except OSError:
-        pass
 
 
 if __name__ == "__main__":

@@ -39,11 +39,13 @@ def start(stdin: int | None) -> tuple[subprocess.Popen[str], dict[str, object]]:
 
 
 async def _scan(port: int, name: str) -> None:
-    async with BumbleCentral(transport=f"tcp-client:127.0.0.1:{port}") as central:
-        async with BleakScanner(backend=BumbleScannerBackend, bumble_central=central) as scanner:
-            async for device, _adv in scanner.advertisement_data():
-                if device.name == name:
-                    return
+    async with (
+        BumbleCentral(transport=f"tcp-client:127.0.0.1:{port}") as central,
+        BleakScanner(backend=BumbleScannerBackend, bumble_central=central) as scanner,
+    ):
+        async for device, _adv in scanner.advertisement_data():
+            if device.name == name:
+                return
 
 
 def connect(ready: dict[str, object]) -> None:
