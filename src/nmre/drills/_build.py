@@ -343,10 +343,10 @@ def build(
     from nmre.drills.feedback import FeedbackMapping
     from nmre.drills.progression import Progression
 
+    fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
     plan = build_plan(ctx, rules, calibration)
     free = list(ctx.nodes) + list(plan.steps)
     nodes = free + list(rules) + ctx._segmenter
-    fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:
