@@ -549,8 +549,8 @@ def run_from_args(args: argparse.Namespace) -> int:
 # being injected (a clean rep flagged).
 #
 # Default injections: each error the movement can make *and* a rule of the drill
-# reports goes into one record, every second record from the second on (records
-# 1, 3, 5, ... 0-based), with the severity drawn from the simulator's range of
+# reports goes into one record, every second record from the third on (records
+# 2, 4, 6, ... 0-based), with the severity drawn from the simulator's range of
 # what the error looks like in patients (``nmre.sim.ERRORS``), never from the
 # drill's tolerance. The other records are clean.
 
@@ -585,11 +585,14 @@ def reported_errors(spec: Any) -> set[str]:
 
 
 def default_errors(spec: Any, cls: Any, n: int) -> dict[int, tuple[str, ...]]:
-    """One record per error the movement can make and the drill reports: records 1, 3, 5, ... (0-based)."""
+    """One record per error the movement can make and the drill reports: records 2, 4, 6, ... (0-based).
+
+    The first two records are clean: a drill's calibration (the long axis) may take them.
+    """
     labels = [e for e in cls.error_labels if e in reported_errors(spec)]
     out: dict[int, tuple[str, ...]] = {}
     for k, label in enumerate(labels):
-        i = 1 + 2 * k
+        i = 2 + 2 * k
         if i < n:
             out[i] = (label,)
     return out
@@ -642,6 +645,7 @@ def run_drill_demo(
     kit: str = "full",
     side: str = "right",
     extra: Mapping[str, Any] | None = None,
+    strap_deg: float = 0.0,
     out: TextIO | None = None,
 ) -> DrillDemo:
     """Simulate ``name``'s movement, run the drill on it, and match what it found with the body's truth."""
@@ -654,7 +658,7 @@ def run_drill_demo(
 
     spec = load_drill(name)
     cfg = drill_config(spec, level, count, errors, side, extra)
-    sim = simulate(cfg, seed=seed, kit=kit)
+    sim = simulate(cfg, seed=seed, kit=kit, strap_deg=strap_deg)
     drill = build_drill(spec, sim.streams, level=level)
     sink = MemorySink()
     warmup()
@@ -666,6 +670,7 @@ def run_drill_demo(
     summary["level"] = level
     summary["seed"] = seed
     summary["kit"] = kit
+    summary["strap_deg"] = strap_deg
     if out is not None:
         print_drill_summary(out, summary)
     return DrillDemo(drill, sim, sink.events, summary)
@@ -862,6 +867,7 @@ def _run_drill_from_args(args: argparse.Namespace) -> int:
         errors=errors,
         kit=args.kit,
         side=args.side,
+        strap_deg=args.strap,
         out=None if args.json else sys.stdout,
     )
     if args.json:

@@ -44,6 +44,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--side", choices=("right", "left"), default="right", help="with --drill: the side that moves"
     )
+    d.add_argument(
+        "--strap",
+        type=float,
+        default=0.0,
+        metavar="DEG",
+        help="with --drill: each IMU strapped on rotated up to DEG about its segment's long axis (default 0)",
+    )
     d.add_argument("--reps", type=positive_int, default=None, help="reps (or cycles) (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
