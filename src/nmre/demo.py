@@ -57,6 +57,8 @@ class DemoOptions:
     ble: bool = False
     events: str | None = None
     record: str | None = None
+    #: Session times at which the patient asks for feedback (``self-controlled`` schedule only).
+    requests: tuple[float, ...] = ()
 
 
 @dataclass
@@ -109,17 +111,43 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
     return BleSource(specs, config), boards
 
 
-def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
-    """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
-    from nmre.drills import build_drill
-    from nmre.sim import SquatConfig, StanceConfig, simulate
-
+def check_options(opts: DemoOptions) -> None:
+    """Raise a ConfigError naming the first option that cannot be run (before anything is printed)."""
     if opts.exercise not in EXERCISES:
         raise ConfigError("exercise: " + expected(f"one of {', '.join(EXERCISES)}", opts.exercise))
     if opts.exercise != "squat" and opts.errors:
         raise ConfigError(
             f"--inject: expected it with --exercise squat (errors are injected per rep), got --exercise {opts.exercise}"
         )
+    if opts.requests and opts.schedule != "self-controlled":
+        raise ConfigError(
+            "--request-at: expected it with --schedule self-controlled (the patient asks for feedback), "
+            f"got --schedule {opts.schedule}"
+        )
+    for option, path in (("--events", opts.events), ("--record", opts.record)):
+        if path is not None:
+            _check_writable(option, path)
+
+
+def _check_writable(option: str, path: str) -> None:
+    """``path`` can be created and written (it is, empty, when this returns); else a ConfigError."""
+    if not path or os.path.isdir(path):
+        raise ConfigError(f"{option}: expected a writable file path, got {path!r}")
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{option}: expected a writable file path, got {path!r} ({exc.strerror or exc})"
+        ) from None
+
+
+def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
+    """Run the demo session. Prints per-rep lines to ``out`` (if given); returns the result."""
+    from nmre.drills import build_drill
+    from nmre.sim import SquatConfig, StanceConfig, simulate
+
+    check_options(opts)
     if opts.exercise == "squat":
         errors = DEFAULT_SQUAT_ERRORS if opts.errors is None else opts.errors
         errors = {k: v for k, v in errors.items() if k < opts.reps}
@@ -140,9 +168,6 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     printer = _RepPrinter(out) if out is not None else None
     sinks: list[Sink] = [sink] + ([printer] if printer is not None else [])
     if opts.events is not None:
-        folder = os.path.dirname(os.path.abspath(opts.events))
-        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)) or os.path.isdir(opts.events):
-            raise ConfigError(f"--events: expected a writable file path, got {opts.events!r}")
         sinks.append(JsonLinesSink(opts.events))
     if opts.record is not None:
         from nmre.sessions import XdfRecorder
@@ -158,7 +183,10 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     warmup()  # compile or load cached kernels before the session clock starts
     # live Bluetooth cannot run ahead of wall time: --ble always paces to the real clock
     clock: Clock = RealClock() if (opts.realtime or opts.ble) else VirtualClock()
-    engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=make_schedule(opts.schedule))
+    schedule = make_schedule(opts.schedule)
+    for t in opts.requests:
+        schedule.request(t)
+    engine = Engine([source], drill.nodes, sinks, clock=clock, schedule=schedule)
     until = opts.seconds
     if opts.ble and until is None:
         until = sim.duration + 1.0  # the boards power on as the session starts, then play the body once
@@ -469,7 +497,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         ble=args.ble,
         events=args.events,
         record=args.record,
+        requests=tuple(getattr(args, "request_at", None) or ()),
     )
+    check_options(opts)  # an unusable option is one line before anything is printed
     if args.json:
         result = run_demo(opts, out=None)
         json.dump(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from nmre.commands._args import integer, positive_int, positive_seconds
@@ -47,6 +48,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="feedback schedule (default: continuous)",
     )
     d.add_argument(
+        "--request-at",
+        type=_request_times,
+        action="extend",
+        default=None,
+        metavar="T[,T...]",
+        help="with --schedule self-controlled: the patient asks for feedback at these session times "
+        "(seconds), repeatable",
+    )
+    d.add_argument(
         "--inject",
         action="append",
         default=None,
@@ -69,6 +79,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replay it with 'nmre replay FILE'",
     )
     return d
+
+
+def _request_times(text: str) -> list[float]:
+    """``--request-at``: comma-separated session times in seconds, each finite and >= 0."""
+    out = []
+    for part in text.split(","):
+        try:
+            t = float(part)
+        except ValueError:
+            t = math.nan
+        if not 0 <= t < math.inf:
+            raise argparse.ArgumentTypeError(
+                f"expected session times in seconds >= 0 (e.g. 5,12.5), got {text!r}"
+            )
+        out.append(t)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,9 @@ data quality.
 
 Kinds: ``joint_angle`` (two IMUs), ``inclination`` (one IMU), ``acc_inclination``
 (one accelerometer, no gyroscope), ``emg_envelope``, ``emg_onsets`` (events, not a
-stream), ``sway`` (trunk/pelvis accelerometer: windows and a stream).
+stream), ``sway`` (trunk/pelvis accelerometer: windows and a stream),
+``humeral_elevation`` and ``girdle_elevation`` (trunk, upper arm and scapula IMUs),
+``angular_speed`` (one IMU's gyroscope).
 """
 
 from __future__ import annotations
@@ -190,6 +192,60 @@ def _sway(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     )
 
 
+def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import HumeralElevation
+
+    t = ctx.sensor(sig.params["trunk"], side)
+    a = ctx.sensor(sig.params["arm"], side)
+    ot, oa = ctx.orientation(t), ctx.orientation(a)
+    name = f"angle.{sig.name}{_suffix(side)}"
+    proc = HumeralElevation(ot, oa, side=side if side in ("left", "right") else "right", name=name)
+    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]), (t.id, a.id))
+    ctx.add(ProcessorNode(proc, (ot, oa), name))
+    return Built(name, {"elevation": "deg", "plane": "deg"}, (t.id, a.id), rate=a.rate)
+
+
+def _girdle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import GirdleElevation
+
+    hum = ctx.built(sig.params["humeral"], side)
+    if set(hum.channels) != {"elevation", "plane"}:
+        raise ConfigError(
+            f"signal {sig.name!r}: humeral: expected a humeral_elevation signal, got {sig.params['humeral']!r}"
+        )
+    t = ctx.sensor(sig.params["trunk"], side)
+    s = ctx.sensor(sig.params["scapula"], side)
+    ot, os_ = ctx.orientation(t), ctx.orientation(s)
+    name = f"angle.{sig.name}{_suffix(side)}"
+    proc = GirdleElevation(
+        ot,
+        os_,
+        hum.stream,
+        side=side if side in ("left", "right") else "right",
+        rhythm=sig.params["rhythm"],
+        name=name,
+    )
+    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id]), (t.id, s.id))
+    ctx.add(ProcessorNode(proc, (hum.stream, ot, os_), name))
+    raw = tuple(dict.fromkeys((*hum.raw, t.id, s.id)))
+    return Built(name, {"upward_rotation": "deg", "elevation": "deg"}, raw, rate=s.rate)
+
+
+def _angular_speed(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import AngularSpeed
+
+    info = ctx.sensor(sig.params["sensor"], side)
+    if info.kind.value != "imu":
+        raise ConfigError(
+            f"signal {sig.name!r}: expected an IMU with a gyroscope for {sig.params['sensor']!r}, "
+            f"got {info.kind.value} {info.id!r}"
+        )
+    seg = info.placement.segment if info.placement and info.placement.segment else info.id
+    name = f"speed.{sig.name}.{seg}{_suffix(side)}"
+    ctx.add(ProcessorNode(AngularSpeed(info.rate, name=name), info.id, name))
+    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate)
+
+
 def _one(key: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
     return lambda p: (p[key],)
 
@@ -316,6 +372,47 @@ _ALL = (
         _one("sensor"),
         _fixed({"acc_ap": "m/s^2", "acc_ml": "m/s^2"}),
         _sway,
+    ),
+    SignalKind(
+        "humeral_elevation",
+        "humero-thoracic elevation of the upper arm (angle from the trunk's downward axis, any plane) "
+        "and its plane of elevation (0 flexion, 90 abduction; relative within a session), deg",
+        {
+            "trunk": Param("text", "the sensor on the trunk (sternum)"),
+            "arm": Param("text", "the sensor on the upper arm"),
+        },
+        lambda p: (p["trunk"], p["arm"]),
+        _fixed({"elevation": "deg", "plane": "deg"}),
+        _humeral,
+    ),
+    SignalKind(
+        "girdle_elevation",
+        "shoulder-girdle upward rotation from a scapula (acromion) sensor relative to the trunk, and its "
+        "elevation beyond the scapulohumeral rhythm (the shrug), deg",
+        {
+            "trunk": Param("text", "the sensor on the trunk (sternum)"),
+            "scapula": Param("text", "the sensor on the spine of the scapula or the acromion"),
+            "humeral": Param("text", "the humeral_elevation signal of the same arm (for the rhythm)"),
+            "rhythm": Param(
+                "number",
+                "scapular upward rotation per degree of humeral elevation (0.30: glenohumeral : "
+                "scapulothoracic 2.3 : 1 when raising, Braman et al. 2009)",
+                0.30,
+                unit="1",
+                lo=0.0,
+            ),
+        },
+        lambda p: (p["trunk"], p["scapula"]),
+        _fixed({"upward_rotation": "deg", "elevation": "deg"}),
+        _girdle,
+    ),
+    SignalKind(
+        "angular_speed",
+        "angular speed of a segment: the norm of its gyroscope with the bias removed at rest, deg/s",
+        {"sensor": Param("text", "the IMU (with a gyroscope) on the segment")},
+        _one("sensor"),
+        _fixed({"speed": "deg/s"}),
+        _angular_speed,
     ),
 )
 
