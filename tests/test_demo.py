@@ -130,7 +130,7 @@ def test_realtime_paces_to_wall_time():
         (["demo", "--drill", "no_such_drill"], "no_such_drill"),
         (["demo", "--drill", "squat", "--level", "9"], "expected a level among 1, 2, 3, got 9"),
         (["demo", "--drill", "squat", "--exercise", "stance"], "expected --drill or --exercise, not both"),
-        (["demo", "--request-at", "5"], "expected --schedule self-controlled"),
+        (["demo", "--request-at", "5"], "expected it with --schedule self-controlled"),
         (
             ["demo", "--request-at", "-1", "--schedule", "self-controlled"],
             "expected a session time in seconds >= 0",
@@ -328,7 +328,7 @@ def test_without_a_level_the_drill_reports_its_base_level():
 
 def test_requests_answer_in_a_self_controlled_session():
     quiet = run_demo(DemoOptions(reps=4, seed=1, schedule="self-controlled")).summary
-    asked = run_demo(DemoOptions(reps=4, seed=1, schedule="self-controlled", request_at=(9.0,))).summary
+    asked = run_demo(DemoOptions(reps=4, seed=1, schedule="self-controlled", requests=(9.0,))).summary
     assert len(asked["feedback"]) > len(quiet["feedback"])
     assert any(f["time"] >= 9.0 for f in asked["feedback"])
 
@@ -351,3 +351,24 @@ def test_the_demo_exits_1_when_what_it_detected_does_not_match_the_truth():
     proc = nmre("demo", "--reps", "3", "--kit", "minimal", "--inject", "2:late_vmo_onset", timeout=120)
     assert proc.returncode == 1, proc.stdout[-800:]
     assert "MISMATCH" in proc.stdout and "not checked: vmo_timing: EMG of vmo and vl" in proc.stdout
+
+
+def test_request_at_releases_the_latest_verdict_at_each_requested_time_and_nothing_else():
+    proc = nmre("demo", "--reps", "4", "--schedule", "self-controlled", "--request-at", "2,9", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    r = run_demo(DemoOptions(reps=4, schedule="self-controlled", requests=(2.0, 9.0)))
+    cues = [e for e in r.events if e.kind == "feedback.cue"]
+    rep_ends = [e.time for e in r.events if e.kind == "rep.end"]
+    assert len(cues) == 2  # one answer per request, no cue otherwise
+    assert cues[0].time == 2.0 and cues[0].patient_message == "No rep finished yet"  # before rep 1 ended
+    assert rep_ends[0] < 9.0 and cues[1].time == 9.0 and cues[1].patient_message != "No rep finished yet"
+    assert s["reps_detected"] == 4
+
+
+def test_request_at_with_another_schedule_is_one_line_and_nothing_on_stdout():
+    proc = nmre("demo", "--request-at", "3", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "--request-at: expected it with --schedule self-controlled" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

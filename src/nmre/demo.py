@@ -87,7 +87,7 @@ class DemoOptions:
     realtime: bool = False
     schedule: str | None = None
     errors: Any = None
-    request_at: Sequence[float] = ()
+    requests: Sequence[float] = ()
     settings: Mapping[str, Any] | None = None
     kit: str = "full"
     side: str | None = None
@@ -283,29 +283,54 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
     return BleSource(specs, config), boards
 
 
+def check_options(opts: DemoOptions) -> Any:
+    """The drill spec of ``opts``, or a ConfigError naming the first option that cannot run (before anything
+    is printed): the drill, its level, the counts and their ceilings, requests without the self-controlled
+    schedule, paths that cannot be written (those are created, empty)."""
+    from nmre.drills import load_drill
+
+    spec = load_drill(drill_of(opts))
+    sim_config(spec, opts)
+    schedule = opts.schedule or spec.schedule.kind
+    if opts.requests and schedule != "self-controlled":
+        raise ConfigError(
+            "--request-at: expected it with --schedule self-controlled (the patient asks for feedback), "
+            f"got --schedule {schedule}"
+        )
+    for t in opts.requests:
+        if not (isinstance(t, (int, float)) and 0 <= t < math.inf):
+            raise ConfigError("--request-at: " + expected("a session time in seconds >= 0", t))
+    for option, path in (("--events", opts.events), ("--record", opts.record)):
+        if path is not None:
+            _check_writable(option, path)
+    return spec
+
+
+def _check_writable(option: str, path: str) -> None:
+    """``path`` can be created and written (it is, empty, when this returns); else a ConfigError."""
+    if not path or os.path.isdir(path):
+        raise ConfigError(f"{option}: expected a writable file path, got {path!r}")
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"{option}: expected a writable file path, got {path!r} ({exc.strerror or exc})"
+        ) from None
+
+
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     """Run the demo session. Prints per-unit lines to ``out`` (if given); returns the result."""
     from nmre.drills import build_drill, load_drill
     from nmre.sim import simulate
 
-    spec = load_drill(drill_of(opts))
+    spec = check_options(opts)
     cfg, errors = sim_config(spec, opts)
     sim = simulate(cfg, seed=opts.seed, kit=opts.kit)
     drill = build_drill(spec, sim.streams, level=opts.level, settings=opts.settings)
     schedule = drill.make_schedule(opts.schedule)
-    if opts.request_at:
-        from nmre.feedback.schedule import SelfControlled
-
-        if not isinstance(schedule, SelfControlled):
-            raise ConfigError(
-                "--request-at: "
-                + expected(
-                    "--schedule self-controlled (only that schedule answers requests)",
-                    opts.schedule or spec.schedule.kind,
-                )
-            )
-        for t in opts.request_at:
-            schedule.request(float(t))
+    for t in opts.requests:
+        schedule.request(float(t))
     boards: list[Any] = []
     if opts.ble:
         source, boards = _ble_source(sim, opts.seed)
@@ -318,9 +343,6 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     printer = _RepPrinter(out, unit) if out is not None else None
     sinks: list[Sink] = [sink] + ([printer] if printer is not None else [])
     if opts.events is not None:
-        folder = os.path.dirname(os.path.abspath(opts.events))
-        if not (os.path.isdir(folder) and os.access(folder, os.W_OK)) or os.path.isdir(opts.events):
-            raise ConfigError(f"--events: expected a writable file path, got {opts.events!r}")
         sinks.append(JsonLinesSink(opts.events))
     if opts.record is not None:
         from nmre.sessions import XdfRecorder
@@ -801,7 +823,7 @@ def options_from_args(args: argparse.Namespace) -> DemoOptions:
         seconds=args.seconds,
         realtime=args.realtime,
         schedule=args.schedule,
-        request_at=tuple(args.request_at or ()),
+        requests=tuple(t for group in (args.request_at or ()) for t in group),
         kit=args.kit,
         side=args.side,
         ble=args.ble,
@@ -848,9 +870,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         )
         sys.stdout.write("\n")
     else:
-        from nmre.drills import load_drill
-
-        spec = load_drill(drill_of(opts))
+        spec = check_options(opts)
         level = f", level {opts.level}" if opts.level is not None else ""
         how = (
             "through emulated Bluetooth boards (bleak + Bumble), real-time clock"

@@ -12,6 +12,10 @@ __all__ = ["NAME", "add_parser", "run"]
 NAME = "demo"
 
 
+def _times(text: str) -> tuple[float, ...]:
+    return tuple(non_negative_seconds(t.strip()) for t in text.split(","))
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from nmre.demo import EXERCISES, INJECTABLE, MAX_REPS
     from nmre.feedback.schedule import SCHEDULES
@@ -67,11 +71,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     d.add_argument(
         "--request-at",
-        type=non_negative_seconds,
+        type=_times,
         action="append",
         default=None,
-        metavar="T",
-        help="self-controlled schedule: the patient asks for feedback at session time T s, repeatable",
+        metavar="T[,T...]",
+        help="self-controlled schedule: the patient asks for feedback at session time T s (repeatable, or T,T,...)",
     )
     d.add_argument(
         "--set",
