@@ -321,7 +321,7 @@ def _check_writable(option: str, path: str) -> None:
 
 def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     """Run the demo session. Prints per-unit lines to ``out`` (if given); returns the result."""
-    from nmre.drills import build_drill, load_drill
+    from nmre.drills import build_drill
     from nmre.sim import simulate
 
     spec = check_options(opts)
