@@ -409,3 +409,21 @@ def test_a_store_that_cannot_be_used_is_one_line_and_exit_2_before_the_session(
         assert len(lines) == 1 and said in lines[0] and "wrong" not in lines[0], proc.stderr
         assert pg_server.password not in lines[0]
         assert not (tmp_path / "summary.json").exists()  # no session ran
+
+
+def test_a_session_is_saved_after_the_server_dropped_the_connection(
+    pg_database: str, squat_recording
+) -> None:
+    store = open_store(pg_database)  # opened when the session started
+    try:
+        with psycopg.connect(pg_database, autocommit=True) as admin:  # the server drops it meanwhile
+            pid = store.conn.info.backend_pid
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        sid = store.save_recording(squat_recording[0])  # at the end of the session: connects again and saves
+        assert len(store.reps(sid)) == 4
+        assert store.conn.info.backend_pid != pid
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        assert [s.id for s in store.sessions()] == [sid]  # a read is repeated on a new connection
+    finally:
+        store.close()
