@@ -116,3 +116,36 @@ def test_pnf_on_the_simulator_finds_its_errors_and_flags_no_clean_rep() -> None:
         assert label in flagged.get(i, set()), (i, label, flagged)
     clean = [r.index for r in sim.truth.reps if not r.errors]
     assert clean and not any(flagged.get(i) for i in clean), flagged
+
+
+def test_pnf_template_is_a_calibration_step_recorded_then_reused_by_a_later_session() -> None:
+    from nmre.calibration import Calibration, TemplateCapture
+    from nmre.engine import Engine
+    from nmre.feedback.sinks import MemorySink
+    from nmre.sim import MOVEMENTS, SimSource, simulate
+
+    cfg = MOVEMENTS["pnf_d2_flexion"](reps=3)
+    sim = simulate(cfg, seed=7)
+    d = build_drill("pnf_d2_flexion", sim.streams)
+    caps = [s for s in d.steps if isinstance(s, TemplateCapture)]
+    assert len(caps) == 1 and caps[0].status()[1]  # what it waits for, in words
+    sink = MemorySink()
+    Engine([SimSource(sim, seed=7)], d.nodes, [sink]).run()
+    tpl = d.calibration.templates["pattern"]
+    assert tpl.channels == ["elevation", "plane"] and tpl.array.shape[0] == 2
+    first = sim.truth.reps[0]
+    assert first.start - 0.5 <= tpl.start and tpl.end <= first.end + 0.5  # the first rep is the template
+    pattern = [e for e in sink.events if e.source == "rule.pattern"]
+    assert pattern[0].kind == kinds.REP_UNJUDGED and pattern[0].payload["rep"] == 1
+    assert all(e.payload.get("ok") for e in pattern[1:]) and len(pattern) == 3
+
+    # stored with the session (JSON) and given back: no capture, the first rep is judged
+    record = Calibration.from_dict(d.calibration.to_dict())
+    sim2 = simulate(MOVEMENTS["pnf_d2_flexion"](reps=2, errors={0: "off_pattern"}), seed=7)
+    d2 = build_drill("pnf_d2_flexion", sim2.streams, calibration=record)
+    assert not any(isinstance(s, TemplateCapture) for s in d2.steps)
+    sink2 = MemorySink()
+    Engine([SimSource(sim2, seed=7)], d2.nodes, [sink2]).run()
+    out = [e for e in sink2.events if e.kind == kinds.rule("pattern")]
+    assert [e.payload["rep"] for e in out] == [1, 2]
+    assert out[0].payload["error"] == "off_pattern" and out[1].payload["ok"]

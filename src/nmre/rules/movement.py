@@ -483,10 +483,6 @@ class TemplateRule(_Buffered):
         self._rows = [r for r, _ in rows]
         self._buf = SampleBuffer(self._rows, self._buf.max_samples)
 
-    def use_template(self, template: ArrayLike) -> None:
-        """Compare the units from now on with ``template`` (a rep from the calibration record)."""
-        self.template = self._given = self._checked(self.id, template)
-
     def reset(self) -> None:
         super().reset()
         self.template = self._given
