@@ -46,6 +46,8 @@ TARGETS: dict[str, str] = {
     "counts": "every rep, hold and transition counted exactly (target group)",
     "wrong": "no wrong verdict outside the margin at 10 % loss and with a dropout: judged right or unjudged",
     "cases": "no case fails",
+    "coverage": "the suite tries every side of every tolerance: units outside the margin on each side the rule "
+    "names an error for, and inside it (target group, both kits)",
 }
 PRECISION, RECALL, LATENCY_MS = 0.95, 0.95, 100.0
 
@@ -67,6 +69,8 @@ class Figures:
     p95: float | None
     positives: int
     negatives: int
+    positives_below: int
+    positives_above: int
     tp: int
     fp: int
     fn: int
@@ -130,6 +134,8 @@ def figures(rule: RuleView, obs: Sequence[Observation], clean: Mapping[int, bool
         p95=float(np.percentile(np.abs(err), 95)) if err.size else None,
         positives=len(pos),
         negatives=len(neg),
+        positives_below=sum(1 for o in pos if o.true_side < 0),
+        positives_above=sum(1 for o in pos if o.true_side > 0),
         tp=tp,
         fp=fp,
         fn=fn,
@@ -157,7 +163,9 @@ def _check(rule: RuleView, f: Figures, group: str) -> dict[str, dict[str, Any]]:
     def put(name: str, value: Any, met: bool | None) -> None:
         out[name] = {"value": value, "met": met}
 
-    if group == "target":
+    if group == "target":  # both kits together: what the suite tried
+        put("coverage", _coverage(rule, f), _covered(rule, f))
+    elif group.startswith("target:"):
         put("precision", _r(f.precision), None if f.precision is None else f.precision >= PRECISION)
         put("recall", _r(f.recall), None if f.recall is None else f.recall >= RECALL)
         if rule.continuous:
@@ -175,6 +183,28 @@ def _check(rule: RuleView, f: Figures, group: str) -> dict[str, dict[str, Any]]:
     elif group in ("loss_10", "dropout"):
         put("wrong", f.wrong, f.wrong == 0 if f.n else None)
     return out
+
+
+def _sides(rule: RuleView, f: Figures) -> dict[str, int]:
+    """Positive units on each side the rule names an error for, and negative ones (not for a continuous rule)."""
+    out = {}
+    for side, label in sorted(rule.errors.items()):
+        if rule.continuous:
+            out[label] = f.positives
+        else:
+            out[label] = f.positives_below if side < 0 else f.positives_above
+    if not rule.continuous:
+        out["inside"] = f.negatives
+    return out
+
+
+def _coverage(rule: RuleView, f: Figures) -> str:
+    return ", ".join(f"{k} {v}" for k, v in _sides(rule, f).items())
+
+
+def _covered(rule: RuleView, f: Figures) -> bool | None:
+    sides = _sides(rule, f)
+    return all(v > 0 for v in sides.values()) if sides else None
 
 
 def offenders(
@@ -305,24 +335,23 @@ def aggregate(
                 minutes = sum(r.duration for r in built if by_case[r.case].clean) / 60.0
                 f = figures(rule, obs, clean, minutes)
                 rentry["groups"][label] = f.to_dict()
-                if kit is not None or g != "target":
-                    checks = _check(rule, f, g)
-                    if checks:
-                        rentry["targets"][label] = checks
-                        for name, c in checks.items():
-                            if c["met"] is False:
-                                bad = offenders(rule, obs, name, clean)
-                                out["misses"].append(
-                                    {
-                                        "drill": drill,
-                                        "rule": rule.rule,
-                                        "group": label,
-                                        "target": name,
-                                        "value": c["value"],
-                                        "units": len(bad),
-                                        "examples": [_example(by_case[o.case], o) for o in bad[:5]],
-                                    }
-                                )
+                checks = _check(rule, f, label)
+                if checks:
+                    rentry["targets"][label] = checks
+                for name, c in checks.items():
+                    if c["met"] is False:
+                        bad = offenders(rule, obs, name, clean)
+                        out["misses"].append(
+                            {
+                                "drill": drill,
+                                "rule": rule.rule,
+                                "group": label,
+                                "target": name,
+                                "value": c["value"],
+                                "units": len(bad),
+                                "examples": [_example(by_case[o.case], o) for o in bad[:5]],
+                            }
+                        )
             entry["rules"][rule.rule] = rentry
         for label, c in entry["counts"].items():
             if label.startswith("target:") and c["families"]:
