@@ -220,7 +220,7 @@ def test_cli_lists_shows_and_checks(tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["drills", "show", "nope"], "expected a drill name (squat"),
+        (["drills", "show", "nope"], "expected a drill name ("),
         (["drills", "check", "/nonexistent/x.toml"], "or a .toml file, got '/nonexistent/x.toml'"),
         (["drills", "frobnicate"], "invalid choice: 'frobnicate'"),
     ],

@@ -324,12 +324,12 @@ def build(
         except _Unavailable as exc:
             del ctx.nodes[start:]
             skipped.append(Skipped(rs.id, str(exc)))
-    ctx.finish()
     from nmre.drills.feedback import FeedbackMapping
     from nmre.drills.progression import Progression
 
+    fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
+    ctx.finish()
     nodes = ctx.nodes + list(rules) + ctx._segmenter
-    fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:

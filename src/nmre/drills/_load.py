@@ -618,6 +618,25 @@ def parse_drill(text: str, path: str) -> DrillSpec:
         u = refs.channels(sname)[ch]
         if seg_params["unit"] != u:
             raise sg.fail("unit", f"{u!r} (the unit of {seg_params['signal']})", seg_params["unit"])
+    if sk == "transitions":
+        if seg_params["sensor"] not in sensors:
+            raise sg.fail(
+                "sensor", "a sensor of this drill (" + ", ".join(sensors) + ")", seg_params["sensor"]
+            )
+        if StreamKind.EMG in sensors[seg_params["sensor"]].kinds:
+            raise sg.fail("sensor", "a trunk or pelvis motion sensor (imu/acc)", seg_params["sensor"])
+        if not seg_params["min_duration"] < seg_params["max_duration"]:
+            raise sg.fail(
+                "min_duration",
+                f"a duration < max_duration ({seg_params['max_duration']:g} s)",
+                seg_params["min_duration"],
+            )
+        if seg_params["max_duration"] > seg_params["max_episode"]:
+            raise sg.fail(
+                "max_duration",
+                f"a duration <= max_episode ({seg_params['max_episode']:g} s)",
+                seg_params["max_duration"],
+            )
     sg.done()
     tt.done()
     segmenter = SegmenterSpec(sk, seg_params)

@@ -6,9 +6,9 @@ loaded), and builds its nodes for the connected streams. Every built signal
 remembers the **raw** streams it comes from, so a rule on it is gated on their
 data quality.
 
-Kinds: ``joint_angle`` (two IMUs), ``inclination`` (one IMU), ``emg_envelope``,
-``emg_onsets`` (events, not a stream), ``sway`` (trunk/pelvis accelerometer:
-windows and a stream).
+Kinds: ``joint_angle`` (two IMUs), ``inclination`` (one IMU), ``acc_inclination``
+(one accelerometer, no gyroscope), ``emg_envelope``, ``emg_onsets`` (events, not a
+stream), ``sway`` (trunk/pelvis accelerometer: windows and a stream).
 """
 
 from __future__ import annotations
@@ -91,6 +91,17 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     lean = TrunkInclination(name=name)
     ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
     ctx.add(ProcessorNode(lean, o, name))
+    return Built(name, _TRUNK, (s.id,), rate=s.rate)
+
+
+def _acc_inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.inclination import AccInclination
+
+    s = ctx.sensor(sig.params["sensor"], side)
+    name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
+    lean = AccInclination(s.rate, cutoff=sig.params["cutoff"], name=name)
+    ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
+    ctx.add(ProcessorNode(lean, s.id, name))
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
 
@@ -211,6 +222,25 @@ _ALL = (
         _one("sensor"),
         _fixed(_TRUNK),
         _inclination,
+    ),
+    SignalKind(
+        "acc_inclination",
+        "inclination of a segment from vertical from its accelerometer alone (no gyroscope; low-passed "
+        "gravity, limits in docs/calibration.md): total, sagittal (forward +), frontal (deg)",
+        {
+            "sensor": Param("text", "the sensor on the segment (an accelerometer is enough)"),
+            "cutoff": Param(
+                "number",
+                "low-pass corner of the gravity estimate (1.5 Hz: about 150 ms delay, nmre.dsp.inclination)",
+                1.5,
+                unit="Hz",
+                lo=0.0,
+                lo_open=True,
+            ),
+        },
+        _one("sensor"),
+        _fixed(_TRUNK),
+        _acc_inclination,
     ),
     SignalKind(
         "emg_envelope",

@@ -5,6 +5,12 @@
   ("10 s work / 10 s rest", clinical.md §1.19, §2.3): each work period is a
   ``hold``, each rest after it a ``rest``; the patient is cued at each change.
 * ``windows``: the sway windows of a ``sway`` signal.
+* ``transitions``: sit-to-stand and stand-to-sit transitions from one trunk or
+  pelvis accelerometer (:class:`nmre.dsp.transitions.SitToStand`; no gyroscope).
+  A transition is known only once the body is still again, so its
+  ``transition.start`` and ``transition.end`` arrive together, after its end:
+  :meth:`Episodes.transitions` marks the units ``late`` and rules that reduce
+  samples judge them from their own recent history.
 """
 
 from __future__ import annotations
@@ -88,6 +94,24 @@ def _cycles(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | No
     return Episodes.holds(node.name), Episodes.rests(node.name)
 
 
+def _transitions(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    from nmre.dsp.transitions import SitToStand
+
+    info = ctx.sensor(p["sensor"], ctx.side)
+    det = SitToStand(
+        info.rate,
+        displacement=p["displacement"],
+        velocity=p["velocity"],
+        min_duration=p["min_duration"],
+        max_duration=p["max_duration"],
+        max_episode=p["max_episode"],
+        name="transitions",
+    )
+    ctx.neutral(lambda cal: det.set_calibration(cal[info.id]), (info.id,))
+    ctx.segmenter_node(ProcessorNode(det, info.id, "transitions"), (info.id,))
+    return Episodes.transitions("transitions"), None
+
+
 _ALL = (
     Segmenter(
         "reps",
@@ -123,6 +147,41 @@ _ALL = (
             "rest_message": Param("text", "cue at the start of a rest period", "Relax"),
         },
         _cycles,
+        signal_param=None,
+    ),
+    Segmenter(
+        "transitions",
+        "sit-to-stand and stand-to-sit transitions (direction, start, end, duration) from one trunk or "
+        "pelvis accelerometer: the vertical displacement between stillness (nmre.dsp.transitions)",
+        {
+            "sensor": Param("text", "the trunk or pelvis sensor (an accelerometer is enough)"),
+            "displacement": Param(
+                "number",
+                "least vertical displacement of a transition (0.2 m: the hip rises 0.35-0.45 m from a chair)",
+                0.2,
+                unit="m",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "velocity": Param(
+                "number",
+                "least peak vertical speed (0.2 m/s, sit2standpy)",
+                0.2,
+                unit="m/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "min_duration": Param(
+                "number", "shortest transition counted", 0.5, unit="s", lo=0.0, lo_open=True
+            ),
+            "max_duration": Param(
+                "number", "longest transition counted", 10.0, unit="s", lo=0.0, lo_open=True
+            ),
+            "max_episode": Param(
+                "number", "longest movement episode before it is cut", 15.0, unit="s", lo=0.0, lo_open=True
+            ),
+        },
+        _transitions,
         signal_param=None,
     ),
 )

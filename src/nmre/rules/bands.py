@@ -106,6 +106,9 @@ class BandRule(Rule):
         "stat": Param("choice", "how the signal is reduced over the unit", "max", choices=STATS),
     }
 
+    #: Seconds of the watched signal kept for units known only after they end (``Episodes.late``).
+    HISTORY = 30.0
+
     def __init__(self, id: str, *, stream: str, channel: str, stat: str = "max", **common: Any) -> None:
         if stat not in STATS:
             raise ConfigError(f"rule {id!r}: stat: " + expected(f"one of {', '.join(STATS)}", stat))
@@ -113,6 +116,7 @@ class BandRule(Rule):
         self._acc = _Reduce(stat)
         self._row = 0
         self._latest = math.nan
+        self._hist: list[tuple[np.ndarray, np.ndarray]] = []
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -124,6 +128,7 @@ class BandRule(Rule):
         super().reset()
         self._acc.clear()
         self._latest = math.nan
+        self._hist = []
 
     def begin(self, episode: Episode) -> None:
         self._acc.clear()
@@ -135,11 +140,27 @@ class BandRule(Rule):
         last = float(x[-1])
         if last == last:
             self._latest = last
-        if self._episode is not None:
+        if self.episodes.late:  # the unit is announced after it ended: keep the recent past
+            self._hist.append((block.times, x.copy()))
+            horizon = float(block.times[-1]) - self.HISTORY
+            while self._hist and float(self._hist[0][0][-1]) < horizon:
+                del self._hist[0]
+        elif self._episode is not None:
             self._acc.add(x)
         return []
 
     def measure(self, episode: Episode) -> Measured:
+        if self.episodes.late:
+            self._acc.clear()
+            for t, x in self._hist:
+                inside = (t >= episode.start) & (t <= episode.end)
+                if inside.any():
+                    self._acc.add(x[inside])
+            if self._hist and float(self._hist[0][0][0]) > episode.start:
+                return Measured(
+                    math.nan,
+                    reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
+                )
         return Measured(self._acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
 
     def signals(self) -> list[SignalState]:

@@ -124,7 +124,10 @@ class Episodes:
     """Which events open and close the units a rule judges.
 
     ``start`` may be ``None`` (a sway window is announced once, when it ends;
-    its start is ``end - payload[window_key]``).
+    its start is ``end - payload[window_key]``). ``late``: the unit is known only
+    after it ended (a postural transition is found once the body is still again),
+    so its start and end events arrive together; a rule reducing samples judges
+    it from its own recent history (:class:`nmre.rules.bands.BandRule`).
     """
 
     unit: str
@@ -133,6 +136,7 @@ class Episodes:
     end: str
     rejected: str | None = None
     window_key: str | None = None
+    late: bool = False
 
     @classmethod
     def reps(cls, source: str = "reps") -> Episodes:
@@ -152,7 +156,7 @@ class Episodes:
 
     @classmethod
     def transitions(cls, source: str = "transitions") -> Episodes:
-        return cls("transition", source, kinds.TRANSITION_START, kinds.TRANSITION_END)
+        return cls("transition", source, kinds.TRANSITION_START, kinds.TRANSITION_END, late=True)
 
     @classmethod
     def targets(cls, source: str = "targets") -> Episodes:
