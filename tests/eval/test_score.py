@@ -191,3 +191,16 @@ def test_a_side_of_the_tolerance_the_suite_never_tried_is_a_coverage_miss() -> N
     obs, counts = score(0, [DEPTH], truth, {}, events)
     fig = aggregate([case], [CaseResult(0, 16.0, obs, counts, [DEPTH])], {"squat": [DEPTH]})
     assert fig["drills"]["squat"]["rules"]["squat_depth"]["targets"]["target"]["coverage"]["met"] is True
+
+
+def test_a_correction_within_the_margin_of_the_edge_is_counted_apart_from_false_alarms() -> None:
+    """Clean session: 77 deg (inside by 2, within the 5 deg margin) and 95 deg (inside by 20), both corrected."""
+    truth = {"rep": [rep(0, 1.0, 4.0, 77.0), rep(1, 5.0, 8.0, 95.0)]}
+    events = [
+        rep_end(1, 1.4, 3.6), outcome(1, False, 74.0, 3.7, "shallow_squat"),
+        rep_end(2, 5.4, 7.6), outcome(2, False, 70.0, 7.7, "shallow_squat"),
+    ]  # fmt: skip
+    obs, _ = score(0, [DEPTH], truth, {}, events)
+    f = figures(DEPTH, obs, {0: True}, 2.0)
+    assert (f.false_alarms, f.false_alarms_in_margin) == (1, 1)
+    assert f.false_alarms_per_min == pytest.approx(0.5)
