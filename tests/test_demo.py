@@ -258,3 +258,24 @@ def test_events_file_is_byte_identical_for_the_same_seed(tmp_path):
     kinds = {x["kind"] for x in lines}
     assert {"rep.start", "rep.end", "rule.squat_depth", "feedback.cue", "calibration.neutral"} <= kinds
     assert all(x["detected_at"] >= x["time"] for x in lines)
+
+
+def test_request_at_releases_the_latest_verdict_at_each_requested_time_and_nothing_else():
+    proc = nmre("demo", "--reps", "4", "--schedule", "self-controlled", "--request-at", "2,9", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    r = run_demo(DemoOptions(reps=4, schedule="self-controlled", requests=(2.0, 9.0)))
+    cues = [e for e in r.events if e.kind == "feedback.cue"]
+    rep_ends = [e.time for e in r.events if e.kind == "rep.end"]
+    assert len(cues) == 2  # one answer per request, no cue otherwise
+    assert cues[0].time == 2.0 and cues[0].patient_message == "No rep finished yet"  # before rep 1 ended
+    assert rep_ends[0] < 9.0 and cues[1].time == 9.0 and cues[1].patient_message != "No rep finished yet"
+    assert s["reps_detected"] == 4
+
+
+def test_request_at_with_another_schedule_is_one_line_and_nothing_on_stdout():
+    proc = nmre("demo", "--request-at", "3", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "--request-at: expected it with --schedule self-controlled" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from nmre.commands._args import integer, positive_int, positive_seconds
@@ -24,7 +25,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
     )
-    d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
+    d.add_argument(
+        "--drill",
+        metavar="NAME|FILE",
+        default=None,
+        help="run any drill (a library name or a .toml file) on the simulator: its movement, with errors "
+        "injected into some records (see --inject) and the rest done well",
+    )
+    d.add_argument(
+        "--level", type=positive_int, default=None, help="with --drill: the drill's progression level"
+    )
+    d.add_argument(
+        "--kit",
+        choices=("full", "minimal", "bilateral"),
+        default="full",
+        help="with --drill: the sensors worn (default full; bilateral adds the mirrored side)",
+    )
+    d.add_argument(
+        "--side", choices=("right", "left"), default="right", help="with --drill: the side that moves"
+    )
+    d.add_argument("--reps", type=positive_int, default=None, help="reps (or cycles) (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
     )
@@ -45,6 +65,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=tuple(SCHEDULES),
         default="continuous",
         help="feedback schedule (default: continuous)",
+    )
+    d.add_argument(
+        "--request-at",
+        type=_request_times,
+        action="extend",
+        default=None,
+        metavar="T[,T...]",
+        help="with --schedule self-controlled: the patient asks for feedback at these session times "
+        "(seconds), repeatable",
     )
     d.add_argument(
         "--inject",
@@ -69,6 +98,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replay it with 'nmre replay FILE'",
     )
     return d
+
+
+def _request_times(text: str) -> list[float]:
+    """``--request-at``: comma-separated session times in seconds, each finite and >= 0."""
+    out = []
+    for part in text.split(","):
+        try:
+            t = float(part)
+        except ValueError:
+            t = math.nan
+        if not 0 <= t < math.inf:
+            raise argparse.ArgumentTypeError(
+                f"expected session times in seconds >= 0 (e.g. 5,12.5), got {text!r}"
+            )
+        out.append(t)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
