@@ -41,10 +41,13 @@ def rules_of(drill: Any) -> list[RuleView]:
     """
     import math
 
+    from nmre.engine.nodes import Node
     from nmre.rules import BalanceLossRule, Rule, SwayRule
 
     out: list[RuleView] = []
     for node in drill.nodes:
+        while not isinstance(node, Rule) and isinstance(getattr(node, "node", None), Node):
+            node = node.node  # a wrapper (the readiness gate's Gated) judges with the rule inside
         if not isinstance(node, Rule):
             continue
         errors = _side_errors(node.error_below, node.error_above)
