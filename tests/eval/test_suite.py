@@ -85,3 +85,18 @@ def test_a_case_that_raises_is_reported_with_its_seed(monkeypatch: pytest.Monkey
     fig = aggregate([c], [r], {"squat": []})
     assert fig["failed_cases"] == [{"case": c.name, "seed": 104, "error": r.failure.error}]
     assert any(m["target"] == "cases" for m in fig["misses"])
+
+
+def test_rules_behind_the_readiness_gate_are_scored() -> None:
+    """A drill whose rules wait for the readiness gate (calibration ``readiness``): eval sees the same rules."""
+    from types import SimpleNamespace
+
+    from nmre.calibration.steps import Gated
+    from nmre.drills import build_drill
+    from nmre.eval.drills_view import full_kit_rules, rules_of
+    from nmre.eval.simcase import kit_streams
+
+    drill = build_drill("squat", kit_streams("squat", "full"))
+    gate = SimpleNamespace(open=True)
+    gated = SimpleNamespace(name=drill.name, nodes=[Gated(n, gate) for n in drill.nodes])
+    assert [r.rule for r in rules_of(gated)] == [r.rule for r in full_kit_rules("squat")] != []
