@@ -264,7 +264,7 @@ def build_sim_session(
 
     On emulated BLE boards (``ble``, real clock) or as a scheduled source.
     """
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source, _stance_errors
+    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source
     from nmre.drills import build_drill
     from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
 
@@ -279,7 +279,11 @@ def build_sim_session(
         cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
     elif spec.movement in ("single_leg_stance", "stance"):
         duration = seconds if seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
+        # a sway episode over two 5 s windows and, in a trial of 40 s or more, a loss of balance (as the demo's
+        # stance default was; nmre.demo no longer offers _stance_errors)
+        stance_errors = [("excessive_sway", 15.0, 25.0)] if duration >= 25.0 else []
+        stance_errors += [("loss_of_balance", 30.0, 34.0)] if duration >= 40.0 else []
+        cfg = StanceConfig(duration=duration, errors=stance_errors, **conditions)
     else:
         raise ConfigError(
             f"--sim: expected a drill whose movement the studio simulates (squat, single-leg stance), "
