@@ -376,6 +376,9 @@ class _Latency:
         self.skipped = 0  # frames whose picture would have been the same (not painted)
         self.first_frame = math.nan
 
+    #: How many of the latest latencies the live figures use (about 10 s of raw blocks of a full kit).
+    recent = 10_000
+
     def painted(self) -> None:
         t = self.now()
         wall = time.perf_counter()
@@ -528,7 +531,9 @@ class Studio(QtCore.QObject):
         self.fast.timeout.connect(self._patient_frame)
         self.dash = QtCore.QTimer(self)  # the dashboard's traces: their own (lower) rate
         self.dash.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-        self.dash.timeout.connect(self._dashboard_frame)
+        self.dash.setSingleShot(True)  # re-armed for the next due time: a steady rate, no drift
+        self.dash.timeout.connect(self._dashboard_tick)
+        self._dash_due = 0.0
         self.slow = QtCore.QTimer(self)
         self.slow.timeout.connect(self._tick)
 
@@ -630,6 +635,10 @@ class Studio(QtCore.QObject):
         for t in self.runner.targets:
             d.add_target_editor(t.name, t.label, t.unit, t.lo, t.hi, self._apply_target)
         self._rows: dict[str, list[int]] = {}
+        self._cal_lines: list[tuple[str, bool]] = []
+        self._metric_rows: list[tuple[tuple[str, str, str], bool]] = []
+        self._warn_key: tuple[int, Any] = (0, None)
+        self._ticks = 0
 
     def _wire_controls(self) -> None:
         a = self.dashboard.actions_by_name
@@ -780,7 +789,8 @@ class Studio(QtCore.QObject):
         if self.opts.override_readiness:
             self.override_readiness(self.opts.override_readiness)
         self.fast.start(max(1, round(1000.0 / self.opts.fps)))
-        self.dash.start(max(1, round(1000.0 / self.opts.dashboard_fps)))
+        self._dash_due = time.perf_counter()
+        self.dash.start(0)
         self.slow.start(200)
 
     def pause(self, paused: bool) -> None:
@@ -842,6 +852,18 @@ class Studio(QtCore.QObject):
         self._update_health(now)
         if not self.patient.set_scene(self._scene(now)):
             self.vis.unchanged()  # what the new blocks would show is on screen already
+
+    def _dashboard_tick(self) -> None:
+        """The dashboard's frames at a steady ``--dashboard-fps``: each is due one period after the last was
+        due (not after it was drawn), so a late timer does not lower the rate; far behind, it skips ahead."""
+        self._dashboard_frame()
+        period = 1.0 / self.opts.dashboard_fps
+        now = time.perf_counter()
+        self._dash_due += period
+        if self._dash_due < now - period:  # more than a frame behind (a busy machine): no burst to catch up
+            self._dash_due = now + period
+        if not self.done:
+            self.dash.start(max(0, int((self._dash_due - now) * 1000.0)))
 
     def _dashboard_frame(self) -> None:
         """The dashboard's timer: the traces of the visible tab (hidden ones and a minimised window cost nothing)."""
@@ -975,7 +997,8 @@ class Studio(QtCore.QObject):
         d, c = self.dashboard, self.counters
         # devices
         rows = self.device_rows()
-        d.devices.setRowCount(len(rows))
+        if d.devices.rowCount() != len(rows):
+            d.devices.setRowCount(len(rows))
         for r, row in enumerate(rows):
             values = [
                 row["sensor"],
@@ -991,6 +1014,8 @@ class Studio(QtCore.QObject):
                 if item is None:
                     item = QtWidgets.QTableWidgetItem()
                     d.devices.setItem(r, col, item)
+                if item.text() == text:
+                    continue
                 item.setText(text)
                 if col == 0:
                     item.setToolTip(f"{row['stream']} on {row['device'] or 'no device'}")
@@ -998,7 +1023,7 @@ class Studio(QtCore.QObject):
                     bad = text in ("no data", "bad", "failed")
                     item.setForeground(QtGui.QColor("#D55E00" if bad else "#1A1A1A"))
         # calibration: each step's state and what it waits for (status() of nmre.calibration's steps)
-        d.calibration.clear()
+        lines: list[tuple[str, bool]] = []  # (text, needs attention)
         for n in self.session.nodes:
             status = getattr(n, "status", None)
             if not callable(status):
@@ -1012,52 +1037,68 @@ class Studio(QtCore.QObject):
                 str(getattr(n, "step", getattr(n, "name", "step"))), getattr(n, "name", "step")
             )
             done = state in ("done", "overridden")
-            line = QtWidgets.QListWidgetItem(
-                f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
-            )
-            if state in ("failed", "waiting") and n is self.gate:
-                line.setForeground(QtGui.QColor("#D55E00"))
-            d.calibration.addItem(line)
+            text = f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
+            lines.append((text, state == "failed" or (state == "waiting" and n is self.gate)))
+        lines += [(f"{t:6.1f} s  {text}", False) for t, text in c.calibration[-5:]]
+        if lines != self._cal_lines:  # rebuilt only when a step moved (a list repaint is not free)
+            self._cal_lines = lines
+            d.calibration.clear()
+            for text, attention in lines:
+                entry = QtWidgets.QListWidgetItem(text)
+                if attention:
+                    entry.setForeground(QtGui.QColor("#D55E00"))
+                d.calibration.addItem(entry)
         gate_closed = self.gate is not None and not self.gate.open and not self.done
         d.override.setEnabled(gate_closed and self.runner.state in (RunState.RUNNING, RunState.PAUSED))
-        for t, text in c.calibration[-5:]:
-            d.calibration.addItem(f"{t:6.1f} s  {text}")
         # counters and metrics
         errs = ", ".join(f"{k} ×{v}" for k, v in sorted(c.errors.items())) or "none"
-        d.counters.setText(
+        _set_text(
+            d.counters,
             self._count_line()
             + f"<br>on target <b>{c.on_target}</b> · corrections <b>{c.corrections}</b> · not judged <b>{c.unjudged}</b>"
-            + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}"
+            + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}",
         )
         self._update_progression()
-        d.metrics.setRowCount(len(c.last_rep))
-        for r, (name, p) in enumerate(sorted(c.last_rep.items())):
+        metrics = []
+        for name, p in sorted(c.last_rep.items()):
             v = p.get("value")
             unit = _unit_text(str(p.get("unit", "")))
             band = _band_text(p.get("lo"), p.get("hi"), unit)
-            cells = [name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{_num(v)} {unit}", band]
-            for col, text in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(text)
-                if not p.get("ok"):
-                    item.setForeground(QtGui.QColor("#D55E00"))
-                d.metrics.setItem(r, col, item)
+            cells = (name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{_num(v)} {unit}", band)
+            metrics.append((cells, bool(p.get("ok"))))
+        if metrics != self._metric_rows:  # a new verdict (at most a few per second)
+            self._metric_rows = metrics
+            d.metrics.setRowCount(len(metrics))
+            for r, (cells, ok) in enumerate(metrics):
+                for col, text in enumerate(cells):
+                    item = QtWidgets.QTableWidgetItem(text)
+                    if not ok:
+                        item.setForeground(QtGui.QColor("#D55E00"))
+                    d.metrics.setItem(r, col, item)
         # warnings (newest first)
-        if d.warnings.count() != len(c.warnings):
+        key = (len(c.warnings), c.warnings[-1] if c.warnings else None)
+        if key != self._warn_key:
+            self._warn_key = key
             d.warnings.clear()
             for t, text in reversed(c.warnings):
                 d.warnings.addItem(text if text.lstrip()[:1].isdigit() else f"{t:6.1f} s  {text}")
-        # latency and load
-        lat = self.latency()
-        d.latency.setText(
+        # latency and load: once a second (the percentiles are over the last 10 s)
+        self._ticks += 1
+        if self._ticks % 5 != 1 and not self.done:
+            return
+        lat = self.latency(recent=True)
+        _set_text(
+            d.latency,
             f"visual p95 <b>{_ms(lat['visual_from_arrival']['p95'])}</b> (target ≤ 60 ms) · "
             f"audio p95 <b>{_ms(lat['audio']['cue_from_arrival']['p95'] if lat['audio'] else None)}</b> (≤ 30 ms)<br>"
             f"patient view {lat['patient_fps']:.0f} frames/s · dashboard {lat['dashboard_fps']:.0f} frames/s · "
-            f"CPU {lat['cpu_percent']:.0f} % of one core"
+            f"CPU {lat['cpu_percent']:.0f} % of one core",
         )
         state = self.runner.state.value
-        d.status.setText(
+        _set_text(
+            d.status,
             f"session {now:6.1f} s · {state} · schedule {self.runner.schedule.name} · drill {self.session.drill}"
-            + (f" · {self.error}" if self.error else "")
+            + (f" · {self.error}" if self.error else ""),
         )
 
     def _update_progression(self) -> None:
@@ -1071,7 +1112,7 @@ class Studio(QtCore.QObject):
             lines.append(f"<b style='color:{colour}'>Suggestion:</b> {c.suggestion}")
         elif not c.set_lines:
             lines.append("a suggestion follows each set")
-        d.progression.setText("<br>".join(lines))
+        _set_text(d.progression, "<br>".join(lines))
         nxt = c.next_level
         can = self.factory is not None and nxt is not None and nxt != self.chosen()[1]
         d.use_level.setEnabled(can)
@@ -1129,12 +1170,17 @@ class Studio(QtCore.QObject):
         return out
 
     # -- measurements and the end -------------------------------------------------------
-    def latency(self) -> dict[str, Any]:
+    def latency(self, recent: bool = False) -> dict[str, Any]:
+        """Latency, frame rates and CPU; ``recent``: the latencies of about the last 10 s (the live figures)."""
         wall = max(1e-9, time.perf_counter() - self.wall0)
+
+        def tail(v: list[float], lat: _Latency) -> Sequence[float]:
+            return v[-lat.recent :] if recent else v
+
         return {
-            "visual_from_arrival": latency_summary(self.vis.from_arrival),
-            "visual_from_sample": latency_summary(self.vis.from_sample),
-            "dashboard_from_arrival": latency_summary(self.dash_lat.from_arrival),
+            "visual_from_arrival": latency_summary(tail(self.vis.from_arrival, self.vis)),
+            "visual_from_sample": latency_summary(tail(self.vis.from_sample, self.vis)),
+            "dashboard_from_arrival": latency_summary(tail(self.dash_lat.from_arrival, self.dash_lat)),
             "audio": self.audio.latency() if self.audio is not None else None,
             "patient_fps": self.vis.fps(),
             "dashboard_fps": self.dash_lat.fps(),
@@ -1228,6 +1274,12 @@ _STEP_NAMES = {
     "long_axis": "functional (long axis)",
     "template": "template rep",
 }
+
+
+def _set_text(label: QtWidgets.QLabel, text: str) -> None:
+    """A label's new text, only when it changed (a rich-text label lays itself out again on every set)."""
+    if label.text() != text:
+        label.setText(text)
 
 
 def _next_record(path: str | None) -> str | None:

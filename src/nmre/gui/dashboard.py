@@ -74,6 +74,31 @@ class _PaintTimedLayout(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtg
             self.painted()
 
 
+class _TraceCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """A curve whose bounding box is its plot's visible range: pyqtgraph measures the data (NaN-aware
+    min and max, and the pen's pixel padding) four times per frame for every curve, a third of a frame.
+
+    The plots never auto-range from their curves (fixed ranges, or :meth:`TracePanel.rescale` from the
+    data itself) and clip their curves, so the visible range is all Qt needs to know what to repaint.
+    """
+
+    _box: QtCore.QRectF | None = None
+
+    def boundingRect(self) -> QtCore.QRectF:
+        if self._box is None:
+            vb = self.getViewBox()
+            if vb is None:
+                return QtCore.QRectF()
+            r = vb.viewRect()
+            self._box = r.adjusted(-0.02 * r.width(), -0.02 * r.height(), 0.02 * r.width(), 0.02 * r.height())
+        return self._box
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self._box = None
+        super().viewRangeChanged()
+
+
 class TracePanel:
     """Stacked plots sharing the time axis in one layout (a tab of the dashboard)."""
 
@@ -119,7 +144,7 @@ class TracePanel:
             colour = THERAPIST["traces"][i % len(THERAPIST["traces"])]
             # a bare curve item (no PlotDataItem layer: the controller decimates and clips itself);
             # a 1 px cosmetic pen takes Qt's fast line path
-            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
+            curve = _TraceCurve(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
             plot.addItem(curve)
             self.curves[(key, i)] = curve
         self.widget.ci.layout.setRowStretchFactor(row, height)
