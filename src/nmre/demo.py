@@ -29,7 +29,17 @@ from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
 from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
-__all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
+__all__ = [
+    "EXERCISES",
+    "INJECTABLE",
+    "DemoOptions",
+    "DemoResult",
+    "DrillDemo",
+    "drill_config",
+    "run_demo",
+    "run_drill_demo",
+    "run_from_args",
+]
 
 #: ``--exercise`` names and the drill file each runs.
 EXERCISES: Mapping[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
@@ -485,6 +495,13 @@ def _print_summary(out: TextIO, s: Mapping[str, Any]) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Entry point for ``nmre demo`` (arguments already parsed by :mod:`nmre.cli`)."""
+    if getattr(args, "drill", None) is not None:
+        return _run_drill_from_args(args)
+    for flag in ("level",):
+        if getattr(args, flag, None) is not None:
+            raise ConfigError(f"--{flag}: expected it with --drill NAME, got --exercise {args.exercise}")
+    if args.reps is None:
+        args.reps = 10
     errors = None if args.inject is None else parse_injections(args.inject, args.reps)
     opts = DemoOptions(
         exercise=args.exercise,
@@ -516,3 +533,338 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"nmre demo: {head}, seed {opts.seed}, {how}", flush=True)
         result = run_demo(opts, out=sys.stdout)
     return 0 if math.isfinite(result.summary["session_seconds"]) else 1
+
+
+# -- any drill of the library: nmre demo --drill NAME|FILE [--level N] --------------------------
+# ``nmre demo --drill NAME|FILE [--level N]``: any drill of the library on the body simulator, headless.
+#
+# The drill file says which movement it trains (``movement``); the simulator
+# performs it with the level's conditions (eyes closed, foam, band resistance,
+# tempo), errors are injected into some records (reps, holds, transitions,
+# targets) and the rest are done well. The drill is built from the streams the
+# simulated kit offers, exactly as for a live session, and runs on the virtual
+# clock through :class:`nmre.sim.SimSource`. The summary puts each unit the drill
+# judged next to the record of the body it overlaps, and per error label: the
+# records it was injected into, where it was found, missed and flagged without
+# being injected (a clean rep flagged).
+#
+# Default injections: each error the movement can make *and* a rule of the drill
+# reports goes into one record, every second record from the second on (records
+# 1, 3, 5, ... 0-based), with the severity drawn from the simulator's range of
+# what the error looks like in patients (``nmre.sim.ERRORS``), never from the
+# drill's tolerance. The other records are clean.
+
+#: Unit names of the drill and the truth record kind each is matched with.
+_RECORD_OF = {"rep": "rep", "hold": "hold", "transition": "transition", "target": "target"}
+_UNIT_END = {
+    "rep": kinds.REP_END,
+    "hold": kinds.HOLD_END,
+    "transition": kinds.TRANSITION_END,
+    "target": kinds.TARGET_END,
+}
+_COUNTS = ("reps", "cycles", "holds", "transitions", "targets")
+
+
+@dataclass
+class DrillDemo:
+    """What a drill demo produced: the drill, the simulation, every event and the matching summary."""
+
+    drill: Any
+    sim: Any
+    events: list[Event]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _count_field(cfg: Any) -> str | None:
+    return next((n for n in _COUNTS if isinstance(getattr(cfg, n, None), int)), None)
+
+
+def reported_errors(spec: Any) -> set[str]:
+    """Movement-error labels the drill's rules report."""
+    return {e for r in spec.rules for e in (r.error_below, r.error_above) if e}
+
+
+def default_errors(spec: Any, cls: Any, n: int) -> dict[int, tuple[str, ...]]:
+    """One record per error the movement can make and the drill reports: records 1, 3, 5, ... (0-based)."""
+    labels = [e for e in cls.error_labels if e in reported_errors(spec)]
+    out: dict[int, tuple[str, ...]] = {}
+    for k, label in enumerate(labels):
+        i = 1 + 2 * k
+        if i < n:
+            out[i] = (label,)
+    return out
+
+
+def drill_config(
+    spec: Any,
+    level: int | None = None,
+    count: int | None = None,
+    errors: Mapping[int, Sequence[str]] | None = None,
+    side: str = "right",
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """The simulator configuration of ``spec``'s movement at ``level`` with ``errors`` (default: :func:`default_errors`)."""
+    from nmre.sim import MOVEMENTS
+
+    if spec.movement not in MOVEMENTS:
+        raise ConfigError(
+            f"drill {spec.name!r}: movement: "
+            + expected(f"a movement the simulator performs ({', '.join(MOVEMENTS)})", spec.movement)
+        )
+    cls = MOVEMENTS[spec.movement]
+    conditions = dict(spec.level(level).conditions) if level is not None and spec.levels else {}
+    kw: dict[str, Any] = {**conditions, **(extra or {})}
+    if "side" in {f.name for f in dataclasses.fields(cls)}:
+        kw["side"] = side
+    base = cls(**kw)
+    what = _count_field(base)
+    if what is None:  # a movement in time (a stance): the demo runs it as it is
+        return base
+    n = int(count if count is not None else getattr(base, what))
+    kw[what] = n
+    errs = default_errors(spec, cls, n) if errors is None else dict(errors)
+    bad = [e for es in errs.values() for e in es if e not in cls.error_labels]
+    if bad:
+        raise ConfigError(
+            f"--inject: expected an error of {spec.movement} ({', '.join(cls.error_labels)}), got {bad[0]!r}"
+        )
+    kw["errors"] = {i: tuple(es) for i, es in errs.items() if i < n}
+    return cls(**kw)
+
+
+def run_drill_demo(
+    name: str,
+    *,
+    level: int | None = None,
+    seed: int = 1,
+    count: int | None = None,
+    errors: Mapping[int, Sequence[str]] | None = None,
+    kit: str = "full",
+    side: str = "right",
+    extra: Mapping[str, Any] | None = None,
+    out: TextIO | None = None,
+) -> DrillDemo:
+    """Simulate ``name``'s movement, run the drill on it, and match what it found with the body's truth."""
+    from nmre.core.clock import VirtualClock
+    from nmre.drills import build_drill, load_drill
+    from nmre.dsp import warmup
+    from nmre.engine import Engine
+    from nmre.feedback.sinks import MemorySink
+    from nmre.sim import SimSource, simulate
+
+    spec = load_drill(name)
+    cfg = drill_config(spec, level, count, errors, side, extra)
+    sim = simulate(cfg, seed=seed, kit=kit)
+    drill = build_drill(spec, sim.streams, level=level)
+    sink = MemorySink()
+    warmup()
+    engine = Engine(
+        [SimSource(sim, seed=seed)], drill.nodes, [sink], clock=VirtualClock(), schedule=drill.make_schedule()
+    )
+    engine.run()
+    summary = summarise_drill(spec, drill, sim, sink.events)
+    summary["level"] = level
+    summary["seed"] = seed
+    summary["kit"] = kit
+    if out is not None:
+        print_drill_summary(out, summary)
+    return DrillDemo(drill, sim, sink.events, summary)
+
+
+def summarise_drill(spec: Any, drill: Any, sim: Any, events: Sequence[Event]) -> dict[str, Any]:
+    """Units judged against the body's records, and per error: injected, detected, missed, false alarms."""
+    unit = spec.structure.unit
+    record = _RECORD_OF.get(unit)
+    truth = list(sim.truth.of(record)) if record else []
+    ends = [e for e in events if e.kind == _UNIT_END.get(unit, "")]
+    outcomes = [e for e in events if kinds.is_outcome(e.kind) and "ok" in e.payload]
+    unjudged = [e for e in events if kinds.is_unjudged(e.kind)]
+    rows: list[dict[str, Any]] = []
+    matched: dict[int, int] = {}
+    for e in ends:
+        idx = e.payload.get(unit)
+        t0, t1 = float(e.payload.get("start", e.time)), float(e.payload.get("end", e.time))
+        best = max(truth, key=lambda r: _overlap(t0, t1, r.start, r.end), default=None)
+        if best is not None and _overlap(t0, t1, best.start, best.end) <= 0:
+            best = None
+        # a rest after hold k is judged as rest k: it belongs to the same cycle
+        mine = [o for o in outcomes if o.payload.get(unit, o.payload.get("rest")) == idx]
+        row: dict[str, Any] = {
+            unit: idx,
+            "start": round(t0, 3),
+            "end": round(t1, 3),
+            "detected_errors": sorted({o.payload["error"] for o in mine if not o.payload["ok"]} - {None}),
+            "checks": {
+                o.kind[5:]: {
+                    "ok": o.payload["ok"],
+                    "value": o.payload.get("value"),
+                    "unit": o.payload.get("unit"),
+                }
+                for o in mine
+            },
+            "not_judged": {
+                u.source[5:]: u.payload.get("reason")
+                for u in unjudged
+                if u.payload.get(unit, u.payload.get("rest")) == idx
+            },
+            "cues": [o.patient_message for o in mine if not o.payload["ok"]],
+        }
+        if best is not None:
+            matched[best.index] = idx
+            row["truth"] = {
+                "record": best.index + 1,
+                "errors": dict(best.errors),
+                "quantities": {k: round(float(v), 3) for k, v in best.quantities.items()},
+            }
+        rows.append(row)
+    labels = sorted(
+        {k for r in truth for k in r.errors} | {k for row in rows for k in row["detected_errors"]}
+    )
+    reported = reported_errors(spec)
+    errors: dict[str, Any] = {}
+    for k in labels:
+        injected = [r.index + 1 for r in truth if k in r.errors]
+        found = [row["truth"]["record"] for row in rows if k in row["detected_errors"] and "truth" in row]
+        unmatched = [row[unit] for row in rows if k in row["detected_errors"] and "truth" not in row]
+        # a flag on a record whose true value is outside the tolerance is right even if another error was
+        # injected there (a fast rep has a short hold too): only a true value inside it makes a false alarm
+        also = [r for r in found if r not in injected and _truly_outside(spec, k, truth[r - 1])]
+        errors[k] = {
+            "injected": injected,
+            "detected": sorted(found),
+            "missed": [r for r in injected if r not in found] if k in reported else [],
+            "not_checked": k not in reported,
+            "also_true": also,
+            "false_alarms": sorted([r for r in found if r not in injected and r not in also] + unmatched),
+        }
+    clean = [row for row in rows if "truth" in row and not row["truth"]["errors"]]
+    return {
+        "drill": spec.name,
+        "movement": spec.movement,
+        "unit": unit,
+        "side": drill.side,
+        "bilateral": drill.bilateral,
+        "skipped_rules": {s.rule: s.reason for s in drill.skipped},
+        "units_detected": len(rows),
+        "units_in_truth": len(truth),
+        "records_not_detected": [r.index + 1 for r in truth if r.index not in matched],
+        "units": rows,
+        "errors": errors,
+        "clean_units": len(clean),
+        "clean_units_flagged": [row["truth"]["record"] for row in clean if row["detected_errors"]],
+        "calibration": [
+            {"time": round(e.time, 3), "kind": e.kind, "message": e.therapist_message}
+            for e in events
+            if e.kind.startswith((kinds.CALIBRATION, "readiness."))
+        ],
+        "progression": [
+            {"time": round(e.time, 3), "message": e.therapist_message}
+            for e in events
+            if e.kind.startswith("progression")
+        ],
+    }
+
+
+def _truly_outside(spec: Any, label: str, record: Any) -> bool:
+    """Whether ``record``'s true value is outside the tolerance of the rule that reports ``label``."""
+    for r in spec.rules:
+        q = record.quantities.get(r.quantity)
+        if q is None or not math.isfinite(float(q)):
+            continue
+        if r.error_below == label and r.lo is not None and q < r.lo:
+            return True
+        if r.error_above == label and r.hi is not None and q > r.hi:
+            return True
+    return False
+
+
+def print_drill_summary(out: TextIO, s: Mapping[str, Any]) -> None:
+    """One line per unit, then per error: injected, found, missed, false alarms."""
+    unit = s["unit"]
+    for row in s["units"]:
+        mark = "FIX" if row["detected_errors"] else ("ok " if row["checks"] else "-- ")
+        told = " / ".join(f'"{c}"' for c in row["cues"]) or "(on target)"
+        checks = "  ".join(
+            f"{k} {'n/a' if c['value'] is None else format(c['value'], '.1f')}{'' if c['ok'] else '!'}"
+            for k, c in row["checks"].items()
+        )
+        nj = "  ".join(f"{k} not judged" for k in row["not_judged"])
+        truth = f"  [body: {', '.join(row['truth']['errors']) or 'clean'}]" if "truth" in row else ""
+        out.write(
+            f"  {unit} {row[unit]!s:>2}  {row['end']:6.1f} s  {mark}  {told:<38} {checks} {nj}{truth}\n"
+        )
+        for k, why in list(row["not_judged"].items())[:1]:
+            out.write(f"           not judged ({k}): {why}\n")
+    out.write("\nSummary\n")
+    out.write(f"  {unit}s detected: {s['units_detected']} of {s['units_in_truth']} performed\n")
+    for k, why in s["skipped_rules"].items():
+        out.write(f"  rule {k} left out: {why}\n")
+    for k, m in s["errors"].items():
+        if m["not_checked"]:
+            verdict = "not checked by this drill"
+        else:
+            verdict = "all found" if not m["missed"] and not m["false_alarms"] else "MISMATCH"
+        also = f" (true there too: {m['also_true']})" if m["also_true"] else ""
+        out.write(
+            f"  {k:<24} injected {m['injected'] or '-'}; detected {m['detected'] or '-'}{also}; "
+            f"missed {m['missed'] or 'none'}; false alarms {m['false_alarms'] or 'none'}  [{verdict}]\n"
+        )
+    out.write(f"  clean {unit}s: {s['clean_units']}, flagged: {s['clean_units_flagged'] or 'none'}\n")
+    for c in s["calibration"]:
+        out.write(f"  {c['time']:6.1f} s  {c['kind']}: {c['message']}\n")
+    for p in s["progression"]:
+        out.write(f"  {p['time']:6.1f} s  {p['message']}\n")
+
+
+def parse_drill_injections(
+    items: Sequence[str], n: int, labels: Sequence[str], what: str
+) -> dict[int, tuple[str, ...]]:
+    """``REC:ERROR`` strings (1-based record) into ``{index0: (error, ...)}``, errors among ``labels``."""
+    out: dict[int, list[str]] = {}
+    for item in items:
+        rec, sep, kind = item.partition(":")
+        if not sep or not rec.strip().isdigit():
+            raise ConfigError("--inject: " + expected(f"{what.upper()}:ERROR such as 2:{labels[0]}", item))
+        i = int(rec)
+        if not 1 <= i <= n:
+            raise ConfigError(f"--inject {item}: " + expected(f"a {what} between 1 and {n}", i))
+        if kind not in labels:
+            raise ConfigError(f"--inject {item}: " + expected(f"an error among {', '.join(labels)}", kind))
+        out.setdefault(i - 1, []).append(kind)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _run_drill_from_args(args: argparse.Namespace) -> int:
+    from nmre.drills import load_drill
+    from nmre.sim import MOVEMENTS
+
+    spec = load_drill(args.drill)
+    cls = MOVEMENTS.get(spec.movement)
+    errors = None
+    if args.inject is not None and cls is not None:
+        base = cls()
+        what = _count_field(base)
+        n = args.reps if args.reps is not None else (getattr(base, what) if what else 0)
+        errors = parse_drill_injections(args.inject, n, cls.error_labels, spec.structure.unit)
+    if args.level is not None and not 1 <= args.level <= len(spec.levels):
+        have = f"1 to {len(spec.levels)}" if spec.levels else "none"
+        raise ConfigError("--level: " + expected(f"a level of drill {spec.name!r} ({have})", args.level))
+    if not args.json:
+        lv = f", level {args.level} ({spec.level(args.level).title})" if args.level else ""
+        print(
+            f"nmre demo: drill {spec.name} ({spec.title}){lv}, seed {args.seed}, kit {args.kit}", flush=True
+        )
+    res = run_drill_demo(
+        args.drill,
+        level=args.level,
+        seed=args.seed,
+        count=args.reps,
+        errors=errors,
+        kit=args.kit,
+        side=args.side,
+        out=None if args.json else sys.stdout,
+    )
+    if args.json:
+        json.dump(res.summary, sys.stdout, indent=2, sort_keys=True, default=str)
+        sys.stdout.write("\n")
+    return 0

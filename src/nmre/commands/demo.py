@@ -25,7 +25,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
     )
-    d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
+    d.add_argument(
+        "--drill",
+        metavar="NAME|FILE",
+        default=None,
+        help="run any drill (a library name or a .toml file) on the simulator: its movement, with errors "
+        "injected into some records (see --inject) and the rest done well",
+    )
+    d.add_argument(
+        "--level", type=positive_int, default=None, help="with --drill: the drill's progression level"
+    )
+    d.add_argument(
+        "--kit",
+        choices=("full", "minimal", "bilateral"),
+        default="full",
+        help="with --drill: the sensors worn (default full; bilateral adds the mirrored side)",
+    )
+    d.add_argument(
+        "--side", choices=("right", "left"), default="right", help="with --drill: the side that moves"
+    )
+    d.add_argument("--reps", type=positive_int, default=None, help="reps (or cycles) (default 10)")
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
     )

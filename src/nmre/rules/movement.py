@@ -268,6 +268,10 @@ class TemplateRule(_Buffered):
         super().bind_inputs(infos)
         check_unit(self.name, "1", self.unit)
 
+    def use_template(self, template: ArrayLike) -> None:
+        """Compare the units from now on with ``template`` (a rep from the calibration record)."""
+        self.template = self._given = self._checked(self.id, template)
+
     def reset(self) -> None:
         super().reset()
         self.template = self._given
