@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +99,10 @@ class Presentation:
     reps_total: int | None = None
     hold_target: float | None = None
     counter: str | None = None  # the drill file's counter signal (its label), e.g. "Reps", "Windows"
+    #: Limits of stability (a ``targets`` segmenter): the lean's front-back signal (the dot's y; ``signal`` is
+    #: its side-to-side x, positive to the left) and the limits (deg forward, backward, lateral; target %).
+    dot_y: str | None = None
+    los: dict[str, float] | None = None
 
 
 @dataclass
@@ -233,6 +238,19 @@ def presentation_for(
             counter=counter_label,
             title=spec.title,
         )
+    seg = spec.structure.segmenter
+    if seg.kind == "targets" and main is not None:  # limits of stability: 8 targets, the lean as the dot
+        trace = next((p for p in pictures if p.kind == "trace" and p.signal), None)
+        params = {k: float(seg.params[k]) for k in ("forward", "backward", "lateral", "target_percent")}
+        return Presentation(
+            "los",
+            main.label or main.signal or "",
+            title=spec.title,
+            sonification=sonification,
+            counter=counter_label,
+            dot_y=(trace.label or trace.signal) if trace is not None else None,
+            los=params,
+        )
     return Presentation(
         "balance",
         main.label if main is not None and main.label else "sway",
@@ -264,7 +282,7 @@ def build_sim_session(
 
     On emulated BLE boards (``ble``, real clock) or as a scheduled source.
     """
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source, _stance_errors
+    from nmre.demo import DEFAULT_SQUAT_ERRORS, _stance_errors
     from nmre.drills import build_drill
     from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
 
@@ -274,23 +292,38 @@ def build_sim_session(
         have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
         raise ConfigError("--level: " + expected(f"a level of the drill {spec.name} ({have})", level))
     conditions = dict(lv.conditions) if lv is not None else {}
+    counted = True
     if spec.movement == "squat":
         errors = {k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps}
         cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
     elif spec.movement in ("single_leg_stance", "stance"):
         duration = seconds if seconds is not None else 40.0
         cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
-    else:
-        raise ConfigError(
-            f"--sim: expected a drill whose movement the studio simulates (squat, single-leg stance), "
-            f"got {spec.name} ({spec.movement})"
-        )
+        counted = False
+    else:  # every other movement of the simulator, with one error of each kind the drill reports
+        from nmre.demo import _count_field, drill_config
+
+        side = _side(spec)
+        cfg = drill_config(spec, level, side=side)
+        counted = _count_field(cfg) is not None
+        if counted:
+            cfg = drill_config(spec, level, count=reps, side=side)
+        elif seconds is not None and hasattr(cfg, "duration"):
+            cfg = drill_config(spec, level, side=side, extra={"duration": seconds})
     sim = simulate(cfg, seed=seed)
     built = build_drill(spec, sim.streams, level=level)
     source: Source
     until: float | None
+    carried = _emg_boards(sim) if ble else None
+    if ble and carried is None:
+        print(
+            f"nmre studio: the simulated kit of {spec.name} does not fit the emulated boards (at most 4 IMUs, "
+            "one EMG stream each): the simulated body is streamed without BLE",
+            file=sys.stderr,
+        )
+        ble = False
     if ble:
-        source, _boards = _ble_source(sim, seed)
+        source, _boards = _ble_source(sim, seed, carried)
         clock = clock or RealClock()
         until = seconds if seconds is not None else sim.duration + 1.0
     else:
@@ -299,8 +332,7 @@ def build_sim_session(
     if source_wrapper is not None:
         source = source_wrapper(source)
     clock = clock or RealClock()
-    balance = spec.movement != "squat"
-    pres = presentation_for(spec, built.nodes, None if balance else reps, sim.duration if balance else None)
+    pres = presentation_for(spec, built.nodes, reps if counted else None, None if counted else sim.duration)
     return Session(
         sources=[source],
         nodes=built.nodes,
@@ -314,6 +346,45 @@ def build_sim_session(
         settings=dict(built.settings),
         level=level,
     )
+
+
+def _emg_boards(sim: Any) -> dict[str, str] | None:
+    """Which emulated board (named by its IMU stream) carries each simulated EMG stream; None if they do not fit.
+
+    An EMG stream rides on the IMU board of its segment when the ids say it (``emg.arm.r`` on
+    ``imu.upper_arm.r``), else on the thigh board of its side (``emg.r`` on ``imu.thigh.r``), else on a free one.
+    """
+    imus = [s.id for s in sim.streams if s.kind is StreamKind.IMU]
+    emgs = [s.id for s in sim.streams if s.kind is StreamKind.EMG]
+    if len(imus) > 4 or len(emgs) > len(imus):
+        return None
+    out: dict[str, str] = {}
+    for e in emgs:
+        parts = e.split(".")[1:]  # emg.r -> [r]; emg.arm.r -> [arm, r]
+        side = parts[-1] if parts and parts[-1] in ("l", "r") else ""
+        seg = parts[0] if len(parts) > 1 else ""
+        free = [i for i in imus if i not in out]
+        pick = next((i for i in free if seg and seg in i and i.endswith("." + side)), None)
+        pick = pick or next((i for i in free if i == f"imu.thigh.{side}"), None)
+        pick = pick or next((i for i in free if side and i.endswith("." + side)), None)
+        pick = pick or (free[0] if free else None)
+        if pick is None:
+            return None
+        out[pick] = e
+    return out
+
+
+def _ble_source(sim: Any, seed: int, carried: Mapping[str, str] | None) -> tuple[Source, list[Any]]:
+    """The simulated body worn by emulated nmre boards (one per IMU, EMG as ``carried`` says), over bleak + Bumble."""
+    from bumble.link import LocalLink
+
+    from nmre.acquisition.ble import BleConfig, BleSource
+    from nmre.sim.devices.nmre_device import simulated_boards
+
+    link = LocalLink()  # type: ignore[no-untyped-call]
+    boards, specs = simulated_boards(sim, link, emg=carried)
+    config = BleConfig(backend="bumble", bumble_link=link, emulated=boards, seed=seed)
+    return BleSource(specs, config), boards
 
 
 def ble_config(bumble: str | None) -> Any:
@@ -496,6 +567,7 @@ class Studio(QtCore.QObject):
                 ),
                 None,
             )
+        self._los_trail: deque[tuple[float, float, float]] = deque()
         self.started_wall: float | None = None
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
@@ -585,21 +657,26 @@ class Studio(QtCore.QObject):
             tuple[Any, str, str, list[str], float]
         ] = []  # (panel, plot key, stream, channels, offset)
         infos = {i.id: i for i in s.raw}
+        # one plot per watched signal, titled by the rules that judge it; a rule's band is drawn on it once
+        # the signal's unit is known and is the rule's (a hold time in s is no line on an angle in deg)
+        by_signal: dict[tuple[str, str], str] = {}
+        self._pending_bands: list[tuple[str, str, str, Any]] = []  # (rule key, stream, channel, rule)
+        self._banded: set[str] = set()
         for n in map(inner, s.nodes):
             stream, channel = getattr(n, "stream", None), getattr(n, "channel", None)
             if isinstance(stream, str) and isinstance(channel, str):
                 key = n.name
-                lo, hi = getattr(n, "lo", None), getattr(n, "hi", None)
-                d.traces.add_plot(
-                    key,
-                    f"{getattr(n, 'label', key)}  ({stream}:{channel})",
-                    "",
-                    [channel],
-                    height=3,
-                    y_range=_angle_range(lo, hi),
-                )
-                d.traces.set_band(key, lo, hi)
-                self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
+                label = str(getattr(n, "label", key))
+                first = by_signal.get((stream, channel))
+                if first is None:
+                    by_signal[(stream, channel)] = key
+                    d.traces.add_plot(key, f"{label}  ({stream}:{channel})", "", [channel], height=3)
+                    self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
+                else:
+                    plot = d.traces.plots[first]
+                    plot.setTitle(f"{label}; {plot.titleLabel.text}", size="10pt")
+                    d.traces.plots[key] = plot  # the rule's band goes on the signal's plot
+                self._pending_bands.append((key, stream, channel, n))
         pres = s.presentation
         if pres.dot_stream:
             d.traces.add_plot("sway", f"Sway ({pres.dot_stream})", "m/s²", ["acc_ap", "acc_ml"], height=3)
@@ -825,9 +902,22 @@ class Studio(QtCore.QObject):
         except ConfigError as error:
             self._warn(str(error))
             return
-        key = name
-        if key in self.dashboard.traces.plots:
-            self.dashboard.traces.set_band(key, lo, hi)
+        if name in self._banded:
+            self.dashboard.traces.set_band(name, lo, hi)
+
+    def _draw_bands(self) -> None:
+        """Each rule's band on its signal's plot, once the engine has told the signal's unit."""
+        still = []
+        for key, stream, channel, rule in self._pending_bands:
+            info = self.ring.infos.get(stream)
+            if info is None or channel not in info.channel_names:
+                still.append((key, stream, channel, rule))
+                continue
+            unit = info.channels[info.channel_names.index(channel)].unit
+            if _same_unit(unit, str(getattr(rule, "unit", unit))):
+                self.dashboard.traces.set_band(key, getattr(rule, "lo", None), getattr(rule, "hi", None))
+                self._banded.add(key)
+        self._pending_bands = still
 
     def _schedule_changed(self, name: str) -> None:
         if self.runner.state in (RunState.RUNNING, RunState.PAUSED):
@@ -881,6 +971,8 @@ class Studio(QtCore.QObject):
             self.error = f"session failed: {type(error).__name__}: {error}"
             self._warn(self.error)
         now = self.session.clock.now()
+        if self._pending_bands:
+            self._draw_bands()
         self._update_tables(now)
         self.dashboard.traces.rescale()
         self.dashboard.raw_traces.rescale()
@@ -953,6 +1045,8 @@ class Studio(QtCore.QObject):
             sc.range_lo, sc.range_hi, sc.downward = pres.range_lo, pres.range_hi, pres.downward
             if sig is not None:
                 sc.value, sc.lo, sc.hi, sc.unit = sig.value, sig.lo, sig.hi, sig.unit
+        elif pres.picture == "los":
+            self._los_scene(sc, now)
         else:
             limit = sig.hi if sig is not None else None
             if limit is None:  # the zone: the sway rule's limit (the patient's own envelope once measured)
@@ -992,6 +1086,31 @@ class Studio(QtCore.QObject):
         elif self.done:
             sc.overlay = "done"
         return sc
+
+    def _los_scene(self, sc: PatientScene, now: float) -> None:
+        """Limits of stability: the lean as the dot, scaled so that leaning as far as the target (its share of
+        the limit of stability in that direction) puts the dot on the target's ring; the targets in 8
+        directions, the one shown now highlighted, those reached in this set ticked."""
+        pres, fb, c = self.session.presentation, self.ring.feedback, self.counters
+        assert pres.los is not None
+        x_sig = fb.signals.get(pres.signal)
+        y_sig = fb.signals.get(pres.dot_y or "")
+        left = x_sig.value if x_sig is not None else math.nan  # frontal lean, positive to the left
+        fwd = y_sig.value if y_sig is not None else math.nan
+        sc.zone = 1.0
+        if math.isfinite(left) and math.isfinite(fwd):
+            right = -left
+            angle = math.degrees(math.atan2(right, fwd))
+            reach = _los_limit(angle, pres.los) * pres.los["target_percent"] / 100.0
+            r = math.hypot(right, fwd) / reach * LOS_RING if reach > 0 else 0.0
+            a = math.atan2(right, fwd)
+            sc.dot = (r * math.sin(a), r * math.cos(a))
+            self._los_trail.append((now, *sc.dot))
+        while self._los_trail and self._los_trail[0][0] < now - 2.0:
+            self._los_trail.popleft()
+        if len(self._los_trail) > 1:
+            sc.trail = np.array([[p[1] for p in self._los_trail], [p[2] for p in self._los_trail]])
+        sc.los_active, sc.los_reached = c.los_active, tuple(sorted(c.los_reached))
 
     def _update_tables(self, now: float) -> None:
         d, c = self.dashboard, self.counters
@@ -1128,7 +1247,9 @@ class Studio(QtCore.QObject):
             return (
                 big.format(int(count.value), (pres.counter or "").lower())
                 + of
-                + f" (in this set; {self.counters.reps} reps in all)" * (pres.picture == "gauge")
+                + " (in this set"
+                + (f"; {self.counters.reps} reps in all" if self.counters.reps else "")
+                + ")"
             )
         return big.format(self.counters.reps, "reps") + (f" of {pres.reps_total}" if pres.reps_total else "")
 
@@ -1270,7 +1391,10 @@ _STEP_NAMES = {
     "neutral": "neutral pose",
     "calibration.neutral": "neutral pose",
     "rest": "EMG rest",
+    "emg_rest": "EMG rest",
     "reference": "EMG reference",
+    "emg_reference": "EMG reference (MVC)",
+    "neutral_pose": "neutral pose",
     "long_axis": "functional (long axis)",
     "template": "template rep",
 }
@@ -1309,13 +1433,24 @@ def _setup_text(spots: Sequence[SensorSpot]) -> str:
     return "<br>".join(lines) or "no sensors listed for this drill"
 
 
-def _angle_range(lo: float | None, hi: float | None) -> tuple[float, float] | None:
-    """A fixed scale for a watched angle: from 0 (or below the band) to 1.5 x its far edge."""
-    edge = max(v for v in (lo, hi, 0.0) if v is not None)
-    if edge <= 0:
-        return None
-    low = min(0.0, lo) if lo is not None else 0.0
-    return (low - 0.05 * edge, 1.5 * edge)
+#: Where the limits-of-stability targets sit in the patient picture, in its zone units (0.82 of the outer
+#: ring, whose zone edge is at 0.45 of it: nmre.gui.patient).
+LOS_RING = 0.82 / 0.45
+
+
+def _los_limit(angle: float, los: Mapping[str, float]) -> float:
+    """The limit of stability (deg of lean) toward ``angle`` (deg from forward toward the right): the ellipse
+    through the forward, backward and lateral limits (NeuroCom's theoretical limits, 8 / 4.5 / 8 deg)."""
+    a = math.radians(angle)
+    ap = los["forward"] if math.cos(a) >= 0 else los["backward"]
+    return 1.0 / math.sqrt((math.cos(a) / ap) ** 2 + (math.sin(a) / los["lateral"]) ** 2)
+
+
+def _same_unit(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        return {"°": "deg", "degrees": "deg", "m/s²": "m/s^2"}.get(u.strip(), u.strip())
+
+    return norm(a) == norm(b)
 
 
 def _num(v: Any) -> str:
@@ -1332,7 +1467,9 @@ def _num(v: Any) -> str:
 
 
 def _unit_text(unit: str) -> str:
-    return unit.replace("^2", "²").replace("deg", "°") if unit else ""
+    if unit in ("", "1", "count"):  # a ratio or a count has no unit to show
+        return ""
+    return unit.replace("^2", "²").replace("deg", "°")
 
 
 def _band_text(lo: Any, hi: Any, unit: str) -> str:

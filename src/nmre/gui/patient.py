@@ -450,10 +450,14 @@ def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:
 
 
 def _direction(sc: PatientScene) -> str:
+    """Which way to go, in words (never colour alone): down the gauge or up it, named by the gauge's label."""
     below = sc.lo is not None and sc.value < sc.lo
     if sc.downward:
         return "Lower" if below else "Not so low"
-    return "Higher" if below else "Less"
+    what = sc.label.strip().lower()
+    if what and len(what) <= 16:  # "More knee bend" / "Less trunk lean"
+        return f"{'More' if below else 'Less'} {what}"
+    return "Higher" if below else "Not so high"
 
 
 def _unit(u: str) -> str:
