@@ -297,6 +297,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
         raise ConfigError(f"{ctx.spec.path}: [rules.{rs.id}] {exc}") from None
 
 
+def base_level(spec: DrillSpec) -> int:
+    """The level whose settings and conditions are the file's own (1 when every level changes something)."""
+    return next((lv.level for lv in spec.levels if not lv.settings and not lv.conditions), 1)
+
+
 def build(
     spec: DrillSpec,
     streams: Sequence[StreamInfo],
@@ -306,7 +311,13 @@ def build(
     quality: Any,
     calibration: Any,
 ) -> Drill:
-    """Build ``spec`` (settings already applied) for ``streams``."""
+    """Build ``spec`` (settings already applied) for ``streams``.
+
+    Without a ``level`` the drill runs at its file's own settings, which are those of the
+    level that changes nothing (the base level; level 1 when every level changes something).
+    """
+    if level is None:
+        level = base_level(spec)
     want = None if side in (None, "auto") else side
     chosen, bilateral = resolve_side(spec, streams, want)
     missing = spec.missing_sensors(streams, want)
@@ -350,7 +361,7 @@ def build(
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:
-        nodes.append(Progression(spec, level or 1, episodes, ctx.raw_streams()[0]))
+        nodes.append(Progression(spec, level, episodes, ctx.raw_streams()[0]))
     if plan.readiness is not None:
         nodes = gate_nodes(nodes, plan.readiness, free)
     settings = {k: s.value for k, s in spec.settings.items()}

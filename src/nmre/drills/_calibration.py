@@ -277,15 +277,20 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             for rule in rules:
                 if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):
                     continue
+                channels = list(getattr(rule, "template_channels", (rule.channel,)))  # type: ignore[attr-defined]
+                old = rec.templates.get(rule.id)
+                if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
+                    rule.use_template(old.array)  # type: ignore[attr-defined]
+                    continue  # a template of an earlier session's record: reused, nothing to capture
                 cap = TemplateCapture(
                     rule.id,
-                    rule.stream,
-                    channels=[rule.channel],
+                    rule.stream,  # type: ignore[attr-defined]
+                    channels=channels,
                     reps_from="reps",
-                    record=rec,  # type: ignore[attr-defined]
+                    record=rec,
                 )
                 plan.steps.append(cap)
-                _on_done(cap, lambda r=rule, cap=cap: r.use_template(cap.record.templates[r.id].array[0]))
+                _on_done(cap, lambda r=rule, cap=cap: r.use_template(cap.record.templates[r.id].array))
                 plan.by_stream.setdefault(f"template:{rule.id}", []).append(cap)
                 ctx.rule_raw[rule.id] = (*ctx.rule_raw.get(rule.id, ()), f"template:{rule.id}")
     for rule in rules:

@@ -282,34 +282,35 @@ def build_sim_session(
 
     On emulated BLE boards (``ble``, real clock) or as a scheduled source.
     """
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _stance_errors
+    from nmre.demo import DemoOptions, _count_field, _timed, sim_config
     from nmre.drills import build_drill
-    from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
+    from nmre.sim import MOVEMENTS, SimSource, simulate
 
     spec = _load(drill)
     lv = next((x for x in spec.levels if x.level == level), None)
     if level is not None and lv is None:
         have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
         raise ConfigError("--level: " + expected(f"a level of the drill {spec.name} ({have})", level))
-    conditions = dict(lv.conditions) if lv is not None else {}
-    counted = True
-    if spec.movement == "squat":
-        errors = {k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps}
-        cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
-    elif spec.movement in ("single_leg_stance", "stance"):
-        duration = seconds if seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
-        counted = False
-    else:  # every other movement of the simulator, with one error of each kind the drill reports
-        from nmre.demo import _count_field, drill_config
-
-        side = _side(spec)
-        cfg = drill_config(spec, level, side=side)
-        counted = _count_field(cfg) is not None
-        if counted:
-            cfg = drill_config(spec, level, count=reps, side=side)
-        elif seconds is not None and hasattr(cfg, "duration"):
-            cfg = drill_config(spec, level, side=side, extra={"duration": seconds})
+    cls = MOVEMENTS.get(spec.movement)
+    if cls is None:
+        raise ConfigError(
+            f"--sim: expected a drill whose movement the simulator performs ({', '.join(MOVEMENTS)}), "
+            f"got {spec.name} ({spec.movement})"
+        )
+    # the movement with the demo's errors (one unit with each error the drill reports; a stance's sway episode
+    # and loss of balance), at the level's conditions
+    counted = not _timed(cls)
+    count = _count_field(cls)
+    cfg, _errors = sim_config(
+        spec,
+        DemoOptions(
+            drill=spec.name,
+            level=level,
+            reps=reps if counted and count != "rounds" else None,
+            seconds=None if counted else (seconds if seconds is not None else 40.0),
+            side=_side(spec) if getattr(cls, "sided", False) else None,
+        ),
+    )
     sim = simulate(cfg, seed=seed)
     built = build_drill(spec, sim.streams, level=level)
     source: Source
