@@ -448,3 +448,13 @@ def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
         info = studio.ring.infos[stream]
         unit = info.channels[info.channel_names.index(channel)].unit
         assert rule.unit == unit, f"{drill}: the band of {key} ({rule.unit}) on a signal in {unit}"
+
+
+def test_a_full_warnings_list_still_shows_the_newest_first(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=3)
+    step(studio, clock, 1.0)
+    for i in range(70):  # more than the list keeps
+        studio.counters.add(Event(1.0, "stream.gap", "emg.r", {}, therapist_message=f"gap {i}"))
+        studio._update_tables(1.0)
+    top = studio.dashboard.warnings.item(0).text()
+    assert top.endswith("gap 69"), top

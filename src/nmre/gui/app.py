@@ -43,6 +43,8 @@ __all__ = ["Presentation", "Session", "Studio", "StudioOptions", "build_sim_sess
 PATIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: How long the patient view keeps one message, session s.
 MESSAGE_SECONDS = 4.0
+#: How often (s) a thread holding the GIL is asked to hand it over (CPython's default: 0.005).
+SWITCH_INTERVAL = 0.001
 #: Seconds of signal the dashboard's traces show.
 WINDOW = 10.0
 
@@ -1560,6 +1562,9 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
+    # the engine, BLE and GUI threads share the GIL: hand it over every 1 ms rather than CPython's 5 ms, so a
+    # block (and the cue it causes) never waits a whole dashboard frame of Python behind the painting thread
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
     first = Studio(session, opts, app, factory=factory)
