@@ -36,6 +36,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
@@ -46,12 +47,16 @@ from nmre.errors import ConfigError, InputError, expected
 __all__ = [
     "GIRDLE_CHANNELS",
     "HUMERAL_CHANNELS",
+    "PATH_POINTS",
     "RHYTHM",
     "SPEED_CHANNELS",
     "AngularSpeed",
     "GirdleElevation",
     "HumeralElevation",
     "humeral_angles",
+    "humerus_direction",
+    "path_distance",
+    "resample_path",
 ]
 
 F64 = NDArray[np.float64]
@@ -306,3 +311,83 @@ class AngularSpeed(Processor):
         g = corrected.values[3:6]
         speed = np.sqrt(np.sum(g * g, axis=0))[None, :] * _DEG
         return out_block(block, self._out(block.stream), np.ascontiguousarray(speed))
+
+
+#: Points each path is resampled to before it is compared (evenly in time over the rep).
+PATH_POINTS = 50
+
+
+def humerus_direction(elevation_deg: ArrayLike, plane_deg: ArrayLike) -> F64:
+    """Unit vectors (3, n) of the humerus in the trunk frame from elevation and plane (deg), any side.
+
+    ``(sin e cos p, sin e sin p, -cos e)``: the plane's sign is the arm's own (towards its
+    side), so a left and a right arm doing the same pattern give the same path.
+    """
+    e = np.radians(np.asarray(elevation_deg, dtype=np.float64))
+    p = np.radians(np.asarray(plane_deg, dtype=np.float64))
+    return np.vstack([np.sin(e) * np.cos(p), np.sin(e) * np.sin(p), -np.cos(e)])
+
+
+def resample_path(
+    t: ArrayLike, elevation_deg: ArrayLike, plane_deg: ArrayLike, points: int = PATH_POINTS
+) -> F64:
+    """The humerus direction path at ``points`` times evenly spread from the first to the last sample.
+
+    The plane is unwrapped before it is interpolated (a path through +-180 deg stays continuous).
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    e = np.asarray(elevation_deg, dtype=np.float64)
+    p = np.degrees(np.unwrap(np.radians(np.asarray(plane_deg, dtype=np.float64))))
+    if tt.ndim != 1 or tt.shape[0] < 2 or e.shape != tt.shape or p.shape != tt.shape or points < 2:
+        raise InputError(
+            "path: "
+            + expected("1-D times, elevation and plane of one length >= 2", (np.shape(t), np.shape(e)))
+        )
+    grid = np.linspace(tt[0], tt[-1], points)
+    return humerus_direction(np.interp(grid, tt, e), np.interp(grid, tt, p))
+
+
+def path_distance(x: ArrayLike, y: ArrayLike) -> float:
+    """DTW distance between two direction paths (3, n) and (3, m): mean angle (rad) along the best alignment.
+
+    Local cost: the great-circle angle between the two unit vectors; steps (1, 0), (0, 1),
+    (1, 1); the distance is the accumulated cost of the optimal path divided by its number
+    of steps (of two paths of one length: the mean angle between aligned samples).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 3 or b.shape[0] != 3 or a.shape[1] < 1 or b.shape[1] < 1:
+        raise InputError("path_distance: " + expected("two paths of shape (3, n)", (a.shape, b.shape)))
+    cost = np.arccos(np.clip(a.T @ b, -1.0, 1.0))
+    acc, steps = _dtw_steps(np.ascontiguousarray(cost))
+    return float(acc / steps)
+
+
+@kernel
+def _fill(cost: F64, acc: F64, steps: NDArray[np.int64]) -> None:
+    n, m = cost.shape
+    for i in range(n):
+        for j in range(m):
+            if i == 0 and j == 0:
+                acc[0, 0] = cost[0, 0]
+                steps[0, 0] = 1
+                continue
+            best = np.inf
+            nb = 0
+            # ties: the diagonal first, then (i-1, j), then (i, j-1)
+            if i > 0 and j > 0 and acc[i - 1, j - 1] < best:
+                best, nb = acc[i - 1, j - 1], steps[i - 1, j - 1]
+            if i > 0 and acc[i - 1, j] < best:
+                best, nb = acc[i - 1, j], steps[i - 1, j]
+            if j > 0 and acc[i, j - 1] < best:
+                best, nb = acc[i, j - 1], steps[i, j - 1]
+            acc[i, j] = cost[i, j] + best
+            steps[i, j] = nb + 1
+
+
+def _dtw_steps(cost: F64) -> tuple[float, int]:
+    """(accumulated cost, number of cells) of the optimal DTW path through ``cost`` (n, m)."""
+    acc = np.empty(cost.shape)
+    steps = np.zeros(cost.shape, dtype=np.int64)
+    _fill(cost, acc, steps)
+    return float(acc[-1, -1]), int(steps[-1, -1])
