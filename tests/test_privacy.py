@@ -138,7 +138,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["demo", "--reps", "2", "--ble"],
         ["demo", "--exercise", "stance", "--seconds", "5", "--realtime"],
         ["replay", "{rec}"],
-        ["studio", "--sim", "--drill", "stance", "--seconds", "3", "--screenshot", "{tmp}", "--no-sound"],
+        ["studio", "--sim", "--seconds", "3", "--screenshot", "{tmp}", "--no-sound"],
     ],
     ids=["demo", "demo-ble", "demo-realtime", "replay", "studio"],
 )

@@ -390,8 +390,6 @@ def test_a_store_that_cannot_be_used_is_one_line_and_exit_2_before_the_session(
         [
             "studio",
             "--sim",
-            "--drill",
-            "stance",
             "--seconds",
             "2",
             "--patient",
@@ -427,3 +425,20 @@ def test_a_session_is_saved_after_the_server_dropped_the_connection(
         assert [s.id for s in store.sessions()] == [sid]  # a read is repeated on a new connection
     finally:
         store.close()
+
+
+def test_the_studio_saves_its_session_into_the_postgresql_store(pg_database: str, tmp_path: Path) -> None:
+    import json
+
+    shots = tmp_path / "shots"
+    args = ["studio", "--sim", "--seconds", "4", "--patient", "P-0042", "--no-sound"]
+    proc = _nmre(
+        *args, "--screenshot", str(shots), env={"QT_QPA_PLATFORM": "offscreen", "NMRE_STORE": pg_database}
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((shots / "summary.json").read_text())
+    assert summary["store"].startswith("saved as session"), summary["store"]
+    with open_store(pg_database, writable=False) as store:
+        (row,) = store.sessions("P-0042")
+        assert row.drill == "squat" and row.duration == pytest.approx(summary["session_seconds"], abs=0.01)
+        assert row.summary["session_seconds"] == summary["session_seconds"]

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _studio(store: Path, shots: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "nmre", "studio", "--sim", "--drill", "stance", "--seconds", "2"]
+    cmd = [sys.executable, "-m", "nmre", "studio", "--sim", "--seconds", "2"]
     cmd += ["--patient", "P-1", "--store", str(store), "--screenshot", str(shots), "--no-sound"]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
 

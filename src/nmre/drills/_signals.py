@@ -352,7 +352,9 @@ def _angular_speed(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     seg = info.placement.segment if info.placement and info.placement.segment else info.id
     name = f"speed.{sig.name}.{seg}{_suffix(side)}"
     ctx.add(ProcessorNode(AngularSpeed(info.rate, name=name), info.id, name))
-    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate)
+    gyro = tuple(i for i, c in enumerate(info.channel_names) if c.startswith("gyr"))
+    # only the gyroscope is read: an accelerometer at its rail (a fast tremor) does not block the rule
+    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate, extra={"raw_rows": {info.id: gyro}})
 
 
 def _one(key: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:

@@ -284,8 +284,12 @@ class QualityMonitor(Node):
             longest_gap=float(s.state[K.S_LONGEST]),
         )
 
-    def span(self, stream: str, t0: float, t1: float) -> SpanQuality:
-        """Quality of ``stream`` over ``[t0, t1]`` (session seconds, resolved to 20 ms bins)."""
+    def span(self, stream: str, t0: float, t1: float, channels: Sequence[int] | None = None) -> SpanQuality:
+        """Quality of ``stream`` over ``[t0, t1]`` (session seconds, resolved to 20 ms bins).
+
+        ``channels``: the rows a rule's input is computed from (an angular speed reads only
+        the gyroscope); bad samples are counted on those only (default: every channel).
+        """
         s = self._stream(stream)
         self._count_all()
         if not (math.isfinite(t0) and math.isfinite(t1) and t1 >= t0):
@@ -318,6 +322,11 @@ class QualityMonitor(Node):
         if s.rate > 0 and not math.isfinite(last_t) and silent_to > t0:
             missing = 1.0
         per_channel = s.scratch.sum(axis=1)
+        counted = s.scratch
+        if channels is not None:
+            rows = np.asarray(sorted(set(channels)), dtype=np.int64)
+            per_channel = np.where(np.isin(np.arange(per_channel.size), rows), per_channel, 0)
+            counted = s.scratch[rows]
         worst = int(np.argmax(per_channel)) if per_channel.size else 0
         fraction_bad = float(per_channel[worst]) / received if received else 0.0
         return SpanQuality(
@@ -328,7 +337,7 @@ class QualityMonitor(Node):
             received=int(received),
             fraction_missing=min(1.0, missing),
             fraction_bad=min(1.0, fraction_bad),
-            bad={r: int(s.scratch[:, k].sum()) for k, r in enumerate(K.REASONS) if s.scratch[:, k].any()},
+            bad={r: int(counted[:, k].sum()) for k, r in enumerate(K.REASONS) if counted[:, k].any()},
             longest_gap=max(0.0, longest),
             clock_ok=clock == 0,
             clock_faults=int(clock),
@@ -343,12 +352,18 @@ class QualityMonitor(Node):
         return self.assess(streams, t0, t1, needs)[0]
 
     def assess(
-        self, streams: Sequence[str], t0: float, t1: float, needs: QualityNeeds | None = None
+        self,
+        streams: Sequence[str],
+        t0: float,
+        t1: float,
+        needs: QualityNeeds | None = None,
+        channels: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[str | None, list[SpanQuality]]:
-        """:meth:`judge` and the span qualities it looked at."""
+        """:meth:`judge` and the span qualities it looked at (``channels``: stream -> rows, see :meth:`span`)."""
         needs = needs or QualityNeeds()
         reasons: list[str] = []
-        spans = [self.span(sid, t0, t1) for sid in streams]
+        ch = channels or {}
+        spans = [self.span(sid, t0, t1, ch.get(sid)) for sid in streams]
         for q in spans:
             why = needs.shortfall(q)
             if why:
