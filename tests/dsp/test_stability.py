@@ -79,8 +79,9 @@ def test_directional_control_counts_the_path_across_and_back() -> None:
     t, ap, ml = lean("forward_left", wobble=0.5)
     m = los_metrics(t, ap, ml, 0.0, "forward_left", 8.0, smooth=0.0)
     peak = mj_speed(0.5)
-    u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
     u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
+    # from 5 % of the primary movement's endpoint (sway before it is no path to the target)
+    u_on = brentq(lambda u: mj(u) - 0.05 * mj(u_end), 1e-9, u_end)
     on = 0.9 * 8.0 * float(mj(u_end) - mj(u_on))  # the on-axis path of the primary movement
     # the path across: |d/du 0.5 sin(4 pi u)| integrated over the primary movement (fine grid)
     u = np.linspace(u_on, u_end, 200001)

@@ -182,6 +182,7 @@ _WHOLE_SIGNAL = {
     "contraction": ("emg_envelope",),
     "relaxation": ("emg_envelope",),
     "sway": ("sway",),
+    "los": ("inclination", "acc_inclination"),
 }
 
 

@@ -11,6 +11,8 @@
   ``transition.start`` and ``transition.end`` arrive together, after its end:
   :meth:`Episodes.transitions` marks the units ``late`` and rules that reduce
   samples judge them from their own recent history.
+* ``targets``: the targets of a weight-shifting drill (limits of stability), shown
+  by nmre on the session clock (:mod:`nmre.drills._targets`).
 """
 
 from __future__ import annotations
@@ -124,6 +126,17 @@ def _transitions(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes
     return Episodes.transitions("transitions"), None
 
 
+def _targets(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    from nmre.drills._targets import TargetNode, target_plan
+
+    st = ctx.spec.structure
+    drive = ctx.raw_streams()[0]
+    plan = target_plan(p, st.per_set, st.sets, st.rest_between_sets)
+    node = TargetNode(drive, plan, p["message"])
+    ctx.segmenter_node(node, (drive,))
+    return Episodes.targets(node.name), None
+
+
 _ALL = (
     Segmenter(
         "reps",
@@ -230,6 +243,54 @@ _ALL = (
             ),
         },
         _transitions,
+        signal_param=None,
+    ),
+    Segmenter(
+        "targets",
+        "targets shown in 8 directions in turn (limits of stability: cue, lean, hold, return), one every "
+        "trial, at a share of the limits of stability; the drill is the source of the schedule",
+        {
+            "lead_in": Param("number", "time before the first target", 5.0, unit="s", lo=0.0),
+            "trial": Param(
+                "number", "time per target (NeuroCom LOS: 8 s)", 8.0, unit="s", lo=0.0, lo_open=True
+            ),
+            "target_percent": Param(
+                "number",
+                "target distance, % of the limit of stability in its direction",
+                75.0,
+                unit="%",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "forward": Param(
+                "number",
+                "limit of stability forward (NeuroCom adult: 8 deg)",
+                8.0,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "backward": Param(
+                "number",
+                "limit of stability backward (NeuroCom adult: 4.5 deg)",
+                4.5,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "lateral": Param(
+                "number",
+                "limit of stability to each side (NeuroCom adult: 8 deg)",
+                8.0,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "message": Param(
+                "text", "the cue as each target appears", "Lean {direction} to the target and hold"
+            ),
+        },
+        _targets,
         signal_param=None,
     ),
 )

@@ -25,7 +25,8 @@ movement toward the target and ``o = p·u⊥`` the movement across it:
   distance to the primary endpoint (NeuroCom's definition);
 * **endpoint excursion (EPE)**, % of ``D``: ``s`` at the end of the primary movement;
 * **maximum excursion (MXE)**, % of ``D``: the largest ``s`` during the trial;
-* **directional control (DCL)**, %: over the primary movement, ``(on - off) / on · 100``
+* **directional control (DCL)**, %: over the primary movement from 5 % of its endpoint
+  (sway around the centre before it is no path to the target), ``(on - off) / on · 100``
   with ``on`` the path travelled toward the target (sum of the positive steps of ``s``)
   and ``off`` the extraneous path (the steps away from it plus the path across, sum of
   ``|Δo|``): 100 % is a straight line to the target (NeuroCom's "amount of movement
@@ -176,8 +177,9 @@ def los_metrics(
     k_on = int(quiet[-1]) if quiet.size else 0
     rt = float(tt[k_on]) - cue
     mvl = (0.9 * s_end) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
-    ds = np.diff(s[k_on : k_end + 1])
-    do = np.diff(o[k_on : k_end + 1])
+    # from 5 % of the primary movement: before it, sway around the centre is not a path to the target
+    ds = np.diff(s[k5 : k_end + 1])
+    do = np.diff(o[k5 : k_end + 1])
     on = float(ds[ds > 0].sum())
     off = float(-ds[ds < 0].sum() + np.abs(do).sum())
     dcl = 100.0 * (on - off) / on if on > 0 else nan
