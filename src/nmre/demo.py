@@ -29,7 +29,17 @@ from nmre.errors import ConfigError, expected
 from nmre.feedback.schedule import make_schedule
 from nmre.feedback.sinks import JsonLinesSink, MemorySink
 
-__all__ = ["EXERCISES", "INJECTABLE", "DemoOptions", "DemoResult", "run_demo", "run_from_args"]
+__all__ = [
+    "EXERCISES",
+    "INJECTABLE",
+    "DemoOptions",
+    "DemoResult",
+    "drill_session",
+    "match_units",
+    "run_demo",
+    "run_drill_demo",
+    "run_from_args",
+]
 
 #: ``--exercise`` names and the drill file each runs.
 EXERCISES: Mapping[str, str] = {"squat": "squat", "stance": "single_leg_stance"}
@@ -455,8 +465,40 @@ def _print_summary(out: TextIO, s: Mapping[str, Any]) -> None:
     )
 
 
+def _drill_from_args(args: argparse.Namespace) -> int:
+    if args.inject is not None or args.ble or args.record or args.realtime or args.seconds is not None:
+        raise ConfigError(
+            "--drill: expected it without --inject, --ble, --record, --realtime and --seconds "
+            "(a drill's errors come from the simulator's ranges, its session from the drill's structure)"
+        )
+    if args.exercise != "squat":
+        raise ConfigError(f"--drill: expected it without --exercise, got --exercise {args.exercise}")
+    summary = run_drill_demo(
+        args.drill,
+        level=args.level,
+        seed=args.seed,
+        kit=args.kit,
+        units=args.reps,
+        schedule=args.schedule if args.schedule != "continuous" else None,
+        clean=args.clean,
+        out=None if args.json else sys.stdout,
+    )
+    if args.json:
+        json.dump({k: v for k, v in summary.items() if k != "_wall"}, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    return 1 if summary["mismatch"] else 0
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Entry point for ``nmre demo`` (arguments already parsed by :mod:`nmre.cli`)."""
+    if getattr(args, "drill", None) is not None:
+        return _drill_from_args(args)
+    for flag in ("level", "clean"):
+        if getattr(args, flag, None):
+            raise ConfigError(f"--{flag}: expected it with --drill NAME")
+    if getattr(args, "kit", "full") != "full":
+        raise ConfigError("--kit: expected it with --drill NAME")
+    args.reps = 10 if args.reps is None else args.reps
     errors = None if args.inject is None else parse_injections(args.inject, args.reps)
     opts = DemoOptions(
         exercise=args.exercise,
@@ -486,3 +528,289 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"nmre demo: {head}, seed {opts.seed}, {how}", flush=True)
         result = run_demo(opts, out=sys.stdout)
     return 0 if math.isfinite(result.summary["session_seconds"]) else 1
+
+
+# -- any drill on the simulator (``nmre demo --drill NAME|FILE [--level N]``) ------------------------
+#: Of a drill made of units (reps, transitions, targets, holds), every third unit from the second
+#: carries an error of the drill's (in turn); its severity is drawn from the simulator's range for it.
+ERROR_EVERY = 3
+#: Length of a simulated balance trial, s (a sway episode at 15-25 s, a loss of balance at 30-34 s).
+STANCE_TRIAL = 40.0
+_COUNT_FIELDS = ("reps", "transitions", "cycles", "holds")
+
+
+def drill_errors(spec: Any) -> set[str]:
+    """The movement-error labels a drill's rules report."""
+    return {e for r in spec.rules for e in (r.error_below, r.error_above) if e}
+
+
+def drill_session(
+    spec: Any, *, level: int | None = None, units: int | None = None, errors: bool = True
+) -> tuple[Any, dict[str, Any]]:
+    """The simulator configuration that performs ``spec`` at ``level``, and what was injected.
+
+    The movement is the file's ``movement``, under the level's conditions (eyes closed, foam, a
+    band, a tempo). A drill that shows targets (limits of stability) gives the body its schedule,
+    as a patient follows the screen. Errors: see :data:`ERROR_EVERY`; a stance gets a sway episode
+    and a loss of balance (``_stance_errors``). ``errors=False``: a clean session.
+    """
+    from nmre.drills import target_plan
+    from nmre.sim import MOVEMENTS
+
+    if spec.movement not in MOVEMENTS:
+        raise ConfigError(
+            f"drill {spec.name!r}: movement: expected a movement the simulator performs "
+            f"({', '.join(MOVEMENTS)}), got {spec.movement!r}"
+        )
+    cls = MOVEMENTS[spec.movement]
+    conditions = dict(spec.level(level).conditions) if level is not None else {}
+    kw: dict[str, Any] = dict(conditions)
+    if cls.record == "window":
+        kw["duration"] = STANCE_TRIAL
+        if errors:
+            kw["errors"] = [e for e in _stance_errors(STANCE_TRIAL) if e[0] in cls.error_labels]
+        cfg = cls(**kw)
+        return cfg, {"errors": [[e.label, e.start, e.end] for e in cfg.errors], "conditions": conditions}
+    plan = target_plan(spec, level)
+    if plan:
+        rounds = -(-len(plan) // 8)
+        cues = [t.cue for t in plan]
+        step = plan[-1].end - plan[-1].cue
+        while len(cues) < 8 * rounds:
+            cues.append(cues[-1] + step)
+        kw.update(rounds=rounds, cues=cues)
+    elif units is not None:
+        field_name = next((f for f in _COUNT_FIELDS if f in cls.__dataclass_fields__), None)
+        if field_name is not None:
+            kw[field_name] = units
+    cfg = cls(**kw)
+    injected: dict[int, dict[str, None]] = {}
+    labels = [k for k in cls.error_labels if k in drill_errors(spec)]
+    n = len(cfg.cues) if plan else next((getattr(cfg, f) for f in _COUNT_FIELDS if hasattr(cfg, f)), 0)
+    if errors and labels:
+        for k, i in enumerate(range(1, n, ERROR_EVERY)):
+            injected[i] = {labels[k % len(labels)]: None}
+        cfg = dataclasses.replace(cfg, errors=injected)
+    return cfg, {"errors": {str(i + 1): list(e) for i, e in injected.items()}, "conditions": conditions}
+
+
+def _unit_spans(events: Sequence[Event], unit: str, end_kind: str) -> dict[int, tuple[float, float]]:
+    """Detected units: index -> (start, end), from the segmenter's end events."""
+    out: dict[int, tuple[float, float]] = {}
+    for e in events:
+        if e.kind == end_kind and isinstance(e.payload.get(unit), int):
+            out[int(e.payload[unit])] = (
+                float(e.payload.get("start", e.time)),
+                float(e.payload.get("end", e.time)),
+            )
+    return out
+
+
+def match_units(drill: Any, truth: Any, events: Sequence[Event]) -> dict[str, Any]:
+    """Each rule's verdicts on the detected units against the body's truth (unit drills).
+
+    A unit should be flagged by a rule when the true value of the rule's quantity lies outside
+    the rule's tolerance (as the drill judged with it); true values within the quantity's stated
+    accuracy of the tolerance (``nmre.eval.margins``) are borderline and not counted either way.
+    Per error label: ``injected`` (units whose truth is outside), ``detected``, ``missed`` (not
+    flagged, or not judged), ``false_alarms`` (flagged while the truth is inside); units are
+    numbered as the body did them (1-based). ``units_not_detected``: units of the body with no
+    detected unit; ``extra_units``: detected units with no unit of the body.
+    """
+    from nmre.eval.margins import margin_for
+    from nmre.rules import BalanceLossRule
+
+    unit = drill.spec.structure.unit
+    ep = drill.episodes
+    spans = _unit_spans(events, unit, ep.end)
+    records = [r for r in truth.records if r.kind == unit]
+    best: dict[int, int] = {}  # truth index -> detected index
+    for k, (a, b) in spans.items():
+        ov = [(_overlap(a, b, r.start, r.end), r.index) for r in records]
+        o, i = max(ov, default=(0.0, -1))
+        if o > 0 and i not in best:
+            best[i] = k
+    verdict: dict[tuple[str, int], Event] = {}
+    for e in events:
+        if e.kind.startswith(kinds.RULE) and isinstance(e.payload.get(unit), int):
+            verdict[(e.source, int(e.payload[unit]))] = e
+    errors: dict[str, Any] = {}
+    borderline: list[dict[str, Any]] = []
+    for rule in drill.rules:
+        if isinstance(rule, BalanceLossRule):
+            continue
+        margin = margin_for(rule.quantity).value
+        for side, label in ((-1, rule.error_below), (1, rule.error_above)):
+            if not label:
+                continue
+            edge = rule.lo if side < 0 else rule.hi
+            if edge is None:
+                continue
+            m = errors.setdefault(label, {"injected": [], "detected": [], "missed": [], "false_alarms": []})
+            for r in records:
+                v = r.quantities.get(rule.quantity)
+                if v is None or not math.isfinite(v):
+                    continue
+                outside = v < edge if side < 0 else v > edge
+                if abs(v - edge) <= margin:
+                    borderline.append(
+                        {"unit": r.index + 1, "rule": rule.id, "true": round(v, 3), "edge": edge}
+                    )
+                    continue
+                k = best.get(r.index)
+                e = verdict.get((rule.name, k)) if k is not None else None
+                flagged = e is not None and e.payload.get("ok") is False and e.payload.get("error") == label
+                if outside:
+                    m["injected"].append(r.index + 1)
+                    (m["detected"] if flagged else m["missed"]).append(r.index + 1)
+                elif flagged:
+                    m["false_alarms"].append(r.index + 1)
+    matched = set(best.values())
+    return {
+        "unit": unit,
+        "units_in_truth": len(records),
+        "units_detected": len(spans),
+        "units_not_detected": [r.index + 1 for r in records if r.index not in best],
+        "extra_units": sorted(k for k in spans if k not in matched),
+        "errors": errors,
+        "borderline": borderline,
+    }
+
+
+def _unit_lines(drill: Any, events: Sequence[Event]) -> list[str]:
+    """One line per detected unit: index, span, verdict, what the patient hears, each check's value."""
+    unit = drill.spec.structure.unit
+    rows: dict[int, list[Event]] = {}
+    cues: dict[int, list[str]] = {}
+    what: dict[int, str] = {}
+    at: dict[tuple[str, float], int] = {}  # a cue is released at its outcome's time, from its rule
+    for e in events:
+        idx = e.payload.get(unit)
+        if e.kind == kinds.FEEDBACK_CUE and e.patient_message and (e.source, e.time) in at:
+            cues.setdefault(at[(e.source, e.time)], []).append(e.patient_message)
+        if not isinstance(idx, int):
+            continue
+        if e.kind == drill.episodes.end and "direction" in e.payload:
+            what[idx] = str(e.payload["direction"])
+        if e.kind.startswith(kinds.RULE) or e.kind == kinds.UNJUDGED.get(unit):
+            rows.setdefault(idx, []).append(e)
+            at[(e.source, e.time)] = idx
+    lines = []
+    for idx in sorted(rows):
+        outs = [e for e in rows[idx] if "ok" in e.payload]
+        bad = [e for e in outs if not e.payload["ok"]]
+        head = next((e for e in outs), rows[idx][0])
+        a, b = float(head.payload.get("start", head.time)), float(head.payload.get("end", head.time))
+        mark = ("FIX" if bad else "ok ") if outs else "-- "
+        checks = "  ".join(
+            f"{e.source[5:]} {e.payload.get('value', float('nan')):.3g}{'!' if not e.payload['ok'] else ''}"
+            if "ok" in e.payload
+            else f"{e.source[5:]} not judged"
+            for e in rows[idx]
+        )
+        told = " / ".join(f'"{c}"' for c in dict.fromkeys(cues.get(idx, []))) or (
+            "(silent: on target)" if not bad else "(held back)"
+        )
+        lines.append(
+            f"  {unit} {idx:2d} {what.get(idx, ''):<14} {a:6.1f}-{b:5.1f} s  {mark}  {told:<44} {checks}"
+        )
+    return lines
+
+
+def run_drill_demo(
+    drill_name: str,
+    *,
+    level: int | None = None,
+    seed: int = 1,
+    kit: str = "full",
+    units: int | None = None,
+    schedule: str | None = None,
+    clean: bool = False,
+    out: TextIO | None = None,
+) -> dict[str, Any]:
+    """Run any drill (a name or a file) on the simulator and compare its verdicts with the body's truth.
+
+    Returns the summary; ``summary["mismatch"]`` lists what did not agree (an injected error
+    missed, a clean unit flagged, a unit not counted): ``nmre demo --drill`` exits 1 then.
+    """
+    from nmre.drills import build_drill, load_drill
+    from nmre.sim import SimSource, simulate
+
+    spec = load_drill(drill_name)
+    cfg, injected = drill_session(spec, level=level, units=units, errors=not clean)
+    sim = simulate(cfg, seed=seed, kit=kit)
+    drill = build_drill(spec, sim.streams, level=level)
+    source = SimSource(sim, seed=seed)
+    sink = MemorySink()
+    from nmre.dsp import warmup
+
+    warmup()
+    sched = drill.make_schedule(schedule)
+    engine = Engine([source], drill.nodes, [sink], clock=VirtualClock(), schedule=sched)
+    wall0 = time.perf_counter()
+    engine.run()
+    wall = time.perf_counter() - wall0
+    events = sink.events
+    unit = spec.structure.unit
+    summary: dict[str, Any] = {
+        "nmre_demo": 1,
+        "drill": {"name": drill.name, "level": level, "settings": drill.settings},
+        "movement": spec.movement,
+        "seed": seed,
+        "kit": kit,
+        "sensors": [s.id for s in sim.streams],
+        "skipped_rules": [{"rule": s.rule, "reason": s.reason} for s in drill.skipped],
+        "injected": injected,
+        "session_seconds": round(engine.stats.session_seconds, 3),
+    }
+    mismatch: list[str] = []
+    if unit == "window":
+        outcomes = [e for e in events if e.kind.startswith(kinds.RULE) and "ok" in e.payload]
+        summary["errors"] = _match_windows(sim.truth, outcomes, 0.0, engine.stats.session_seconds)
+        summary["windows_judged"] = len([e for e in outcomes if "window" in e.payload])
+    else:
+        m = match_units(drill, sim.truth, events)
+        summary.update(m)
+        if m["units_not_detected"]:
+            mismatch.append(f"{unit}s of the body not counted: {m['units_not_detected']}")
+        if m["extra_units"]:
+            mismatch.append(f"{unit}s counted that the body did not do: {m['extra_units']}")
+    for label, mm in summary["errors"].items():
+        if mm["missed"]:
+            mismatch.append(f"{label}: missed in {mm['missed']}")
+        if mm["false_alarms"]:
+            mismatch.append(f"{label}: flagged where the body had none: {mm['false_alarms']}")
+    summary["mismatch"] = mismatch
+    summary["_wall"] = {"seconds": round(wall, 3)}
+    if out is not None:
+        lv = f", level {level} ({spec.level(level).title})" if level is not None else ""
+        out.write(
+            f"nmre demo: drill {spec.name!r}{lv}, seed {seed}, {kit} kit ({', '.join(summary['sensors'])})\n"
+        )
+        for s in drill.skipped:
+            out.write(f"  not judged in this session: {s.rule} ({s.reason})\n")
+        if unit != "window":
+            for line in _unit_lines(drill, events):
+                out.write(line + "\n")
+        else:
+            for e in events:
+                if e.kind.startswith(kinds.RULE) and "ok" in e.payload and not e.payload["ok"]:
+                    out.write(f"  {e.time:6.1f} s  FIX  {e.therapist_message}\n")
+        out.write("\nSummary\n")
+        if unit != "window":
+            out.write(
+                f"  {unit}s detected: {summary['units_detected']} of {summary['units_in_truth']} performed\n"
+            )
+        for label, mm in summary["errors"].items():
+            verdict = "all found" if not mm["missed"] and not mm["false_alarms"] else "MISMATCH"
+            out.write(
+                f"  {label:<26} truth outside the tolerance in {mm['injected'] or '-'}; flagged in "
+                f"{mm['detected'] or '-'}; missed {mm['missed'] or 'none'}; false alarms "
+                f"{mm['false_alarms'] or 'none'}  [{verdict}]\n"
+            )
+        out.write(
+            "  result: "
+            + ("agrees with the body" if not mismatch else "MISMATCH: " + "; ".join(mismatch))
+            + "\n"
+        )
+    return summary

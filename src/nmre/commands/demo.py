@@ -24,7 +24,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
     )
-    d.add_argument("--reps", type=positive_int, default=10, help="squat reps (default 10)")
+    d.add_argument(
+        "--drill",
+        metavar="NAME|FILE",
+        default=None,
+        help="run any drill (a library name or a .toml file) on the simulator; exits 1 when its verdicts "
+        "disagree with the body's truth (an injected error missed, a clean unit flagged, a unit not counted)",
+    )
+    d.add_argument("--level", type=positive_int, default=None, help="with --drill: the drill's level")
+    d.add_argument(
+        "--kit",
+        choices=("full", "minimal"),
+        default="full",
+        help="with --drill: the simulator's sensors (minimal: the fewest the drill accepts)",
+    )
+    d.add_argument("--clean", action="store_true", help="with --drill: no injected errors")
+    d.add_argument(
+        "--reps", type=positive_int, default=None, help="squat reps (default 10); with --drill: units"
+    )
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
     )

@@ -19,14 +19,15 @@ movement toward the target and ``o = p·u⊥`` the movement across it:
   the on-axis speed (smoothed) that it falls below 10 % of that peak (the initial
   movement, before corrections);
 * **reaction time (RT)**, s: cue to movement onset — the last sample before ``s``
-  first reaches 5 % of the primary endpoint at which the on-axis speed was below 10 %
-  of its peak (NeuroCom: "time between the command to move and the first movement");
+  reaches 5 % of the primary endpoint for good (sway before it may cross and come back)
+  at which the on-axis speed was below 10 % of its peak (NeuroCom: "time between the command to move and the first movement");
 * **movement velocity (MVL)**, deg/s: mean speed between 5 % and 95 % of the
   distance to the primary endpoint (NeuroCom's definition);
 * **endpoint excursion (EPE)**, % of ``D``: ``s`` at the end of the primary movement;
 * **maximum excursion (MXE)**, % of ``D``: the largest ``s`` during the trial;
-* **directional control (DCL)**, %: over the primary movement from 5 % of its endpoint
-  (sway around the centre before it is no path to the target), ``(on - off) / on · 100``
+* **directional control (DCL)**, %: from the movement onset until the lean's speed in every
+  direction stops falling or is below 10 % of its peak (a curved path still comes back across after the
+  movement toward the target has slowed), ``(on - off) / on · 100``
   with ``on`` the path travelled toward the target (sum of the positive steps of ``s``)
   and ``off`` the extraneous path (the steps away from it plus the path across, sum of
   ``|Δo|``): 100 % is a straight line to the target (NeuroCom's "amount of movement
@@ -171,15 +172,24 @@ def los_metrics(
         return LosMetrics(
             nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
         )
-    k5 = int(np.flatnonzero(s[: k_end + 1] >= 0.05 * s_end)[0])
+    # the primary movement leaves 5 % for good: sway before it may cross 5 % and come back
+    under = np.flatnonzero(s[: k_end + 1] < 0.05 * s_end)
+    k5 = int(under[-1]) + 1 if under.size else 0
     k95 = int(np.flatnonzero(s[: k_end + 1] >= 0.95 * s_end)[0])
     quiet = np.flatnonzero(speed[: k5 + 1] <= 0.1 * vpk)
     k_on = int(quiet[-1]) if quiet.size else 0
     rt = float(tt[k_on]) - cue
     mvl = (0.9 * s_end) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
-    # from 5 % of the primary movement: before it, sway around the centre is not a path to the target
-    ds = np.diff(s[k5 : k_end + 1])
-    do = np.diff(o[k5 : k_end + 1])
+    # from the movement onset until the lean stops in every direction: a curved path still comes back across after the
+    # movement toward the target has slowed
+    w = max(1, round(smooth / dt))
+    total = _smooth(np.hypot(np.gradient(s, tt), np.gradient(o, tt)), w)
+    tpk = float(total[k5 : k_end + 1].max())
+    k_dcl = k_end  # ... while the lean's speed still falls (then sway takes over)
+    while k_dcl + 1 < s.shape[0] and total[k_dcl] > 0.1 * tpk and total[k_dcl + 1] < total[k_dcl]:
+        k_dcl += 1
+    ds = np.diff(s[k_on : k_dcl + 1])
+    do = np.diff(o[k_on : k_dcl + 1])
     on = float(ds[ds > 0].sum())
     off = float(-ds[ds < 0].sum() + np.abs(do).sum())
     dcl = 100.0 * (on - off) / on if on > 0 else nan
