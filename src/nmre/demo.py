@@ -563,6 +563,11 @@ def drill_session(
             f"({', '.join(MOVEMENTS)}), got {spec.movement!r}"
         )
     cls = MOVEMENTS[spec.movement]
+    if level is not None and not (
+        isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= len(spec.levels)
+    ):
+        have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
+        raise ConfigError(f"drill {spec.name!r}: level: " + expected(f"a level of the drill ({have})", level))
     conditions = dict(spec.level(level).conditions) if level is not None else {}
     kw: dict[str, Any] = dict(conditions)
     if cls.record == "window":
