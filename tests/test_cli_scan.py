@@ -37,7 +37,7 @@ def test_scan_reaches_an_emulator_in_another_process_over_a_local_socket():
         names = {line.split()[1] for line in proc.stdout.splitlines()[1:]}
         assert {d["name"].split()[0] for d in info["devices"]} <= names
     finally:
-        server.stdin.close()  # EOF on stdin: the server stops
+        server.terminate()  # SIGTERM stops the server (end of file on its stdin does not)
         server.wait(timeout=30)
 
 

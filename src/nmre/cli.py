@@ -10,6 +10,7 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -56,6 +57,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (
+        OSError
+    ) as exc:  # a write failed mid-run (disk full, /dev/full, a path gone): what was written stays
+        where = f" {exc.filename!r}" if exc.filename else ""
+        _say(f"nmre {args.command}: cannot read or write{where}: {exc.strerror or exc}")
+        return 1
+    except Exception as exc:  # a bug: one line for the user; NMRE_TRACEBACK=1 shows the traceback
+        import os
+
+        if os.environ.get("NMRE_TRACEBACK"):
+            raise
+        _say(
+            f"nmre {args.command}: internal error: {type(exc).__name__}: {exc} (NMRE_TRACEBACK=1 shows where)"
+        )
+        return 1
+
+
+def _say(line: str) -> None:
+    """One line on stderr, even when stdout is what failed."""
+    with contextlib.suppress(OSError):
+        print(line.replace("\n", " "), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -268,3 +268,68 @@ def test_short_link_stall_without_seq_is_not_a_gap_and_times_recover():
     assert clock.n_missing == 0 and all(st.seq_first == q.first for q, st in rows)
     err = [np.max(np.abs(st.times - q.truth)) for q, st in rows if q.truth[0] > 33.7]
     assert max(err) < 1e-3
+
+
+def _backward_steps(rows) -> list[float]:
+    """How far each packet's first sample lies at or before the previous packet's last, seconds."""
+    out, last = [], -np.inf
+    for _, st in rows:
+        if st.times.size == 0:
+            continue
+        if not np.all(np.diff(st.times) > 0):
+            out.append(float(np.max(-np.diff(st.times))))
+        if st.times[0] <= last:
+            out.append(float(last - st.times[0]))
+        last = float(st.times[-1])
+    return out
+
+
+# rate, samples per packet, connection interval: the case of issue 8 (200 Hz, 10-sample packets,
+# 7.5 ms connection events: 9 of 20 seeds stepped back, up to 1.5 ms) and the other intervals
+MONOTONIC = [
+    (200.0, 10, 0.0075),
+    (200.0, 10, 0.0125),
+    (200.0, 10, 0.03),
+    (200.0, 2, 0.0075),
+    (1000.0, 4, 0.0075),
+    (100.0, 5, 0.05),
+]
+
+
+@pytest.mark.parametrize("rate, per_packet, ci", MONOTONIC)
+@pytest.mark.parametrize("kind", ["seq", "index", "device_time"])
+def test_sample_times_strictly_increase_across_packets_for_many_seeds(rate, per_packet, ci, kind):
+    for seed in range(20):
+        drift = (-100.0, -30.0, 0.0, 45.0, 100.0)[seed % 5]
+        packets = synth(
+            rate=rate,
+            per_packet=per_packet,
+            duration=20.0,
+            ci=ci,
+            drift_ppm=drift,
+            seed=seed,
+            jitter_ms=(0.3, 1.0, 3.0)[seed % 3],
+            lose=((40, 1), (90, 3)),
+        )
+        clock = StreamClock(rate, has_seq=kind == "seq", has_device_time=kind == "device_time")
+        rows = run(clock, packets, use_dev=kind == "device_time")
+        steps = _backward_steps(rows)
+        assert not steps, (seed, kind, max(steps))
+
+
+@pytest.mark.parametrize("kind", ["seq16", "device_time", "index"])
+def test_sample_times_strictly_increase_across_an_outage_and_the_refit_after_it(kind):
+    for seed in range(6):
+        packets = synth(
+            rate=200.0, per_packet=10, duration=120.0, ci=0.0075, drift_ppm=80, seed=seed, outage=(30.0, 60.0)
+        )
+        clock = StreamClock(
+            200.0,
+            has_seq=kind == "seq16",
+            has_device_time=kind == "device_time",
+            seq_modulus=2**16 if kind == "seq16" else None,
+        )
+        rows = run(clock, packets, seq_mod=2**16, use_dev=kind == "device_time")
+        assert any(st.missing_before for _, st in rows)
+        steps = _backward_steps(rows)
+        assert not steps, (seed, kind, max(steps))

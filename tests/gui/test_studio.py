@@ -300,3 +300,100 @@ def test_the_readiness_gate_holds_the_drill_until_the_therapist_overrides_it(stu
     assert not studio.dashboard.override.isEnabled()
     kinds_seen = [e.kind for e in studio.runner.engine.events]
     assert "readiness.fail" in kinds_seen and "readiness.override" in kinds_seen
+
+
+def test_the_next_session_takes_the_drill_and_level_picked_in_the_window(
+    qapp: QtWidgets.QApplication, tmp_path: Path
+) -> None:
+    clocks: dict[int, SteppedClock] = {}
+
+    def factory(drill: str, level: int | None) -> Any:
+        clock = SteppedClock()
+        session = build_sim_session(drill, seed=3, reps=10, ble=False, clock=clock, level=level)
+        clocks[id(session)] = clock
+        return session
+
+    opts = StudioOptions(sim=True, drill="squat", wav=str(tmp_path / "s.wav"))
+    made: list[Studio] = []
+    try:
+        first = Studio(factory("squat", None), opts, qapp, factory=factory)
+        made.append(first)
+        seen: list[Studio] = []
+        first.on_successor = seen.append
+        d = first.dashboard
+        assert d.drill.isEnabled() and d.level.isEnabled()
+        levels = [d.level.itemText(i) for i in range(d.level.count())]
+        assert levels[1:] == [f"{lv.level}: {lv.title}" for lv in first_levels("squat")]
+        first.start()
+        clock = clocks[id(first.session)]
+        t = 0.0
+        while not first.counters.sets and t < 90.0:  # the first set of 10 reps
+            t += 2.0
+            step(first, clock, t)
+        suggestion = next(e for e in first.runner.engine.events if e.kind == "progression.suggestion")
+        text = d.progression.text()
+        assert suggestion.therapist_message and suggestion.therapist_message in text
+        assert first.counters.set_lines and first.counters.set_lines[0] in text
+        nxt = suggestion.payload["next_level"]
+        assert d.use_level.isEnabled() and str(nxt) in d.use_level.text()
+        d.actions_by_name["use_level"].trigger()  # Ctrl+N
+        assert d.level.currentData() == nxt
+        assert f"level {nxt}" in d.next_session.text(), "the window says what Start will do"
+        first.stop()
+        assert first.done
+        d.actions_by_name["start"].trigger()  # F5 after Stop: the next session
+        second = first.successor
+        assert second is not None and seen == [second]
+        made.append(second)
+        assert second.session.drill == "squat" and second.session.level == nxt
+        assert second.runner.state is RunState.RUNNING
+        assert not first.dashboard.isVisible() and second.dashboard.isVisible()
+        # before Start, another drill is picked: its levels fill the level picker, Start builds it
+        second.stop()
+        third = second.next_session()
+        assert third is not None
+        made.append(third)
+        assert third.runner.state is RunState.READY
+        i = third.dashboard.drill.findData("single_leg_stance")
+        third.dashboard.drill.setCurrentIndex(i)
+        lv = first_levels("single_leg_stance")
+        assert third.dashboard.level.count() == 1 + len(lv)
+        third.dashboard.level.setCurrentIndex(third.dashboard.level.findData(lv[-1].level))
+        third.start()
+        fourth = third.successor
+        assert fourth is not None
+        made.append(fourth)
+        assert (fourth.session.drill, fourth.session.level) == ("single_leg_stance", lv[-1].level)
+        assert fourth.runner.state is RunState.RUNNING
+        assert third.summary is None, "a session replaced before Start saves nothing"
+    finally:
+        for s in made:
+            s.runner.stop()
+            for timer in (s.fast, s.dash, s.slow):
+                timer.stop()
+            s.dashboard.close()
+            s.patient.close()
+
+
+def first_levels(drill: str) -> Any:
+    from nmre.drills import load_drill
+
+    return load_drill(drill).levels
+
+
+def test_every_control_has_a_keyboard_shortcut(studio_factory: Any) -> None:
+    from nmre.gui.dashboard import SHORTCUT_HELP, SHORTCUTS
+
+    studio, _clock = studio_factory("squat", reps=3)
+    a = studio.dashboard.actions_by_name
+    assert set(SHORTCUTS) == set(SHORTCUT_HELP) and set(SHORTCUTS) <= set(a)
+    keys = [a[name].shortcut().toString() for name in SHORTCUTS]
+    assert len(set(keys)) == len(keys), "no key does two things"
+    for name in ("start", "pause", "stop", "marker", "feedback", "schedule", "targets", "override", "drill"):
+        assert a[name].shortcut().toString() == SHORTCUTS[name], name
+    a["targets"].trigger()  # Ctrl+T: the first target's box takes the keyboard
+    QtWidgets.QApplication.processEvents()
+    boxes = [b for pair in studio.dashboard.target_editors.values() for b in pair if b is not None]
+    assert studio.dashboard.focusWidget() in (boxes[0], boxes[0].findChild(QtWidgets.QLineEdit))
+    help_text = studio.dashboard.help_text()
+    assert all(SHORTCUTS[k] in help_text for k in SHORTCUTS)

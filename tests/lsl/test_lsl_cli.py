@@ -78,7 +78,12 @@ def test_the_studio_runs_a_drill_on_an_lsl_stream_and_publishes_its_events(tmp_p
     assert studio.returncode == 0, err
     assert "sway.window" in kinds
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["warnings"] == [] and summary["session_seconds"] >= 7.0
+    assert summary["session_seconds"] >= 7.0
+    # the lab's pusher runs in this (shared, loaded) test process: a stall of it may pause feedback, but then
+    # the data must come back; no other warning is acceptable
+    lost = [w for w in summary["warnings"] if "no data" in w]
+    back = [w for w in summary["warnings"] if "data back" in w]
+    assert len(lost) == len(back) and len(lost) + len(back) == len(summary["warnings"]), summary["warnings"]
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
 
 

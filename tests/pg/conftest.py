@@ -171,3 +171,7 @@ def pg_database(pg_server: PgServer) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server.url(), autocommit=True) as conn, contextlib.suppress(Exception):
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+# the recorded squat session the sessions tests use (one recording per test session)
+from tests.sessions.conftest import squat_recording, squat_sim  # noqa: E402,F401

@@ -18,6 +18,13 @@ of the vertical distances is the supporting line of the points' lower convex
 hull at their mean abscissa. To keep it cheap the points are first reduced to
 the minimum of each ``bin_width`` of ``x``, over a sliding ``window``.
 
+Sample times are strictly increasing per stream, across packets, outages and
+refits: when the line moves down (a packet with less delay than any before, or
+the refit after an outage), a packet whose model times would lie before the
+previous packet's last sample is spread between that sample and its own last
+model time (:meth:`StreamClock._after_last`), so no consumer ever sees time go
+back; no sample moves by more than the step the line took.
+
 Limits
 ------
 * Times are late by the *minimum* transport delay over the window, which no
@@ -167,6 +174,9 @@ class StreamClock:
         self._bins: deque[list[float]] = deque()  # [bin index, x, y] minima
         self._after_outage = 0  # index of the first bin after a long outage (0: none)
         self._delay_ema = math.nan  # usual residual arrival - model, seconds
+        self._last_time = -math.inf  # session time of the last sample stamped
+        #: Packets whose model times went back and were spread after the last sample (see _after_last).
+        self.n_time_steps = 0
         #: Packets dropped as duplicates since the last reset.
         self.n_duplicates = 0
         #: Samples reported missing since the last reset.
@@ -245,7 +255,7 @@ class StreamClock:
             self._bins.clear()
             self._offset = arrival - x[-1] - self._drift * x[-1]
         self._observe(float(x[-1]), arrival)
-        times = x + self._offset + self._drift * x
+        times = self._after_last(x + self._offset + self._drift * x)
 
         self.n_missing += missing
         self._advance(first, n_samples, seq, dev, arrival)
@@ -260,9 +270,34 @@ class StreamClock:
         x = self._x_of(0, n, dev)
         self._offset = arrival - x[-1]
         self._observe(float(x[-1]), arrival)
-        times = x + self._offset
+        times = self._after_last(x + self._offset)
         self._advance(0, n, seq, dev, arrival)
         return Stamped(times, 0, 0)
+
+    def _after_last(self, times: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``times`` made strictly increasing and later than the last sample already stamped.
+
+        The fitted line moves down whenever a packet arrives with less delay than any
+        before it (the envelope learns), and it is refitted after an outage; the model
+        times of a packet can then lie before the previous packet's last sample. Such a
+        packet's samples are spread evenly between that sample and the packet's own last
+        model time (which stays as the model puts it), so no time goes back and no
+        sample moves by more than the step the line took. When even the last model time
+        is not later, the samples follow the previous one a thousandth of a period apart
+        until the model is ahead again.
+        """
+        last = self._last_time
+        if times[0] > last and (times.shape[0] == 1 or bool(np.all(np.diff(times) > 0))):
+            self._last_time = float(times[-1])
+            return times
+        n = times.shape[0]
+        hi = float(times[-1])
+        if not hi > last:
+            hi = last + n * 1e-3 * self.period
+        out = last + (hi - last) * (np.arange(1, n + 1, dtype=np.float64) / n)
+        self.n_time_steps += 1
+        self._last_time = float(out[-1])
+        return out
 
     def _x_of(self, first: int, n: int, dev: NDArray[np.float64] | None) -> NDArray[np.float64]:
         """Device-time abscissa of each sample, seconds since the stream's first sample."""

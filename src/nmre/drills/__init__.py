@@ -117,7 +117,10 @@ def load_drill(name_or_path: str | os.PathLike[str]) -> DrillSpec:
     """A validated drill: a library name (``"squat"``) or the path of a ``.toml`` file."""
     text = os.fspath(name_or_path)
     p = Path(text)
-    if text.endswith(".toml") or os.sep in text or p.exists():
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    # a name is a library name unless it ends in .toml or has a path separator: a folder called
+    # "squat" in the working directory is not the squat drill (a path object is always a path)
+    if not isinstance(name_or_path, str) or text.endswith(".toml") or any(c in text for c in seps):
         if not p.is_file():
             raise ConfigError(
                 f"drill: expected a drill name ({', '.join(list_drills())}) or a .toml file, got {text!r}"

@@ -56,6 +56,19 @@ class Drill:
     rules: list[Rule] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     episodes: Episodes | None = None
+    #: The calibration record every step writes into (store it with the session; give it back to a replay).
+    calibration: Any = None
+    #: The calibration steps the file names, in order (each with ``status()``, ``start()``; nodes of the drill).
+    steps: list[Any] = field(default_factory=list)
+    #: The readiness gate, if the file names ``readiness`` (``override(reason, by)`` opens it).
+    readiness: Any = None
+
+    def step(self, name: str) -> Any:
+        """The calibration step ``name`` (``"readiness"``, ``"emg_rest"``, ``"neutral_pose"``, ...), or None."""
+        if name == "readiness":
+            return self.readiness
+        alias = {"neutral_pose": "neutral"}.get(name, name)
+        return next((s for s in self.steps if getattr(s, "step", None) == alias), None)
 
     def make_schedule(self, name: str | None = None) -> Any:
         """A fresh feedback schedule: ``name`` (with its defaults), or the drill file's schedule."""
@@ -93,6 +106,10 @@ class Context:
         self._orient: dict[str, str] = {}
         self._streams: set[str] = set(self.infos)
         self._neutral: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self.rule_raw: dict[str, tuple[str, ...]] = {}
+        #: EMG stream id -> what to call with the reference once the emg_reference step has it.
+        self.references: dict[str, list[Callable[[Any], None]]] = {}
         self._raw: dict[str, tuple[str, ...]] = {s.id: (s.id,) for s in streams}
         self._channels: dict[str, list[str]] = {s.id: list(s.channel_names) for s in streams}
 
@@ -106,6 +123,11 @@ class Context:
         if info is None:
             raise _Unavailable(f"{sensor.describe(side)} is not connected")
         return info
+
+    def has_sensor(self, name: str, side: str | None) -> bool:
+        """Whether sensor ``name`` of the drill is connected (for ``side``)."""
+        sensor = self.spec_sensor(name)
+        return find(sensor, self.streams, side if sensor.side == "drill" else self.side) is not None
 
     def has_stream(self, stream: str) -> bool:
         return stream in self._streams
@@ -156,6 +178,10 @@ class Context:
         """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""
         self._neutral.append((apply, tuple(streams)))
 
+    def functional(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
+        """Register a processor to calibrate from the long-axis (functional) calibration, if asked for."""
+        self._functional.append((apply, tuple(streams)))
+
     # -- signals ------------------------------------------------------------------
     def built(self, name: str, side: str | None = None) -> Built:
         """The derived signal ``name`` (for ``side``, default the drill's), built on first use."""
@@ -178,21 +204,9 @@ class Context:
         """``"knee.flexion"`` → (stream id, channel, unit)."""
         name, _, channel = ref.partition(".")
         b = self.built(name, side)
+        if channel not in b.channels:  # a goniometer gives the flexion only
+            raise _Unavailable(f"{ref}: the sensors worn give {', '.join(b.channels)} only")
         return b.stream, channel, b.channels[channel]
-
-    def finish(self) -> None:
-        """Add the calibration step (neutral pose) once every signal that wants it is built."""
-        if "neutral_pose" in self.spec.calibration and self._neutral:
-            from nmre.calibration import NeutralPoseCalibration
-
-            streams = tuple(dict.fromkeys(s for _, ss in self._neutral for s in ss))
-            appliers = list(self._neutral)
-
-            def apply(cal: dict[str, np.ndarray]) -> None:
-                for fn, _ in appliers:
-                    fn(cal)
-
-            self.nodes.append(NeutralPoseCalibration(streams, apply))
 
 
 class Resolver:
@@ -268,6 +282,7 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
 
         gate = QualityGate(ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs))
     kw.setdefault("episodes", ep)
+    ctx.rule_raw[rs.id] = tuple(res.raw)
     try:
         return cls(
             rs.id,
@@ -285,6 +300,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
         raise ConfigError(f"{ctx.spec.path}: [rules.{rs.id}] {exc}") from None
 
 
+def base_level(spec: DrillSpec) -> int:
+    """The level whose settings and conditions are the file's own (1 when every level changes something)."""
+    return next((lv.level for lv in spec.levels if not lv.settings and not lv.conditions), 1)
+
+
 def build(
     spec: DrillSpec,
     streams: Sequence[StreamInfo],
@@ -294,7 +314,13 @@ def build(
     quality: Any,
     calibration: Any,
 ) -> Drill:
-    """Build ``spec`` (settings already applied) for ``streams``."""
+    """Build ``spec`` (settings already applied) for ``streams``.
+
+    Without a ``level`` the drill runs at its file's own settings, which are those of the
+    level that changes nothing (the base level; level 1 when every level changes something).
+    """
+    if level is None:
+        level = base_level(spec)
     want = None if side in (None, "auto") else side
     chosen, bilateral = resolve_side(spec, streams, want)
     missing = spec.missing_sensors(streams, want)
@@ -327,20 +353,38 @@ def build(
         except _Unavailable as exc:
             del ctx.nodes[start:]
             skipped.append(Skipped(rs.id, str(exc)))
+    from nmre.drills._calibration import build_plan, gate_nodes
     from nmre.drills.feedback import FeedbackMapping
     from nmre.drills.progression import Progression
 
     fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
-    ctx.finish()
-    nodes = ctx.nodes + list(rules) + ctx._segmenter
+    plan = build_plan(ctx, rules, calibration)
+    free = list(ctx.nodes) + list(plan.steps)
+    nodes = free + list(rules) + ctx._segmenter
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:
-        nodes.append(Progression(spec, level or 1, episodes, ctx.raw_streams()[0]))
+        nodes.append(Progression(spec, level, episodes, ctx.raw_streams()[0]))
+    if plan.readiness is not None:
+        nodes = gate_nodes(nodes, plan.readiness, free)
     settings = {k: s.value for k, s in spec.settings.items()}
     if "side" in settings:
         settings["side"] = chosen
-    return Drill(spec.name, nodes, settings, spec, level, chosen, bilateral, rules, skipped, episodes)
+    return Drill(
+        spec.name,
+        nodes,
+        settings,
+        spec,
+        level,
+        chosen,
+        bilateral,
+        rules,
+        skipped,
+        episodes,
+        plan.record,
+        list(plan.steps),
+        plan.readiness,
+    )
 
 
 def _describe(s: StreamInfo) -> str:

@@ -73,6 +73,8 @@ class SensorSpec:
     required: bool = True
     purpose: str = ""
     where: str = ""
+    #: Sensors this one stands in for when it is worn (a goniometer for the thigh and shank IMUs).
+    replaces: tuple[str, ...] = ()
 
     def describe(self, side: str | None = None) -> str:
         """``"an IMU on the right thigh"`` / ``"EMG of vmo and vl on the left leg"``."""
@@ -256,6 +258,8 @@ class DrillSpec:
     progression: ProgressionSpec
     calibration: tuple[str, ...] = ()
     settings: Mapping[str, Setting] = field(default_factory=dict)
+    #: The calibration steps with their settings (``nmre.drills._calibration.CalibrationSpec``), in order.
+    calibration_steps: tuple[Any, ...] = ()
 
     @property
     def schedule(self) -> ScheduleSpec:

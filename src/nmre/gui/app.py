@@ -15,8 +15,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ PATIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 MESSAGE_SECONDS = 4.0
 #: Seconds of signal the dashboard's traces show.
 WINDOW = 10.0
+
+#: Builds the session of a drill at a level (the next session chosen in the window).
+SessionFactory = Callable[[str, "int | None"], "Session"]
 
 
 @dataclass
@@ -261,7 +264,7 @@ def build_sim_session(
 
     On emulated BLE boards (``ble``, real clock) or as a scheduled source.
     """
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source, _stance_errors
+    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source
     from nmre.drills import build_drill
     from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
 
@@ -276,7 +279,11 @@ def build_sim_session(
         cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
     elif spec.movement in ("single_leg_stance", "stance"):
         duration = seconds if seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
+        # a sway episode over two 5 s windows and, in a trial of 40 s or more, a loss of balance (as the demo's
+        # stance default was; nmre.demo no longer offers _stance_errors)
+        stance_errors = [("excessive_sway", 15.0, 25.0)] if duration >= 25.0 else []
+        stance_errors += [("loss_of_balance", 30.0, 34.0)] if duration >= 40.0 else []
+        cfg = StanceConfig(duration=duration, errors=stance_errors, **conditions)
     else:
         raise ConfigError(
             f"--sim: expected a drill whose movement the studio simulates (squat, single-leg stance), "
@@ -285,6 +292,7 @@ def build_sim_session(
     sim = simulate(cfg, seed=seed)
     built = build_drill(spec, sim.streams, level=level)
     source: Source
+    until: float | None
     if ble:
         source, _boards = _ble_source(sim, seed)
         clock = clock or RealClock()
@@ -423,10 +431,21 @@ class Studio(QtCore.QObject):
     """The controller: a session, its runner, the two windows and the timers."""
 
     def __init__(
-        self, session: Session, opts: StudioOptions, app: QtWidgets.QApplication, *, run_engine: bool = True
+        self,
+        session: Session,
+        opts: StudioOptions,
+        app: QtWidgets.QApplication,
+        *,
+        run_engine: bool = True,
+        factory: SessionFactory | None = None,
     ) -> None:
         super().__init__()
         self.session, self.opts, self.app = session, opts, app
+        #: Builds the next session (drill, level) when the therapist picks another in the window.
+        self.factory = factory
+        #: The studio of the next session once it replaced this one; ``on_successor`` hears of it.
+        self.successor: Studio | None = None
+        self.on_successor: Callable[[Studio], None] | None = None
         pres = session.presentation
         self.raw_ids = [s.id for s in session.raw]
         self.ring = RingSink(self.raw_ids)
@@ -439,10 +458,11 @@ class Studio(QtCore.QObject):
             self.sound_note = f"sound written to {opts.wav}"
         elif opts.sound:
             try:
-                self.audio = PortAudioSink(
+                portaudio = PortAudioSink(
                     session.clock.now, sonification=pres.sonification, device=opts.audio_device
                 )
-                self.sound_note = f"sound: {self.audio.device_name}"  # type: ignore[attr-defined]
+                self.audio = portaudio
+                self.sound_note = f"sound: {portaudio.device_name}"
             except AudioUnavailable as error:
                 self.sound_note = f"no sound: {error}"
         else:
@@ -521,17 +541,26 @@ class Studio(QtCore.QObject):
         d, s = self.dashboard, self.session
         from nmre.drills import list_drills
 
-        d.drill.addItems(list_drills())
-        d.drill.setCurrentText(s.drill)
-        d.drill.setEnabled(False)  # a session runs one drill; the picker is for the next one
-        spec = _load(s.drill)
-        d.level.addItem("file's targets", None)
-        for lv in spec.levels:
-            d.level.addItem(f"{lv.level}: {lv.title}", lv.level)
-            d.level.setItemData(d.level.count() - 1, lv.about or lv.title, QtCore.Qt.ItemDataRole.ToolTipRole)
-        if s.level is not None:
-            d.level.setCurrentIndex(max(0, d.level.findData(s.level)))
-        d.level.setEnabled(False)  # as the drill: the progression suggestion is for the next set or session
+        names = list_drills()
+        if s.drill not in names:  # a drill file given by path
+            names.append(s.drill)
+        for name in names:
+            d.drill.addItem(name, name)
+            try:
+                sp = _load(name)
+                d.drill.setItemData(
+                    d.drill.count() - 1, f"{sp.title}: {sp.summary}", QtCore.Qt.ItemDataRole.ToolTipRole
+                )
+            except NmreError:
+                pass
+        d.drill.setCurrentIndex(max(0, d.drill.findData(s.drill)))
+        self._fill_levels(s.drill, s.level)
+        # a session runs one drill at one level; the pickers choose the next session (Start after Stop,
+        # or at once before Start); without a way to build another session (a review) they only show
+        d.drill.setEnabled(self.factory is not None)
+        d.level.setEnabled(self.factory is not None)
+        d.drill.currentIndexChanged.connect(self._drill_chosen)
+        d.level.currentIndexChanged.connect(lambda _i: self._show_next())
         d.schedule.addItems(list(SCHEDULES))
         d.schedule.setCurrentText(self.runner.schedule.name)
         if self.store is not None:
@@ -620,9 +649,125 @@ class Studio(QtCore.QObject):
             lambda v: self.audio.set_volume(v / 100.0) if self.audio else None
         )
         self.dashboard.schedule.currentTextChanged.connect(self._schedule_changed)
+        self.dashboard.use_level.clicked.connect(self.use_suggested_level)
+
+    # -- the drill, the level and the next session ----------------------------------------
+    def _fill_levels(self, drill: str, level: int | None) -> None:
+        d = self.dashboard
+        d.level.blockSignals(True)
+        d.level.clear()
+        d.level.addItem("file's targets", None)
+        try:
+            levels = _load(drill).levels
+        except NmreError:
+            levels = ()
+        for lv in levels:
+            d.level.addItem(f"{lv.level}: {lv.title}", lv.level)
+            d.level.setItemData(d.level.count() - 1, lv.about or lv.title, QtCore.Qt.ItemDataRole.ToolTipRole)
+        d.level.setCurrentIndex(max(0, d.level.findData(level)) if level is not None else 0)
+        d.level.blockSignals(False)
+
+    def _drill_chosen(self, _index: int) -> None:
+        drill = self.dashboard.drill.currentData()
+        if isinstance(drill, str):
+            self._fill_levels(drill, self.session.level if drill == self.session.drill else None)
+        self._show_next()
+
+    def chosen(self) -> tuple[str, int | None]:
+        """The drill and level the pickers show (the next session's, when they differ from this one)."""
+        drill = self.dashboard.drill.currentData()
+        level = self.dashboard.level.currentData()
+        return (
+            drill if isinstance(drill, str) else self.session.drill,
+            int(level) if isinstance(level, int) else None,
+        )
+
+    def _show_next(self) -> None:
+        """Say what Start will do when the pickers differ from the session that runs."""
+        drill, level = self.chosen()
+        if (drill, level) == (self.session.drill, self.session.level):
+            self.dashboard.next_session.setText("")
+            return
+        at = "the file's targets" if level is None else f"level {level}"
+        when = "at Start" if self.runner.state is RunState.READY or self.done else "after Stop, at Start"
+        self.dashboard.next_session.setText(f"next session: {drill}, {at} ({when})")
+
+    def use_suggested_level(self) -> None:
+        """The progression suggestion's level into the level picker (for the next session)."""
+        nxt = self.counters.next_level
+        if nxt is None:
+            return
+        i = self.dashboard.level.findData(nxt)
+        if i >= 0:
+            self.dashboard.level.setCurrentIndex(i)
+
+    def next_session(self) -> Studio | None:
+        """A new session with the drill and level chosen, in new windows where these were; this one closes.
+
+        Returns the new studio (also given to ``on_successor``), or ``None`` with a warning when the
+        session cannot be built (the message says why) or this studio cannot build sessions.
+        """
+        if self.factory is None:
+            self._warn("next session: this studio cannot start another session (a review)")
+            return None
+        drill, level = self.chosen()
+        try:
+            session = self.factory(drill, level)
+        except NmreError as error:
+            self._warn(f"next session: {error}")
+            return None
+        opts = replace(
+            self.opts,
+            drill=drill,
+            level=level,
+            override_readiness=None,
+            record=_next_record(self.opts.record),
+            patient=self.dashboard.patient.currentText().strip() or self.opts.patient,
+            large_text=self.dashboard.actions_by_name["large_text"].isChecked(),
+            schedule=None,  # the new drill file's schedule
+        )
+        new = Studio(session, opts, self.app, factory=self.factory)
+        new.dashboard.setGeometry(self.dashboard.geometry())
+        new.dashboard.volume.setValue(self.dashboard.volume.value())
+        if self.dashboard.actions_by_name["mute"].isChecked():
+            new.dashboard.actions_by_name["mute"].setChecked(True)
+        new.dashboard.show()
+        if self.patient.isFullScreen():
+            screen = self.patient.screen()
+            new.patient.setScreen(screen)
+            new.patient.setGeometry(screen.geometry())
+            new.patient.showFullScreen()
+        else:
+            new.patient.setGeometry(self.patient.geometry())
+            new.patient.show()
+        self.close()
+        self.successor = new
+        if self.on_successor is not None:
+            self.on_successor(new)
+        return new
+
+    def close(self) -> None:
+        """Stop the session (if it runs), the timers and the sound; close both windows."""
+        started = self.runner.state is not RunState.READY
+        if self.runner.state in (RunState.RUNNING, RunState.PAUSED) or self.runner.alive:
+            self.runner.stop()
+        if started and not self.done:
+            self._finish()
+        for timer in (self.fast, self.dash, self.slow):
+            timer.stop()
+        self.dashboard.close()
+        self.patient.close()
 
     # -- controls ------------------------------------------------------------------
     def start(self) -> None:
+        if self.done or (
+            self.runner.state is RunState.READY and self.chosen() != (self.session.drill, self.session.level)
+        ):
+            if self.factory is not None and self.successor is None:
+                new = self.next_session()  # Start after Stop, or before Start with another drill or level
+                if new is not None:
+                    new.start()
+            return
         if self.runner.state is not RunState.READY:
             return
         pid = self.dashboard.patient.currentText().strip()
@@ -631,6 +776,8 @@ class Studio(QtCore.QObject):
                 f"patient id: expected a pseudonymous id such as P-0042 (letters, digits, - and _), got {pid!r}"
             )
             return
+        if isinstance(self.session.clock, RealClock):
+            self.session.clock.restart()  # session time 0 is the therapist's Start
         self.started_wall = time.perf_counter()
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.runner.start()
@@ -885,14 +1032,14 @@ class Studio(QtCore.QObject):
             self._count_line()
             + f"<br>on target <b>{c.on_target}</b> · corrections <b>{c.corrections}</b> · not judged <b>{c.unjudged}</b>"
             + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}"
-            + (f"<br><b>Progression:</b> {c.suggestion}" if c.suggestion else "")
         )
+        self._update_progression()
         d.metrics.setRowCount(len(c.last_rep))
         for r, (name, p) in enumerate(sorted(c.last_rep.items())):
             v = p.get("value")
-            unit = p.get("unit", "")
+            unit = _unit_text(str(p.get("unit", "")))
             band = _band_text(p.get("lo"), p.get("hi"), unit)
-            cells = [name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{v:.1f} {unit}", band]
+            cells = [name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{_num(v)} {unit}", band]
             for col, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if not p.get("ok"):
@@ -916,6 +1063,23 @@ class Studio(QtCore.QObject):
             f"session {now:6.1f} s · {state} · schedule {self.runner.schedule.name} · drill {self.session.drill}"
             + (f" · {self.error}" if self.error else "")
         )
+
+    def _update_progression(self) -> None:
+        """Each finished set and the latest progression suggestion; the button takes its level."""
+        d, c = self.dashboard, self.counters
+        level = self.session.level
+        lines = [f"level {level}" if level is not None else "the drill file's targets"]
+        lines += c.set_lines[-3:]
+        if c.suggestion:
+            colour = {"advance": "#009E73", "step_back": "#D55E00"}.get(c.decision, "#1A1A1A")
+            lines.append(f"<b style='color:{colour}'>Suggestion:</b> {c.suggestion}")
+        elif not c.set_lines:
+            lines.append("a suggestion follows each set")
+        d.progression.setText("<br>".join(lines))
+        nxt = c.next_level
+        can = self.factory is not None and nxt is not None and nxt != self.chosen()[1]
+        d.use_level.setEnabled(can)
+        d.use_level.setText(f"Use level {nxt} next" if nxt is not None else "Use the suggested level next")
 
     def _count_line(self) -> str:
         """The big number of the Counts box: the drill file's counter (units in this set), else reps."""
@@ -1070,6 +1234,18 @@ _STEP_NAMES = {
 }
 
 
+def _next_record(path: str | None) -> str | None:
+    """The next session's recording beside the last one: S.xdf -> S-2.xdf -> S-3.xdf (never overwritten)."""
+    if path is None:
+        return None
+    p = Path(path)
+    m = re.match(r"^(.*)-(\d+)$", p.stem)
+    stem, n = (m.group(1), int(m.group(2)) + 1) if m else (p.stem, 2)
+    while (p.parent / f"{stem}-{n}{p.suffix}").exists():
+        n += 1
+    return str(p.parent / f"{stem}-{n}{p.suffix}")
+
+
 def _setup_text(spots: Sequence[SensorSpot]) -> str:
     """The setup guide in words; where a sensor goes is spelled out for the ones still to be placed."""
     lines = []
@@ -1094,14 +1270,31 @@ def _angle_range(lo: float | None, hi: float | None) -> tuple[float, float] | No
     return (low - 0.05 * edge, 1.5 * edge)
 
 
+def _num(v: Any) -> str:
+    """A measured value as a therapist reads it: 91.2, 7, 0.0964 (three significant digits below 10)."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(x):
+        return "–"
+    if abs(x) >= 10 or x == 0:
+        return f"{x:.1f}".removesuffix(".0")
+    return f"{x:.3g}"
+
+
+def _unit_text(unit: str) -> str:
+    return unit.replace("^2", "²").replace("deg", "°") if unit else ""
+
+
 def _band_text(lo: Any, hi: Any, unit: str) -> str:
     if lo is None and hi is None:
         return "–"
     if lo is None:
-        return f"≤ {hi:g} {unit}"
+        return f"≤ {_num(hi)} {unit}"
     if hi is None:
-        return f"≥ {lo:g} {unit}"
-    return f"{lo:g}–{hi:g} {unit}"
+        return f"≥ {_num(lo)} {unit}"
+    return f"{_num(lo)}–{_num(hi)} {unit}"
 
 
 def _ms(v: float | None) -> str:
@@ -1154,27 +1347,47 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
                 file=sys.stderr,
             )
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    factory: SessionFactory | None = None
     if session is None:
         if opts.replay is not None:
             return _run_review(opts)
         until = None if opts.seconds is None else opts.seconds + 1.0  # the pictures are taken at --seconds
         if opts.sim:
             session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True, level=opts.level)
+
+            def sim_factory(drill: str, level: int | None) -> Session:
+                return build_sim_session(drill, opts.seed, opts.reps, until, ble=True, level=level)
+
+            factory = sim_factory
+
         else:
-            session = _live_session(opts, until)
-            if session is None:
+            live = _live_session(opts, until)
+            if live is None:
                 return 1  # the therapist closed the device picker
+            session, wears = live
+            config = ble_config(opts.bumble)
+
+            def live_factory(drill: str, level: int | None) -> Session:
+                return build_live_session(drill, wears, config, until, level=level)
+
+            factory = live_factory
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
-    studio = Studio(session, opts, app)
+    first = Studio(session, opts, app, factory=factory)
+    current = [first]  # the therapist may run session after session in the window
+
+    def follow(new: Studio) -> None:
+        current[0] = new
+        new.on_successor = follow
+
+    first.on_successor = follow
+    studio = first
     studio.dashboard.show()
     where = place_patient_window(app, studio.patient)
     print(f"nmre studio: {where}; {studio.sound_note}", file=sys.stderr)
-    if isinstance(session.clock, RealClock):
-        session.clock.restart()
     studio.start()
     if opts.screenshot is not None or opts.seconds is not None:
         finished = QtCore.QTimer()
@@ -1183,6 +1396,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         shots: list[Path] = []
 
         def check() -> None:
+            studio = current[0]
             # the pictures are taken while the session still runs (at --seconds), or at its end
             due = opts.seconds is not None and session.clock.now() >= opts.seconds
             if opts.screenshot is not None and not shots and (due or studio.done):
@@ -1198,6 +1412,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         finished.timeout.connect(check)
         finished.start()
     app.exec()
+    studio = current[0]
     if studio.runner.alive:
         studio.runner.stop()
     if studio.summary is not None:
@@ -1263,13 +1478,14 @@ def _run_review(opts: StudioOptions) -> int:
     return 0
 
 
-def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
+def _live_session(opts: StudioOptions, until: float | None) -> tuple[Session, list[Any]] | None:
     """Live sensors: from ``--wear``, or picked in the device dialog (scan, say where each is worn, connect)."""
     from nmre.gui.live import parse_wears
 
     config = ble_config(opts.bumble)
     if opts.wear:
-        return build_live_session(opts.drill, parse_wears(opts.wear), config, until, level=opts.level)
+        wears = parse_wears(opts.wear)
+        return build_live_session(opts.drill, wears, config, until, level=opts.level), list(wears)
     if opts.screenshot is not None or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         raise ConfigError(
             "live sensors: expected --wear NAME=SEGMENT[.SIDE][:MUSCLE,...] for each board "
@@ -1282,7 +1498,7 @@ def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
     if picker.exec() != QtWidgets.QDialog.DialogCode.Accepted:
         return None
     assert app is not None
-    return build_live_session(opts.drill, picker.wears, config, until, level=opts.level)
+    return build_live_session(opts.drill, picker.wears, config, until, level=opts.level), list(picker.wears)
 
 
 def _write_summary(path: Path, summary: dict[str, Any] | None) -> None:

@@ -281,7 +281,10 @@ class Counters:
     message_time: float = -math.inf
     calibration: list[tuple[float, str]] = field(default_factory=list)
     suggestion: str = ""  # the latest progression suggestion (after each set)
+    decision: str = ""  # its decision: advance | stay | step_back
+    next_level: int | None = None  # the level it suggests
     sets: int = 0
+    set_lines: list[str] = field(default_factory=list)  # each finished set, as the therapist reads it
 
     def add(self, e: Event) -> None:
         """Fold one event into the counters."""
@@ -317,8 +320,12 @@ class Counters:
             self.warnings.append((e.time, e.therapist_message or kind))
         elif kind == kinds.PROGRESSION_SUGGESTION:
             self.suggestion = e.therapist_message or str(e.payload.get("decision", ""))
+            self.decision = str(e.payload.get("decision", ""))
+            nxt = e.payload.get("next_level")
+            self.next_level = int(nxt) if isinstance(nxt, (int, float)) else None
         elif kind == kinds.SET_END:
             self.sets += 1
+            self.set_lines.append(e.therapist_message or f"set {self.sets} done")
         elif kind.startswith(("calibration.", "readiness.")):
             self.calibration.append((e.time, e.therapist_message or kind))
 
@@ -332,9 +339,9 @@ def signal_sources(nodes: Sequence[Any], raw: Iterable[str]) -> dict[str, set[st
     raw_set = set(raw)
     producer: dict[str, Any] = {}
     for n in nodes:
-        out = getattr(n, "output", None)
-        if isinstance(out, str) and out:
-            producer[out] = n
+        output = getattr(n, "output", None)
+        if isinstance(output, str) and output:
+            producer[output] = n
 
     def roots(stream: str, seen: set[str]) -> set[str]:
         if stream in raw_set:

@@ -333,25 +333,26 @@ class SqlStore(Store):
     # -- patients --------------------------------------------------------------------------------------
     def add_patient(self, patient_id: str | None = None, note: str | None = None) -> str:
         pid = patient_id if patient_id is not None else f"P-{secrets.token_hex(3).upper()}"
-        if not _ID.match(pid):
-            raise StoreError(
-                f"patient id: expected a pseudonym of letters, digits, '.', '_' or '-' (no spaces, at most 64), "
-                f"got {pid!r}"
-            )
-        if self._rows("SELECT 1 FROM patients WHERE id = ?", (pid,)):
-            raise StoreError(f"patient {pid!r} is already in the store {self.where}")
+        _check_id(pid)
         with self._transaction() as cur:
             cur.execute(
-                self._sql("INSERT INTO patients (id, created, note) VALUES (?, ?, ?)"), (pid, _now(), note)
+                self._sql(
+                    "INSERT INTO patients (id, created, note) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                ),
+                (pid, _now(), note),
             )
+            added = cur.rowcount
+        if added != 1:
+            raise StoreError(f"patient {pid!r} is already in the store {self.where}")
         return pid
 
     def patients(self) -> list[PatientRow]:
         rows = self._rows(
             "SELECT p.id, p.created, p.note, COUNT(s.id), MAX(s.started) FROM patients p "
-            "LEFT JOIN sessions s ON s.patient_id = p.id GROUP BY p.id, p.created, p.note ORDER BY p.id"
+            "LEFT JOIN sessions s ON s.patient_id = p.id GROUP BY p.id, p.created, p.note"
         )
-        return [PatientRow(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+        # sorted here, not by the database's collation (PostgreSQL's locale would order ids differently)
+        return sorted((PatientRow(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows), key=lambda p: p.id)
 
     def patient(self, patient_id: str) -> PatientRow:
         for p in self.patients():
@@ -376,13 +377,18 @@ class SqlStore(Store):
         summary: Mapping[str, Any] | None = None,
         calibration: Mapping[str, Any] | None = None,
     ) -> int:
-        if not self._rows("SELECT 1 FROM patients WHERE id = ?", (patient,)):
-            self.add_patient(patient)
+        _check_id(patient)
         checksum = sha256_of(recording) if recording and os.path.isfile(recording) else None
         metrics = session_metrics(events)
         sets = _sets(events)
         rows = rep_rows(events)
         with self._transaction() as cur:
+            # the patient is made in the same transaction, so two workstations saving a first session for one
+            # patient at once both keep theirs (ON CONFLICT: SQLite 3.24+ and PostgreSQL alike)
+            cur.execute(
+                self._sql("INSERT INTO patients (id, created) VALUES (?, ?) ON CONFLICT (id) DO NOTHING"),
+                (patient, _now()),
+            )
             sid = self._insert(
                 cur,
                 "INSERT INTO sessions (patient_id, started, drill, duration, settings, metrics, recording, "
@@ -568,6 +574,14 @@ class SqlStore(Store):
         ]
 
 
+def _check_id(pid: str) -> None:
+    if not isinstance(pid, str) or not _ID.match(pid):
+        raise StoreError(
+            f"patient id: expected a pseudonym of letters, digits, '.', '_' or '-' (no spaces, at most 64), "
+            f"got {pid!r}"
+        )
+
+
 def _check(o: Any) -> dict[str, Any]:
     return {"ok": o.ok, "value": o.value, "unit": o.value_unit, "error": o.error, "lo": o.lo, "hi": o.hi}
 
@@ -691,6 +705,11 @@ class SqliteStore(SqlStore):
     def _migrate(self, version: int) -> None:
         try:
             self.conn.execute("BEGIN IMMEDIATE")
+            # read again under the write lock: another workstation may have migrated it since we looked
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= SCHEMA_VERSION:
+                self.conn.execute("COMMIT")
+                return
             for k in range(version, SCHEMA_VERSION):
                 for stmt in _statements(MIGRATIONS[k].format(id=self.id_type)):
                     self.conn.execute(stmt)
@@ -759,25 +778,18 @@ def open_store(url_or_path: str | os.PathLike[str] | None = None, *, writable: b
     ``writable=False`` opens it for reading only (a report, a history view): no write check,
     so it never waits for a session that is writing.
     """
-    if url_or_path is None:
-        return SqliteStore(default_store_path(), create_folder=True, writable=writable)
+    if url_or_path is None or not os.fspath(url_or_path):
+        env = os.environ.get("NMRE_STORE", "").strip()
+        if not env:
+            return SqliteStore(default_store_path(), create_folder=True, writable=writable)
+        url_or_path = env
     target = os.fspath(url_or_path)
     if re.match(r"postgres(ql)?://", target, re.IGNORECASE):
         try:
-            from nmre.sessions import store_pg
+            from nmre.sessions.store_pg import PostgresStore
         except ImportError as exc:  # psycopg missing
             raise StoreError(f"a PostgreSQL store needs psycopg ({exc})") from None
-        opener = getattr(store_pg, "open_pg_store", None)
-        if opener is not None:
-            pg: Store = opener(target)
-            return pg
-        cls = getattr(store_pg, "PostgresStore", None)
-        if cls is None:
-            raise StoreError(
-                "a PostgreSQL store needs nmre.sessions.store_pg.open_pg_store, which this version lacks"
-            )
-        store: Store = cls(target)
-        return store
+        return PostgresStore(target, writable=writable)
     if target.startswith("sqlite:///"):
         target = target[len("sqlite://") :]
     return SqliteStore(target, writable=writable)

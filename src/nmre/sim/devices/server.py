@@ -16,8 +16,11 @@ When ready the process prints one JSON line to stdout::
 
     {"port": 9100, "devices": [{"name": "nmre-0", "address": "...", "kind": "nmre"}, ...]}
 
-and runs until it receives SIGTERM/SIGINT or its stdin is closed. Only one
-host may be attached at a time.
+and runs until it receives SIGTERM or SIGINT, whatever its stdin is (a
+terminal, a pipe, ``/dev/null``, closed): end of file on stdin does not stop it,
+so ``python -m nmre.sim.devices.server ... &`` in a script keeps serving. Only
+one host may be attached at a time. A bad option or a port that cannot be
+bound is one line on stderr and exit status 2.
 
 With ``--body DRILL`` the devices are nmre boards worn by the simulated body
 doing that drill (as ``nmre studio --sim`` has them in-process), and each
@@ -36,6 +39,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from bumble.controller import Controller
 from bumble.link import LocalLink
@@ -146,13 +150,8 @@ async def _main(port: int, kinds: Sequence[str], body: tuple[str, int, int] | No
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-
-    def watch_stdin() -> None:
-        sys.stdin.read()  # returns at EOF: the parent went away
-        loop.call_soon_threadsafe(stop.set)
-
-    if not sys.stdin.isatty():
-        loop.run_in_executor(None, watch_stdin)
+    # stdin is not read: nothing may keep the loop from stopping on a signal, and end of
+    # file (a script's '&', '</dev/null') is not a request to stop
     if body is None:
         await serve(port, kinds, stop)
     else:
@@ -160,14 +159,59 @@ async def _main(port: int, kinds: Sequence[str], body: tuple[str, int, int] | No
         await serve_devices(port, body_devices(body[0], link, seed=body[1], reps=body[2]), link, stop)
 
 
+def _kinds(text: str) -> list[str]:
+    """``--devices``: comma-separated device kinds, at least one, each known."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds:
+        raise argparse.ArgumentTypeError(
+            expected(f"comma-separated device kinds from {', '.join(FAMILIES)}", text)
+        )
+    bad = [k for k in kinds if k not in FAMILIES]
+    if bad:
+        raise argparse.ArgumentTypeError(expected(f"device kinds from {', '.join(FAMILIES)}", bad[0]))
+    return kinds
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port 0..65535 (0: any free port)."""
+    try:
+        v = int(text)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(expected("a TCP port 0..65535 (0: any free port)", text))
+    return v
+
+
+def _reps(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if not 1 <= v <= 1000:
+        raise argparse.ArgumentTypeError(expected("a whole number of reps 1..1000", text))
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(expected("a whole number", text)) from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m nmre.sim.devices.server", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
+    parser = _Parser(prog="python -m nmre.sim.devices.server", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument(
         "--devices",
-        default="nmre,nmre",
+        type=_kinds,
+        default=["nmre", "nmre"],
         help=f"comma-separated kinds from {', '.join(FAMILIES)} (default nmre,nmre)",
     )
     parser.add_argument(
@@ -176,12 +220,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="nmre boards worn by the simulated body doing this drill (instead of --devices)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="simulator seed for --body (default 1)")
-    parser.add_argument("--reps", type=int, default=10, help="squat reps for --body (default 10)")
+    parser.add_argument("--seed", type=_seed, default=1, help="simulator seed for --body (default 1)")
+    parser.add_argument("--reps", type=_reps, default=10, help="squat reps for --body (default 10)")
     args = parser.parse_args(argv)
-    kinds = [k.strip() for k in args.devices.split(",") if k.strip()]
     body = (args.body, args.seed, args.reps) if args.body else None
-    asyncio.run(_main(args.port, kinds, body))
+    try:
+        asyncio.run(_main(args.port, args.devices, body))
+    except OSError as exc:  # the port is taken or not ours to bind
+        print(
+            f"{parser.prog}: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 2
+    except ConfigError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
