@@ -120,6 +120,7 @@ def los_metrics(
     direction: str | float,
     distance: float,
     smooth: float = 0.1,
+    sway: float = 0.0,
 ) -> LosMetrics:
     """Limits-of-stability metrics of one target trial (batch; definitions in the module docstring).
 
@@ -137,6 +138,11 @@ def los_metrics(
         Target distance, deg (> 0).
     smooth : float
         Moving-average length for the speeds, s (0.1).
+    sway : float
+        How far the lean wanders toward the target while standing at the centre, deg (for
+        example twice the SD before the cue; 0: none). The movement starts where it leaves
+        ``max(5 % of the endpoint, sway)`` for good: a short lean of a patient who sways is
+        not dated to the cue because sway crossed 5 % of it.
     """
     tt = np.asarray(t, dtype=np.float64)
     a, m = np.asarray(ap, dtype=np.float64), np.asarray(ml, dtype=np.float64)
@@ -173,13 +179,16 @@ def los_metrics(
             nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
         )
     # the primary movement leaves 5 % for good: sway before it may cross 5 % and come back
-    under = np.flatnonzero(s[: k_end + 1] < 0.05 * s_end)
+    first = max(0.05 * s_end, float(sway)) if math.isfinite(sway) else 0.05 * s_end
+    first = min(first, 0.5 * s_end)
+    under = np.flatnonzero(s[: k_end + 1] < first)
     k5 = int(under[-1]) + 1 if under.size else 0
     k95 = int(np.flatnonzero(s[: k_end + 1] >= 0.95 * s_end)[0])
     quiet = np.flatnonzero(speed[: k5 + 1] <= 0.1 * vpk)
-    k_on = int(quiet[-1]) if quiet.size else 0
+    # a patient who sways never drops to 10 % of a short lean's speed: the slowest moment before it
+    k_on = int(quiet[-1]) if quiet.size else int(np.argmin(speed[: k5 + 1]))
     rt = float(tt[k_on]) - cue
-    mvl = (0.9 * s_end) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
+    mvl = (0.95 * s_end - first) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
     # from the movement onset until the lean stops in every direction: a curved path still comes back across after the
     # movement toward the target has slowed
     w = max(1, round(smooth / dt))

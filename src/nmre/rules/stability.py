@@ -34,6 +34,10 @@ from nmre.rules.base import Episode, Episodes, FileResolver, Measured, Param, Ru
 
 __all__ = ["LOS_METRICS", "LosRule"]
 
+#: Seconds before the cue over which the patient's sway toward the target is measured (twice its SD is
+#: how far sway alone wanders: the movement onset is looked for beyond it).
+SWAY_WINDOW = 2.0
+
 #: Quantity -> unit of each limits-of-stability metric.
 LOS_METRICS: Mapping[str, str] = {
     "reaction_time": "s",
@@ -147,7 +151,12 @@ class LosRule(Rule):
         tt = np.concatenate([[cue], t[after]])
         xx = np.concatenate([centre[:, None], x[:, after]], axis=1) - centre[:, None]
         # frontal inclination is positive to the left; los_metrics' angles count toward the left
-        m = los_metrics(tt, xx[0], xx[1], cue, (-float(direction)) % 360.0, float(distance), self.smooth)
+        angle = (-float(direction)) % 360.0
+        a = math.radians(angle)
+        still = (t >= cue - SWAY_WINDOW) & (t < cue) & np.all(np.isfinite(x), axis=0)
+        along = np.cos(a) * (x[0, still] - centre[0]) + np.sin(a) * (x[1, still] - centre[1])
+        sway = 2.0 * float(along.std()) if along.size > 2 else 0.0
+        m = los_metrics(tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, sway)
         detail = {
             "direction": p.get("direction"),
             "distance": float(distance),
