@@ -397,3 +397,64 @@ def test_every_control_has_a_keyboard_shortcut(studio_factory: Any) -> None:
     assert studio.dashboard.focusWidget() in (boxes[0], boxes[0].findChild(QtWidgets.QLineEdit))
     help_text = studio.dashboard.help_text()
     assert all(SHORTCUTS[k] in help_text for k in SHORTCUTS)
+
+
+def _library() -> list[str]:
+    from nmre.drills import list_drills
+
+    return list_drills()
+
+
+@pytest.mark.parametrize("drill", _library())
+def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
+    studio_factory: Any, drill: str
+) -> None:
+    from nmre.drills import load_drill
+
+    spec = load_drill(drill)
+    studio, clock = studio_factory(drill, reps=4)
+    studio.override_readiness("test: the simulated body is not asked to stand still first")
+    for t in (2.0, 4.0, 6.0, 8.0):
+        step(studio, clock, t)
+    main = next((p for p in spec.feedback.picture if p.kind in ("gauge", "target")), None)
+    scene = studio.patient.scene
+    expected_mode = "gauge" if main is not None and main.kind == "gauge" else "balance"
+    assert scene.mode == expected_mode
+    assert scene.overlay is None, f"{drill}: {scene.overlay} {scene.overlay_text}"
+    if expected_mode == "gauge":
+        assert math.isfinite(scene.value), f"{drill}: the gauge shows a value"
+        assert scene.lo is not None or scene.hi is not None, f"{drill}: the gauge shows its target zone"
+    else:
+        assert all(math.isfinite(v) for v in scene.dot), f"{drill}: the balance dot is shown"
+    # every trace of the session tab has data in its window, inside the plot's visible range
+    traces = studio.dashboard.traces
+    studio._tick()
+    shown = 0
+    for (key, _i), curve in traces.curves.items():
+        _x, y = curve.getData()
+        assert y is not None and np.isfinite(y).any(), f"{drill}: {key} has no data"
+        lo, hi = traces.plots[key].viewRange()[1]
+        finite = y[np.isfinite(y)]
+        assert lo <= float(np.median(finite)) <= hi, f"{drill}: {key} is off its scale ({lo:.3g}..{hi:.3g})"
+        shown += 1
+    assert shown >= 1
+    # a band is drawn only in the signal's own unit (a hold time is no line on an angle)
+    for key in traces.bands:
+        rule = next(r for r in studio.runner.targets if r.name == key)
+        stream, channel = next(
+            (st, names[0]) for panel, k, st, names, _ in studio.trace_specs
+            if panel is traces and traces.plots[k] is traces.plots[key]
+        )  # fmt: skip
+        info = studio.ring.infos[stream]
+        unit = info.channels[info.channel_names.index(channel)].unit
+        assert rule.unit == unit, f"{drill}: the band of {key} ({rule.unit}) on a signal in {unit}"
+
+
+def test_a_full_warnings_list_still_shows_the_newest_first(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=3)
+    step(studio, clock, 1.0)
+    for i in range(70):  # more than the list keeps
+        studio.counters.add(Event(1.0, "stream.gap", "emg.r", {}, therapist_message=f"gap {i}"))
+        studio._update_tables(1.0)
+    top = studio.dashboard.warnings.item(0).text()
+    assert top.endswith("gap 69"), top

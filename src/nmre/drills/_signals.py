@@ -261,9 +261,7 @@ class PercentOfReference(Processor):
 
 
 def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
-    from nmre.dsp.emg import OnsetDetector, Rectifier, Tkeo
-    from nmre.dsp.filters import SosFilter
-    from nmre.dsp.pipeline import Pipeline
+    from nmre.dsp.emg import OnsetDetector, TkeoConditioner
     from nmre.rules.emg import OnsetNode
 
     info = ctx.sensor(sig.params["sensor"], side)
@@ -275,14 +273,8 @@ def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         )
     clean = _guarded(ctx, info)
     n, p = info.n_channels, sig.params
-    cond = Pipeline(
-        [
-            SosFilter.bandpass(20.0, 450.0, info.rate, n),
-            Tkeo(n),
-            Rectifier(n),
-            SosFilter.lowpass(p["lowpass"], info.rate, n),
-        ]
-    )
+    # band-pass 20-450 Hz, TKEO, rectify, low-pass: one kernel call per block
+    cond = TkeoConditioner(n, info.rate, 20.0, 450.0, p["lowpass"])
     det = OnsetDetector(n, info.rate, k_on=p["k_on"], k_off=p["k_off"], t_on=p["t_on"], t_off=p["t_off"])
     node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"])
     ctx.add(node)
@@ -360,7 +352,9 @@ def _angular_speed(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     seg = info.placement.segment if info.placement and info.placement.segment else info.id
     name = f"speed.{sig.name}.{seg}{_suffix(side)}"
     ctx.add(ProcessorNode(AngularSpeed(info.rate, name=name), info.id, name))
-    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate)
+    gyro = tuple(i for i, c in enumerate(info.channel_names) if c.startswith("gyr"))
+    # only the gyroscope is read: an accelerometer at its rail (a fast tremor) does not block the rule
+    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate, extra={"raw_rows": {info.id: gyro}})
 
 
 def _one(key: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:

@@ -139,6 +139,15 @@ def _count(cfg: Any) -> int:
     return 8
 
 
+def _demonstrated(drill: str) -> int:
+    """Records at the start of a session that calibrate the drill and are done right: the ``template`` step's
+    first rep is the movement the therapist demonstrates or guides (docs/calibration.md), so it carries no error."""
+    from nmre.drills import load_drill
+
+    steps = [getattr(c, "step", c) for c in load_drill(drill).calibration]
+    return 1 if "template" in steps else 0
+
+
 def _record_config(case: Case, cls: Any, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
     """A movement made of records: one error per record, its severity across the rule's tolerance."""
     from nmre.sim import ERRORS
@@ -152,7 +161,7 @@ def _record_config(case: Case, cls: Any, rules: Sequence[RuleView]) -> tuple[Any
     n = _count(cfg)
     off = int(rng.integers(len(labels)))
     errors: dict[int, dict[str, float | None]] = {}
-    for i in range(n):
+    for i in range(_demonstrated(case.drill), n):
         label = labels[(i + off) % len(labels)]
         rule, side = edges[label]
         errors[i] = {label: _across(rng, rule, side, ERRORS[label].limits)}
