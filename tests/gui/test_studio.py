@@ -418,10 +418,21 @@ def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
         step(studio, clock, t)
     main = next((p for p in spec.feedback.picture if p.kind in ("gauge", "target")), None)
     scene = studio.patient.scene
-    expected_mode = "gauge" if main is not None and main.kind == "gauge" else "balance"
+    seg = spec.structure.segmenter
+    expected_mode = (
+        "gauge"
+        if main is not None and main.kind == "gauge"
+        else "los"
+        if seg.kind == "targets"
+        else "balance"
+    )
     assert scene.mode == expected_mode
     assert scene.overlay is None, f"{drill}: {scene.overlay} {scene.overlay_text}"
-    if expected_mode == "gauge":
+    if expected_mode == "los":  # 8 s in: the first target shows once the drill's lead-in is over
+        lead_in = float(seg.params["lead_in"])
+        assert (scene.los_active == 0) == (lead_in < 8.0), f"{drill}: target shown {scene.los_active}"
+        assert all(math.isfinite(v) for v in scene.dot), f"{drill}: the lean is shown as the dot"
+    elif expected_mode == "gauge":
         assert math.isfinite(scene.value), f"{drill}: the gauge shows a value"
         assert scene.lo is not None or scene.hi is not None, f"{drill}: the gauge shows its target zone"
     else:
