@@ -161,16 +161,19 @@ class Context:
     def segmenter_node(self, node: Node, raw: Sequence[str]) -> None:
         self._segmenter.append(node)
 
-    def orientation(self, info: StreamInfo) -> str:
-        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick), built once."""
+    def orientation(self, info: StreamInfo, beta: float = 0.1) -> str:
+        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick of gain ``beta``), built once."""
         from nmre.drills._common import orientation_node
 
-        if info.id not in self._orient:
-            node = orientation_node(info)
+        key = info.id if beta == 0.1 else f"{info.id}@{beta:g}"
+        if key not in self._orient:
+            node = orientation_node(info, beta=beta)
+            if key != info.id:  # a second filter on the same IMU: a stream id of its own
+                node = orientation_node(info, beta=beta, name=f"orient.{key}")
             self.add(node)
-            self._orient[info.id] = node.output
+            self._orient[key] = node.output
             self.note_stream(node.output, (info.id,))
-        return self._orient[info.id]
+        return self._orient[key]
 
     def neutral(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""

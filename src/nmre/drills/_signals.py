@@ -193,7 +193,7 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.joints import TrunkInclination
 
     s = ctx.sensor(sig.params["sensor"], side)
-    o = ctx.orientation(s)
+    o = ctx.orientation(s, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     lean = TrunkInclination(name=name)
     ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
@@ -429,7 +429,18 @@ _ALL = (
     SignalKind(
         "inclination",
         "inclination of a segment from vertical: total, sagittal (forward +), frontal (deg)",
-        {"sensor": Param("text", "the sensor on the segment")},
+        {
+            "sensor": Param("text", "the sensor on the segment"),
+            "gain": Param(
+                "number",
+                "Madgwick gain (0.1 rad/s; lower trusts the gyroscope more while the segment accelerates, "
+                "as in a quick whole-body lean)",
+                0.1,
+                unit="rad/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+        },
         _one("sensor"),
         _fixed(_TRUNK),
         _inclination,
