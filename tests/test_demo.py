@@ -284,8 +284,7 @@ def _simulated_drills():
 
 
 #: Drills whose demo misses today, with why (strict: the test says when one is fixed). Not hidden: listed.
-KNOWN_MISSES = {
-}
+KNOWN_MISSES = {}
 
 
 @pytest.mark.parametrize("name", _simulated_drills())

@@ -254,6 +254,13 @@ _ALL = (
             "trial": Param(
                 "number", "time per target (NeuroCom LOS: 8 s)", 8.0, unit="s", lo=0.0, lo_open=True
             ),
+            "rest": Param(
+                "number",
+                "pause between a target's end (its verdict) and the next cue",
+                1.0,
+                unit="s",
+                lo=0.0,
+            ),
             "target_percent": Param(
                 "number",
                 "target distance, % of the limit of stability in its direction",

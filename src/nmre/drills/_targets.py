@@ -6,8 +6,9 @@ leans the body toward it and holds, then returns to the centre; the next target
 follows after a fixed trial time (NeuroCom: 8 s per target). nmre shows the
 target, so the **drill is the source of the schedule**: :func:`target_plan` is
 the schedule a drill file describes (directions in order, each at
-``target_percent`` % of the limit of stability in its direction, one every
-``trial`` s after ``lead_in``, ``per_set`` targets per set); :class:`TargetNode`
+``target_percent`` % of the limit of stability in its direction, each shown for
+``trial`` s and judged when it goes, the next one ``rest`` s later, after ``lead_in``,
+``per_set`` targets per set); :class:`TargetNode`
 raises it on the session clock, and the simulator is given the same cue times
 (``LosConfig(cues=...)``), as a patient would follow the screen.
 
@@ -90,6 +91,7 @@ def target_plan(params: Mapping[str, Any], per_set: int, sets: int, rest_between
     out: list[Target] = []
     t = float(params["lead_in"])
     trial = float(params["trial"])
+    pause = float(params.get("rest", 0.0))
     k = 0
     for s in range(1, sets + 1):
         for _ in range(per_set):
@@ -97,7 +99,7 @@ def target_plan(params: Mapping[str, Any], per_set: int, sets: int, rest_between
             lim = limit_of_stability(angle, params["forward"], params["backward"], params["lateral"])
             k += 1
             out.append(Target(k, s, name, angle, t, t + trial, lim * params["target_percent"] / 100.0))
-            t += trial
+            t += trial + pause
         t += float(rest_between_sets)
     return out
 

@@ -307,4 +307,5 @@ class LosMovement(Movement):
 
     @classmethod
     def minimal_kit(cls, side: str) -> list[Sensor]:
-        return [imu("pelvis")]
+        # the limits-of-stability drill needs the sternum: sideways the pelvis shifts without tilting
+        return [imu("trunk")]
