@@ -110,7 +110,7 @@ def test_scaption_on_the_simulator_finds_its_errors_and_flags_no_clean_rep() -> 
 def test_pnf_on_the_simulator_finds_its_errors_and_flags_no_clean_rep() -> None:
     from nmre.sim import MOVEMENTS
 
-    errors = {2: "incomplete_range", 3: "off_pattern", 4: {"jerky": -4.0}}
+    errors = {2: "incomplete_range", 3: "off_pattern", 4: {"jerky": -5.5}}  # -5.5: accelerometer past 16 g
     sim, flagged = _session("pnf_d2_flexion", MOVEMENTS["pnf_d2_flexion"](reps=6, errors=errors))
     for i, label in ((2, "incomplete_range"), (3, "off_pattern"), (4, "jerky")):
         assert label in flagged.get(i, set()), (i, label, flagged)

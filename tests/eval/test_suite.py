@@ -100,3 +100,21 @@ def test_rules_behind_the_readiness_gate_are_scored() -> None:
     gate = SimpleNamespace(open=True)
     gated = SimpleNamespace(name=drill.name, nodes=[Gated(n, gate) for n in drill.nodes])
     assert [r.rule for r in rules_of(gated)] == [r.rule for r in full_kit_rules("squat")] != []
+
+
+def test_the_demonstrated_template_rep_carries_no_error() -> None:
+    """A drill that captures its template from the first rep gets that rep done right; others get errors from rep 0."""
+    from nmre.drills import list_drills, load_drill
+    from nmre.eval.drills_view import full_kit_rules
+    from nmre.eval.simcase import _config_class, _record_config
+
+    for name in list_drills():
+        steps = [getattr(c, "step", c) for c in load_drill(name).calibration]
+        cls = _config_class(name)
+        if cls.record == "window":
+            continue
+        case = Case(name, "target", 101, "full", index=0)
+        _, injected = _record_config(case, cls, full_kit_rules(name))
+        if not injected["errors"]:
+            continue
+        assert min(injected["errors"]) == (1 if "template" in steps else 0), name

@@ -111,6 +111,7 @@ class Context:
         #: EMG stream id -> what to call with the reference once the emg_reference step has it.
         self.references: dict[str, list[Callable[[Any], None]]] = {}
         self._raw: dict[str, tuple[str, ...]] = {s.id: (s.id,) for s in streams}
+        self._raw_rows: dict[str, dict[str, tuple[int, ...]]] = {}
         self._channels: dict[str, list[str]] = {s.id: list(s.channel_names) for s in streams}
 
     # -- sensors and streams ------------------------------------------------------
@@ -160,16 +161,19 @@ class Context:
     def segmenter_node(self, node: Node, raw: Sequence[str]) -> None:
         self._segmenter.append(node)
 
-    def orientation(self, info: StreamInfo) -> str:
-        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick), built once."""
+    def orientation(self, info: StreamInfo, beta: float = 0.1) -> str:
+        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick of gain ``beta``), built once."""
         from nmre.drills._common import orientation_node
 
-        if info.id not in self._orient:
-            node = orientation_node(info)
+        key = info.id if beta == 0.1 else f"{info.id}@{beta:g}"
+        if key not in self._orient:
+            node = orientation_node(info, beta=beta)
+            if key != info.id:  # a second filter on the same IMU: a stream id of its own
+                node = orientation_node(info, beta=beta, name=f"orient.{key}")
             self.add(node)
-            self._orient[info.id] = node.output
+            self._orient[key] = node.output
             self.note_stream(node.output, (info.id,))
-        return self._orient[info.id]
+        return self._orient[key]
 
     def neutral(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""
@@ -195,6 +199,8 @@ class Context:
                 raise
             self._built[key] = b
             self.note_stream(b.stream, b.raw, list(b.channels))
+            if "raw_rows" in b.extra:  # the signal reads only these rows of its raw streams
+                self._raw_rows[b.stream] = dict(b.extra["raw_rows"])
         return self._built[key]
 
     def resolve_signal(self, ref: str, side: str | None = None) -> tuple[str, str, str]:
@@ -212,20 +218,28 @@ class Resolver:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.raw: list[str] = []
+        self._rows: dict[str, set[int] | None] = {}  # raw stream -> rows read (None: all)
 
-    def _track(self, raw: Sequence[str]) -> None:
+    def _track(self, raw: Sequence[str], via: str | None = None) -> None:
+        rows = self.ctx._raw_rows.get(via, {}) if via is not None else {}
         for r in raw:
             if r not in self.raw:
                 self.raw.append(r)
+            have = self._rows.get(r, set())
+            self._rows[r] = None if (r not in rows or have is None) else have | set(rows[r])
+
+    def rows(self) -> dict[str, tuple[int, ...]]:
+        """Raw streams of which only some rows are read, and those rows (for the quality gate)."""
+        return {r: tuple(sorted(v)) for r, v in self._rows.items() if v is not None}
 
     def signal(self, ref: str, side: str | None = None) -> tuple[str, str]:
         stream, channel, _ = self.ctx.resolve_signal(ref, side)
-        self._track(self.ctx.raw_of(stream))
+        self._track(self.ctx.raw_of(stream), stream)
         return stream, channel
 
     def stream(self, name: str) -> str:
         b = self.ctx.built(name)
-        self._track(b.raw)
+        self._track(b.raw, b.stream)
         return b.stream
 
     def events(self, name: str) -> str:
@@ -277,7 +291,9 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
     if ctx.quality is not None and res.raw:
         from nmre.quality import QualityGate, QualityNeeds
 
-        gate = QualityGate(ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs))
+        gate = QualityGate(
+            ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs), channels=res.rows() or None
+        )
     kw.setdefault("episodes", ep)
     ctx.rule_raw[rs.id] = tuple(res.raw)
     try:

@@ -192,6 +192,7 @@ _WHOLE_SIGNAL = {
     "contraction": ("emg_envelope",),
     "relaxation": ("emg_envelope",),
     "sway": ("sway",),
+    "los": ("inclination", "acc_inclination"),
 }
 
 
@@ -639,6 +640,12 @@ def parse_drill(text: str, path: str) -> DrillSpec:
             )
         if StreamKind.EMG in sensors[seg_params["sensor"]].kinds:
             raise sg.fail("sensor", "a trunk or pelvis motion sensor (imu/acc)", seg_params["sensor"])
+        if not seg_params["turn_still"] < seg_params["turn_move"]:
+            raise sg.fail(
+                "turn_still",
+                f"a turn rate < turn_move ({seg_params['turn_move']:g} deg/s) (hysteresis)",
+                seg_params["turn_still"],
+            )
         if not seg_params["min_duration"] < seg_params["max_duration"]:
             raise sg.fail(
                 "min_duration",

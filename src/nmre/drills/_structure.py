@@ -11,6 +11,8 @@
   ``transition.start`` and ``transition.end`` arrive together, after its end:
   :meth:`Episodes.transitions` marks the units ``late`` and rules that reduce
   samples judge them from their own recent history.
+* ``targets``: the targets of a weight-shifting drill (limits of stability), shown
+  by nmre on the session clock (:mod:`nmre.drills._targets`).
 """
 
 from __future__ import annotations
@@ -94,12 +96,24 @@ def _cycles(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | No
     return Episodes.holds(node.name), Episodes.rests(node.name)
 
 
+#: Height of a sternum sensor above the hip joints, m: mid-sternum about 0.72 H and the greater
+#: trochanter 0.53 H above the floor (Winter 2009, Fig. 4.1) for a 1.75 m adult. A trunk sensor's
+#: vertical displacement is taken back to the hips through its inclination with it.
+STERNUM_LEVER = 0.33
+
+
 def _transitions(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
     from nmre.dsp.transitions import SitToStand
 
     info = ctx.sensor(p["sensor"], ctx.side)
+    seg = info.placement.segment if info.placement is not None else None
     det = SitToStand(
         info.rate,
+        still_time=p["still_time"],
+        turn_move=p["turn_move"],
+        turn_still=p["turn_still"],
+        still_dev=p["still_dev"],
+        lever=STERNUM_LEVER if seg == "trunk" else 0.0,
         displacement=p["displacement"],
         velocity=p["velocity"],
         min_duration=p["min_duration"],
@@ -110,6 +124,17 @@ def _transitions(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes
     ctx.neutral(lambda cal: det.set_calibration(cal[info.id]), (info.id,))
     ctx.segmenter_node(ProcessorNode(det, info.id, "transitions"), (info.id,))
     return Episodes.transitions("transitions"), None
+
+
+def _targets(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes | None]:
+    from nmre.drills._targets import TargetNode, target_plan
+
+    st = ctx.spec.structure
+    drive = ctx.raw_streams()[0]
+    plan = target_plan(p, st.per_set, st.sets, st.rest_between_sets)
+    node = TargetNode(drive, plan, p["message"])
+    ctx.segmenter_node(node, (drive,))
+    return Episodes.targets(node.name), None
 
 
 _ALL = (
@@ -157,17 +182,53 @@ _ALL = (
             "sensor": Param("text", "the trunk or pelvis sensor (an accelerometer is enough)"),
             "displacement": Param(
                 "number",
-                "least vertical displacement of a transition (0.2 m: the hip rises 0.35-0.45 m from a chair)",
-                0.2,
+                "least vertical displacement of a transition (the hip rises 0.35-0.45 m from a chair; "
+                "sit2standpy takes 0.125 m for a lumbar sensor)",
+                0.15,
                 unit="m",
                 lo=0.0,
                 lo_open=True,
             ),
             "velocity": Param(
                 "number",
-                "least peak vertical speed (0.2 m/s, sit2standpy)",
-                0.2,
+                "least peak vertical speed (sit2standpy: 0.2 m/s; a 6 s rise peaks near 0.12 m/s)",
+                0.08,
                 unit="m/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "still_time": Param(
+                "number",
+                "stillness that ends a movement (a slow rise has still moments; transitions chained "
+                "without a pause are split at the top and bottom of the movement)",
+                0.5,
+                unit="s",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "turn_move": Param(
+                "number",
+                "turn rate of the gravity direction that starts a movement (a slow rise hardly "
+                "shakes the sensor, but it tilts 15-40 deg)",
+                4.0,
+                unit="deg/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "turn_still": Param(
+                "number",
+                "turn rate below which the sensor may be still (quiet sitting and standing: under 1 deg/s)",
+                2.0,
+                unit="deg/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "still_dev": Param(
+                "number",
+                "the moving mean of |acc| within this of its resting value is still (a slow rise "
+                "accelerates the body by about 0.1 m/s^2)",
+                0.05,
+                unit="m/s^2",
                 lo=0.0,
                 lo_open=True,
             ),
@@ -182,6 +243,61 @@ _ALL = (
             ),
         },
         _transitions,
+        signal_param=None,
+    ),
+    Segmenter(
+        "targets",
+        "targets shown in 8 directions in turn (limits of stability: cue, lean, hold, return), one every "
+        "trial, at a share of the limits of stability; the drill is the source of the schedule",
+        {
+            "lead_in": Param("number", "time before the first target", 5.0, unit="s", lo=0.0),
+            "trial": Param(
+                "number", "time per target (NeuroCom LOS: 8 s)", 8.0, unit="s", lo=0.0, lo_open=True
+            ),
+            "rest": Param(
+                "number",
+                "pause between a target's end (its verdict) and the next cue",
+                1.0,
+                unit="s",
+                lo=0.0,
+            ),
+            "target_percent": Param(
+                "number",
+                "target distance, % of the limit of stability in its direction",
+                75.0,
+                unit="%",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "forward": Param(
+                "number",
+                "limit of stability forward (NeuroCom adult: 8 deg)",
+                8.0,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "backward": Param(
+                "number",
+                "limit of stability backward (NeuroCom adult: 4.5 deg)",
+                4.5,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "lateral": Param(
+                "number",
+                "limit of stability to each side (NeuroCom adult: 8 deg)",
+                8.0,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "message": Param(
+                "text", "the cue as each target appears", "Lean {direction} to the target and hold"
+            ),
+        },
+        _targets,
         signal_param=None,
     ),
 )
