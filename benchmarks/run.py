@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     results: list[Comparison] = []
+    load0 = os.getloadavg()
+    print(
+        f"# load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     t0 = time.perf_counter()
     for name in modules:
         mod = importlib.import_module(name)
@@ -59,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         results.extend(got)
+    load1 = os.getloadavg()
+    print(f"# load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     out = {
+        "load_average": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
         "machine": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -85,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         ]
         old["results"] = kept + [c.to_dict() for c in results]
         old.setdefault("partial_runs", []).append(
-            {"command": f"python benchmarks/run.py --only {args.only}", "seconds": out["seconds"]}
+            {
+                "command": f"python benchmarks/run.py --only {args.only}",
+                "seconds": out["seconds"],
+                "load_average": out["load_average"],
+            }
         )
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"updated {path} ({len(results)} rows of bench_{args.only})")
