@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     results: list[Comparison] = []
+    failed: list[dict[str, str]] = []
     load0 = os.getloadavg()
     print(
         f"# load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} CPUs",
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
             got = mod.run(quick=args.quick)
         except ImportError as exc:  # a peer package is missing: say so, keep going
             print(f"  skipped: {exc}")
+            continue
+        except Exception as exc:  # a broken benchmark: one line, the others still run; exit status 1
+            why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            print(f"  FAILED: {why}", flush=True)
+            failed.append({"module": name, "error": why})
             continue
         for c in got:
             print(
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
         "seconds": round(time.perf_counter() - t0, 1),
         "results": [c.to_dict() for c in results],
+        "failed": failed,
     }
     path = HERE / "results.json"
     if not args.only:
@@ -102,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"updated {path} ({len(results)} rows of bench_{args.only})")
+    if failed:
+        print(f"bench: {len(failed)} benchmark(s) failed: {', '.join(f['module'] for f in failed)}")
+        return 1
     return 0
 
 
