@@ -22,6 +22,7 @@ Measured, side by side in one run (wall seconds per hour of session):
 from __future__ import annotations
 
 import gc
+import math
 import os
 import tempfile
 import time
@@ -84,7 +85,11 @@ def run(quick: bool) -> list[Comparison]:
         per_h = 3600.0 / seconds
         print(f"  recorded {seconds:.0f} s of the kit to {size / 1e6:.0f} MB in {t_write:.2f} s")
         replay(path, {"block_seconds": None})  # warm-up: kernels loaded, file in the page cache
-        t_replay = min(_timed(lambda: replay(path))[0] for _ in range(1 if quick else 2))
+        t_replay, cpu_replay = math.inf, math.inf
+        for _ in range(1 if quick else 2):
+            c0 = time.process_time()
+            t_replay = min(t_replay, _timed(lambda: replay(path))[0])
+            cpu_replay = min(cpu_replay, time.process_time() - c0)  # CPU time: what other jobs do not add
         res = replay(path)
         print(f"  replay: {res.metrics['reps']} reps found, {len(res.events)} events")
         t_read = min(_timed(lambda: read_xdf(path))[0] for _ in range(2))
@@ -92,7 +97,8 @@ def run(quick: bool) -> list[Comparison]:
 
         t_pyxdf, _ = _timed(lambda: pyxdf.load_xdf(path, dejitter_timestamps=False))
         print(
-            f"  read_xdf {t_read:.2f} s, pyxdf.load_xdf {t_pyxdf:.2f} s, replay incl. read {t_replay:.2f} s"
+            f"  read_xdf {t_read:.2f} s, pyxdf.load_xdf {t_pyxdf:.2f} s, replay incl. read {t_replay:.2f} s "
+            f"(CPU {cpu_replay:.2f} s = {cpu_replay * per_h:.2f} s per hour)"
         )
     finally:
         for f in os.listdir(tmp):
@@ -131,6 +137,14 @@ def run(quick: bool) -> list[Comparison]:
             "real time",
             3600.0,
             f"{kit} (file of {seconds:.0f} s)",
+            f"< {TARGET_S:.0f} s",
+        ),
+        Comparison(
+            "replay 1 h, read + squat drill, CPU time",
+            cpu_replay * per_h,
+            "real time",
+            3600.0,
+            f"{kit} (file of {seconds:.0f} s); process CPU time, which other jobs on the machine do not add to",
             f"< {TARGET_S:.0f} s",
         ),
         Comparison(
