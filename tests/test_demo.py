@@ -284,10 +284,7 @@ def _simulated_drills():
 
 
 #: Drills whose demo misses today, with why (strict: the test says when one is fixed). Not hidden: listed.
-KNOWN_MISSES = {
-    "sit_to_stand": "a slow transition (3.5-6 s, seed 2) is not segmented as a transition at all",
-    "knee_extension_seated": "a fast rep (seed 2, rep 6: 1.4 s) also reads a low VMO:VL ratio (0.8 measured as low)",
-}
+KNOWN_MISSES = {}
 
 
 @pytest.mark.parametrize("name", _simulated_drills())

@@ -193,10 +193,12 @@ def test_side_and_muscles_come_from_the_placement_and_a_missing_optional_sensor_
     no_emg = [s for s in left if s.kind.value != "emg"]
     d = build_drill(spec, no_emg)
     assert [r.id for r in d.rules] == ["squat_depth", "knee_valgus", "trunk_lean"]
-    assert [s.rule for s in d.skipped] == ["vmo_timing"] and "EMG of vmo and vl" in d.skipped[0].reason
+    assert [s.rule for s in d.skipped] == ["vmo_timing", "depth_symmetry"]
+    assert "EMG of vmo and vl" in d.skipped[0].reason and "bilateral kit" in d.skipped[1].reason
     both = synthetic_kit(spec)
     d = build_drill(spec, both, settings={"side": "left"})
     assert d.side == "left" and d.bilateral
+    assert "depth_symmetry" in [r.id for r in d.rules]  # a bilateral kit adds the symmetry rule
 
 
 def nmre(*args: str) -> subprocess.CompletedProcess[str]:

@@ -152,8 +152,10 @@ class CalibrationWait(QualityGate):
         # no QualityGate.__init__: this gate delegates to ``inner`` (which may be absent)
         self.inner = inner
         self.steps = tuple(steps)
+        self.channels: dict[str, tuple[int, ...]] = {}
         if inner is not None:
             self.monitor, self.streams, self.needs = inner.monitor, inner.streams, inner.needs
+            self.channels = dict(getattr(inner, "channels", {}) or {})
 
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
         for s in self.steps:

@@ -43,6 +43,8 @@ __all__ = ["Presentation", "Session", "Studio", "StudioOptions", "build_sim_sess
 PATIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: How long the patient view keeps one message, session s.
 MESSAGE_SECONDS = 4.0
+#: How often (s) a thread holding the GIL is asked to hand it over (CPython's default: 0.005).
+SWITCH_INTERVAL = 0.001
 #: Seconds of signal the dashboard's traces show.
 WINDOW = 10.0
 
@@ -225,13 +227,20 @@ def presentation_for(
     counter_label = counter.label if counter is not None and counter.label else None
     if main is not None and main.kind == "gauge":
         rng = sonify.range if sonify is not None and sonify.signal == main.signal and sonify.range else None
+        scale = (rng[0], rng[1] + 10.0) if rng else (0.0, 100.0)
+        if rng is None:  # no sound range to borrow: from 0 to 1.3 x the far edge of the target band
+            band = next((r for r in spec.rules if r.id == main.band_from), None)
+            edges = [abs(v) for v in (getattr(band, "lo", None), getattr(band, "hi", None)) if v is not None]
+            edges = [v for v in edges if math.isfinite(v) and v > 0]
+            if edges:
+                scale = (0.0, 1.3 * max(edges))
         label = main.label or main.signal or ""
         return Presentation(
             "gauge",
             label,
             label=label,
-            range_lo=rng[0] if rng else 0.0,
-            range_hi=(rng[1] + 10.0) if rng else 100.0,
+            range_lo=scale[0],
+            range_hi=scale[1],
             downward=spec.movement in DOWNWARD_MOVEMENTS,
             sonification=sonification,
             reps_total=reps if reps is not None else spec.structure.per_set,
@@ -678,6 +687,22 @@ class Studio(QtCore.QObject):
                     plot.setTitle(f"{label}; {plot.titleLabel.text}", size="10pt")
                     d.traces.plots[key] = plot  # the rule's band goes on the signal's plot
                 self._pending_bands.append((key, stream, channel, n))
+        # the signals the patient's pictures follow that no rule plot shows (the lean of a weight shift)
+        for n in map(inner, s.nodes):
+            watched = getattr(n, "watched", None)
+            if not callable(watched):
+                continue
+            for label, stream, channel in watched():
+                if (
+                    (stream, channel) in by_signal
+                    or label.startswith("sound ")
+                    or stream == s.presentation.dot_stream  # the sway plot shows both of its channels
+                ):
+                    continue
+                key = f"feedback:{label}"
+                by_signal[(stream, channel)] = key
+                d.traces.add_plot(key, f"{label}  ({stream}:{channel})", "", [channel], height=3)
+                self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
         pres = s.presentation
         if pres.dot_stream:
             d.traces.add_plot("sway", f"Sway ({pres.dot_stream})", "m/s²", ["acc_ap", "acc_ml"], height=3)
@@ -1560,6 +1585,9 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
+    # the engine, BLE and GUI threads share the GIL: hand it over every 1 ms rather than CPython's 5 ms, so a
+    # block (and the cue it causes) never waits a whole dashboard frame of Python behind the painting thread
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
     first = Studio(session, opts, app, factory=factory)

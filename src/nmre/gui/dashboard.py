@@ -577,7 +577,7 @@ class Dashboard(QtWidgets.QMainWindow):
             box.setDecimals(1 if abs(v) >= 1 else 3)
             box.setSingleStep(1.0 if abs(v) >= 10 else 0.1 if abs(v) >= 1 else 0.005)
             box.setValue(v)
-            box.setSuffix(f" {unit}" if unit else "")
+            box.setSuffix(f" {unit}" if unit and unit not in ("1", "count") else "")
             box.setKeyboardTracking(False)
             row.addWidget(box)
             boxes.append(box)

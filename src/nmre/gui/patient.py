@@ -294,6 +294,12 @@ class PatientView(QtWidgets.QWidget):
         dx, dy = sc.dot
         r = math.hypot(dx, dy) if math.isfinite(dx) and math.isfinite(dy) else math.nan
         inside = None if (zone is None or not math.isfinite(r)) else r <= zone
+        if sc.mode == "los":  # no zone to stay in: the dot turns green on the target shown now
+            inside = None
+            if sc.los_active is not None and math.isfinite(r):
+                a = math.radians(90 - 45 * sc.los_active)
+                tx, ty = math.cos(a) * outer * 0.82 / unit, math.sin(a) * outer * 0.82 / unit
+                inside = True if math.hypot(dx - tx, dy - ty) * unit <= 70 else None
         if zone is not None and sc.mode == "balance":
             zc = QtGui.QColor(t.zone)
             zc.setAlpha(110 if inside is not False else 60)
@@ -318,7 +324,11 @@ class PatientView(QtWidgets.QWidget):
                 p.drawPolyline(QtGui.QPolygonF(pts[k : k + step + 1]))
         if math.isfinite(r):
             pt = _clamp_point(c, dx, dy, unit, outer)
-            p.setBrush(QtGui.QColor(t.dot if inside is not False else t.out))
+            p.setBrush(
+                QtGui.QColor(
+                    t.good if inside and sc.mode == "los" else t.dot if inside is not False else t.out
+                )
+            )
             p.setPen(QtGui.QPen(QtGui.QColor(t.background), 8))
             p.drawEllipse(pt, 48, 48)
         if sc.mode == "balance" and zone is not None and inside is not None:

@@ -27,6 +27,7 @@ from nmre.rules.emg import (
 )
 from nmre.rules.movement import HoldTimeRule, SmoothnessRule, TemplateRule
 from nmre.rules.quantities import QUANTITIES, Quantity
+from nmre.rules.stability import LosRule
 
 __all__ = [
     "QUANTITIES",
@@ -40,6 +41,7 @@ __all__ = [
     "Episodes",
     "HoldTimeRule",
     "LimitRule",
+    "LosRule",
     "Measured",
     "Messages",
     "OnsetNode",
@@ -72,6 +74,7 @@ _BUILTIN: tuple[type[Rule], ...] = (
     SymmetryRule,
     TemplateRule,
     CombinedRule,
+    LosRule,
 )
 
 #: Rule kind name → class, for every built-in kind (read-only).
