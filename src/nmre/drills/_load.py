@@ -92,9 +92,16 @@ def _sensor(t: Table) -> SensorSpec:
     muscles: tuple[str, ...] = ()
     if emg:
         muscles = t.texts("muscles")
-        for m in muscles:
-            if m not in MUSCLES:
-                raise t.fail("muscles", "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + ")", m)
+        if muscles == ("any",):  # any one muscle: which one comes from the placement
+            pass
+        else:
+            for m in muscles:
+                if m not in MUSCLES:
+                    raise t.fail(
+                        "muscles",
+                        "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + '), or ["any"]',
+                        m,
+                    )
     else:
         segments = t.texts("segment")
         for s in segments:
@@ -237,8 +244,12 @@ def _rule(t: Table, refs: _Refs, kinds: Mapping[str, Any]) -> RuleSpec:
             refs.whole(t, key, v, _WHOLE_SIGNAL[kind_name])
         elif p.type == "muscle" and isinstance(v, str):
             sig = params.get("signal") or t.data.get("signal")
-            if v not in MUSCLES:
-                raise t.fail(key, "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + ")", v)
+            if v not in MUSCLES and v != "placed":
+                raise t.fail(
+                    key,
+                    "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + "), or placed",
+                    v,
+                )
             if isinstance(sig, str) and sig in refs.signals:
                 chans = refs.channels(sig)
                 if v not in chans:

@@ -391,7 +391,10 @@ def _fixed(ch: Mapping[str, str]) -> Callable[[Mapping[str, Any], Mapping[str, A
 def _emg_channels(p: Mapping[str, Any], sensors: Mapping[str, Any]) -> Mapping[str, str]:
     s = sensors.get(p["sensor"])
     unit = "%" if p.get("normalise") == "reference" else "mV"
-    return {m: unit for m in (getattr(s, "muscles", ()) or ())}
+    muscles = tuple(getattr(s, "muscles", ()) or ())
+    if muscles == ("any",):  # the muscle the electrodes are on, named when the drill is built
+        return {"placed": unit}
+    return {m: unit for m in muscles}
 
 
 _ALL = (
