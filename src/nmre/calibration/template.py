@@ -146,7 +146,8 @@ class TemplateCapture(CalibrationStep):
     def _push(self, block: Block) -> None:
         self._store(block)
         if len(self._span) == 2:
-            self._take(*self._span, float(block.times[-1]) if block.n_samples else self._span[1])
+            t0, t1 = self._span[0], self._span[1]
+            self._take(t0, t1, float(block.times[-1]) if block.n_samples else t1)
         elif not self.finished:
             self._wait(
                 "demonstrate one repetition"

@@ -676,10 +676,10 @@ def parse_drill(text: str, path: str) -> DrillSpec:
     # rules
     rules: dict[str, RuleSpec] = {}
     for t in top.tables("rules"):
-        r = _rule(t, refs, kinds)
-        if r.id in rules:
-            raise t.fail("id", "a rule id used once", r.id)
-        rules[r.id] = r
+        rule = _rule(t, refs, kinds)
+        if rule.id in rules:
+            raise t.fail("id", "a rule id used once", rule.id)
+        rules[rule.id] = rule
     if not rules:
         raise top.fail("rules", "at least one [[rules]] table")
     feedback = _feedback(top.table("feedback", None), refs, rules, unit)
