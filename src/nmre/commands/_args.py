@@ -11,7 +11,7 @@ import argparse
 import math
 from typing import NoReturn
 
-__all__ = ["Parser", "integer", "positive_int", "positive_seconds"]
+__all__ = ["Parser", "integer", "non_negative_seconds", "positive_int", "positive_seconds"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,4 +48,15 @@ def positive_seconds(text: str) -> float:
         v = math.nan
     if not (0 < v < math.inf):
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return v
+
+
+def non_negative_seconds(text: str) -> float:
+    """A finite number of seconds >= 0 (a session time)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (0 <= v < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a session time in seconds >= 0, got {text!r}")
     return v

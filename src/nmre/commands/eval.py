@@ -93,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
             return 2
 
     from nmre.eval.report import write_table
-    from nmre.eval.suite import results_document, run_suite
+    from nmre.eval.suite import results_document, run_suite, suite_plan
 
     suite = "quick" if args.quick else "full"
-    run_ = run_suite(suite, drills, workers=args.workers, progress=_progress(sys.stderr))
+    total = len(suite_plan(suite, drills)[0])
+    run_ = run_suite(suite, drills, workers=args.workers, progress=_progress(sys.stderr, total))
     figures = run_.figures
     try:
         if args.results is not None:
@@ -130,14 +131,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(err: Any) -> Any:
-    """Every tenth of the suite, one line on stderr (a long run is not silent)."""
-    state = {"n": 0, "total": 0}
+def _progress(err: Any, total: int) -> Any:
+    """A failed case at once, and every tenth of the suite one line on stderr (a long run is not silent)."""
+    import time
+
+    state = {"n": 0, "t0": time.perf_counter()}
+    step = max(1, total // 10)
 
     def report(result: Any) -> None:
         state["n"] += 1
         if result.failure is not None:
             f = result.failure
             err.write(f"nmre eval: case {f.name} (seed {f.seed}) failed: {f.error}\n")
+        n = state["n"]
+        if n % step == 0 or n == total:
+            err.write(f"nmre eval: {n}/{total} sessions, {time.perf_counter() - state['t0']:.0f} s\n")
+            err.flush()
 
     return report

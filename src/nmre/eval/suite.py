@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nmre.eval.cases import Case, suite_cases
-from nmre.eval.drills_view import drill_names, full_kit_rules, uses_emg
+from nmre.eval.drills_view import drill_names, emg_kits, full_kit_rules
 from nmre.eval.metrics import TARGETS, aggregate
 from nmre.eval.model import CaseResult, RuleView
 from nmre.eval.run import run_cases
@@ -49,7 +49,7 @@ def suite_plan(
     names = list(drills) if drills else drill_names()
     rules = {d: full_kit_rules(d) for d in names}
     # mains hum and electrode motion artefacts are conditions of the drills that read EMG
-    emg = {d: uses_emg(d) for d in names}
+    emg = {d: emg_kits(d) for d in names}
     cases = suite_cases(suite, names, emg)
     skipped = sorted({c.group for c in cases if not supports(c.group)})
     cases = [c for c in cases if supports(c.group)]
