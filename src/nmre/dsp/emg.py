@@ -42,12 +42,8 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, StreamInfo, StreamKind
 from nmre.dsp import _emg_kernels as K
 from nmre.dsp._filter_checks import as_signal
-<<<<<<< HEAD
 from nmre.dsp._protect import protected
-from nmre.dsp.filters import design_sos, group_delay, notch_sos, passband_delay
-=======
 from nmre.dsp.filters import SosFilter, design_sos, group_delay, notch_sos, passband_delay
->>>>>>> main
 from nmre.dsp.onset import MAD_TO_SD, ContractionDetector, OnsetDetector, robust_baseline
 from nmre.errors import ConfigError, InputError
 

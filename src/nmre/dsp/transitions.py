@@ -77,12 +77,8 @@ from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
-<<<<<<< HEAD
 from nmre.dsp._protect import protected
-from nmre.dsp.filters import design_sos
-=======
 from nmre.dsp.filters import design_sos, group_delay
->>>>>>> main
 from nmre.dsp.inclination import _rotation, lp_axes, up_angles
 from nmre.errors import ConfigError, InputError, expected
 
