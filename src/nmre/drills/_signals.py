@@ -165,7 +165,14 @@ class JointTap(Processor):
         self._apply()
 
     def process(self, block: Block) -> Block:
-        if block.n_samples:
+        n = block.times.shape[0]
+        if n and not (self.align and "heading" not in self.cal):
+            q = block.values
+            last = q[:, n - 1]
+            if math.isfinite(float(last.sum())):  # the usual block: its last sample is finite (no numpy scan)
+                self._last[block.stream] = last
+                return self.joint.process(block)  # type: ignore[no-any-return]
+        if n:
             q = block.values
             ok = np.flatnonzero(np.all(np.isfinite(q), axis=0))
             if ok.size:
