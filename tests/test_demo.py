@@ -284,10 +284,7 @@ def _simulated_drills():
 
 
 #: Drills whose demo misses today, with why (strict: the test says when one is fixed). Not hidden: listed.
-KNOWN_MISSES = {
-    "sit_to_stand": "a slow transition (3.5-6 s, seed 2) is not segmented as a transition at all",
-    "knee_extension_seated": "a fast rep (seed 2, rep 6: 1.4 s) also reads a low VMO:VL ratio (0.8 measured as low)",
-}
+KNOWN_MISSES = {}
 
 
 @pytest.mark.parametrize("name", _simulated_drills())
@@ -373,3 +370,9 @@ def test_request_at_with_another_schedule_is_one_line_and_nothing_on_stdout():
     assert proc.stdout == ""
     assert "--request-at: expected it with --schedule self-controlled" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_minimal_kit_injects_no_default_error_that_no_worn_sensor_can_see():
+    s = run_demo(DemoOptions(drill="shoulder_scaption", kit="minimal", seed=1)).summary
+    assert "shoulder_shrug" not in s["errors"] and any("shrug" in x for x in s["skipped_rules"])
+    assert s["verdict"] == "match"

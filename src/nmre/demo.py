@@ -215,6 +215,15 @@ def sim_config(spec: Any, opts: DemoOptions) -> tuple[Any, Any]:
         kw["duration"] = opts.seconds if opts.seconds is not None else 40.0
     elif count is not None and opts.reps is not None:
         kw[count] = opts.reps
+    from nmre.drills import target_plan
+
+    plan = target_plan(spec, opts.level)
+    if plan and "cues" in fields:  # the body follows the targets the drill shows, as a patient the screen
+        rounds = -(-len(plan) // _PER_ROUND)
+        cues = [t.cue for t in plan]
+        while len(cues) < _PER_ROUND * rounds:
+            cues.append(cues[-1] + plan[-1].end - plan[-1].cue)
+        kw.update(rounds=rounds, cues=cues)
     base = cls(**kw)
     n = int(getattr(base, count)) * (_PER_ROUND if count == "rounds" else 1) if count else 0
     duration = float(getattr(base, "duration", 0.0)) if timed else 0.0
@@ -328,6 +337,23 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     cfg, errors = sim_config(spec, opts)
     sim = simulate(cfg, seed=opts.seed, kit=opts.kit)
     drill = build_drill(spec, sim.streams, level=opts.level, settings=opts.settings)
+    if opts.errors is None and drill.skipped:
+        # default errors only for rules that run with this kit (an error no sensor worn can see is not shown)
+        unseen = {
+            label
+            for sk in drill.skipped
+            for label in (spec.rule(sk.rule).error_below, spec.rule(sk.rule).error_above)
+            if label
+        }
+        if isinstance(errors, list):
+            kept: Any = [e for e in errors if e[0] not in unseen]
+        else:
+            kept = {k: tuple(x for x in v if x not in unseen) for k, v in errors.items()}
+            kept = {k: v for k, v in kept.items() if v}
+        if kept != errors:
+            errors = kept
+            cfg = dataclasses.replace(cfg, errors=errors)
+            sim = simulate(cfg, seed=opts.seed, kit=opts.kit)
     schedule = drill.make_schedule(opts.schedule)
     for t in opts.requests:
         schedule.request(float(t))

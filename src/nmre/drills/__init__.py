@@ -47,6 +47,7 @@ __all__ = [
     "load_drill",
     "rule_kinds",
     "synthetic_kit",
+    "target_plan",
 ]
 
 
@@ -229,6 +230,23 @@ def build_drill(
     spec = apply_settings(spec, settings or {})
     side = spec.settings["side"].value if "side" in spec.settings else None
     return build(spec, streams, level=level, side=side, quality=quality, calibration=calibration)
+
+
+def target_plan(spec_or_name: DrillSpec | str | os.PathLike[str], level: int | None = None) -> list[Any]:
+    """The targets a drill shows (:class:`nmre.drills._targets.Target`: cue, direction, distance), in order.
+
+    Empty for a drill without a ``targets`` segmenter. Times are from the session's first sample;
+    the simulator follows them (``LosConfig(cues=[t.cue for t in plan])``) as a patient follows the screen.
+    """
+    from nmre.drills._targets import target_plan as plan
+
+    spec = spec_or_name if isinstance(spec_or_name, DrillSpec) else load_drill(spec_or_name)
+    if level is not None:
+        spec = apply_settings(spec, spec.level(level).settings, f"level {level}")
+    st = spec.structure
+    if st.segmenter.kind != "targets":
+        return []
+    return plan(st.segmenter.params, st.per_set, st.sets, st.rest_between_sets)
 
 
 def __getattr__(name: str) -> Any:

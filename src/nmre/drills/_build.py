@@ -161,16 +161,19 @@ class Context:
     def segmenter_node(self, node: Node, raw: Sequence[str]) -> None:
         self._segmenter.append(node)
 
-    def orientation(self, info: StreamInfo) -> str:
-        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick), built once."""
+    def orientation(self, info: StreamInfo, beta: float = 0.1) -> str:
+        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick of gain ``beta``), built once."""
         from nmre.drills._common import orientation_node
 
-        if info.id not in self._orient:
-            node = orientation_node(info)
+        key = info.id if beta == 0.1 else f"{info.id}@{beta:g}"
+        if key not in self._orient:
+            node = orientation_node(info, beta=beta)
+            if key != info.id:  # a second filter on the same IMU: a stream id of its own
+                node = orientation_node(info, beta=beta, name=f"orient.{key}")
             self.add(node)
-            self._orient[info.id] = node.output
+            self._orient[key] = node.output
             self.note_stream(node.output, (info.id,))
-        return self._orient[info.id]
+        return self._orient[key]
 
     def neutral(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""
@@ -204,6 +207,8 @@ class Context:
         """``"knee.flexion"`` → (stream id, channel, unit)."""
         name, _, channel = ref.partition(".")
         b = self.built(name, side)
+        if channel == "placed" and b.channels:  # any muscle: the one the electrodes are placed on
+            channel = next(iter(b.channels))
         if channel not in b.channels:  # a goniometer gives the flexion only
             raise _Unavailable(f"{ref}: the sensors worn give {', '.join(b.channels)} only")
         return b.stream, channel, b.channels[channel]
@@ -239,6 +244,13 @@ class Resolver:
         self._track(b.raw, b.stream)
         return b.stream
 
+    def first_channel(self, stream: str) -> str:
+        """The first channel of a built stream (the placed muscle of a one-muscle EMG)."""
+        chans = self.ctx._channels.get(stream) or []
+        if not chans:
+            raise _Unavailable(f"stream {stream!r} has no channels")
+        return str(chans[0])
+
     def events(self, name: str) -> str:
         return self.stream(name)
 
@@ -271,6 +283,9 @@ def _kwargs(cls: type[Rule], rs: RuleSpec, res: Resolver) -> dict[str, Any]:
             out[key] = res.signal(value)
         else:
             out[key] = value
+    for key, value in params.items():  # muscle = "placed": the muscle of the rule's EMG stream
+        if cls.PARAMS[key].type == "muscle" and value == "placed" and "stream" in out:
+            out[key] = res.first_channel(out["stream"])
     return out
 
 

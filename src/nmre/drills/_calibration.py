@@ -152,8 +152,10 @@ class CalibrationWait(QualityGate):
         # no QualityGate.__init__: this gate delegates to ``inner`` (which may be absent)
         self.inner = inner
         self.steps = tuple(steps)
+        self.channels: dict[str, tuple[int, ...]] = {}
         if inner is not None:
             self.monitor, self.streams, self.needs = inner.monitor, inner.streams, inner.needs
+            self.channels = dict(getattr(inner, "channels", {}) or {})
 
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
         for s in self.steps:
@@ -277,7 +279,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             for rule in rules:
                 if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):
                     continue
-                channels = list(getattr(rule, "template_channels", (rule.channel,)))  # type: ignore[attr-defined]
+                channels = list(getattr(rule, "template_channels", (rule.channel,)))
                 old = rec.templates.get(rule.id)
                 if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
                     rule.use_template(old.array)  # type: ignore[attr-defined]

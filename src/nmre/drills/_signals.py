@@ -96,63 +96,93 @@ def _joint_angle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         flexion_sign=_FLEXION_SIGN[sig.params["joint"]],
         name=name,
     )
-    cal: dict[str, np.ndarray] = {}
-    proc: Processor = joint
-    if sig.params["align"] == "ml_axis":
-        proc = MlAxisAlignment(joint, cal, p.id, d.id)
-
-    def calibrate(q: Mapping[str, np.ndarray]) -> None:
-        cal.update({k: q[k] for k in (p.id, d.id) if k in q})
-        joint.set_calibration(proximal=cal.get(p.id), distal=cal.get(d.id), heading=cal.get("heading"))
-
-    ctx.neutral(calibrate, (p.id, d.id))
-    ctx.functional(calibrate, (p.id, d.id))
-    ctx.add(ProcessorNode(proc, (op, od), name))
+    tap = JointTap(joint, p.id, d.id, align=sig.params["align"] == "ml_axis")
+    ctx.neutral(tap.calibrate_neutral, (p.id, d.id))
+    ctx.functional(tap.calibrate, (p.id, d.id))
+    ctx.add(ProcessorNode(tap, (op, od), name))
     return Built(name, _JOINT, (p.id, d.id), rate=d.rate)
 
 
-class MlAxisAlignment(Processor):
-    """A :class:`~nmre.dsp.joints.JointAngle` whose two filters' headings are aligned on the first samples
-    by the sensors' medio-lateral (y) axes.
+class JointTap(Processor):
+    """A :class:`~nmre.dsp.joints.JointAngle` with its calibrations and the two filters' heading alignment.
 
-    A 6-axis filter starts with zero yaw from roll and pitch; for a sensor lying with
-    its x axis near vertical (a thigh sensor when seated) roll and yaw are not
-    separable and the filter's heading is arbitrary, so the two segments' orientations
-    do not compare (the knee read 175 deg straight). In any sagittal-plane posture
-    (sitting, standing) both sensors' y axes are horizontal and parallel when they are
-    strapped medio-laterally: ``h = Rz(yaw_y(prox) - yaw_y(dist))`` at the first
-    distal sample after a proximal one aligns them. A strap rotated about the long axis
-    tilts y out of the horizontal and leaves a heading error of the same order.
+    Each 6-axis filter starts with its own heading (zero yaw from roll and pitch), so two
+    segments compare only once their headings are aligned (``nmre.dsp.joints``). The tap
+    keeps the latest orientation of each sensor; when the neutral pose is calibrated it
+    keeps them as the neutral orientations and aligns the calibrated segments' headings
+    there (:func:`~nmre.dsp.joints.heading_alignment`); when the long-axis calibration
+    replaces the sensor-to-segment rotations, the headings are aligned again from the same
+    neutral orientations (a sensor strapped 15 deg round its long axis otherwise turns
+    the shank's frame 15 deg against the thigh's, and flexion reads as valgus).
+
+    ``align=True`` (seated drills, no neutral pose): on the first samples, the headings
+    are aligned by the sensors' medio-lateral (y) axes instead. For a sensor lying with
+    its x axis near vertical (a thigh sensor when seated) roll and yaw are not separable
+    and the filter's heading is arbitrary (the knee read 175 deg straight); in a
+    sagittal-plane posture both sensors' y axes are horizontal and parallel when they are
+    strapped medio-laterally. A strap rotated about the long axis tilts y out of the
+    horizontal and leaves a heading error of the same order.
     """
 
-    def __init__(self, joint: Any, cal: dict[str, np.ndarray], proximal: str, distal: str) -> None:
-        self.joint, self.cal = joint, cal
-        self.raw = (proximal, distal)
+    def __init__(self, joint: Any, proximal: str, distal: str, *, align: bool = False) -> None:
+        self.joint, self.raw, self.align = joint, (proximal, distal), align
         self.proximal, self.distal = joint.proximal, joint.distal
-        self._last: np.ndarray | None = None
+        self.cal: dict[str, np.ndarray] = {}
+        self._last: dict[str, np.ndarray] = {}
+        self._neutral: tuple[np.ndarray, np.ndarray] | None = None
 
     def reset(self) -> None:
         self.joint.reset()
-        self._last = None
-        self.cal.pop("heading", None)
+        self._last = {}
+        if self.align:
+            self.cal.pop("heading", None)
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
-        return self.joint.output_info(info)
+        return self.joint.output_info(info)  # type: ignore[no-any-return]
+
+    def _apply(self) -> None:
+        self.joint.set_calibration(
+            proximal=self.cal.get(self.raw[0]),
+            distal=self.cal.get(self.raw[1]),
+            heading=self.cal.get("heading"),
+        )
+
+    def calibrate_neutral(self, q: Mapping[str, np.ndarray]) -> None:
+        """The neutral pose's rotations: keep the orientations now as the neutral ones, align there."""
+        if self.proximal in self._last and self.distal in self._last:
+            self._neutral = (self._last[self.proximal].copy(), self._last[self.distal].copy())
+        self.calibrate(q)
+
+    def calibrate(self, q: Mapping[str, np.ndarray]) -> None:
+        """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose."""
+        from nmre.dsp.joints import heading_alignment
+
+        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
+        if self._neutral is not None:
+            self.cal["heading"] = heading_alignment(
+                self._neutral[0], self._neutral[1], self.cal.get(self.raw[0]), self.cal.get(self.raw[1])
+            )
+        self._apply()
 
     def process(self, block: Block) -> Block:
-        if block.n_samples and "heading" not in self.cal:
+        n = block.times.shape[0]
+        if n and not (self.align and "heading" not in self.cal):
+            q = block.values
+            last = q[:, n - 1]
+            if math.isfinite(float(last.sum())):  # the usual block: its last sample is finite (no numpy scan)
+                self._last[block.stream] = last
+                return self.joint.process(block)  # type: ignore[no-any-return]
+        if n:
             q = block.values
             ok = np.flatnonzero(np.all(np.isfinite(q), axis=0))
-            if block.stream == self.proximal and ok.size:
-                self._last = q[:, ok[-1]].copy()
-            elif block.stream == self.distal and ok.size and self._last is not None:
-                half = 0.5 * (_yaw_of_y(self._last) - _yaw_of_y(q[:, ok[0]]))
-                self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
-                self.joint.set_calibration(
-                    proximal=self.cal.get(self.raw[0]),
-                    distal=self.cal.get(self.raw[1]),
-                    heading=self.cal["heading"],
-                )
+            if ok.size:
+                if self.align and "heading" not in self.cal and block.stream == self.distal:
+                    prox = self._last.get(self.proximal)
+                    if prox is not None:
+                        half = 0.5 * (_yaw_of_y(prox) - _yaw_of_y(q[:, ok[0]]))
+                        self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
+                        self._apply()
+                self._last[block.stream] = q[:, ok[-1]]
         return self.joint.process(block)  # type: ignore[no-any-return]
 
     def pop_events(self) -> list[Any]:
@@ -170,7 +200,7 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.joints import TrunkInclination
 
     s = ctx.sensor(sig.params["sensor"], side)
-    o = ctx.orientation(s)
+    o = ctx.orientation(s, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     lean = TrunkInclination(name=name)
     ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
@@ -211,6 +241,20 @@ def _guarded(ctx: Context, info: StreamInfo) -> str:
     return clean
 
 
+#: Surface-EMG band-pass, Hz (De Luca 2010: 20-450 Hz holds the signal's power).
+EMG_BAND = (20.0, 450.0)
+#: Highest upper corner as a fraction of the sample rate: devices that sample below 1 kHz (the Myo
+#: armband: 200 Hz) carry only what lies below their Nyquist frequency, so the band stops at 0.45 fs
+#: (Myo: 20-90 Hz) instead of refusing the stream. Engineering default.
+EMG_NYQUIST_FRACTION = 0.45
+
+
+def emg_band(rate: float) -> tuple[float, float]:
+    """The band-pass corners for EMG sampled at ``rate`` Hz: :data:`EMG_BAND`, the upper corner kept below Nyquist."""
+    lo, hi = EMG_BAND
+    return lo, min(hi, EMG_NYQUIST_FRACTION * rate)
+
+
 def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.emg import EmgChain
     from nmre.dsp.pipeline import Pipeline
@@ -218,7 +262,9 @@ def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     info = ctx.sensor(sig.params["sensor"], side)
     clean = _guarded(ctx, info)
     name = f"{info.id}.{sig.name}"
-    chain = EmgChain(info.n_channels, info.rate, cutoff=sig.params["cutoff"], name=name)
+    chain = EmgChain(
+        info.n_channels, info.rate, band=emg_band(info.rate), cutoff=sig.params["cutoff"], name=name
+    )
     if sig.params["normalise"] != "reference":
         ctx.add(ProcessorNode(chain, clean, name))
         return Built(name, {m: "mV" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
@@ -261,9 +307,7 @@ class PercentOfReference(Processor):
 
 
 def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
-    from nmre.dsp.emg import OnsetDetector, Rectifier, Tkeo
-    from nmre.dsp.filters import SosFilter
-    from nmre.dsp.pipeline import Pipeline
+    from nmre.dsp.emg import OnsetDetector, TkeoConditioner
     from nmre.rules.emg import OnsetNode
 
     info = ctx.sensor(sig.params["sensor"], side)
@@ -275,14 +319,8 @@ def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         )
     clean = _guarded(ctx, info)
     n, p = info.n_channels, sig.params
-    cond = Pipeline(
-        [
-            SosFilter.bandpass(20.0, 450.0, info.rate, n),
-            Tkeo(n),
-            Rectifier(n),
-            SosFilter.lowpass(p["lowpass"], info.rate, n),
-        ]
-    )
+    # band-pass 20-450 Hz (below Nyquist: emg_band), TKEO, rectify, low-pass: one kernel call per block
+    cond = TkeoConditioner(n, info.rate, *emg_band(info.rate), p["lowpass"])
     det = OnsetDetector(n, info.rate, k_on=p["k_on"], k_off=p["k_off"], t_on=p["t_on"], t_off=p["t_off"])
     node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"])
     ctx.add(node)
@@ -376,7 +414,10 @@ def _fixed(ch: Mapping[str, str]) -> Callable[[Mapping[str, Any], Mapping[str, A
 def _emg_channels(p: Mapping[str, Any], sensors: Mapping[str, Any]) -> Mapping[str, str]:
     s = sensors.get(p["sensor"])
     unit = "%" if p.get("normalise") == "reference" else "mV"
-    return {m: unit for m in (getattr(s, "muscles", ()) or ())}
+    muscles = tuple(getattr(s, "muscles", ()) or ())
+    if muscles == ("any",):  # the muscle the electrodes are on, named when the drill is built
+        return {"placed": unit}
+    return {m: unit for m in muscles}
 
 
 _ALL = (
@@ -414,7 +455,18 @@ _ALL = (
     SignalKind(
         "inclination",
         "inclination of a segment from vertical: total, sagittal (forward +), frontal (deg)",
-        {"sensor": Param("text", "the sensor on the segment")},
+        {
+            "sensor": Param("text", "the sensor on the segment"),
+            "gain": Param(
+                "number",
+                "Madgwick gain (0.1 rad/s; lower trusts the gyroscope more while the segment accelerates, "
+                "as in a quick whole-body lean)",
+                0.1,
+                unit="rad/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+        },
         _one("sensor"),
         _fixed(_TRUNK),
         _inclination,

@@ -148,17 +148,32 @@ def _demonstrated(drill: str) -> int:
     return 1 if "template" in steps else 0
 
 
+def _schedule(drill: str, cls: Any) -> dict[str, Any]:
+    """The drill's target schedule for a movement that follows one (limits of stability: the drill shows the
+    targets, the body follows them, as a patient follows the screen); nothing for other movements."""
+    from nmre.drills import target_plan
+
+    plan = target_plan(drill)
+    if not plan or "cues" not in {f.name for f in dataclasses.fields(cls)}:
+        return {}
+    rounds = -(-len(plan) // 8)
+    cues = [t.cue for t in plan]
+    while len(cues) < 8 * rounds:
+        cues.append(cues[-1] + plan[-1].end - plan[-1].cue)
+    return {"rounds": rounds, "cues": cues}
+
+
 def _record_config(case: Case, cls: Any, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
     """A movement made of records: one error per record, its severity across the rule's tolerance."""
     from nmre.sim import ERRORS
 
     edges = _edges(rules)
     labels = [k for k in cls.error_labels if k in edges and not edges[k][0].tolerance.relative]
-    cfg = cls()
+    cfg = cls(**_schedule(case.drill, cls))
     if case.clean or not labels:
         return cfg, {"errors": {}}
     rng = case_rng(case, "severity")
-    n = _count(cfg)
+    n = len(cfg.cues) if getattr(cfg, "cues", ()) else _count(cfg)
     off = int(rng.integers(len(labels)))
     errors: dict[int, dict[str, float | None]] = {}
     for i in range(_demonstrated(case.drill), n):

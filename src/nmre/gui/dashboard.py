@@ -74,6 +74,31 @@ class _PaintTimedLayout(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtg
             self.painted()
 
 
+class _TraceCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """A curve whose bounding box is its plot's visible range: pyqtgraph measures the data (NaN-aware
+    min and max, and the pen's pixel padding) four times per frame for every curve, a third of a frame.
+
+    The plots never auto-range from their curves (fixed ranges, or :meth:`TracePanel.rescale` from the
+    data itself) and clip their curves, so the visible range is all Qt needs to know what to repaint.
+    """
+
+    _box: QtCore.QRectF | None = None
+
+    def boundingRect(self) -> QtCore.QRectF:
+        if self._box is None:
+            vb = self.getViewBox()
+            if vb is None:
+                return QtCore.QRectF()
+            r = vb.viewRect()
+            self._box = r.adjusted(-0.02 * r.width(), -0.02 * r.height(), 0.02 * r.width(), 0.02 * r.height())
+        return self._box
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self._box = None
+        super().viewRangeChanged()
+
+
 class TracePanel:
     """Stacked plots sharing the time axis in one layout (a tab of the dashboard)."""
 
@@ -109,6 +134,7 @@ class TracePanel:
             plot.setYRange(*y_range, padding=0.02)
         plot.setTitle(title, size="10pt")
         plot.setLabel("left", unit)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # "m/s²", not "m/s² (x0.001)": the values as measured
         # no axis grid: an axis with a grid spans the plot and is repainted (slowly) with every new sample
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
@@ -119,7 +145,7 @@ class TracePanel:
             colour = THERAPIST["traces"][i % len(THERAPIST["traces"])]
             # a bare curve item (no PlotDataItem layer: the controller decimates and clips itself);
             # a 1 px cosmetic pen takes Qt's fast line path
-            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
+            curve = _TraceCurve(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
             plot.addItem(curve)
             self.curves[(key, i)] = curve
         self.widget.ci.layout.setRowStretchFactor(row, height)
@@ -220,10 +246,18 @@ class TracePanel:
 
     def rescale(self) -> None:
         """Fit each plot without a fixed scale to its data, when the data left the range or use less than half of it."""
+        edges: dict[int, list[float]] = {}  # the target bands shown on each plot stay in view
+        for key, band in self.bands.items():
+            values = band.getRegion() if isinstance(band, pg.LinearRegionItem) else (band.value(),)
+            edges.setdefault(id(self.plots[key]), []).extend(float(v) for v in values)
+        seen: set[int] = set()
         for key, plot in self.plots.items():
-            if getattr(plot, "fixed_y", True):
+            if getattr(plot, "fixed_y", True) or id(plot) in seen:
                 continue
+            seen.add(id(plot))
             lo, hi = np.inf, -np.inf
+            for v in edges.get(id(plot), ()):
+                lo, hi = min(lo, v), max(hi, v)
             for (k, _), curve in self.curves.items():
                 if k != key:
                     continue
@@ -415,9 +449,14 @@ class Dashboard(QtWidgets.QMainWindow):
         self.metrics.setHorizontalHeaderLabels(["last judged", "value", "target"])
         self.metrics.verticalHeader().setVisible(False)
         self.metrics.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.metrics.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        mh = self.metrics.horizontalHeader()
+        mh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        mh.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.targets_form = QtWidgets.QFormLayout()
         self.targets_form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.targets_form.setRowWrapPolicy(
+            QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows
+        )  # boxes never clipped
         self.warnings = QtWidgets.QListWidget()
         self.warnings.setWordWrap(True)
         self.latency = QtWidgets.QLabel()
@@ -538,7 +577,7 @@ class Dashboard(QtWidgets.QMainWindow):
             box.setDecimals(1 if abs(v) >= 1 else 3)
             box.setSingleStep(1.0 if abs(v) >= 10 else 0.1 if abs(v) >= 1 else 0.005)
             box.setValue(v)
-            box.setSuffix(f" {unit}" if unit else "")
+            box.setSuffix(f" {unit}" if unit and unit not in ("1", "count") else "")
             box.setKeyboardTracking(False)
             row.addWidget(box)
             boxes.append(box)

@@ -187,7 +187,7 @@ class Target:
         self.node = node
         self.name = str(getattr(node, "name", "rule"))
         self.label = str(getattr(node, "label", self.name))
-        self.unit = str(getattr(node, "_unit", "") or "")
+        self.unit = str(getattr(node, "unit", "") or getattr(node, "_unit", "") or "")
 
     @property
     def lo(self) -> float | None:
