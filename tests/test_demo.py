@@ -370,3 +370,9 @@ def test_request_at_with_another_schedule_is_one_line_and_nothing_on_stdout():
     assert proc.stdout == ""
     assert "--request-at: expected it with --schedule self-controlled" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_minimal_kit_injects_no_default_error_that_no_worn_sensor_can_see():
+    s = run_demo(DemoOptions(drill="shoulder_scaption", kit="minimal", seed=1)).summary
+    assert "shoulder_shrug" not in s["errors"] and any("shrug" in x for x in s["skipped_rules"])
+    assert s["verdict"] == "match"

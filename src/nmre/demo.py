@@ -337,6 +337,23 @@ def run_demo(opts: DemoOptions, out: TextIO | None = None) -> DemoResult:
     cfg, errors = sim_config(spec, opts)
     sim = simulate(cfg, seed=opts.seed, kit=opts.kit)
     drill = build_drill(spec, sim.streams, level=opts.level, settings=opts.settings)
+    if opts.errors is None and drill.skipped:
+        # default errors only for rules that run with this kit (an error no sensor worn can see is not shown)
+        unseen = {
+            label
+            for sk in drill.skipped
+            for label in (spec.rule(sk.rule).error_below, spec.rule(sk.rule).error_above)
+            if label
+        }
+        if isinstance(errors, list):
+            kept: Any = [e for e in errors if e[0] not in unseen]
+        else:
+            kept = {k: tuple(x for x in v if x not in unseen) for k, v in errors.items()}
+            kept = {k: v for k, v in kept.items() if v}
+        if kept != errors:
+            errors = kept
+            cfg = dataclasses.replace(cfg, errors=errors)
+            sim = simulate(cfg, seed=opts.seed, kit=opts.kit)
     schedule = drill.make_schedule(opts.schedule)
     for t in opts.requests:
         schedule.request(float(t))

@@ -262,3 +262,12 @@ def test_every_file_in_the_library_folder_checks_by_path(path):
     assert all(r.source.strip() for r in spec.rules)
     assert spec.feedback.picture and spec.feedback.sound is not None
     assert spec.name == path.stem
+
+
+def test_emg_band_stays_below_nyquist_for_slow_devices():
+    """A Myo armband samples at 200 Hz: the 20-450 Hz band stops at 90 Hz instead of refusing the stream."""
+    from nmre.drills._signals import EMG_BAND, emg_band
+
+    assert emg_band(2000.0) == EMG_BAND == (20.0, 450.0)
+    assert emg_band(1000.0) == (20.0, 450.0)
+    assert emg_band(200.0) == (20.0, 90.0)

@@ -229,3 +229,54 @@ def test_smoothness_bad_settings() -> None:
         smooth_rule(metric="ldlj")
     with pytest.raises(ConfigError, match="extend"):
         smooth_rule(extend=-1.0)
+
+
+def time_rule(**kw):
+    args = dict(
+        stream=ARM,
+        channel="elevation",
+        quantity="rep_duration",
+        unit="s",
+        episodes=Episodes.reps(),
+        lo=3.0,
+        hi=12.0,
+        error_below="too_fast",
+        error_above="too_slow",
+    )
+    args.update(kw)
+    from nmre.rules import MovementTimeRule
+
+    return MovementTimeRule("tempo", **args)
+
+
+def test_movement_time_runs_from_onset_to_offset_around_a_cut_rep() -> None:
+    """A minimum-jerk raise (2 s), a 1 s hold and a lowering (2 s); the rep is seen between 35 and 25 deg."""
+    t = np.arange(round(10 * RATE)) / RATE
+    tau_up = np.clip((t - 1.0) / 2.0, 0, 1)
+    tau_down = np.clip((t - 4.0) / 2.0, 0, 1)
+    mj = lambda u: 10 * u**3 - 15 * u**4 + 6 * u**5  # noqa: E731
+    e = 140.0 * (mj(tau_up) - mj(tau_down))
+    x = np.vstack([e, np.zeros_like(e)])
+    start = float(t[np.argmax(e > 35)])
+    end = float(t[len(e) - 1 - np.argmax(e[::-1] > 25)])
+    items = in_order(blocks(ARM, t, x), list(rep_events(1, start, end)))
+    out = drive(time_rule(extend=1.5), [shoulder_info()], items)
+    res = [o for o in out if o.kind == kinds.rule("tempo")]
+    assert len(res) == 1
+    # oracle: the span where the (5-sample smoothed) speed is at least 5 % of its peak, around the rep
+    v = np.convolve(np.abs(np.diff(e)) * RATE, np.ones(5) / 5, mode="same")
+    tt = t[1:]
+    above = tt[v >= 0.05 * v.max()]
+    assert res[0].payload["value"] == pytest.approx(above[-1] - above[0], abs=0.02)
+    assert res[0].payload["value"] == pytest.approx(5.0, abs=0.25)  # the true movement: 1.0 to 6.0 s
+    assert end - start < 4.2  # the rep itself is much shorter: the test can tell
+    assert res[0].payload["ok"] is True and res[0].time >= end + 1.5
+
+
+def test_movement_time_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="onset"):
+        time_rule(onset=1.5)
+    r = time_rule()
+    with pytest.raises(ConfigError, match="'s'"):
+        time_rule(unit="deg").bind({ARM: shoulder_info()})
+    assert r.extend == 1.0

@@ -156,3 +156,15 @@ def test_a_late_unit_is_judged_from_the_rules_history():
         out[0].payload["value"] == pytest.approx(want)
         and out[0].payload["error"] == "excessive_trunk_flexion"
     )
+
+
+def test_a_lean_that_begins_before_anyone_could_react_is_not_judged_for_timing():
+    t, x = trial(0.0, 6.0, rt=0.02, reach=0.9)  # moving 20 ms after the cue: not a reaction
+    got = drive(
+        rule("reaction_time", hi=1.1), [INFO], in_order(blocks(LEAN, t, x), target_events(1, 0.0, 6.0))
+    )
+    assert [e.kind for e in got] == [kinds.TARGET_UNJUDGED] and "faster than anyone reacts" in got[0].payload[
+        "reason"
+    ]
+    exc = run(rule("max_excursion", lo=80.0), t, x, target_events(1, 0.0, 6.0))
+    assert exc[0].payload["value"] == pytest.approx(90.0, abs=0.5)  # how far the patient leaned still counts

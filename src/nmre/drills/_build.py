@@ -207,6 +207,8 @@ class Context:
         """``"knee.flexion"`` → (stream id, channel, unit)."""
         name, _, channel = ref.partition(".")
         b = self.built(name, side)
+        if channel == "placed" and b.channels:  # any muscle: the one the electrodes are placed on
+            channel = next(iter(b.channels))
         if channel not in b.channels:  # a goniometer gives the flexion only
             raise _Unavailable(f"{ref}: the sensors worn give {', '.join(b.channels)} only")
         return b.stream, channel, b.channels[channel]
@@ -242,6 +244,13 @@ class Resolver:
         self._track(b.raw, b.stream)
         return b.stream
 
+    def first_channel(self, stream: str) -> str:
+        """The first channel of a built stream (the placed muscle of a one-muscle EMG)."""
+        chans = self.ctx._channels.get(stream) or []
+        if not chans:
+            raise _Unavailable(f"stream {stream!r} has no channels")
+        return str(chans[0])
+
     def events(self, name: str) -> str:
         return self.stream(name)
 
@@ -274,6 +283,9 @@ def _kwargs(cls: type[Rule], rs: RuleSpec, res: Resolver) -> dict[str, Any]:
             out[key] = res.signal(value)
         else:
             out[key] = value
+    for key, value in params.items():  # muscle = "placed": the muscle of the rule's EMG stream
+        if cls.PARAMS[key].type == "muscle" and value == "placed" and "stream" in out:
+            out[key] = res.first_channel(out["stream"])
     return out
 
 

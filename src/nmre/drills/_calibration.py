@@ -279,7 +279,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             for rule in rules:
                 if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):
                     continue
-                channels = list(getattr(rule, "template_channels", (rule.channel,)))  # type: ignore[attr-defined]
+                channels = list(getattr(rule, "template_channels", (rule.channel,)))
                 old = rec.templates.get(rule.id)
                 if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
                     rule.use_template(old.array)  # type: ignore[attr-defined]

@@ -92,9 +92,16 @@ def _sensor(t: Table) -> SensorSpec:
     muscles: tuple[str, ...] = ()
     if emg:
         muscles = t.texts("muscles")
-        for m in muscles:
-            if m not in MUSCLES:
-                raise t.fail("muscles", "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + ")", m)
+        if muscles == ("any",):  # any one muscle: which one comes from the placement
+            pass
+        else:
+            for m in muscles:
+                if m not in MUSCLES:
+                    raise t.fail(
+                        "muscles",
+                        "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + '), or ["any"]',
+                        m,
+                    )
     else:
         segments = t.texts("segment")
         for s in segments:
@@ -237,8 +244,12 @@ def _rule(t: Table, refs: _Refs, kinds: Mapping[str, Any]) -> RuleSpec:
             refs.whole(t, key, v, _WHOLE_SIGNAL[kind_name])
         elif p.type == "muscle" and isinstance(v, str):
             sig = params.get("signal") or t.data.get("signal")
-            if v not in MUSCLES:
-                raise t.fail(key, "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + ")", v)
+            if v not in MUSCLES and v != "placed":
+                raise t.fail(
+                    key,
+                    "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + "), or placed",
+                    v,
+                )
             if isinstance(sig, str) and sig in refs.signals:
                 chans = refs.channels(sig)
                 if v not in chans:
@@ -665,10 +676,10 @@ def parse_drill(text: str, path: str) -> DrillSpec:
     # rules
     rules: dict[str, RuleSpec] = {}
     for t in top.tables("rules"):
-        r = _rule(t, refs, kinds)
-        if r.id in rules:
-            raise t.fail("id", "a rule id used once", r.id)
-        rules[r.id] = r
+        rule = _rule(t, refs, kinds)
+        if rule.id in rules:
+            raise t.fail("id", "a rule id used once", rule.id)
+        rules[rule.id] = rule
     if not rules:
         raise top.fail("rules", "at least one [[rules]] table")
     feedback = _feedback(top.table("feedback", None), refs, rules, unit)

@@ -45,7 +45,7 @@ def _emg_rows(info: StreamInfo, muscles: Sequence[str], want: str, drill_side: s
         found = False
         for i, c in enumerate(info.channels):
             name = c.placement.muscle if c.placement and c.placement.muscle else c.name
-            if name != m:
+            if name != m and m != "any":  # "any": whichever muscle the electrodes are placed on
                 continue
             side = channel_side(info, i)
             if side is None or _side_ok(want, side, drill_side):

@@ -165,7 +165,14 @@ class JointTap(Processor):
         self._apply()
 
     def process(self, block: Block) -> Block:
-        if block.n_samples:
+        n = block.times.shape[0]
+        if n and not (self.align and "heading" not in self.cal):
+            q = block.values
+            last = q[:, n - 1]
+            if math.isfinite(float(last.sum())):  # the usual block: its last sample is finite (no numpy scan)
+                self._last[block.stream] = last
+                return self.joint.process(block)  # type: ignore[no-any-return]
+        if n:
             q = block.values
             ok = np.flatnonzero(np.all(np.isfinite(q), axis=0))
             if ok.size:
@@ -234,6 +241,20 @@ def _guarded(ctx: Context, info: StreamInfo) -> str:
     return clean
 
 
+#: Surface-EMG band-pass, Hz (De Luca 2010: 20-450 Hz holds the signal's power).
+EMG_BAND = (20.0, 450.0)
+#: Highest upper corner as a fraction of the sample rate: devices that sample below 1 kHz (the Myo
+#: armband: 200 Hz) carry only what lies below their Nyquist frequency, so the band stops at 0.45 fs
+#: (Myo: 20-90 Hz) instead of refusing the stream. Engineering default.
+EMG_NYQUIST_FRACTION = 0.45
+
+
+def emg_band(rate: float) -> tuple[float, float]:
+    """The band-pass corners for EMG sampled at ``rate`` Hz: :data:`EMG_BAND`, the upper corner kept below Nyquist."""
+    lo, hi = EMG_BAND
+    return lo, min(hi, EMG_NYQUIST_FRACTION * rate)
+
+
 def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.emg import EmgChain
     from nmre.dsp.pipeline import Pipeline
@@ -241,7 +262,9 @@ def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     info = ctx.sensor(sig.params["sensor"], side)
     clean = _guarded(ctx, info)
     name = f"{info.id}.{sig.name}"
-    chain = EmgChain(info.n_channels, info.rate, cutoff=sig.params["cutoff"], name=name)
+    chain = EmgChain(
+        info.n_channels, info.rate, band=emg_band(info.rate), cutoff=sig.params["cutoff"], name=name
+    )
     if sig.params["normalise"] != "reference":
         ctx.add(ProcessorNode(chain, clean, name))
         return Built(name, {m: "mV" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
@@ -296,8 +319,8 @@ def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         )
     clean = _guarded(ctx, info)
     n, p = info.n_channels, sig.params
-    # band-pass 20-450 Hz, TKEO, rectify, low-pass: one kernel call per block
-    cond = TkeoConditioner(n, info.rate, 20.0, 450.0, p["lowpass"])
+    # band-pass 20-450 Hz (below Nyquist: emg_band), TKEO, rectify, low-pass: one kernel call per block
+    cond = TkeoConditioner(n, info.rate, *emg_band(info.rate), p["lowpass"])
     det = OnsetDetector(n, info.rate, k_on=p["k_on"], k_off=p["k_off"], t_on=p["t_on"], t_off=p["t_off"])
     node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"])
     ctx.add(node)
@@ -391,7 +414,10 @@ def _fixed(ch: Mapping[str, str]) -> Callable[[Mapping[str, Any], Mapping[str, A
 def _emg_channels(p: Mapping[str, Any], sensors: Mapping[str, Any]) -> Mapping[str, str]:
     s = sensors.get(p["sensor"])
     unit = "%" if p.get("normalise") == "reference" else "mV"
-    return {m: unit for m in (getattr(s, "muscles", ()) or ())}
+    muscles = tuple(getattr(s, "muscles", ()) or ())
+    if muscles == ("any",):  # the muscle the electrodes are on, named when the drill is built
+        return {"placed": unit}
+    return {m: unit for m in muscles}
 
 
 _ALL = (

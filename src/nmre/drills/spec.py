@@ -82,6 +82,8 @@ class SensorSpec:
         sw = f"{_SIDE_WORD[s]} " if s in _SIDE_WORD else ""
         kind = " or ".join("an accelerometer" if k is StreamKind.ACC else k.value.upper() for k in self.kinds)
         kind = kind.replace("IMU", "an IMU") if kind.startswith("IMU") else kind
+        if self.muscles == ("any",):
+            return "EMG of the muscle trained" + (f" ({s} side)" if s else "")
         if self.muscles:
             return f"EMG of {' and '.join(self.muscles)}" + (f" ({s} side)" if s else "")
         segs = " or ".join(f"the {sw}{g.replace('_', ' ')}" for g in self.segments)

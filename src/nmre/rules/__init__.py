@@ -25,7 +25,7 @@ from nmre.rules.emg import (
     RatioRule,
     RelaxationRule,
 )
-from nmre.rules.movement import HoldTimeRule, SmoothnessRule, TemplateRule
+from nmre.rules.movement import HoldTimeRule, MovementTimeRule, SmoothnessRule, TemplateRule
 from nmre.rules.quantities import QUANTITIES, Quantity
 from nmre.rules.stability import LosRule
 
@@ -44,6 +44,7 @@ __all__ = [
     "LosRule",
     "Measured",
     "Messages",
+    "MovementTimeRule",
     "OnsetNode",
     "OnsetOrderRule",
     "Param",
@@ -73,6 +74,7 @@ _BUILTIN: tuple[type[Rule], ...] = (
     SmoothnessRule,
     SymmetryRule,
     TemplateRule,
+    MovementTimeRule,
     CombinedRule,
     LosRule,
 )

@@ -680,4 +680,7 @@ class RelaxationRule(_EnvelopeChannel):
         sel = (t >= episode.start + self.settle) & np.isfinite(x[0])
         if not sel.any():
             return Measured(math.nan, reason=f"rest shorter than the {self.settle:g} s settle time")
-        return Measured(float(x[0][sel].mean()), {"muscle": self.muscle, "settle": self.settle})
+        detail: dict[str, Any] = {"muscle": self.muscle, "settle": self.settle}
+        if isinstance(episode.payload.get("hold"), int):  # the rest after hold k belongs to hold k's cycle
+            detail["hold"] = episode.payload["hold"]
+        return Measured(float(x[0][sel].mean()), detail)

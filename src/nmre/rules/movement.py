@@ -40,7 +40,7 @@ from nmre.rules.base import (
     check_unit,
 )
 
-__all__ = ["HoldTimeRule", "SmoothnessRule", "TemplateRule"]
+__all__ = ["HoldTimeRule", "MovementTimeRule", "SmoothnessRule", "TemplateRule"]
 
 F64 = NDArray[np.float64]
 
@@ -314,6 +314,10 @@ class SmoothnessRule(_Buffered):
         else:
             v = np.abs(np.diff(x0)) * self.rate if x0.shape[0] > 1 else np.zeros(0)
             t = t[1:]
+        return self._trim(t, v, episode)
+
+    def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
+        """The movement's span around the unit: from the speed's lowest point before it to the one after it."""
         if self.extend > 0 and v.shape[0] > 1:
             before = np.flatnonzero(t <= episode.start)
             after = np.flatnonzero(t >= episode.end)
@@ -348,6 +352,76 @@ class SmoothnessRule(_Buffered):
         if self.extend > 0:
             detail["analysed"] = [round(float(t[0]), 4), round(float(t[-1]), 4)]
         return Measured(value, detail)
+
+
+class MovementTimeRule(SmoothnessRule):
+    """Duration of the movement around each unit, from its onset to its offset, inside ``[lo, hi]`` seconds.
+
+    A rep segmenter's thresholds start the rep after the movement began and end it before
+    it stopped, so its duration (``tempo``) is short by the time spent below the
+    thresholds (about 1 s for an arm raised and lowered over 2 s each way). This kind
+    finds the movement's own onset and offset on its speed, as movement science does: the
+    last sample before the unit, and the first after it, where the speed falls below
+    ``onset`` x the unit's peak speed (5 %: e.g. Gordon & Ghez 1987; Teasdale et al. 1993),
+    looking at most ``extend`` s each way; the judgement comes ``extend`` s after the unit.
+    Speed: the signal's (``input = "speed"``) or ``|Δx| · rate`` of a position smoothed over
+    50 ms. It shares :class:`SmoothnessRule`'s span machinery.
+    """
+
+    KIND = "movement_time"
+    ABOUT = "duration of the movement around each rep, from its onset to its offset on the speed (a tempo)"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("signal", "the moving signal (a position) or its speed, <derived signal>.<channel>"),
+        "input": SmoothnessRule.PARAMS["input"],
+        "extend": Param(
+            "number",
+            "how far before and after the rep the onset and offset are looked for",
+            1.0,
+            unit="s",
+            lo=0.0,
+        ),
+        "onset": Param(
+            "number",
+            "onset and offset: the speed below this fraction of the rep's peak speed (5 %, Teasdale 1993)",
+            0.05,
+            unit="1",
+            lo=0.0,
+            lo_open=True,
+        ),
+    }
+
+    def __init__(self, id: str, *, onset: float = 0.05, **kw: Any) -> None:
+        if isinstance(onset, bool) or not (isinstance(onset, (int, float)) and 0.0 < onset < 1.0):
+            raise ConfigError(f"rule {id!r}: onset: " + expected("a fraction in (0, 1)", onset))
+        self.onset = float(onset)
+        kw.setdefault("extend", 1.0)
+        super().__init__(id, metric="sparc", **kw)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        _Buffered.bind_inputs(self, infos)
+        check_unit(self.name, "s", self.unit)
+        self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
+
+    def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
+        if self.input == "position" and v.shape[0] >= 5:
+            v = np.convolve(v, np.ones(5) / 5.0, mode="same")
+        inside = np.flatnonzero((t >= episode.start) & (t <= episode.end))
+        if inside.size == 0:
+            return t[:0], v[:0]
+        thr = self.onset * float(v[inside].max())
+        i0, i1 = int(inside[0]), int(inside[-1])
+        while i0 > 0 and v[i0 - 1] >= thr:
+            i0 -= 1
+        while i1 < v.shape[0] - 1 and v[i1 + 1] >= thr:
+            i1 += 1
+        return t[i0 : i1 + 1], v[i0 : i1 + 1]
+
+    def measure(self, episode: Episode) -> Measured:
+        t, v = self._series(episode)
+        if t.shape[0] < 2 or not np.any(v):
+            return Measured(math.nan, reason="no movement found around the unit")
+        start, end = float(t[0]), float(t[-1])
+        return Measured(end - start, {"onset": round(start, 4), "offset": round(end, 4)})
 
 
 _SOURCES = ("first_rep", "calibration")

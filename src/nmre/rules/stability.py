@@ -38,6 +38,11 @@ __all__ = ["LOS_METRICS", "LosRule"]
 #: how far sway alone wanders: the movement onset is looked for beyond it).
 SWAY_WINDOW = 2.0
 
+#: Shortest reaction a person makes to a visual cue, s (simple visual reaction times are about 0.2 s
+#: in healthy adults; Woods et al. 2015, Front Hum Neurosci 9:131): a "reaction" faster than this is
+#: sway that happened to drift toward the target, and the target's timing metrics are not judged.
+MIN_REACTION = 0.15
+
 #: Quantity -> unit of each limits-of-stability metric.
 LOS_METRICS: Mapping[str, str] = {
     "reaction_time": "s",
@@ -168,6 +173,15 @@ class LosRule(Rule):
             "onset": _r(m.onset),
             "endpoint_time": _r(m.endpoint_time),
         }
+        if self.quantity != "max_excursion" and m.reaction_time < MIN_REACTION:
+            return Measured(
+                math.nan,
+                detail,
+                reason=(
+                    f"the lean toward the target began {m.reaction_time:.2f} s after it appeared, faster than "
+                    f"anyone reacts ({MIN_REACTION:g} s): sway or a lean already under way, not a reaction"
+                ),
+            )
         value = float(getattr(m, self.quantity))
         if not math.isfinite(value):
             return Measured(math.nan, detail, reason=m.reason or f"no {self.label} toward the target")

@@ -1,4 +1,4 @@
-"""The fast XDF sample decoders write the same bits as the byte-by-byte decoder (any values, any stamps)."""
+"""Fast paths of reading and recording give what their first versions gave: the same bits, the same text."""
 
 from __future__ import annotations
 
@@ -43,3 +43,45 @@ def test_fast_decoders_match_the_byte_by_byte_decoder(itemsize, n_channels):
     assert fast(buf, starts, counts, 0.002, 7.0, t, out) == got_n == total
     assert t.tobytes() == t_ref.tobytes()
     assert out.tobytes() == ref.view(out.dtype).tobytes()
+
+
+def _old_feedback_text(st):  # the recorder's first version of a feedback row (its reference)
+    from nmre.sessions.recorder import _dumps
+
+    body = {
+        "signals": {
+            k: {"value": s.value, "unit": s.unit, "lo": s.lo, "hi": s.hi} for k, s in st.signals.items()
+        },
+        "cues": [
+            {"time": c.time, "rule": c.rule, "message": c.message, "tone": c.tone} for c in st.cues[-1:]
+        ],
+    }
+    return _dumps(body), _dumps({"time": st.time, **body})
+
+
+def test_feedback_rows_are_the_text_the_generic_json_gave():
+    import math
+
+    from nmre.core.model import Cue, FeedbackState, SignalState
+    from nmre.sessions.recorder import _leaf, feedback_json
+
+    rng = np.random.default_rng(3)
+    vals = [1.5, -0.0, math.nan, math.inf, np.float64(2.25), np.float32(0.1), 7, None, 1e-300]
+    for k in range(200):
+        sig = {
+            f"s{j}": SignalState(
+                f"s{j}", vals[rng.integers(len(vals))], "deg", vals[rng.integers(len(vals))], None
+            )
+            for j in range(int(rng.integers(0, 4)))
+        }
+        cues = tuple(
+            Cue(float(k), "rule.x", 'Knee \u00fcber "toes"', "correct")
+            for _ in range(int(rng.integers(0, 3)))
+        )
+        st = FeedbackState(time=float(rng.normal()) if k % 7 else math.nan, signals=sig, cues=cues)
+        text, stamped = _old_feedback_text(st)
+        got = feedback_json(st)
+        assert got == text
+        import json
+
+        assert got[:-1] + ',"time":' + json.dumps(_leaf(st.time)) + "}" == stamped
