@@ -317,8 +317,13 @@ def check_options(opts: DemoOptions) -> Any:
 
 def _check_writable(option: str, path: str) -> None:
     """``path`` can be created and written (it is, empty, when this returns); else a ConfigError."""
-    if not path or os.path.isdir(path):
+    if not path:
         raise ConfigError(f"{option}: expected a writable file path, got {path!r}")
+    if os.path.isdir(path):
+        raise ConfigError(f"{option}: expected a file path, got the directory {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigError(f"{option}: expected an existing folder for {path!r}, got no folder {folder!r}")
     try:
         with open(path, "a", encoding="utf-8"):
             pass

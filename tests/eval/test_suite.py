@@ -118,3 +118,21 @@ def test_the_demonstrated_template_rep_carries_no_error() -> None:
         if not injected["errors"]:
             continue
         assert min(injected["errors"]) == (1 if "template" in steps else 0), name
+
+
+def test_one_drill_s_figures_are_brought_up_to_date_in_the_results() -> None:
+    """``--drill NAME --results FILE``: that drill's figures, misses and failures replaced, the others kept."""
+    from nmre.eval.suite import _merge_figures
+
+    old = {
+        "drills": {"a": {"cases": 3}, "b": {"cases": 4}},
+        "cases": 7,
+        "failed_cases": [{"case": "a/target/full/seed1/loss0", "seed": 1, "error": "x"}],
+        "misses": [{"drill": "a", "rule": "r"}, {"drill": "b", "rule": "s"}],
+        "real": [{"drill": "a", "file": "f"}, {"drill": "b", "file": "g"}],
+    }
+    new = {"drills": {"a": {"cases": 5}}, "cases": 5, "failed_cases": [], "misses": [], "real": []}
+    got = _merge_figures(old, new, ["a"])
+    assert got["drills"] == {"b": {"cases": 4}, "a": {"cases": 5}} and got["cases"] == 9
+    assert got["failed_cases"] == [] and got["misses"] == [{"drill": "b", "rule": "s"}]
+    assert got["real"] == [{"drill": "b", "file": "g"}]

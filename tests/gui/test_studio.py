@@ -417,8 +417,10 @@ def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
     spec = load_drill(drill)
     studio, clock = studio_factory(drill, reps=4)
     studio.override_readiness("test: the simulated body is not asked to stand still first")
+    dots = {}
     for t in (2.0, 4.0, 6.0, 8.0):
         step(studio, clock, t)
+        dots[t] = studio.patient.scene.dot
     main = next((p for p in spec.feedback.picture if p.kind in ("gauge", "target")), None)
     scene = studio.patient.scene
     seg = spec.structure.segmenter
@@ -435,6 +437,9 @@ def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
         lead_in = float(seg.params["lead_in"])
         assert (scene.los_active == 0) == (lead_in < 8.0), f"{drill}: target shown {scene.los_active}"
         assert all(math.isfinite(v) for v in scene.dot), f"{drill}: the lean is shown as the dot"
+        if lead_in > 4.0:  # standing still before the first target: the dot in the middle (its own centre),
+            # far from the targets' ring (a lean as far as a target puts the dot at 0.82 / 0.45 = 1.8)
+            assert math.hypot(*dots[4.0]) < 0.5, f"{drill}: the dot is off the middle at rest: {dots[4.0]}"
     elif expected_mode == "gauge":
         assert math.isfinite(scene.value), f"{drill}: the gauge shows a value"
         assert scene.lo is not None or scene.hi is not None, f"{drill}: the gauge shows its target zone"

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.engine.nodes import Node, ProcessorNode
@@ -522,6 +524,8 @@ class ContractionNode(Node):
         self._last_t = math.nan
         self._k = 0
         self._cued = False
+        self._ht: list[float] = []
+        self._hv: list[float] = []
         self._events: list[Event] = []
 
     def _emit(self, t: float, kind: str, payload: dict[str, Any], msg: str | None = None) -> None:
@@ -563,10 +567,13 @@ class ContractionNode(Node):
                     self._emit(t, kinds.REST_END, p)
                 self._k += 1
                 self._state, self._peak, self._since, self._cued = "hold", self._ema, start, False
+                self._ht, self._hv = [], []
                 s = (self._k - 1) // self.per_set + 1
                 self._emit(t, kinds.HOLD_START, {"hold": self._k, "set": s, "start": start})
                 continue
             self._peak = max(self._peak, self._ema)  # hold
+            self._ht.append(t)
+            self._hv.append(v)
             if not self._cued and t - self._since >= self.work:
                 self._cued = True
                 self._emit(t, kinds.CYCLE_CUE, {"phase": "rest", "hold": self._k}, self.rest_message)
@@ -579,11 +586,35 @@ class ContractionNode(Node):
                 continue
             end, self._cross = self._cross, math.nan
             s = (self._k - 1) // self.per_set + 1
-            p = {"hold": self._k, "set": s, "start": self._since, "end": end, "peak": round(self._peak, 3)}
+            p = {
+                "hold": self._k,
+                "set": s,
+                "start": self._half_start(end),
+                "end": end,
+                "onset": self._since,
+                "peak": round(self._peak, 3),
+            }
             self._emit(t, kinds.HOLD_END, p)
             self._emit(t, kinds.REST_START, {"rest": self._k, "hold": self._k, "set": s, "start": end})
             self._state, self._low, self._since, self._cued = "rest", self._ema, end, False
         return []
+
+    def _half_start(self, end: float) -> float:
+        """When the hold reached ``release`` x its peak and stayed there 0.25 s: the hold's start as its
+        full width at half maximum counts it (the unit itself opened earlier, at the rise)."""
+        t, v = np.asarray(self._ht), np.asarray(self._hv)
+        keep = t < end
+        t, v = t[keep], v[keep]
+        above = v >= self.release * self._peak
+        if not above.any():
+            return self._since
+        # the first sample from which the envelope stays above for _MIN_RUN (or to the end)
+        below_after = np.flatnonzero(~above)
+        for i in np.flatnonzero(above):
+            nxt = below_after[below_after > i]
+            if nxt.size == 0 or t[nxt[0]] - t[i] >= _MIN_RUN:
+                return float(t[i])
+        return self._since
 
     def pop_events(self) -> list[Event]:
         out, self._events = self._events, []

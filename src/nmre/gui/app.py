@@ -578,6 +578,9 @@ class Studio(QtCore.QObject):
                 None,
             )
         self._los_trail: deque[tuple[float, float, float]] = deque()
+        self._los_lean: deque[tuple[float, float, float]] = deque()  # (time, left, forward) as shown
+        self._los_centre: tuple[float, float] = (0.0, 0.0)
+        self._los_centre_cue: float | None = None
         self.started_wall: float | None = None
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
@@ -1124,6 +1127,25 @@ class Studio(QtCore.QObject):
         left = x_sig.value if x_sig is not None else math.nan  # frontal lean, positive to the left
         fwd = y_sig.value if y_sig is not None else math.nan
         sc.zone = 1.0
+        if math.isfinite(left) and math.isfinite(fwd):
+            self._los_lean.append((now, left, fwd))
+        while self._los_lean and self._los_lean[0][0] < now - 3.0:
+            self._los_lean.popleft()
+        # the centre, as the rules take it: the mean lean over the 0.5 s before the target appeared (before the
+        # first target: over the last 2 s of quiet standing), so that a sensor's tilt on the sternum or the
+        # patient's own posture does not put the dot off the middle
+        if c.los_cue is not None and c.los_cue != self._los_centre_cue:
+            pts = [(lt, fw) for t, lt, fw in self._los_lean if c.los_cue - 0.5 <= t <= c.los_cue]
+            if pts:
+                self._los_centre = (float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
+                self._los_centre_cue = c.los_cue
+        elif c.los_cue is None and self._los_lean:
+            recent = [(lt, fw) for t, lt, fw in self._los_lean if t >= now - 2.0]
+            self._los_centre = (
+                float(np.mean([p[0] for p in recent])),
+                float(np.mean([p[1] for p in recent])),
+            )
+        left, fwd = left - self._los_centre[0], fwd - self._los_centre[1]
         if math.isfinite(left) and math.isfinite(fwd):
             right = -left
             angle = math.degrees(math.atan2(right, fwd))

@@ -291,6 +291,7 @@ class Counters:
     los_reached: set[int] = field(default_factory=set)
     _los_index: dict[Any, int] = field(default_factory=dict)  # target number -> direction
     _los_set: Any = None
+    los_cue: float | None = None  # session time the target shown now (or the last one) appeared
 
     def add(self, e: Event) -> None:
         """Fold one event into the counters."""
@@ -301,6 +302,7 @@ class Counters:
                 self.los_reached = set()  # a new set: every target to reach again
             self._los_set = e.payload.get("set")
             self.los_active = k
+            self.los_cue = e.time
             self._los_index[e.payload.get("target")] = k
             self.message, self.message_tone, self.message_time = e.patient_message or "", "info", e.time
         elif kind == kinds.TARGET_END:
