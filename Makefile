@@ -33,6 +33,7 @@ eval: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m mypy src
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -11,6 +11,13 @@ Measured (wall seconds for the whole set, one run each, all in this process):
   fresh ``LocalCluster`` each, including its start (worker processes, imports, numba
   cache loads) and shutdown, as a user running ``nmre batch`` waits for them.
 
+* ``warm, 1 worker`` and ``warm, 2 workers``: the same on a local cluster (nmre's settings)
+  already started and warmed by one recording per worker (imports and numba caches
+  loaded), so the ratio shows how the replay work itself spreads, as in a long batch;
+* ``nmre batch DIR --workers 2`` against ``nmre replay DIR``, both as commands in a new
+  process (imports, numba cache loads, the cluster's start, the table written), as a
+  user at a terminal waits for them.
+
 Reported: the scaling ratio (1 worker / 2 workers; 2.0 would be perfect on this
 2-core machine) and the per-recording overhead of the batch on 1 worker against the
 sequential replay ((batch_1 - sequential) / N, cluster start included).
@@ -18,6 +25,9 @@ sequential replay ((batch_1 - sequential) / N, cluster start included).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,11 +61,26 @@ def run(quick: bool = False) -> list[Comparison]:
         t_seq, seq = _timed(lambda: replay_archive(files))
         t_1, one = _timed(lambda: run_batch(files, None, BatchOptions(workers=1)))
         t_2, two = _timed(lambda: run_batch(files, None, BatchOptions(workers=2)))
+        t_w1, warm1 = _warm(files, 1)
+        t_w2, warm2 = _warm(files, 2)
+        t_cli_seq, _ = _timed(lambda: _command("replay", tmp, "--table", f"{tmp}/seq"))
+        t_cli_2, _ = _timed(
+            lambda: _command("batch", tmp, "--workers", "2", "--quiet", "--table", f"{tmp}/b2")
+        )
     assert one.rows == seq.rows and two.rows == seq.rows, "batch rows differ from the sequential replay"
+    assert warm1.rows == seq.rows and warm2.rows == seq.rows, "batch rows differ from the sequential replay"
     work = f"{n} recordings of 6 squats"
     return [
         Comparison(
             "batch: 2 workers vs 1 (scaling)", t_2, "batch, 1 worker", t_1, work, "x2.0 on 2 cores is perfect"
+        ),
+        Comparison(
+            "batch warm: 2 workers vs 1 (scaling)",
+            t_w2,
+            "warm cluster, 1 worker",
+            t_w1,
+            work,
+            "cluster started and warmed before timing; x2.0 is perfect",
         ),
         Comparison("batch, 2 workers vs sequential replay", t_2, "nmre replay DIR (sequential)", t_seq, work),
         Comparison(
@@ -65,7 +90,36 @@ def run(quick: bool = False) -> list[Comparison]:
             t_seq / n,
             "per recording, cluster start included",
         ),
+        Comparison(
+            "nmre batch --workers 2 vs nmre replay DIR",
+            t_cli_2,
+            "nmre replay DIR (command)",
+            t_cli_seq,
+            work,
+            "commands in a new process each, start-up included",
+        ),
     ]
+
+
+def _warm(files: list[str], workers: int) -> tuple[float, object]:
+    from nmre.batch import _client
+
+    with _client(BatchOptions(workers=workers)) as client:
+        address = client.scheduler.address
+        run_batch(files[:workers], None, BatchOptions(scheduler=address))  # one recording per worker: warm
+        return _timed(lambda: run_batch(files, None, BatchOptions(scheduler=address)))
+
+
+def _command(*args: str) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    subprocess.run(
+        [sys.executable, "-m", "nmre", *args], env=env, capture_output=True, check=True, timeout=1800
+    )
 
 
 if __name__ == "__main__":

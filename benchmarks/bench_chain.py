@@ -399,21 +399,91 @@ def run(quick: bool) -> list[Comparison]:
     peer_sched = schedule[: n // 4] if quick else schedule[: n // 2]  # the peer is slow
     t_peer = update_time(peer.reset, peer.update, peer_sched, 2 if quick else 3)
     t_eng = engine_update_time(kit, schedule, lambda: chain_nodes(kit), repeat)
-    t_drill = engine_update_time(kit, schedule, lambda: build_drill("squat", kit.streams).nodes, repeat)
+
+    def drill_time() -> float:
+        return engine_update_time(kit, schedule, lambda: build_drill("squat", kit.streams).nodes, repeat)
+
+    # the squat drill from its file against the old Python squat, alternately (the machine's load moves)
+    t_drill = drill_time()
+    t_old = old_squat_update_time(quick)
+    t_drill = min(t_drill, drill_time())
+    if t_old is not None:
+        t_old = min(t_old, old_squat_update_time(quick) or t_old)
     peer_name = "scipy sosfilt(zi) + ahrs updateIMU"
     target = f"<= {TARGET_US:.0f} us, >= 10x"
-    return [
+    out = [
         Comparison("live chain per 8 ms update, direct", t_nmre, peer_name, t_peer, work, target),
         Comparison("live chain per update, Engine (same nodes)", t_eng, peer_name, t_peer, work, target),
         Comparison(
             "squat drill per update, Engine",
             t_drill,
-            peer_name + " (chain only)",
-            t_peer,
+            "old Python squat of issue 7 (fixed)",
+            OLD_SQUAT_S,
             work,
-            "<= 50 us (informative)",
+            "<= 59 us (issue 7)",
         ),
     ]
+    if t_old is not None:
+        out.append(
+            Comparison(
+                "squat drill per update, Engine",
+                t_drill,
+                f"old Python squat ({OLD_SQUAT_COMMIT}), this run",
+                t_old,
+                work + "; old code from git history, same kit",
+                "<= old (ratio >= 1)",
+            )
+        )
+    return out
+
+
+# -- the old Python squat (before the drills became files), run from the git history ---------------
+#: The last commit with the Python squat drill (``src/nmre/drills/squat.py``, ``build_squat``).
+OLD_SQUAT_COMMIT = "641140c"
+#: Its cost per 8 ms update as issue 7 states it (s).
+OLD_SQUAT_S = 59e-6
+_OLD_SQUAT_SCRIPT = """
+import sys
+sys.path.insert(0, "benchmarks")
+from bench_chain import PERIOD, engine_update_time, kit_sim, ticks
+from nmre.drills.squat import build_squat
+kit = kit_sim(reps={reps}, seed=7)
+schedule = ticks(kit, PERIOD)
+print(engine_update_time(kit, schedule, lambda: build_squat(kit.streams).nodes, {repeat}))
+"""
+
+
+def old_squat_update_time(quick: bool) -> float | None:
+    """Seconds per update of the old Python squat on the same kit, in a subprocess from ``git archive``.
+
+    ``None`` (and a line saying why) without git or that commit. The tree is kept in the
+    temporary folder, so its numba kernels compile once.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    dest = Path(tempfile.gettempdir()) / f"nmre-bench-{OLD_SQUAT_COMMIT}"
+    try:
+        if not (dest / "src" / "nmre" / "drills" / "squat.py").exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            tar = subprocess.run(
+                ["git", "-C", str(repo), "archive", OLD_SQUAT_COMMIT], capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
+        script = _OLD_SQUAT_SCRIPT.format(reps=2 if quick else 3, repeat=3 if quick else 7)
+        env = {**os.environ, "PYTHONPATH": str(dest / "src")}
+        got = subprocess.run(
+            [sys.executable, "-c", script], cwd=dest, env=env, capture_output=True, text=True, check=True
+        )
+        return float(got.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.CalledProcessError, ValueError, IndexError) as exc:
+        why = exc.stderr.strip().splitlines()[-1] if getattr(exc, "stderr", None) else exc
+        print(f"  old Python squat ({OLD_SQUAT_COMMIT}) not measured: {why}")
+        return None
 
 
 # -- where the time goes (python benchmarks/bench_chain.py) -----------------------------------------

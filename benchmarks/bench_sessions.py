@@ -22,6 +22,7 @@ Measured, side by side in one run (wall seconds per hour of session):
 from __future__ import annotations
 
 import gc
+import math
 import os
 import tempfile
 import time
@@ -59,13 +60,16 @@ def _record(sim, path: str) -> float:  # type: ignore[no-untyped-def]
     return wall
 
 
-def _per_block(sim, seconds: float, record: str | None) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def _per_block(sim, seconds: float, record: str | None) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+    """Mean engine cost per block (wall), the run's wall time, and the CPU of other threads per block."""
     sinks = [MemorySink()] + ([XdfRecorder(record)] if record else [])
     engine = Engine(
         [SimSource(sim, emg_block=16, imu_block=2)], build_drill("squat", sim.streams).nodes, sinks
     )
+    c_all, c_me = time.process_time(), time.thread_time()
     wall, _ = _timed(lambda: engine.run(until=seconds))
-    return engine.stats.cost.mean, wall
+    others = (time.process_time() - c_all) - (time.thread_time() - c_me)  # the recorder's writer thread
+    return engine.stats.cost.mean, wall, others / max(1, engine.stats.blocks)
 
 
 def run(quick: bool) -> list[Comparison]:
@@ -81,7 +85,11 @@ def run(quick: bool) -> list[Comparison]:
         per_h = 3600.0 / seconds
         print(f"  recorded {seconds:.0f} s of the kit to {size / 1e6:.0f} MB in {t_write:.2f} s")
         replay(path, {"block_seconds": None})  # warm-up: kernels loaded, file in the page cache
-        t_replay = min(_timed(lambda: replay(path))[0] for _ in range(1 if quick else 2))
+        t_replay, cpu_replay = math.inf, math.inf
+        for _ in range(1 if quick else 2):
+            c0 = time.process_time()
+            t_replay = min(t_replay, _timed(lambda: replay(path))[0])
+            cpu_replay = min(cpu_replay, time.process_time() - c0)  # CPU time: what other jobs do not add
         res = replay(path)
         print(f"  replay: {res.metrics['reps']} reps found, {len(res.events)} events")
         t_read = min(_timed(lambda: read_xdf(path))[0] for _ in range(2))
@@ -89,7 +97,8 @@ def run(quick: bool) -> list[Comparison]:
 
         t_pyxdf, _ = _timed(lambda: pyxdf.load_xdf(path, dejitter_timestamps=False))
         print(
-            f"  read_xdf {t_read:.2f} s, pyxdf.load_xdf {t_pyxdf:.2f} s, replay incl. read {t_replay:.2f} s"
+            f"  read_xdf {t_read:.2f} s, pyxdf.load_xdf {t_pyxdf:.2f} s, replay incl. read {t_replay:.2f} s "
+            f"(CPU {cpu_replay:.2f} s = {cpu_replay * per_h:.2f} s per hour)"
         )
     finally:
         for f in os.listdir(tmp):
@@ -99,15 +108,17 @@ def run(quick: bool) -> list[Comparison]:
     live_s = 30.0 if quick else 120.0
     _per_block(sim, 5.0, None)  # warm-up
     rec_path = os.path.join(tempfile.gettempdir(), f"nmre-bench-live-{os.getpid()}.xdf")
-    try:
-        with_rec, wall_rec = _per_block(sim, live_s, rec_path)
-        without, wall_plain = _per_block(sim, live_s, None)
+    try:  # alternately, twice each (the machine's load moves): the better run of each
+        runs = [_per_block(sim, live_s, rec_path if k % 2 == 0 else None) for k in range(4)]
     finally:
         if os.path.exists(rec_path):
             os.remove(rec_path)
+    with_rec, wall_rec, writer = min(runs[0::2])
+    without, wall_plain, _ = min(runs[1::2])
     print(
         f"  live packets over {live_s:.0f} s: per block {with_rec * 1e6:.1f} us with the recorder, "
-        f"{without * 1e6:.1f} us without; wall {wall_rec:.2f} s vs {wall_plain:.2f} s"
+        f"{without * 1e6:.1f} us without (+{(with_rec / without - 1) * 100:.0f} %); wall {wall_rec:.2f} s vs "
+        f"{wall_plain:.2f} s; the writer thread's CPU {writer * 1e6:.1f} us per block"
     )
 
     from nmre.demo import DemoOptions, run_demo
@@ -126,6 +137,14 @@ def run(quick: bool) -> list[Comparison]:
             "real time",
             3600.0,
             f"{kit} (file of {seconds:.0f} s)",
+            f"< {TARGET_S:.0f} s",
+        ),
+        Comparison(
+            "replay 1 h, read + squat drill, CPU time",
+            cpu_replay * per_h,
+            "real time",
+            3600.0,
+            f"{kit} (file of {seconds:.0f} s); process CPU time, which other jobs on the machine do not add to",
             f"< {TARGET_S:.0f} s",
         ),
         Comparison(
@@ -149,8 +168,9 @@ def run(quick: bool) -> list[Comparison]:
             with_rec,
             "engine without recorder",
             without,
-            f"squat drill, live packets, {live_s:.0f} s",
-            "overhead < 10 %",
+            f"squat drill, live packets, {live_s:.0f} s, virtual clock (the writer's "
+            f"{writer * 1e6:.1f} us CPU per block shares the GIL)",
+            "overhead <= 10 % (ratio >= 0.91)",
         ),
         Comparison(
             "report build (HTML + PDF)",

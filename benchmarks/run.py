@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 import time
@@ -43,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     results: list[Comparison] = []
+    failed: list[dict[str, str]] = []
+    load0 = os.getloadavg()
+    print(
+        f"# load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     t0 = time.perf_counter()
     for name in modules:
         mod = importlib.import_module(name)
@@ -52,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:  # a peer package is missing: say so, keep going
             print(f"  skipped: {exc}")
             continue
+        except Exception as exc:  # a broken benchmark: one line, the others still run; exit status 1
+            why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            print(f"  FAILED: {why}", flush=True)
+            failed.append({"module": name, "error": why})
+            continue
         for c in got:
             print(
                 f"  {c.name:<44} nmre {_fmt(c.nmre_time)}  {c.peer:<28} {_fmt(c.peer_time)}  "
@@ -59,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         results.extend(got)
+    load1 = os.getloadavg()
+    print(f"# load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     out = {
+        "load_average": {"before": [round(x, 2) for x in load0], "after": [round(x, 2) for x in load1]},
         "machine": {
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -68,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
         "seconds": round(time.perf_counter() - t0, 1),
         "results": [c.to_dict() for c in results],
+        "failed": failed,
     }
     path = HERE / "results.json"
     if not args.only:
@@ -85,10 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         ]
         old["results"] = kept + [c.to_dict() for c in results]
         old.setdefault("partial_runs", []).append(
-            {"command": f"python benchmarks/run.py --only {args.only}", "seconds": out["seconds"]}
+            {
+                "command": f"python benchmarks/run.py --only {args.only}",
+                "seconds": out["seconds"],
+                "load_average": out["load_average"],
+            }
         )
         path.write_text(json.dumps(old, indent=2) + "\n")
         print(f"updated {path} ({len(results)} rows of bench_{args.only})")
+    if failed:
+        print(f"bench: {len(failed)} benchmark(s) failed: {', '.join(f['module'] for f in failed)}")
+        return 1
     return 0
 
 

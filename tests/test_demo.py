@@ -122,7 +122,22 @@ def test_realtime_paces_to_wall_time():
         (["demo", "--inject", "99:shallow_squat"], "expected a rep between 1 and 10, got 99"),
         (["demo", "--inject", "3:flying"], "expected an error among shallow_squat"),
         (["demo", "--inject", "three"], "expected REP:ERROR"),
-        (["demo", "--exercise", "stance", "--inject", "2:knee_valgus"], "expected it with --exercise squat"),
+        (["demo", "--exercise", "stance", "--inject", "2:knee_valgus"], "is judged over time"),
+        (
+            ["demo", "--exercise", "stance", "--inject", "15-25:knee_valgus"],
+            "expected an error among excessive_sway",
+        ),
+        (["demo", "--drill", "no_such_drill"], "no_such_drill"),
+        (["demo", "--drill", "squat", "--level", "9"], "expected a level among 1, 2, 3, got 9"),
+        (["demo", "--drill", "squat", "--exercise", "stance"], "expected --drill or --exercise, not both"),
+        (["demo", "--request-at", "5"], "expected it with --schedule self-controlled"),
+        (
+            ["demo", "--request-at", "-1", "--schedule", "self-controlled"],
+            "expected a session time in seconds >= 0",
+        ),
+        (["demo", "--reps", "1001"], "expected 1 to 1000"),
+        (["demo", "--exercise", "stance", "--seconds", "9000"], "at most 7200 s"),
+        (["demo", "--set", "squat_depth.bogus=3"], "squat_depth.bogus"),
         (["demo", "--exercise", "stance", "--seconds", "1"], "StanceConfig.duration"),
         (["demo", "--events", "/nonexistent-dir/events.jsonl"], "--events: expected a writable file path"),
         (["dance"], "invalid choice: 'dance'"),
@@ -260,6 +275,82 @@ def test_events_file_is_byte_identical_for_the_same_seed(tmp_path):
     assert all(x["detected_at"] >= x["time"] for x in lines)
 
 
+# -- any drill, levels, requests, honest scoring (issues 7.9, 8.8, 8.9) ------------------------------------
+def _simulated_drills():
+    from nmre.drills import list_drills, load_drill
+    from nmre.sim import MOVEMENTS
+
+    return [n for n in list_drills() if load_drill(n).movement in MOVEMENTS]
+
+
+#: Drills whose demo misses today, with why (strict: the test says when one is fixed). Not hidden: listed.
+KNOWN_MISSES = {}
+
+
+@pytest.mark.parametrize("name", _simulated_drills())
+def test_every_library_drill_runs_from_its_name_and_finds_its_injected_errors(name, request):
+    """Every shipped drill the simulator performs: its default errors found, no clean unit flagged."""
+    if name in KNOWN_MISSES:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_MISSES[name], strict=True))
+    s = run_demo(DemoOptions(drill=name, seed=2)).summary
+    assert s["errors"], name  # something was injected and judged
+    assert s["verdict"] == "match", (s["errors"], s["reps_not_detected"], s["reps_unmatched"])
+
+
+def test_a_drill_runs_from_a_copied_file(tmp_path):
+    from nmre.drills import library_path
+
+    text = (library_path() / "squat.toml").read_text().replace("lo = 75.0", "lo = 70.0")
+    path = tmp_path / "my_squat.toml"
+    path.write_text(text)
+    proc = nmre("demo", "--drill", str(path), "--reps", "4", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["drill"]["settings"]["squat_depth.lo"] == 70.0
+
+
+def test_a_level_runs_the_levels_settings_and_the_verdicts_follow_the_body():
+    """Level 1 (mini squat, 45-75 deg): the simulated subject still squats to about 90 deg, which is too deep
+    for that level; every such rep is told so, and that is right against the body (no false alarm)."""
+    s = run_demo(DemoOptions(drill="squat", level=1, reps=4, seed=3)).summary
+    assert s["drill"]["level"] == 1 and s["drill"]["settings"]["squat_depth.hi"] == 75.0
+    assert s["errors"]["too_deep"]["false_alarms"] == [] and s["errors"]["too_deep"]["missed"] == []
+    assert s["verdict"] == "match"
+
+
+def test_without_a_level_the_drill_reports_its_base_level():
+    s = run_demo(DemoOptions(reps=10, seed=1)).summary  # one full set of the file's 10
+    assert s["drill"]["level"] == 2  # squat.toml: level 2 ("Bodyweight squat") changes nothing
+    assert [p["level"] for p in s["progression"]] == [2]
+
+
+def test_requests_answer_in_a_self_controlled_session():
+    quiet = run_demo(DemoOptions(reps=4, seed=1, schedule="self-controlled")).summary
+    asked = run_demo(DemoOptions(reps=4, seed=1, schedule="self-controlled", requests=(9.0,))).summary
+    assert len(asked["feedback"]) > len(quiet["feedback"])
+    assert any(f["time"] >= 9.0 for f in asked["feedback"])
+
+
+def test_a_flag_that_grazes_an_injected_window_is_a_false_alarm():
+    from nmre.demo import matches
+
+    assert not matches(10.0, 15.0, 14.99, 25.0)  # 0.01 s of a 5 s window
+    assert matches(15.0, 20.0, 15.0, 25.0) and matches(31.0, 31.0, 30.0, 34.0)
+    assert matches(14.0, 19.0, 15.0, 25.0)  # 4 of 5 s
+
+
+def test_the_demo_exits_1_when_what_it_detected_does_not_match_the_truth():
+    # a tolerance nobody can meet: every rep is flagged, and the body really is outside it: a match
+    proc = nmre(
+        "demo", "--reps", "3", "--set", "squat_depth.lo=130", "--set", "squat_depth.hi=135", timeout=120
+    )
+    assert proc.returncode == 0 and "verdict: what was detected matches" in proc.stdout, proc.stdout[-800:]
+    # no EMG worn: the late VMO of rep 2 cannot be found; the demo says so and exits 1
+    proc = nmre("demo", "--reps", "3", "--kit", "minimal", "--inject", "2:late_vmo_onset", timeout=120)
+    assert proc.returncode == 1, proc.stdout[-800:]
+    assert "MISMATCH" in proc.stdout and "not checked: vmo_timing: EMG of vmo and vl" in proc.stdout
+
+
 def test_request_at_releases_the_latest_verdict_at_each_requested_time_and_nothing_else():
     proc = nmre("demo", "--reps", "4", "--schedule", "self-controlled", "--request-at", "2,9", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -279,3 +370,9 @@ def test_request_at_with_another_schedule_is_one_line_and_nothing_on_stdout():
     assert proc.stdout == ""
     assert "--request-at: expected it with --schedule self-controlled" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_minimal_kit_injects_no_default_error_that_no_worn_sensor_can_see():
+    s = run_demo(DemoOptions(drill="shoulder_scaption", kit="minimal", seed=1)).summary
+    assert "shoulder_shrug" not in s["errors"] and any("shrug" in x for x in s["skipped_rules"])
+    assert s["verdict"] == "match"

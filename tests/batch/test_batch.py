@@ -42,7 +42,7 @@ def _files(folder: Path) -> list[str]:
 
 
 def test_a_batch_on_two_local_workers_gives_the_rows_of_the_sequential_replay(
-    archive: Path, tmp_path: Path
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = _files(archive)
     sequential = replay_archive(files, {"overrides": {"squat_depth.lo": 85.0}}).rows
@@ -65,6 +65,19 @@ def test_a_batch_on_two_local_workers_gives_the_rows_of_the_sequential_replay(
     assert table.num_rows == len(files)
     assert table.column("file").to_pylist() == files
     assert result.tables == [str(tmp_path / "metrics.csv"), str(tmp_path / "metrics.parquet")]
+    # and each row's metrics are what `nmre replay FILE --set ... --json` prints for that file
+    import json
+
+    from nmre.cli import main
+
+    for row in result.rows:
+        if row["error"] is not None:
+            continue
+        capsys.readouterr()
+        assert main(["replay", row["file"], "--set", "squat_depth.lo=85", "--json"]) == 0
+        single = json.loads(capsys.readouterr().out)
+        assert single["metrics"] and {k: row[k] for k in single["metrics"]} == single["metrics"]
+        assert row["session_seconds"] == round(single["session_seconds"], 3)
 
 
 def _crash_on_poison(path: str, settings: Any) -> dict[str, Any]:

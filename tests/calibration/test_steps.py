@@ -381,9 +381,40 @@ def test_template_rejects_a_rep_with_a_gap() -> None:
         step.push(Block(info.id, np.arange(i, i + 10) / 100.0, bad[:, i : i + 10]))
     step.mark_end(4.1)
     step.push(Block(info.id, np.arange(500, 510) / 100.0, x[:, 500:510]))
-    assert not step.done and "without a gap" in step.status()[1]
+    assert not step.done and "without a bad sample" in step.status()[1]
     ev = step.pop_events()
     assert ev == []
+
+
+@pytest.mark.parametrize(("lost", "taken"), [(np.arange(250, 340, 9), True), (np.arange(300, 340), False)])
+def test_template_bridges_lost_packets_but_not_a_long_gap(lost: np.ndarray, taken: bool) -> None:
+    """10 single samples lost over the rep: bridged, evenly resampled; 0.4 s lost at once: refused, with why."""
+    info, x = _knee()
+    step = TemplateCapture("demo", info.id)
+    step.bind({info.id: info})
+    step.mark_start(1.9)
+    keep = np.ones(x.shape[1], dtype=bool)
+    keep[lost] = False
+    t = np.arange(x.shape[1]) / 100.0
+    for i in range(0, 500, 10):
+        k = keep[i : i + 10]
+        step.push(
+            Block(info.id, t[i : i + 10][k], np.ascontiguousarray(x[:, i : i + 10][:, k]), 0, int((~k).sum()))
+        )
+    step.mark_end(4.1)
+    step.push(Block(info.id, t[500:510], x[:, 500:510]))
+    assert step.done is taken
+    if taken:
+        tpl = step.record.templates["demo"].array
+        sel = (t >= 1.9 - 1e-9) & (t <= 4.1 + 1e-9)
+        assert tpl.shape == (x.shape[0], int(sel.sum()))  # back on the even 100 Hz grid
+        # oracle: linear interpolation over the kept samples
+        ts = t[sel & keep]
+        for row in range(x.shape[0]):
+            want = np.interp(t[sel], ts, x[row, sel & keep])
+            assert np.allclose(tpl[row], want, atol=1e-12)
+    else:
+        assert "gap" in step.status()[1] and "0.41 s" in step.status()[1]
 
 
 def test_sequence_status_and_retry() -> None:

@@ -193,10 +193,12 @@ def test_side_and_muscles_come_from_the_placement_and_a_missing_optional_sensor_
     no_emg = [s for s in left if s.kind.value != "emg"]
     d = build_drill(spec, no_emg)
     assert [r.id for r in d.rules] == ["squat_depth", "knee_valgus", "trunk_lean"]
-    assert [s.rule for s in d.skipped] == ["vmo_timing"] and "EMG of vmo and vl" in d.skipped[0].reason
+    assert [s.rule for s in d.skipped] == ["vmo_timing", "depth_symmetry"]
+    assert "EMG of vmo and vl" in d.skipped[0].reason and "bilateral kit" in d.skipped[1].reason
     both = synthetic_kit(spec)
     d = build_drill(spec, both, settings={"side": "left"})
     assert d.side == "left" and d.bilateral
+    assert "depth_symmetry" in [r.id for r in d.rules]  # a bilateral kit adds the symmetry rule
 
 
 def nmre(*args: str) -> subprocess.CompletedProcess[str]:
@@ -238,3 +240,34 @@ def test_cli_check_of_a_broken_file_is_one_line_and_exit_2(tmp_path):
     assert proc.stderr.strip() == (
         "nmre drills: my_squat.toml: [rules[0]] unit: expected 'deg' (the unit of knee_flexion_peak), got 'rad'"
     )
+
+
+def test_a_name_is_a_library_name_even_when_a_folder_of_that_name_is_in_the_cwd(tmp_path, monkeypatch):
+    (tmp_path / "squat").mkdir()
+    (tmp_path / "single_leg_stance").write_text("not a drill")
+    monkeypatch.chdir(tmp_path)
+    assert load_drill("squat").path == str(library_path() / "squat.toml")
+    assert load_drill("single_leg_stance").name == "single_leg_stance"
+    with pytest.raises(ConfigError, match=r"or a \.toml file, got 'squat/'"):
+        load_drill("squat/")  # a separator makes it a path, and that path is not a file
+    p = variant(tmp_path, "lo = 75.0", "lo = 80.0", name="squat.toml")
+    assert load_drill("squat.toml").rule("squat_depth").lo == 80.0  # .toml: the file here
+    assert load_drill(Path("squat.toml")).rule("squat_depth").lo == 80.0 and p.exists()
+
+
+@pytest.mark.parametrize("path", sorted(library_path().glob("*.toml")), ids=lambda p: p.name)
+def test_every_file_in_the_library_folder_checks_by_path(path):
+    spec, drill = check_drill(path)
+    assert spec.path == str(path) and drill.rules
+    assert all(r.source.strip() for r in spec.rules)
+    assert spec.feedback.picture and spec.feedback.sound is not None
+    assert spec.name == path.stem
+
+
+def test_emg_band_stays_below_nyquist_for_slow_devices():
+    """A Myo armband samples at 200 Hz: the 20-450 Hz band stops at 90 Hz instead of refusing the stream."""
+    from nmre.drills._signals import EMG_BAND, emg_band
+
+    assert emg_band(2000.0) == EMG_BAND == (20.0, 450.0)
+    assert emg_band(1000.0) == (20.0, 450.0)
+    assert emg_band(200.0) == (20.0, 90.0)

@@ -81,10 +81,17 @@ def test_directional_control_counts_the_path_across_and_back() -> None:
     peak = mj_speed(0.5)
     u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
     u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
-    on = 0.9 * 8.0 * float(mj(u_end) - mj(u_on))  # the on-axis path of the primary movement
-    # the path across: |d/du 0.5 sin(4 pi u)| integrated over the primary movement (fine grid)
-    u = np.linspace(u_on, u_end, 200001)
-    off = float(np.abs(np.diff(0.5 * np.sin(4 * np.pi * u))).sum())
+    # the window runs on from u_end while the speed in every direction still falls (fine grid)
+    g = np.linspace(0.0, 1.0, 200001)
+    total = np.hypot(0.9 * 8.0 * 30 * g**2 * (1 - g) ** 2, 0.5 * 4 * np.pi * np.cos(4 * np.pi * g))
+    tpk = total[(g >= u_on) & (g <= u_end)].max()
+    k = int(np.searchsorted(g, u_end))
+    while k + 1 < g.shape[0] and total[k] > 0.1 * tpk and total[k + 1] < total[k]:
+        k += 1
+    u_stop = g[k]
+    on = 0.9 * 8.0 * float(mj(u_stop) - mj(u_on))  # the on-axis path, onset to the stop
+    u = np.linspace(u_on, u_stop, 200001)
+    off = float(np.abs(np.diff(0.5 * np.sin(4 * np.pi * u))).sum())  # the path across
     assert m.directional_control == pytest.approx(100 * (on - off) / on, abs=1.0)
 
 

@@ -29,8 +29,11 @@ def nmre(*args: str) -> subprocess.CompletedProcess[str]:
         (["--results", "/no/such/dir/results.json"], "expected a writable file path"),
         (["--results", ""], "expected a writable file path"),
         (["--frobnicate"], "unrecognized arguments"),
-        (["--quick", "--results", "x.json"], "expected the full suite over every drill"),
-        (["--drill", "squat", "--results", "x.json"], "expected the full suite over every drill"),
+        (["--quick", "--results", "x.json"], "expected the full suite"),
+        (
+            ["--drill", "squat", "--results", str(Path(__file__).resolve().parents[2] / "pyproject.toml")],
+            "expected a results file of nmre eval to update",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], expect: str) -> None:

@@ -53,6 +53,24 @@ def test_the_person_s_count_holds_on_the_raw_trace(eye: ByEye) -> None:
     np.testing.assert_allclose(got, eye.extremes, atol=1.5)
 
 
+@pytest.mark.parametrize("eye", UCI_BY_EYE, ids=lambda e: e.file)
+def test_each_panel_read_by_eye_holds_one_rep_and_its_numeric_check(eye: ByEye) -> None:
+    """The panels the person read (one rep each): the raw extreme inside each is the doc's numeric check."""
+    angle = _raw(eye.file)
+    t = np.arange(angle.shape[0]) / 1000.0
+    seated = eye.quantity == "knee_flexion_min"
+    assert len(eye.spans) == eye.count
+    row = next(line for line in DOC.read_text().splitlines() if line.startswith(f"| {eye.file} |"))
+    checked = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", row.split("|")[5])]
+    extremes = []
+    for a, b in eye.spans:
+        seg = angle[(t >= a) & (t < b)]
+        assert len(_excursions(seg, seated)) == 1, f"{eye.file} {a}-{b} s: not exactly one rep"
+        extremes.append(float(seg.min() if seated else seg.max()))
+    np.testing.assert_allclose(extremes, checked, atol=0.051)
+    np.testing.assert_allclose(extremes, eye.extremes, atol=1.0)  # by eye to about 1 deg
+
+
 def test_the_documented_counts_are_the_ones_held() -> None:
     text = DOC.read_text()
     for eye in UCI_BY_EYE:

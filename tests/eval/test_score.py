@@ -163,3 +163,44 @@ def test_an_observation_is_right_only_on_its_true_side() -> None:
     o = Observation(0, "r", 0, 60.0, 58.0, "above", -1, 15.0)
     f = figures(DEPTH, [o], {}, 0.0)
     assert (f.tp, f.fp, f.fn, f.wrong, f.wrong_corrections) == (0, 1, 1, 1, 1)
+
+
+def test_a_side_of_the_tolerance_the_suite_never_tried_is_a_coverage_miss() -> None:
+    """Two shallow reps and two good ones: the 'too deep' side was never tried, and the table says why."""
+    from nmre.eval.cases import Case
+    from nmre.eval.metrics import aggregate
+    from nmre.eval.model import CaseResult
+    from nmre.eval.notes import miss_note
+
+    truth = {"rep": [rep(0, 1.0, 4.0, 60.0), rep(1, 5.0, 8.0, 90.0), rep(2, 9.0, 12.0, 50.0)]}
+    events = [
+        rep_end(1, 1.4, 3.6), outcome(1, False, 61.0, 3.7, "shallow_squat"),
+        rep_end(2, 5.4, 7.6), outcome(2, True, 91.0, 7.7),
+        rep_end(3, 9.4, 11.6), outcome(3, False, 52.0, 11.7, "shallow_squat"),
+    ]  # fmt: skip
+    obs, counts = score(0, [DEPTH], truth, {}, events)
+    case = Case("squat", "target", 1, "full", index=0)
+    fig = aggregate([case], [CaseResult(0, 12.0, obs, counts, [DEPTH])], {"squat": [DEPTH]})
+    cov = fig["drills"]["squat"]["rules"]["squat_depth"]["targets"]["target"]["coverage"]
+    assert cov == {"value": "shallow_squat 2, too_deep 0, inside 1", "met": False}
+    miss = next(m for m in fig["misses"] if m["target"] == "coverage")
+    assert "too_deep" in (miss_note("squat", "squat_depth", "coverage", miss["value"]) or "")
+    # with a deep rep too, every side is tried
+    truth["rep"].append(rep(3, 13.0, 16.0, 125.0))
+    events += [rep_end(4, 13.4, 15.6), outcome(4, False, 124.0, 15.7, "too_deep")]
+    obs, counts = score(0, [DEPTH], truth, {}, events)
+    fig = aggregate([case], [CaseResult(0, 16.0, obs, counts, [DEPTH])], {"squat": [DEPTH]})
+    assert fig["drills"]["squat"]["rules"]["squat_depth"]["targets"]["target"]["coverage"]["met"] is True
+
+
+def test_a_correction_within_the_margin_of_the_edge_is_counted_apart_from_false_alarms() -> None:
+    """Clean session: 77 deg (inside by 2, within the 5 deg margin) and 95 deg (inside by 20), both corrected."""
+    truth = {"rep": [rep(0, 1.0, 4.0, 77.0), rep(1, 5.0, 8.0, 95.0)]}
+    events = [
+        rep_end(1, 1.4, 3.6), outcome(1, False, 74.0, 3.7, "shallow_squat"),
+        rep_end(2, 5.4, 7.6), outcome(2, False, 70.0, 7.7, "shallow_squat"),
+    ]  # fmt: skip
+    obs, _ = score(0, [DEPTH], truth, {}, events)
+    f = figures(DEPTH, obs, {0: True}, 2.0)
+    assert (f.false_alarms, f.false_alarms_in_margin) == (1, 1)
+    assert f.false_alarms_per_min == pytest.approx(0.5)

@@ -20,6 +20,17 @@ def test_quick_suite_is_a_subset_of_the_full_suite() -> None:
     assert len(full) == len({c for c in full})  # names are unique: a name is a case
 
 
+def test_every_combination_of_the_full_suite_has_clean_sessions() -> None:
+    """Clean sessions at every combination (issue 9.2): false alarms per minute under each condition and kit."""
+    full = suite_cases("full", ["squat", "emg_x"], {"squat": True, "emg_x": ("full", "minimal")})
+    combos = {(c.drill, c.group, c.kit, c.seed, c.loss) for c in full}
+    clean = {(c.drill, c.group, c.kit, c.seed, c.loss) for c in full if c.clean}
+    assert combos == clean
+    groups = {(c.drill, c.group, c.kit) for c in full}
+    assert ("squat", "mains", "minimal") not in groups and ("emg_x", "motion", "minimal") in groups
+    assert {g for _, g, _ in groups} == set(cases_mod.GROUPS)
+
+
 def test_a_case_is_the_same_session_every_time() -> None:
     c = Case("squat", "target", 102, "full", loss=0.02, index=0)
     a, b = run_case(c), run_case(c)
@@ -74,3 +85,54 @@ def test_a_case_that_raises_is_reported_with_its_seed(monkeypatch: pytest.Monkey
     fig = aggregate([c], [r], {"squat": []})
     assert fig["failed_cases"] == [{"case": c.name, "seed": 104, "error": r.failure.error}]
     assert any(m["target"] == "cases" for m in fig["misses"])
+
+
+def test_rules_behind_the_readiness_gate_are_scored() -> None:
+    """A drill whose rules wait for the readiness gate (calibration ``readiness``): eval sees the same rules."""
+    from types import SimpleNamespace
+
+    from nmre.calibration.steps import Gated
+    from nmre.drills import build_drill
+    from nmre.eval.drills_view import full_kit_rules, rules_of
+    from nmre.eval.simcase import kit_streams
+
+    drill = build_drill("squat", kit_streams("squat", "full"))
+    gate = SimpleNamespace(open=True)
+    gated = SimpleNamespace(name=drill.name, nodes=[Gated(n, gate) for n in drill.nodes])
+    assert [r.rule for r in rules_of(gated)] == [r.rule for r in full_kit_rules("squat")] != []
+
+
+def test_the_demonstrated_template_rep_carries_no_error() -> None:
+    """A drill that captures its template from the first rep gets that rep done right; others get errors from rep 0."""
+    from nmre.drills import list_drills, load_drill
+    from nmre.eval.drills_view import full_kit_rules
+    from nmre.eval.simcase import _config_class, _record_config
+
+    for name in list_drills():
+        steps = [getattr(c, "step", c) for c in load_drill(name).calibration]
+        cls = _config_class(name)
+        if cls.record == "window":
+            continue
+        case = Case(name, "target", 101, "full", index=0)
+        _, injected = _record_config(case, cls, full_kit_rules(name))
+        if not injected["errors"]:
+            continue
+        assert min(injected["errors"]) == (1 if "template" in steps else 0), name
+
+
+def test_one_drill_s_figures_are_brought_up_to_date_in_the_results() -> None:
+    """``--drill NAME --results FILE``: that drill's figures, misses and failures replaced, the others kept."""
+    from nmre.eval.suite import _merge_figures
+
+    old = {
+        "drills": {"a": {"cases": 3}, "b": {"cases": 4}},
+        "cases": 7,
+        "failed_cases": [{"case": "a/target/full/seed1/loss0", "seed": 1, "error": "x"}],
+        "misses": [{"drill": "a", "rule": "r"}, {"drill": "b", "rule": "s"}],
+        "real": [{"drill": "a", "file": "f"}, {"drill": "b", "file": "g"}],
+    }
+    new = {"drills": {"a": {"cases": 5}}, "cases": 5, "failed_cases": [], "misses": [], "real": []}
+    got = _merge_figures(old, new, ["a"])
+    assert got["drills"] == {"b": {"cases": 4}, "a": {"cases": 5}} and got["cases"] == 9
+    assert got["failed_cases"] == [] and got["misses"] == [{"drill": "b", "rule": "s"}]
+    assert got["real"] == [{"drill": "b", "file": "g"}]

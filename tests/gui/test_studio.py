@@ -170,23 +170,26 @@ def test_pause_stops_feedback_and_resume_brings_it_back(studio_factory: Any) -> 
 
 def test_target_controls_change_the_band_the_next_rep_is_judged_against(studio_factory: Any) -> None:
     studio, clock = studio_factory("squat", reps=6)
-    step(studio, clock, 9.0)
+    t = 0.0
+    while "squat_depth" not in studio.counters.last_rep and t < 30.0:  # the first rep judged (after the
+        t += 1.0  # drill's calibration steps: a rep that began before them is not judged)
+        step(studio, clock, t)
     first = studio.counters.last_rep["squat_depth"]
     assert (first["lo"], first["hi"]) == (75.0, 115.0) and first["ok"]
     lo_box, hi_box = studio.dashboard.target_editors["rule.squat_depth"]
     assert lo_box is not None and hi_box is not None
     lo_box.setValue(100.0)  # deeper than this subject squats
-    step(studio, clock, 9.1)
+    step(studio, clock, t + 0.1)
     band = studio.dashboard.traces.bands["rule.squat_depth"]
     assert tuple(band.getRegion()) == (100.0, 115.0)
-    step(studio, clock, 22.0)
+    step(studio, clock, t + 13.0)  # two reps later
     last = studio.counters.last_rep["squat_depth"]
     assert last["lo"] == 100.0 and last["ok"] is False and last["error"] == "shallow_squat"
     changes = [e for e in studio.runner.engine.events if e.kind == "settings.target"]
     assert changes and changes[0].payload["lo"] == 100.0 and changes[0].payload["old_lo"] == 75.0
     # a band the other way round is refused with one line, and the rule keeps its band
     studio.runner.set_target("rule.squat_depth", 120.0, 110.0)
-    step(studio, clock, 22.1)
+    step(studio, clock, t + 13.1)
     refused = [e for e in studio.runner.engine.events if e.kind == "control.refused"]
     assert refused and "lo <= hi" in (refused[-1].therapist_message or "")
     assert studio.runner.targets[0].lo == 100.0
@@ -300,3 +303,177 @@ def test_the_readiness_gate_holds_the_drill_until_the_therapist_overrides_it(stu
     assert not studio.dashboard.override.isEnabled()
     kinds_seen = [e.kind for e in studio.runner.engine.events]
     assert "readiness.fail" in kinds_seen and "readiness.override" in kinds_seen
+
+
+def test_the_next_session_takes_the_drill_and_level_picked_in_the_window(
+    qapp: QtWidgets.QApplication, tmp_path: Path
+) -> None:
+    clocks: dict[int, SteppedClock] = {}
+
+    def factory(drill: str, level: int | None) -> Any:
+        clock = SteppedClock()
+        session = build_sim_session(drill, seed=3, reps=10, ble=False, clock=clock, level=level)
+        clocks[id(session)] = clock
+        return session
+
+    opts = StudioOptions(sim=True, drill="squat", wav=str(tmp_path / "s.wav"))
+    made: list[Studio] = []
+    try:
+        first = Studio(factory("squat", None), opts, qapp, factory=factory)
+        made.append(first)
+        seen: list[Studio] = []
+        first.on_successor = seen.append
+        d = first.dashboard
+        assert d.drill.isEnabled() and d.level.isEnabled()
+        levels = [d.level.itemText(i) for i in range(d.level.count())]
+        assert levels[1:] == [f"{lv.level}: {lv.title}" for lv in first_levels("squat")]
+        first.start()
+        clock = clocks[id(first.session)]
+        t = 0.0
+        while not first.counters.sets and t < 90.0:  # the first set of 10 reps
+            t += 2.0
+            step(first, clock, t)
+        suggestion = next(e for e in first.runner.engine.events if e.kind == "progression.suggestion")
+        text = d.progression.text()
+        assert suggestion.therapist_message and suggestion.therapist_message in text
+        assert first.counters.set_lines and first.counters.set_lines[0] in text
+        nxt = suggestion.payload["next_level"]
+        assert d.use_level.isEnabled() and str(nxt) in d.use_level.text()
+        d.actions_by_name["use_level"].trigger()  # Ctrl+N
+        assert d.level.currentData() == nxt
+        assert f"level {nxt}" in d.next_session.text(), "the window says what Start will do"
+        first.stop()
+        assert first.done
+        d.actions_by_name["start"].trigger()  # F5 after Stop: the next session
+        second = first.successor
+        assert second is not None and seen == [second]
+        made.append(second)
+        assert second.session.drill == "squat" and second.session.level == nxt
+        assert second.runner.state is RunState.RUNNING
+        assert not first.dashboard.isVisible() and second.dashboard.isVisible()
+        # before Start, another drill is picked: its levels fill the level picker, Start builds it
+        second.stop()
+        third = second.next_session()
+        assert third is not None
+        made.append(third)
+        assert third.runner.state is RunState.READY
+        i = third.dashboard.drill.findData("single_leg_stance")
+        third.dashboard.drill.setCurrentIndex(i)
+        lv = first_levels("single_leg_stance")
+        assert third.dashboard.level.count() == 1 + len(lv)
+        third.dashboard.level.setCurrentIndex(third.dashboard.level.findData(lv[-1].level))
+        third.start()
+        fourth = third.successor
+        assert fourth is not None
+        made.append(fourth)
+        assert (fourth.session.drill, fourth.session.level) == ("single_leg_stance", lv[-1].level)
+        assert fourth.runner.state is RunState.RUNNING
+        assert third.summary is None, "a session replaced before Start saves nothing"
+    finally:
+        for s in made:
+            s.runner.stop()
+            for timer in (s.fast, s.dash, s.slow):
+                timer.stop()
+            s.dashboard.close()
+            s.patient.close()
+
+
+def first_levels(drill: str) -> Any:
+    from nmre.drills import load_drill
+
+    return load_drill(drill).levels
+
+
+def test_every_control_has_a_keyboard_shortcut(studio_factory: Any) -> None:
+    from nmre.gui.dashboard import SHORTCUT_HELP, SHORTCUTS
+
+    studio, _clock = studio_factory("squat", reps=3)
+    a = studio.dashboard.actions_by_name
+    assert set(SHORTCUTS) == set(SHORTCUT_HELP) and set(SHORTCUTS) <= set(a)
+    keys = [a[name].shortcut().toString() for name in SHORTCUTS]
+    assert len(set(keys)) == len(keys), "no key does two things"
+    for name in ("start", "pause", "stop", "marker", "feedback", "schedule", "targets", "override", "drill"):
+        assert a[name].shortcut().toString() == SHORTCUTS[name], name
+    a["targets"].trigger()  # Ctrl+T: the first target's box takes the keyboard
+    QtWidgets.QApplication.processEvents()
+    boxes = [b for pair in studio.dashboard.target_editors.values() for b in pair if b is not None]
+    assert studio.dashboard.focusWidget() in (boxes[0], boxes[0].findChild(QtWidgets.QLineEdit))
+    help_text = studio.dashboard.help_text()
+    assert all(SHORTCUTS[k] in help_text for k in SHORTCUTS)
+
+
+def _library() -> list[str]:
+    from nmre.drills import list_drills
+
+    return list_drills()
+
+
+@pytest.mark.parametrize("drill", _library())
+def test_every_drill_of_the_library_shows_its_picture_and_its_signals(
+    studio_factory: Any, drill: str
+) -> None:
+    from nmre.drills import load_drill
+
+    spec = load_drill(drill)
+    studio, clock = studio_factory(drill, reps=4)
+    studio.override_readiness("test: the simulated body is not asked to stand still first")
+    dots = {}
+    for t in (2.0, 4.0, 6.0, 8.0):
+        step(studio, clock, t)
+        dots[t] = studio.patient.scene.dot
+    main = next((p for p in spec.feedback.picture if p.kind in ("gauge", "target")), None)
+    scene = studio.patient.scene
+    seg = spec.structure.segmenter
+    expected_mode = (
+        "gauge"
+        if main is not None and main.kind == "gauge"
+        else "los"
+        if seg.kind == "targets"
+        else "balance"
+    )
+    assert scene.mode == expected_mode
+    assert scene.overlay is None, f"{drill}: {scene.overlay} {scene.overlay_text}"
+    if expected_mode == "los":  # 8 s in: the first target shows once the drill's lead-in is over
+        lead_in = float(seg.params["lead_in"])
+        assert (scene.los_active == 0) == (lead_in < 8.0), f"{drill}: target shown {scene.los_active}"
+        assert all(math.isfinite(v) for v in scene.dot), f"{drill}: the lean is shown as the dot"
+        if lead_in > 4.0:  # standing still before the first target: the dot in the middle (its own centre),
+            # far from the targets' ring (a lean as far as a target puts the dot at 0.82 / 0.45 = 1.8)
+            assert math.hypot(*dots[4.0]) < 0.5, f"{drill}: the dot is off the middle at rest: {dots[4.0]}"
+    elif expected_mode == "gauge":
+        assert math.isfinite(scene.value), f"{drill}: the gauge shows a value"
+        assert scene.lo is not None or scene.hi is not None, f"{drill}: the gauge shows its target zone"
+    else:
+        assert all(math.isfinite(v) for v in scene.dot), f"{drill}: the balance dot is shown"
+    # every trace of the session tab has data in its window, inside the plot's visible range
+    traces = studio.dashboard.traces
+    studio._tick()
+    shown = 0
+    for (key, _i), curve in traces.curves.items():
+        _x, y = curve.getData()
+        assert y is not None and np.isfinite(y).any(), f"{drill}: {key} has no data"
+        lo, hi = traces.plots[key].viewRange()[1]
+        finite = y[np.isfinite(y)]
+        assert lo <= float(np.median(finite)) <= hi, f"{drill}: {key} is off its scale ({lo:.3g}..{hi:.3g})"
+        shown += 1
+    assert shown >= 1
+    # a band is drawn only in the signal's own unit (a hold time is no line on an angle)
+    for key in traces.bands:
+        rule = next(r for r in studio.runner.targets if r.name == key)
+        stream, channel = next(
+            (st, names[0]) for panel, k, st, names, _ in studio.trace_specs
+            if panel is traces and traces.plots[k] is traces.plots[key]
+        )  # fmt: skip
+        info = studio.ring.infos[stream]
+        unit = info.channels[info.channel_names.index(channel)].unit
+        assert rule.unit == unit, f"{drill}: the band of {key} ({rule.unit}) on a signal in {unit}"
+
+
+def test_a_full_warnings_list_still_shows_the_newest_first(studio_factory: Any) -> None:
+    studio, clock = studio_factory("squat", reps=3)
+    step(studio, clock, 1.0)
+    for i in range(70):  # more than the list keeps
+        studio.counters.add(Event(1.0, "stream.gap", "emg.r", {}, therapist_message=f"gap {i}"))
+        studio._update_tables(1.0)
+    top = studio.dashboard.warnings.item(0).text()
+    assert top.endswith("gap 69"), top

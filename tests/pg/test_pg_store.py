@@ -363,11 +363,18 @@ def test_the_cli_takes_the_store_url_from_the_option_or_nmre_store(pg_database: 
     assert pg_database.split(":")[2].split("@")[0] not in listed.stdout  # never the password
 
 
-@pytest.mark.parametrize("how", ["credentials", "unreachable"])
+@pytest.mark.parametrize("how", ["credentials", "unreachable", "newer schema"])
 def test_a_store_that_cannot_be_used_is_one_line_and_exit_2_before_the_session(
-    pg_server: PgServer, how: str, tmp_path: Path
+    pg_server: PgServer, pg_database: str, how: str, tmp_path: Path
 ) -> None:
-    if how == "credentials":
+    if how == "newer schema":
+        with open_store(pg_database):
+            pass
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            conn.execute("UPDATE schema_version SET version = version + 1")
+        url = pg_database
+        said = "newer than this nmre reads"
+    elif how == "credentials":
         url = f"postgresql://nmre:wrong@{pg_server.host}:{pg_server.port}/postgres"
         said = "refused the credentials of user 'nmre'"
     else:
@@ -383,8 +390,6 @@ def test_a_store_that_cannot_be_used_is_one_line_and_exit_2_before_the_session(
         [
             "studio",
             "--sim",
-            "--drill",
-            "stance",
             "--seconds",
             "2",
             "--patient",
@@ -400,4 +405,40 @@ def test_a_store_that_cannot_be_used_is_one_line_and_exit_2_before_the_session(
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2, proc.stderr
         assert len(lines) == 1 and said in lines[0] and "wrong" not in lines[0], proc.stderr
+        assert pg_server.password not in lines[0]
         assert not (tmp_path / "summary.json").exists()  # no session ran
+
+
+def test_a_session_is_saved_after_the_server_dropped_the_connection(
+    pg_database: str, squat_recording
+) -> None:
+    store = open_store(pg_database)  # opened when the session started
+    try:
+        with psycopg.connect(pg_database, autocommit=True) as admin:  # the server drops it meanwhile
+            pid = store.conn.info.backend_pid
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        sid = store.save_recording(squat_recording[0])  # at the end of the session: connects again and saves
+        assert len(store.reps(sid)) == 4
+        assert store.conn.info.backend_pid != pid
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+        assert [s.id for s in store.sessions()] == [sid]  # a read is repeated on a new connection
+    finally:
+        store.close()
+
+
+def test_the_studio_saves_its_session_into_the_postgresql_store(pg_database: str, tmp_path: Path) -> None:
+    import json
+
+    shots = tmp_path / "shots"
+    args = ["studio", "--sim", "--seconds", "4", "--patient", "P-0042", "--no-sound"]
+    proc = _nmre(
+        *args, "--screenshot", str(shots), env={"QT_QPA_PLATFORM": "offscreen", "NMRE_STORE": pg_database}
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((shots / "summary.json").read_text())
+    assert summary["store"].startswith("saved as session"), summary["store"]
+    with open_store(pg_database, writable=False) as store:
+        (row,) = store.sessions("P-0042")
+        assert row.drill == "squat" and row.duration == pytest.approx(summary["session_seconds"], abs=0.01)
+        assert row.summary["session_seconds"] == summary["session_seconds"]

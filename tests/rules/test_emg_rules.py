@@ -310,3 +310,35 @@ def test_relaxation_is_the_mean_of_the_rest_after_the_settle_time():
     assert [o.payload["value"] for o in out] == pytest.approx(oracle, abs=1e-6)
     assert [o.payload["ok"] for o in out] == [True, False]
     assert [o.payload["rest"] for o in out] == [1, 2]
+
+
+def test_combined_needs_the_condition_for_min_time_before_it_judges_the_ratio():
+    t, x = ramp_envelopes()
+    ta = np.arange(400) / 100.0
+    knee = 60 * np.sin(np.pi * ta / 4.0)  # above 45 deg for about 1.84 s of the rep
+    env_blocks = blocks(ENV, t, x, [10] * 400)
+    knee_blocks = blocks("angle.knee.r", ta, knee, [1] * 400)
+    held = sum(
+        b.n_samples for b in env_blocks if knee[int(np.searchsorted(ta, b.times[-1], side="right")) - 1] > 45
+    )
+    held_s = held / envelope_info().rate  # the oracle: samples counted over the envelope's rate
+
+    def run(min_time):
+        rule = CombinedRule(
+            "c", stream=ENV, numerator="vmo", denominator="vl", when=("angle.knee.r", "flexion"), threshold=45.0,
+            when_unit="deg", quantity="vmo_vl_ratio", unit="1", episodes=Episodes.reps(), lo=0.85, min_time=min_time,
+        )  # fmt: skip
+        items = in_order(knee_blocks + env_blocks, rep_events(1, 0.0, 3.999))
+        return drive(rule, [envelope_info(), angle_info()], items)[0]
+
+    assert run(held_s - 0.01).kind.startswith("rule.")  # held long enough: judged
+    short = run(held_s + 0.01)
+    assert short.kind == kinds.REP_UNJUDGED
+    assert short.payload["reason"] == (
+        f"flexion above 45 deg for only {held_s:.2f} s (at least {held_s + 0.01:g} s is needed to judge the ratio)"
+    )
+    with pytest.raises(ConfigError, match="min_time: expected a number of seconds >= 0"):
+        CombinedRule(
+            "c", stream=ENV, numerator="vmo", denominator="vl", when=("angle.knee.r", "flexion"), threshold=45.0,
+            when_unit="deg", quantity="vmo_vl_ratio", unit="1", episodes=Episodes.reps(), lo=0.85, min_time=-1.0,
+        )  # fmt: skip

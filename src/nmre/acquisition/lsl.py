@@ -1083,6 +1083,15 @@ class LslOutlet(Sink):
         Whether to publish the event and cue streams.
     scope : str
         LSL discovery scope handed to :func:`configure` if LSL is not configured yet.
+    wait : float
+        Seconds :meth:`open` waits for a consumer (LabRecorder, an inlet) of the
+        event stream before the session starts (0: no wait). LSL consumers only
+        get samples pushed after they connect, so a replay on the virtual clock,
+        which runs ahead in a moment, needs its recorder connected first.
+    linger : float
+        Seconds :meth:`close` keeps the outlets open, while consumers are
+        connected, so that the last samples reach them (liblsl drops what is still
+        queued when an outlet is destroyed).
     """
 
     def __init__(
@@ -1094,6 +1103,8 @@ class LslOutlet(Sink):
         events: bool = True,
         cues: bool = True,
         scope: str = "machine",
+        wait: float = 0.0,
+        linger: float = 0.5,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ConfigError("LSL outlet name: " + expected("letters, digits, '_', '.' or '-'", name))
@@ -1103,6 +1114,8 @@ class LslOutlet(Sink):
         self.events = events
         self.cues = cues
         self.scope = scope
+        self.wait = max(0.0, float(wait))
+        self.linger = max(0.0, float(linger))
         self._outlets: dict[str, Any] = {}
         self._events: Any = None
         self._cues: Any = None
@@ -1157,6 +1170,14 @@ class LslOutlet(Sink):
             )
         if self.cues:
             self._cues = self._marker_outlet(f"{self.name}.cues", "cue", "the words given to the patient")
+        if self.wait > 0:
+            first = self._events or self._cues or next(iter(self._outlets.values()), None)
+            if first is not None and not first.wait_for_consumers(self.wait):
+                logger.warning(
+                    "LSL outlet %s: no consumer connected within %.1f s; publishing anyway",
+                    self.name,
+                    self.wait,
+                )
 
     def _marker_outlet(self, name: str, label: str, what: str) -> Any:
         import pylsl
@@ -1185,7 +1206,11 @@ class LslOutlet(Sink):
             self._cues.push_sample([event.patient_message], stamp)
 
     def close(self) -> None:
-        # destroying an outlet closes its sockets (pylsl frees it when the last reference goes)
+        # destroying an outlet closes its sockets (pylsl frees it when the last reference goes); liblsl drops
+        # samples still queued for a consumer then, so keep the outlets a moment while someone listens
+        outlets = [o for o in (*self._outlets.values(), self._events, self._cues) if o is not None]
+        if self.linger > 0 and any(o.have_consumers() for o in outlets):
+            time.sleep(self.linger)
         self._outlets.clear()
         self._events = None
         self._cues = None

@@ -371,11 +371,11 @@ class EmgReference(CalibrationStep):
             if on.any():
                 self._peak[c_] = max(self._peak[c_], float(mean[c_, on].max()))
         for e in self._det.pop_events():
-            c = int(e.payload["channel"])  # type: ignore[call-overload]
+            ch = int(e.payload["channel"])
             if e.kind.endswith("offset"):
-                if float(e.payload["duration"]) >= self.hold and math.isfinite(self._peak[c]):  # type: ignore[arg-type]
-                    self._trials[c].append(float(self._peak[c]))
-                self._peak[c] = -np.inf
+                if float(e.payload["duration"]) >= self.hold and math.isfinite(self._peak[ch]):
+                    self._trials[ch].append(float(self._peak[ch]))
+                self._peak[ch] = -np.inf
         got = [len(self._trials[r]) for r in self.rows]
         if all(g >= self.trials for g in got):
             self._done(float(block.times[-1]))

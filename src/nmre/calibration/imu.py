@@ -299,11 +299,11 @@ class LongAxisCalibration(CalibrationStep):
         cal = {k: self._cal[k].quaternion for k in self.inputs}
         if self.apply is not None:
             self.apply(cal)
-        about = {k: self._cal[k].long_axis_deg for k in self.inputs}
+        abouts = {k: self._cal[k].long_axis_deg for k in self.inputs}
         self._finish(
             float(block.times[-1]),
             {k: self._cal[k] for k in self.inputs},
-            {"long_axis_deg": about},
+            {"long_axis_deg": abouts},
             "long-axis calibration: sensor rotation about each segment's long axis "
-            + ", ".join(f"{k} {v:+.1f} deg" for k, v in about.items()),
+            + ", ".join(f"{k} {v:+.1f} deg" for k, v in abouts.items()),
         )

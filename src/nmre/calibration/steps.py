@@ -83,6 +83,8 @@ class CalibrationStep(Node):
         self._started_at: float | None = None
         self._events: list[Event] = []
         self.failure: str | None = None
+        #: Session time (a sample time) the step finished at, ``None`` until it is done.
+        self.done_at: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ class CalibrationStep(Node):
         self._started_at = None
         self._events = []
         self.failure = None
+        self.done_at = None
 
     def _wait(self, what: str, recording: bool = False) -> None:
         self._waiting_for = what
@@ -135,6 +138,7 @@ class CalibrationStep(Node):
         """Mark done; write results (key -> record entry) into the record; raise ``calibration.<step>``."""
         self._state = StepState.DONE
         self._waiting_for = "nothing: done"
+        self.done_at = float(time)
         payload: dict[str, Any] = {"results": {k: v.to_dict() for k, v in results.items()}}
         payload.update(extra or {})
         ev = Event(

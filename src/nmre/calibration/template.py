@@ -6,8 +6,10 @@ first complete repetition: between the ``rep.start`` and ``rep.end`` events of a
 segmenter (``reps_from``), or between the therapist's :meth:`TemplateCapture.mark_start`
 and :meth:`TemplateCapture.mark_end` (a rep the segmenter would not see, e.g. a PNF
 diagonal). A repetition shorter than ``min_duration`` or with a gap or a bad sample
-is not taken (the step keeps waiting and says why). The template lands in the record
-under its ``name`` and is raised as ``calibration.template``; drills' DTW rule reads
+is not taken (the step keeps waiting and says why); lost packets are bridged when no gap is longer than
+:data:`nmre.quality.needs.MAX_GAP` and no more than :data:`~nmre.quality.needs.MAX_MISSING` of the samples are
+missing (the same limits a rule judges under), and the template is stored evenly sampled at the
+stream's rate. The template lands in the record under its ``name`` and is raised as ``calibration.template``; drills' DTW rule reads
 it back (``record.templates[name].array``).
 """
 
@@ -24,6 +26,7 @@ from nmre.calibration.steps import CalibrationStep
 from nmre.core import kinds
 from nmre.core.model import Block, Event
 from nmre.errors import ConfigError, StateError, expected
+from nmre.quality.needs import MAX_GAP, MAX_MISSING
 
 __all__ = ["TemplateCapture"]
 
@@ -127,7 +130,7 @@ class TemplateCapture(CalibrationStep):
 
     def _store(self, block: Block) -> None:
         v = block.values[self._rows]
-        if block.missing_before or not np.all(np.isfinite(v)):
+        if not np.all(np.isfinite(v)):
             self._bad_since = float(block.times[-1]) if block.n_samples else self._bad_since
         cap = self._ring_t.shape[0]
         for i in range(block.n_samples):
@@ -143,7 +146,8 @@ class TemplateCapture(CalibrationStep):
     def _push(self, block: Block) -> None:
         self._store(block)
         if len(self._span) == 2:
-            self._take(*self._span, float(block.times[-1]) if block.n_samples else self._span[1])
+            t0, t1 = self._span[0], self._span[1]
+            self._take(t0, t1, float(block.times[-1]) if block.n_samples else t1)
         elif not self.finished:
             self._wait(
                 "demonstrate one repetition"
@@ -169,7 +173,7 @@ class TemplateCapture(CalibrationStep):
             )
             return
         if self._bad_since >= t0:
-            self._wait("one repetition without a gap or a bad sample (that one had one)")
+            self._wait("one repetition without a bad sample (that one had one)")
             return
         cap = self._ring_t.shape[0]
         order = (self._pos - self._count + np.arange(self._count)) % cap
@@ -178,14 +182,29 @@ class TemplateCapture(CalibrationStep):
         if int(sel.sum()) < 2 or t[0] > t0:
             self._wait("one repetition (that one started before the capture began)")
             return
+        ts, xs = t[sel], x[:, sel]
+        # lost packets: short gaps are bridged (the quality needs' limits: nmre.quality.needs)
+        gap = float(np.max(np.diff(ts))) if ts.shape[0] > 1 else 0.0
+        missing = 1.0 - ts.shape[0] / (1.0 + (ts[-1] - ts[0]) * self.rate)
+        if gap > MAX_GAP or missing > MAX_MISSING:
+            self._wait(
+                f"one repetition without a gap over {MAX_GAP:g} s or {MAX_MISSING:.0%} of samples missing "
+                f"(that one: gap {gap:.2f} s, {max(missing, 0.0):.0%} missing)"
+            )
+            return
+        grid = ts[0] + np.arange(math.floor((ts[-1] - ts[0]) * self.rate + 1e-9) + 1) / self.rate
+        if grid.shape[0] == ts.shape[0]:  # nothing lost: the samples as they came
+            grid, even = ts, xs
+        else:  # evenly sampled at the stream's rate again
+            even = np.vstack([np.interp(grid, ts, row) for row in xs])
         tpl = Template(
             self.template_name,
             self.stream,
             list(self.channels),
             self.rate,
-            x[:, sel].tolist(),
-            float(t[sel][0]),
-            float(t[sel][-1]),
+            even.tolist(),
+            float(grid[0]),
+            float(grid[-1]),
         )
         self._finish(
             now,

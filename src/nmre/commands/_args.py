@@ -16,6 +16,7 @@ __all__ = [
     "MAX_SECONDS",
     "Parser",
     "integer",
+    "non_negative_seconds",
     "positive_int",
     "positive_seconds",
     "session_reps",
@@ -86,4 +87,15 @@ def session_seconds(text: str) -> float:
             f"expected at most {MAX_SECONDS:.0f} s (2 h: longer than any clinic session; longer sessions are "
             f"not measured to run at flat memory), got {text!r}"
         )
+    return v
+
+
+def non_negative_seconds(text: str) -> float:
+    """A finite number of seconds >= 0 (a session time)."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (0 <= v < math.inf):
+        raise argparse.ArgumentTypeError(f"expected a session time in seconds >= 0, got {text!r}")
     return v

@@ -59,6 +59,13 @@ def add_lsl_arguments(p: argparse.ArgumentParser, *, inputs: bool = True, output
             help="publish derived signals, events and cues as LSL streams NAME.* (default nmre); opens an LSL "
             "server on this computer",
         )
+        p.add_argument(
+            "--lsl-wait",
+            type=positive_seconds,
+            default=None,
+            metavar="S",
+            help="with --lsl-out: wait up to S seconds for a consumer (LabRecorder) before the session starts",
+        )
     p.add_argument(
         "--lsl-scope",
         choices=SCOPES,
@@ -84,7 +91,8 @@ def lsl_outlet(args: argparse.Namespace, clock: Any) -> Any:
     from nmre.acquisition.lsl import LslOutlet, configure
 
     configure(args.lsl_scope)
-    return LslOutlet(clock=clock, name=args.lsl_out, scope=args.lsl_scope)
+    wait = getattr(args, "lsl_wait", None) or 0.0
+    return LslOutlet(clock=clock, name=args.lsl_out, scope=args.lsl_scope, wait=wait)
 
 
 def lsl_studio_session(drill: str, source: Any, seconds: float | None) -> Any:

@@ -3,38 +3,59 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
-from nmre.commands._args import MAX_REPS, MAX_SECONDS, integer, session_reps, session_seconds
+from nmre.commands._args import integer, non_negative_seconds, positive_int, positive_seconds
 
 __all__ = ["NAME", "add_parser", "run"]
 
 NAME = "demo"
 
 
+def _times(text: str) -> tuple[float, ...]:
+    return tuple(non_negative_seconds(t.strip()) for t in text.split(","))
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from nmre.demo import EXERCISES, INJECTABLE
+    from nmre.demo import EXERCISES, INJECTABLE, MAX_REPS
     from nmre.feedback.schedule import SCHEDULES
 
     d: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
-        help="run a simulated session end to end (headless)",
-        description="Run a simulated session on the virtual clock and print the feedback per rep.",
+        help="run a simulated session of any drill end to end (headless)",
+        description="Run a simulated session of a drill on the virtual clock and print the feedback per rep "
+        "(hold, transition, target or window). Exit status 1 when what was detected does not match the "
+        "simulator's ground truth.",
     )
     d.add_argument(
-        "--exercise", choices=tuple(EXERCISES), default="squat", help="drill to simulate (default: squat)"
+        "--drill",
+        metavar="NAME|FILE",
+        default=None,
+        help="drill to simulate: a library name ('nmre drills' lists them) or a drill file (default: squat)",
     )
-    d.add_argument("--reps", type=session_reps, default=10, help=f"squat reps, 1..{MAX_REPS} (default 10)")
+    d.add_argument(
+        "--level", type=positive_int, default=None, help="progression level of the drill (default: its base)"
+    )
+    d.add_argument(
+        "--exercise",
+        choices=tuple(EXERCISES),
+        default=None,
+        help="the first names: squat or stance (single-leg)",
+    )
+    d.add_argument(
+        "--reps",
+        type=positive_int,
+        default=None,
+        help=f"reps (holds, transitions; rounds of 8 targets) to perform (default: the drill's; at most {MAX_REPS})",
+    )
     d.add_argument(
         "--seed", type=integer, default=1, help="simulator seed (default 1); same seed, same output"
     )
     d.add_argument(
         "--seconds",
-        type=session_seconds,
+        type=positive_seconds,
         default=None,
-        help=f"stop after this many seconds of session time, at most {MAX_SECONDS:.0f} "
-        "(stance: trial length, default 40)",
+        help="stop after this many seconds of session time (stance: trial length, default 40)",
     )
     d.add_argument(
         "--realtime", action="store_true", help="pace the session to wall time instead of running ahead"
@@ -45,25 +66,40 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument(
         "--schedule",
         choices=tuple(SCHEDULES),
-        default="continuous",
-        help="feedback schedule (default: continuous)",
+        default=None,
+        help="feedback schedule (default: the drill file's)",
     )
     d.add_argument(
         "--request-at",
-        type=_request_times,
-        action="extend",
+        type=_times,
+        action="append",
         default=None,
         metavar="T[,T...]",
-        help="with --schedule self-controlled: the patient asks for feedback at these session times "
-        "(seconds), repeatable",
+        help="self-controlled schedule: the patient asks for feedback at session time T s (repeatable, or T,T,...)",
     )
+    d.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="RULE.PARAM=VALUE",
+        help="change a rule setting, repeatable (e.g. squat_depth.lo=80; 'none' opens a side)",
+    )
+    d.add_argument(
+        "--kit",
+        choices=("full", "minimal", "bilateral"),
+        default="full",
+        help="simulated sensors (default full)",
+    )
+    d.add_argument("--side", choices=("right", "left"), default=None, help="the moving or standing side")
     d.add_argument(
         "--inject",
         action="append",
         default=None,
         metavar="REP:ERROR",
-        help=f"inject an error into a rep (1-based), repeatable; errors: {', '.join(INJECTABLE)}. "
-        "Default: 3 shallow reps (3, 6, 9)",
+        help="inject an error into a rep (1-based; a drill judged over time: START-END:ERROR in s), "
+        f"repeatable; the errors the drill's rules name (squat: {', '.join(INJECTABLE)}). "
+        "Default: the drill's (squat: 3 shallow reps, 3, 6, 9)",
     )
     d.add_argument("--ble", action="store_true", help="run through emulated Bluetooth devices end to end")
     d.add_argument(
@@ -80,22 +116,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "replay it with 'nmre replay FILE'",
     )
     return d
-
-
-def _request_times(text: str) -> list[float]:
-    """``--request-at``: comma-separated session times in seconds, each finite and >= 0."""
-    out = []
-    for part in text.split(","):
-        try:
-            t = float(part)
-        except ValueError:
-            t = math.nan
-        if not 0 <= t < math.inf:
-            raise argparse.ArgumentTypeError(
-                f"expected session times in seconds >= 0 (e.g. 5,12.5), got {text!r}"
-            )
-        out.append(t)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

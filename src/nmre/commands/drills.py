@@ -130,9 +130,9 @@ def _show(name: str, toml: bool, out: TextIO) -> int:
         for c in pr.step_back:
             w(f"  step back when {c.describe()}\n")
     w(f"\nSettings ({len(spec.settings)}; change with build_drill(..., settings={{name: value}}))\n")
-    for s in spec.settings.values():
-        unit = f" {s.unit}" if s.unit and s.unit not in ("1",) else ""
-        w(f"  {s.name} = {s.value}{unit}\n")
+    for setting in spec.settings.values():
+        unit = f" {setting.unit}" if setting.unit and setting.unit not in ("1",) else ""
+        w(f"  {setting.name} = {setting.value}{unit}\n")
     return 0
 
 

@@ -66,6 +66,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="nmre-replay-metrics",
         help="archive mode: write STEM.csv and STEM.parquet (default nmre-replay-metrics)",
     )
+    from nmre.commands._lsl import add_lsl_arguments
+
+    add_lsl_arguments(p, inputs=False)  # --lsl-out: the replayed session's signals, events and cues on LSL
     return p
 
 
@@ -95,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--speed: an archive replays on the virtual clock; expected no --speed with several files"
         )
+    if args.lsl_out is not None:
+        raise ConfigError(
+            "--lsl-out: expected one recording to replay, got an archive (several files or a folder)"
+        )
     return _archive(args.files, settings, args)
 
 
@@ -111,8 +118,20 @@ def _one(path: str, settings: Any, args: argparse.Namespace) -> int:
         meta = dict(rec.metadata)
         meta.pop("software", None)
         meta.pop("created", None)
-        meta["replay_of"] = os.path.abspath(path)
+        # the file's name and checksum, not its folder (a path can name a person: nothing identifying unless added)
+        from nmre.sessions.store import sha256_of
+
+        meta["replay_of"] = {"file": os.path.basename(path), "sha256": sha256_of(path)}
         sinks.append(XdfRecorder(args.record, meta, raw=[s.name for s in rec.raw]))
+    if args.lsl_out is not None:
+        from nmre.commands._lsl import lsl_outlet
+
+        # stamps are sample times from the moment the replay starts (clock None: session 0 = open)
+        sinks.append(lsl_outlet(args, None))
+    elif args.lsl_wait is not None:
+        from nmre.errors import ConfigError
+
+        raise ConfigError("--lsl-wait: expected --lsl-out too (there is no outlet to wait on)")
     res = replay(rec, settings, sinks=sinks)
     what = bool(settings.overrides) or settings.drill is not None
     diffs = None

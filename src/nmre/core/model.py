@@ -39,6 +39,7 @@ __all__ = [
     "SignalState",
     "StreamInfo",
     "StreamKind",
+    "vouch_times",
 ]
 
 F64 = NDArray[np.float64]
@@ -236,6 +237,14 @@ def _check_times(stream: str, times: Any) -> F64:
                 f"block of {stream!r}: times " + expected("numbers (seconds)", f"dtype {times.dtype}")
             )
         times = times.astype(np.float64)
+    n = times.shape[0]
+    if n <= 1:  # no order to check: an empty block, or one finite time (an IMU block of one sample)
+        if n == 0 or math.isfinite(times[0]):
+            _checked[0] = times
+            return times  # type: ignore[no-any-return]
+        raise TimeError(
+            f"block of {stream!r}: sample time 0 " + expected("a finite time in seconds", float(times[0]))
+        )
     if _first_bad_time is None:
         from nmre.core._time_kernel import first_bad_time
 
@@ -252,6 +261,15 @@ def _check_times(stream: str, times: Any) -> F64:
         )
     _checked[0] = times
     return times
+
+
+def vouch_times(times: Any) -> None:
+    """Say that ``times`` (a :class:`Block`'s own, so already checked) need no check in the next Block.
+
+    The engine calls it before each node's push: a processor's output block reuses
+    its input's times, and is then made without checking them again.
+    """
+    _checked[0] = times
 
 
 class Block:

@@ -47,6 +47,7 @@ __all__ = [
     "load_drill",
     "rule_kinds",
     "synthetic_kit",
+    "target_plan",
 ]
 
 
@@ -116,7 +117,10 @@ def load_drill(name_or_path: str | os.PathLike[str]) -> DrillSpec:
     """A validated drill: a library name (``"squat"``) or the path of a ``.toml`` file."""
     text = os.fspath(name_or_path)
     p = Path(text)
-    if text.endswith(".toml") or os.sep in text or p.exists():
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    # a name is a library name unless it ends in .toml or has a path separator: a folder called
+    # "squat" in the working directory is not the squat drill (a path object is always a path)
+    if not isinstance(name_or_path, str) or text.endswith(".toml") or any(c in text for c in seps):
         if not p.is_file():
             raise ConfigError(
                 f"drill: expected a drill name ({', '.join(list_drills())}) or a .toml file, got {text!r}"
@@ -226,6 +230,23 @@ def build_drill(
     spec = apply_settings(spec, settings or {})
     side = spec.settings["side"].value if "side" in spec.settings else None
     return build(spec, streams, level=level, side=side, quality=quality, calibration=calibration)
+
+
+def target_plan(spec_or_name: DrillSpec | str | os.PathLike[str], level: int | None = None) -> list[Any]:
+    """The targets a drill shows (:class:`nmre.drills._targets.Target`: cue, direction, distance), in order.
+
+    Empty for a drill without a ``targets`` segmenter. Times are from the session's first sample;
+    the simulator follows them (``LosConfig(cues=[t.cue for t in plan])``) as a patient follows the screen.
+    """
+    from nmre.drills._targets import target_plan as plan
+
+    spec = spec_or_name if isinstance(spec_or_name, DrillSpec) else load_drill(spec_or_name)
+    if level is not None:
+        spec = apply_settings(spec, spec.level(level).settings, f"level {level}")
+    st = spec.structure
+    if st.segmenter.kind != "targets":
+        return []
+    return plan(st.segmenter.params, st.per_set, st.sets, st.rest_between_sets)
 
 
 def __getattr__(name: str) -> Any:

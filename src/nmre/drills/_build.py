@@ -56,6 +56,19 @@ class Drill:
     rules: list[Rule] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     episodes: Episodes | None = None
+    #: The calibration record every step writes into (store it with the session; give it back to a replay).
+    calibration: Any = None
+    #: The calibration steps the file names, in order (each with ``status()``, ``start()``; nodes of the drill).
+    steps: list[Any] = field(default_factory=list)
+    #: The readiness gate, if the file names ``readiness`` (``override(reason, by)`` opens it).
+    readiness: Any = None
+
+    def step(self, name: str) -> Any:
+        """The calibration step ``name`` (``"readiness"``, ``"emg_rest"``, ``"neutral_pose"``, ...), or None."""
+        if name == "readiness":
+            return self.readiness
+        alias = {"neutral_pose": "neutral"}.get(name, name)
+        return next((s for s in self.steps if getattr(s, "step", None) == alias), None)
 
     def make_schedule(self, name: str | None = None) -> Any:
         """A fresh feedback schedule: ``name`` (with its defaults), or the drill file's schedule."""
@@ -93,7 +106,12 @@ class Context:
         self._orient: dict[str, str] = {}
         self._streams: set[str] = set(self.infos)
         self._neutral: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self.rule_raw: dict[str, tuple[str, ...]] = {}
+        #: EMG stream id -> what to call with the reference once the emg_reference step has it.
+        self.references: dict[str, list[Callable[[Any], None]]] = {}
         self._raw: dict[str, tuple[str, ...]] = {s.id: (s.id,) for s in streams}
+        self._raw_rows: dict[str, dict[str, tuple[int, ...]]] = {}
         self._channels: dict[str, list[str]] = {s.id: list(s.channel_names) for s in streams}
 
     # -- sensors and streams ------------------------------------------------------
@@ -106,6 +124,11 @@ class Context:
         if info is None:
             raise _Unavailable(f"{sensor.describe(side)} is not connected")
         return info
+
+    def has_sensor(self, name: str, side: str | None) -> bool:
+        """Whether sensor ``name`` of the drill is connected (for ``side``)."""
+        sensor = self.spec_sensor(name)
+        return find(sensor, self.streams, side if sensor.side == "drill" else self.side) is not None
 
     def has_stream(self, stream: str) -> bool:
         return stream in self._streams
@@ -138,20 +161,27 @@ class Context:
     def segmenter_node(self, node: Node, raw: Sequence[str]) -> None:
         self._segmenter.append(node)
 
-    def orientation(self, info: StreamInfo) -> str:
-        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick), built once."""
+    def orientation(self, info: StreamInfo, beta: float = 0.1) -> str:
+        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick of gain ``beta``), built once."""
         from nmre.drills._common import orientation_node
 
-        if info.id not in self._orient:
-            node = orientation_node(info)
+        key = info.id if beta == 0.1 else f"{info.id}@{beta:g}"
+        if key not in self._orient:
+            node = orientation_node(info, beta=beta)
+            if key != info.id:  # a second filter on the same IMU: a stream id of its own
+                node = orientation_node(info, beta=beta, name=f"orient.{key}")
             self.add(node)
-            self._orient[info.id] = node.output
+            self._orient[key] = node.output
             self.note_stream(node.output, (info.id,))
-        return self._orient[info.id]
+        return self._orient[key]
 
     def neutral(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""
         self._neutral.append((apply, tuple(streams)))
+
+    def functional(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
+        """Register a processor to calibrate from the long-axis (functional) calibration, if asked for."""
+        self._functional.append((apply, tuple(streams)))
 
     # -- signals ------------------------------------------------------------------
     def built(self, name: str, side: str | None = None) -> Built:
@@ -169,27 +199,19 @@ class Context:
                 raise
             self._built[key] = b
             self.note_stream(b.stream, b.raw, list(b.channels))
+            if "raw_rows" in b.extra:  # the signal reads only these rows of its raw streams
+                self._raw_rows[b.stream] = dict(b.extra["raw_rows"])
         return self._built[key]
 
     def resolve_signal(self, ref: str, side: str | None = None) -> tuple[str, str, str]:
         """``"knee.flexion"`` → (stream id, channel, unit)."""
         name, _, channel = ref.partition(".")
         b = self.built(name, side)
+        if channel == "placed" and b.channels:  # any muscle: the one the electrodes are placed on
+            channel = next(iter(b.channels))
+        if channel not in b.channels:  # a goniometer gives the flexion only
+            raise _Unavailable(f"{ref}: the sensors worn give {', '.join(b.channels)} only")
         return b.stream, channel, b.channels[channel]
-
-    def finish(self) -> None:
-        """Add the calibration step (neutral pose) once every signal that wants it is built."""
-        if "neutral_pose" in self.spec.calibration and self._neutral:
-            from nmre.calibration import NeutralPoseCalibration
-
-            streams = tuple(dict.fromkeys(s for _, ss in self._neutral for s in ss))
-            appliers = list(self._neutral)
-
-            def apply(cal: dict[str, np.ndarray]) -> None:
-                for fn, _ in appliers:
-                    fn(cal)
-
-            self.nodes.append(NeutralPoseCalibration(streams, apply))
 
 
 class Resolver:
@@ -198,21 +220,36 @@ class Resolver:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.raw: list[str] = []
+        self._rows: dict[str, set[int] | None] = {}  # raw stream -> rows read (None: all)
 
-    def _track(self, raw: Sequence[str]) -> None:
+    def _track(self, raw: Sequence[str], via: str | None = None) -> None:
+        rows = self.ctx._raw_rows.get(via, {}) if via is not None else {}
         for r in raw:
             if r not in self.raw:
                 self.raw.append(r)
+            have = self._rows.get(r, set())
+            self._rows[r] = None if (r not in rows or have is None) else have | set(rows[r])
+
+    def rows(self) -> dict[str, tuple[int, ...]]:
+        """Raw streams of which only some rows are read, and those rows (for the quality gate)."""
+        return {r: tuple(sorted(v)) for r, v in self._rows.items() if v is not None}
 
     def signal(self, ref: str, side: str | None = None) -> tuple[str, str]:
         stream, channel, _ = self.ctx.resolve_signal(ref, side)
-        self._track(self.ctx.raw_of(stream))
+        self._track(self.ctx.raw_of(stream), stream)
         return stream, channel
 
     def stream(self, name: str) -> str:
         b = self.ctx.built(name)
-        self._track(b.raw)
+        self._track(b.raw, b.stream)
         return b.stream
+
+    def first_channel(self, stream: str) -> str:
+        """The first channel of a built stream (the placed muscle of a one-muscle EMG)."""
+        chans = self.ctx._channels.get(stream) or []
+        if not chans:
+            raise _Unavailable(f"stream {stream!r} has no channels")
+        return str(chans[0])
 
     def events(self, name: str) -> str:
         return self.stream(name)
@@ -246,6 +283,9 @@ def _kwargs(cls: type[Rule], rs: RuleSpec, res: Resolver) -> dict[str, Any]:
             out[key] = res.signal(value)
         else:
             out[key] = value
+    for key, value in params.items():  # muscle = "placed": the muscle of the rule's EMG stream
+        if cls.PARAMS[key].type == "muscle" and value == "placed" and "stream" in out:
+            out[key] = res.first_channel(out["stream"])
     return out
 
 
@@ -263,8 +303,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
     if ctx.quality is not None and res.raw:
         from nmre.quality import QualityGate, QualityNeeds
 
-        gate = QualityGate(ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs))
+        gate = QualityGate(
+            ctx.quality, tuple(res.raw), QualityNeeds.from_mapping(rs.needs), channels=res.rows() or None
+        )
     kw.setdefault("episodes", ep)
+    ctx.rule_raw[rs.id] = tuple(res.raw)
     try:
         return cls(
             rs.id,
@@ -282,6 +325,11 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
         raise ConfigError(f"{ctx.spec.path}: [rules.{rs.id}] {exc}") from None
 
 
+def base_level(spec: DrillSpec) -> int:
+    """The level whose settings and conditions are the file's own (1 when every level changes something)."""
+    return next((lv.level for lv in spec.levels if not lv.settings and not lv.conditions), 1)
+
+
 def build(
     spec: DrillSpec,
     streams: Sequence[StreamInfo],
@@ -291,7 +339,13 @@ def build(
     quality: Any,
     calibration: Any,
 ) -> Drill:
-    """Build ``spec`` (settings already applied) for ``streams``."""
+    """Build ``spec`` (settings already applied) for ``streams``.
+
+    Without a ``level`` the drill runs at its file's own settings, which are those of the
+    level that changes nothing (the base level; level 1 when every level changes something).
+    """
+    if level is None:
+        level = base_level(spec)
     want = None if side in (None, "auto") else side
     chosen, bilateral = resolve_side(spec, streams, want)
     missing = spec.missing_sensors(streams, want)
@@ -324,20 +378,38 @@ def build(
         except _Unavailable as exc:
             del ctx.nodes[start:]
             skipped.append(Skipped(rs.id, str(exc)))
+    from nmre.drills._calibration import build_plan, gate_nodes
     from nmre.drills.feedback import FeedbackMapping
     from nmre.drills.progression import Progression
 
     fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
-    ctx.finish()
-    nodes = ctx.nodes + list(rules) + ctx._segmenter
+    plan = build_plan(ctx, rules, calibration)
+    free = list(ctx.nodes) + list(plan.steps)
+    nodes = free + list(rules) + ctx._segmenter
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:
-        nodes.append(Progression(spec, level or 1, episodes, ctx.raw_streams()[0]))
+        nodes.append(Progression(spec, level, episodes, ctx.raw_streams()[0]))
+    if plan.readiness is not None:
+        nodes = gate_nodes(nodes, plan.readiness, free)
     settings = {k: s.value for k, s in spec.settings.items()}
     if "side" in settings:
         settings["side"] = chosen
-    return Drill(spec.name, nodes, settings, spec, level, chosen, bilateral, rules, skipped, episodes)
+    return Drill(
+        spec.name,
+        nodes,
+        settings,
+        spec,
+        level,
+        chosen,
+        bilateral,
+        rules,
+        skipped,
+        episodes,
+        plan.record,
+        list(plan.steps),
+        plan.readiness,
+    )
 
 
 def _describe(s: StreamInfo) -> str:

@@ -40,11 +40,14 @@ def find_stream(
 STILL_GYRO = math.radians(6.0)
 
 
-def orientation_node(info: StreamInfo, beta: float = 0.1, still_time: float = 1.0) -> ProcessorNode:
-    """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X``."""
+def orientation_node(
+    info: StreamInfo, beta: float = 0.1, still_time: float = 1.0, name: str | None = None
+) -> ProcessorNode:
+    """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X`` (or ``name``)."""
     seg = info.id.split(".", 1)[1] if "." in info.id else info.id
+    out = name or f"orient.{seg}"
     chain = BiasCorrectedOrientation(
         GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time),
-        Madgwick(info.rate, beta=beta, name=f"orient.{seg}"),
+        Madgwick(info.rate, beta=beta, name=out),
     )
-    return ProcessorNode(chain, info.id, f"orient.{seg}")  # the filter already names it so: no copy
+    return ProcessorNode(chain, info.id, out)  # the filter already names it so: no copy

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from nmre.core.model import StreamKind
+from nmre.drills._calibration import STEPS as CAL_STEPS
+from nmre.drills._calibration import parse_calibration
 from nmre.drills._kinds import rule_kinds
 from nmre.drills._signals import SIGNAL_KINDS
 from nmre.drills._structure import SEGMENTERS
@@ -52,8 +54,8 @@ __all__ = ["SCHEMA", "apply_settings", "parse_drill"]
 
 #: Version of the file format this code reads.
 SCHEMA = 1
-#: Calibration steps a drill may ask for (contract §5; more come with ``nmre.calibration``).
-CALIBRATION_STEPS = ("neutral_pose",)
+#: Calibration steps a drill may ask for (contract §5; :mod:`nmre.drills._calibration`).
+CALIBRATION_STEPS = tuple(CAL_STEPS)
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _SENSOR_KINDS = {
     "imu": StreamKind.IMU,
@@ -90,9 +92,16 @@ def _sensor(t: Table) -> SensorSpec:
     muscles: tuple[str, ...] = ()
     if emg:
         muscles = t.texts("muscles")
-        for m in muscles:
-            if m not in MUSCLES:
-                raise t.fail("muscles", "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + ")", m)
+        if muscles == ("any",):  # any one muscle: which one comes from the placement
+            pass
+        else:
+            for m in muscles:
+                if m not in MUSCLES:
+                    raise t.fail(
+                        "muscles",
+                        "muscles of the placement vocabulary (" + ", ".join(MUSCLES) + '), or ["any"]',
+                        m,
+                    )
     else:
         segments = t.texts("segment")
         for s in segments:
@@ -108,6 +117,7 @@ def _sensor(t: Table) -> SensorSpec:
         t.boolean("required", True),
         t.text("for", ""),
         t.text("where", ""),
+        t.texts("replaces", ()),
     )
     t.done()
     return spec
@@ -132,6 +142,13 @@ def _signal(t: Table, name: str, sensors: Mapping[str, SensorSpec]) -> SignalSpe
         if kind_name in ("joint_angle", "inclination") and StreamKind.IMU not in sensors[s].kinds:
             key = next(k for k, v in params.items() if v == s)
             raise t.fail(key, f"an IMU sensor (a {kind_name} needs a gyroscope)", s)
+    if kind_name == "joint_angle" and params["goniometer"]:
+        g = params["goniometer"]
+        if g not in sensors or StreamKind.ANGLE not in sensors[g].kinds:
+            names = [n for n, s in sensors.items() if StreamKind.ANGLE in s.kinds]
+            raise t.fail(
+                "goniometer", "an angle sensor of this drill (" + (", ".join(names) or "none") + ")", g
+            )
     if kind_name == "emg_onsets":
         sensor = sensors[params["sensor"]]
         for m in params["muscles"]:
@@ -182,6 +199,7 @@ _WHOLE_SIGNAL = {
     "contraction": ("emg_envelope",),
     "relaxation": ("emg_envelope",),
     "sway": ("sway",),
+    "los": ("inclination", "acc_inclination"),
 }
 
 
@@ -226,8 +244,12 @@ def _rule(t: Table, refs: _Refs, kinds: Mapping[str, Any]) -> RuleSpec:
             refs.whole(t, key, v, _WHOLE_SIGNAL[kind_name])
         elif p.type == "muscle" and isinstance(v, str):
             sig = params.get("signal") or t.data.get("signal")
-            if v not in MUSCLES:
-                raise t.fail(key, "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + ")", v)
+            if v not in MUSCLES and v != "placed":
+                raise t.fail(
+                    key,
+                    "a muscle of the placement vocabulary (" + ", ".join(MUSCLES) + "), or placed",
+                    v,
+                )
             if isinstance(sig, str) and sig in refs.signals:
                 chans = refs.channels(sig)
                 if v not in chans:
@@ -558,10 +580,8 @@ def parse_drill(text: str, path: str) -> DrillSpec:
     step = top.text("step", choices=STEPS)
     movement = top.text("movement")
     summary = top.text("summary", "")
-    calibration = top.texts("calibration", ())
-    for c in calibration:
-        if c not in CALIBRATION_STEPS:
-            raise top.fail("calibration", "steps among " + ", ".join(CALIBRATION_STEPS), c)
+    cal_steps = parse_calibration(top)
+    calibration = tuple(c.step for c in cal_steps)
     sensors: dict[str, SensorSpec] = {}
     for t in top.tables("sensors"):
         s = _sensor(t)
@@ -570,6 +590,12 @@ def parse_drill(text: str, path: str) -> DrillSpec:
         sensors[s.name] = s
     if not sensors:
         raise top.fail("sensors", "at least one [[sensors]] table")
+    for i, s in enumerate(sensors.values()):
+        for r in s.replaces:
+            if r not in sensors or r == s.name:
+                raise Table({}, file, f"sensors[{i}]").fail(
+                    "replaces", "names of the other sensors of this drill (" + ", ".join(sensors) + ")", r
+                )
     signals: dict[str, SignalSpec] = {}
     st = top.table("signals", {})
     if st is not None:
@@ -625,6 +651,12 @@ def parse_drill(text: str, path: str) -> DrillSpec:
             )
         if StreamKind.EMG in sensors[seg_params["sensor"]].kinds:
             raise sg.fail("sensor", "a trunk or pelvis motion sensor (imu/acc)", seg_params["sensor"])
+        if not seg_params["turn_still"] < seg_params["turn_move"]:
+            raise sg.fail(
+                "turn_still",
+                f"a turn rate < turn_move ({seg_params['turn_move']:g} deg/s) (hysteresis)",
+                seg_params["turn_still"],
+            )
         if not seg_params["min_duration"] < seg_params["max_duration"]:
             raise sg.fail(
                 "min_duration",
@@ -644,10 +676,10 @@ def parse_drill(text: str, path: str) -> DrillSpec:
     # rules
     rules: dict[str, RuleSpec] = {}
     for t in top.tables("rules"):
-        r = _rule(t, refs, kinds)
-        if r.id in rules:
-            raise t.fail("id", "a rule id used once", r.id)
-        rules[r.id] = r
+        rule = _rule(t, refs, kinds)
+        if rule.id in rules:
+            raise t.fail("id", "a rule id used once", rule.id)
+        rules[rule.id] = rule
     if not rules:
         raise top.fail("rules", "at least one [[rules]] table")
     feedback = _feedback(top.table("feedback", None), refs, rules, unit)
@@ -707,7 +739,15 @@ def parse_drill(text: str, path: str) -> DrillSpec:
         progression,
         tuple(calibration),
         settings,
+        cal_steps,
     )
+    for sig in signals.values():
+        if sig.params.get("normalise") == "reference" and "emg_reference" not in calibration:
+            raise Table({}, file, f"signals.{sig.name}").fail(
+                "normalise",
+                "'reference' only with the emg_reference step in calibration = [...] (it gives the reference)",
+                "reference",
+            )
     for lv in levels:  # level settings must be valid values too
         apply_settings(spec, lv.settings, f"[levels[{lv.level - 1}].settings]")
     return spec

@@ -27,6 +27,8 @@ def _side_ok(want: str, have: Side | None, drill_side: str | None) -> bool:
     if want == "midline":
         return have is None or have is Side.MIDLINE
     target = drill_side if want == "drill" else want
+    if target is None:  # the working side is unknown: only a sensor whose placement has no side
+        return have is None
     return have is not None and have.value == target
 
 
@@ -43,7 +45,7 @@ def _emg_rows(info: StreamInfo, muscles: Sequence[str], want: str, drill_side: s
         found = False
         for i, c in enumerate(info.channels):
             name = c.placement.muscle if c.placement and c.placement.muscle else c.name
-            if name != m:
+            if name != m and m != "any":  # "any": whichever muscle the electrodes are placed on
                 continue
             side = channel_side(info, i)
             if side is None or _side_ok(want, side, drill_side):
@@ -77,8 +79,10 @@ def find(sensor: SensorSpec, streams: Sequence[StreamInfo], drill_side: str | No
 
 def _missing_on(spec: DrillSpec, streams: Sequence[StreamInfo], side: str | None) -> list[str]:
     out = []
+    worn = {s.name for s in spec.sensors if find(s, streams, side) is not None}
+    stood_in = {r for s in spec.sensors if s.name in worn for r in s.replaces}
     for sensor in spec.sensors:
-        if sensor.required and find(sensor, streams, side) is None:
+        if sensor.required and sensor.name not in worn and sensor.name not in stood_in:
             text = sensor.describe(side)
             if sensor.purpose:
                 text += f" (for {sensor.purpose})"
@@ -99,6 +103,8 @@ def resolve_side(spec: DrillSpec, streams: Sequence[StreamInfo], side: str | Non
     candidates = [side] if side in SIDES else list(SIDES)
     complete = [s for s in SIDES if not _missing_on(spec, streams, s)]
     chosen = next((s for s in candidates if s in complete), None)
+    # sensors whose placements say no side (an imported recording): the drill runs with the side
+    # unknown (None), never a side assumed
     return chosen, len(complete) == 2
 
 
@@ -109,4 +115,6 @@ def missing(spec: DrillSpec, streams: Sequence[StreamInfo], side: str | None = N
     if side in SIDES:
         return _missing_on(spec, streams, side)
     options = [_missing_on(spec, streams, s) for s in SIDES]
+    if side is None:
+        options.append(_missing_on(spec, streams, None))  # the side unknown: side-less placements
     return min(options, key=len)

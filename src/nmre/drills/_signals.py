@@ -8,11 +8,15 @@ data quality.
 
 Kinds: ``joint_angle`` (two IMUs), ``inclination`` (one IMU), ``acc_inclination``
 (one accelerometer, no gyroscope), ``emg_envelope``, ``emg_onsets`` (events, not a
-stream), ``sway`` (trunk/pelvis accelerometer: windows and a stream).
+stream), ``sway`` (trunk/pelvis accelerometer: windows and a stream),
+``humeral_elevation`` and ``girdle_elevation`` (trunk, upper arm and scapula IMUs),
+``angular_speed`` (one IMU's gyroscope).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -20,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nmre.core.model import Side, StreamInfo
+from nmre.core.interfaces import Processor
+from nmre.core.model import Block, Side, StreamInfo
 from nmre.engine.nodes import ProcessorNode
 from nmre.errors import ConfigError
 from nmre.rules.base import Param
@@ -59,6 +64,9 @@ class SignalKind:
 
 _JOINT = {"flexion": "deg", "abduction": "deg", "rotation": "deg"}
 _TRUNK = {"inclination": "deg", "sagittal": "deg", "frontal": "deg"}
+#: Sign of the rotation about the proximal segment's medio-lateral axis that is flexion (nmre.dsp.joints):
+#: the knee flexes with the shank's distal end moving backward, the hip with the thigh's moving forward.
+_FLEXION_SIGN = {"knee": 1.0, "hip": -1.0}
 
 
 def _suffix(side: str | None) -> str:
@@ -68,25 +76,131 @@ def _suffix(side: str | None) -> str:
 def _joint_angle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.joints import JointAngle
 
+    gonio = sig.params["goniometer"]
+    if gonio and ctx.has_sensor(gonio, side):  # a goniometer worn stands in for the two IMUs
+        g = ctx.sensor(gonio, side)
+        if "flexion" not in g.channel_names or g.channels[g.channel_names.index("flexion")].unit != "deg":
+            raise ConfigError(
+                f"signal {sig.name!r}: expected a 'flexion' channel in deg in {g.id!r}, got "
+                + ", ".join(f"{c.name} ({c.unit})" for c in g.channels)
+            )
+        return Built(g.id, {"flexion": "deg"}, (g.id,), rate=g.rate)
     p = ctx.sensor(sig.params["proximal"], side)
     d = ctx.sensor(sig.params["distal"], side)
     op, od = ctx.orientation(p), ctx.orientation(d)
     name = f"angle.{sig.name}{_suffix(side)}"
-    joint = JointAngle(op, od, side=Side(side) if side in ("left", "right") else Side.RIGHT, name=name)
-
-    def calibrate(cal: Mapping[str, np.ndarray]) -> None:
-        joint.set_calibration(proximal=cal[p.id], distal=cal[d.id])
-
-    ctx.neutral(calibrate, (p.id, d.id))
-    ctx.add(ProcessorNode(joint, (op, od), name))
+    joint = JointAngle(
+        op,
+        od,
+        side=Side(side) if side in ("left", "right") else Side.RIGHT,
+        flexion_sign=_FLEXION_SIGN[sig.params["joint"]],
+        name=name,
+    )
+    tap = JointTap(joint, p.id, d.id, align=sig.params["align"] == "ml_axis")
+    ctx.neutral(tap.calibrate_neutral, (p.id, d.id))
+    ctx.functional(tap.calibrate, (p.id, d.id))
+    ctx.add(ProcessorNode(tap, (op, od), name))
     return Built(name, _JOINT, (p.id, d.id), rate=d.rate)
+
+
+class JointTap(Processor):
+    """A :class:`~nmre.dsp.joints.JointAngle` with its calibrations and the two filters' heading alignment.
+
+    Each 6-axis filter starts with its own heading (zero yaw from roll and pitch), so two
+    segments compare only once their headings are aligned (``nmre.dsp.joints``). The tap
+    keeps the latest orientation of each sensor; when the neutral pose is calibrated it
+    keeps them as the neutral orientations and aligns the calibrated segments' headings
+    there (:func:`~nmre.dsp.joints.heading_alignment`); when the long-axis calibration
+    replaces the sensor-to-segment rotations, the headings are aligned again from the same
+    neutral orientations (a sensor strapped 15 deg round its long axis otherwise turns
+    the shank's frame 15 deg against the thigh's, and flexion reads as valgus).
+
+    ``align=True`` (seated drills, no neutral pose): on the first samples, the headings
+    are aligned by the sensors' medio-lateral (y) axes instead. For a sensor lying with
+    its x axis near vertical (a thigh sensor when seated) roll and yaw are not separable
+    and the filter's heading is arbitrary (the knee read 175 deg straight); in a
+    sagittal-plane posture both sensors' y axes are horizontal and parallel when they are
+    strapped medio-laterally. A strap rotated about the long axis tilts y out of the
+    horizontal and leaves a heading error of the same order.
+    """
+
+    def __init__(self, joint: Any, proximal: str, distal: str, *, align: bool = False) -> None:
+        self.joint, self.raw, self.align = joint, (proximal, distal), align
+        self.proximal, self.distal = joint.proximal, joint.distal
+        self.cal: dict[str, np.ndarray] = {}
+        self._last: dict[str, np.ndarray] = {}
+        self._neutral: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        self.joint.reset()
+        self._last = {}
+        if self.align:
+            self.cal.pop("heading", None)
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return self.joint.output_info(info)  # type: ignore[no-any-return]
+
+    def _apply(self) -> None:
+        self.joint.set_calibration(
+            proximal=self.cal.get(self.raw[0]),
+            distal=self.cal.get(self.raw[1]),
+            heading=self.cal.get("heading"),
+        )
+
+    def calibrate_neutral(self, q: Mapping[str, np.ndarray]) -> None:
+        """The neutral pose's rotations: keep the orientations now as the neutral ones, align there."""
+        if self.proximal in self._last and self.distal in self._last:
+            self._neutral = (self._last[self.proximal].copy(), self._last[self.distal].copy())
+        self.calibrate(q)
+
+    def calibrate(self, q: Mapping[str, np.ndarray]) -> None:
+        """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose."""
+        from nmre.dsp.joints import heading_alignment
+
+        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
+        if self._neutral is not None:
+            self.cal["heading"] = heading_alignment(
+                self._neutral[0], self._neutral[1], self.cal.get(self.raw[0]), self.cal.get(self.raw[1])
+            )
+        self._apply()
+
+    def process(self, block: Block) -> Block:
+        n = block.times.shape[0]
+        if n and not (self.align and "heading" not in self.cal):
+            q = block.values
+            last = q[:, n - 1]
+            if math.isfinite(float(last.sum())):  # the usual block: its last sample is finite (no numpy scan)
+                self._last[block.stream] = last
+                return self.joint.process(block)  # type: ignore[no-any-return]
+        if n:
+            q = block.values
+            ok = np.flatnonzero(np.all(np.isfinite(q), axis=0))
+            if ok.size:
+                if self.align and "heading" not in self.cal and block.stream == self.distal:
+                    prox = self._last.get(self.proximal)
+                    if prox is not None:
+                        half = 0.5 * (_yaw_of_y(prox) - _yaw_of_y(q[:, ok[0]]))
+                        self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
+                        self._apply()
+                self._last[block.stream] = q[:, ok[-1]]
+        return self.joint.process(block)  # type: ignore[no-any-return]
+
+    def pop_events(self) -> list[Any]:
+        return []
+
+
+def _yaw_of_y(q: np.ndarray) -> float:
+    """Heading (rad) of a frame's y axis in the world's horizontal plane."""
+    w, x, y, z = (float(c) for c in q)
+    yx, yy = 2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z)
+    return math.atan2(yy, yx) - math.pi / 2
 
 
 def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.joints import TrunkInclination
 
     s = ctx.sensor(sig.params["sensor"], side)
-    o = ctx.orientation(s)
+    o = ctx.orientation(s, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     lean = TrunkInclination(name=name)
     ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
@@ -127,24 +241,73 @@ def _guarded(ctx: Context, info: StreamInfo) -> str:
     return clean
 
 
+#: Surface-EMG band-pass, Hz (De Luca 2010: 20-450 Hz holds the signal's power).
+EMG_BAND = (20.0, 450.0)
+#: Highest upper corner as a fraction of the sample rate: devices that sample below 1 kHz (the Myo
+#: armband: 200 Hz) carry only what lies below their Nyquist frequency, so the band stops at 0.45 fs
+#: (Myo: 20-90 Hz) instead of refusing the stream. Engineering default.
+EMG_NYQUIST_FRACTION = 0.45
+
+
+def emg_band(rate: float) -> tuple[float, float]:
+    """The band-pass corners for EMG sampled at ``rate`` Hz: :data:`EMG_BAND`, the upper corner kept below Nyquist."""
+    lo, hi = EMG_BAND
+    return lo, min(hi, EMG_NYQUIST_FRACTION * rate)
+
+
 def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.emg import EmgChain
+    from nmre.dsp.pipeline import Pipeline
 
     info = ctx.sensor(sig.params["sensor"], side)
     clean = _guarded(ctx, info)
     name = f"{info.id}.{sig.name}"
-    ctx.add(
-        ProcessorNode(
-            EmgChain(info.n_channels, info.rate, cutoff=sig.params["cutoff"], name=name), clean, name
-        )
+    chain = EmgChain(
+        info.n_channels, info.rate, band=emg_band(info.rate), cutoff=sig.params["cutoff"], name=name
     )
-    return Built(name, {m: "mV" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
+    if sig.params["normalise"] != "reference":
+        ctx.add(ProcessorNode(chain, clean, name))
+        return Built(name, {m: "mV" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
+    scale = PercentOfReference(info.n_channels, name)
+    ctx.references.setdefault(info.id, []).append(scale.set_reference)
+    ctx.add(ProcessorNode(Pipeline([chain, scale]), clean, name))
+    return Built(name, {m: "%" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
+
+
+class PercentOfReference(Processor):
+    """The envelope as % of the EMG reference calibration (``100 x / reference``); NaN until it is taken.
+
+    NaN, not a guess: a contraction level before the reference exists cannot be
+    judged, and the rules say so (not judged) instead of comparing a number in mV
+    with a tolerance in %.
+    """
+
+    def __init__(self, n_channels: int, name: str) -> None:
+        self.n, self.name = n_channels, name
+        self.scale: np.ndarray | None = None
+
+    def set_reference(self, reference: Any) -> None:
+        ref = None if reference is None else np.asarray(reference, dtype=np.float64)
+        if ref is None or ref.shape != (self.n,) or not np.all(np.isfinite(ref) & (ref > 0)):
+            raise ConfigError(
+                f"{self.name}: expected a reference > 0 per channel ({self.n}), got {reference!r}"
+            )
+        self.scale = (100.0 / ref)[:, None]
+
+    def reset(self) -> None:
+        """The reference stays (it belongs to the session's calibration)."""
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        chans = tuple(dataclasses.replace(c, unit="%") for c in info.channels)
+        return dataclasses.replace(info, id=self.name, channels=chans)
+
+    def process(self, block: Block) -> Block:
+        v = block.values * self.scale if self.scale is not None else np.full_like(block.values, np.nan)
+        return Block(self.name, block.times, v, block.seq, block.missing_before, block.arrival)
 
 
 def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
-    from nmre.dsp.emg import OnsetDetector, Rectifier, Tkeo
-    from nmre.dsp.filters import SosFilter
-    from nmre.dsp.pipeline import Pipeline
+    from nmre.dsp.emg import OnsetDetector, TkeoConditioner
     from nmre.rules.emg import OnsetNode
 
     info = ctx.sensor(sig.params["sensor"], side)
@@ -156,14 +319,8 @@ def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         )
     clean = _guarded(ctx, info)
     n, p = info.n_channels, sig.params
-    cond = Pipeline(
-        [
-            SosFilter.bandpass(20.0, 450.0, info.rate, n),
-            Tkeo(n),
-            Rectifier(n),
-            SosFilter.lowpass(p["lowpass"], info.rate, n),
-        ]
-    )
+    # band-pass 20-450 Hz (below Nyquist: emg_band), TKEO, rectify, low-pass: one kernel call per block
+    cond = TkeoConditioner(n, info.rate, *emg_band(info.rate), p["lowpass"])
     det = OnsetDetector(n, info.rate, k_on=p["k_on"], k_off=p["k_off"], t_on=p["t_on"], t_off=p["t_off"])
     node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"])
     ctx.add(node)
@@ -190,6 +347,62 @@ def _sway(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     )
 
 
+def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import HumeralElevation
+
+    t = ctx.sensor(sig.params["trunk"], side)
+    a = ctx.sensor(sig.params["arm"], side)
+    ot, oa = ctx.orientation(t), ctx.orientation(a)
+    name = f"angle.{sig.name}{_suffix(side)}"
+    proc = HumeralElevation(ot, oa, side=side if side in ("left", "right") else "right", name=name)
+    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]), (t.id, a.id))
+    ctx.add(ProcessorNode(proc, (ot, oa), name))
+    return Built(name, {"elevation": "deg", "plane": "deg"}, (t.id, a.id), rate=a.rate)
+
+
+def _girdle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import GirdleElevation
+
+    hum = ctx.built(sig.params["humeral"], side)
+    if set(hum.channels) != {"elevation", "plane"}:
+        raise ConfigError(
+            f"signal {sig.name!r}: humeral: expected a humeral_elevation signal, got {sig.params['humeral']!r}"
+        )
+    t = ctx.sensor(sig.params["trunk"], side)
+    s = ctx.sensor(sig.params["scapula"], side)
+    ot, os_ = ctx.orientation(t), ctx.orientation(s)
+    name = f"angle.{sig.name}{_suffix(side)}"
+    proc = GirdleElevation(
+        ot,
+        os_,
+        hum.stream,
+        side=side if side in ("left", "right") else "right",
+        rhythm=sig.params["rhythm"],
+        name=name,
+    )
+    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id]), (t.id, s.id))
+    ctx.add(ProcessorNode(proc, (hum.stream, ot, os_), name))
+    raw = tuple(dict.fromkeys((*hum.raw, t.id, s.id)))
+    return Built(name, {"upward_rotation": "deg", "elevation": "deg"}, raw, rate=s.rate)
+
+
+def _angular_speed(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
+    from nmre.dsp.upper_limb import AngularSpeed
+
+    info = ctx.sensor(sig.params["sensor"], side)
+    if info.kind.value != "imu":
+        raise ConfigError(
+            f"signal {sig.name!r}: expected an IMU with a gyroscope for {sig.params['sensor']!r}, "
+            f"got {info.kind.value} {info.id!r}"
+        )
+    seg = info.placement.segment if info.placement and info.placement.segment else info.id
+    name = f"speed.{sig.name}.{seg}{_suffix(side)}"
+    ctx.add(ProcessorNode(AngularSpeed(info.rate, name=name), info.id, name))
+    gyro = tuple(i for i, c in enumerate(info.channel_names) if c.startswith("gyr"))
+    # only the gyroscope is read: an accelerometer at its rail (a fast tremor) does not block the rule
+    return Built(name, {"speed": "deg/s"}, (info.id,), rate=info.rate, extra={"raw_rows": {info.id: gyro}})
+
+
 def _one(key: str) -> Callable[[Mapping[str, Any]], tuple[str, ...]]:
     return lambda p: (p[key],)
 
@@ -200,7 +413,11 @@ def _fixed(ch: Mapping[str, str]) -> Callable[[Mapping[str, Any], Mapping[str, A
 
 def _emg_channels(p: Mapping[str, Any], sensors: Mapping[str, Any]) -> Mapping[str, str]:
     s = sensors.get(p["sensor"])
-    return {m: "mV" for m in (getattr(s, "muscles", ()) or ())}
+    unit = "%" if p.get("normalise") == "reference" else "mV"
+    muscles = tuple(getattr(s, "muscles", ()) or ())
+    if muscles == ("any",):  # the muscle the electrodes are on, named when the drill is built
+        return {"placed": unit}
+    return {m: unit for m in muscles}
 
 
 _ALL = (
@@ -208,8 +425,28 @@ _ALL = (
         "joint_angle",
         "joint angles of the distal segment relative to the proximal one (Cardan Y-X'-Z''): flexion, abduction, rotation (deg)",
         {
-            "proximal": Param("text", "the sensor on the proximal segment (thigh for the knee)"),
-            "distal": Param("text", "the sensor on the distal segment (shank for the knee)"),
+            "proximal": Param(
+                "text", "the sensor on the proximal segment (thigh for the knee, pelvis for the hip)"
+            ),
+            "distal": Param(
+                "text", "the sensor on the distal segment (shank for the knee, thigh for the hip)"
+            ),
+            "joint": Param(
+                "choice",
+                "which joint: the sign of flexion (knee: shank back; hip: thigh forward)",
+                "knee",
+                choices=tuple(_FLEXION_SIGN),
+            ),
+            "goniometer": Param(
+                "text", "an angle sensor that, when worn, gives the flexion instead of the two IMUs", ""
+            ),
+            "align": Param(
+                "choice",
+                "align the two orientation filters' headings: none, or by the sensors' medio-lateral axes "
+                "on the first samples (seated drills, where a thigh sensor lies flat)",
+                "none",
+                choices=("none", "ml_axis"),
+            ),
         },
         lambda p: (p["proximal"], p["distal"]),
         _fixed(_JOINT),
@@ -218,7 +455,18 @@ _ALL = (
     SignalKind(
         "inclination",
         "inclination of a segment from vertical: total, sagittal (forward +), frontal (deg)",
-        {"sensor": Param("text", "the sensor on the segment")},
+        {
+            "sensor": Param("text", "the sensor on the segment"),
+            "gain": Param(
+                "number",
+                "Madgwick gain (0.1 rad/s; lower trusts the gyroscope more while the segment accelerates, "
+                "as in a quick whole-body lean)",
+                0.1,
+                unit="rad/s",
+                lo=0.0,
+                lo_open=True,
+            ),
+        },
         _one("sensor"),
         _fixed(_TRUNK),
         _inclination,
@@ -254,6 +502,12 @@ _ALL = (
                 unit="Hz",
                 lo=0.0,
                 lo_open=True,
+            ),
+            "normalise": Param(
+                "choice",
+                "none (mV) or reference: % of the emg_reference calibration (ISEK: say how it was normalised)",
+                "none",
+                choices=("none", "reference"),
             ),
         },
         _one("sensor"),
@@ -316,6 +570,47 @@ _ALL = (
         _one("sensor"),
         _fixed({"acc_ap": "m/s^2", "acc_ml": "m/s^2"}),
         _sway,
+    ),
+    SignalKind(
+        "humeral_elevation",
+        "humero-thoracic elevation of the upper arm (angle from the trunk's downward axis, any plane) "
+        "and its plane of elevation (0 flexion, 90 abduction; relative within a session), deg",
+        {
+            "trunk": Param("text", "the sensor on the trunk (sternum)"),
+            "arm": Param("text", "the sensor on the upper arm"),
+        },
+        lambda p: (p["trunk"], p["arm"]),
+        _fixed({"elevation": "deg", "plane": "deg"}),
+        _humeral,
+    ),
+    SignalKind(
+        "girdle_elevation",
+        "shoulder-girdle upward rotation from a scapula (acromion) sensor relative to the trunk, and its "
+        "elevation beyond the scapulohumeral rhythm (the shrug), deg",
+        {
+            "trunk": Param("text", "the sensor on the trunk (sternum)"),
+            "scapula": Param("text", "the sensor on the spine of the scapula or the acromion"),
+            "humeral": Param("text", "the humeral_elevation signal of the same arm (for the rhythm)"),
+            "rhythm": Param(
+                "number",
+                "scapular upward rotation per degree of humeral elevation (0.30: glenohumeral : "
+                "scapulothoracic 2.3 : 1 when raising, Braman et al. 2009)",
+                0.30,
+                unit="1",
+                lo=0.0,
+            ),
+        },
+        lambda p: (p["trunk"], p["scapula"]),
+        _fixed({"upward_rotation": "deg", "elevation": "deg"}),
+        _girdle,
+    ),
+    SignalKind(
+        "angular_speed",
+        "angular speed of a segment: the norm of its gyroscope with the bias removed at rest, deg/s",
+        {"sensor": Param("text", "the IMU (with a gyroscope) on the segment")},
+        _one("sensor"),
+        _fixed({"speed": "deg/s"}),
+        _angular_speed,
     ),
 )
 

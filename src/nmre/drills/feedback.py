@@ -60,6 +60,10 @@ class FeedbackMapping(Node):
         self.inputs = tuple(dict.fromkeys(w[1] for w in self._watch))
         self.reset()
 
+    def watched(self) -> list[tuple[str, str, str]]:
+        """``(label, stream, channel)`` of each signal the pictures and the sound follow (for a display)."""
+        return [(label, stream, channel) for label, stream, channel, _, _, _ in self._watch]
+
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         self._rows = {}
         for _, stream, channel, _, _, _ in self._watch:

@@ -73,6 +73,8 @@ class SensorSpec:
     required: bool = True
     purpose: str = ""
     where: str = ""
+    #: Sensors this one stands in for when it is worn (a goniometer for the thigh and shank IMUs).
+    replaces: tuple[str, ...] = ()
 
     def describe(self, side: str | None = None) -> str:
         """``"an IMU on the right thigh"`` / ``"EMG of vmo and vl on the left leg"``."""
@@ -80,6 +82,8 @@ class SensorSpec:
         sw = f"{_SIDE_WORD[s]} " if s in _SIDE_WORD else ""
         kind = " or ".join("an accelerometer" if k is StreamKind.ACC else k.value.upper() for k in self.kinds)
         kind = kind.replace("IMU", "an IMU") if kind.startswith("IMU") else kind
+        if self.muscles == ("any",):
+            return "EMG of the muscle trained" + (f" ({s} side)" if s else "")
         if self.muscles:
             return f"EMG of {' and '.join(self.muscles)}" + (f" ({s} side)" if s else "")
         segs = " or ".join(f"the {sw}{g.replace('_', ' ')}" for g in self.segments)
@@ -256,6 +260,8 @@ class DrillSpec:
     progression: ProgressionSpec
     calibration: tuple[str, ...] = ()
     settings: Mapping[str, Setting] = field(default_factory=dict)
+    #: The calibration steps with their settings (``nmre.drills._calibration.CalibrationSpec``), in order.
+    calibration_steps: tuple[Any, ...] = ()
 
     @property
     def schedule(self) -> ScheduleSpec:

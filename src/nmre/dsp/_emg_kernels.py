@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from nmre._numba import kernel
+from nmre.dsp._filter_kernels import sosfilt_kernel
 
 # Feature rows computed by features_kernel, in this order.
 FEATURE_NAMES = ("MAV", "RMS", "WL", "ZC", "SSC", "WAMP", "MNF", "MDF", "IAV")
@@ -99,6 +100,27 @@ def tkeo_kernel(x: np.ndarray, prev: np.ndarray, y: np.ndarray) -> None:
             b = v
         prev[c, 0] = a
         prev[c, 1] = b
+
+
+@kernel
+def tkeo_condition_kernel(
+    bp_sos: np.ndarray,
+    bp_zi: np.ndarray,
+    prev: np.ndarray,
+    lp_sos: np.ndarray,
+    lp_zi: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """Band-pass, TKEO, rectify, low-pass in one call: the stage kernels one after another on ``y``.
+
+    Each stage's arithmetic is its own kernel's, so ``y`` is bit for bit what the
+    four processors give one after another.
+    """
+    sosfilt_kernel(bp_sos, x, bp_zi, y)
+    tkeo_kernel(y, prev, y)
+    rectify_kernel(y, y)
+    sosfilt_kernel(lp_sos, y, lp_zi, y)
 
 
 @kernel

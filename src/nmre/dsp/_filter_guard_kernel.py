@@ -26,38 +26,51 @@ def guard_kernel(
     counts: np.ndarray,
     first: np.ndarray,
     last: np.ndarray,
-) -> None:
-    """Copy ``x`` to ``y``, replacing bad samples; count them per channel and reason.
+) -> int:
+    """Copy ``x`` to ``y``, replacing bad samples; count them per channel and reason; return the total.
 
     A sample is bad if it is NaN/inf (reason 0), if ``|x| >= full_scale[c]`` (1), or
     if it is the ``stuck_n``-th or later of identical consecutive values (2; off
     when ``stuck_n <= 0``). Bad samples become ``last_good[c]`` (``hold``) or 0.
     counts/first/last (n_ch, 3) get the number and first/last sample index of
-    each reason in this block (first = -1 when none); the caller zeroes counts.
+    each reason in this block (counts are zeroed here; first/last are valid where
+    counts > 0). Each channel's state is kept in locals over its row.
     """
     n_ch, n = x.shape
+    total = 0
     for c in range(n_ch):
+        for r in range(counts.shape[1]):
+            counts[c, r] = 0
+        lv = last_val[c]
+        run = same_run[c]
+        good = last_good[c]
+        fs = full_scale[c]
         for i in range(n):
             v = x[c, i]
             r = -1
             if not math.isfinite(v):
                 r = NONFINITE
             else:
-                if v == last_val[c]:
-                    same_run[c] += 1
+                if v == lv:
+                    run += 1
                 else:
-                    same_run[c] = 1
-                    last_val[c] = v
-                if abs(v) >= full_scale[c]:
+                    run = 1
+                    lv = v
+                if abs(v) >= fs:
                     r = SATURATED
-                elif stuck_n > 0 and same_run[c] >= stuck_n:
+                elif stuck_n > 0 and run >= stuck_n:
                     r = STUCK
             if r < 0:
                 y[c, i] = v
-                last_good[c] = v
+                good = v
             else:
-                y[c, i] = last_good[c] if hold else 0.0
+                y[c, i] = good if hold else 0.0
                 if counts[c, r] == 0:
                     first[c, r] = i
                 counts[c, r] += 1
                 last[c, r] = i
+                total += 1
+        last_val[c] = lv
+        same_run[c] = run
+        last_good[c] = good
+    return total

@@ -215,7 +215,11 @@ def burst_kernel(
     same with samples ``< off``, ``n_off`` and an offset. NaN samples count as
     dips. ``y`` gets the state as decided at each sample. Events go to
     ``ev_i[k] = (channel, kind)`` (kind 1 onset, 0 offset) and ``ev_f[k]`` (time,
-    decision time, threshold, peak, duration); returns their number.
+    decision time, threshold, peak, duration); returns their number. ``ev_i[k, 2]``
+    is the event's sample index: the kernel runs channel by channel (each channel's
+    state in registers), so events come channel by channel; ordered by
+    ``(decision time, sample, channel)`` they are in the order of one pass over
+    samples with the channels inside (``tests/dsp`` keeps that reference).
     """
     n_on, n_off, max_gap = iprm[IP_N_ON], iprm[IP_N_OFF], iprm[IP_MAX_GAP]
     track, use_ref = iprm[IP_TRACK] == 1, iprm[IP_USE_REF] == 1
@@ -226,41 +230,61 @@ def burst_kernel(
     stride = iprm[IP_STRIDE]
     hcap = hist_med.shape[1]
     sm_w = sm_ring.shape[1]
+    k_on, k_off, f_on, f_off = prm[P_K_ON], prm[P_K_OFF], prm[P_F_ON], prm[P_F_OFF]
+    rebase, confirm, max_drop = prm[P_REBASE], int(prm[P_CONFIRM]), prm[P_MAX_DROP]
+    sp0, smc0 = ist[IS_SM_POS], ist[IS_SM_COUNT]
+    sub0, hp0, hc0 = ist[IS_SUB_POS], ist[IS_HIST_POS], ist[IS_HIST_COUNT]
+    sp, smc, sub_pos, hp, hist_count = sp0, smc0, sub0, hp0, hc0
     k = 0
-    for i in range(n):
-        t = times[i]
-        sp = ist[IS_SM_POS]
-        for c in range(n_ch):
+    for c in range(n_ch):
+        # the counters every channel shares advance the same way for each: start each channel from them
+        sp, smc, sub_pos, hp, hist_count = sp0, smc0, sub0, hp0, hc0
+        mu = fst[FS_MU, c]
+        sd = fst[FS_SD, c]
+        ref_c = fst[FS_REF, c]
+        sm_sum = fst[FS_SM_SUM, c]
+        run_t = fst[FS_RUN_T, c]
+        run_peak = fst[FS_RUN_PEAK, c]
+        burst_t = fst[FS_BURST_T, c]
+        burst_peak = fst[FS_BURST_PEAK, c]
+        thr_on = fst[FS_THR_ON, c]
+        thr_off = fst[FS_THR_OFF, c]
+        act = cst[CS_ACTIVE, c]
+        run = cst[CS_RUN, c]
+        gap = cst[CS_GAP, c]
+        a_on, a_off, r_fix = abs_on[c], abs_off[c], ref_fixed[c]
+        r_fixed = math.isfinite(r_fix)
+        sk = sub_pos % stride  # integer division once per block, not per sample
+        kidx = sub_pos // stride + (1 if sk else 0)
+        for i in range(n):
+            t = times[i]
             v = x[c, i]
             # -- reference: running peak of the moving mean
             if use_ref:
                 vv = v if math.isfinite(v) else 0.0
-                fst[FS_SM_SUM, c] += vv - sm_ring[c, sp]
+                sm_sum += vv - sm_ring[c, sp]
                 sm_ring[c, sp] = vv
-                cnt = ist[IS_SM_COUNT] + 1 if ist[IS_SM_COUNT] < sm_w else sm_w
-                mean = fst[FS_SM_SUM, c] / cnt
-                if mean > fst[FS_REF, c]:
-                    fst[FS_REF, c] = mean
-            ref = ref_fixed[c] if math.isfinite(ref_fixed[c]) else (fst[FS_REF, c] if use_ref else 0.0)
-            mu = fst[FS_MU, c]
-            sd = fst[FS_SD, c]
+                cnt = smc + 1 if smc < sm_w else sm_w
+                mean = sm_sum / cnt
+                if mean > ref_c:
+                    ref_c = mean
+            ref = r_fix if r_fixed else (ref_c if use_ref else 0.0)
             on = -math.inf
             off = -math.inf
             if math.isfinite(mu):
-                on = mu + prm[P_K_ON] * sd
-                off = mu + prm[P_K_OFF] * sd
-            on = max(on, abs_on[c])
-            off = max(off, abs_off[c])
+                on = mu + k_on * sd
+                off = mu + k_off * sd
+            on = max(on, a_on)
+            off = max(off, a_off)
             decide = math.isfinite(on)
             if decide and math.isfinite(ref):
-                on = max(on, prm[P_F_ON] * ref)
-                off = max(off, prm[P_F_OFF] * ref)
-            fst[FS_THR_ON, c] = on if decide else math.nan
-            fst[FS_THR_OFF, c] = off if decide else math.nan
+                on = max(on, f_on * ref)
+                off = max(off, f_off * ref)
+            thr_on = on if decide else math.nan
+            thr_off = off if decide else math.nan
             if decide:
-                act = cst[CS_ACTIVE, c]
-                if act == 1 and v > fst[FS_BURST_PEAK, c]:
-                    fst[FS_BURST_PEAK, c] = v
+                if act == 1 and v > burst_peak:
+                    burst_peak = v
                 if act == 0:
                     hit = v > on
                     need = n_on
@@ -268,77 +292,95 @@ def burst_kernel(
                     hit = v < off
                     need = n_off
                 if hit:
-                    if cst[CS_RUN, c] == 0:
-                        fst[FS_RUN_T, c] = t
-                        fst[FS_RUN_PEAK, c] = v
-                    elif v > fst[FS_RUN_PEAK, c]:
-                        fst[FS_RUN_PEAK, c] = v
-                    cst[CS_RUN, c] += 1
-                    cst[CS_GAP, c] = 0
-                    if cst[CS_RUN, c] >= need:
+                    if run == 0:
+                        run_t = t
+                        run_peak = v
+                    elif v > run_peak:
+                        run_peak = v
+                    run += 1
+                    gap = 0
+                    if run >= need:
                         ev_i[k, 0] = c
                         ev_i[k, 1] = 1 - act
-                        ev_f[k, EV_TIME] = fst[FS_RUN_T, c]
+                        ev_i[k, 2] = i
+                        ev_f[k, EV_TIME] = run_t
                         ev_f[k, EV_DETECT] = t
                         if act == 0:
                             ev_f[k, EV_THRESHOLD] = on
-                            ev_f[k, EV_PEAK] = fst[FS_RUN_PEAK, c]
+                            ev_f[k, EV_PEAK] = run_peak
                             ev_f[k, EV_DURATION] = 0.0
-                            fst[FS_BURST_T, c] = fst[FS_RUN_T, c]
-                            fst[FS_BURST_PEAK, c] = fst[FS_RUN_PEAK, c]
+                            burst_t = run_t
+                            burst_peak = run_peak
                         else:
                             ev_f[k, EV_THRESHOLD] = off
-                            ev_f[k, EV_PEAK] = fst[FS_BURST_PEAK, c]
-                            ev_f[k, EV_DURATION] = fst[FS_RUN_T, c] - fst[FS_BURST_T, c]
+                            ev_f[k, EV_PEAK] = burst_peak
+                            ev_f[k, EV_DURATION] = run_t - burst_t
                         k += 1
-                        cst[CS_ACTIVE, c] = 1 - act
-                        cst[CS_RUN, c] = 0
-                        cst[CS_GAP, c] = 0
-                elif cst[CS_RUN, c] > 0:
-                    cst[CS_GAP, c] += 1
-                    if cst[CS_GAP, c] > max_gap:
-                        cst[CS_RUN, c] = 0
-                        cst[CS_GAP, c] = 0
+                        act = 1 - act
+                        run = 0
+                        gap = 0
+                elif run > 0:
+                    gap += 1
+                    if gap > max_gap:
+                        run = 0
+                        gap = 0
                     else:
-                        cst[CS_RUN, c] += 1
-            y[c, i] = float(cst[CS_ACTIVE, c])
-            if track and ist[IS_SUB_POS] % stride == 0:
-                sub_buf[c, ist[IS_SUB_POS] // stride] = v
-        if use_ref:
-            sp += 1
-            if sp == sm_w:
-                sp = 0
-                for c in range(n_ch):  # exact re-sum once per ring turn: no drift over a session
-                    s = 0.0
+                        run += 1
+            y[c, i] = float(act)
+            if track:
+                if sk == 0:  # every stride-th sample of the sub-window is kept (sk = sub_pos % stride)
+                    sub_buf[c, kidx] = v
+                    kidx += 1
+                sk += 1
+                if sk == stride:
+                    sk = 0
+            if use_ref:
+                sp += 1
+                if sp == sm_w:
+                    sp = 0
+                    s = 0.0  # exact re-sum once per ring turn: no drift over a session
                     for j in range(sm_w):
                         s += sm_ring[c, j]
-                    fst[FS_SM_SUM, c] = s
-            ist[IS_SM_POS] = sp
-            if ist[IS_SM_COUNT] < sm_w:
-                ist[IS_SM_COUNT] += 1
-        if track:
-            ist[IS_SUB_POS] += 1
-            if ist[IS_SUB_POS] == sub_w:
-                ist[IS_SUB_POS] = 0
-                hp = ist[IS_HIST_POS]
-                for c in range(n_ch):
+                    sm_sum = s
+                if smc < sm_w:
+                    smc += 1
+            if track:
+                sub_pos += 1
+                if sub_pos == sub_w:
+                    sub_pos = 0
+                    sk = 0
+                    kidx = 0
                     med, spread = _median_spread(sub_buf[c], scratch)
                     hist_med[c, hp] = med if math.isfinite(med) else math.inf
                     hist_sd[c, hp] = spread
-                ist[IS_HIST_POS] = hp + 1 if hp + 1 < hcap else 0
-                if ist[IS_HIST_COUNT] < hcap:
-                    ist[IS_HIST_COUNT] += 1
-                full = ist[IS_HIST_COUNT] == hcap
-                for c in range(n_ch):
+                    hp = hp + 1 if hp + 1 < hcap else 0
+                    if hist_count < hcap:
+                        hist_count += 1
+                    fst[FS_MU, c] = mu
+                    fst[FS_SD, c] = sd
                     _rebaseline(
-                        c,
-                        hist_med,
-                        hist_sd,
-                        ist[IS_HIST_COUNT],
-                        full,
-                        prm[P_REBASE],
-                        int(prm[P_CONFIRM]),
-                        prm[P_MAX_DROP],
-                        fst,
+                        c, hist_med, hist_sd, hist_count, hist_count == hcap, rebase, confirm, max_drop, fst
                     )
+                    mu = fst[FS_MU, c]
+                    sd = fst[FS_SD, c]
+        fst[FS_MU, c] = mu
+        fst[FS_SD, c] = sd
+        fst[FS_REF, c] = ref_c
+        fst[FS_SM_SUM, c] = sm_sum
+        fst[FS_RUN_T, c] = run_t
+        fst[FS_RUN_PEAK, c] = run_peak
+        fst[FS_BURST_T, c] = burst_t
+        fst[FS_BURST_PEAK, c] = burst_peak
+        fst[FS_THR_ON, c] = thr_on
+        fst[FS_THR_OFF, c] = thr_off
+        cst[CS_ACTIVE, c] = act
+        cst[CS_RUN, c] = run
+        cst[CS_GAP, c] = gap
+    if use_ref:
+        ist[IS_SM_POS] = sp
+        ist[IS_SM_COUNT] = smc
+    if track:
+        ist[IS_SUB_POS] = sub_pos
+        ist[IS_HIST_POS] = hp
+        ist[IS_HIST_COUNT] = hist_count
     return k

@@ -124,8 +124,7 @@ class Guard(Processor):
     def process(self, block: Block) -> Block:
         x = as_signal(block.values, self.n_channels, f"block of {block.stream!r}")
         y = np.empty_like(x)
-        self._counts[...] = 0
-        guard_kernel(
+        n_bad = guard_kernel(
             x,
             self.full_scale,
             self.stuck_samples,
@@ -138,7 +137,7 @@ class Guard(Processor):
             self._first,
             self._last,
         )
-        if self._counts.any():
+        if n_bad:
             self.totals += self._counts
             t = block.times
             for c, r in zip(*np.nonzero(self._counts), strict=True):

@@ -187,6 +187,10 @@ class RepSegmenter(Processor):
             ev,
         )
         raw = np.ascontiguousarray(v[self.channel])
+        if not ne:  # the usual block: no rep started or ended in it
+            if self.rate is not None:
+                K.ring_push(t, raw, self._ring_t, self._ring_x, self._ptr)
+            return out_block(block, self.name, out)
         pushed = 0
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
         for r in ev[:ne]:

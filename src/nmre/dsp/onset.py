@@ -417,7 +417,7 @@ class OnsetDetector(Processor):
 
     def _grow(self, cap: int) -> None:
         self._cap = cap
-        self._ev_i = np.zeros((cap, 2), dtype=np.int64)
+        self._ev_i = np.zeros((cap, 3), dtype=np.int64)  # channel, onset (1) or offset (0), sample
         self._ev_f = np.zeros((cap, K.EV_F_SIZE))
 
     def _reset_state(self) -> None:
@@ -545,7 +545,8 @@ class OnsetDetector(Processor):
         if self.peak_fraction is not None:
             self._remember(block.times, x)
         if k:
-            order = np.argsort(self._ev_f[:k, K.EV_DETECT], kind="stable")
+            # by decision time, then sample, then channel: one pass over samples with channels inside
+            order = np.lexsort((self._ev_i[:k, 0], self._ev_i[:k, 2], self._ev_f[:k, K.EV_DETECT]))
             for j in order:
                 c, on = int(self._ev_i[j, 0]), bool(self._ev_i[j, 1])
                 f = self._ev_f[j]

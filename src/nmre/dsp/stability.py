@@ -19,13 +19,15 @@ movement toward the target and ``o = p·u⊥`` the movement across it:
   the on-axis speed (smoothed) that it falls below 10 % of that peak (the initial
   movement, before corrections);
 * **reaction time (RT)**, s: cue to movement onset — the last sample before ``s``
-  first reaches 5 % of the primary endpoint at which the on-axis speed was below 10 %
-  of its peak (NeuroCom: "time between the command to move and the first movement");
+  reaches 5 % of the primary endpoint for good (sway before it may cross and come back)
+  at which the on-axis speed was below 10 % of its peak (NeuroCom: "time between the command to move and the first movement");
 * **movement velocity (MVL)**, deg/s: mean speed between 5 % and 95 % of the
   distance to the primary endpoint (NeuroCom's definition);
 * **endpoint excursion (EPE)**, % of ``D``: ``s`` at the end of the primary movement;
 * **maximum excursion (MXE)**, % of ``D``: the largest ``s`` during the trial;
-* **directional control (DCL)**, %: over the primary movement, ``(on - off) / on · 100``
+* **directional control (DCL)**, %: from the movement onset until the lean's speed in every
+  direction stops falling or is below 10 % of its peak (a curved path still comes back across after the
+  movement toward the target has slowed), ``(on - off) / on · 100``
   with ``on`` the path travelled toward the target (sum of the positive steps of ``s``)
   and ``off`` the extraneous path (the steps away from it plus the path across, sum of
   ``|Δo|``): 100 % is a straight line to the target (NeuroCom's "amount of movement
@@ -118,6 +120,7 @@ def los_metrics(
     direction: str | float,
     distance: float,
     smooth: float = 0.1,
+    sway: float = 0.0,
 ) -> LosMetrics:
     """Limits-of-stability metrics of one target trial (batch; definitions in the module docstring).
 
@@ -135,6 +138,11 @@ def los_metrics(
         Target distance, deg (> 0).
     smooth : float
         Moving-average length for the speeds, s (0.1).
+    sway : float
+        How far the lean wanders toward the target while standing at the centre, deg (for
+        example twice the SD before the cue; 0: none). The movement starts where it leaves
+        ``max(5 % of the endpoint, sway)`` for good: a short lean of a patient who sways is
+        not dated to the cue because sway crossed 5 % of it.
     """
     tt = np.asarray(t, dtype=np.float64)
     a, m = np.asarray(ap, dtype=np.float64), np.asarray(ml, dtype=np.float64)
@@ -170,14 +178,27 @@ def los_metrics(
         return LosMetrics(
             nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
         )
-    k5 = int(np.flatnonzero(s[: k_end + 1] >= 0.05 * s_end)[0])
+    # the primary movement leaves 5 % for good: sway before it may cross 5 % and come back
+    first = max(0.05 * s_end, float(sway)) if math.isfinite(sway) else 0.05 * s_end
+    first = min(first, 0.5 * s_end)
+    under = np.flatnonzero(s[: k_end + 1] < first)
+    k5 = int(under[-1]) + 1 if under.size else 0
     k95 = int(np.flatnonzero(s[: k_end + 1] >= 0.95 * s_end)[0])
     quiet = np.flatnonzero(speed[: k5 + 1] <= 0.1 * vpk)
-    k_on = int(quiet[-1]) if quiet.size else 0
+    # a patient who sways never drops to 10 % of a short lean's speed: the slowest moment before it
+    k_on = int(quiet[-1]) if quiet.size else int(np.argmin(speed[: k5 + 1]))
     rt = float(tt[k_on]) - cue
-    mvl = (0.9 * s_end) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
-    ds = np.diff(s[k_on : k_end + 1])
-    do = np.diff(o[k_on : k_end + 1])
+    mvl = (0.95 * s_end - first) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
+    # from the movement onset until the lean stops in every direction: a curved path still comes back across after the
+    # movement toward the target has slowed
+    w = max(1, round(smooth / dt))
+    total = _smooth(np.hypot(np.gradient(s, tt), np.gradient(o, tt)), w)
+    tpk = float(total[k5 : k_end + 1].max())
+    k_dcl = k_end  # ... while the lean's speed still falls (then sway takes over)
+    while k_dcl + 1 < s.shape[0] and total[k_dcl] > 0.1 * tpk and total[k_dcl + 1] < total[k_dcl]:
+        k_dcl += 1
+    ds = np.diff(s[k_on : k_dcl + 1])
+    do = np.diff(o[k_on : k_dcl + 1])
     on = float(ds[ds > 0].sum())
     off = float(-ds[ds < 0].sum() + np.abs(do).sum())
     dcl = 100.0 * (on - off) / on if on > 0 else nan

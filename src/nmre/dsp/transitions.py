@@ -13,7 +13,10 @@ causal and able to run in clinic mode (repeated transitions, no long stillness):
    the last sample under ``still`` (0.1 m/s², skdh's moving-SD stillness threshold);
    it ends once it stays under ``still`` — and the moving mean of the norm within
    ``still_dev`` (0.2 m/s², skdh) of the resting norm — for ``still_time`` (0.1 s), dated to the
-   first sample of the window that was still (the window's length back).
+   first sample of the window that was still (the window's length back). Optionally
+   (``turn_move``/``turn_still``, as the sit-to-stand drill sets them) the turn rate of the
+   low-passed gravity direction starts an episode too and must be low for it to end: a slow
+   rise (4-6 s) hardly changes the moving SD or the norm, but the trunk and pelvis tilt.
 2. **Vertical acceleration** ``a_v = |f| - g0``: the specific force's norm minus the
    resting norm (tracked during stillness, so a sensor's scale error cancels). It
    needs no orientation, and its error is second order in the horizontal
@@ -31,7 +34,10 @@ causal and able to run in clinic mode (repeated transitions, no long stillness):
    hip rises 0.35–0.45 m from a 0.45 m chair; a 45° trunk flexion lowers a sternum
    sensor 0.45 m above the hip by 0.13 m, so 0.2 m separates the two (sit2standpy's
    0.125 m is for a lumbar sensor). Parts shorter than ``min_duration`` (0.5 s) or
-   longer than ``max_duration`` (6 s) are rejected.
+   longer than ``max_duration`` (6 s) are rejected. With ``lever`` (the sensor's height
+   above the hips) the sensor's displacement is first taken back to the hips through its
+   inclination, so a deep trunk flexion does not lower a sternum sensor into a
+   transition of its own.
 
 Each transition is raised as ``transition.start`` (at its start) and ``transition.end``
 (at its end; payload ``transition`` (1-based count), ``direction``, ``start``, ``end``,
@@ -72,7 +78,7 @@ from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, nonfinite_event, out_block
 from nmre.dsp._protect import protected
-from nmre.dsp.filters import design_sos
+from nmre.dsp.filters import design_sos, group_delay
 from nmre.dsp.inclination import _rotation, lp_axes, up_angles
 from nmre.errors import ConfigError, InputError, expected
 
@@ -101,7 +107,10 @@ S_EP_LEN = 7  # samples in the episode so far
 S_QUIET = 8  # consecutive samples below `still` while moving
 S_DONE = 9  # 1: an episode ended at the last sample consumed
 S_G0_SET = 10
-S_SIZE = 11
+S_GPOS = 11  # next slot of the gravity-direction ring
+S_GCOUNT = 12  # directions in that ring
+S_QFULL = 13  # consecutive samples still and not turning while moving
+S_SIZE = 14
 # float state
 F_G0 = 0  # resting norm of the specific force
 F_G0_EP = 1  # the resting norm when the episode began
@@ -127,12 +136,14 @@ def _sts_kernel(
     h_t: F64,
     h_norm: F64,
     h_ang: F64,
+    gring: F64,
     out: F64,
     ang: F64,
 ) -> tuple[int, int]:
     """Consume samples until an episode ends (``ist[S_DONE] = 1``) or the block does; returns (consumed, skipped).
 
-    prm = [move, still, still_samples, max_episode_samples, g0_alpha, still_dev]. ``ring`` (3, W)
+    prm = [move, still, still_samples, max_episode_samples, g0_alpha, still_dev, turn_move, turn_still]
+    (turn rates in rad/s). ``gring`` (3, L): the unit gravity directions of the last L samples. ``ring`` (3, W)
     the last W samples for the moving SD (``sums`` row 2: the moving sum of the norm); ``h_*`` the
     history rings (time, norm, angles (3, H)). ``out`` row 0: moving; ``ang`` (3, n): inclination,
     sagittal, frontal.
@@ -142,6 +153,9 @@ def _sts_kernel(
     max_ep = int(prm[3])
     alpha = prm[4]
     still_dev = prm[5]
+    turn_move = prm[6]
+    turn_still = prm[7]
+    glag = gring.shape[1]
     w = ring.shape[1]
     hcap = h_t.shape[0]
     skipped = 0
@@ -159,6 +173,22 @@ def _sts_kernel(
             ang[2, i] = math.nan
             continue
         up_angles(g, rot, ang, i)
+        # turn rate of the low-passed gravity direction over the last `glag` samples (a slow lean that
+        # hardly changes the moving SD still turns the sensor)
+        gn = math.sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2])
+        turn = 0.0
+        gp = ist[S_GPOS]
+        if gn > 0.0:
+            ux, uy, uz = g[0] / gn, g[1] / gn, g[2] / gn
+            if ist[S_GCOUNT] == glag:
+                c = ux * gring[0, gp] + uy * gring[1, gp] + uz * gring[2, gp]
+                turn = math.acos(min(1.0, max(-1.0, c))) * prm[8]
+            gring[0, gp] = ux
+            gring[1, gp] = uy
+            gring[2, gp] = uz
+            ist[S_GPOS] = gp + 1 if gp + 1 < glag else 0
+            if ist[S_GCOUNT] < glag:
+                ist[S_GCOUNT] += 1
         norm = math.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
         # moving vector SD over the last w samples
         p = ist[S_POS]
@@ -196,7 +226,8 @@ def _sts_kernel(
             fst[F_G0] = norm
             ist[S_G0_SET] = 1
         dev = abs(sums[2, 0] / cnt - fst[F_G0])
-        quiet = m < still and dev < still_dev
+        calm = m < still and dev < still_dev  # dates the end of an episode
+        quiet = calm and turn < turn_still  # ends it (the gravity direction settled too)
         # history
         hp = ist[S_HPOS]
         h_t[hp] = times[i]
@@ -213,19 +244,24 @@ def _sts_kernel(
                 ist[S_LOW] = hp
                 if full:
                     fst[F_G0] += alpha * (norm - fst[F_G0])
-            elif m > move:
+            elif m > move or turn > turn_move:
                 ist[S_PHASE] = 1
                 ist[S_EP_START] = ist[S_LOW]
                 ist[S_EP_LEN] = (hp - ist[S_LOW]) % hcap + 1
                 ist[S_QUIET] = 0
+                ist[S_QFULL] = 0
                 fst[F_G0_EP] = fst[F_G0]
         else:
             ist[S_EP_LEN] += 1
-            if quiet:
+            if calm:
                 ist[S_QUIET] += 1
             else:
                 ist[S_QUIET] = 0
-            if ist[S_QUIET] >= still_n or ist[S_EP_LEN] >= max_ep:
+            if quiet:
+                ist[S_QFULL] += 1
+            else:
+                ist[S_QFULL] = 0
+            if ist[S_QFULL] >= still_n or ist[S_EP_LEN] >= max_ep:
                 ist[S_DONE] = 1
                 ist[S_PHASE] = 0
                 ist[S_LOW] = hp
@@ -261,7 +297,13 @@ def _turning_points(d: F64, delta: float) -> list[int]:
 
 
 def transition_segments(
-    t: ArrayLike, norm: ArrayLike, g0: float, displacement: float = 0.2, velocity: float = 0.2
+    t: ArrayLike,
+    norm: ArrayLike,
+    g0: float,
+    displacement: float = 0.2,
+    velocity: float = 0.2,
+    tilt: ArrayLike | None = None,
+    lever: float = 0.0,
 ) -> list[tuple[int, int, float, float, str | None]]:
     """Transitions of one movement episode, still at both ends (steps 2–4 of the module docstring).
 
@@ -275,6 +317,13 @@ def transition_segments(
         Its resting value, m/s².
     displacement, velocity : float
         Least displacement (m) and vertical speed (m/s) of a transition.
+    tilt : array_like, shape (n,), optional
+        The sensor's inclination from vertical, rad, at the same times.
+    lever : float
+        Height of the sensor above the hips, m: the sensor's displacement is taken
+        back to the hips' as ``d - lever (cos tilt - cos tilt[0])``, so that a
+        sternum sensor lowered by a deep trunk flexion (0.45 m x (1 - cos 70 deg) =
+        0.30 m) is not a transition of its own.
 
     Returns
     -------
@@ -292,6 +341,10 @@ def transition_segments(
     span = tt[-1] - tt[0]
     v = v - v[-1] * (tt - tt[0]) / span  # zero velocity at both still ends
     d = np.cumsum(v * dt)
+    if tilt is not None and lever > 0:
+        c = np.cos(np.asarray(tilt, dtype=np.float64))
+        c = np.where(np.isfinite(c), c, 1.0)
+        d = d - lever * (c - c[0])
     out: list[tuple[int, int, float, float, str | None]] = []
     cur = 0
     tps = _turning_points(d, displacement)
@@ -329,6 +382,15 @@ class SitToStand(Processor):
         the sensor is still movement.
     still_time : float
         Stillness that ends an episode, s (0.1).
+    turn_move, turn_still : float
+        Turn rate of the low-passed gravity direction (over ``turn_lag`` s) that starts an
+        episode, and below which the sensor can be still, deg/s (None: not used; the
+        sit-to-stand drill uses 4 and 2, quiet sitting and standing stay under 1 deg/s): a slow rise (4-6 s) hardly changes the moving SD, but the
+        trunk and pelvis still tilt forward 15-40 deg. An episode ends once the sensor is also
+        not turning; its end is dated by the moving SD and norm alone (the low-passed gravity
+        direction settles about 0.2 s after the body).
+    turn_lag : float
+        Lag over which the turn rate is taken, s (0.1).
     displacement : float
         Least vertical displacement of a transition, m (0.2).
     velocity : float
@@ -339,6 +401,10 @@ class SitToStand(Processor):
         Longest episode before it is cut, s (12).
     inclination_cutoff : float
         Low-pass corner of the inclination, Hz (1.5, :class:`AccInclination`).
+    lever : float
+        Height of the sensor above the hip joints, m (0: a pelvis sensor; about 0.33 for a
+        sternum sensor). The displacement is taken back to the hips through the sensor's
+        inclination (:func:`transition_segments`).
     calibration : array_like, shape (4,), optional
         ``q_cal`` of the neutral pose (for the inclination angles).
     name : str
@@ -354,12 +420,16 @@ class SitToStand(Processor):
         still: float = 0.1,
         still_dev: float = 0.2,
         still_time: float = 0.1,
+        turn_move: float | None = None,
+        turn_still: float | None = None,
+        turn_lag: float = 0.1,
         displacement: float = 0.2,
         velocity: float = 0.2,
         min_duration: float = 0.5,
         max_duration: float = 6.0,
         max_episode: float = 12.0,
         inclination_cutoff: float = 1.5,
+        lever: float = 0.0,
         calibration: ArrayLike | None = None,
         name: str = "transitions",
     ) -> None:
@@ -371,6 +441,7 @@ class SitToStand(Processor):
             "still": still,
             "still_dev": still_dev,
             "still_time": still_time,
+            "turn_lag": turn_lag,
             "displacement": displacement,
             "velocity": velocity,
             "min_duration": min_duration,
@@ -383,6 +454,19 @@ class SitToStand(Processor):
         if not still < move:
             raise ConfigError(
                 f"SitToStand: expected still < move (hysteresis), got still={still!r}, move={move!r}"
+            )
+        if (turn_move is None) != (turn_still is None) or not (
+            turn_move is None
+            or (
+                isinstance(turn_move, (int, float))
+                and isinstance(turn_still, (int, float))
+                and 0 < turn_still < turn_move
+                and math.isfinite(turn_move)
+            )
+        ):
+            raise ConfigError(
+                "SitToStand: expected both turn_still and turn_move, 0 < turn_still < turn_move (hysteresis), "
+                f"got turn_still={turn_still!r}, turn_move={turn_move!r}"
             )
         if not min_duration < max_duration <= max_episode:
             raise ConfigError(
@@ -406,6 +490,12 @@ class SitToStand(Processor):
         )
         self.name = name
         self.still_dev = float(still_dev)
+        if not (isinstance(lever, (int, float)) and math.isfinite(lever) and 0 <= lever <= 2.0):
+            raise ConfigError("SitToStand: lever " + expected("a height of 0 to 2 m", lever))
+        self.lever = float(lever)
+        self.turn_move = math.inf if turn_move is None else float(turn_move)
+        self.turn_still = math.inf if turn_still is None else float(turn_still)
+        self._glag = max(1, round(float(turn_lag) * self.fs))
         self._w = max(2, round(self.window * self.fs))
         self._still_n = max(1, round(self.still_time * self.fs))
         self._hcap = round((self.max_episode + self.window + 1.0) * self.fs)
@@ -417,9 +507,13 @@ class SitToStand(Processor):
                 float(round(self.max_episode * self.fs)),
                 1.0 / (2.0 * self.fs),
                 self.still_dev,
+                math.radians(self.turn_move),
+                math.radians(self.turn_still),
+                1.0 / (self._glag / self.fs),
             ]
         )
         self.sos = design_sos("lowpass", inclination_cutoff, self.fs, 2)
+        self._delay = max(0, round(float(group_delay(self.sos, self.fs, [0.0])[0]) * self.fs))
         self._unit_zi = np.ascontiguousarray(signal.sosfilt_zi(self.sos))
         self._rot = _rotation(calibration)
         self._alloc()
@@ -436,6 +530,7 @@ class SitToStand(Processor):
         self._h_t = np.zeros(self._hcap)
         self._h_norm = np.zeros(self._hcap)
         self._h_ang = np.zeros((3, self._hcap))
+        self._gring = np.zeros((3, self._glag))
         self._count = 0
         self._events: list[Event] = []
 
@@ -493,6 +588,7 @@ class SitToStand(Processor):
                 self._h_t,
                 self._h_norm,
                 self._h_ang,
+                self._gring,
                 out[:, i:],
                 out[2:, i:],
             )
@@ -514,13 +610,17 @@ class SitToStand(Processor):
         length = int(self._ist[S_EP_LEN])
         quiet = int(self._ist[S_QUIET])
         idx = (last - (length - 1) + np.arange(length)) % cap
-        if quiet >= self._still_n:
+        if int(self._ist[S_QFULL]) >= self._still_n:
             # the first still window ended `quiet` samples before the last one; the movement ended
             # where that window began, its length earlier
             idx = idx[: max(2, length - (quiet + self._w - 2))]
         tt, nn, ang = self._h_t[idx], self._h_norm[idx], self._h_ang[:, idx]
+        # the inclination is low-passed (causal): advance it by the filter's delay for the lever
+        tilt = np.radians(
+            np.concatenate([ang[0, self._delay :], np.repeat(ang[0, -1:], min(self._delay, len(idx)))])
+        )
         for i0, i1, dd, pv, why in transition_segments(
-            tt, nn, float(self._fst[F_G0_EP]), self.displacement, self.velocity
+            tt, nn, float(self._fst[F_G0_EP]), self.displacement, self.velocity, tilt, self.lever
         ):
             start, end = float(tt[i0]), float(tt[i1])
             dur = end - start

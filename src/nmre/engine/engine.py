@@ -16,12 +16,13 @@ from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 from nmre.core import kinds
 from nmre.core.clock import Clock, VirtualClock
 from nmre.core.interfaces import Sink, Source
-from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo
-from nmre.engine.nodes import Node
+from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo, vouch_times
+from nmre.engine.nodes import Node, ProcessorNode
 from nmre.engine.stats import RunningStats
 from nmre.errors import ConfigError, NmreError, StateError
 from nmre.feedback.schedule import Continuous, FeedbackSchedule
@@ -32,6 +33,15 @@ __all__ = ["Engine", "EngineState", "EngineStats"]
 FEEDBACK_PERIOD = 0.01
 #: Longest wait for live sources before the engine checks for a stop request (seconds).
 LIVE_POLL = 0.005
+
+
+def _popper(node: Node) -> Any:
+    """``node.pop_events``, or ``None`` when it can never return an event (skipped on the hot path)."""
+    if type(node).pop_events is Node.pop_events:
+        return None
+    if isinstance(node, ProcessorNode) and type(node).pop_events is ProcessorNode.pop_events and node._silent:
+        return None
+    return node.pop_events
 
 
 class EngineState(Enum):
@@ -123,6 +133,18 @@ class Engine:
                 self.infos[out.id] = out
             for stream in node.inputs:
                 self._subscribers[stream].append(node)
+        # the hot path's view of the graph (docs/performance.md): per stream, each subscriber's push and
+        # its pop_events, or None where the node can never hold events (the base class's, or a
+        # ProcessorNode around a processor that raises none); the nodes that react to events or publish
+        # signals, so an event or a feedback refresh visits only those
+        self._routes: dict[str, list[tuple[Node, Any, Any]]] = {
+            stream: [(n, n.push, _popper(n)) for n in nodes] for stream, nodes in self._subscribers.items()
+        }
+        self._listeners = [
+            (n, n.on_event if type(n).on_event is not Node.on_event else None, _popper(n)) for n in self.nodes
+        ]
+        self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
+        self._signallers = [n for n in self.nodes if type(n).signals is not Node.signals]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -226,38 +248,50 @@ class Engine:
         perf = time.perf_counter
         for cue in self.schedule.poll(now):  # feedback the patient asked for
             self._release(cue, now)
+        dispatch = self._dispatch
+        transport, cost = stats.transport.add, stats.cost.add
         for src in self.sources:
             for ev in src.poll_events():
                 self._emit(ev, now)
             for block in src.poll(now):
                 t0 = perf()
-                n = block.times.shape[0]
+                times = block.times
+                n = times.shape[0]
                 if n:
                     last = self._last_time.get(block.stream, -math.inf)
-                    if block.times[0] < last:
+                    if times[0] < last:
                         self._time_went_back(block, last, now)
                         continue
-                    self._last_time[block.stream] = float(block.times[n - 1])
+                    self._last_time[block.stream] = float(times[n - 1])
                 stats.blocks += 1
                 stats.samples += n
-                if n and block.arrival == block.arrival:
-                    stats.transport.add(block.arrival - float(block.times[n - 1]))
-                self._dispatch(block, now)
+                arrival = block.arrival
+                if n and arrival == arrival:
+                    transport(arrival - float(times[n - 1]))
+                dispatch(block, now)
                 if now - self._last_feedback >= FEEDBACK_PERIOD:
                     self._publish_feedback(now)
-                stats.cost.add(perf() - t0)
+                cost(perf() - t0)
 
     def _dispatch(self, block: Block, now: float) -> None:
         for sink in self._block_sinks:
             sink.on_block(block)
-        for node in self._subscribers.get(block.stream, ()):
+        routes = self._routes.get(block.stream)
+        if not routes:
+            return
+        times = block.times
+        for node, push, pop in routes:
+            vouch_times(times)  # a block's times are checked: blocks derived with the same times skip it
             try:
-                outs = node.push(block)
+                outs = push(block)
             except NmreError as exc:  # bad input for this node: say so, keep the session going
                 self._node_failed(node, block, exc, now)
                 continue
-            for ev in node.pop_events():
-                self._emit(ev, now)
+            if pop is not None:
+                events = pop()
+                if events:
+                    for ev in events:
+                        self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
 
@@ -303,10 +337,14 @@ class Engine:
             self.stats.detection.add(max(0.0, event.detected_at - event.time))
         for sink in self.sinks:
             sink.on_event(event)
-        for node in self.nodes:
-            node.on_event(event)
-            for ev in node.pop_events():
-                self._emit(ev, now)
+        for _node, on_event, pop in self._listeners:
+            if on_event is not None:
+                on_event(event)
+            if pop is not None:
+                events = pop()
+                if events:
+                    for ev in events:
+                        self._emit(ev, now)
         for cue in self.schedule.on_event(event):
             self._release(cue, now)
 
@@ -331,7 +369,7 @@ class Engine:
             return
         self._last_feedback = now
         signals: dict[str, SignalState] = {}
-        for node in self.nodes:
+        for node in self._signallers:
             for s in node.signals():
                 signals[s.name] = s
         state = FeedbackState(time=now, signals=signals, cues=tuple(self._cues))

@@ -28,8 +28,8 @@ subject is strapped on rotated, drawn from the seed).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,7 +39,10 @@ __all__ = ["GROUPS", "SUITES", "Case", "case_rng", "suite_cases"]
 GROUPS: tuple[str, ...] = ("target", "noise_x2", "mains", "motion", "loss_10", "dropout")
 
 #: Subjects of the full suite that also run every stress group (all of them run the target group).
-STRESS_SUBJECTS = 3
+STRESS_SUBJECTS = 2
+
+#: The (kit, loss) pairs of the target group the quick suite runs (errors and clean each).
+_QUICK_TARGET = (("full", 0.0), ("minimal", 0.02))
 
 #: Subjects (simulator seeds) per suite. The quick suite's are among the full suite's.
 SUITES: dict[str, tuple[int, ...]] = {
@@ -84,43 +87,50 @@ def case_rng(case: Case, purpose: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([case.seed, key]))
 
 
-def _drill_cases(drill: str, seeds: Sequence[int], has_emg: bool, quick: bool) -> list[Case]:
+def _drill_cases(drill: str, seeds: Sequence[int], emg_kits: Sequence[str], quick: bool) -> list[Case]:
+    """The cases of one drill; ``emg_kits``: the kits in which a rule of the drill reads EMG."""
     out: list[Case] = []
     stressed = seeds[:STRESS_SUBJECTS]
     for seed in seeds:
         for kit in ("full", "minimal"):
             for loss in (0.0, 0.02):
+                if quick and (kit, loss) not in _QUICK_TARGET:
+                    continue
                 out.append(Case(drill, "target", seed, kit, loss=loss))
-                if not quick or (kit, loss) in (("full", 0.0), ("minimal", 0.02)):
-                    out.append(Case(drill, "target", seed, kit, loss=loss, clean=True))
+                out.append(Case(drill, "target", seed, kit, loss=loss, clean=True))
         if seed not in stressed:
             continue
-        if not quick:
+        if not quick:  # each condition with errors and clean (false alarms at every combination), each kit
             for kit in ("full", "minimal"):
-                out.append(Case(drill, "noise_x2", seed, kit, noise=2.0))
-            out.append(Case(drill, "noise_x2", seed, "full", noise=2.0, clean=True))
-            if has_emg:
-                out.append(Case(drill, "mains", seed, "full", mains=True))
-                out.append(Case(drill, "mains", seed, "full", mains=True, clean=True))
-                out.append(Case(drill, "motion", seed, "full", motion=True))
-                out.append(Case(drill, "motion", seed, "full", motion=True, clean=True))
+                for clean in (False, True):
+                    out.append(Case(drill, "noise_x2", seed, kit, noise=2.0, clean=clean))
+            for kit in emg_kits:
+                for clean in (False, True):
+                    out.append(Case(drill, "mains", seed, kit, mains=True, clean=clean))
+                    out.append(Case(drill, "motion", seed, kit, motion=True, clean=clean))
         for kit in ("full",) if quick else ("full", "minimal"):
             out.append(Case(drill, "loss_10", seed, kit, loss=0.10))
             out.append(Case(drill, "dropout", seed, kit, dropout=True))
-            if not quick:  # clean sessions at every combination: false alarms under bad data too
+            if not quick:
                 out.append(Case(drill, "loss_10", seed, kit, loss=0.10, clean=True))
                 out.append(Case(drill, "dropout", seed, kit, dropout=True, clean=True))
     return out
 
 
-def suite_cases(suite: str, drills: Sequence[str], has_emg: dict[str, bool] | None = None) -> list[Case]:
-    """Every case of ``suite`` (``"quick"`` or ``"full"``) for ``drills``, numbered in a fixed order."""
+def suite_cases(
+    suite: str, drills: Sequence[str], emg_kits: Mapping[str, bool | Sequence[str]] | None = None
+) -> list[Case]:
+    """Every case of ``suite`` (``"quick"`` or ``"full"``) for ``drills``, numbered in a fixed order.
+
+    ``emg_kits``: per drill, the kits in which its rules read EMG (``True``: the full kit only);
+    mains hum and electrode motion artefacts are conditions of those kits.
+    """
     if suite not in SUITES:
         raise ValueError(f"suite: expected one of {', '.join(SUITES)}, got {suite!r}")
-    has_emg = has_emg or {}
+    emg_kits = emg_kits or {}
     cases: list[Case] = []
     for d in drills:
-        cases += _drill_cases(d, SUITES[suite], has_emg.get(d, False), suite == "quick")
-    from dataclasses import replace
-
+        kits = emg_kits.get(d, ())
+        kits = ("full",) if kits is True else () if kits is False else tuple(kits)
+        cases += _drill_cases(d, SUITES[suite], kits, suite == "quick")
     return [replace(c, index=i) for i, c in enumerate(cases)]

@@ -13,7 +13,7 @@ from nmre.core.model import StreamInfo, StreamKind
 from nmre.eval.margins import margin_for
 from nmre.eval.model import RuleView, Tolerance
 
-__all__ = ["drill_names", "full_kit_rules", "rules_of", "uses_emg"]
+__all__ = ["drill_names", "emg_kits", "full_kit_rules", "rules_of", "uses_emg"]
 
 
 def drill_names() -> list[str]:
@@ -41,10 +41,13 @@ def rules_of(drill: Any) -> list[RuleView]:
     """
     import math
 
+    from nmre.engine.nodes import Node
     from nmre.rules import BalanceLossRule, Rule, SwayRule
 
     out: list[RuleView] = []
     for node in drill.nodes:
+        while not isinstance(node, Rule) and isinstance(getattr(node, "node", None), Node):
+            node = node.node  # a wrapper (the readiness gate's Gated) judges with the rule inside
         if not isinstance(node, Rule):
             continue
         errors = _side_errors(node.error_below, node.error_above)
@@ -62,7 +65,7 @@ def rules_of(drill: Any) -> list[RuleView]:
 
 
 _FULL_RULES: dict[str, list[RuleView]] = {}
-_USES_EMG: dict[str, bool] = {}
+_USES_EMG: dict[str, tuple[str, ...]] = {}
 
 
 def _full_streams(drill: str) -> list[StreamInfo]:
@@ -71,20 +74,37 @@ def _full_streams(drill: str) -> list[StreamInfo]:
     return kit_streams(drill, "full")
 
 
-def uses_emg(drill: str) -> bool:
-    """Whether a rule of ``drill`` needs EMG: built without the EMG streams it loses a rule (or cannot be built)."""
-    if drill not in _USES_EMG:
-        from nmre.drills import build_drill
-        from nmre.errors import NmreError
+def _kit_reads_emg(drill: str, kit: str) -> bool:
+    """Whether a rule of ``drill`` on the simulator's ``kit`` reads EMG: without its EMG streams the drill
+    loses a rule (or cannot be built)."""
+    from nmre.drills import build_drill
+    from nmre.errors import NmreError
+    from nmre.eval.simcase import kit_streams
 
-        streams = _full_streams(drill)
-        without = [s for s in streams if s.kind is not StreamKind.EMG]
-        try:
-            fewer = len(rules_of(build_drill(drill, without))) < len(full_kit_rules(drill))
-        except NmreError:
-            fewer = True
-        _USES_EMG[drill] = fewer
+    streams = kit_streams(drill, kit)
+    without = [s for s in streams if s.kind is not StreamKind.EMG]
+    if len(without) == len(streams):
+        return False
+    try:
+        n = len(rules_of(build_drill(drill, streams)))
+    except NmreError:
+        return False
+    try:
+        return len(rules_of(build_drill(drill, without))) < n
+    except NmreError:
+        return True
+
+
+def emg_kits(drill: str) -> tuple[str, ...]:
+    """The kits (``full``, ``minimal``) in which a rule of ``drill`` reads EMG (cached per process)."""
+    if drill not in _USES_EMG:
+        _USES_EMG[drill] = tuple(k for k in ("full", "minimal") if _kit_reads_emg(drill, k))
     return _USES_EMG[drill]
+
+
+def uses_emg(drill: str) -> bool:
+    """Whether a rule of ``drill`` needs EMG (in either kit)."""
+    return bool(emg_kits(drill))
 
 
 def full_kit_rules(drill: str) -> list[RuleView]:

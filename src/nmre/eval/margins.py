@@ -71,6 +71,19 @@ MARGINS: dict[str, Margin] = {
         "EMG level at rest in % of the reference: the noise floor and its fluctuation "
         "are a few % of a reference contraction",
     ),
+    "template_distance": Margin(
+        0.05,
+        "mean angle (rad) between the rep's arm path and the demonstrated one, both measured by the same "
+        "strapped IMUs: the strap's fixed offset largely cancels, the orientation filter's error (2-5 deg against "
+        "optical capture, Poitras 2019) and the demonstration's own rep-to-rep variation stay: about 3 deg",
+    ),
+    "sparc": Margin(
+        0.1,
+        "SPARC of the gyroscope's angular speed (valid on gyroscope data, Melendez-Calderon et al. 2021): "
+        "on a two-sub-movement minimum-jerk profile, white noise of 2 % of the peak speed and the movement's "
+        "onset/offset moved by 0.2 s change SPARC by less than 0.02 (computed with nmre.dsp.movement.sparc, "
+        "fc 10 Hz, threshold 0.05); 0.1 leaves room for the filter and the segment's orientation",
+    ),
     "hold_time": Margin(0.25, _TIMING),
     "rep_duration": Margin(0.25, _TIMING),
     "transition_duration": Margin(0.25, _TIMING + " (sit-to-stand: from an accelerometer alone)"),

@@ -17,7 +17,10 @@ For each drill, rule and condition group:
   the true event), median and 95th percentile, and the fraction of verdicts given
   before the next unit started;
 * **false alarms per minute** on clean sessions: corrections where the true value was
-  inside the tolerance (or no true unit was there), per minute of clean session;
+  inside the tolerance by more than the margin (or no true unit was there), per minute of
+  clean session; corrections of clean units inside the tolerance but within the margin of
+  it are counted apart (``false_alarms_in_margin``): the rule's stated accuracy cannot tell
+  them from the edge, as for agreement inside the margin;
 * **wrong verdicts**: judged units outside the margin whose verdict is wrong (the
   "judged right or reported unjudged" target under loss and dropout).
 """
@@ -41,11 +44,13 @@ TARGETS: dict[str, str] = {
     "precision": ">= 0.95 outside the margin (target group, each kit)",
     "recall": ">= 0.95 outside the margin (target group, each kit)",
     "latency": "continuous rules: median <= 100 ms; per-unit rules: every verdict before the next unit starts",
-    "false_alarms": "0 per minute on clean sessions (target group)",
+    "false_alarms": "0 per minute on clean sessions (target group; units within the margin of the tolerance apart)",
     "accuracy": "p95 absolute error <= the stated margin (target group): the margin is the rule's accuracy",
     "counts": "every rep, hold and transition counted exactly (target group)",
     "wrong": "no wrong verdict outside the margin at 10 % loss and with a dropout: judged right or unjudged",
     "cases": "no case fails",
+    "coverage": "the suite tries every side of every tolerance: units outside the margin on each side the rule "
+    "names an error for, and inside it (target group, both kits)",
 }
 PRECISION, RECALL, LATENCY_MS = 0.95, 0.95, 100.0
 
@@ -67,6 +72,8 @@ class Figures:
     p95: float | None
     positives: int
     negatives: int
+    positives_below: int
+    positives_above: int
     tp: int
     fp: int
     fn: int
@@ -79,6 +86,7 @@ class Figures:
     deadline_met: float | None
     clean_minutes: float
     false_alarms: int
+    false_alarms_in_margin: int
     false_alarms_per_min: float | None
     unjudged: float | None
     missing: float | None
@@ -117,7 +125,8 @@ def figures(rule: RuleView, obs: Sequence[Observation], clean: Mapping[int, bool
     inside = [o for o in judged if abs(o.distance) <= m]
     lat = np.array([o.latency for o in judged if math.isfinite(o.latency)]) * 1e3
     dl = [o.deadline for o in judged if o.deadline is not None]
-    fa = [o for o in obs if clean.get(o.case, False) and o.flagged and (o.spurious or o.true_side == 0)]
+    fa_all = [o for o in obs if clean.get(o.case, False) and o.flagged and (o.spurious or o.true_side == 0)]
+    fa = [o for o in fa_all if o.spurious or o.distance < -m]  # inside by more than the stated accuracy
     outside = [o for o in judged if abs(o.distance) > m]
     wrong = [o for o in outside if not _right(o)] + spurious_flags
     wrong_corr = [o for o in wrong if o.flagged]
@@ -130,6 +139,8 @@ def figures(rule: RuleView, obs: Sequence[Observation], clean: Mapping[int, bool
         p95=float(np.percentile(np.abs(err), 95)) if err.size else None,
         positives=len(pos),
         negatives=len(neg),
+        positives_below=sum(1 for o in pos if o.true_side < 0),
+        positives_above=sum(1 for o in pos if o.true_side > 0),
         tp=tp,
         fp=fp,
         fn=fn,
@@ -142,6 +153,7 @@ def figures(rule: RuleView, obs: Sequence[Observation], clean: Mapping[int, bool
         deadline_met=sum(dl) / len(dl) if dl else None,
         clean_minutes=minutes,
         false_alarms=len(fa),
+        false_alarms_in_margin=len(fa_all) - len(fa),
         false_alarms_per_min=len(fa) / minutes if minutes > 0 else None,
         unjudged=sum(1 for o in units if o.verdict == "unjudged") / n if n else None,
         missing=sum(1 for o in units if o.verdict == "missing") / n if n else None,
@@ -157,7 +169,9 @@ def _check(rule: RuleView, f: Figures, group: str) -> dict[str, dict[str, Any]]:
     def put(name: str, value: Any, met: bool | None) -> None:
         out[name] = {"value": value, "met": met}
 
-    if group == "target":
+    if group == "target":  # both kits together: what the suite tried
+        put("coverage", _coverage(rule, f), _covered(rule, f))
+    elif group.startswith("target:"):
         put("precision", _r(f.precision), None if f.precision is None else f.precision >= PRECISION)
         put("recall", _r(f.recall), None if f.recall is None else f.recall >= RECALL)
         if rule.continuous:
@@ -175,6 +189,28 @@ def _check(rule: RuleView, f: Figures, group: str) -> dict[str, dict[str, Any]]:
     elif group in ("loss_10", "dropout"):
         put("wrong", f.wrong, f.wrong == 0 if f.n else None)
     return out
+
+
+def _sides(rule: RuleView, f: Figures) -> dict[str, int]:
+    """Positive units on each side the rule names an error for, and negative ones (not for a continuous rule)."""
+    out = {}
+    for side, label in sorted(rule.errors.items()):
+        if rule.continuous:
+            out[label] = f.positives
+        else:
+            out[label] = f.positives_below if side < 0 else f.positives_above
+    if not rule.continuous:
+        out["inside"] = f.negatives
+    return out
+
+
+def _coverage(rule: RuleView, f: Figures) -> str:
+    return ", ".join(f"{k} {v}" for k, v in _sides(rule, f).items())
+
+
+def _covered(rule: RuleView, f: Figures) -> bool | None:
+    sides = _sides(rule, f)
+    return all(v > 0 for v in sides.values()) if sides else None
 
 
 def offenders(
@@ -199,7 +235,13 @@ def offenders(
             and not _right(o)
         ]
     elif target == "false_alarms":
-        sel = [o for o in obs if clean.get(o.case, False) and o.flagged and (o.spurious or o.true_side == 0)]
+        sel = [
+            o
+            for o in obs
+            if clean.get(o.case, False)
+            and o.flagged
+            and (o.spurious or (o.true_side == 0 and o.distance < -m))
+        ]
     elif target == "wrong":
         sel = [o for o in obs if (o.spurious and o.flagged) or (o.judged and outside(o) and not _right(o))]
     elif target == "accuracy":
@@ -305,24 +347,23 @@ def aggregate(
                 minutes = sum(r.duration for r in built if by_case[r.case].clean) / 60.0
                 f = figures(rule, obs, clean, minutes)
                 rentry["groups"][label] = f.to_dict()
-                if kit is not None or g != "target":
-                    checks = _check(rule, f, g)
-                    if checks:
-                        rentry["targets"][label] = checks
-                        for name, c in checks.items():
-                            if c["met"] is False:
-                                bad = offenders(rule, obs, name, clean)
-                                out["misses"].append(
-                                    {
-                                        "drill": drill,
-                                        "rule": rule.rule,
-                                        "group": label,
-                                        "target": name,
-                                        "value": c["value"],
-                                        "units": len(bad),
-                                        "examples": [_example(by_case[o.case], o) for o in bad[:5]],
-                                    }
-                                )
+                checks = _check(rule, f, label)
+                if checks:
+                    rentry["targets"][label] = checks
+                for name, c in checks.items():
+                    if c["met"] is False:
+                        bad = offenders(rule, obs, name, clean)
+                        out["misses"].append(
+                            {
+                                "drill": drill,
+                                "rule": rule.rule,
+                                "group": label,
+                                "target": name,
+                                "value": c["value"],
+                                "units": len(bad),
+                                "examples": [_example(by_case[o.case], o) for o in bad[:5]],
+                            }
+                        )
             entry["rules"][rule.rule] = rentry
         for label, c in entry["counts"].items():
             if label.startswith("target:") and c["families"]:

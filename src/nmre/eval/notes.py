@@ -7,7 +7,7 @@ detector is fixed. Keyed by (drill, rule, target); ``*`` matches any.
 
 from __future__ import annotations
 
-__all__ = ["MISS_NOTES", "miss_note"]
+__all__ = ["MISS_NOTES", "coverage_note", "miss_note"]
 
 MISS_NOTES: dict[tuple[str, str, str], str] = {
     ("squat", "knee_valgus", "*"): (
@@ -27,9 +27,34 @@ MISS_NOTES: dict[tuple[str, str, str], str] = {
 }
 
 
-def miss_note(drill: str, rule: str, target: str) -> str | None:
-    """The known cause of a miss, if one is written down."""
+def coverage_note(value: str) -> str | None:
+    """Why the suite could not try a side of a tolerance (a ``coverage`` miss's value: ``label n, ...``)."""
+    from nmre.sim import ERRORS, MOVEMENTS
+
+    made = {lab for cls in MOVEMENTS.values() for lab in cls.error_labels}
+    why = []
+    for part in value.split(", "):
+        label, _, n = part.rpartition(" ")
+        if n != "0":
+            continue
+        if label == "inside":
+            why.append("no unit was inside the tolerance by more than the margin")
+        elif label not in ERRORS or label not in made:
+            why.append(f"the simulator cannot make the error {label!r}, so that side is never tried")
+        else:
+            lo, hi = ERRORS[label].limits
+            why.append(
+                f"severities of {label!r} drawn across the tolerance never fell outside the margin "
+                f"(the body model realises {lo:g} to {hi:g}; or the drill's movement does not make this error)"
+            )
+    return "; ".join(why) or None
+
+
+def miss_note(drill: str, rule: str, target: str, value: object = None) -> str | None:
+    """The known cause of a miss, if one is written down (coverage misses: worked out from the value)."""
     for key in ((drill, rule, target), (drill, rule, "*"), (drill, "*", target)):
         if key in MISS_NOTES:
             return MISS_NOTES[key]
+    if target == "coverage" and isinstance(value, str):
+        return coverage_note(value)
     return None

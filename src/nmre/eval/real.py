@@ -52,15 +52,20 @@ class ByEye:
     extremes: tuple[float, ...]
     unit: str = "deg"
     note: str = ""
+    spans: tuple[tuple[float, float], ...] = ()  # the panel of each rep, chosen by eye between the reps, s
 
 
 #: docs/eval-uci.md, "Counts": counted on the goniometer trace, extremes read off 2-deg grids.
 UCI_BY_EYE: tuple[ByEye, ...] = (
-    ByEye("5Nsen", "knee_extension_seated", "knee_flexion_min", 4, (1.0, 2.0, 2.0, 2.0)),
-    ByEye("3Asen", "knee_extension_seated", "knee_flexion_min", 4, (11.0, 10.0, 10.0, 10.0)),
-    ByEye("5Npie", "knee_flexion_standing", "knee_flexion_peak", 5, (121.0, 119.0, 113.0, 112.0, 116.0)),
-    ByEye("3Apie", "knee_flexion_standing", "knee_flexion_peak", 3, (92.0, 98.0, 98.0)),
-)
+    ByEye("5Nsen", "knee_extension_seated", "knee_flexion_min", 4, (1.0, 2.0, 2.0, 2.0),
+          spans=((0.0, 3.5), (3.5, 6.6), (6.6, 9.4), (9.4, 13.5))),
+    ByEye("3Asen", "knee_extension_seated", "knee_flexion_min", 4, (11.0, 10.0, 10.0, 10.0),
+          spans=((0.0, 9.5), (9.5, 20.0), (20.0, 30.0), (30.0, 39.0))),
+    ByEye("5Npie", "knee_flexion_standing", "knee_flexion_peak", 5, (121.0, 119.0, 113.0, 112.0, 116.0),
+          spans=((0.0, 3.0), (3.0, 6.0), (6.0, 9.0), (9.0, 11.8), (11.8, 15.3))),
+    ByEye("3Apie", "knee_flexion_standing", "knee_flexion_peak", 3, (92.0, 98.0, 98.0),
+          spans=((0.0, 7.5), (7.5, 12.5), (12.5, 22.2))),
+)  # fmt: skip
 
 #: docs/eval-uci.md, "LibEMG Myo recording": one contraction, clearest on channel 5, from about 0.97 s.
 MYO_BY_EYE = ByEye(

@@ -59,6 +59,10 @@ def _rule_rows(rid: str, r: Mapping[str, Any]) -> list[str]:
         t = r["targets"].get(f"target:{kit}", {})
         missed = [k for k, v in t.items() if v["met"] is False]
         status = "ok" if not missed else "MISS " + ", ".join(missed)
+        cov = r["targets"].get("target", {}).get("coverage")
+        if cov is not None and cov["met"] is False:  # a side of the tolerance the suite never tried
+            untried = [p.rpartition(" ")[0] for p in str(cov["value"]).split(", ") if p.endswith(" 0")]
+            status += "; UNTRIED " + ", ".join(untried)
         inside = "-" if g["inside_agreement"] is None else f"{g['inside_agreement']:.2f}({g['inside_n']})"
         rows.append(
             f"{rid:<16} {r['quantity']:<20} {r['tolerance']['text']:<22} {_num(r['margin']['value'], unit):>7} "
@@ -158,7 +162,7 @@ def write_table(out: TextIO, figures: Mapping[str, Any]) -> None:
     for (drill, rule), ms in by_rule.items():
         what = "; ".join(f"[{m['group']}] {m['target']} {_value(m['value'])}" for m in ms)
         out.write(f"MISS {drill} / {rule}: {what}\n")
-        notes = {miss_note(drill, rule, m["target"]) for m in ms} - {None}
+        notes = {miss_note(drill, rule, m["target"], m["value"]) for m in ms} - {None}
         for note in sorted(n for n in notes if n):
             out.write(f"     why: {note}\n")
     for f in figures["failed_cases"]:

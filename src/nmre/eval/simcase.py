@@ -139,20 +139,44 @@ def _count(cfg: Any) -> int:
     return 8
 
 
+def _demonstrated(drill: str) -> int:
+    """Records at the start of a session that calibrate the drill and are done right: the ``template`` step's
+    first rep is the movement the therapist demonstrates or guides (docs/calibration.md), so it carries no error."""
+    from nmre.drills import load_drill
+
+    steps = [getattr(c, "step", c) for c in load_drill(drill).calibration]
+    return 1 if "template" in steps else 0
+
+
+def _schedule(drill: str, cls: Any) -> dict[str, Any]:
+    """The drill's target schedule for a movement that follows one (limits of stability: the drill shows the
+    targets, the body follows them, as a patient follows the screen); nothing for other movements."""
+    from nmre.drills import target_plan
+
+    plan = target_plan(drill)
+    if not plan or "cues" not in {f.name for f in dataclasses.fields(cls)}:
+        return {}
+    rounds = -(-len(plan) // 8)
+    cues = [t.cue for t in plan]
+    while len(cues) < 8 * rounds:
+        cues.append(cues[-1] + plan[-1].end - plan[-1].cue)
+    return {"rounds": rounds, "cues": cues}
+
+
 def _record_config(case: Case, cls: Any, rules: Sequence[RuleView]) -> tuple[Any, dict[str, Any]]:
     """A movement made of records: one error per record, its severity across the rule's tolerance."""
     from nmre.sim import ERRORS
 
     edges = _edges(rules)
     labels = [k for k in cls.error_labels if k in edges and not edges[k][0].tolerance.relative]
-    cfg = cls()
+    cfg = cls(**_schedule(case.drill, cls))
     if case.clean or not labels:
         return cfg, {"errors": {}}
     rng = case_rng(case, "severity")
-    n = _count(cfg)
+    n = len(cfg.cues) if getattr(cfg, "cues", ()) else _count(cfg)
     off = int(rng.integers(len(labels)))
     errors: dict[int, dict[str, float | None]] = {}
-    for i in range(n):
+    for i in range(_demonstrated(case.drill), n):
         label = labels[(i + off) % len(labels)]
         rule, side = edges[label]
         errors[i] = {label: _across(rng, rule, side, ERRORS[label].limits)}

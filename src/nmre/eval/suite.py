@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nmre.eval.cases import Case, suite_cases
-from nmre.eval.drills_view import drill_names, full_kit_rules, uses_emg
+from nmre.eval.drills_view import drill_names, emg_kits, full_kit_rules
 from nmre.eval.metrics import TARGETS, aggregate
 from nmre.eval.model import CaseResult, RuleView
 from nmre.eval.run import run_cases
@@ -49,7 +49,7 @@ def suite_plan(
     names = list(drills) if drills else drill_names()
     rules = {d: full_kit_rules(d) for d in names}
     # mains hum and electrode motion artefacts are conditions of the drills that read EMG
-    emg = {d: uses_emg(d) for d in names}
+    emg = {d: emg_kits(d) for d in names}
     cases = suite_cases(suite, names, emg)
     skipped = sorted({c.group for c in cases if not supports(c.group)})
     cases = [c for c in cases if supports(c.group)]
@@ -124,6 +124,64 @@ def results_document(run: SuiteRun) -> dict[str, Any]:
         run.suite: run.figures,
         "quick_subset": {"nmre_eval": FORMAT, "suite": "quick", "cases": len(quick_names), **quick},
     }
+
+
+def _git_commit() -> str | None:
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _merge_figures(old: Mapping[str, Any], new: Mapping[str, Any], drills: Sequence[str]) -> dict[str, Any]:
+    """``old`` figures with the drills of ``new`` replaced by ``new``'s (and their misses, failures, recordings)."""
+    keep = [d for d in old.get("drills", {}) if d not in drills]
+    out = dict(old)
+    out["drills"] = {**{d: old["drills"][d] for d in keep}, **new["drills"]}
+    out["cases"] = sum(int(d["cases"]) for d in out["drills"].values())
+    for key in ("failed_cases", "misses"):
+
+        def drill_of(x: Mapping[str, Any]) -> str:
+            return str(x.get("drill") or str(x.get("case", "")).split("/")[0])
+
+        out[key] = [x for x in old.get(key, []) if drill_of(x) not in drills] + list(new.get(key, []))
+    if "real" in new or "real" in old:
+        out["real"] = [r for r in old.get("real", []) if r["drill"] not in drills] + list(new.get("real", []))
+    return out
+
+
+def merge_results(old: Mapping[str, Any] | None, run: SuiteRun) -> dict[str, Any]:
+    """The results document with the drills of ``run`` (a full run over some drills) brought up to date.
+
+    ``runs`` says, per drill, which commit and how long its figures took; the other drills keep
+    the figures of their last run. Without an old document this is :func:`results_document`.
+    """
+    doc = results_document(run)
+    drills = list(run.rules)
+    prov = {
+        d: {"commit": _git_commit(), "wall_seconds": doc["wall_seconds"], "suite": run.suite} for d in drills
+    }
+    if old is None or old.get("nmre_eval") != FORMAT or "full" not in old:
+        doc["runs"] = prov
+        return doc
+    out = dict(old)
+    out["full"] = _merge_figures(old["full"], doc["full"], drills)
+    out["quick_subset"] = _merge_figures(old["quick_subset"], doc["quick_subset"], drills)
+    out["runs"] = {**old.get("runs", {}), **prov}
+    out["command"] = (
+        "nmre eval --results eval/results.json (drills brought up to date: nmre eval --drill NAME --results ...)"
+    )
+    return out
 
 
 def _targets(figures: Mapping[str, Any]) -> dict[tuple[str, ...], Mapping[str, Any]]:

@@ -15,8 +15,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,13 @@ __all__ = ["Presentation", "Session", "Studio", "StudioOptions", "build_sim_sess
 PATIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: How long the patient view keeps one message, session s.
 MESSAGE_SECONDS = 4.0
+#: How often (s) a thread holding the GIL is asked to hand it over (CPython's default: 0.005).
+SWITCH_INTERVAL = 0.001
 #: Seconds of signal the dashboard's traces show.
 WINDOW = 10.0
+
+#: Builds the session of a drill at a level (the next session chosen in the window).
+SessionFactory = Callable[[str, "int | None"], "Session"]
 
 
 @dataclass
@@ -95,6 +101,10 @@ class Presentation:
     reps_total: int | None = None
     hold_target: float | None = None
     counter: str | None = None  # the drill file's counter signal (its label), e.g. "Reps", "Windows"
+    #: Limits of stability (a ``targets`` segmenter): the lean's front-back signal (the dot's y; ``signal`` is
+    #: its side-to-side x, positive to the left) and the limits (deg forward, backward, lateral; target %).
+    dot_y: str | None = None
+    los: dict[str, float] | None = None
 
 
 @dataclass
@@ -217,18 +227,38 @@ def presentation_for(
     counter_label = counter.label if counter is not None and counter.label else None
     if main is not None and main.kind == "gauge":
         rng = sonify.range if sonify is not None and sonify.signal == main.signal and sonify.range else None
+        scale = (rng[0], rng[1] + 10.0) if rng else (0.0, 100.0)
+        if rng is None:  # no sound range to borrow: from 0 to 1.3 x the far edge of the target band
+            band = next((r for r in spec.rules if r.id == main.band_from), None)
+            edges = [abs(v) for v in (getattr(band, "lo", None), getattr(band, "hi", None)) if v is not None]
+            edges = [v for v in edges if math.isfinite(v) and v > 0]
+            if edges:
+                scale = (0.0, 1.3 * max(edges))
         label = main.label or main.signal or ""
         return Presentation(
             "gauge",
             label,
             label=label,
-            range_lo=rng[0] if rng else 0.0,
-            range_hi=(rng[1] + 10.0) if rng else 100.0,
+            range_lo=scale[0],
+            range_hi=scale[1],
             downward=spec.movement in DOWNWARD_MOVEMENTS,
             sonification=sonification,
             reps_total=reps if reps is not None else spec.structure.per_set,
             counter=counter_label,
             title=spec.title,
+        )
+    seg = spec.structure.segmenter
+    if seg.kind == "targets" and main is not None:  # limits of stability: 8 targets, the lean as the dot
+        trace = next((p for p in pictures if p.kind == "trace" and p.signal), None)
+        params = {k: float(seg.params[k]) for k in ("forward", "backward", "lateral", "target_percent")}
+        return Presentation(
+            "los",
+            main.label or main.signal or "",
+            title=spec.title,
+            sonification=sonification,
+            counter=counter_label,
+            dot_y=(trace.label or trace.signal) if trace is not None else None,
+            los=params,
         )
     return Presentation(
         "balance",
@@ -261,32 +291,49 @@ def build_sim_session(
 
     On emulated BLE boards (``ble``, real clock) or as a scheduled source.
     """
-    from nmre.demo import DEFAULT_SQUAT_ERRORS, _ble_source, _stance_errors
+    from nmre.demo import DemoOptions, _count_field, _timed, sim_config
     from nmre.drills import build_drill
-    from nmre.sim import SimSource, SquatConfig, StanceConfig, simulate
+    from nmre.sim import MOVEMENTS, SimSource, simulate
 
     spec = _load(drill)
     lv = next((x for x in spec.levels if x.level == level), None)
     if level is not None and lv is None:
         have = f"1 to {len(spec.levels)}" if spec.levels else "none (this drill has no levels)"
         raise ConfigError("--level: " + expected(f"a level of the drill {spec.name} ({have})", level))
-    conditions = dict(lv.conditions) if lv is not None else {}
-    if spec.movement == "squat":
-        errors = {k: v for k, v in DEFAULT_SQUAT_ERRORS.items() if k < reps}
-        cfg: Any = SquatConfig(reps=reps, errors=errors, **conditions)
-    elif spec.movement in ("single_leg_stance", "stance"):
-        duration = seconds if seconds is not None else 40.0
-        cfg = StanceConfig(duration=duration, errors=_stance_errors(duration), **conditions)
-    else:
+    cls = MOVEMENTS.get(spec.movement)
+    if cls is None:
         raise ConfigError(
-            f"--sim: expected a drill whose movement the studio simulates (squat, single-leg stance), "
+            f"--sim: expected a drill whose movement the simulator performs ({', '.join(MOVEMENTS)}), "
             f"got {spec.name} ({spec.movement})"
         )
+    # the movement with the demo's errors (one unit with each error the drill reports; a stance's sway episode
+    # and loss of balance), at the level's conditions
+    counted = not _timed(cls)
+    count = _count_field(cls)
+    cfg, _errors = sim_config(
+        spec,
+        DemoOptions(
+            drill=spec.name,
+            level=level,
+            reps=reps if counted and count != "rounds" else None,
+            seconds=None if counted else (seconds if seconds is not None else 40.0),
+            side=_side(spec) if getattr(cls, "sided", False) else None,
+        ),
+    )
     sim = simulate(cfg, seed=seed)
     built = build_drill(spec, sim.streams, level=level)
     source: Source
+    until: float | None
+    carried = _emg_boards(sim) if ble else None
+    if ble and carried is None:
+        print(
+            f"nmre studio: the simulated kit of {spec.name} does not fit the emulated boards (at most 4 IMUs, "
+            "one EMG stream each): the simulated body is streamed without BLE",
+            file=sys.stderr,
+        )
+        ble = False
     if ble:
-        source, _boards = _ble_source(sim, seed)
+        source, _boards = _ble_source(sim, seed, carried)
         clock = clock or RealClock()
         until = seconds if seconds is not None else sim.duration + 1.0
     else:
@@ -295,8 +342,7 @@ def build_sim_session(
     if source_wrapper is not None:
         source = source_wrapper(source)
     clock = clock or RealClock()
-    balance = spec.movement != "squat"
-    pres = presentation_for(spec, built.nodes, None if balance else reps, sim.duration if balance else None)
+    pres = presentation_for(spec, built.nodes, reps if counted else None, None if counted else sim.duration)
     return Session(
         sources=[source],
         nodes=built.nodes,
@@ -310,6 +356,45 @@ def build_sim_session(
         settings=dict(built.settings),
         level=level,
     )
+
+
+def _emg_boards(sim: Any) -> dict[str, str] | None:
+    """Which emulated board (named by its IMU stream) carries each simulated EMG stream; None if they do not fit.
+
+    An EMG stream rides on the IMU board of its segment when the ids say it (``emg.arm.r`` on
+    ``imu.upper_arm.r``), else on the thigh board of its side (``emg.r`` on ``imu.thigh.r``), else on a free one.
+    """
+    imus = [s.id for s in sim.streams if s.kind is StreamKind.IMU]
+    emgs = [s.id for s in sim.streams if s.kind is StreamKind.EMG]
+    if len(imus) > 4 or len(emgs) > len(imus):
+        return None
+    out: dict[str, str] = {}
+    for e in emgs:
+        parts = e.split(".")[1:]  # emg.r -> [r]; emg.arm.r -> [arm, r]
+        side = parts[-1] if parts and parts[-1] in ("l", "r") else ""
+        seg = parts[0] if len(parts) > 1 else ""
+        free = [i for i in imus if i not in out]
+        pick = next((i for i in free if seg and seg in i and i.endswith("." + side)), None)
+        pick = pick or next((i for i in free if i == f"imu.thigh.{side}"), None)
+        pick = pick or next((i for i in free if side and i.endswith("." + side)), None)
+        pick = pick or (free[0] if free else None)
+        if pick is None:
+            return None
+        out[pick] = e
+    return out
+
+
+def _ble_source(sim: Any, seed: int, carried: Mapping[str, str] | None) -> tuple[Source, list[Any]]:
+    """The simulated body worn by emulated nmre boards (one per IMU, EMG as ``carried`` says), over bleak + Bumble."""
+    from bumble.link import LocalLink
+
+    from nmre.acquisition.ble import BleConfig, BleSource
+    from nmre.sim.devices.nmre_device import simulated_boards
+
+    link = LocalLink()  # type: ignore[no-untyped-call]
+    boards, specs = simulated_boards(sim, link, emg=carried)
+    config = BleConfig(backend="bumble", bumble_link=link, emulated=boards, seed=seed)
+    return BleSource(specs, config), boards
 
 
 def ble_config(bumble: str | None) -> Any:
@@ -372,6 +457,9 @@ class _Latency:
         self.skipped = 0  # frames whose picture would have been the same (not painted)
         self.first_frame = math.nan
 
+    #: How many of the latest latencies the live figures use (about 10 s of raw blocks of a full kit).
+    recent = 10_000
+
     def painted(self) -> None:
         t = self.now()
         wall = time.perf_counter()
@@ -423,10 +511,21 @@ class Studio(QtCore.QObject):
     """The controller: a session, its runner, the two windows and the timers."""
 
     def __init__(
-        self, session: Session, opts: StudioOptions, app: QtWidgets.QApplication, *, run_engine: bool = True
+        self,
+        session: Session,
+        opts: StudioOptions,
+        app: QtWidgets.QApplication,
+        *,
+        run_engine: bool = True,
+        factory: SessionFactory | None = None,
     ) -> None:
         super().__init__()
         self.session, self.opts, self.app = session, opts, app
+        #: Builds the next session (drill, level) when the therapist picks another in the window.
+        self.factory = factory
+        #: The studio of the next session once it replaced this one; ``on_successor`` hears of it.
+        self.successor: Studio | None = None
+        self.on_successor: Callable[[Studio], None] | None = None
         pres = session.presentation
         self.raw_ids = [s.id for s in session.raw]
         self.ring = RingSink(self.raw_ids)
@@ -439,10 +538,11 @@ class Studio(QtCore.QObject):
             self.sound_note = f"sound written to {opts.wav}"
         elif opts.sound:
             try:
-                self.audio = PortAudioSink(
+                portaudio = PortAudioSink(
                     session.clock.now, sonification=pres.sonification, device=opts.audio_device
                 )
-                self.sound_note = f"sound: {self.audio.device_name}"  # type: ignore[attr-defined]
+                self.audio = portaudio
+                self.sound_note = f"sound: {portaudio.device_name}"
             except AudioUnavailable as error:
                 self.sound_note = f"no sound: {error}"
         else:
@@ -477,6 +577,10 @@ class Studio(QtCore.QObject):
                 ),
                 None,
             )
+        self._los_trail: deque[tuple[float, float, float]] = deque()
+        self._los_lean: deque[tuple[float, float, float]] = deque()  # (time, left, forward) as shown
+        self._los_centre: tuple[float, float] = (0.0, 0.0)
+        self._los_centre_cue: float | None = None
         self.started_wall: float | None = None
         self.cpu0 = time.process_time()
         self.wall0 = time.perf_counter()
@@ -512,7 +616,9 @@ class Studio(QtCore.QObject):
         self.fast.timeout.connect(self._patient_frame)
         self.dash = QtCore.QTimer(self)  # the dashboard's traces: their own (lower) rate
         self.dash.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
-        self.dash.timeout.connect(self._dashboard_frame)
+        self.dash.setSingleShot(True)  # re-armed for the next due time: a steady rate, no drift
+        self.dash.timeout.connect(self._dashboard_tick)
+        self._dash_due = 0.0
         self.slow = QtCore.QTimer(self)
         self.slow.timeout.connect(self._tick)
 
@@ -521,17 +627,26 @@ class Studio(QtCore.QObject):
         d, s = self.dashboard, self.session
         from nmre.drills import list_drills
 
-        d.drill.addItems(list_drills())
-        d.drill.setCurrentText(s.drill)
-        d.drill.setEnabled(False)  # a session runs one drill; the picker is for the next one
-        spec = _load(s.drill)
-        d.level.addItem("file's targets", None)
-        for lv in spec.levels:
-            d.level.addItem(f"{lv.level}: {lv.title}", lv.level)
-            d.level.setItemData(d.level.count() - 1, lv.about or lv.title, QtCore.Qt.ItemDataRole.ToolTipRole)
-        if s.level is not None:
-            d.level.setCurrentIndex(max(0, d.level.findData(s.level)))
-        d.level.setEnabled(False)  # as the drill: the progression suggestion is for the next set or session
+        names = list_drills()
+        if s.drill not in names:  # a drill file given by path
+            names.append(s.drill)
+        for name in names:
+            d.drill.addItem(name, name)
+            try:
+                sp = _load(name)
+                d.drill.setItemData(
+                    d.drill.count() - 1, f"{sp.title}: {sp.summary}", QtCore.Qt.ItemDataRole.ToolTipRole
+                )
+            except NmreError:
+                pass
+        d.drill.setCurrentIndex(max(0, d.drill.findData(s.drill)))
+        self._fill_levels(s.drill, s.level)
+        # a session runs one drill at one level; the pickers choose the next session (Start after Stop,
+        # or at once before Start); without a way to build another session (a review) they only show
+        d.drill.setEnabled(self.factory is not None)
+        d.level.setEnabled(self.factory is not None)
+        d.drill.currentIndexChanged.connect(self._drill_chosen)
+        d.level.currentIndexChanged.connect(lambda _i: self._show_next())
         d.schedule.addItems(list(SCHEDULES))
         d.schedule.setCurrentText(self.runner.schedule.name)
         if self.store is not None:
@@ -555,20 +670,41 @@ class Studio(QtCore.QObject):
             tuple[Any, str, str, list[str], float]
         ] = []  # (panel, plot key, stream, channels, offset)
         infos = {i.id: i for i in s.raw}
+        # one plot per watched signal, titled by the rules that judge it; a rule's band is drawn on it once
+        # the signal's unit is known and is the rule's (a hold time in s is no line on an angle in deg)
+        by_signal: dict[tuple[str, str], str] = {}
+        self._pending_bands: list[tuple[str, str, str, Any]] = []  # (rule key, stream, channel, rule)
+        self._banded: set[str] = set()
         for n in map(inner, s.nodes):
             stream, channel = getattr(n, "stream", None), getattr(n, "channel", None)
             if isinstance(stream, str) and isinstance(channel, str):
                 key = n.name
-                lo, hi = getattr(n, "lo", None), getattr(n, "hi", None)
-                d.traces.add_plot(
-                    key,
-                    f"{getattr(n, 'label', key)}  ({stream}:{channel})",
-                    "",
-                    [channel],
-                    height=3,
-                    y_range=_angle_range(lo, hi),
-                )
-                d.traces.set_band(key, lo, hi)
+                label = str(getattr(n, "label", key))
+                first = by_signal.get((stream, channel))
+                if first is None:
+                    by_signal[(stream, channel)] = key
+                    d.traces.add_plot(key, f"{label}  ({stream}:{channel})", "", [channel], height=3)
+                    self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
+                else:
+                    plot = d.traces.plots[first]
+                    plot.setTitle(f"{label}; {plot.titleLabel.text}", size="10pt")
+                    d.traces.plots[key] = plot  # the rule's band goes on the signal's plot
+                self._pending_bands.append((key, stream, channel, n))
+        # the signals the patient's pictures follow that no rule plot shows (the lean of a weight shift)
+        for n in map(inner, s.nodes):
+            watched = getattr(n, "watched", None)
+            if not callable(watched):
+                continue
+            for label, stream, channel in watched():
+                if (
+                    (stream, channel) in by_signal
+                    or label.startswith("sound ")
+                    or stream == s.presentation.dot_stream  # the sway plot shows both of its channels
+                ):
+                    continue
+                key = f"feedback:{label}"
+                by_signal[(stream, channel)] = key
+                d.traces.add_plot(key, f"{label}  ({stream}:{channel})", "", [channel], height=3)
                 self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
         pres = s.presentation
         if pres.dot_stream:
@@ -605,6 +741,10 @@ class Studio(QtCore.QObject):
         for t in self.runner.targets:
             d.add_target_editor(t.name, t.label, t.unit, t.lo, t.hi, self._apply_target)
         self._rows: dict[str, list[int]] = {}
+        self._cal_lines: list[tuple[str, bool]] = []
+        self._metric_rows: list[tuple[tuple[str, str, str], bool]] = []
+        self._warn_key: tuple[int, Any] = (0, None)
+        self._ticks = 0
 
     def _wire_controls(self) -> None:
         a = self.dashboard.actions_by_name
@@ -620,9 +760,125 @@ class Studio(QtCore.QObject):
             lambda v: self.audio.set_volume(v / 100.0) if self.audio else None
         )
         self.dashboard.schedule.currentTextChanged.connect(self._schedule_changed)
+        self.dashboard.use_level.clicked.connect(self.use_suggested_level)
+
+    # -- the drill, the level and the next session ----------------------------------------
+    def _fill_levels(self, drill: str, level: int | None) -> None:
+        d = self.dashboard
+        d.level.blockSignals(True)
+        d.level.clear()
+        d.level.addItem("file's targets", None)
+        try:
+            levels = _load(drill).levels
+        except NmreError:
+            levels = ()
+        for lv in levels:
+            d.level.addItem(f"{lv.level}: {lv.title}", lv.level)
+            d.level.setItemData(d.level.count() - 1, lv.about or lv.title, QtCore.Qt.ItemDataRole.ToolTipRole)
+        d.level.setCurrentIndex(max(0, d.level.findData(level)) if level is not None else 0)
+        d.level.blockSignals(False)
+
+    def _drill_chosen(self, _index: int) -> None:
+        drill = self.dashboard.drill.currentData()
+        if isinstance(drill, str):
+            self._fill_levels(drill, self.session.level if drill == self.session.drill else None)
+        self._show_next()
+
+    def chosen(self) -> tuple[str, int | None]:
+        """The drill and level the pickers show (the next session's, when they differ from this one)."""
+        drill = self.dashboard.drill.currentData()
+        level = self.dashboard.level.currentData()
+        return (
+            drill if isinstance(drill, str) else self.session.drill,
+            int(level) if isinstance(level, int) else None,
+        )
+
+    def _show_next(self) -> None:
+        """Say what Start will do when the pickers differ from the session that runs."""
+        drill, level = self.chosen()
+        if (drill, level) == (self.session.drill, self.session.level):
+            self.dashboard.next_session.setText("")
+            return
+        at = "the file's targets" if level is None else f"level {level}"
+        when = "at Start" if self.runner.state is RunState.READY or self.done else "after Stop, at Start"
+        self.dashboard.next_session.setText(f"next session: {drill}, {at} ({when})")
+
+    def use_suggested_level(self) -> None:
+        """The progression suggestion's level into the level picker (for the next session)."""
+        nxt = self.counters.next_level
+        if nxt is None:
+            return
+        i = self.dashboard.level.findData(nxt)
+        if i >= 0:
+            self.dashboard.level.setCurrentIndex(i)
+
+    def next_session(self) -> Studio | None:
+        """A new session with the drill and level chosen, in new windows where these were; this one closes.
+
+        Returns the new studio (also given to ``on_successor``), or ``None`` with a warning when the
+        session cannot be built (the message says why) or this studio cannot build sessions.
+        """
+        if self.factory is None:
+            self._warn("next session: this studio cannot start another session (a review)")
+            return None
+        drill, level = self.chosen()
+        try:
+            session = self.factory(drill, level)
+        except NmreError as error:
+            self._warn(f"next session: {error}")
+            return None
+        opts = replace(
+            self.opts,
+            drill=drill,
+            level=level,
+            override_readiness=None,
+            record=_next_record(self.opts.record),
+            patient=self.dashboard.patient.currentText().strip() or self.opts.patient,
+            large_text=self.dashboard.actions_by_name["large_text"].isChecked(),
+            schedule=None,  # the new drill file's schedule
+        )
+        new = Studio(session, opts, self.app, factory=self.factory)
+        new.dashboard.setGeometry(self.dashboard.geometry())
+        new.dashboard.volume.setValue(self.dashboard.volume.value())
+        if self.dashboard.actions_by_name["mute"].isChecked():
+            new.dashboard.actions_by_name["mute"].setChecked(True)
+        new.dashboard.show()
+        if self.patient.isFullScreen():
+            screen = self.patient.screen()
+            new.patient.setScreen(screen)
+            new.patient.setGeometry(screen.geometry())
+            new.patient.showFullScreen()
+        else:
+            new.patient.setGeometry(self.patient.geometry())
+            new.patient.show()
+        self.close()
+        self.successor = new
+        if self.on_successor is not None:
+            self.on_successor(new)
+        return new
+
+    def close(self) -> None:
+        """Stop the session (if it runs), the timers and the sound; close both windows."""
+        started = self.runner.state is not RunState.READY
+        if self.runner.state in (RunState.RUNNING, RunState.PAUSED) or self.runner.alive:
+            self.runner.stop()
+        if started and not self.done:
+            self._finish()
+        for timer in (self.fast, self.dash, self.slow):
+            timer.stop()
+        self.dashboard.close()
+        self.patient.close()
 
     # -- controls ------------------------------------------------------------------
     def start(self) -> None:
+        if self.done or (
+            self.runner.state is RunState.READY and self.chosen() != (self.session.drill, self.session.level)
+        ):
+            if self.factory is not None and self.successor is None:
+                new = self.next_session()  # Start after Stop, or before Start with another drill or level
+                if new is not None:
+                    new.start()
+            return
         if self.runner.state is not RunState.READY:
             return
         pid = self.dashboard.patient.currentText().strip()
@@ -631,13 +887,16 @@ class Studio(QtCore.QObject):
                 f"patient id: expected a pseudonymous id such as P-0042 (letters, digits, - and _), got {pid!r}"
             )
             return
+        if isinstance(self.session.clock, RealClock):
+            self.session.clock.restart()  # session time 0 is the therapist's Start
         self.started_wall = time.perf_counter()
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
         self.runner.start()
         if self.opts.override_readiness:
             self.override_readiness(self.opts.override_readiness)
         self.fast.start(max(1, round(1000.0 / self.opts.fps)))
-        self.dash.start(max(1, round(1000.0 / self.opts.dashboard_fps)))
+        self._dash_due = time.perf_counter()
+        self.dash.start(0)
         self.slow.start(200)
 
     def pause(self, paused: bool) -> None:
@@ -672,9 +931,22 @@ class Studio(QtCore.QObject):
         except ConfigError as error:
             self._warn(str(error))
             return
-        key = name
-        if key in self.dashboard.traces.plots:
-            self.dashboard.traces.set_band(key, lo, hi)
+        if name in self._banded:
+            self.dashboard.traces.set_band(name, lo, hi)
+
+    def _draw_bands(self) -> None:
+        """Each rule's band on its signal's plot, once the engine has told the signal's unit."""
+        still = []
+        for key, stream, channel, rule in self._pending_bands:
+            info = self.ring.infos.get(stream)
+            if info is None or channel not in info.channel_names:
+                still.append((key, stream, channel, rule))
+                continue
+            unit = info.channels[info.channel_names.index(channel)].unit
+            if _same_unit(unit, str(getattr(rule, "unit", unit))):
+                self.dashboard.traces.set_band(key, getattr(rule, "lo", None), getattr(rule, "hi", None))
+                self._banded.add(key)
+        self._pending_bands = still
 
     def _schedule_changed(self, name: str) -> None:
         if self.runner.state in (RunState.RUNNING, RunState.PAUSED):
@@ -700,6 +972,18 @@ class Studio(QtCore.QObject):
         if not self.patient.set_scene(self._scene(now)):
             self.vis.unchanged()  # what the new blocks would show is on screen already
 
+    def _dashboard_tick(self) -> None:
+        """The dashboard's frames at a steady ``--dashboard-fps``: each is due one period after the last was
+        due (not after it was drawn), so a late timer does not lower the rate; far behind, it skips ahead."""
+        self._dashboard_frame()
+        period = 1.0 / self.opts.dashboard_fps
+        now = time.perf_counter()
+        self._dash_due += period
+        if self._dash_due < now - period:  # more than a frame behind (a busy machine): no burst to catch up
+            self._dash_due = now + period
+        if not self.done:
+            self.dash.start(max(0, int((self._dash_due - now) * 1000.0)))
+
     def _dashboard_frame(self) -> None:
         """The dashboard's timer: the traces of the visible tab (hidden ones and a minimised window cost nothing)."""
         if self.dashboard.isVisible() and not self.dashboard.isMinimized():
@@ -716,6 +1000,8 @@ class Studio(QtCore.QObject):
             self.error = f"session failed: {type(error).__name__}: {error}"
             self._warn(self.error)
         now = self.session.clock.now()
+        if self._pending_bands:
+            self._draw_bands()
         self._update_tables(now)
         self.dashboard.traces.rescale()
         self.dashboard.raw_traces.rescale()
@@ -788,6 +1074,8 @@ class Studio(QtCore.QObject):
             sc.range_lo, sc.range_hi, sc.downward = pres.range_lo, pres.range_hi, pres.downward
             if sig is not None:
                 sc.value, sc.lo, sc.hi, sc.unit = sig.value, sig.lo, sig.hi, sig.unit
+        elif pres.picture == "los":
+            self._los_scene(sc, now)
         else:
             limit = sig.hi if sig is not None else None
             if limit is None:  # the zone: the sway rule's limit (the patient's own envelope once measured)
@@ -828,11 +1116,56 @@ class Studio(QtCore.QObject):
             sc.overlay = "done"
         return sc
 
+    def _los_scene(self, sc: PatientScene, now: float) -> None:
+        """Limits of stability: the lean as the dot, scaled so that leaning as far as the target (its share of
+        the limit of stability in that direction) puts the dot on the target's ring; the targets in 8
+        directions, the one shown now highlighted, those reached in this set ticked."""
+        pres, fb, c = self.session.presentation, self.ring.feedback, self.counters
+        assert pres.los is not None
+        x_sig = fb.signals.get(pres.signal)
+        y_sig = fb.signals.get(pres.dot_y or "")
+        left = x_sig.value if x_sig is not None else math.nan  # frontal lean, positive to the left
+        fwd = y_sig.value if y_sig is not None else math.nan
+        sc.zone = 1.0
+        if math.isfinite(left) and math.isfinite(fwd):
+            self._los_lean.append((now, left, fwd))
+        while self._los_lean and self._los_lean[0][0] < now - 3.0:
+            self._los_lean.popleft()
+        # the centre, as the rules take it: the mean lean over the 0.5 s before the target appeared (before the
+        # first target: over the last 2 s of quiet standing), so that a sensor's tilt on the sternum or the
+        # patient's own posture does not put the dot off the middle
+        if c.los_cue is not None and c.los_cue != self._los_centre_cue:
+            pts = [(lt, fw) for t, lt, fw in self._los_lean if c.los_cue - 0.5 <= t <= c.los_cue]
+            if pts:
+                self._los_centre = (float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])))
+                self._los_centre_cue = c.los_cue
+        elif c.los_cue is None and self._los_lean:
+            recent = [(lt, fw) for t, lt, fw in self._los_lean if t >= now - 2.0]
+            self._los_centre = (
+                float(np.mean([p[0] for p in recent])),
+                float(np.mean([p[1] for p in recent])),
+            )
+        left, fwd = left - self._los_centre[0], fwd - self._los_centre[1]
+        if math.isfinite(left) and math.isfinite(fwd):
+            right = -left
+            angle = math.degrees(math.atan2(right, fwd))
+            reach = _los_limit(angle, pres.los) * pres.los["target_percent"] / 100.0
+            r = math.hypot(right, fwd) / reach * LOS_RING if reach > 0 else 0.0
+            a = math.atan2(right, fwd)
+            sc.dot = (r * math.sin(a), r * math.cos(a))
+            self._los_trail.append((now, *sc.dot))
+        while self._los_trail and self._los_trail[0][0] < now - 2.0:
+            self._los_trail.popleft()
+        if len(self._los_trail) > 1:
+            sc.trail = np.array([[p[1] for p in self._los_trail], [p[2] for p in self._los_trail]])
+        sc.los_active, sc.los_reached = c.los_active, tuple(sorted(c.los_reached))
+
     def _update_tables(self, now: float) -> None:
         d, c = self.dashboard, self.counters
         # devices
         rows = self.device_rows()
-        d.devices.setRowCount(len(rows))
+        if d.devices.rowCount() != len(rows):
+            d.devices.setRowCount(len(rows))
         for r, row in enumerate(rows):
             values = [
                 row["sensor"],
@@ -848,6 +1181,8 @@ class Studio(QtCore.QObject):
                 if item is None:
                     item = QtWidgets.QTableWidgetItem()
                     d.devices.setItem(r, col, item)
+                if item.text() == text:
+                    continue
                 item.setText(text)
                 if col == 0:
                     item.setToolTip(f"{row['stream']} on {row['device'] or 'no device'}")
@@ -855,7 +1190,7 @@ class Studio(QtCore.QObject):
                     bad = text in ("no data", "bad", "failed")
                     item.setForeground(QtGui.QColor("#D55E00" if bad else "#1A1A1A"))
         # calibration: each step's state and what it waits for (status() of nmre.calibration's steps)
-        d.calibration.clear()
+        lines: list[tuple[str, bool]] = []  # (text, needs attention)
         for n in self.session.nodes:
             status = getattr(n, "status", None)
             if not callable(status):
@@ -869,53 +1204,86 @@ class Studio(QtCore.QObject):
                 str(getattr(n, "step", getattr(n, "name", "step"))), getattr(n, "name", "step")
             )
             done = state in ("done", "overridden")
-            line = QtWidgets.QListWidgetItem(
-                f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
-            )
-            if state in ("failed", "waiting") and n is self.gate:
-                line.setForeground(QtGui.QColor("#D55E00"))
-            d.calibration.addItem(line)
+            text = f"{name}: {state}" + ("" if done and waiting.startswith("nothing") else f" — {waiting}")
+            lines.append((text, state == "failed" or (state == "waiting" and n is self.gate)))
+        lines += [(f"{t:6.1f} s  {text}", False) for t, text in c.calibration[-5:]]
+        if lines != self._cal_lines:  # rebuilt only when a step moved (a list repaint is not free)
+            self._cal_lines = lines
+            d.calibration.clear()
+            for text, attention in lines:
+                entry = QtWidgets.QListWidgetItem(text)
+                if attention:
+                    entry.setForeground(QtGui.QColor("#D55E00"))
+                d.calibration.addItem(entry)
         gate_closed = self.gate is not None and not self.gate.open and not self.done
         d.override.setEnabled(gate_closed and self.runner.state in (RunState.RUNNING, RunState.PAUSED))
-        for t, text in c.calibration[-5:]:
-            d.calibration.addItem(f"{t:6.1f} s  {text}")
         # counters and metrics
         errs = ", ".join(f"{k} ×{v}" for k, v in sorted(c.errors.items())) or "none"
-        d.counters.setText(
+        _set_text(
+            d.counters,
             self._count_line()
             + f"<br>on target <b>{c.on_target}</b> · corrections <b>{c.corrections}</b> · not judged <b>{c.unjudged}</b>"
-            + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}"
-            + (f"<br><b>Progression:</b> {c.suggestion}" if c.suggestion else "")
+            + f"<br>holds <b>{c.holds}</b> · sets <b>{c.sets}</b> · markers <b>{self.runner.markers}</b><br>errors: {errs}",
         )
-        d.metrics.setRowCount(len(c.last_rep))
-        for r, (name, p) in enumerate(sorted(c.last_rep.items())):
+        self._update_progression()
+        metrics = []
+        for name, p in sorted(c.last_rep.items()):
             v = p.get("value")
-            unit = p.get("unit", "")
+            unit = _unit_text(str(p.get("unit", "")))
             band = _band_text(p.get("lo"), p.get("hi"), unit)
-            cells = [name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{v:.1f} {unit}", band]
-            for col, text in enumerate(cells):
-                item = QtWidgets.QTableWidgetItem(text)
-                if not p.get("ok"):
-                    item.setForeground(QtGui.QColor("#D55E00"))
-                d.metrics.setItem(r, col, item)
+            cells = (name + ("" if p.get("ok") else "  ✗"), "–" if v is None else f"{_num(v)} {unit}", band)
+            metrics.append((cells, bool(p.get("ok"))))
+        if metrics != self._metric_rows:  # a new verdict (at most a few per second)
+            self._metric_rows = metrics
+            d.metrics.setRowCount(len(metrics))
+            for r, (cells, ok) in enumerate(metrics):
+                for col, text in enumerate(cells):
+                    item = QtWidgets.QTableWidgetItem(text)
+                    if not ok:
+                        item.setForeground(QtGui.QColor("#D55E00"))
+                    d.metrics.setItem(r, col, item)
         # warnings (newest first)
-        if d.warnings.count() != len(c.warnings):
+        key = (len(c.warnings), c.warnings[-1] if c.warnings else None)
+        if key != self._warn_key:
+            self._warn_key = key
             d.warnings.clear()
             for t, text in reversed(c.warnings):
                 d.warnings.addItem(text if text.lstrip()[:1].isdigit() else f"{t:6.1f} s  {text}")
-        # latency and load
-        lat = self.latency()
-        d.latency.setText(
+        # latency and load: once a second (the percentiles are over the last 10 s)
+        self._ticks += 1
+        if self._ticks % 5 != 1 and not self.done:
+            return
+        lat = self.latency(recent=True)
+        _set_text(
+            d.latency,
             f"visual p95 <b>{_ms(lat['visual_from_arrival']['p95'])}</b> (target ≤ 60 ms) · "
             f"audio p95 <b>{_ms(lat['audio']['cue_from_arrival']['p95'] if lat['audio'] else None)}</b> (≤ 30 ms)<br>"
             f"patient view {lat['patient_fps']:.0f} frames/s · dashboard {lat['dashboard_fps']:.0f} frames/s · "
-            f"CPU {lat['cpu_percent']:.0f} % of one core"
+            f"CPU {lat['cpu_percent']:.0f} % of one core",
         )
         state = self.runner.state.value
-        d.status.setText(
+        _set_text(
+            d.status,
             f"session {now:6.1f} s · {state} · schedule {self.runner.schedule.name} · drill {self.session.drill}"
-            + (f" · {self.error}" if self.error else "")
+            + (f" · {self.error}" if self.error else ""),
         )
+
+    def _update_progression(self) -> None:
+        """Each finished set and the latest progression suggestion; the button takes its level."""
+        d, c = self.dashboard, self.counters
+        level = self.session.level
+        lines = [f"level {level}" if level is not None else "the drill file's targets"]
+        lines += c.set_lines[-3:]
+        if c.suggestion:
+            colour = {"advance": "#009E73", "step_back": "#D55E00"}.get(c.decision, "#1A1A1A")
+            lines.append(f"<b style='color:{colour}'>Suggestion:</b> {c.suggestion}")
+        elif not c.set_lines:
+            lines.append("a suggestion follows each set")
+        _set_text(d.progression, "<br>".join(lines))
+        nxt = c.next_level
+        can = self.factory is not None and nxt is not None and nxt != self.chosen()[1]
+        d.use_level.setEnabled(can)
+        d.use_level.setText(f"Use level {nxt} next" if nxt is not None else "Use the suggested level next")
 
     def _count_line(self) -> str:
         """The big number of the Counts box: the drill file's counter (units in this set), else reps."""
@@ -927,7 +1295,9 @@ class Studio(QtCore.QObject):
             return (
                 big.format(int(count.value), (pres.counter or "").lower())
                 + of
-                + f" (in this set; {self.counters.reps} reps in all)" * (pres.picture == "gauge")
+                + " (in this set"
+                + (f"; {self.counters.reps} reps in all" if self.counters.reps else "")
+                + ")"
             )
         return big.format(self.counters.reps, "reps") + (f" of {pres.reps_total}" if pres.reps_total else "")
 
@@ -969,12 +1339,17 @@ class Studio(QtCore.QObject):
         return out
 
     # -- measurements and the end -------------------------------------------------------
-    def latency(self) -> dict[str, Any]:
+    def latency(self, recent: bool = False) -> dict[str, Any]:
+        """Latency, frame rates and CPU; ``recent``: the latencies of about the last 10 s (the live figures)."""
         wall = max(1e-9, time.perf_counter() - self.wall0)
+
+        def tail(v: list[float], lat: _Latency) -> Sequence[float]:
+            return v[-lat.recent :] if recent else v
+
         return {
-            "visual_from_arrival": latency_summary(self.vis.from_arrival),
-            "visual_from_sample": latency_summary(self.vis.from_sample),
-            "dashboard_from_arrival": latency_summary(self.dash_lat.from_arrival),
+            "visual_from_arrival": latency_summary(tail(self.vis.from_arrival, self.vis)),
+            "visual_from_sample": latency_summary(tail(self.vis.from_sample, self.vis)),
+            "dashboard_from_arrival": latency_summary(tail(self.dash_lat.from_arrival, self.dash_lat)),
             "audio": self.audio.latency() if self.audio is not None else None,
             "patient_fps": self.vis.fps(),
             "dashboard_fps": self.dash_lat.fps(),
@@ -1064,10 +1439,31 @@ _STEP_NAMES = {
     "neutral": "neutral pose",
     "calibration.neutral": "neutral pose",
     "rest": "EMG rest",
+    "emg_rest": "EMG rest",
     "reference": "EMG reference",
+    "emg_reference": "EMG reference (MVC)",
+    "neutral_pose": "neutral pose",
     "long_axis": "functional (long axis)",
     "template": "template rep",
 }
+
+
+def _set_text(label: QtWidgets.QLabel, text: str) -> None:
+    """A label's new text, only when it changed (a rich-text label lays itself out again on every set)."""
+    if label.text() != text:
+        label.setText(text)
+
+
+def _next_record(path: str | None) -> str | None:
+    """The next session's recording beside the last one: S.xdf -> S-2.xdf -> S-3.xdf (never overwritten)."""
+    if path is None:
+        return None
+    p = Path(path)
+    m = re.match(r"^(.*)-(\d+)$", p.stem)
+    stem, n = (m.group(1), int(m.group(2)) + 1) if m else (p.stem, 2)
+    while (p.parent / f"{stem}-{n}{p.suffix}").exists():
+        n += 1
+    return str(p.parent / f"{stem}-{n}{p.suffix}")
 
 
 def _setup_text(spots: Sequence[SensorSpot]) -> str:
@@ -1085,23 +1481,53 @@ def _setup_text(spots: Sequence[SensorSpot]) -> str:
     return "<br>".join(lines) or "no sensors listed for this drill"
 
 
-def _angle_range(lo: float | None, hi: float | None) -> tuple[float, float] | None:
-    """A fixed scale for a watched angle: from 0 (or below the band) to 1.5 x its far edge."""
-    edge = max(v for v in (lo, hi, 0.0) if v is not None)
-    if edge <= 0:
-        return None
-    low = min(0.0, lo) if lo is not None else 0.0
-    return (low - 0.05 * edge, 1.5 * edge)
+#: Where the limits-of-stability targets sit in the patient picture, in its zone units (0.82 of the outer
+#: ring, whose zone edge is at 0.45 of it: nmre.gui.patient).
+LOS_RING = 0.82 / 0.45
+
+
+def _los_limit(angle: float, los: Mapping[str, float]) -> float:
+    """The limit of stability (deg of lean) toward ``angle`` (deg from forward toward the right): the ellipse
+    through the forward, backward and lateral limits (NeuroCom's theoretical limits, 8 / 4.5 / 8 deg)."""
+    a = math.radians(angle)
+    ap = los["forward"] if math.cos(a) >= 0 else los["backward"]
+    return 1.0 / math.sqrt((math.cos(a) / ap) ** 2 + (math.sin(a) / los["lateral"]) ** 2)
+
+
+def _same_unit(a: str, b: str) -> bool:
+    def norm(u: str) -> str:
+        return {"°": "deg", "degrees": "deg", "m/s²": "m/s^2"}.get(u.strip(), u.strip())
+
+    return norm(a) == norm(b)
+
+
+def _num(v: Any) -> str:
+    """A measured value as a therapist reads it: 91.2, 7, 0.0964 (three significant digits below 10)."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(x):
+        return "–"
+    if abs(x) >= 10 or x == 0:
+        return f"{x:.1f}".removesuffix(".0")
+    return f"{x:.3g}"
+
+
+def _unit_text(unit: str) -> str:
+    if unit in ("", "1", "count"):  # a ratio or a count has no unit to show
+        return ""
+    return unit.replace("^2", "²").replace("deg", "°")
 
 
 def _band_text(lo: Any, hi: Any, unit: str) -> str:
     if lo is None and hi is None:
         return "–"
     if lo is None:
-        return f"≤ {hi:g} {unit}"
+        return f"≤ {_num(hi)} {unit}"
     if hi is None:
-        return f"≥ {lo:g} {unit}"
-    return f"{lo:g}–{hi:g} {unit}"
+        return f"≥ {_num(lo)} {unit}"
+    return f"{_num(lo)}–{_num(hi)} {unit}"
 
 
 def _ms(v: float | None) -> str:
@@ -1154,27 +1580,50 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
                 file=sys.stderr,
             )
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    factory: SessionFactory | None = None
     if session is None:
         if opts.replay is not None:
             return _run_review(opts)
         until = None if opts.seconds is None else opts.seconds + 1.0  # the pictures are taken at --seconds
         if opts.sim:
             session = build_sim_session(opts.drill, opts.seed, opts.reps, until, ble=True, level=opts.level)
+
+            def sim_factory(drill: str, level: int | None) -> Session:
+                return build_sim_session(drill, opts.seed, opts.reps, until, ble=True, level=level)
+
+            factory = sim_factory
+
         else:
-            session = _live_session(opts, until)
-            if session is None:
+            live = _live_session(opts, until)
+            if live is None:
                 return 1  # the therapist closed the device picker
+            session, wears = live
+            config = ble_config(opts.bumble)
+
+            def live_factory(drill: str, level: int | None) -> Session:
+                return build_live_session(drill, wears, config, until, level=level)
+
+            factory = live_factory
     from nmre.dsp import warmup
 
     warmup()  # compile or load kernels before the session clock starts
+    # the engine, BLE and GUI threads share the GIL: hand it over every 1 ms rather than CPython's 5 ms, so a
+    # block (and the cue it causes) never waits a whole dashboard frame of Python behind the painting thread
+    sys.setswitchinterval(SWITCH_INTERVAL)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
-    studio = Studio(session, opts, app)
+    first = Studio(session, opts, app, factory=factory)
+    current = [first]  # the therapist may run session after session in the window
+
+    def follow(new: Studio) -> None:
+        current[0] = new
+        new.on_successor = follow
+
+    first.on_successor = follow
+    studio = first
     studio.dashboard.show()
     where = place_patient_window(app, studio.patient)
     print(f"nmre studio: {where}; {studio.sound_note}", file=sys.stderr)
-    if isinstance(session.clock, RealClock):
-        session.clock.restart()
     studio.start()
     if opts.screenshot is not None or opts.seconds is not None:
         finished = QtCore.QTimer()
@@ -1183,6 +1632,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         shots: list[Path] = []
 
         def check() -> None:
+            studio = current[0]
             # the pictures are taken while the session still runs (at --seconds), or at its end
             due = opts.seconds is not None and session.clock.now() >= opts.seconds
             if opts.screenshot is not None and not shots and (due or studio.done):
@@ -1198,6 +1648,7 @@ def run_studio(opts: StudioOptions, session: Session | None = None) -> int:
         finished.timeout.connect(check)
         finished.start()
     app.exec()
+    studio = current[0]
     if studio.runner.alive:
         studio.runner.stop()
     if studio.summary is not None:
@@ -1263,13 +1714,14 @@ def _run_review(opts: StudioOptions) -> int:
     return 0
 
 
-def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
+def _live_session(opts: StudioOptions, until: float | None) -> tuple[Session, list[Any]] | None:
     """Live sensors: from ``--wear``, or picked in the device dialog (scan, say where each is worn, connect)."""
     from nmre.gui.live import parse_wears
 
     config = ble_config(opts.bumble)
     if opts.wear:
-        return build_live_session(opts.drill, parse_wears(opts.wear), config, until, level=opts.level)
+        wears = parse_wears(opts.wear)
+        return build_live_session(opts.drill, wears, config, until, level=opts.level), list(wears)
     if opts.screenshot is not None or os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         raise ConfigError(
             "live sensors: expected --wear NAME=SEGMENT[.SIDE][:MUSCLE,...] for each board "
@@ -1282,7 +1734,7 @@ def _live_session(opts: StudioOptions, until: float | None) -> Session | None:
     if picker.exec() != QtWidgets.QDialog.DialogCode.Accepted:
         return None
     assert app is not None
-    return build_live_session(opts.drill, picker.wears, config, until, level=opts.level)
+    return build_live_session(opts.drill, picker.wears, config, until, level=opts.level), list(picker.wears)
 
 
 def _write_summary(path: Path, summary: dict[str, Any] | None) -> None:

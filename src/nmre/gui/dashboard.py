@@ -16,7 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from nmre.gui.body import BodyMap
 from nmre.gui.theme import THERAPIST
 
-__all__ = ["SHORTCUTS", "Dashboard", "TracePanel"]
+__all__ = ["SHORTCUTS", "SHORTCUT_HELP", "Dashboard", "TracePanel"]
 
 #: Control → key sequence (shown in the buttons' tooltips and the help).
 SHORTCUTS = {
@@ -29,12 +29,41 @@ SHORTCUTS = {
     "volume_up": "Ctrl+Up",
     "volume_down": "Ctrl+Down",
     "large_text": "Ctrl+L",
+    "patient": "Ctrl+P",
+    "drill": "Ctrl+D",
+    "level": "Ctrl+E",
+    "schedule": "Ctrl+K",
+    "targets": "Ctrl+T",
+    "override": "Ctrl+R",
+    "use_level": "Ctrl+N",
+    "help": "F1",
+}
+
+#: What each shortcut does, for the help (F1).
+SHORTCUT_HELP = {
+    "start": "start the session (after Stop: the next session, with the drill and level chosen)",
+    "pause": "pause or resume the feedback",
+    "stop": "stop the session (the summary is saved)",
+    "marker": "put a marker on the timeline",
+    "feedback": "feedback now (a self-controlled schedule answers)",
+    "mute": "mute the sound",
+    "volume_up": "volume up",
+    "volume_down": "volume down",
+    "large_text": "large text on the patient view",
+    "patient": "the patient id",
+    "drill": "choose the drill (for the next session)",
+    "level": "choose the level (for the next session)",
+    "schedule": "choose the feedback schedule (applies now)",
+    "targets": "edit the targets and tolerances (Tab moves between them; applies to the next rep)",
+    "override": "override the readiness gate (with a reason)",
+    "use_level": "take the progression suggestion's level for the next session",
+    "help": "this list",
 }
 
 pg.setConfigOptions(antialias=False, background="w", foreground="k")
 
 
-class _PaintTimedLayout(pg.GraphicsLayoutWidget):
+class _PaintTimedLayout(pg.GraphicsLayoutWidget):  # type: ignore[misc]  # pyqtgraph has no types
     """A plot layout that reports when each frame has been painted."""
 
     painted: Callable[[], None] | None = None
@@ -43,6 +72,31 @@ class _PaintTimedLayout(pg.GraphicsLayoutWidget):
         super().paintEvent(event)
         if self.painted is not None:
             self.painted()
+
+
+class _TraceCurve(pg.PlotCurveItem):  # type: ignore[misc]  # pyqtgraph has no types
+    """A curve whose bounding box is its plot's visible range: pyqtgraph measures the data (NaN-aware
+    min and max, and the pen's pixel padding) four times per frame for every curve, a third of a frame.
+
+    The plots never auto-range from their curves (fixed ranges, or :meth:`TracePanel.rescale` from the
+    data itself) and clip their curves, so the visible range is all Qt needs to know what to repaint.
+    """
+
+    _box: QtCore.QRectF | None = None
+
+    def boundingRect(self) -> QtCore.QRectF:
+        if self._box is None:
+            vb = self.getViewBox()
+            if vb is None:
+                return QtCore.QRectF()
+            r = vb.viewRect()
+            self._box = r.adjusted(-0.02 * r.width(), -0.02 * r.height(), 0.02 * r.width(), 0.02 * r.height())
+        return self._box
+
+    def viewRangeChanged(self) -> None:
+        self.prepareGeometryChange()
+        self._box = None
+        super().viewRangeChanged()
 
 
 class TracePanel:
@@ -75,11 +129,12 @@ class TracePanel:
         plot = self.widget.addPlot(row=row, col=0)
         # a fixed scale (or one the slow timer rescales): the axis is not redrawn every frame
         plot.enableAutoRange(axis="y", enable=False)
-        plot.fixed_y = y_range is not None  # type: ignore[attr-defined]
+        plot.fixed_y = y_range is not None
         if y_range is not None:
             plot.setYRange(*y_range, padding=0.02)
         plot.setTitle(title, size="10pt")
         plot.setLabel("left", unit)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # "m/s²", not "m/s² (x0.001)": the values as measured
         # no axis grid: an axis with a grid spans the plot and is repainted (slowly) with every new sample
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
@@ -90,7 +145,7 @@ class TracePanel:
             colour = THERAPIST["traces"][i % len(THERAPIST["traces"])]
             # a bare curve item (no PlotDataItem layer: the controller decimates and clips itself);
             # a 1 px cosmetic pen takes Qt's fast line path
-            curve = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
+            curve = _TraceCurve(pen=pg.mkPen(colour, width=1), name=ch, skipFiniteCheck=True)
             plot.addItem(curve)
             self.curves[(key, i)] = curve
         self.widget.ci.layout.setRowStretchFactor(row, height)
@@ -155,7 +210,7 @@ class TracePanel:
                 symbol=symbol, size=14, brush=pg.mkBrush(colour), pen=pg.mkPen("k", width=0.5)
             )
             sc.setData([], [])
-            sc.y_level = y  # type: ignore[attr-defined]
+            sc.y_level = y
             plot.addItem(sc)
             self._scatter[name] = sc
         self.timeline = plot
@@ -169,7 +224,7 @@ class TracePanel:
         recent = [(t - now, kind, text) for t, kind, text in entries if t >= lo]
         for name, sc in self._scatter.items():
             xs = [x for x, kind, _ in recent if kind == name]
-            sc.setData(xs, [sc.y_level] * len(xs))  # type: ignore[attr-defined]
+            sc.setData(xs, [sc.y_level] * len(xs))
         marks = [(x, text) for x, kind, text in recent if kind == "marker"]
         while len(self._markers) < len(marks):
             line = pg.InfiniteLine(
@@ -191,10 +246,18 @@ class TracePanel:
 
     def rescale(self) -> None:
         """Fit each plot without a fixed scale to its data, when the data left the range or use less than half of it."""
+        edges: dict[int, list[float]] = {}  # the target bands shown on each plot stay in view
+        for key, band in self.bands.items():
+            values = band.getRegion() if isinstance(band, pg.LinearRegionItem) else (band.value(),)
+            edges.setdefault(id(self.plots[key]), []).extend(float(v) for v in values)
+        seen: set[int] = set()
         for key, plot in self.plots.items():
-            if getattr(plot, "fixed_y", True):
+            if getattr(plot, "fixed_y", True) or id(plot) in seen:
                 continue
+            seen.add(id(plot))
             lo, hi = np.inf, -np.inf
+            for v in edges.get(id(plot), ()):
+                lo, hi = min(lo, v), max(hi, v)
             for (k, _), curve in self.curves.items():
                 if k != key:
                     continue
@@ -255,7 +318,9 @@ class Dashboard(QtWidgets.QMainWindow):
         self.patient.setEditable(True)
         self.patient.setMinimumWidth(130)
         self.patient.setToolTip("Pseudonymous patient id (letters, digits, - and _), never a name")
-        self.patient.lineEdit().setPlaceholderText("patient id")
+        edit = self.patient.lineEdit()
+        if edit is not None:
+            edit.setPlaceholderText("patient id")
         self.drill = QtWidgets.QComboBox()
         self.level = QtWidgets.QComboBox()
         self.schedule = QtWidgets.QComboBox()
@@ -308,14 +373,15 @@ class Dashboard(QtWidgets.QMainWindow):
         # -- left: devices, setup guide, calibration -----------------------------------
         self.devices = QtWidgets.QTableWidget(0, 7)
         self.devices.setHorizontalHeaderLabels(["sensor", "state", "batt.", "signal", "loss", "lat.", "rec."])
-        self.devices.horizontalHeaderItem(3).setToolTip(
-            "signal quality: bad while the samples are saturated, flat or not finite"
-        )
-        self.devices.horizontalHeaderItem(4).setToolTip("samples lost in transport")
-        self.devices.horizontalHeaderItem(5).setToolTip(
-            "transport latency: arrival minus the block's last sample time"
-        )
-        self.devices.horizontalHeaderItem(6).setToolTip("reconnects")
+        for col, tip in (
+            (3, "signal quality: bad while the samples are saturated, flat or not finite"),
+            (4, "samples lost in transport"),
+            (5, "transport latency: arrival minus the block's last sample time"),
+            (6, "reconnects"),
+        ):
+            head = self.devices.horizontalHeaderItem(col)
+            if head is not None:
+                head.setToolTip(tip)
         self.devices.verticalHeader().setVisible(False)
         self.devices.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.devices.horizontalHeader()
@@ -361,13 +427,36 @@ class Dashboard(QtWidgets.QMainWindow):
         self.counters = QtWidgets.QLabel()
         self.counters.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.counters.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.counters.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Minimum
+        )  # never squeezed: the progression text below gives way
+        self.progression = QtWidgets.QLabel()
+        self.progression.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.progression.setWordWrap(True)
+        self.progression.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
+        self.use_level = QtWidgets.QPushButton("Use the suggested level next")
+        self.use_level.setToolTip(
+            f"Set the level picker to the progression suggestion's level ({SHORTCUTS['use_level']}); "
+            "it applies to the next session"
+        )
+        self.use_level.setEnabled(False)
+        counts_box = QtWidgets.QVBoxLayout()
+        counts_box.setSpacing(2)
+        counts_box.addWidget(self.counters)
+        counts_box.addWidget(self.progression, 1)
+        counts_box.addWidget(self.use_level)
         self.metrics = QtWidgets.QTableWidget(0, 3)
         self.metrics.setHorizontalHeaderLabels(["last judged", "value", "target"])
         self.metrics.verticalHeader().setVisible(False)
         self.metrics.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.metrics.horizontalHeader().setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        mh = self.metrics.horizontalHeader()
+        mh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        mh.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.targets_form = QtWidgets.QFormLayout()
         self.targets_form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.targets_form.setRowWrapPolicy(
+            QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows
+        )  # boxes never clipped
         self.warnings = QtWidgets.QListWidget()
         self.warnings.setWordWrap(True)
         self.latency = QtWidgets.QLabel()
@@ -376,7 +465,7 @@ class Dashboard(QtWidgets.QMainWindow):
         right = QtWidgets.QWidget()
         right_lay = QtWidgets.QVBoxLayout(right)
         right_lay.setContentsMargins(0, 0, 0, 0)
-        right_lay.addWidget(_group("Counts", self.counters), 2)
+        right_lay.addWidget(_group("Counts and progression", counts_box), 3)
         right_lay.addWidget(_group("Metrics", self.metrics), 3)
         right_lay.addWidget(_group("Targets and tolerances", self.targets_form), 2)
         right_lay.addWidget(_group("Data quality and warnings", self.warnings), 3)
@@ -392,11 +481,80 @@ class Dashboard(QtWidgets.QMainWindow):
         self.setCentralWidget(central)
         self.status = QtWidgets.QLabel()
         self.statusBar().addWidget(self.status, 1)
+        self.next_session = (
+            QtWidgets.QLabel()
+        )  # what Start will do when the pickers chose another drill/level
+        self.next_session.setStyleSheet("color: #A04000; font-weight: bold")
+        self.statusBar().addPermanentWidget(self.next_session)
         self.sound_status = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.sound_status)
         self.target_editors: dict[
             str, tuple[QtWidgets.QDoubleSpinBox | None, QtWidgets.QDoubleSpinBox | None]
         ] = {}
+        self._focus_shortcuts()
+
+    def _focus_shortcuts(self) -> None:
+        """Keys that take the therapist to a control: patient, drill, level, schedule, targets, override, help."""
+
+        def popup(combo: QtWidgets.QComboBox) -> Callable[[], None]:
+            def go() -> None:
+                if combo.isEnabled():
+                    combo.setFocus()
+                    combo.showPopup()
+
+            return go
+
+        def first_target() -> None:
+            boxes = [b for pair in self.target_editors.values() for b in pair if b is not None]
+            if boxes:
+                boxes[0].setFocus()
+                boxes[0].selectAll()
+
+        def patient() -> None:
+            self.patient.setFocus()
+            edit = self.patient.lineEdit()
+            if edit is not None:
+                edit.selectAll()
+
+        def override() -> None:
+            if self.override.isEnabled():
+                self.override.click()
+
+        def use_level() -> None:
+            if self.use_level.isEnabled():
+                self.use_level.click()
+
+        for name, go in (
+            ("patient", patient),
+            ("drill", popup(self.drill)),
+            ("level", popup(self.level)),
+            ("schedule", popup(self.schedule)),
+            ("targets", first_target),
+            ("override", override),
+            ("use_level", use_level),
+            ("help", self.show_help),
+        ):
+            act = QtGui.QAction(name, self)
+            act.setShortcut(QtGui.QKeySequence(SHORTCUTS[name]))
+            act.setShortcutContext(QtCore.Qt.ShortcutContext.ApplicationShortcut)
+            act.triggered.connect(go)
+            self.addAction(act)
+            self.actions_by_name[name] = act
+        for name, w in (
+            ("patient", self.patient),
+            ("drill", self.drill),
+            ("level", self.level),
+            ("schedule", self.schedule),
+        ):
+            w.setToolTip(f"{w.toolTip() + ' ' if w.toolTip() else ''}({SHORTCUTS[name]})".strip())
+        self.override.setToolTip(f"Open the readiness gate with a reason ({SHORTCUTS['override']})")
+
+    def help_text(self) -> str:
+        """Every keyboard shortcut and what it does."""
+        return "\n".join(f"{SHORTCUTS[k]:>10}   {v}" for k, v in SHORTCUT_HELP.items())
+
+    def show_help(self) -> None:
+        QtWidgets.QMessageBox.information(self, "nmre studio — keyboard shortcuts", self.help_text())
 
     def add_target_editor(
         self,
@@ -419,11 +577,15 @@ class Dashboard(QtWidgets.QMainWindow):
             box.setDecimals(1 if abs(v) >= 1 else 3)
             box.setSingleStep(1.0 if abs(v) >= 10 else 0.1 if abs(v) >= 1 else 0.005)
             box.setValue(v)
-            box.setSuffix(f" {unit}" if unit else "")
+            box.setSuffix(f" {unit}" if unit and unit not in ("1", "count") else "")
             box.setKeyboardTracking(False)
             row.addWidget(box)
             boxes.append(box)
         lo_box, hi_box = boxes
+        if lo_box is None and hi_box is None:  # a band the rule sets itself (the patient's own envelope)
+            note = QtWidgets.QLabel("set from the patient's own baseline")
+            note.setStyleSheet("color: #555555")
+            row.addWidget(note)
         if lo_box is not None:
             lo_box.setPrefix("min ")
         if hi_box is not None:

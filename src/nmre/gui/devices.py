@@ -144,7 +144,10 @@ class DevicePicker(QtWidgets.QDialog):
             place = combo.currentData() if isinstance(combo, QtWidgets.QComboBox) else ""
             if not place:
                 continue
-            name = self.table.item(row, 0).text()
+            item = self.table.item(row, 0)
+            if item is None:
+                continue
+            name = item.text()
             edit = self.table.cellWidget(row, 4)
             muscles = edit.text().strip().replace(" ", "") if isinstance(edit, QtWidgets.QLineEdit) else ""
             out.append(f"{name}={place}" + (f":{muscles}" if muscles else ""))

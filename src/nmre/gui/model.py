@@ -38,8 +38,9 @@ F64 = NDArray[np.float64]
 
 #: Seconds of each stream the rings keep (the dashboard shows up to this much).
 RING_SECONDS = 12.0
-#: A raw stream with no block for this long (session s) is shown as lost.
-STALE_AFTER = 0.5
+#: A raw stream with no block for this long (session s) is shown as lost: inside the second the issue allows,
+#: and above the gaps of a busy machine's Bluetooth stack (blocks late by 0.3-0.5 s when the CPU is shared).
+STALE_AFTER = 0.8
 
 
 class SampleRing:
@@ -281,18 +282,42 @@ class Counters:
     message_time: float = -math.inf
     calibration: list[tuple[float, str]] = field(default_factory=list)
     suggestion: str = ""  # the latest progression suggestion (after each set)
+    decision: str = ""  # its decision: advance | stay | step_back
+    next_level: int | None = None  # the level it suggests
     sets: int = 0
+    set_lines: list[str] = field(default_factory=list)  # each finished set, as the therapist reads it
+    # limits of stability: the target shown now (0 = forward, clockwise), those reached in this set
+    los_active: int | None = None
+    los_reached: set[int] = field(default_factory=set)
+    _los_index: dict[Any, int] = field(default_factory=dict)  # target number -> direction
+    _los_set: Any = None
+    los_cue: float | None = None  # session time the target shown now (or the last one) appeared
 
     def add(self, e: Event) -> None:
         """Fold one event into the counters."""
         kind = e.kind
-        if kind == kinds.REP_END:
+        if kind == kinds.TARGET_START:
+            k = round(float(e.payload.get("angle", 0.0)) / 45.0) % 8
+            if e.payload.get("set") != self._los_set:
+                self.los_reached = set()  # a new set: every target to reach again
+            self._los_set = e.payload.get("set")
+            self.los_active = k
+            self.los_cue = e.time
+            self._los_index[e.payload.get("target")] = k
+            self.message, self.message_tone, self.message_time = e.patient_message or "", "info", e.time
+        elif kind == kinds.TARGET_END:
+            self.los_active = None
+        elif kind == kinds.REP_END:
             self.reps += 1
         elif kind in ("hold.end", "hold.complete"):
             self.holds += 1
         elif kind.startswith(kinds.RULE) and isinstance(e.payload.get("ok"), bool):
             name = kind[len(kinds.RULE) :]
             self.last_rep[name] = dict(e.payload)
+            if e.payload.get("quantity") == "max_excursion" and e.payload["ok"]:
+                reached = self._los_index.get(e.payload.get("target"))
+                if reached is not None:
+                    self.los_reached.add(reached)
             if not e.payload["ok"]:
                 err = str(e.payload.get("error") or name)
                 self.errors[err] = self.errors.get(err, 0) + 1
@@ -317,8 +342,12 @@ class Counters:
             self.warnings.append((e.time, e.therapist_message or kind))
         elif kind == kinds.PROGRESSION_SUGGESTION:
             self.suggestion = e.therapist_message or str(e.payload.get("decision", ""))
+            self.decision = str(e.payload.get("decision", ""))
+            nxt = e.payload.get("next_level")
+            self.next_level = int(nxt) if isinstance(nxt, (int, float)) else None
         elif kind == kinds.SET_END:
             self.sets += 1
+            self.set_lines.append(e.therapist_message or f"set {self.sets} done")
         elif kind.startswith(("calibration.", "readiness.")):
             self.calibration.append((e.time, e.therapist_message or kind))
 
@@ -332,9 +361,9 @@ def signal_sources(nodes: Sequence[Any], raw: Iterable[str]) -> dict[str, set[st
     raw_set = set(raw)
     producer: dict[str, Any] = {}
     for n in nodes:
-        out = getattr(n, "output", None)
-        if isinstance(out, str) and out:
-            producer[out] = n
+        output = getattr(n, "output", None)
+        if isinstance(output, str) and output:
+            producer[output] = n
 
     def roots(stream: str, seen: set[str]) -> set[str]:
         if stream in raw_set:

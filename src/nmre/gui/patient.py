@@ -81,6 +81,8 @@ class PatientView(QtWidgets.QWidget):
         self.on_painted: Callable[[], None] | None = None
         self.frames = 0
         self._look: tuple[object, ...] | None = None
+        self._static: QtGui.QPixmap | None = None
+        self._static_key: tuple[object, ...] | None = None
         self.setWindowTitle("nmre — patient")
         self.setMinimumSize(640, 360)
         self.setAttribute(QtCore.Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
@@ -107,19 +109,46 @@ class PatientView(QtWidgets.QWidget):
 
     # -- painting -----------------------------------------------------------------
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        # what changes at most a few times a second (counters, label, scale, message: most of the type)
+        # is drawn once into a pixmap; each frame copies it and draws the moving parts over it
+        key = (
+            self.width(),
+            self.height(),
+            self.devicePixelRatioF(),
+            self.theme.scale,
+            _static_look(self.scene),
+        )
+        if key != self._static_key or self._static is None:
+            ratio = self.devicePixelRatioF()
+            pix = QtGui.QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+            pix.setDevicePixelRatio(ratio)
+            q = QtGui.QPainter(pix)
+            try:
+                q.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+                q.fillRect(
+                    QtCore.QRectF(0, 0, self.width(), self.height()), QtGui.QColor(self.theme.background)
+                )
+                self._design_space(q)
+                self._paint(q, static=True)
+            finally:
+                q.end()
+            self._static, self._static_key = pix, key
         p = QtGui.QPainter(self)
         try:
+            p.drawPixmap(0, 0, self._static)
             p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
-            p.fillRect(self.rect(), QtGui.QColor(self.theme.background))
-            s = min(self.width() / W, self.height() / H)
-            p.translate((self.width() - W * s) / 2, (self.height() - H * s) / 2)
-            p.scale(s, s)
-            self._paint(p)
+            self._design_space(p)
+            self._paint(p, static=False)
         finally:
             p.end()
         self.frames += 1
         if self.on_painted is not None:
             self.on_painted()
+
+    def _design_space(self, p: QtGui.QPainter) -> None:
+        s = min(self.width() / W, self.height() / H)
+        p.translate((self.width() - W * s) / 2, (self.height() - H * s) / 2)
+        p.scale(s, s)
 
     def _font(self, px: float, bold: bool = True) -> QtGui.QFont:
         f = QtGui.QFont("DejaVu Sans")
@@ -127,22 +156,24 @@ class PatientView(QtWidgets.QWidget):
         f.setBold(bold)
         return f
 
-    def _paint(self, p: QtGui.QPainter) -> None:
+    def _paint(self, p: QtGui.QPainter, static: bool) -> None:
+        """The static layer (``static``: counters, scale, message) or the moving parts drawn over it."""
         sc = self.scene
         top, bottom = 0.0, H
         if sc.reps is not None or sc.hold is not None or sc.title:
-            self._counters(p, sc)
+            if static:
+                self._counters(p, sc)
             top = 230.0
         if sc.message or sc.mode != "idle":
             bottom = H - 200.0
         area = QtCore.QRectF(60, top, W - 120, bottom - top)
         if sc.mode == "gauge":
-            self._gauge(p, sc, area)
+            self._gauge(p, sc, area, static)
         elif sc.mode in ("balance", "los"):
-            self._target(p, sc, area)
-        if sc.message:
+            self._target(p, sc, area, static)
+        if sc.message and static:
             self._message(p, sc)
-        if sc.overlay:
+        if sc.overlay and not static:
             self._overlay(p, sc)
 
     def _counters(self, p: QtGui.QPainter, sc: PatientScene) -> None:
@@ -178,7 +209,7 @@ class PatientView(QtWidgets.QWidget):
             p.setFont(self._font(90))
             p.drawText(QtCore.QRectF(0, 40, W, 160), QtCore.Qt.AlignmentFlag.AlignCenter, sc.title)
 
-    def _gauge(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF) -> None:
+    def _gauge(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF, static: bool) -> None:
         t = self.theme
         bar = QtCore.QRectF(W / 2 - 330, area.top() + 20, 260, area.height() - 40)
         span = sc.range_hi - sc.range_lo or 1.0
@@ -187,9 +218,21 @@ class PatientView(QtWidgets.QWidget):
             x = min(1.0, max(0.0, (v - sc.range_lo) / span))
             return bar.top() + x * bar.height() if sc.downward else bar.bottom() - x * bar.height()
 
-        p.setPen(QtCore.Qt.PenStyle.NoPen)
-        p.setBrush(QtGui.QColor(t.panel))
-        p.drawRoundedRect(bar, 30, 30)
+        if static:
+            p.setPen(QtCore.Qt.PenStyle.NoPen)
+            p.setBrush(QtGui.QColor(t.panel))
+            p.drawRoundedRect(bar, 30, 30)
+            if sc.label:
+                p.setPen(QtGui.QColor(t.muted))
+                p.setFont(self._font(56, bold=False))
+                p.drawText(
+                    QtCore.QRectF(60, area.top() + 20, bar.left() - 100, 200),
+                    QtCore.Qt.AlignmentFlag.AlignRight
+                    | QtCore.Qt.AlignmentFlag.AlignTop
+                    | QtCore.Qt.TextFlag.TextWordWrap,
+                    sc.label,
+                )
+            return
         inside = _inside(sc.value, sc.lo, sc.hi)
         if sc.lo is not None or sc.hi is not None:
             lo = sc.lo if sc.lo is not None else sc.range_lo
@@ -237,39 +280,78 @@ class PatientView(QtWidgets.QWidget):
                     QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
                     word,
                 )
-        if sc.label:
-            p.setPen(QtGui.QColor(t.muted))
-            p.setFont(self._font(56, bold=False))
-            p.drawText(
-                QtCore.QRectF(60, area.top() + 20, bar.left() - 100, 200),
-                QtCore.Qt.AlignmentFlag.AlignRight
-                | QtCore.Qt.AlignmentFlag.AlignTop
-                | QtCore.Qt.TextFlag.TextWordWrap,
-                sc.label,
-            )
 
-    def _target(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF) -> None:
+    def _target(self, p: QtGui.QPainter, sc: PatientScene, area: QtCore.QRectF, static: bool) -> None:
         t = self.theme
         c = area.center()
         outer = min(area.width(), area.height()) / 2 - 20
         zone = sc.zone
         # the picture's scale: the zone's edge at 45 % of the outer ring (so big errors still fit)
         unit = outer * 0.45
-        p.setBrush(QtGui.QColor(t.panel))
-        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 4))
-        p.drawEllipse(c, outer, outer)
-        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 3, QtCore.Qt.PenStyle.DashLine))
-        p.drawLine(QtCore.QPointF(c.x() - outer, c.y()), QtCore.QPointF(c.x() + outer, c.y()))
-        p.drawLine(QtCore.QPointF(c.x(), c.y() - outer), QtCore.QPointF(c.x(), c.y() + outer))
+        if static:
+            self._target_static(p, sc, c, outer)
+            return
         dx, dy = sc.dot
         r = math.hypot(dx, dy) if math.isfinite(dx) and math.isfinite(dy) else math.nan
         inside = None if (zone is None or not math.isfinite(r)) else r <= zone
+        if sc.mode == "los":  # no zone to stay in: the dot turns green on the target shown now
+            inside = None
+            if sc.los_active is not None and math.isfinite(r):
+                a = math.radians(90 - 45 * sc.los_active)
+                tx, ty = math.cos(a) * outer * 0.82 / unit, math.sin(a) * outer * 0.82 / unit
+                inside = True if math.hypot(dx - tx, dy - ty) * unit <= 70 else None
         if zone is not None and sc.mode == "balance":
             zc = QtGui.QColor(t.zone)
             zc.setAlpha(110 if inside is not False else 60)
             p.setBrush(zc)
             p.setPen(QtGui.QPen(QtGui.QColor(t.zone if inside is not False else t.out), 10))
             p.drawEllipse(c, zone * unit, zone * unit)
+        # the trail, fading, then the dot
+        tr = sc.trail
+        if tr.shape[1] > 1:  # a line in a few pieces, fainter the older (one call per piece, not per point)
+            pts = [
+                _clamp_point(c, x, y, unit, outer) for x, y in tr.T if math.isfinite(x) and math.isfinite(y)
+            ]
+            pieces = 6
+            step = max(1, math.ceil(len(pts) / pieces))
+            for k in range(0, len(pts) - 1, step):
+                col = QtGui.QColor(t.dot)
+                col.setAlpha(int(30 + 110 * (k + step) / len(pts)))
+                pen = QtGui.QPen(col, 18)
+                pen.setCapStyle(QtCore.Qt.PenCapStyle.RoundCap)
+                pen.setJoinStyle(QtCore.Qt.PenJoinStyle.RoundJoin)
+                p.setPen(pen)
+                p.drawPolyline(QtGui.QPolygonF(pts[k : k + step + 1]))
+        if math.isfinite(r):
+            pt = _clamp_point(c, dx, dy, unit, outer)
+            p.setBrush(
+                QtGui.QColor(
+                    t.good if inside and sc.mode == "los" else t.dot if inside is not False else t.out
+                )
+            )
+            p.setPen(QtGui.QPen(QtGui.QColor(t.background), 8))
+            p.drawEllipse(pt, 48, 48)
+        if sc.mode == "balance" and zone is not None and inside is not None:
+            p.setPen(QtGui.QColor(t.good if inside else t.out))
+            p.setFont(self._font(64))
+            word = "Steady" if inside else "Back to the middle"
+            p.drawText(
+                QtCore.QRectF(c.x() + outer + 20, c.y() - 60, W - c.x() - outer - 40, 120),
+                QtCore.Qt.AlignmentFlag.AlignLeft
+                | QtCore.Qt.AlignmentFlag.AlignVCenter
+                | QtCore.Qt.TextFlag.TextWordWrap,
+                word,
+            )
+
+    def _target_static(self, p: QtGui.QPainter, sc: PatientScene, c: QtCore.QPointF, outer: float) -> None:
+        """The rings and cross of the balance target, the limits-of-stability targets, "Measuring"."""
+        t = self.theme
+        p.setBrush(QtGui.QColor(t.panel))
+        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 4))
+        p.drawEllipse(c, outer, outer)
+        p.setPen(QtGui.QPen(QtGui.QColor(t.muted), 3, QtCore.Qt.PenStyle.DashLine))
+        p.drawLine(QtCore.QPointF(c.x() - outer, c.y()), QtCore.QPointF(c.x() + outer, c.y()))
+        p.drawLine(QtCore.QPointF(c.x(), c.y() - outer), QtCore.QPointF(c.x(), c.y() + outer))
         if sc.mode == "los":
             for k in range(8):
                 a = math.radians(90 - 45 * k)  # 0 = forward (up), clockwise
@@ -283,42 +365,13 @@ class PatientView(QtWidgets.QWidget):
                     p.setPen(QtGui.QPen(QtGui.QColor(t.text), 10))
                     p.drawLine(pt + QtCore.QPointF(-25, 0), pt + QtCore.QPointF(-5, 22))
                     p.drawLine(pt + QtCore.QPointF(-5, 22), pt + QtCore.QPointF(28, -22))
-        # the trail, fading, then the dot
-        tr = sc.trail
-        if tr.shape[1] > 1:
-            n = tr.shape[1]
-            for i in range(0, n, max(1, n // 60)):
-                x, y = tr[0, i], tr[1, i]
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    continue
-                col = QtGui.QColor(t.dot)
-                col.setAlpha(int(20 + 100 * i / n))
-                p.setPen(QtCore.Qt.PenStyle.NoPen)
-                p.setBrush(col)
-                p.drawEllipse(_clamp_point(c, x, y, unit, outer), 12, 12)
-        if math.isfinite(r):
-            pt = _clamp_point(c, dx, dy, unit, outer)
-            p.setBrush(QtGui.QColor(t.dot if inside is not False else t.out))
-            p.setPen(QtGui.QPen(QtGui.QColor(t.background), 8))
-            p.drawEllipse(pt, 48, 48)
-        if sc.mode == "balance" and zone is None:
+        if sc.mode == "balance" and sc.zone is None:
             p.setPen(QtGui.QColor(t.text))
             p.setFont(self._font(64))
             p.drawText(
                 QtCore.QRectF(c.x() - 700, c.y() + outer * 0.5, 1400, 120),
                 QtCore.Qt.AlignmentFlag.AlignCenter,
                 "Measuring your balance",
-            )
-        elif sc.mode == "balance" and inside is not None:
-            p.setPen(QtGui.QColor(t.good if inside else t.out))
-            p.setFont(self._font(64))
-            word = "Steady" if inside else "Back to the middle"
-            p.drawText(
-                QtCore.QRectF(c.x() + outer + 20, c.y() - 60, W - c.x() - outer - 40, 120),
-                QtCore.Qt.AlignmentFlag.AlignLeft
-                | QtCore.Qt.AlignmentFlag.AlignVCenter
-                | QtCore.Qt.TextFlag.TextWordWrap,
-                word,
             )
 
     def _message(self, p: QtGui.QPainter, sc: PatientScene) -> None:
@@ -391,6 +444,15 @@ def _look(sc: PatientScene) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+def _static_look(sc: PatientScene) -> tuple[object, ...]:
+    """What the static layer shows (counters, label, scale, targets, message)."""
+    return (
+        sc.mode, sc.title, sc.label, sc.range_lo, sc.range_hi, sc.downward, sc.zone is None,
+        sc.los_active, sc.los_reached, sc.reps, sc.reps_total, sc.count_label,
+        None if sc.hold is None else f"{sc.hold:.0f}", sc.hold_target, sc.message, sc.tone,
+    )  # fmt: skip
+
+
 def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:
     if not math.isfinite(v) or (lo is None and hi is None):
         return None
@@ -398,10 +460,14 @@ def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:
 
 
 def _direction(sc: PatientScene) -> str:
+    """Which way to go, in words (never colour alone): down the gauge or up it, named by the gauge's label."""
     below = sc.lo is not None and sc.value < sc.lo
     if sc.downward:
         return "Lower" if below else "Not so low"
-    return "Higher" if below else "Less"
+    what = sc.label.strip().lower()
+    if what and len(what) <= 16:  # "More knee bend" / "Less trunk lean"
+        return f"{'More' if below else 'Less'} {what}"
+    return "Higher" if below else "Not so high"
 
 
 def _unit(u: str) -> str:

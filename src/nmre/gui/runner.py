@@ -14,7 +14,6 @@ live session, but session time moves only as far as it is allowed to.
 
 from __future__ import annotations
 
-import inspect
 import math
 import threading
 from collections import deque
@@ -27,7 +26,7 @@ from nmre.core.interfaces import Source
 from nmre.core.model import Block, Cue, Event, StreamInfo
 from nmre.engine import Engine
 from nmre.errors import ConfigError, StateError, expected
-from nmre.feedback.schedule import FeedbackSchedule, make_schedule
+from nmre.feedback.schedule import FeedbackSchedule, SelfControlled, make_schedule
 
 __all__ = [
     "ControlSource",
@@ -165,20 +164,17 @@ class GatedSchedule(FeedbackSchedule):
         self.inner = inner
         self.name = inner.name
 
-    def request(self, time: float) -> bool:
-        """Feedback on request: ``True`` if the schedule takes requests."""
-        req = getattr(self.inner, "request", None)
-        if req is None:
-            return False
-        try:
-            params = inspect.signature(req).parameters
-        except (TypeError, ValueError):
-            params = {}
-        if params:
-            req(time)
-        else:
-            req()
-        return True
+    def request(self, time: float | None = None) -> None:
+        """Feedback on request, forwarded to the schedule in force (only a self-controlled one answers)."""
+        self.inner.request(time)
+
+    def takes_requests(self) -> bool:
+        """Whether the schedule in force answers the patient's requests (a self-controlled one)."""
+        return isinstance(self.inner, SelfControlled)
+
+    def poll(self, now: float) -> list[Cue]:
+        cues = self.inner.poll(now)
+        return [] if self.paused else cues
 
     def reset(self) -> None:
         self.inner.reset()
@@ -191,7 +187,7 @@ class Target:
         self.node = node
         self.name = str(getattr(node, "name", "rule"))
         self.label = str(getattr(node, "label", self.name))
-        self.unit = str(getattr(node, "_unit", "") or "")
+        self.unit = str(getattr(node, "unit", "") or getattr(node, "_unit", "") or "")
 
     @property
     def lo(self) -> float | None:
@@ -434,7 +430,8 @@ class SessionRunner:
 
     def request_feedback(self) -> None:
         def act(now: float) -> Event:
-            took = self.schedule.request(now)
+            took = self.schedule.takes_requests()
+            self.schedule.request(now)
             return Event(
                 now,
                 "feedback.request",

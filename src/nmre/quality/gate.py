@@ -10,7 +10,7 @@ span is checked afresh, so judging resumes by itself when the data is good again
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from nmre.core import kinds
 from nmre.core.model import Event
@@ -42,10 +42,17 @@ class QualityGate:
         The raw streams the rule's input is computed from (the drill resolves derived to raw).
     needs : QualityNeeds, optional
         The rule's thresholds (defaults: :class:`QualityNeeds`).
+    channels : mapping of str to sequence of int, optional
+        For a raw stream only some of whose channels the input reads (a gyroscope's angular
+        speed): those rows; bad samples elsewhere in it do not count. Default: every channel.
     """
 
     def __init__(
-        self, monitor: QualityMonitor, streams: Sequence[str], needs: QualityNeeds | None = None
+        self,
+        monitor: QualityMonitor,
+        streams: Sequence[str],
+        needs: QualityNeeds | None = None,
+        channels: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         missing = [s for s in streams if s not in monitor.streams]
         if missing:
@@ -58,10 +65,11 @@ class QualityGate:
         self.monitor = monitor
         self.streams = tuple(streams)
         self.needs = needs or QualityNeeds()
+        self.channels = {k: tuple(v) for k, v in (channels or {}).items()}
 
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
         """The reason ``[t0, t1]`` cannot be judged (``None`` if it can) and the span qualities."""
-        return self.monitor.assess(self.streams, t0, t1, self.needs)
+        return self.monitor.assess(self.streams, t0, t1, self.needs, self.channels or None)
 
     def unjudged(
         self,

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo, StreamKind
@@ -50,6 +51,10 @@ STUCK_SECONDS: Mapping[StreamKind, float] = {
     StreamKind.MAG: 0.5,
 }
 _BIN = 0.02  # s per bin: spans are resolved to 20 ms
+#: Blocks are counted in batches (one kernel call for up to this many samples or blocks of a stream,
+#: concatenated): the counts are the same as block by block, and every query counts what is pending first.
+_BATCH_SAMPLES = 2048
+_BATCH_BLOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -133,9 +138,13 @@ class _Stream:
         self.totals = np.zeros((c, len(K.REASONS)), dtype=np.int64)
         self.scratch = np.zeros((c, len(K.REASONS)), dtype=np.int64)
         self.missing = 0
+        self.pending: list[tuple[NDArray[np.float64], NDArray[np.float64]]] = []  # blocks not yet counted
+        self.pending_n = 0
         self.reset()
 
     def reset(self) -> None:
+        self.pending = []
+        self.pending_n = 0
         self.state[:] = 0.0
         self.state[K.S_LAST_T] = -math.inf
         self.state[K.S_FIRST_T] = math.nan
@@ -199,36 +208,62 @@ class QualityMonitor(Node):
         if s is None:
             return []
         s.missing += block.missing_before
-        if block.n_samples:
+        n = block.times.shape[0]
+        if n:
             values = block.values
             if values.shape[0] != s.last.shape[0]:
                 return []  # a malformed block: the node that processes it says so
-            K.update(
-                block.times,
-                values if values.flags.c_contiguous else np.ascontiguousarray(values),
-                s.rail,
-                s.limit,
-                s.stuck_n,
-                s.gap_dt,
-                _BIN,
-                s.state,
-                s.last,
-                s.index,
-                s.received,
-                s.bad,
-                s.clock,
-                s.gap,
-                s.totals,
-            )
-            t = s.state[K.S_LAST_T]
-            if t > self._newest:
-                self._newest = t
+            s.pending.append((block.times, values))
+            s.pending_n += n
+            if s.pending_n >= _BATCH_SAMPLES or len(s.pending) >= _BATCH_BLOCKS:
+                self._count(s)
         return []
+
+    def _count(self, s: _Stream) -> None:
+        """Count the pending blocks of ``s`` in one kernel call (the same counts as one call per block)."""
+        pending = s.pending
+        if not pending:
+            return
+        if len(pending) == 1:
+            times, values = pending[0]
+            if not values.flags.c_contiguous:
+                values = np.ascontiguousarray(values)
+        else:
+            times = np.concatenate([p[0] for p in pending])
+            values = np.concatenate([p[1] for p in pending], axis=1)
+        s.pending = []
+        s.pending_n = 0
+        K.update(
+            times,
+            values,
+            s.rail,
+            s.limit,
+            s.stuck_n,
+            s.gap_dt,
+            _BIN,
+            s.state,
+            s.last,
+            s.index,
+            s.received,
+            s.bad,
+            s.clock,
+            s.gap,
+            s.totals,
+        )
+        t = s.state[K.S_LAST_T]
+        if t > self._newest:
+            self._newest = t
+
+    def _count_all(self) -> None:
+        for s in self._streams.values():
+            if s.pending:
+                self._count(s)
 
     def on_event(self, event: Event) -> None:
         if event.kind == kinds.STREAM_TIME_ERROR:
             s = self._streams.get(str(event.payload.get("stream", event.source)))
             if s is not None and math.isfinite(event.time):
+                self._count(s)  # the fault goes into the bins as they are after the blocks before it
                 b = math.floor(event.time / _BIN)
                 i = b % self._n_bins
                 if s.index[i] == b:
@@ -239,6 +274,7 @@ class QualityMonitor(Node):
     def health(self, stream: str) -> StreamHealth:
         """Running totals of ``stream`` since the start."""
         s = self._stream(stream)
+        self._count_all()
         return StreamHealth(
             stream,
             received=int(s.state[K.S_RECEIVED]),
@@ -248,9 +284,14 @@ class QualityMonitor(Node):
             longest_gap=float(s.state[K.S_LONGEST]),
         )
 
-    def span(self, stream: str, t0: float, t1: float) -> SpanQuality:
-        """Quality of ``stream`` over ``[t0, t1]`` (session seconds, resolved to 20 ms bins)."""
+    def span(self, stream: str, t0: float, t1: float, channels: Sequence[int] | None = None) -> SpanQuality:
+        """Quality of ``stream`` over ``[t0, t1]`` (session seconds, resolved to 20 ms bins).
+
+        ``channels``: the rows a rule's input is computed from (an angular speed reads only
+        the gyroscope); bad samples are counted on those only (default: every channel).
+        """
         s = self._stream(stream)
+        self._count_all()
         if not (math.isfinite(t0) and math.isfinite(t1) and t1 >= t0):
             raise ConfigError(f"quality of {stream!r}: " + expected("a span with finite t0 <= t1", (t0, t1)))
         last_t, first_t = float(s.state[K.S_LAST_T]), float(s.state[K.S_FIRST_T])
@@ -281,6 +322,11 @@ class QualityMonitor(Node):
         if s.rate > 0 and not math.isfinite(last_t) and silent_to > t0:
             missing = 1.0
         per_channel = s.scratch.sum(axis=1)
+        counted = s.scratch
+        if channels is not None:
+            rows = np.asarray(sorted(set(channels)), dtype=np.int64)
+            per_channel = np.where(np.isin(np.arange(per_channel.size), rows), per_channel, 0)
+            counted = s.scratch[rows]
         worst = int(np.argmax(per_channel)) if per_channel.size else 0
         fraction_bad = float(per_channel[worst]) / received if received else 0.0
         return SpanQuality(
@@ -291,7 +337,7 @@ class QualityMonitor(Node):
             received=int(received),
             fraction_missing=min(1.0, missing),
             fraction_bad=min(1.0, fraction_bad),
-            bad={r: int(s.scratch[:, k].sum()) for k, r in enumerate(K.REASONS) if s.scratch[:, k].any()},
+            bad={r: int(counted[:, k].sum()) for k, r in enumerate(K.REASONS) if counted[:, k].any()},
             longest_gap=max(0.0, longest),
             clock_ok=clock == 0,
             clock_faults=int(clock),
@@ -306,12 +352,18 @@ class QualityMonitor(Node):
         return self.assess(streams, t0, t1, needs)[0]
 
     def assess(
-        self, streams: Sequence[str], t0: float, t1: float, needs: QualityNeeds | None = None
+        self,
+        streams: Sequence[str],
+        t0: float,
+        t1: float,
+        needs: QualityNeeds | None = None,
+        channels: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[str | None, list[SpanQuality]]:
-        """:meth:`judge` and the span qualities it looked at."""
+        """:meth:`judge` and the span qualities it looked at (``channels``: stream -> rows, see :meth:`span`)."""
         needs = needs or QualityNeeds()
         reasons: list[str] = []
-        spans = [self.span(sid, t0, t1) for sid in streams]
+        ch = channels or {}
+        spans = [self.span(sid, t0, t1, ch.get(sid)) for sid in streams]
         for q in spans:
             why = needs.shortfall(q)
             if why:

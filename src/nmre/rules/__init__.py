@@ -25,8 +25,9 @@ from nmre.rules.emg import (
     RatioRule,
     RelaxationRule,
 )
-from nmre.rules.movement import HoldTimeRule, SmoothnessRule, TemplateRule
+from nmre.rules.movement import HoldTimeRule, MovementTimeRule, SmoothnessRule, TemplateRule
 from nmre.rules.quantities import QUANTITIES, Quantity
+from nmre.rules.stability import LosRule
 
 __all__ = [
     "QUANTITIES",
@@ -40,8 +41,10 @@ __all__ = [
     "Episodes",
     "HoldTimeRule",
     "LimitRule",
+    "LosRule",
     "Measured",
     "Messages",
+    "MovementTimeRule",
     "OnsetNode",
     "OnsetOrderRule",
     "Param",
@@ -71,7 +74,9 @@ _BUILTIN: tuple[type[Rule], ...] = (
     SmoothnessRule,
     SymmetryRule,
     TemplateRule,
+    MovementTimeRule,
     CombinedRule,
+    LosRule,
 )
 
 #: Rule kind name → class, for every built-in kind (read-only).

@@ -363,6 +363,13 @@ class CombinedRule(RatioRule):
         ),
         "threshold": Param("number", "the condition's threshold, in when_unit"),
         "when_unit": Param("text", "the unit of the condition signal and threshold"),
+        "min_time": Param(
+            "number",
+            "shortest time the condition must hold in a unit for the ratio to be judged (0: any)",
+            0.0,
+            unit="s",
+            lo=0.0,
+        ),
     }
 
     def __init__(
@@ -373,8 +380,13 @@ class CombinedRule(RatioRule):
         threshold: float,
         when_unit: str,
         condition: str = "above",
+        min_time: float = 0.0,
         **kw: Any,
     ) -> None:
+        if isinstance(min_time, bool) or not (math.isfinite(min_time) and min_time >= 0):
+            raise ConfigError(f"rule {id!r}: min_time: " + expected("a number of seconds >= 0", min_time))
+        self.min_time = float(min_time)
+        self._rate = 0.0
         if condition not in _WHEN:
             raise ConfigError(f"rule {id!r}: condition: " + expected("above or below", condition))
         if isinstance(threshold, bool) or not math.isfinite(threshold):
@@ -392,6 +404,7 @@ class CombinedRule(RatioRule):
 
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         super().bind_inputs(infos)
+        self._rate = float(require(infos, self.stream, self.name).rate or 0.0)
         info = require(infos, self.when[0], self.name)
         names = info.channel_names
         if self.when[1] not in names:
@@ -428,6 +441,13 @@ class CombinedRule(RatioRule):
                 math.nan,
                 reason=f"{self.when[1]} never {self.condition} {self.threshold:g} {self.when_unit} "
                 f"during the {self.episodes.unit}",
+            )
+        held = self._sums.n / self._rate if self._rate > 0 else math.inf
+        if held < self.min_time:
+            return Measured(
+                math.nan,
+                reason=f"{self.when[1]} {self.condition} {self.threshold:g} {self.when_unit} for only "
+                f"{held:.2f} s (at least {self.min_time:g} s is needed to judge the ratio)",
             )
         m = super().measure(episode)
         why = (
@@ -660,4 +680,7 @@ class RelaxationRule(_EnvelopeChannel):
         sel = (t >= episode.start + self.settle) & np.isfinite(x[0])
         if not sel.any():
             return Measured(math.nan, reason=f"rest shorter than the {self.settle:g} s settle time")
-        return Measured(float(x[0][sel].mean()), {"muscle": self.muscle, "settle": self.settle})
+        detail: dict[str, Any] = {"muscle": self.muscle, "settle": self.settle}
+        if isinstance(episode.payload.get("hold"), int):  # the rest after hold k belongs to hold k's cycle
+            detail["hold"] = episode.payload["hold"]
+        return Measured(float(x[0][sel].mean()), detail)

@@ -29,9 +29,18 @@ from nmre.dsp.dtw import subsequence_match
 from nmre.dsp.movement import ldlj, sparc
 from nmre.errors import ConfigError, InputError, expected
 from nmre.rules._runs import RunFinder
-from nmre.rules.base import Episode, Measured, Param, Rule, SampleBuffer, channel_row, check_unit
+from nmre.rules.base import (
+    Episode,
+    FileResolver,
+    Measured,
+    Param,
+    Rule,
+    SampleBuffer,
+    channel_row,
+    check_unit,
+)
 
-__all__ = ["HoldTimeRule", "SmoothnessRule", "TemplateRule"]
+__all__ = ["HoldTimeRule", "MovementTimeRule", "SmoothnessRule", "TemplateRule"]
 
 F64 = NDArray[np.float64]
 
@@ -181,14 +190,23 @@ class HoldTimeRule(_Buffered):
 
 
 _METRICS = ("sparc", "ldlj")
+_INPUTS = ("position", "speed")
 
 
 class SmoothnessRule(_Buffered):
     """Smoothness of each unit: SPARC (default) or LDLJ of the signal's speed, at least ``lo``.
 
-    Speed is ``|Δx| · rate`` (angular speed for an angle); SPARC uses the
+    Speed is ``|Δx| · rate`` (angular speed for an angle), or the signal itself with
+    ``input = "speed"`` (a gyroscope's angular speed, :mod:`nmre.dsp.upper_limb`); SPARC uses the
     reference settings (fc 10 Hz, amplitude threshold 0.05, pad level 4). Values
     are negative; closer to 0 is smoother (a Gaussian speed profile: -1.41).
+
+    ``extend`` (s): a rep segmenter's thresholds cut off the start and the end of the
+    movement, and SPARC of a speed profile that starts or stops abruptly is lower than
+    the movement's (its spectrum widens). With ``extend > 0`` the span analysed runs from
+    the speed's lowest point within ``extend`` s before the unit's start to its lowest
+    point within ``extend`` s after the unit's end (the movement's onset and offset); the
+    judgement then comes ``extend`` s after the unit closes.
     """
 
     KIND = "smoothness"
@@ -196,88 +214,375 @@ class SmoothnessRule(_Buffered):
     PARAMS: ClassVar[Mapping[str, Param]] = {
         "signal": Param("signal", "the signal whose speed is analysed, <derived signal>.<channel>"),
         "metric": Param("choice", "SPARC (speed) or LDLJ (velocity)", "sparc", choices=_METRICS),
+        "input": Param(
+            "choice",
+            "the signal is a position (an angle: differentiated) or already a speed (a gyroscope's angular speed)",
+            "position",
+            choices=_INPUTS,
+        ),
+        "extend": Param(
+            "number",
+            "look this long before the unit's start and after its end for the movement's onset and offset",
+            0.0,
+            unit="s",
+            lo=0.0,
+        ),
     }
 
-    def __init__(self, id: str, *, metric: str = "sparc", **kw: Any) -> None:
+    def __init__(
+        self, id: str, *, metric: str = "sparc", input: str = "position", extend: float = 0.0, **kw: Any
+    ) -> None:
         if metric not in _METRICS:
             raise ConfigError(f"rule {id!r}: metric: " + expected("sparc or ldlj", metric))
-        self.metric = metric
+        if input not in _INPUTS:
+            raise ConfigError(f"rule {id!r}: input: " + expected("position or speed", input))
+        if input == "speed" and metric == "ldlj":
+            raise ConfigError(
+                f"rule {id!r}: expected metric 'sparc' with input 'speed' (LDLJ needs a signed velocity; "
+                "on gyroscope speed it is error-prone, Melendez-Calderon 2021), got 'ldlj'"
+            )
+        if isinstance(extend, bool) or not (isinstance(extend, (int, float)) and 0.0 <= extend < 30.0):
+            raise ConfigError(f"rule {id!r}: extend: " + expected("a number of seconds in [0, 30)", extend))
+        self.metric, self.input, self.extend = metric, input, float(extend)
+        self._recent = SampleBuffer([0], 2)
+        self._pre: tuple[F64, F64] = (np.zeros(0), np.zeros(0))
+        self._tail: tuple[Episode, Event] | None = None
         super().__init__(id, **kw)
 
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         super().bind_inputs(infos)
         check_unit(self.name, "1", self.unit)
+        self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
+
+    def reset(self) -> None:
+        super().reset()
+        self._recent.clear()
+        self._pre = (np.zeros(0), np.zeros(0))
+        self._tail = None
+
+    def begin(self, episode: Episode) -> None:
+        self._finish_tail(None)
+        super().begin(episode)
+        if self.extend > 0:
+            t, x = self._recent.arrays()
+            keep = t < episode.start
+            self._pre = (t[keep], x[0][keep])
+
+    def push(self, block: Block) -> list[Block]:
+        if block.stream != self.stream:
+            return []
+        if self._episode is not None or self._tail is not None:
+            self._buf.add(block)
+        elif self.extend > 0:
+            self._recent.add(block)
+        if (
+            self._tail is not None
+            and block.n_samples
+            and float(block.times[-1]) >= self._tail[0].end + self.extend
+        ):
+            self._finish_tail(float(block.times[-1]))
+        return []
+
+    def _close(self, episode: Episode, end: Event) -> None:
+        if self.extend > 0:
+            self._tail = (episode, end)
+            return
+        super()._close(episode, end)
+
+    def _finish_tail(self, now: float | None) -> None:
+        if self._tail is None:
+            return
+        episode, end = self._tail
+        self._tail = None
+        t = end.time if now is None else now
+        super()._close(episode, Event(t, end.kind, end.source, end.payload))
+        self._recent.clear()
+
+    def _series(self, episode: Episode) -> tuple[F64, F64]:
+        """Times and speed of what is analysed: the unit, or the movement around it (``extend``)."""
+        t, x = self._buf.arrays()
+        x0 = x[0]
+        if self.extend > 0:
+            t = np.concatenate([self._pre[0], t])
+            x0 = np.concatenate([self._pre[1], x0])
+            ok = np.isfinite(x0) & (t >= episode.start - self.extend) & (t <= episode.end + self.extend)
+        else:
+            ok = np.isfinite(x0) & (t >= episode.start) & (t <= episode.end)
+        t, x0 = t[ok], x0[ok]
+        if self.input == "speed":
+            v = np.abs(x0)
+        else:
+            v = np.abs(np.diff(x0)) * self.rate if x0.shape[0] > 1 else np.zeros(0)
+            t = t[1:]
+        return self._trim(t, v, episode)
+
+    def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
+        """The movement's span around the unit: from the speed's lowest point before it to the one after it."""
+        if self.extend > 0 and v.shape[0] > 1:
+            before = np.flatnonzero(t <= episode.start)
+            after = np.flatnonzero(t >= episode.end)
+            # the lowest point nearest the unit (the last one before it, the first one after it)
+            i0 = int(before[before.size - 1 - np.argmin(v[before][::-1])]) if before.size else 0
+            i1 = int(after[np.argmin(v[after])]) if after.size else v.shape[0] - 1
+            t, v = t[i0 : i1 + 1], v[i0 : i1 + 1]
+        return t, v
 
     def measure(self, episode: Episode) -> Measured:
-        _t, x = self.samples(episode)
-        if x.shape[0] < 4:
+        if self.metric == "ldlj":
+            _t, x = self.samples(episode)
+            if x.shape[0] < 4:
+                return Measured(math.nan)
+            vel = np.diff(x) * self.rate
+            if not np.any(vel):
+                return Measured(math.nan, reason="no movement during the unit")
+            try:
+                return Measured(ldlj(vel, self.rate), {"metric": self.metric})
+            except InputError as exc:
+                return Measured(math.nan, reason=str(exc))
+        t, v = self._series(episode)
+        if v.shape[0] < 4:
             return Measured(math.nan)
-        v = np.diff(x) * self.rate
         if not np.any(v):
             return Measured(math.nan, reason="no movement during the unit")
         try:
-            value = sparc(np.abs(v), self.rate) if self.metric == "sparc" else ldlj(v, self.rate)
+            value = sparc(v, self.rate)
         except InputError as exc:
             return Measured(math.nan, reason=str(exc))
-        return Measured(value, {"metric": self.metric})
+        detail: dict[str, Any] = {"metric": self.metric}
+        if self.extend > 0:
+            detail["analysed"] = [round(float(t[0]), 4), round(float(t[-1]), 4)]
+        return Measured(value, detail)
+
+
+class MovementTimeRule(SmoothnessRule):
+    """Duration of the movement around each unit, from its onset to its offset, inside ``[lo, hi]`` seconds.
+
+    A rep segmenter's thresholds start the rep after the movement began and end it before
+    it stopped, so its duration (``tempo``) is short by the time spent below the
+    thresholds (about 1 s for an arm raised and lowered over 2 s each way). This kind
+    finds the movement's own onset and offset on its speed, as movement science does: the
+    last sample before the unit, and the first after it, where the speed falls below
+    ``onset`` x the unit's peak speed (5 %: e.g. Gordon & Ghez 1987; Teasdale et al. 1993),
+    looking at most ``extend`` s each way; the judgement comes ``extend`` s after the unit.
+    Speed: the signal's (``input = "speed"``) or ``|Δx| · rate`` of a position smoothed over
+    50 ms. It shares :class:`SmoothnessRule`'s span machinery.
+    """
+
+    KIND = "movement_time"
+    ABOUT = "duration of the movement around each rep, from its onset to its offset on the speed (a tempo)"
+    PARAMS: ClassVar[Mapping[str, Param]] = {
+        "signal": Param("signal", "the moving signal (a position) or its speed, <derived signal>.<channel>"),
+        "input": SmoothnessRule.PARAMS["input"],
+        "extend": Param(
+            "number",
+            "how far before and after the rep the onset and offset are looked for",
+            1.0,
+            unit="s",
+            lo=0.0,
+        ),
+        "onset": Param(
+            "number",
+            "onset and offset: the speed below this fraction of the rep's peak speed (5 %, Teasdale 1993)",
+            0.05,
+            unit="1",
+            lo=0.0,
+            lo_open=True,
+        ),
+    }
+
+    def __init__(self, id: str, *, onset: float = 0.05, **kw: Any) -> None:
+        if isinstance(onset, bool) or not (isinstance(onset, (int, float)) and 0.0 < onset < 1.0):
+            raise ConfigError(f"rule {id!r}: onset: " + expected("a fraction in (0, 1)", onset))
+        self.onset = float(onset)
+        kw.setdefault("extend", 1.0)
+        super().__init__(id, metric="sparc", **kw)
+
+    def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
+        _Buffered.bind_inputs(self, infos)
+        check_unit(self.name, "s", self.unit)
+        self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
+
+    def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
+        if self.input == "position" and v.shape[0] >= 5:
+            v = np.convolve(v, np.ones(5) / 5.0, mode="same")
+        inside = np.flatnonzero((t >= episode.start) & (t <= episode.end))
+        if inside.size == 0:
+            return t[:0], v[:0]
+        thr = self.onset * float(v[inside].max())
+        i0, i1 = int(inside[0]), int(inside[-1])
+        while i0 > 0 and v[i0 - 1] >= thr:
+            i0 -= 1
+        while i1 < v.shape[0] - 1 and v[i1 + 1] >= thr:
+            i1 += 1
+        return t[i0 : i1 + 1], v[i0 : i1 + 1]
+
+    def measure(self, episode: Episode) -> Measured:
+        t, v = self._series(episode)
+        if t.shape[0] < 2 or not np.any(v):
+            return Measured(math.nan, reason="no movement found around the unit")
+        start, end = float(t[0]), float(t[-1])
+        return Measured(end - start, {"onset": round(start, 4), "offset": round(end, 4)})
+
+
+_SOURCES = ("first_rep", "calibration")
 
 
 class TemplateRule(_Buffered):
     """Distance of each unit from a template rep, at most ``hi`` (dimensionless).
 
-    The distance is the subsequence-DTW cost of the template inside the unit
-    (:func:`nmre.dsp.subsequence_match`: the whole template aligned to the best
-    part of the unit) as an RMS deviation per template sample, divided by the
-    template's range: 0.1 = the rep departs from the template by 10 % of its range
-    on average along the best alignment. The template is the unit numbered
-    ``template_unit`` (the therapist demonstrates the first rep; it is reported as
-    ``template.recorded`` and not judged), or one given in ``template``
-    (a calibration record, same channel and rate).
+    **One channel** (``signal``): the distance is the subsequence-DTW cost of the
+    template inside the unit (:func:`nmre.dsp.subsequence_match`: the whole template
+    aligned to the best part of the unit) as an RMS deviation per template sample,
+    divided by the template's range: 0.1 = the rep departs from the template by 10 % of
+    its range on average along the best alignment.
+
+    **A direction path** (``signal`` the elevation and ``plane`` the plane of elevation
+    of a ``humeral_elevation`` signal): both the unit and the template are resampled to
+    :data:`nmre.dsp.upper_limb.PATH_POINTS` directions of the humerus evenly in time, and
+    the distance is the mean great-circle angle (rad) along their best DTW alignment
+    (:func:`nmre.dsp.upper_limb.path_distance`): 0.1 rad = the arm's path departs from the
+    demonstrated one by 5.7 deg on average. The plane carries the orientation filters'
+    heading difference, which is the same for the template and the reps of one session.
+
+    Where the template comes from (``template_from``):
+
+    * ``"first_rep"``: the unit numbered ``template_unit`` (the therapist demonstrates
+      the first rep; it is reported as ``template.recorded`` and not judged);
+    * ``"calibration"``: only a recorded template: the drill's ``template`` calibration
+      step (:class:`nmre.calibration.TemplateCapture`, which hands it over with
+      :meth:`use_template`), a template of an earlier session's calibration record, or
+      one given in ``template``. Until there is one, every unit is not judged, with the
+      reason ("no template recorded ...").
     """
 
     KIND = "template"
-    ABOUT = "DTW distance of each rep from a demonstrated template rep below a limit"
+    ABOUT = (
+        "DTW distance of each rep (one signal, or the arm's direction path) from a demonstrated template rep"
+    )
     PARAMS: ClassVar[Mapping[str, Param]] = {
         "signal": Param("signal", "the compared signal, <derived signal>.<channel>"),
-        "template_unit": Param("int", "which unit is the demonstrated template", 1, lo=1),
+        "plane": Param(
+            "text",
+            "with a humeral_elevation signal: its plane channel (<signal>.plane); the arm's direction path is compared",
+            "",
+        ),
+        "template_from": Param(
+            "choice",
+            "the first rep (a demonstration) or only a recorded calibration template",
+            "first_rep",
+            choices=_SOURCES,
+        ),
+        "template_unit": Param(
+            "int", "which unit is the demonstrated template (template_from = first_rep)", 1, lo=1
+        ),
     }
 
     def __init__(
-        self, id: str, *, template_unit: int = 1, template: ArrayLike | None = None, **kw: Any
+        self,
+        id: str,
+        *,
+        template_unit: int = 1,
+        template: ArrayLike | None = None,
+        plane: str | None = None,
+        template_from: str = "first_rep",
+        **kw: Any,
     ) -> None:
         if isinstance(template_unit, bool) or not isinstance(template_unit, int) or template_unit < 1:
             raise ConfigError(
                 f"rule {id!r}: template_unit: " + expected("a whole number >= 1", template_unit)
             )
-        self.template_unit = template_unit
-        self._given = None if template is None else self._checked(id, template)
+        if template_from not in _SOURCES:
+            raise ConfigError(
+                f"rule {id!r}: template_from: " + expected(" or ".join(_SOURCES), template_from)
+            )
+        self.template_unit, self.template_from = template_unit, template_from
+        self.plane = plane or None
+        self._given = None if template is None else self._checked(id, template, 2 if self.plane else 1)
         self.template: F64 | None = self._given
+        self._rows: list[int] = []
         super().__init__(id, **kw)
 
+    @property
+    def template_channels(self) -> tuple[str, ...]:
+        """The channels a template of this rule holds (what a capture step must record)."""
+        return (self.channel, self.plane) if self.plane else (self.channel,)
+
+    @classmethod
+    def from_file(cls, params: Mapping[str, Any], res: FileResolver) -> dict[str, Any]:
+        stream, channel = res.signal(params["signal"])
+        out: dict[str, Any] = {"stream": stream, "channel": channel}
+        plane = params.get("plane") or ""
+        if plane:
+            pstream, pchannel = res.signal(plane)
+            if pstream != stream:
+                raise ConfigError(
+                    f"plane: expected a channel of the same signal as {params['signal']!r}, got {plane!r}"
+                )
+            out["plane"] = pchannel
+        for key in ("template_from", "template_unit"):
+            if key in params:
+                out[key] = params[key]
+        return out
+
     @staticmethod
-    def _checked(id: str, template: ArrayLike) -> F64:
+    def _checked(id: str, template: ArrayLike, rows: int) -> F64:
         a = np.asarray(template, dtype=np.float64)
-        if a.ndim != 1 or a.shape[0] < 4 or not np.all(np.isfinite(a)) or np.ptp(a) <= 0:
+        if a.ndim == 1 and rows == 1:
+            a = a[None, :]
+        if (
+            a.ndim != 2
+            or a.shape[0] != rows
+            or a.shape[1] < 4
+            or not np.all(np.isfinite(a))
+            or np.ptp(a[0]) <= 0
+        ):
+            what = "a finite 1-D rep" if rows == 1 else "a finite (2, n) rep of elevation and plane"
             raise ConfigError(
-                f"rule {id!r}: template "
-                + expected("a finite 1-D rep of >= 4 samples with a range > 0", a.shape)
+                f"rule {id!r}: template " + expected(f"{what} of >= 4 samples with a range > 0", a.shape)
             )
         return a
+
+    def use_template(self, template: ArrayLike) -> None:
+        """Compare the units from now on with ``template``: (n,) or (channels, n), as :attr:`template_channels`."""
+        self.template = self._given = self._checked(self.id, template, len(self.template_channels))
 
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         super().bind_inputs(infos)
         check_unit(self.name, "1", self.unit)
+        rows = [channel_row(infos, self.stream, c, self.name) for c in self.template_channels]
+        if self.plane and any(u != "deg" for _, u in rows):
+            raise ConfigError(
+                f"{self.name}: expected elevation and plane in 'deg', got {', '.join(u for _, u in rows)}"
+            )
+        self._rows = [r for r, _ in rows]
+        self._buf = SampleBuffer(self._rows, self._buf.max_samples)
 
     def reset(self) -> None:
         super().reset()
         self.template = self._given
 
+    def unit_samples(self, episode: Episode) -> tuple[F64, F64]:
+        """The unit's samples ``(t, x (channels, n))`` finite in every channel."""
+        t, x = self._buf.arrays()
+        ok = np.all(np.isfinite(x), axis=0) & (t >= episode.start) & (t <= episode.end)
+        return t[ok], x[:, ok]
+
     def _close(self, episode: Episode, end: Event) -> None:
+        if self.template is None and self.template_from == "calibration":
+            self.emit(
+                self.unjudged(
+                    episode,
+                    end.time,
+                    "no template recorded: the therapist demonstrates one rep during the drill's "
+                    "'template' calibration step (or reuses an earlier session's calibration)",
+                )
+            )
+            return
         if self.template is None:
             if episode.index is not None and episode.index < self.template_unit:
                 return
-            _t, x = self.samples(episode)
-            if x.shape[0] >= 4 and np.ptp(x) > 0:
+            _t, x = self.unit_samples(episode)
+            if x.shape[1] >= 4 and np.ptp(x[0]) > 0:
                 self.template = x.copy()
                 self.emit(
                     Event(
@@ -287,14 +592,14 @@ class TemplateRule(_Buffered):
                         {
                             "rule": self.id,
                             self.episodes.unit: episode.index,
-                            "samples": int(x.shape[0]),
+                            "samples": int(x.shape[1]),
                             "signal": f"{self.stream}:{self.channel}",
-                            "range": round(float(np.ptp(x)), 3),
+                            "range": round(float(np.ptp(x[0])), 3),
                             "start": episode.start,
                             "end": episode.end,
                         },
                         therapist_message=f"{self.episodes.unit} {episode.index} recorded as the template "
-                        f"({x.shape[0]} samples, range {np.ptp(x):.1f})",
+                        f"({x.shape[1]} samples, range {np.ptp(x[0]):.1f})",
                     )
                 )
             return
@@ -302,10 +607,18 @@ class TemplateRule(_Buffered):
 
     def measure(self, episode: Episode) -> Measured:
         assert self.template is not None
-        t, x = self.samples(episode)
-        if x.shape[0] < 2:
+        t, x = self.unit_samples(episode)
+        if x.shape[1] < 2:
             return Measured(math.nan)
-        start, stop, cost = subsequence_match(self.template, x)
-        m = self.template.shape[0]
-        d = cost / math.sqrt(m) / float(np.ptp(self.template))
+        if self.plane:
+            from nmre.dsp.upper_limb import path_distance, resample_path
+
+            tpl = self.template
+            tt = np.arange(tpl.shape[1], dtype=np.float64)
+            d = path_distance(resample_path(t, x[0], x[1]), resample_path(tt, tpl[0], tpl[1]))
+            return Measured(d, {"metric": "direction path (rad)"})
+        tpl1 = self.template[0]
+        start, stop, cost = subsequence_match(tpl1, x[0])
+        m = tpl1.shape[0]
+        d = cost / math.sqrt(m) / float(np.ptp(tpl1))
         return Measured(d, {"matched": [round(float(t[start]), 4), round(float(t[stop]), 4)]})

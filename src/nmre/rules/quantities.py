@@ -63,6 +63,12 @@ _ALL = (
     # time
     _q("hold_time", "s", "longest time the position or contraction was held", 0.0),
     _q("rep_duration", "s", "duration of the rep", 0.0),
+    _q(
+        "rep_active_time",
+        "s",
+        "time of the rep past the segmenter's start threshold (the part of the movement a rep spans)",
+        0.0,
+    ),
     _q("phase_duration", "s", "duration of one phase of the rep (to or from its peak)", 0.0),
     _q("transition_duration", "s", "duration of a sit-to-stand or stand-to-sit transition", 0.0),
     # movement quality

@@ -81,7 +81,8 @@ def write_streams(
         if t.shape[0] > 1 and not np.all(np.diff(t) > 0):
             k = int(np.argmax(np.diff(t) <= 0))
             raise InputError(f"import: stream {info.id!r}: expected increasing times, sample {k + 1} is not")
-    meta = {"imported_from": source, "import_notes": list(notes), **metadata}
+    # the file's name only: a folder path can name a person (home folders, per-patient folders)
+    meta = {"imported_from": os.path.basename(os.fspath(source)), "import_notes": list(notes), **metadata}
     rec = XdfRecorder(out, meta, raw=infos, chunk_seconds=1.0, fsync=False)
     rec.open(infos)
     try:

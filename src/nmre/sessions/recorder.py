@@ -94,6 +94,35 @@ def _dumps(d: Any) -> str:
     return json.dumps(_jsonable(d), sort_keys=True, separators=(",", ":"))
 
 
+def _leaf(x: Any) -> Any:
+    """:func:`_jsonable` of one value, with the usual types (a float, a string, None) decided first."""
+    t = type(x)
+    if t is float:
+        return x if math.isfinite(x) else None
+    if x is None or t is str or t is int or t is bool:
+        return x
+    return _jsonable(x)
+
+
+def feedback_json(st: FeedbackState) -> str:
+    """The recorded feedback state without its time: signals (value, unit, zone) and the last cue.
+
+    The same text as ``_dumps`` of the same dict, built without walking it generically
+    (the writer thread does this 20 times a second of session, on the engine's GIL).
+    """
+    body = {
+        "cues": [
+            {"message": _leaf(c.message), "rule": _leaf(c.rule), "time": _leaf(c.time), "tone": _leaf(c.tone)}
+            for c in st.cues[-1:]
+        ],
+        "signals": {
+            str(k): {"hi": _leaf(v.hi), "lo": _leaf(v.lo), "unit": _leaf(v.unit), "value": _leaf(v.value)}
+            for k, v in st.signals.items()
+        },
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 @dataclass
 class _Out:
     """One XDF stream being written: its pending samples and footer tallies."""
@@ -394,20 +423,12 @@ class XdfRecorder(Sink):
             self._outs[_EVENTS].pending.append((key, t, ev.to_json()))
         elif what == "f":
             st: FeedbackState = item[1]
-            body = {
-                "signals": {
-                    k: {"value": s.value, "unit": s.unit, "lo": s.lo, "hi": s.hi}
-                    for k, s in st.signals.items()
-                },
-                "cues": [
-                    {"time": c.time, "rule": c.rule, "message": c.message, "tone": c.tone}
-                    for c in st.cues[-1:]
-                ],
-            }
-            text = _dumps(body)
+            text = feedback_json(st)
             if text != self._last_feedback_text:
                 self._last_feedback_text = text
-                self._outs[_FEEDBACK].pending.append((st.time, st.time, _dumps({"time": st.time, **body})))
+                # {"time": t, **body} with sorted keys: "time" sorts after "cues" and "signals"
+                stamped = text[:-1] + ',"time":' + json.dumps(_leaf(st.time)) + "}"
+                self._outs[_FEEDBACK].pending.append((st.time, st.time, stamped))
         elif what == "m":
             self._outs[_METADATA].pending.append((item[1], item[1], _dumps(item[2])))
 

@@ -36,6 +36,7 @@ written and dropped: PostgreSQL has no call that tells a client its free space).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Mapping
@@ -212,6 +213,8 @@ class PostgresStore(SqlStore):
             f"postgresql://{user + '@' if user else ''}{_where(params)}/{params.get('dbname') or user}"
         )
         self.writable = writable
+        self._url = url
+        self._timeout = connect_timeout
         self.conn = connect(url, connect_timeout=connect_timeout, autocommit=True)
         try:
             self._open()
@@ -244,6 +247,7 @@ class PostgresStore(SqlStore):
         def __enter__(self) -> Any:
             import psycopg
 
+            self.store._live()  # a server restarted during a long session: connect again before saving it
             try:
                 self.tx = self.store.conn.transaction(force_rollback=self.rollback)
                 self.tx.__enter__()
@@ -265,9 +269,33 @@ class PostgresStore(SqlStore):
     def _transaction(self) -> Any:
         return PostgresStore._Tx(self)
 
+    def _live(self) -> None:
+        """Make sure the connection works; connect again (once) if the server dropped it."""
+        import psycopg
+
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                pass
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = connect(self._url, connect_timeout=self._timeout, autocommit=True)
+        logger.warning("the PostgreSQL store %s dropped the connection; connected again", self.where)
+
     def _rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         import psycopg
 
+        try:
+            return super()._rows(sql, params)
+        except psycopg.OperationalError as error:
+            if self.conn is None or not (self.conn.closed or self.conn.broken):
+                raise StoreError(self._explain(error)) from None
+        except psycopg.Error as error:
+            raise StoreError(self._explain(error)) from None
+        self._live()  # the connection broke: a read is safe to repeat on a new one
         try:
             return super()._rows(sql, params)
         except psycopg.Error as error:

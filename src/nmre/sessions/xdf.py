@@ -93,6 +93,10 @@ FORMATS: dict[str, np.dtype[Any]] = {
     "int16": np.dtype("<i2"),
     "int8": np.dtype("i1"),
 }
+#: Unsigned integer of each width the fast decoders write a value's bits into.
+_BITS: dict[int, np.dtype[Any]] = {8: np.dtype(np.uint64), 4: np.dtype(np.uint32)}
+#: mmap flag that maps every page at once where the platform has it.
+_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
 #: LSL stream types written for nmre's kinds (readers such as MNE and EEGLAB key on them).
 _LSL_TYPES = {StreamKind.EMG: "EMG", StreamKind.MARKER: "Markers", StreamKind.ECG: "ECG"}
 
@@ -675,14 +679,20 @@ class _Reader:
             total = sum(c for _, c in parts)
             dtype = FORMATS[s.channel_format]
             times = np.empty(total, dtype=np.float64)
-            out = np.empty((s.n_channels, total * dtype.itemsize), dtype=np.uint8)
+            size = dtype.itemsize
+            bits = _BITS.get(size)
+            # 8- and 4-byte formats: one store per value (the common case); others byte by byte
+            out = np.empty((s.n_channels, total if bits else total * size), dtype=bits or np.uint8)
             if total:
                 starts = np.array([a for a, _ in parts], dtype=np.int64)
                 counts = np.array([c for _, c in parts], dtype=np.int64)
                 tdiff = 1.0 / s.srate if s.srate > 0 else 0.0
-                kern.decode_samples(
-                    self.buf, starts, counts, s.n_channels, dtype.itemsize, tdiff, 0.0, times, out
-                )
+                if size == 8:
+                    kern.decode_samples8(self.buf, starts, counts, tdiff, 0.0, times, out)
+                elif size == 4:
+                    kern.decode_samples4(self.buf, starts, counts, tdiff, 0.0, times, out)
+                else:
+                    kern.decode_samples(self.buf, starts, counts, s.n_channels, size, tdiff, 0.0, times, out)
             vals = out.view(dtype)
             s.times = times
             s.values = vals if dtype == np.float64 else vals.astype(np.float64)
@@ -710,7 +720,14 @@ def read_xdf(path: str | os.PathLike[str]) -> Recording:
                 + (" (empty file)" if size == 0 else "")
             )
         data: bytes | mmap.mmap
-        data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > 4 else b"XDF:"
+        # MAP_POPULATE: the pages are mapped in one go (the whole file is read anyway), not one
+        # page fault at a time (Linux; elsewhere a plain map)
+        if size <= 4:
+            data = b"XDF:"
+        elif _POPULATE:
+            data = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | _POPULATE, prot=mmap.PROT_READ)
+        else:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     buf = np.frombuffer(data, dtype=np.uint8)
     r = _Reader(path, buf, data)
     try:

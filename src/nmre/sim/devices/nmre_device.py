@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -426,12 +426,14 @@ def simulated_boards(
     *,
     emg_on: str = "imu.thigh.r",
     emg_stream: str = "emg.r",
+    emg: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> tuple[list[NmreDevice], list[Any]]:
     """Emulated nmre boards wearing a body simulation, and the device specs to stream from them.
 
     One board per simulated IMU stream (``nmre-0``, ``nmre-1`` ...); the board at
-    ``emg_on`` also carries the EMG stream ``emg_stream``; the others are IMU-only.
+    ``emg_on`` also carries the EMG stream ``emg_stream`` (or, with ``emg``, each board named by an IMU
+    stream id carries the EMG stream it maps to); the others are IMU-only.
     The specs (:class:`nmre.acquisition.ble.DeviceSpec`) keep the simulator's
     stream ids, channel names and placements, so ``BleSource`` produces the same
     streams as ``SimSource`` — through BLE. At most four IMUs (the manager's limit).
@@ -461,25 +463,25 @@ def simulated_boards(
         )
     boards: list[NmreDevice] = []
     specs = []
+    carried = dict(emg) if emg is not None else {emg_on: emg_stream}
     for i, imu_id in enumerate(imu_ids):
-        with_emg = imu_id == emg_on and emg_stream in infos
-        n_emg = infos[emg_stream].n_channels if with_emg else 0
+        emg_id = carried.get(imu_id, "")
+        with_emg = emg_id in infos
+        n_emg = infos[emg_id].n_channels if with_emg else 0
         board = NmreDevice(
             f"nmre-{i}",
             link=link,
             emg_channels=n_emg,
             emg_rate=emg_rate,
             imu_rate=imu_rate,
-            signal=signal_from_simulation(sim, emg_stream if with_emg else None, imu_id),
+            signal=signal_from_simulation(sim, emg_id if with_emg else None, imu_id),
             **kwargs,
         )
         stream_infos = {"imu": infos[imu_id]}
+        config: dict[str, Any] = {"emg": with_emg, "imu": True, "stream_infos": stream_infos}
         if with_emg:
-            stream_infos["emg"] = infos[emg_stream]
+            stream_infos["emg"] = infos[emg_id]
+            config["emg_channels"] = tuple(range(n_emg))  # the channels the board streams (it has up to 8)
         boards.append(board)
-        specs.append(
-            DeviceSpec(
-                "nmre", name=board.name, config={"emg": with_emg, "imu": True, "stream_infos": stream_infos}
-            )
-        )
+        specs.append(DeviceSpec("nmre", name=board.name, config=config))
     return boards, specs

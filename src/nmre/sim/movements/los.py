@@ -15,6 +15,7 @@ only as acceleration. The legs follow by IK to the planted feet.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from nmre.errors import ConfigError, expected
 from nmre.sim.body import Pose, leg_ik
 from nmre.sim.config import MovementConfig, check_finite, check_int, normalise_rep_errors
 from nmre.sim.kit import Sensor, imu
@@ -72,6 +74,11 @@ class LosConfig(MovementConfig):
     errors : mapping of int to errors
         Target index → ``slow_reaction`` (``reaction_time``, s), ``short_excursion``
         (``max_excursion``, % of the target), ``poor_directional_control`` (``directional_control``, %).
+    cues : sequence of float
+        When each target is shown, session seconds (``8 x rounds`` increasing times): in a
+        real session the drill shows the targets, so the body follows the drill's schedule
+        (``nmre.drills.target_plan``). Empty (default): the body's own pace (reaction,
+        lean, hold, return, rest, then the next target).
     """
 
     movement: ClassVar[str] = "limits_of_stability"
@@ -86,11 +93,18 @@ class LosConfig(MovementConfig):
     back: float = 1.5
     rest: float = 2.0
     errors: Any = field(default_factory=dict)
+    cues: Any = ()
 
     def __post_init__(self) -> None:
         o = type(self).__name__
         self._check_common()
         self._set("rounds", check_int(o, "rounds", self.rounds, 1, 1_000))
+        cues = tuple(check_finite(o, f"cues[{i}]", c, 0.0) for i, c in enumerate(self.cues))
+        if cues and (len(cues) != 8 * self.rounds or any(b <= a for a, b in itertools.pairwise(cues))):
+            raise ConfigError(
+                f"{o}.cues: " + expected(f"{8 * self.rounds} increasing cue times (8 x rounds)", self.cues)
+            )
+        self._set("cues", cues)
         check_finite(o, "target_percent", self.target_percent, 20.0, 100.0)
         check_finite(o, "move", self.move, 0.3, 5.0)
         check_finite(o, "hold", self.hold, 0.5, 10.0)
@@ -167,6 +181,17 @@ class LosMovement(Movement):
     def _schedule(self) -> None:
         dur = self.rt + self.move_t + self.hold_t + self.back_t + self.rest_t
         self.cue = self.config.lead_in + np.concatenate([[0.0], np.cumsum(dur[:-1])])
+        if self.config.cues:  # the drill's schedule: each target's trial must fit before the next cue
+            self.cue = np.asarray(self.config.cues, dtype=np.float64)
+            need = self.rt + self.move_t + self.hold_t + self.back_t
+            gap = np.append(np.diff(self.cue), np.inf)
+            short = np.flatnonzero(need > gap)
+            if short.size:
+                k = int(short[0])
+                raise ConfigError(
+                    f"LosConfig.cues: expected at least {need[k]:.2f} s between target {k + 1} and the next "
+                    f"(reaction, lean, hold and return of this subject), got {gap[k]:.2f} s"
+                )
         self.onset = self.cue + self.rt
         self.back_start = self.onset + self.move_t + self.hold_t
         self.done = self.back_start + self.back_t
@@ -282,4 +307,5 @@ class LosMovement(Movement):
 
     @classmethod
     def minimal_kit(cls, side: str) -> list[Sensor]:
-        return [imu("pelvis")]
+        # the limits-of-stability drill needs the sternum: sideways the pelvis shifts without tilting
+        return [imu("trunk")]

@@ -1,0 +1,333 @@
+"""Calibration as data: the steps a drill file names (``calibration = [...]``) and how the builder wires them.
+
+A drill file lists its steps in the order they run, each a name or a table with
+the step's settings::
+
+    calibration = ["readiness", "neutral_pose", {step = "long_axis", min_rotation = 60.0}]
+
+========================  ==========================================================================
+``readiness``             :class:`nmre.calibration.ReadinessGate` on every raw stream the drill uses;
+                          rules, the unit segmenter, the feedback mapping and progression wait behind it
+                          (:class:`nmre.calibration.Gated`) until it passes or the therapist overrides it
+``emg_rest``              :class:`nmre.calibration.EmgRestBaseline` per EMG stream used
+``emg_reference``         :class:`nmre.calibration.EmgReference` per EMG stream used; envelopes with
+                          ``normalise = "reference"`` read it (% of the reference)
+``neutral_pose``          :class:`nmre.calibration.NeutralPoseCalibration` of the IMUs of joint angles
+                          and inclinations
+``long_axis``             :class:`nmre.calibration.LongAxisCalibration` of the IMUs of joint angles
+                          (needs ``neutral_pose`` before it)
+``template``              :class:`nmre.calibration.TemplateCapture` of each ``template`` rule's signal over
+                          the first rep; the rule compares every later rep with it
+========================  ==========================================================================
+
+All steps write into one :class:`nmre.calibration.Calibration` record (``drill.calibration``),
+raise ``calibration.<step>`` events (``readiness.*`` for the gate) and are nodes of the
+drill (``drill.steps``), so Python (or the studio) can ask each for its ``status()``,
+``start()`` it, override the gate, and store the record with the session. A unit is
+judged only by rules whose inputs were calibrated by every step that concerns them
+before the unit started; before that it is reported as not judged, with the step and
+what it is still waiting for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from nmre.core.model import StreamKind
+from nmre.drills._toml import Table, read_param
+from nmre.quality.gate import QualityGate
+from nmre.quality.monitor import SpanQuality
+from nmre.rules.base import Param
+
+if TYPE_CHECKING:
+    from nmre.calibration import Calibration, CalibrationStep
+    from nmre.drills._build import Context
+    from nmre.engine.nodes import Node
+    from nmre.rules.base import Rule
+
+__all__ = ["STEPS", "CalibrationPlan", "CalibrationSpec", "CalibrationWait", "parse_calibration"]
+
+#: Calibration steps a drill file may name, in the order they usually run, with the settings each takes.
+STEPS: Mapping[str, Mapping[str, Param]] = MappingProxyType(
+    {
+        "readiness": {
+            "window": Param("number", "seconds of each stream every check looks at", 1.0, unit="s", lo=0.25),
+        },
+        "emg_rest": {
+            "duration": Param(
+                "number", "length of the quiet stretch (Hodges & Bui 1996: >= 1 s)", 2.0, unit="s", lo=1.0
+            ),
+            "settle": Param("number", "filter settling time skipped first", 0.5, unit="s", lo=0.0),
+        },
+        "emg_reference": {
+            "method": Param(
+                "choice",
+                "maximal (mvc), sub-maximal (submax) or the other side (contralateral)",
+                "mvc",
+                choices=("mvc", "submax", "contralateral"),
+            ),
+            "trials": Param(
+                "int", "reference contractions needed per muscle (Konrad 2005: 2-3 MVCs)", 1, lo=1
+            ),
+            "hold": Param(
+                "number",
+                "shortest contraction that counts as a trial (Konrad 2005: 3-5 s)",
+                3.0,
+                unit="s",
+                lo=0.5,
+            ),
+            "window": Param("number", "moving-mean window of each trial's peak", 0.5, unit="s", lo=0.05),
+        },
+        "neutral_pose": {
+            "duration": Param("number", "stillness needed per sensor", 1.0, unit="s", lo=0.1),
+            "settle": Param("number", "seconds skipped at the start", 0.3, unit="s", lo=0.0),
+        },
+        "long_axis": {
+            "min_rotation": Param(
+                "number",
+                "segment rotation needed in the flexion/extension movement",
+                90.0,
+                unit="deg",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "min_planarity": Param(
+                "number", "share of the angular velocity about one axis (1/3 to 1)", 0.8, unit="1", lo=0.34
+            ),
+            "movement": Param(
+                "text",
+                "what the patient is asked to do",
+                "bend and straighten the joint a few times (flexion and extension only)",
+            ),
+        },
+        "template": {},
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationSpec:
+    """One step a drill file names, with its settings (defaults filled in)."""
+
+    step: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_calibration(top: Table) -> tuple[CalibrationSpec, ...]:
+    """The ``calibration`` list of a drill file: names or ``{step = ..., <setting> = ...}`` tables."""
+    raw = top.raw("calibration", [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise top.fail("calibration", "a list of calibration steps (" + ", ".join(STEPS) + ")", raw)
+    out: list[CalibrationSpec] = []
+    for i, item in enumerate(raw):
+        t = Table({"step": item} if isinstance(item, str) else item, top.file, f"calibration[{i}]")
+        step = t.text("step", choices=STEPS)
+        params = {k: read_param(t, k, p, "") for k, p in STEPS[step].items()}
+        t.done()
+        if any(c.step == step for c in out):
+            raise t.fail("step", "each calibration step named once", step)
+        out.append(CalibrationSpec(step, params))
+    names = [c.step for c in out]
+    if "long_axis" in names and (
+        "neutral_pose" not in names or names.index("neutral_pose") > names.index("long_axis")
+    ):
+        raise top.fail(
+            "calibration",
+            "neutral_pose before long_axis (the long-axis calibration starts from the neutral pose's vertical)",
+            names,
+        )
+    return tuple(out)
+
+
+class CalibrationWait(QualityGate):
+    """A rule's gate that also waits for calibration steps: a unit that started before one of them
+    was done is not judged (with the step and what it waits for); otherwise the quality gate decides."""
+
+    def __init__(self, inner: QualityGate | None, steps: Sequence[CalibrationStep]) -> None:
+        # no QualityGate.__init__: this gate delegates to ``inner`` (which may be absent)
+        self.inner = inner
+        self.steps = tuple(steps)
+        self.channels: dict[str, tuple[int, ...]] = {}
+        if inner is not None:
+            self.monitor, self.streams, self.needs = inner.monitor, inner.streams, inner.needs
+            self.channels = dict(getattr(inner, "channels", {}) or {})
+
+    def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
+        for s in self.steps:
+            at = s.done_at
+            if at is None:
+                state, what = s.status()
+                return f"{s.step} calibration not done yet ({state.value}: waiting for {what})", []
+            if at > t0:
+                return f"{s.step} calibration was done at {at:.1f} s, after this unit started", []
+        if self.inner is None:
+            return None, []
+        return self.inner.check(t0, t1)
+
+
+@dataclass
+class CalibrationPlan:
+    """What the builder made of a drill's calibration list: the steps (engine order), the record, the gate."""
+
+    record: Calibration
+    steps: list[CalibrationStep] = field(default_factory=list)
+    readiness: Any = None  # the ReadinessGate, if the drill asks for one
+    by_stream: dict[str, list[CalibrationStep]] = field(default_factory=dict)
+
+    def step(self, name: str) -> CalibrationStep | None:
+        """The step called ``name`` (``"neutral"`` / ``"neutral_pose"``, ``"long_axis"``, ...), if built."""
+        alias = {"neutral_pose": "neutral"}.get(name, name)
+        return next((s for s in self.steps if s.step == alias), None)
+
+    def waits_for(self, raw: Sequence[str]) -> list[CalibrationStep]:
+        """The steps a rule on the raw streams ``raw`` waits for (each once, in order)."""
+        out: list[CalibrationStep] = []
+        for r in raw:
+            for s in self.by_stream.get(r, ()):
+                if s not in out:
+                    out.append(s)
+        return out
+
+
+def _emg_streams(ctx: Context) -> list[str]:
+    return [s for s in ctx.raw_streams() if s in ctx.infos and ctx.infos[s].kind is StreamKind.EMG]
+
+
+def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) -> CalibrationPlan:
+    """Make the steps the drill names (after its signals and rules are built) and gate its rules on them."""
+    from nmre.calibration import (
+        Calibration,
+        EmgReference,
+        EmgRestBaseline,
+        LongAxisCalibration,
+        NeutralPoseCalibration,
+        ReadinessGate,
+        TemplateCapture,
+    )
+
+    plan = CalibrationPlan(record if record is not None else Calibration())
+    rec = plan.record
+
+    def note(step: CalibrationStep, streams: Sequence[str]) -> None:
+        plan.steps.append(step)
+        for s in streams:
+            plan.by_stream.setdefault(s, []).append(step)
+
+    for c in ctx.spec.calibration_steps:
+        p = c.params
+        if c.step == "readiness":
+            checked = (StreamKind.EMG, StreamKind.IMU, StreamKind.ACC)  # what the gate can judge
+            raw = [r for r in ctx.raw_streams() if r in ctx.infos and ctx.infos[r].kind in checked]
+            if raw:
+                plan.readiness = ReadinessGate(raw, window=p["window"], record=rec)
+        elif c.step == "emg_rest":
+            for s in _emg_streams(ctx):
+                step: CalibrationStep = EmgRestBaseline(
+                    s, duration=p["duration"], settle=p["settle"], gate=plan.readiness, record=rec
+                )
+                note(step, (s,))
+        elif c.step == "emg_reference":
+            for s in _emg_streams(ctx):
+                step = EmgReference(
+                    s, method=p["method"], trials=p["trials"], hold=p["hold"], window=p["window"], record=rec
+                )
+                note(step, (s,))
+                for apply in ctx.references.get(s, ()):
+                    _on_done(step, lambda st=step, fn=apply, sid=s: fn(st.record.reference(sid)))
+        elif c.step == "neutral_pose" and ctx._neutral:
+            streams = tuple(dict.fromkeys(s for _, ss in ctx._neutral for s in ss))
+            appliers = list(ctx._neutral)
+
+            def neutral(cal: Mapping[str, Any], appliers: Any = appliers) -> None:
+                for fn, _ in appliers:
+                    fn(cal)
+
+            step = NeutralPoseCalibration(
+                streams, neutral, settle=p["settle"], duration=p["duration"], record=rec
+            )
+            note(step, streams)
+        elif c.step == "long_axis" and ctx._functional:
+            imu = [
+                s
+                for _, ss in ctx._functional
+                for s in ss
+                if s in ctx.infos and ctx.infos[s].kind is StreamKind.IMU
+            ]
+            streams = tuple(dict.fromkeys(imu))
+            funcs = list(ctx._functional)
+
+            def functional(cal: Mapping[str, Any], funcs: Any = funcs) -> None:
+                for fn, _ in funcs:
+                    fn(cal)
+
+            if streams:
+                step = LongAxisCalibration(
+                    streams,
+                    functional,
+                    min_rotation=p["min_rotation"],
+                    min_planarity=p["min_planarity"],
+                    movement=p["movement"],
+                    record=rec,
+                )
+                note(step, streams)
+        elif c.step == "template":
+            for rule in rules:
+                if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):
+                    continue
+                channels = list(getattr(rule, "template_channels", (rule.channel,)))
+                old = rec.templates.get(rule.id)
+                if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
+                    rule.use_template(old.array)  # type: ignore[attr-defined]
+                    continue  # a template of an earlier session's record: reused, nothing to capture
+                cap = TemplateCapture(
+                    rule.id,
+                    rule.stream,  # type: ignore[attr-defined]
+                    channels=channels,
+                    reps_from="reps",
+                    record=rec,
+                )
+                plan.steps.append(cap)
+                _on_done(cap, lambda r=rule, cap=cap: r.use_template(cap.record.templates[r.id].array))
+                plan.by_stream.setdefault(f"template:{rule.id}", []).append(cap)
+                ctx.rule_raw[rule.id] = (*ctx.rule_raw.get(rule.id, ()), f"template:{rule.id}")
+    for rule in rules:
+        waits = plan.waits_for(ctx.rule_raw.get(rule.id, ()))
+        if waits:
+            rule.gate = CalibrationWait(rule.gate, waits)
+    return plan
+
+
+def _on_done(step: CalibrationStep, fn: Any) -> None:
+    """Call ``fn()`` once, when ``step`` finishes (a hook on the step's ``_finish``)."""
+    finish = step._finish
+
+    def wrapped(*a: Any, **kw: Any) -> None:
+        finish(*a, **kw)
+        fn()
+
+    step._finish = wrapped  # type: ignore[method-assign]
+
+
+def gate_nodes(nodes: Sequence[Node], gate: Any, free: Sequence[Node]) -> list[Node]:
+    """``nodes`` with every node not in ``free`` behind the readiness ``gate`` (right after the monitor)."""
+    from nmre.calibration import Gated
+
+    keep = {id(n) for n in free}
+    out: list[Node] = []
+    placed = False
+    for n in nodes:
+        if id(n) in keep:
+            out.append(n)
+            if not placed and type(n).__name__ == "QualityMonitor":
+                out.append(gate)
+                placed = True
+        else:
+            out.append(Gated(n, gate))
+    if not placed:
+        out.insert(0, gate)
+    return out

@@ -1,0 +1,393 @@
+"""Upper-limb signals: humero-thoracic elevation, shoulder-girdle elevation, a segment's angular speed.
+
+Frames as in :mod:`nmre.dsp.joints` (x anterior, y left, z superior in the neutral
+standing pose). With the upper arm's orientation relative to the trunk decomposed as
+intrinsic Cardan Y-X'-Z'' angles ``(a, b, c)`` (what :class:`~nmre.dsp.JointAngle`
+computes), the humerus' long axis (shoulder to elbow, the segment's ``-z``) in the
+trunk frame is ``h = (-cos b sin a, sin b, -cos a cos b)``, so
+
+* **elevation** = the angle between ``h`` and the trunk's downward axis,
+  ``acos(cos a cos b)``: 0 with the arm by the side, 90 horizontal, 180 overhead,
+  whatever the plane (the ISB's humero-thoracic elevation, Wu et al. 2005, J Biomech
+  38:981). It needs no heading: with the trunk upright it depends only on each
+  sensor's inclination, which a 6-axis filter observes;
+* **plane** of elevation = the azimuth of ``h`` from forward towards the arm's own
+  side (0 flexion, 90 abduction, about 30-40 the scapular plane), ``atan2(∓h_y,
+  h_x)`` (right ``-h_y``, left ``+h_y``). It carries the two filters' heading
+  difference (unobservable without a magnetometer): compare planes within a session
+  (a rep against a demonstrated template), not against an absolute atlas.
+
+:class:`GirdleElevation`: the shoulder girdle's rotation about the trunk's AP axis
+from a sensor on the spine of the scapula or the acromion (the ``abduction`` of the
+scapula relative to the trunk: positive when the lateral end rises, either side) is
+the scapula's upward rotation; part of it is the normal scapulohumeral rhythm, so the
+girdle's **elevation** (the shrug) is the upward rotation beyond ``rhythm`` x the
+humeral elevation (the rhythm: 0.30, Braman et al. 2009; see the class).
+
+:class:`AngularSpeed`: the norm of a gyroscope after its bias is removed at rest
+(deg/s), the speed SPARC is computed on (Melendez-Calderon et al. 2021: SPARC is
+valid on gyroscope angular speed; reference/dsp.md §4.1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nmre._numba import kernel
+from nmre.core.interfaces import Processor
+from nmre.core.model import Block, Channel, Side, StreamInfo, StreamKind
+from nmre.dsp._imu_common import checked_values, derived_info, out_block
+from nmre.dsp.joints import JointAngle, heading_alignment
+from nmre.dsp.orientation import GyroBias
+from nmre.errors import ConfigError, InputError, expected
+
+__all__ = [
+    "GIRDLE_CHANNELS",
+    "HUMERAL_CHANNELS",
+    "PATH_POINTS",
+    "RHYTHM",
+    "SPEED_CHANNELS",
+    "AngularSpeed",
+    "GirdleElevation",
+    "HumeralElevation",
+    "humeral_angles",
+    "humerus_direction",
+    "path_distance",
+    "resample_path",
+]
+
+F64 = NDArray[np.float64]
+
+HUMERAL_CHANNELS = (Channel("elevation", "deg"), Channel("plane", "deg"))
+GIRDLE_CHANNELS = (Channel("upward_rotation", "deg"), Channel("elevation", "deg"))
+SPEED_CHANNELS = (Channel("speed", "deg/s"),)
+
+#: Scapulothoracic upward rotation per degree of humero-thoracic elevation while the arm
+#: rises: glenohumeral : scapular upward rotation 2.3 : 1 when raising (Braman et al.
+#: 2009, J Shoulder Elbow Surg 18:960, bone-pin sensors), i.e. 1 / 3.3 = 0.30 of the
+#: humero-thoracic elevation; 2.4 : 1 (0.29) in the scapular plane in adults (Dayanidhi
+#: et al. 2005, Clin Biomech 20:600); Inman's 2 : 1 (0.33, 1944).
+RHYTHM = 0.30
+_DEG = 180.0 / math.pi
+
+
+def _side(side: Side | str) -> Side:
+    try:
+        s = Side(side)
+    except ValueError:
+        raise ConfigError("side: " + expected("'left' or 'right'", side)) from None
+    if s is Side.MIDLINE:
+        raise ConfigError("side: " + expected("'left' or 'right'", side))
+    return s
+
+
+def humeral_angles(a_deg: ArrayLike, b_deg: ArrayLike, side: Side | str = Side.RIGHT) -> F64:
+    """Elevation and plane (deg, shape (2, n)) from the Cardan angles ``a``, ``b`` (deg) of the arm.
+
+    ``a``, ``b``: the first two intrinsic Y-X'-Z'' angles of the upper arm relative to
+    the trunk (raw, without the joint-angle side signs). See the module docstring.
+    """
+    a = np.radians(np.asarray(a_deg, dtype=np.float64))
+    b = np.radians(np.asarray(b_deg, dtype=np.float64))
+    cb = np.cos(b)
+    hx, hy, hz = -cb * np.sin(a), np.sin(b), -np.cos(a) * cb
+    elevation = np.degrees(np.arccos(np.clip(-hz, -1.0, 1.0)))
+    lateral = -hy if _side(side) is Side.RIGHT else hy
+    plane = np.degrees(np.arctan2(lateral, hx))
+    return np.vstack([np.atleast_1d(elevation), np.atleast_1d(plane)])
+
+
+class _Aligned:
+    """The newest finite orientation sample of two streams, for the heading alignment at calibration.
+
+    Each 6-axis filter has its own heading, and with the trunk tilted a heading
+    difference changes the angle between two segments (not only the plane), so the
+    two headings are aligned when the neutral-pose calibration is set, from the
+    samples of the pose itself (:func:`nmre.dsp.heading_alignment`).
+    """
+
+    def __init__(self, proximal: str, distal: str) -> None:
+        self._streams = (proximal, distal)
+        self._last: dict[str, F64] = {}
+
+    def note(self, block: Block) -> None:
+        if block.stream in self._streams and block.n_samples:
+            q = block.values[:, -1]
+            if q.shape[0] == 4 and np.all(np.isfinite(q)):
+                self._last[block.stream] = q.copy()
+
+    def heading(self, proximal_cal: ArrayLike | None, distal_cal: ArrayLike | None) -> F64 | None:
+        p, d = self._streams
+        if p not in self._last or d not in self._last:
+            return None
+        return heading_alignment(self._last[p], self._last[d], proximal_cal, distal_cal)
+
+    def forget(self) -> None:
+        self._last = {}
+
+
+class HumeralElevation(Processor):
+    """Streaming humero-thoracic elevation and plane of elevation (deg) from two orientation streams.
+
+    Feed the trunk's and the upper arm's orientation blocks in arrival order (as
+    :class:`~nmre.dsp.JointAngle`, which pairs them: zero-order hold of the trunk, NaN
+    when it is more than ``max_lag`` s away). One output sample per upper-arm sample;
+    channels ``elevation``, ``plane`` (module docstring).
+
+    Parameters
+    ----------
+    trunk, arm : str
+        Stream ids of the trunk's and the upper arm's orientation streams.
+    side : Side or str
+        The arm: ``"right"`` or ``"left"`` (the sign of the plane).
+    name : str, optional
+        Output stream id (default ``arm + ".humeral"``).
+    """
+
+    def __init__(
+        self,
+        trunk: str,
+        arm: str,
+        *,
+        side: Side | str = Side.RIGHT,
+        name: str | None = None,
+        max_lag: float = 0.1,
+    ) -> None:
+        self.side = _side(side)
+        self.name = name if name is not None else arm + ".humeral"
+        # right-side signs: output rows (a, -b, c)
+        self._joint = JointAngle(trunk, arm, side=Side.RIGHT, name=self.name, max_lag=max_lag)
+        self.trunk, self.arm = trunk, arm
+        self._aligned = _Aligned(trunk, arm)
+
+    def set_calibration(self, trunk: ArrayLike | None = None, arm: ArrayLike | None = None) -> None:
+        """Sensor-to-segment rotations (``q_cal`` of :func:`~nmre.dsp.segment_calibration`) of both sensors.
+
+        Called at the neutral pose (arm by the side, facing forward): the two filters'
+        headings are aligned from the newest samples seen, which are of that pose.
+        """
+        h = self._aligned.heading(trunk, arm)
+        self._joint.set_calibration(proximal=trunk, distal=arm, heading=h)
+
+    def reset(self) -> None:
+        self._joint.reset()
+        self._aligned.forget()
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return derived_info(info, self.name, StreamKind.ANGLE, HUMERAL_CHANNELS)
+
+    def process(self, block: Block) -> Block:
+        out = self._joint.process(block)
+        self._aligned.note(block)
+        if out.times.shape[0] == 0:
+            return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
+        v = humeral_angles(out.values[0], -out.values[1], self.side)
+        return out_block(out, self.name, v)
+
+
+class GirdleElevation(Processor):
+    """Shoulder-girdle upward rotation and elevation (deg) from trunk and scapula orientations.
+
+    ``upward_rotation``: the rotation of the scapula (acromion) sensor's segment about
+    the trunk's AP axis, positive when its lateral end rises (the ``abduction`` of the
+    scapula relative to the trunk, :class:`~nmre.dsp.JointAngle` with the side's signs).
+    ``elevation``: ``upward_rotation - rhythm x`` the humeral elevation (the newest
+    sample of the humeral stream at or before each scapula sample; NaN before one has
+    arrived): the girdle's rise beyond the normal scapulohumeral rhythm, i.e. the shrug.
+
+    The scapula's rotation combines the clavicle's elevation at the sternoclavicular
+    joint and the scapula's own upward rotation; a single sensor cannot separate them,
+    so the rhythm is a population figure (:data:`RHYTHM`, individual spread of about
+    10 deg at 125 deg of elevation, Dayanidhi et al. 2005): a patient's own rhythm may
+    differ, and the limit on the elevation is a therapist setting.
+
+    Parameters
+    ----------
+    trunk, scapula : str
+        Orientation stream ids.
+    humeral : str
+        The :class:`HumeralElevation` stream of the same side (channel 0: elevation).
+    side : Side or str
+        ``"right"`` or ``"left"``.
+    rhythm : float
+        Upward rotation per degree of humeral elevation (default :data:`RHYTHM`).
+    """
+
+    def __init__(
+        self,
+        trunk: str,
+        scapula: str,
+        humeral: str,
+        *,
+        side: Side | str = Side.RIGHT,
+        rhythm: float = RHYTHM,
+        name: str | None = None,
+        max_lag: float = 0.1,
+    ) -> None:
+        if not (isinstance(rhythm, (int, float)) and math.isfinite(rhythm) and 0.0 <= rhythm < 1.0):
+            raise ConfigError("rhythm: " + expected("a number in [0, 1)", rhythm))
+        self.side = _side(side)
+        self.name = name if name is not None else scapula + ".girdle"
+        self._joint = JointAngle(trunk, scapula, side=self.side, name=self.name, max_lag=max_lag)
+        self.humeral, self.rhythm = humeral, float(rhythm)
+        self.max_lag = float(max_lag)
+        self._aligned = _Aligned(trunk, scapula)
+        self.reset()
+
+    def set_calibration(self, trunk: ArrayLike | None = None, scapula: ArrayLike | None = None) -> None:
+        """As :meth:`HumeralElevation.set_calibration` (headings aligned at the neutral pose)."""
+        h = self._aligned.heading(trunk, scapula)
+        self._joint.set_calibration(proximal=trunk, distal=scapula, heading=h)
+
+    def reset(self) -> None:
+        self._joint.reset()
+        self._aligned.forget()
+        self._elev = math.nan
+        self._elev_t = -math.inf
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        return derived_info(info, self.name, StreamKind.ANGLE, GIRDLE_CHANNELS)
+
+    def process(self, block: Block) -> Block:
+        if block.stream == self.humeral:
+            v = checked_values(block, 2, f"GirdleElevation humeral input {block.stream!r}")
+            ok = np.isfinite(v[0])
+            if np.any(ok):
+                last = int(np.flatnonzero(ok)[-1])
+                self._elev, self._elev_t = float(v[0, last]), float(block.times[last])
+            return Block(self.name, block.times[:0], np.zeros((2, 0)), block.seq, 0, block.arrival)
+        out = self._joint.process(block)
+        self._aligned.note(block)
+        n = out.times.shape[0]
+        if n == 0:
+            return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
+        up = out.values[1]
+        stale = np.abs(out.times - self._elev_t) > max(self.max_lag, 0.0) + 0.2
+        elev = np.where(stale, np.nan, up - self.rhythm * self._elev)
+        return out_block(out, self.name, np.vstack([up, elev]))
+
+
+class AngularSpeed(Processor):
+    """The norm of an IMU's gyroscope after its bias is removed at rest, deg/s (IMU in, one channel out).
+
+    The bias is :class:`~nmre.dsp.GyroBias`'s (the mean gyro over still periods), with
+    the same stillness threshold as the orientation filters of the drills (6 deg/s:
+    :data:`nmre.drills._common.STILL_GYRO`, a worn MEMS gyro's bias alone can reach 2
+    deg/s per axis) held for ``still_time`` seconds.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        still_time: float = 1.0,
+        gyro_threshold: float = math.radians(6.0),
+        name: str | None = None,
+    ) -> None:
+        self._bias = GyroBias(rate, gyro_threshold=gyro_threshold, still_time=still_time)
+        self.name = name
+
+    def reset(self) -> None:
+        self._bias.reset()
+
+    def _out(self, stream: str) -> str:
+        return self.name if self.name is not None else stream + ".speed"
+
+    def output_info(self, info: StreamInfo) -> StreamInfo:
+        if info.n_channels != 6:
+            raise ConfigError(
+                f"angular speed: expected an IMU stream with a gyroscope (6 channels), got {info.id!r} "
+                f"with {info.n_channels}"
+            )
+        return derived_info(info, self._out(info.id), StreamKind.ANGLE, SPEED_CHANNELS)
+
+    def process(self, block: Block) -> Block:
+        if not isinstance(block, Block):
+            raise InputError("AngularSpeed: " + expected("a Block", type(block).__name__))
+        corrected = self._bias.process(block)
+        g = corrected.values[3:6]
+        speed = np.sqrt(np.sum(g * g, axis=0))[None, :] * _DEG
+        return out_block(block, self._out(block.stream), np.ascontiguousarray(speed))
+
+
+#: Points each path is resampled to before it is compared (evenly in time over the rep).
+PATH_POINTS = 50
+
+
+def humerus_direction(elevation_deg: ArrayLike, plane_deg: ArrayLike) -> F64:
+    """Unit vectors (3, n) of the humerus in the trunk frame from elevation and plane (deg), any side.
+
+    ``(sin e cos p, sin e sin p, -cos e)``: the plane's sign is the arm's own (towards its
+    side), so a left and a right arm doing the same pattern give the same path.
+    """
+    e = np.radians(np.asarray(elevation_deg, dtype=np.float64))
+    p = np.radians(np.asarray(plane_deg, dtype=np.float64))
+    return np.vstack([np.sin(e) * np.cos(p), np.sin(e) * np.sin(p), -np.cos(e)])
+
+
+def resample_path(
+    t: ArrayLike, elevation_deg: ArrayLike, plane_deg: ArrayLike, points: int = PATH_POINTS
+) -> F64:
+    """The humerus direction path at ``points`` times evenly spread from the first to the last sample.
+
+    The plane is unwrapped before it is interpolated (a path through +-180 deg stays continuous).
+    """
+    tt = np.asarray(t, dtype=np.float64)
+    e = np.asarray(elevation_deg, dtype=np.float64)
+    p = np.degrees(np.unwrap(np.radians(np.asarray(plane_deg, dtype=np.float64))))
+    if tt.ndim != 1 or tt.shape[0] < 2 or e.shape != tt.shape or p.shape != tt.shape or points < 2:
+        raise InputError(
+            "path: "
+            + expected("1-D times, elevation and plane of one length >= 2", (np.shape(t), np.shape(e)))
+        )
+    grid = np.linspace(tt[0], tt[-1], points)
+    return humerus_direction(np.interp(grid, tt, e), np.interp(grid, tt, p))
+
+
+def path_distance(x: ArrayLike, y: ArrayLike) -> float:
+    """DTW distance between two direction paths (3, n) and (3, m): mean angle (rad) along the best alignment.
+
+    Local cost: the great-circle angle between the two unit vectors; steps (1, 0), (0, 1),
+    (1, 1); the distance is the accumulated cost of the optimal path divided by its number
+    of steps (of two paths of one length: the mean angle between aligned samples).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 3 or b.shape[0] != 3 or a.shape[1] < 1 or b.shape[1] < 1:
+        raise InputError("path_distance: " + expected("two paths of shape (3, n)", (a.shape, b.shape)))
+    cost = np.arccos(np.clip(a.T @ b, -1.0, 1.0))
+    acc, steps = _dtw_steps(np.ascontiguousarray(cost))
+    return float(acc / steps)
+
+
+@kernel
+def _fill(cost: F64, acc: F64, steps: NDArray[np.int64]) -> None:
+    n, m = cost.shape
+    for i in range(n):
+        for j in range(m):
+            if i == 0 and j == 0:
+                acc[0, 0] = cost[0, 0]
+                steps[0, 0] = 1
+                continue
+            best = np.inf
+            nb = 0
+            # ties: the diagonal first, then (i-1, j), then (i, j-1)
+            if i > 0 and j > 0 and acc[i - 1, j - 1] < best:
+                best, nb = acc[i - 1, j - 1], steps[i - 1, j - 1]
+            if i > 0 and acc[i - 1, j] < best:
+                best, nb = acc[i - 1, j], steps[i - 1, j]
+            if j > 0 and acc[i, j - 1] < best:
+                best, nb = acc[i, j - 1], steps[i, j - 1]
+            acc[i, j] = cost[i, j] + best
+            steps[i, j] = nb + 1
+
+
+def _dtw_steps(cost: F64) -> tuple[float, int]:
+    """(accumulated cost, number of cells) of the optimal DTW path through ``cost`` (n, m)."""
+    acc = np.empty(cost.shape)
+    steps = np.zeros(cost.shape, dtype=np.int64)
+    _fill(cost, acc, steps)
+    return float(acc[-1, -1]), int(steps[-1, -1])

@@ -1,0 +1,151 @@
+"""The arm drills (shoulder_scaption, pnf_d2_flexion): side and muscles from the placement, what is missing
+and where it goes, and a short simulated session of each with its errors found and no clean rep flagged."""
+
+from __future__ import annotations
+
+import pytest
+
+from nmre.core import kinds
+from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
+from nmre.drills import build_drill, load_drill, synthetic_kit
+from nmre.errors import ConfigError
+
+
+def left_arm_kit(drill: str) -> list[StreamInfo]:
+    return synthetic_kit(load_drill(drill), sides=("left",))
+
+
+@pytest.mark.parametrize("drill", ["shoulder_scaption", "pnf_d2_flexion"])
+def test_a_left_arm_placement_builds_a_left_arm_drill(drill: str) -> None:
+    kit = left_arm_kit(drill)
+    d = build_drill(drill, kit)
+    assert d.side == "left" and not d.bilateral and not d.skipped
+    # every stream a rule reads is the left arm's (or the trunk's), never a right one
+    raw = {s for r in d.rules for s in (r.gate.streams if r.gate else ())}
+    assert raw and all(".r" not in s for s in raw)
+    used = {s.id for s in kit if any(s.id in (r.gate.streams if r.gate else ()) for r in d.rules)}
+    assert any(s.endswith(".l") for s in used)
+    # infos bind: the drill wires on this kit as the engine would
+    infos = {s.id: s for s in kit}
+    for node in d.nodes:
+        for out in node.bind(dict(infos)):
+            infos[out.id] = out
+    assert any(k.startswith("angle.shoulder.l") for k in infos)
+
+
+def test_scaption_ratio_reads_the_muscles_of_the_placement_whatever_the_channel_order() -> None:
+    spec = load_drill("shoulder_scaption")
+    kit = [s for s in synthetic_kit(spec, sides=("left",)) if s.kind is not StreamKind.EMG]
+    side = Placement(side=Side.LEFT)
+    ch = (
+        Channel("ch1", "mV", Placement(muscle="lt", side=Side.LEFT)),
+        Channel("ch2", "mV", Placement(muscle="sa", side=Side.LEFT)),
+        Channel("ch3", "mV", Placement(muscle="ut", side=Side.LEFT)),
+    )
+    kit.append(StreamInfo("emg.shoulder.l", StreamKind.EMG, ch, 1000.0, side))
+    d = build_drill(spec, kit)
+    ratio = next(r for r in d.rules if r.id == "ut_lt")
+    infos = {s.id: s for s in kit}
+    for node in d.nodes:
+        for out in node.bind(dict(infos)):
+            infos[out.id] = out
+    assert ratio._rows == (2, 0)  # ut is the third channel, lt the first
+
+
+def test_a_drill_that_cannot_run_names_the_missing_sensor_and_where_it_goes() -> None:
+    spec = load_drill("shoulder_scaption")
+    only_trunk = [s for s in synthetic_kit(spec) if s.placement and s.placement.segment == "trunk"]
+    with pytest.raises(ConfigError) as exc:
+        build_drill(spec, only_trunk)
+    msg = str(exc.value)
+    assert "upper arm" in msg and "midway between shoulder and elbow" in msg
+    assert "\n" not in msg
+
+
+def test_optional_sensors_missing_drop_their_rules_with_the_reason() -> None:
+    spec = load_drill("shoulder_scaption")
+    kit = [s for s in synthetic_kit(spec, sides=("right",)) if s.kind is StreamKind.IMU]
+    kit = [s for s in kit if not (s.placement and s.placement.segment == "scapula")]
+    d = build_drill(spec, kit)
+    skipped = {s.rule: s.reason for s in d.skipped}
+    assert set(skipped) == {"shrug", "ut_lt"}
+    assert "scapula" in skipped["shrug"] and "EMG of ut and lt" in skipped["ut_lt"]
+    assert {r.id for r in d.rules} == {"elevation", "trunk_lean", "tempo"}
+
+    pnf = load_drill("pnf_d2_flexion")
+    kit = [s for s in synthetic_kit(pnf, sides=("right",)) if s.placement.segment != "forearm"]
+    d = build_drill(pnf, kit)
+    assert [s.rule for s in d.skipped] == ["smoothness"] and "forearm" in d.skipped[0].reason
+
+
+def _session(drill: str, config, seed: int = 4):
+    from nmre.engine import Engine
+    from nmre.feedback.sinks import MemorySink
+    from nmre.sim import SimSource, simulate
+
+    sim = simulate(config, seed=seed, strap_deg=10.0)
+    d = build_drill(drill, sim.streams)
+    sink = MemorySink()
+    Engine([SimSource(sim, seed=seed)], d.nodes, [sink], schedule=d.make_schedule()).run()
+    flagged: dict[int, set[str]] = {}
+    for e in sink.events:
+        if e.kind.startswith(kinds.RULE) and "ok" in e.payload and not e.payload["ok"]:
+            start = e.payload["start"]
+            tr = next(r for r in sim.truth.reps if r.start - 0.5 <= start <= r.end)
+            flagged.setdefault(tr.index, set()).add(e.payload["error"])
+    return sim, flagged
+
+
+def test_scaption_on_the_simulator_finds_its_errors_and_flags_no_clean_rep() -> None:
+    from nmre.sim import MOVEMENTS
+
+    errors = {1: "insufficient_elevation", 2: "shoulder_shrug", 3: "ut_dominance", 4: "trunk_compensation"}
+    sim, flagged = _session("shoulder_scaption", MOVEMENTS["shoulder_scaption"](reps=6, errors=errors))
+    for i, label in errors.items():
+        assert label in flagged.get(i, set()), (i, label, flagged)
+    clean = [r.index for r in sim.truth.reps if not r.errors]
+    assert clean and not any(flagged.get(i) for i in clean), flagged
+
+
+def test_pnf_on_the_simulator_finds_its_errors_and_flags_no_clean_rep() -> None:
+    from nmre.sim import MOVEMENTS
+
+    errors = {2: "incomplete_range", 3: "off_pattern", 4: {"jerky": -5.5}}  # -5.5: accelerometer past 16 g
+    sim, flagged = _session("pnf_d2_flexion", MOVEMENTS["pnf_d2_flexion"](reps=6, errors=errors))
+    for i, label in ((2, "incomplete_range"), (3, "off_pattern"), (4, "jerky")):
+        assert label in flagged.get(i, set()), (i, label, flagged)
+    clean = [r.index for r in sim.truth.reps if not r.errors]
+    assert clean and not any(flagged.get(i) for i in clean), flagged
+
+
+def test_pnf_template_is_a_calibration_step_recorded_then_reused_by_a_later_session() -> None:
+    from nmre.calibration import Calibration, TemplateCapture
+    from nmre.engine import Engine
+    from nmre.feedback.sinks import MemorySink
+    from nmre.sim import MOVEMENTS, SimSource, simulate
+
+    cfg = MOVEMENTS["pnf_d2_flexion"](reps=3)
+    sim = simulate(cfg, seed=7)
+    d = build_drill("pnf_d2_flexion", sim.streams)
+    caps = [s for s in d.steps if isinstance(s, TemplateCapture)]
+    assert len(caps) == 1 and caps[0].status()[1]  # what it waits for, in words
+    sink = MemorySink()
+    Engine([SimSource(sim, seed=7)], d.nodes, [sink]).run()
+    tpl = d.calibration.templates["pattern"]
+    assert tpl.channels == ["elevation", "plane"] and tpl.array.shape[0] == 2
+    first = sim.truth.reps[0]
+    assert first.start - 0.5 <= tpl.start and tpl.end <= first.end + 0.5  # the first rep is the template
+    pattern = [e for e in sink.events if e.source == "rule.pattern"]
+    assert pattern[0].kind == kinds.REP_UNJUDGED and pattern[0].payload["rep"] == 1
+    assert all(e.payload.get("ok") for e in pattern[1:]) and len(pattern) == 3
+
+    # stored with the session (JSON) and given back: no capture, the first rep is judged
+    record = Calibration.from_dict(d.calibration.to_dict())
+    sim2 = simulate(MOVEMENTS["pnf_d2_flexion"](reps=2, errors={0: "off_pattern"}), seed=7)
+    d2 = build_drill("pnf_d2_flexion", sim2.streams, calibration=record)
+    assert not any(isinstance(s, TemplateCapture) for s in d2.steps)
+    sink2 = MemorySink()
+    Engine([SimSource(sim2, seed=7)], d2.nodes, [sink2]).run()
+    out = [e for e in sink2.events if e.kind == kinds.rule("pattern")]
+    assert [e.payload["rep"] for e in out] == [1, 2]
+    assert out[0].payload["error"] == "off_pattern" and out[1].payload["ok"]

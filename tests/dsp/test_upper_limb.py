@@ -1,0 +1,166 @@
+"""Humero-thoracic elevation, shoulder-girdle elevation and angular speed on constructed orientations.
+
+Oracles are computed here from rotation matrices (scipy), not from the code under test:
+the humerus is the upper arm's -z axis expressed in the trunk frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from nmre.core.model import Block
+from nmre.dsp.upper_limb import AngularSpeed, GirdleElevation, HumeralElevation, humeral_angles
+from nmre.errors import ConfigError
+
+
+def euler(axis: str, deg: np.ndarray | float) -> Rotation:
+    return Rotation.from_euler(axis, np.reshape(np.asarray(deg, dtype=float), (-1, 1)), degrees=True)
+
+
+def quat(r: Rotation) -> np.ndarray:
+    """(w, x, y, z) rows, shape (4, n)."""
+    q = np.atleast_2d(r.as_quat())
+    return np.ascontiguousarray(np.vstack([q[:, 3], q[:, 0], q[:, 1], q[:, 2]]))
+
+
+def arm_rotation(elev_deg: np.ndarray, plane_deg: np.ndarray, side: str = "right") -> Rotation:
+    """Upper arm relative to the trunk: elevation in a plane (azimuth from forward towards the arm's side)."""
+    s = -1.0 if side == "right" else 1.0  # right: lateral is -y
+    return euler("z", s * np.asarray(plane_deg)) * euler("y", -np.asarray(elev_deg))
+
+
+def oracle(trunk: Rotation, arm: Rotation, side: str = "right") -> tuple[np.ndarray, np.ndarray]:
+    rel = trunk.inv() * arm
+    h = -rel.apply([0.0, 0.0, 1.0])
+    h = np.atleast_2d(h)
+    elev = np.degrees(np.arccos(np.clip(-h[:, 2], -1, 1)))
+    lateral = -h[:, 1] if side == "right" else h[:, 1]
+    return elev, np.degrees(np.arctan2(lateral, h[:, 0]))
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_humeral_angles_match_the_humerus_direction(side: str) -> None:
+    rng = np.random.default_rng(3)
+    e = rng.uniform(1, 179, 200)
+    p = rng.uniform(-60, 150, 200)
+    axial = rng.uniform(-80, 80, 200)
+    rel = arm_rotation(e, p, side) * euler("z", axial)
+    a, b, _ = (rel.as_euler("YXZ", degrees=True)).T  # intrinsic Y-X'-Z''
+    got = humeral_angles(a, b, side)
+    want_e, want_p = oracle(Rotation.identity(200), rel, side)
+    assert np.allclose(got[0], want_e, atol=1e-9)
+    assert np.allclose(got[0], e, atol=1e-9)  # axial rotation does not change elevation
+    assert np.allclose(np.radians(got[1] - want_p) % (2 * math.pi) % (2 * math.pi - 1e-9), 0, atol=1e-7)
+
+
+def _stream(proc, trunk: Rotation, arm: Rotation, t: np.ndarray, size: int = 7) -> np.ndarray:
+    qt, qa = quat(trunk), quat(arm)
+    out = []
+    for i in range(0, t.shape[0], size):
+        sl = slice(i, i + size)
+        proc.process(Block("orient.trunk", t[sl].copy(), np.ascontiguousarray(qt[:, sl])))
+        out.append(proc.process(Block("orient.arm", t[sl].copy(), np.ascontiguousarray(qa[:, sl]))).values)
+    return np.concatenate(out, axis=1)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_streaming_elevation_with_a_tilted_trunk(side: str) -> None:
+    t = np.arange(300) / 100.0
+    e = 140.0 * 0.5 * (1 - np.cos(np.pi * t / 3.0))
+    p = np.full_like(t, 35.0)
+    trunk = Rotation.from_euler("xy", np.column_stack([12 * np.sin(t), 5 * np.cos(t)]), degrees=True)
+    arm = trunk * arm_rotation(e, p, side)
+    proc = HumeralElevation("orient.trunk", "orient.arm", side=side)
+    got = _stream(proc, trunk, arm, t)
+    want_e, want_p = oracle(trunk, arm, side)
+    assert np.allclose(got[0], want_e, atol=1e-6)
+    assert np.allclose(got[0], e, atol=1e-6)
+    big = e > 5
+    assert np.allclose(got[1][big], want_p[big], atol=1e-5)
+    assert np.allclose(got[1][big], 35.0, atol=1e-5)
+
+
+def test_heading_alignment_at_calibration_removes_a_filter_heading_offset() -> None:
+    """Two 6-axis filters with different headings: wrong elevation once the trunk leans, right after calibration."""
+    t = np.arange(400) / 100.0
+    lean = np.where(t < 1.0, 0.0, 15.0)
+    e = np.where(t < 1.0, 0.0, 140.0)
+    true_trunk = euler("x", -lean)
+    # anatomical neutral (no axial rotation at rest): elevation in the 40 deg plane
+    true_arm = true_trunk * arm_rotation(e, np.full_like(t, 40.0)) * euler("z", 40.0)
+    offset = euler("z", 50.0)  # the arm filter's world is turned 50 deg
+    seen_arm = offset * true_arm
+    late = t >= 1.0
+
+    plain = HumeralElevation("orient.trunk", "orient.arm")
+    got_plain = _stream(plain, true_trunk, seen_arm, t)
+    assert np.max(np.abs(got_plain[0][late] - 140.0)) > 3.0  # the offset shows once the trunk leans
+
+    aligned = HumeralElevation("orient.trunk", "orient.arm")
+    _stream(aligned, true_trunk[:100], seen_arm[:100], t[:100])  # the neutral pose
+    aligned.set_calibration(None, None)
+    got = _stream(aligned, true_trunk[100:], seen_arm[100:], t[100:])
+    assert np.allclose(got[0], 140.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_girdle_elevation_is_upward_rotation_beyond_the_rhythm(side: str) -> None:
+    t = np.arange(200) / 100.0
+    e = 120.0 * t / 2.0
+    clav = 0.08 * e + 10.0 * t / 2.0  # a shrug growing to 10 deg
+    up = clav + 0.3 * e
+    trunk = euler("y", 3 * np.sin(t))
+    sign = -1.0 if side == "right" else 1.0  # the lateral end rises: about -x on the right, +x on the left
+    scap = trunk * euler("x", sign * up)
+    proc = GirdleElevation("orient.trunk", "orient.scap", "angle.hum", side=side, rhythm=0.3)
+    out = []
+    qt, qs = quat(trunk), quat(scap)
+    for i in range(0, 200, 10):
+        sl = slice(i, i + 10)
+        hum = np.vstack([e[sl], np.zeros(10)])
+        proc.process(Block("angle.hum", t[sl].copy(), hum))
+        proc.process(Block("orient.trunk", t[sl].copy(), np.ascontiguousarray(qt[:, sl])))
+        out.append(proc.process(Block("orient.scap", t[sl].copy(), np.ascontiguousarray(qs[:, sl]))).values)
+    got = np.concatenate(out, axis=1)
+    assert np.allclose(got[0], up, atol=1e-6)
+    # the humeral sample used is the newest of its block (zero-order hold): compare with it
+    held = np.repeat(e[9::10], 10)
+    assert np.allclose(got[1], up - 0.3 * held, atol=1e-6)
+    assert abs(got[1][-1] - clav[-1]) < 1e-6
+
+
+def test_girdle_elevation_is_nan_before_any_humeral_sample_and_rejects_bad_rhythm() -> None:
+    proc = GirdleElevation("orient.trunk", "orient.scap", "angle.hum")
+    q = quat(Rotation.identity(3))
+    t = np.arange(3) / 100.0
+    proc.process(Block("orient.trunk", t, q))
+    out = proc.process(Block("orient.scap", t.copy(), q.copy()))
+    assert np.allclose(out.values[0], 0.0) and np.all(np.isnan(out.values[1]))
+    with pytest.raises(ConfigError, match="rhythm"):
+        GirdleElevation("a", "b", "c", rhythm=1.5)
+
+
+def test_angular_speed_removes_the_rest_bias() -> None:
+    rate = 100.0
+    t = np.arange(600) / rate
+    bias = np.radians([1.5, -1.0, 0.8])
+    w = np.zeros((3, 600))
+    moving = t >= 3.0
+    w[1, moving] = np.radians(90.0)  # 90 deg/s about y after 3 s
+    gyro = w + bias[:, None]
+    acc = np.tile([[0.0], [0.0], [9.80665]], (1, 600))
+    proc = AngularSpeed(rate, still_time=1.0)
+    out = np.concatenate(
+        [
+            proc.process(Block("imu.forearm.r", t[i : i + 20], np.vstack([acc, gyro])[:, i : i + 20])).values
+            for i in range(0, 600, 20)
+        ],
+        axis=1,
+    )[0]
+    assert np.allclose(out[moving], 90.0, atol=0.05)
+    raw = np.degrees(np.linalg.norm(gyro[:, moving], axis=0))
+    assert np.all(np.abs(raw - 90.0) > 0.3)  # without the bias removal it would be off

@@ -1,0 +1,87 @@
+"""Fast paths of reading and recording give what their first versions gave: the same bits, the same text."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from nmre.sessions import _xdf_kernels as kern
+
+
+def _chunks(rng, n_chunks, n_channels, itemsize):
+    """Bytes of ``n_chunks`` sample runs (random payload bytes, NaNs included; stamped or deduced times)."""
+    buf = bytearray(b"pad")
+    starts, counts = [], []
+    for _ in range(n_chunks):
+        n = int(rng.integers(1, 40))
+        starts.append(len(buf))
+        counts.append(n)
+        for _ in range(n):
+            if rng.random() < 0.3:
+                buf += b"\x00"
+            else:
+                buf += b"\x08" + struct.pack("<d", float(rng.normal(100, 10)))
+            buf += rng.integers(0, 256, n_channels * itemsize, dtype=np.uint8).tobytes()
+        buf += b"junk"
+    return np.frombuffer(bytes(buf), dtype=np.uint8), np.array(starts), np.array(counts)
+
+
+@pytest.mark.parametrize("itemsize", [8, 4])
+@pytest.mark.parametrize("n_channels", [1, 3, 8])
+def test_fast_decoders_match_the_byte_by_byte_decoder(itemsize, n_channels):
+    rng = np.random.default_rng(itemsize * 10 + n_channels)
+    buf, starts, counts = _chunks(rng, 12, n_channels, itemsize)
+    total = int(counts.sum())
+    t_ref = np.empty(total)
+    ref = np.empty((n_channels, total * itemsize), dtype=np.uint8)
+    got_n = kern.decode_samples(buf, starts, counts, n_channels, itemsize, 0.002, 7.0, t_ref, ref)
+    t = np.empty(total)
+    out = np.empty((n_channels, total), dtype=np.uint64 if itemsize == 8 else np.uint32)
+    fast = kern.decode_samples8 if itemsize == 8 else kern.decode_samples4
+    assert fast(buf, starts, counts, 0.002, 7.0, t, out) == got_n == total
+    assert t.tobytes() == t_ref.tobytes()
+    assert out.tobytes() == ref.view(out.dtype).tobytes()
+
+
+def _old_feedback_text(st):  # the recorder's first version of a feedback row (its reference)
+    from nmre.sessions.recorder import _dumps
+
+    body = {
+        "signals": {
+            k: {"value": s.value, "unit": s.unit, "lo": s.lo, "hi": s.hi} for k, s in st.signals.items()
+        },
+        "cues": [
+            {"time": c.time, "rule": c.rule, "message": c.message, "tone": c.tone} for c in st.cues[-1:]
+        ],
+    }
+    return _dumps(body), _dumps({"time": st.time, **body})
+
+
+def test_feedback_rows_are_the_text_the_generic_json_gave():
+    import math
+
+    from nmre.core.model import Cue, FeedbackState, SignalState
+    from nmre.sessions.recorder import _leaf, feedback_json
+
+    rng = np.random.default_rng(3)
+    vals = [1.5, -0.0, math.nan, math.inf, np.float64(2.25), np.float32(0.1), 7, None, 1e-300]
+    for k in range(200):
+        sig = {
+            f"s{j}": SignalState(
+                f"s{j}", vals[rng.integers(len(vals))], "deg", vals[rng.integers(len(vals))], None
+            )
+            for j in range(int(rng.integers(0, 4)))
+        }
+        cues = tuple(
+            Cue(float(k), "rule.x", 'Knee \u00fcber "toes"', "correct")
+            for _ in range(int(rng.integers(0, 3)))
+        )
+        st = FeedbackState(time=float(rng.normal()) if k % 7 else math.nan, signals=sig, cues=cues)
+        text, stamped = _old_feedback_text(st)
+        got = feedback_json(st)
+        assert got == text
+        import json
+
+        assert got[:-1] + ',"time":' + json.dumps(_leaf(st.time)) + "}" == stamped
