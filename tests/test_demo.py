@@ -139,7 +139,7 @@ def test_realtime_paces_to_wall_time():
         (["demo", "--exercise", "stance", "--seconds", "9000"], "at most 7200 s"),
         (["demo", "--set", "squat_depth.bogus=3"], "squat_depth.bogus"),
         (["demo", "--exercise", "stance", "--seconds", "1"], "StanceConfig.duration"),
-        (["demo", "--events", "/nonexistent-dir/events.jsonl"], "--events: expected a writable file path"),
+        (["demo", "--events", "/nonexistent-dir/events.jsonl"], "--events: expected an existing folder"),
         (["dance"], "invalid choice: 'dance'"),
         ([], "required: COMMAND"),
     ],
