@@ -161,6 +161,15 @@ def test_engine_runs_a_rule_end_to_end_and_releases_cues():
     assert all(e.detected_at >= e.time for e in sink.events)
     assert stats.blocks == len(angle_source()[1]) and stats.samples == 1000
     assert stats.detection.n == len(sink.events) and stats.transport.max == pytest.approx(0.02)
+    # detection latency: every event here is decided on the block that holds the sample it names, so its
+    # latency is that block's arrival minus the sample's time (the source's own figures: a wrong sign or a
+    # clamp to 0 fails)
+    _, source_blocks = angle_source()
+    oracle = [next(b.arrival for b in source_blocks if e.time in b.times) - e.time for e in sink.events]
+    assert min(oracle) >= 0.02  # the transport latency at least
+    assert stats.detection.total == pytest.approx(sum(oracle))
+    assert stats.detection.max == pytest.approx(max(oracle))
+    assert stats.detection.percentile(50) >= 0.02
     # derived stream emitted and recorded
     x2 = [b for b in sink.blocks if b.stream == "angle.x2"]
     assert np.concatenate([b.values[0] for b in x2]).max() == pytest.approx(2 * 95.0, rel=1e-3)

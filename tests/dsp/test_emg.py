@@ -308,12 +308,22 @@ def test_onsets_match_naive_reference(seed: int) -> None:
     for ch in range(2):
         for start in rng.integers(0, n - 200, 6):
             c[ch, start : start + rng.integers(5, 150)] += rng.uniform(2, 6)
-    det = OnsetDetector(2, FS, k_on=3.0, k_off=1.5, t_on=0.01, t_off=0.02, max_gap=0.003, baseline=(0.5, 0.5))
+    mu, sigma, k_on, k_off = 0.5, 0.5, 3.0, 1.5
+    det = OnsetDetector(
+        2, FS, k_on=k_on, k_off=k_off, t_on=0.01, t_off=0.02, max_gap=0.003, baseline=(mu, sigma)
+    )
     act = det.process(_block(c)).values
     events = det.pop_events()
-    on, off = det.thresholds
+    # the oracle's thresholds come from the baseline and the multipliers (Hodges & Bui: mu + k * sigma),
+    # never from the detector under test: a detector that ignored k_off (no hysteresis) must fail here
+    on, off = mu + k_on * sigma, mu + k_off * sigma
+    assert on == 2.0 and off == 1.25
+    np.testing.assert_array_equal(det.thresholds[0], [on, on])  # the 3 s stayed inside the baseline in use
+    np.testing.assert_array_equal(det.thresholds[1], [off, off])
+    hysteresis_matters = False
     for ch in range(2):
-        ref = naive_onsets(c[ch], on[ch], off[ch], 10, 20, 3)
+        ref = naive_onsets(c[ch], on, off, 10, 20, 3)
+        hysteresis_matters |= naive_onsets(c[ch], on, on, 10, 20, 3) != ref
         got = [
             (e.kind.split(".")[1], round(e.time * FS), round(e.detected_at * FS))
             for e in events
@@ -325,6 +335,7 @@ def test_onsets_match_naive_reference(seed: int) -> None:
         for kind, _, k in ref:
             state[k:] = 1.0 if kind == "onset" else 0.0
         assert np.array_equal(act[ch], state)
+    assert hysteresis_matters  # the signal tells a single threshold from two
 
 
 def test_onsets_on_synthetic_bursts_with_known_times() -> None:

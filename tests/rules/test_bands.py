@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import tomllib
 
 import numpy as np
 import pytest
 from rulekit import angle_info, blocks, drive, in_order, rep_events
 
 from nmre.core import kinds
+from nmre.drills import build_drill, load_drill, synthetic_kit
 from nmre.errors import ConfigError
 from nmre.rules import BandRule, Episodes, LimitRule, Messages, SymmetryRule, TempoRule
 
@@ -72,6 +74,26 @@ def test_a_value_exactly_at_either_edge_of_the_band_is_on_target():
     rule = band(lo=peaks[0], hi=peaks[1])  # the band's edges are exactly the first two peaks
     out = run_reps(rule, t, x, spans)
     assert [o.payload["ok"] for o in out] == [True, True, False]
+
+
+def test_the_squat_drills_depth_band_is_closed_as_its_file_format_states():
+    """docs/drills.md: a band is "inside [lo, hi]", both edges on target, as the squat drill's file sets them.
+
+    The edges are read from the drill file (not from the rule under test) and the reps peak exactly at
+    them, and a hair beyond: lo and hi are good; lo - 1e-9 is below and hi + 1e-9 above."""
+    spec = load_drill("squat")
+    with open(spec.path, "rb") as f:  # the file itself, read here: not the loader's or the rule's view of it
+        rs = next(r for r in tomllib.load(f)["rules"] if r["id"] == "squat_depth")
+    lo, hi = float(rs["lo"]), float(rs["hi"])
+    drill = build_drill(spec, synthetic_kit(spec), quality=False)
+    rule = next(r for r in drill.rules if r.name == "rule.squat_depth")
+    rule.gate = None  # its wait for the neutral-pose calibration is tested in tests/drills, not here
+    t, x, spans = reps_signal([lo, hi, lo - 1e-9, hi + 1e-9])
+    assert [float(x[(t >= s) & (t <= e)].max()) for s, e, _ in spans] == [lo, hi, lo - 1e-9, hi + 1e-9]
+    evs = [e for k, (s, e, p) in enumerate(spans, 1) for e in rep_events(k, s, e, p, rule.episodes.source)]
+    out = drive(rule, [angle_info(rule.stream)], in_order(blocks(rule.stream, t, x), evs))
+    assert [o.payload["ok"] for o in out] == [True, True, False, False]
+    assert [o.payload["error"] for o in out] == [None, None, "shallow_squat", "too_deep"]
 
 
 @pytest.mark.parametrize("stat", ["max", "min", "mean", "range", "max_abs", "rise", "drop"])

@@ -201,6 +201,80 @@ def test_sway_envelope_is_a_factor_of_the_patients_baseline_inclusive_at_its_edg
     ]  # absolute envelope, no baseline
 
 
+@pytest.mark.parametrize("n_base", [1, 2, 3])
+def test_sway_baseline_is_the_mean_of_exactly_the_first_baseline_windows(n_base):
+    """Distinct window values, so a baseline one window longer or shorter, or not their mean, is seen."""
+    rms = [0.04, 0.05, 0.07, 0.06, 0.09, 0.11, 0.08, 0.05]
+    factor, floor = 1.6, 0.03
+    out = drive(
+        sway_rule(baseline_windows=n_base, factor=factor, floor=floor),
+        [],
+        [sway_window(k, 5.0 * (k + 1), r) for k, r in enumerate(rms)],
+    )
+    base_oracle = sum(rms[:n_base]) / n_base
+    limit_oracle = max(floor, factor * base_oracle)
+    base = [o for o in out if o.kind == kinds.BALANCE_BASELINE]
+    assert len(base) == 1 and base[0].time == 5.0 * n_base  # announced when the last baseline window ends
+    assert base[0].payload["baseline"] == pytest.approx(base_oracle, rel=1e-12)
+    assert base[0].payload["limit"] == pytest.approx(limit_oracle, rel=1e-12)
+    assert base[0].payload["windows"] == n_base
+    verdicts = [o for o in out if o.kind == "rule.sway"]
+    assert [o.payload["window"] for o in verdicts] == list(range(n_base + 1, len(rms) + 1))
+    assert [o.payload["ok"] for o in verdicts] == [r <= limit_oracle for r in rms[n_base:]]
+    assert not all(o.payload["ok"] for o in verdicts) and any(o.payload["ok"] for o in verdicts)
+
+
+def test_the_stance_drills_baseline_is_the_first_10_s_their_files_state():
+    """quiet_stance: "the patient's own baseline in this condition, the first 10 s of the trial".
+
+    The window length is read from the drill file itself; the baseline must be the mean of the windows
+    that end within the first 10 s, and the window after them the first one judged."""
+    import tomllib
+
+    from nmre.drills import build_drill, load_drill, synthetic_kit
+
+    spec = load_drill("quiet_stance")
+    with open(spec.path, "rb") as f:
+        doc = tomllib.load(f)
+    rs = next(r for r in doc["rules"] if r["id"] == "sway")
+    assert "the first 10 s of the trial" in rs["source"]
+    window = float(doc["signals"]["sway"]["window"])
+    drill = build_drill(spec, synthetic_kit(spec), quality=False)
+    rule = next(r for r in drill.rules if r.name == "rule.sway")
+    rule.gate = None  # calibration waits are tested in tests/drills
+    rms = [0.030, 0.050, 0.045, 0.066, 0.070, 0.060]
+    ends = [window * (k + 1) for k in range(len(rms))]
+    out = drive(
+        rule,
+        [],
+        [
+            sway_window(k, e, r, window, rule.windows_from)
+            for k, (e, r) in enumerate(zip(ends, rms, strict=True))
+        ],
+    )
+    first = [r for e, r in zip(ends, rms, strict=True) if e <= 10.0 + 1e-9]
+    assert len(first) == 2
+    base = [o for o in out if o.kind == kinds.BALANCE_BASELINE]
+    assert len(base) == 1 and base[0].payload["baseline"] == pytest.approx(sum(first) / len(first), rel=1e-12)
+    assert base[0].time == pytest.approx(10.0)
+    judged = [o for o in out if o.kind == "rule.sway"]
+    assert judged[0].payload["start"] == pytest.approx(10.0) and len(judged) == len(rms) - len(first)
+
+
+def test_sway_rules_default_baseline_length_is_the_file_formats():
+    """The Python default and the drill-file default agree (2 windows), so a drill without the field and
+    code that builds the rule by hand get the same baseline."""
+    import inspect
+
+    default = inspect.signature(SwayRule.__init__).parameters["baseline_windows"].default
+    assert default == SwayRule.PARAMS["baseline_windows"].default == 2
+    rms = [0.04, 0.06, 0.2]
+    args = dict(windows_from="sway.pelvis", factor=1.6, quantity="sway_rms", unit="m/s^2", error_above="x")
+    out = drive(SwayRule("sway", **args), [], [sway_window(k, 5.0 * (k + 1), r) for k, r in enumerate(rms)])
+    base = [o for o in out if o.kind == kinds.BALANCE_BASELINE]
+    assert base[0].payload["baseline"] == pytest.approx(0.05) and base[0].payload["windows"] == 2
+
+
 def test_windows_after_a_loss_of_balance_are_not_judged_while_the_patient_resettles():
     touchdown = Event(
         21.0, kinds.RULE_LOSS_OF_BALANCE, "rule.loss_of_balance", {"ok": False, "error": "loss_of_balance"}
