@@ -12,23 +12,12 @@ import math
 from typing import NoReturn
 
 __all__ = [
-    "MAX_REPS",
-    "MAX_SECONDS",
     "Parser",
     "integer",
     "non_negative_seconds",
     "positive_int",
     "positive_seconds",
-    "session_reps",
-    "session_seconds",
 ]
-
-#: Ceilings of a simulated session. Longer than any clinic session (a set is tens of reps, a
-#: balance trial minutes), and no longer than what ``make bench`` (benchmarks/bench_memory.py) shows
-#: runs at flat memory: a 1-hour session's peak within 10 % of a 1-minute one's. 1000 squat reps
-#: are about 70 minutes of the simulator's squats.
-MAX_REPS = 1000
-MAX_SECONDS = 7200.0
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,28 +54,6 @@ def positive_seconds(text: str) -> float:
         v = math.nan
     if not (0 < v < math.inf):
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return v
-
-
-def session_reps(text: str) -> int:
-    """Reps of a simulated session: 1 .. :data:`MAX_REPS`."""
-    v = positive_int(text)
-    if v > MAX_REPS:
-        raise argparse.ArgumentTypeError(
-            f"expected at most {MAX_REPS} reps (about 70 min of squats; longer sessions are not measured to "
-            f"run at flat memory), got {text!r}"
-        )
-    return v
-
-
-def session_seconds(text: str) -> float:
-    """Seconds of a simulated session: > 0 and at most :data:`MAX_SECONDS`."""
-    v = positive_seconds(text)
-    if v > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"expected at most {MAX_SECONDS:.0f} s (2 h: longer than any clinic session; longer sessions are "
-            f"not measured to run at flat memory), got {text!r}"
-        )
     return v
 
 
