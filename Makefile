@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nmre-installed
 
-.PHONY: demo test bench eval lint setup clean
+.PHONY: demo test bench eval lint setup clean mutation
 
 $(STAMP): pyproject.toml scripts/setup-system.sh
 	PYTHON=$(PYTHON) bash scripts/setup-system.sh
@@ -29,6 +29,10 @@ bench: $(STAMP)
 # which the quick suite in `make test` holds (a figure that falls below a target it met fails the tests)
 eval: $(STAMP)
 	$(VENV)/bin/nmre eval --results eval/results.json
+
+# mutation spot-check of rules/ and dsp/ (docs/testing.md): about 10 min on one core, not in `make test`
+mutation: $(STAMP)
+	nice $(PY) scripts/mutation_check.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -494,6 +494,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
     from nmre.dsp import _imu_kernels as IK
     from nmre.dsp._filter_checks import as_signal
     from nmre.dsp._imu_common import checked_values
+    from nmre.dsp._protect import first_bad
     from nmre.dsp.joints import _joint_zoh
 
     kit = kit_sim(reps=1, seed=7)
@@ -538,9 +539,16 @@ def breakdown(number: int = 20000) -> dict[str, float]:
         )
     )
     r["  as_signal (input check)"] = us(lambda: as_signal(emg_b.values, 8, "x"))
+    # nmre.dsp._protect: the screen every public processor's process() runs first (issue 8.2)
+    unscreened = type(e).process.__wrapped__  # type: ignore[attr-defined]
+    r["  EmgChain.process without its _protect screen"] = us(lambda: unscreened(e, emg_b))
+    lim8 = np.full(8, 10.0)
+    r["  _protect first_bad kernel alone (8x16)"] = us(lambda: first_bad(emg_b.values, lim8))
     r["BiasCorrectedOrientation.process (6x2)"] = us(lambda: pipe.process(imu_b))
     r["  GyroBias.process"] = us(lambda: gb.process(imu_b))
     r["  Madgwick.process"] = us(lambda: mw.process(imu_b))
+    mw_unscreened = type(mw).process.__wrapped__  # type: ignore[attr-defined]
+    r["  Madgwick.process without its _protect screen"] = us(lambda: mw_unscreened(mw, imu_b))
     r["  gyro_bias kernel alone"] = us(
         lambda: IK.gyro_bias(
             imu_b.values, gb.gyro_threshold, gb.acc_threshold, gb.gravity, gb._min_run, gb.state, out6

@@ -236,3 +236,32 @@ def test_symmetry_index_of_the_two_sides_peaks():
     assert [o.payload["ok"] for o in out] == [True, False]
     assert out[1].payload["left"] == pytest.approx(pl[1], abs=1e-3)
     assert math.isclose(oracle[0], 5.714, abs_tol=1e-3)
+
+
+def test_symmetry_index_of_negative_statistics_uses_the_sizes_of_both_sides():
+    """|L - R| / ((|L| + |R|) / 2): for signals below zero (a minimum, e.g. knee extension past 0) the
+    mean of the sizes, not of the signed values, is the denominator."""
+    left, right = angle_info("angle.knee.l"), angle_info("angle.knee.r")
+    rule = SymmetryRule(
+        "knee_symmetry",
+        left=("angle.knee.l", "flexion"),
+        right=("angle.knee.r", "flexion"),
+        stat="min",
+        quantity="symmetry_index",
+        unit="%",
+        episodes=Episodes.reps(),
+        hi=30.0,
+        error_above="asymmetry",
+    )
+    t, xl, spans = reps_signal([-20.0])
+    _, xr, _ = reps_signal([-30.0])
+    items = in_order(
+        blocks("angle.knee.l", t, xl) + blocks("angle.knee.r", t, xr),
+        [e for k, (s, e, p) in enumerate(spans, 1) for e in rep_events(k, s, e, p)],
+    )
+    out = drive(rule, [left, right], items)
+    s, e, _ = spans[0]
+    lv, rv = float(xl[(t >= s) & (t <= e)].min()), float(xr[(t >= s) & (t <= e)].min())
+    assert (lv, rv) == (-20.0, -30.0)
+    oracle = abs(lv - rv) / ((abs(lv) + abs(rv)) / 2) * 100  # 40 %
+    assert out[0].payload["value"] == pytest.approx(oracle) and out[0].payload["ok"] is False

@@ -62,6 +62,7 @@ def test_onset_order_takes_the_last_onset_before_the_peak_within_the_lookback():
     events = [
         onset(0.20, "vl"),  # more than 1 s before the start: too old
         onset(0.50, "vmo"),
+        onset(0.90, "vmo"), onset(1.00, "vl"),  # inside the lookback, but earlier ones (their lag: -100 ms)
         onset(2.05, "vl"), onset(2.06, "vmo"),  # the last before the peak (2.5)
         onset(2.60, "vl"),  # after the peak: not this rep's
         *rep_events(1, 1.6, 4.0, 2.5),

@@ -94,6 +94,20 @@ def test_hold_above_a_threshold_with_hysteresis_and_minimum_durations():
         hold_rule(signal_unit="rad").bind({KNEE: angle_info()})
 
 
+@pytest.mark.parametrize("n", [19, 20, 21])
+def test_a_hold_exactly_min_on_long_counts_and_one_sample_shorter_does_not(n):
+    """min_on 0.2 s at 100 Hz is 20 samples: a run of 20 counts (held 0.2 s), a run of 19 does not."""
+    t = np.arange(300) / RATE
+    x = np.zeros(t.size)
+    x[100 : 100 + n] = 50.0
+    rule = hold_rule(mode="above", on=20.0, off=10.0, lo=0.1, min_on=0.2, min_off=0.2)
+    out = drive(rule, [angle_info()], in_order(blocks(KNEE, t, x), rep_events(1, 0.0, 2.99)))
+    run = longest_run(t, x > 20.0)
+    oracle = run if run >= 0.2 - 1e-9 else 0.0
+    assert out[0].payload["value"] == pytest.approx(oracle, abs=1e-9)
+    assert out[0].payload["ok"] is (n >= 20)
+
+
 def test_smoothness_reproduces_the_sparc_golden_value_and_flags_a_jerky_rep():
     # the reference doctest of Balasubramanian et al. 2015: speed exp(-5 t^2) on t in [-1, 1) at 100 Hz
     tt = np.arange(-1, 1, 0.01)
@@ -224,6 +238,27 @@ def test_sway_baseline_is_the_mean_of_exactly_the_first_baseline_windows(n_base)
     assert not all(o.payload["ok"] for o in verdicts) and any(o.payload["ok"] for o in verdicts)
 
 
+def test_a_very_still_baseline_is_raised_to_the_floor():
+    """envelope = max(floor, factor x baseline): a baseline inside the sensor's noise never makes an
+    envelope below the floor."""
+    rms = [0.010, 0.012, 0.025, 0.031]
+    factor, floor = 1.6, 0.03
+    out = drive(
+        sway_rule(factor=factor, floor=floor),
+        [],
+        [sway_window(k, 5.0 * (k + 1), r) for k, r in enumerate(rms)],
+    )
+    limit = max(floor, factor * (rms[0] + rms[1]) / 2)
+    assert factor * (rms[0] + rms[1]) / 2 < floor and limit == floor
+    base = next(o for o in out if o.kind == kinds.BALANCE_BASELINE)
+    assert base.payload["limit"] == floor
+    assert (
+        [o.payload["ok"] for o in out if o.kind == "rule.sway"]
+        == [r <= limit for r in rms[2:]]
+        == [True, False]
+    )
+
+
 def test_the_stance_drills_baseline_is_the_first_10_s_their_files_state():
     """quiet_stance: "the patient's own baseline in this condition, the first 10 s of the trial".
 
@@ -317,6 +352,24 @@ def test_a_touchdown_shock_is_a_safety_outcome_once_per_refractory_and_a_corrupt
     assert [(o.time, o.payload["safety"], o.payload["error"]) for o in out] == [
         (4.0, True, "loss_of_balance")
     ]
+    assert out[0].payload["value"] == pytest.approx(3.5)
+
+
+def test_a_shock_is_the_size_of_the_deviation_from_gravity_either_way():
+    """| |acc| - g | > hi: a drop of the magnitude below g (the unloading before an impact) counts as
+    well as a rise above it."""
+    t = np.arange(1000) / RATE
+    acc = np.zeros((6, t.size))
+    acc[2] = 9.80665
+    acc[2, 200] -= 3.5  # |acc| 3.5 below g
+    acc[2, 600] -= 2.9  # 2.9 below: inside the limit
+    rule = BalanceLossRule(
+        "loss_of_balance", stream="imu.pelvis", quantity="loss_of_balance", unit="m/s^2", hi=3.0,
+        error_above="loss_of_balance",
+    )  # fmt: skip
+    out = drive(rule, [imu_info()], blocks("imu.pelvis", t, acc))
+    dev = np.abs(np.linalg.norm(acc[:3], axis=0) - 9.80665)
+    assert [o.time for o in out] == [float(t[i]) for i in np.flatnonzero(dev > 3.0)] == [2.0]
     assert out[0].payload["value"] == pytest.approx(3.5)
 
 

@@ -168,3 +168,32 @@ def test_a_lean_that_begins_before_anyone_could_react_is_not_judged_for_timing()
     ]
     exc = run(rule("max_excursion", lo=80.0), t, x, target_events(1, 0.0, 6.0))
     assert exc[0].payload["value"] == pytest.approx(90.0, abs=0.5)  # how far the patient leaned still counts
+
+
+@pytest.mark.parametrize(("stat", "edge"), [("max", 5.0), ("min", 3.0)])
+def test_a_late_unit_includes_the_samples_at_its_start_and_its_end(stat, edge):
+    """The unit is [start, end], both ends in: the extreme sits exactly on one of them (binary-exact times)."""
+    t = np.arange(1000) / RATE
+    x = np.where(t <= 5.0, 10.0 * t, 0.0) if stat == "max" else np.where(t >= 3.0, 10.0 * t, 100.0)
+    info = angle_info("angle.trunk", ("inclination", "sagittal", "frontal"), RATE)
+    r = LimitRule(
+        "trunk", stream="angle.trunk", channel="sagittal", quantity="trunk_flexion_peak", unit="deg",
+        hi=1000.0, stat=stat, episodes=Episodes.transitions(),
+    )  # fmt: skip
+    rows = np.vstack([x, x, np.zeros_like(x)])
+    start = Event(3.0, kinds.TRANSITION_START, "transitions", {"transition": 1})
+    end = Event(5.0, kinds.TRANSITION_END, "transitions", {"transition": 1, "start": 3.0, "end": 5.0})
+    items = [
+        *blocks("angle.trunk", t[:700], rows[:, :700]),
+        start,
+        end,
+        *blocks("angle.trunk", t[700:], rows[:, 700:]),
+    ]
+    out = [e for e in drive(r, [info], items) if e.kind == r.kind]
+    inside = (t >= 3.0) & (t <= 5.0)
+    want = float(x[inside].max() if stat == "max" else x[inside].min())
+    assert (
+        want == 10.0 * edge
+        and t[inside][np.argmax(x[inside]) if stat == "max" else np.argmin(x[inside])] == edge
+    )
+    assert out[0].payload["value"] == want
