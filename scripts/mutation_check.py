@@ -183,6 +183,30 @@ MUTATIONS: tuple[Mutation, ...] = (
         "hold runs: minimum on-duration one sample too long",
         RULES_TESTS,
     ),
+    M(
+        "R17",
+        "rules/emg.py",
+        "return self.num / self.den if self.n and self.den > 0 else math.nan",
+        "return self.den / self.num if self.n and self.den > 0 else math.nan",
+        "envelope ratio: numerator and denominator swapped",
+        RULES_TESTS,
+    ),
+    M(
+        "R18",
+        "rules/movement.py",
+        "thr = ext + self.near if below else ext - self.near",
+        "thr = ext - self.near if below else ext + self.near",
+        "hold near the extreme: the band on the wrong side of the extreme",
+        RULES_TESTS,
+    ),
+    M(
+        "R19",
+        "rules/movement.py",
+        "ok = np.isfinite(x[0]) & (t >= episode.start) & (t <= episode.end)",
+        "ok = np.isfinite(x[0]) & (t >= episode.start) & (t < episode.end)",
+        "buffered rules: the unit's last sample left out (off by one)",
+        RULES_TESTS,
+    ),
     # -- dsp --------------------------------------------------------------------------------------
     M(
         "D1",
@@ -312,6 +336,38 @@ MUTATIONS: tuple[Mutation, ...] = (
         "input check fast path: abs dropped",
         ("tests/dsp/test_poison.py",),
     ),
+    M(
+        "D17",
+        "dsp/_filter_guard_kernel.py",
+        "if abs(v) >= fs:",
+        "if v >= fs:",
+        "EMG guard: abs dropped (negative saturation passes)",
+        ("tests/dsp/test_guard.py",),
+    ),
+    M(
+        "D18",
+        "dsp/_filter_guard_kernel.py",
+        "elif stuck_n > 0 and run >= stuck_n:",
+        "elif stuck_n > 0 and run > stuck_n:",
+        "EMG guard: a stuck run flagged one sample late (off by one)",
+        ("tests/dsp/test_guard.py",),
+    ),
+    M(
+        "D19",
+        "dsp/_move_kernels.py",
+        "elif state[RS_PEAK] - state[RS_START_V] < min_amplitude:",
+        "elif state[RS_PEAK] < min_amplitude:",
+        "rep segmenter: amplitude from 0 instead of from the rep's start value",
+        ("tests/dsp/test_movement.py",),
+    ),
+    M(
+        "D20",
+        "dsp/balance.py",
+        "T = (n - 1) / fs if n > 1 else 0.0",
+        "T = n / fs if n > 1 else 0.0",
+        "sway metrics: the path's span one sample too long (off by one)",
+        ("tests/dsp/test_balance.py",),
+    ),
     # -- engine -----------------------------------------------------------------------------------
     M(
         "E1",
@@ -433,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         muts = [m for m in muts if m.id in a.only]
     if a.list:
         for m in muts:
-            print(f"{m.id:4} {m.file:24} {m.what}")
+            print(f"{m.id:4} {m.file:28} {m.what}")
         return 0
     for m in muts:  # every mutation still applies to the code as it is now
         n = (REPO / "src" / "nmre" / m.file).read_text().count(m.old)
@@ -477,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             verdict = "killed  " if killed else "SURVIVED"
             print(
-                f"{m.id:4} {verdict} {dt:5.0f} s  {m.file:24} {m.what}"
+                f"{m.id:4} {verdict} {dt:5.0f} s  {m.file:28} {m.what}"
                 + (f"\n       by {detail}" if killed else ""),
                 flush=True,
             )

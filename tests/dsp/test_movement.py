@@ -75,6 +75,24 @@ def test_rejects_short_small_and_long_candidates() -> None:
     assert [e.payload["rep"] for e in ev if e.kind == "rep.start"] == [1, 1, 1, 2]
 
 
+def test_amplitude_is_measured_from_the_reps_start_not_from_zero() -> None:
+    """min_amplitude applies to the peak minus the value where the rep left the rest band."""
+    x, _ = _squats([48.0, 55.0], [2.0, 2.0])
+    start_thr, end_thr, min_amp = 30.0, 10.0, 40.0
+    seg = RepSegmenter(start_thr, end_thr, min_duration=0.5, min_amplitude=min_amp)
+    seg.process(_blk(x))
+    got = [e.kind for e in seg.pop_events() if e.kind != "rep.start"]
+    v = x[0]
+    want = []
+    for up in np.flatnonzero((v[1:] >= start_thr) & (v[:-1] < start_thr)) + 1:
+        rest = np.flatnonzero(v[:up] <= end_thr)[-1]  # the last sample in the rest band before the rise
+        down = up + np.flatnonzero(v[up:] <= end_thr)[0]
+        peak = v[up:down].max()
+        assert peak >= min_amp  # measured from 0 both would pass
+        want.append("rep.end" if peak - v[rest] >= min_amp else "rep.rejected")
+    assert got == want == ["rep.rejected", "rep.end"]
+
+
 def test_downward_reps() -> None:
     x, _ = _squats([90, 90], [2.0, 2.0])
     seg = RepSegmenter(-30.0, -10.0, direction=-1)

@@ -253,6 +253,24 @@ def test_streaming_equals_one_call(sizes: list[int], case: str, seed: int) -> No
     assert np.array_equal(one.thresholds[0], many.thresholds[0], equal_nan=True)
 
 
+def test_default_settings_are_the_documented_ones() -> None:
+    """Defaults as the class documents them (reference/dsp.md §1.4): on at mu + 3 sigma held 25 ms, off
+    at mu + 2 sigma (k_off < k_on: hysteresis) held 50 ms, dips of up to 2 ms inside a run."""
+    mu, sigma = 1.0, 0.5
+    det = OnsetDetector(1, FS, baseline=(mu, sigma), horizon=None)
+    on, off = det.thresholds
+    assert (on[0], off[0]) == (mu + 3.0 * sigma, mu + 2.0 * sigma)
+    x = np.full(1000, mu)
+    x[200:500] = mu + 3.5 * sigma  # above on from sample 200
+    x[210:212] = mu + 2.5 * sigma  # a 2 ms dip below on inside the qualifying run: tolerated
+    x[500:] = mu + 1.5 * sigma  # below off from sample 500
+    _, ev = _stream(det, x[None, :], [])
+    assert [(e.kind, round(e.time * FS), round(e.detected_at * FS)) for e in ev] == [
+        ("emg.onset", 200, 200 + 25 - 1),  # decided when the run spans 25 samples (25 ms)
+        ("emg.offset", 500, 500 + 50 - 1),  # 50 samples (50 ms) below off
+    ]
+
+
 def test_reset_forgets_the_session_but_keeps_the_calibration() -> None:
     rng = np.random.default_rng(1)
     x = np.stack([_bursty(rng, 3000, 8)])

@@ -108,6 +108,19 @@ def test_a_hold_exactly_min_on_long_counts_and_one_sample_shorter_does_not(n):
     assert out[0].payload["ok"] is (n >= 20)
 
 
+def test_a_hold_to_the_last_sample_of_the_rep_is_timed_to_its_end():
+    """The rep is [start, end] with both ends in: a hold still on at the rep's last sample lasts to the end
+    of that sample."""
+    t = np.arange(400) / RATE
+    x = np.zeros(t.size)
+    x[100:] = 50.0
+    rule = hold_rule(mode="above", on=20.0, off=10.0, lo=0.1)
+    out = drive(rule, [angle_info()], in_order(blocks(KNEE, t, x), rep_events(1, 0.0, 2.99)))
+    inside = (t >= 0.0) & (t <= 2.99)
+    assert out[0].payload["value"] == pytest.approx(longest_run(t[inside], x[inside] > 20.0), abs=1e-9)
+    assert out[0].payload["value"] == pytest.approx(2.0, abs=1e-9)
+
+
 def test_smoothness_reproduces_the_sparc_golden_value_and_flags_a_jerky_rep():
     # the reference doctest of Balasubramanian et al. 2015: speed exp(-5 t^2) on t in [-1, 1) at 100 Hz
     tt = np.arange(-1, 1, 0.01)
