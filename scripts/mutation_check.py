@@ -217,6 +217,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         ONSET_TESTS,
     ),
     M(
+        "D21",
+        "dsp/onset.py",
+        "self.k_on, self.k_off = float(k_on), float(k_off)",
+        "self.k_on, self.k_off = float(k_on), float(k_on)",
+        "onset: k_off ignored at construction (no hysteresis, also in .thresholds)",
+        ONSET_TESTS,
+    ),
+    M(
         "D2",
         "dsp/_onset_kernels.py",
         "if gap > max_gap:",
