@@ -250,15 +250,82 @@ def test_heading_alignment_removes_filter_heading_difference() -> None:
 
 def test_joint_angle_node_max_lag() -> None:
     q = np.tile([[1.0], [0], [0], [0]], 3)
-    node = JointAngle("p", "d", max_lag=0.05)
+    node = JointAngle("p", "d", max_lag=0.05, max_wait=0.0)  # no waiting: a stalled proximal is NaN at once
     node.process(_qblock("p", np.array([0.0, 0.01, 0.02]), q))
     out = node.process(_qblock("d", np.array([0.06, 0.08, 1.0]), q)).values
     assert np.isfinite(out[:, 0]).all() and np.isnan(out[:, 1:]).all()  # proximal stalled
+    # by default the samples past the proximal stream wait for it, and are computed when it comes
+    node = JointAngle("p", "d", max_lag=0.05)
+    node.process(_qblock("p", np.array([0.0, 0.01, 0.02]), q))
+    out = node.process(_qblock("d", np.array([0.06, 0.08, 1.0]), q))
+    np.testing.assert_array_equal(out.times, [0.06])
+    out = node.process(_qblock("p", np.array([0.07, 0.99]), q[:, :2]))
+    np.testing.assert_array_equal(out.times, [0.08])  # 1.0 s waits for a thigh sample at or after it
+    assert out.seq == 1 and np.isfinite(out.values).all()
+    out = node.process(_qblock("p", np.array([1.0]), q[:, :1]))
+    np.testing.assert_array_equal(out.times, [1.0])
+    assert out.seq == 2 and np.isfinite(out.values).all()
     node.reset()
     node.process(_qblock("p", np.array([5.0, 5.01, 5.02]), q))
     assert np.isnan(node.process(_qblock("d", np.array([0.0]), q[:, :1])).values).all()  # far ahead
     with pytest.raises(ConfigError):
         JointAngle("p", "d", max_lag=-1.0)
+    with pytest.raises(ConfigError, match="max_wait"):
+        JointAngle("p", "d", max_wait=math.inf)
+
+
+def _arrivals(node: JointAngle, blocks: list[tuple[str, slice]], t, qp, qd) -> tuple[np.ndarray, np.ndarray]:
+    outs = [node.process(_qblock(s, t[k], (qp if s == "p" else qd)[:, k])) for s, k in blocks]
+    got = [o for o in outs if o.times.shape[0]]
+    return np.concatenate([o.times for o in got]), np.hstack([o.values for o in got])
+
+
+def test_a_stalled_proximal_stream_that_bursts_gives_the_angles_of_an_even_arrival() -> None:
+    """The LSL squat of issue 12: the thigh's inlet stalled 1.3 s, then delivered it at once.
+
+    The knee read NaN for those 1.3 s, the rep segmenter bridged the gap from the last rest
+    sample before it, and rep 1 came out not judged. The distal samples now wait.
+    """
+    rng = np.random.default_rng(11)
+    n = 600  # 6 s at 100 Hz, 10-sample blocks
+    t = np.arange(n) / 100
+    qp, qd = _random_quats(rng, n), _random_quats(rng, n)
+    whole = joint_angles(qp, qd)  # the oracle: every distal sample with its own-time proximal sample
+    even = [(s, slice(i, i + 10)) for i in range(0, n, 10) for s in ("p", "d")]
+    stalled = [b for b in even if not (b[0] == "p" and 100 <= b[1].start < 230)]  # thigh silent 1.0-2.3 s
+    at = next(i for i, b in enumerate(stalled) if b == ("p", slice(230, 240)))
+    stalled[at:at] = [("p", slice(i, i + 10)) for i in range(100, 230, 10)]  # ... then the burst
+    for order in (even, stalled):
+        times, values = _arrivals(JointAngle("p", "d"), order, t, qp, qd)
+        np.testing.assert_array_equal(times, t)
+        # the stall's first shank block was computed on arrival, with thigh samples up to max_lag old
+        # (live, nobody knows yet that the thigh has stalled); every later one waited for its own
+        own = np.r_[0:100, 110:n] if order is stalled else np.r_[0:n]
+        np.testing.assert_allclose(values[:, own], whole[:, own], atol=1e-12)
+        assert np.isfinite(values[:, 100:109]).all()
+    # a proximal dropout longer than max_wait: the distal samples are given up as NaN, then resume
+    gone = [b for b in even if not (b[0] == "p" and 100 <= b[1].start < 400)]
+    times, values = _arrivals(JointAngle("p", "d"), gone, t, qp, qd)
+    assert times.shape == t.shape and np.all(np.diff(times) > 0)
+    lost = (t > 1.0) & (t < 4.0)
+    assert np.isnan(values[:, lost & (t > 1.1)]).all() and np.isfinite(values[:, ~lost]).all()
+
+
+def test_a_proximal_stream_running_ahead_grows_its_ring() -> None:
+    """A distal (shank) inlet 4 s behind: the 256-sample ring must not overwrite what it needs."""
+    rng = np.random.default_rng(12)
+    n = 1000
+    t = np.arange(n) / 100
+    qp, qd = _random_quats(rng, n), _random_quats(rng, n)
+    blocks = [("d", slice(0, 10))]  # the shank starts, then falls 4 s behind the thigh
+    for i in range(0, n, 10):
+        blocks.append(("p", slice(i, i + 10)))
+        if i >= 400:
+            blocks.append(("d", slice(i - 400 + 10, i - 400 + 20)))
+    blocks += [("d", slice(i, i + 10)) for i in range(610, n, 10)]
+    times, values = _arrivals(JointAngle("p", "d"), blocks, t, qp, qd)
+    np.testing.assert_array_equal(times, t)
+    np.testing.assert_allclose(values, joint_angles(qp, qd), atol=1e-12)
 
 
 def test_knee_and_trunk_angles_from_the_simulator() -> None:

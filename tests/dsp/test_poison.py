@@ -427,17 +427,11 @@ def test_joint_angle_recovers_on_either_input(fault: Fault, seed: int, proximal:
         for i in range(0, n, 10):
             sel_p = (p_idx >= i) & (p_idx < i + 10)
             sel_d = (d_idx >= i) & (d_idx < i + 10)
-            ja.process(Block("p", times[p_idx[sel_p]], np.ascontiguousarray(p_vals[:, sel_p])))
-            outs.append(
-                (
-                    times[d_idx[sel_d]],
-                    ja.process(
-                        Block("d", times[d_idx[sel_d]], np.ascontiguousarray(d_vals[:, sel_d]))
-                    ).values,
-                )
-            )
+            # distal samples that waited for a stalled proximal come out of a later proximal call
+            outs.append(ja.process(Block("p", times[p_idx[sel_p]], np.ascontiguousarray(p_vals[:, sel_p]))))
+            outs.append(ja.process(Block("d", times[d_idx[sel_d]], np.ascontiguousarray(d_vals[:, sel_d]))))
             evs += ja.pop_events()
-        return np.concatenate([t for t, _ in outs]), np.concatenate([v for _, v in outs], axis=1), evs
+        return np.concatenate([o.times for o in outs]), np.concatenate([o.values for o in outs], axis=1), evs
 
     every = np.arange(n)
     if proximal:

@@ -409,6 +409,16 @@ class JointAngle(Processor):
     distal sample therefore depends only on the proximal samples that had
     arrived when it was processed.
 
+    Live streams do not arrive evenly interleaved: one sensor's radio or LSL
+    inlet stalls, then delivers a burst. A distal sample more than ``max_lag``
+    past the newest proximal sample therefore *waits* (in arrival order,
+    nothing is reordered) until the proximal stream catches up, and is given
+    up as NaN only when the distal stream has run ``max_wait`` seconds beyond
+    it (a proximal dropout, reported as such by the gap monitor). A proximal
+    stream that runs ahead grows the ring instead of overwriting samples a
+    later distal sample still needs (up to ``MAX_RING`` samples). In a replay,
+    where the streams interleave block by block, nothing waits.
+
     Parameters
     ----------
     proximal, distal : str
@@ -424,9 +434,19 @@ class JointAngle(Processor):
     max_lag : float
         Largest time difference (s) between a distal sample and the proximal
         sample used for it, default 0.1.
+    max_wait : float
+        Longest a distal sample waits for the proximal stream, in seconds of
+        distal sample time, default :data:`MAX_WAIT`.
 
     Output: an ANGLE stream with channels flexion, abduction, rotation (deg).
     """
+
+    #: Default ``max_wait`` (s): a stall of one stream that ends within 2 s is a burst to catch up,
+    #: longer is a dropout. The dropout notice reaches both screens within a second (issue 11), so
+    #: a joint angle that waits 2 s for its partner hides nothing a therapist would not already see.
+    MAX_WAIT = 2.0
+    #: Largest proximal ring (samples) a proximal stream running ahead may grow it to.
+    MAX_RING = 1 << 16
 
     def __init__(
         self,
@@ -441,6 +461,7 @@ class JointAngle(Processor):
         name: str | None = None,
         buffer: int = 256,
         max_lag: float = 0.1,
+        max_wait: float | None = None,
     ) -> None:
         if proximal == distal:
             raise ConfigError(expected("different proximal and distal stream ids", (proximal, distal)))
@@ -449,6 +470,10 @@ class JointAngle(Processor):
         if not (max_lag >= 0):
             raise ConfigError("max_lag: " + expected("a time >= 0 s", max_lag))
         self.max_lag = float(max_lag)
+        max_wait = self.MAX_WAIT if max_wait is None else max_wait
+        if not (max_wait >= 0 and math.isfinite(max_wait)):
+            raise ConfigError("max_wait: " + expected("a finite time >= 0 s", max_wait))
+        self.max_wait = float(max_wait)
         self.proximal = proximal
         self.distal = distal
         self.name = name if name is not None else distal + ".angles"
@@ -459,6 +484,7 @@ class JointAngle(Processor):
         self._ring_q = np.zeros((4, buffer))
         self._ptr = np.zeros(2, dtype=np.int64)
         self._last = {proximal: -math.inf, distal: -math.inf}  # last sample time of each input
+        self._pending: list[Block] = []  # distal samples waiting for the proximal stream, in order
 
     def set_calibration(
         self,
@@ -472,6 +498,86 @@ class JointAngle(Processor):
     def reset(self) -> None:
         self._ptr[:] = 0
         self._last = dict.fromkeys(self._last, -math.inf)
+        self._pending = []
+
+    def _newest_proximal(self) -> float:
+        count = int(self._ptr[1])
+        if not count:
+            return -math.inf
+        return float(self._ring_t[(int(self._ptr[0]) - 1) % self._ring_t.shape[0]])
+
+    def _make_room(self, n: int) -> None:
+        """Grow the ring rather than overwrite proximal samples the distal stream has not reached."""
+        cap, count = self._ring_t.shape[0], int(self._ptr[1])
+        drop = count + n - cap  # the oldest samples the push would overwrite
+        t_distal = self._last[self.distal]
+        while drop > 0 and drop < count and cap < self.MAX_RING and t_distal > -math.inf:
+            # after the push the oldest kept sample is the drop-th oldest; a later distal sample
+            # needs the newest proximal sample at or before it, so that one must be at or before
+            # the distal stream's last time
+            oldest_kept = self._ring_t[(int(self._ptr[0]) - count + drop) % cap]
+            if oldest_kept <= t_distal:
+                return
+            self._grow(min(2 * cap, self.MAX_RING))
+            cap = self._ring_t.shape[0]
+            drop = count + n - cap
+
+    def _angles(self, block: Block) -> Block:
+        out = np.empty((3, block.times.shape[0]))
+        _joint_zoh(
+            np.ascontiguousarray(block.times, dtype=np.float64),
+            np.ascontiguousarray(block.values, dtype=np.float64),
+            self._ring_t,
+            self._ring_q,
+            self._ptr,
+            self._cal,
+            self._signs,
+            self.max_lag,
+            out,
+        )
+        return out_block(block, self.name, out)
+
+    def _ready(self, block: Block, lag: float = 0.0) -> int:
+        """How many leading samples of a block can be computed now.
+
+        A waiting sample is computed once a proximal sample at or after its time has come
+        (``lag`` 0: the burst after a stall gives each its own-time partner), or given up
+        ``max_wait`` after it; a sample that has not waited may use one up to ``lag`` older.
+        """
+        limit = max(self._newest_proximal() + lag, self._last[self.distal] - self.max_wait)
+        return int(np.searchsorted(block.times, limit, side="right"))
+
+    def _flush(self, first: Block | None = None) -> Block:
+        """The waiting distal samples that can be computed now, as one block (up to the next gap)."""
+        parts: list[Block] = [] if first is None else [first]
+        while self._pending:
+            b = self._pending[0]
+            if parts and b.missing_before:
+                break  # a gap inside one output block cannot be told downstream: the next call
+            k = self._ready(b)
+            if k == 0:
+                break
+            if k < b.times.shape[0]:
+                parts.append(
+                    Block(b.stream, b.times[:k], b.values[:, :k], b.seq, b.missing_before, b.arrival)
+                )
+                self._pending[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
+                break
+            parts.append(self._pending.pop(0))
+        if not parts:
+            return Block(self.name, np.zeros(0), self._no_output, 0, 0, math.nan)
+        if len(parts) == 1:
+            one = parts[0]
+            return one if one.stream == self.name else self._angles(one)
+        computed = [p if p.stream == self.name else self._angles(p) for p in parts]
+        return Block(
+            self.name,
+            np.concatenate([c.times for c in computed]),
+            np.concatenate([c.values for c in computed], axis=1),
+            parts[0].seq,
+            parts[0].missing_before,
+            parts[-1].arrival,
+        )
 
     def _check_order(self, block: Block) -> None:
         """Sample times of each input must not go back across blocks (a zero-order hold needs order)."""
@@ -504,9 +610,14 @@ class JointAngle(Processor):
             self._check_order(block)
             if 2 * q.shape[1] > self._ring_t.shape[0]:
                 self._grow(2 * q.shape[1])  # a replay in large blocks must not overwrite what it needs
+            if int(self._ptr[1]) + q.shape[1] > self._ring_t.shape[0]:
+                self._make_room(q.shape[1])
             _ring_push(
                 np.ascontiguousarray(block.times, dtype=np.float64), q, self._ring_t, self._ring_q, self._ptr
             )
+            if self._pending:  # the distal samples that waited for these
+                out = self._flush()
+                return Block(self.name, out.times, out.values, out.seq, out.missing_before, block.arrival)
             return Block(self.name, block.times[:0], self._no_output, block.seq, 0, block.arrival)
         if block.stream != self.distal:
             raise InputError(
@@ -514,19 +625,31 @@ class JointAngle(Processor):
             )
         q = checked_values(block, 4, f"JointAngle distal input {block.stream!r}")
         self._check_order(block)
-        out = np.empty((3, q.shape[1]))
-        _joint_zoh(
-            np.ascontiguousarray(block.times, dtype=np.float64),
-            q,
-            self._ring_t,
-            self._ring_q,
-            self._ptr,
-            self._cal,
-            self._signs,
-            self.max_lag,
-            out,
-        )
-        return out_block(block, self.name, out)
+        n = q.shape[1]
+        if not self._pending and (not n or block.times[n - 1] <= self._newest_proximal() + self.max_lag):
+            return self._angles(
+                Block(block.stream, block.times, q, block.seq, block.missing_before, block.arrival)
+            )
+        # some samples run ahead of the proximal stream: they wait (and so does all that follows them)
+        block = Block(block.stream, block.times, q, block.seq, block.missing_before, block.arrival)
+        first = None
+        if not self._pending:
+            k = self._ready(block, self.max_lag)
+            if k:
+                first = self._angles(
+                    Block(
+                        block.stream,
+                        block.times[:k],
+                        q[:, :k],
+                        block.seq,
+                        block.missing_before,
+                        block.arrival,
+                    )
+                )
+                block = Block(block.stream, block.times[k:], q[:, k:], block.seq + k, 0, block.arrival)
+        self._pending.append(block)
+        out = self._flush(first)
+        return Block(self.name, out.times, out.values, out.seq, out.missing_before, block.arrival)
 
     def pop_events(self) -> list[Event]:
         return []
