@@ -36,11 +36,6 @@ def test_replay_as_recorded_gives_the_recorded_events_exactly(squat_recording):
     assert [e.to_json() for e in res.events] == [e.to_json() for e in events]  # detected_at included
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="since 7f99902 the knee-angle tap aligns the two filters' headings on the orientations of the last "
-    "block seen when the neutral pose completes, so values move by ~1e-4 with the block size (issue 10.3 miss)",
-)
 @pytest.mark.parametrize("block", [0.02, 0.05, 0.25, 0.5, 1.0])
 def test_the_replay_block_size_changes_no_event_but_detected_at(squat_recording, block):
     path, _ = squat_recording

@@ -35,7 +35,7 @@ from nmre.dsp.joints import segment_calibration
 from nmre.dsp.quaternion import quat_to_matrix
 from nmre.errors import ConfigError, expected
 
-__all__ = ["STILL_GYRO", "LongAxisCalibration", "NeutralPoseCalibration", "tilt_deg"]
+__all__ = ["STILL_GYRO", "LongAxisCalibration", "NeutralPoseCalibration", "NeutralPoses", "tilt_deg"]
 
 F64 = NDArray[np.float64]
 
@@ -47,6 +47,20 @@ STILL_GYRO = math.radians(6.0)
 STILL_ACC = 0.3
 
 Apply = Callable[[dict[str, F64]], None]
+
+
+class NeutralPoses(dict):  # type: ignore[type-arg]
+    """The neutral pose's sensor-to-segment rotations ``{stream: q_cal}`` and ``at``, when it was complete.
+
+    ``at`` is a sample time (s): the last sample of the stillness window of the sensor that
+    finished last. It is the same in any split of the streams into blocks, unlike the block
+    being processed when the step finishes, so a processor that keeps orientations of the
+    neutral pose takes them at or before ``at``.
+    """
+
+    def __init__(self, poses: dict[str, list[float]], at: float) -> None:
+        super().__init__(poses)
+        self.at = float(at)
 
 
 def tilt_deg(q: F64) -> float:
@@ -153,12 +167,12 @@ class NeutralPoseCalibration(CalibrationStep):
                 what += f" ({', '.join(moving)} moving)"
             self._wait(what, recording=bool(self._start))
             return
-        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        done = max(self._cal[k].end for k in self.inputs)  # a sample time: the same in any split into blocks
         if self.apply is not None:
-            self.apply(cal)
+            self.apply(NeutralPoses({k: self._cal[k].quaternion for k in self.inputs}, done))
         tilts = {k: self._cal[k].tilt_deg for k in self.inputs}
         self._finish(
-            max(self._cal[k].end for k in self.inputs),  # a sample time: the same in any split into blocks
+            done,
             {k: self._cal[k] for k in self.inputs},
             {"tilt_deg": tilts, "seconds": self.duration},
             "neutral pose calibrated; sensor tilt on its segment: "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -107,35 +108,55 @@ class JointTap(Processor):
     """A :class:`~nmre.dsp.joints.JointAngle` with its calibrations and the two filters' heading alignment.
 
     Each 6-axis filter starts with its own heading (zero yaw from roll and pitch), so two
-    segments compare only once their headings are aligned (``nmre.dsp.joints``). The tap
-    keeps the latest orientation of each sensor; when the neutral pose is calibrated it
-    keeps them as the neutral orientations and aligns the calibrated segments' headings
-    there (:func:`~nmre.dsp.joints.heading_alignment`); when the long-axis calibration
-    replaces the sensor-to-segment rotations, the headings are aligned again from the same
-    neutral orientations (a sensor strapped 15 deg round its long axis otherwise turns
-    the shank's frame 15 deg against the thigh's, and flexion reads as valgus).
+    segments compare only once their headings are aligned (``nmre.dsp.joints``). When the
+    neutral pose is calibrated the tap keeps each sensor's orientation of the neutral pose
+    and aligns the calibrated segments' headings there
+    (:func:`~nmre.dsp.joints.heading_alignment`); when the long-axis calibration replaces
+    the sensor-to-segment rotations, the headings are aligned again from the same neutral
+    orientations (a sensor strapped 15 deg round its long axis otherwise turns the shank's
+    frame 15 deg against the thigh's, and flexion reads as valgus).
 
-    ``align=True`` (seated drills, no neutral pose): on the first samples, the headings
-    are aligned by the sensors' medio-lateral (y) axes instead. For a sensor lying with
-    its x axis near vertical (a thigh sensor when seated) roll and yaw are not separable
-    and the filter's heading is arbitrary (the knee read 175 deg straight); in a
-    sagittal-plane posture both sensors' y axes are horizontal and parallel when they are
-    strapped medio-laterally. A strap rotated about the long axis tilts y out of the
-    horizontal and leaves a heading error of the same order.
+    The neutral orientation of a sensor is its latest finite one at or before the time the
+    pose was complete (:class:`~nmre.calibration.imu.NeutralPoses` ``.at``), taken once
+    both streams have reached that time (or one is :data:`WAIT` s past it: the other
+    dropped out); the tap keeps references to each stream's last :data:`KEEP` blocks for it. So the alignment does not depend on how the streams were
+    cut into blocks (a replay in other blocks gives the same angles), which the
+    orientation of whatever block was current when the step finished did.
+
+    ``align=True`` (seated drills, no neutral pose): the headings are aligned by the
+    sensors' medio-lateral (y) axes at each sensor's first finite orientation. For a
+    sensor lying with its x axis near vertical (a thigh sensor when seated) roll and yaw
+    are not separable and the filter's heading is arbitrary (the knee read 175 deg
+    straight); in a sagittal-plane posture both sensors' y axes are horizontal and
+    parallel when they are strapped medio-laterally. A strap rotated about the long axis
+    tilts y out of the horizontal and leaves a heading error of the same order.
     """
+
+    #: Orientation blocks kept per stream to find the neutral pose's orientation in (references, not copies).
+    KEEP = 64
+    #: Longest wait (s of the other stream's sample time) for a stream to reach the neutral pose's time.
+    WAIT = 2.0
 
     def __init__(self, joint: Any, proximal: str, distal: str, *, align: bool = False) -> None:
         self.joint, self.raw, self.align = joint, (proximal, distal), align
         self.proximal, self.distal = joint.proximal, joint.distal
         self.cal: dict[str, np.ndarray] = {}
-        self._last: dict[str, np.ndarray] = {}
         self._neutral: tuple[np.ndarray, np.ndarray] | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._seen: dict[str, deque[Block]] = {
+            s: deque(maxlen=self.KEEP) for s in (self.proximal, self.distal)
+        }
+        self._first: dict[str, np.ndarray] = {}
+        self._at: float | None = None  # a neutral pose waiting for both streams to reach its time
+        self._todo = self.align and "heading" not in self.cal
 
     def reset(self) -> None:
         self.joint.reset()
-        self._last = {}
         if self.align:
             self.cal.pop("heading", None)
+        self._clear()
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return self.joint.output_info(info)  # type: ignore[no-any-return]
@@ -147,46 +168,81 @@ class JointTap(Processor):
             heading=self.cal.get("heading"),
         )
 
-    def calibrate_neutral(self, q: Mapping[str, np.ndarray]) -> None:
-        """The neutral pose's rotations: keep the orientations now as the neutral ones, align there."""
-        if self.proximal in self._last and self.distal in self._last:
-            self._neutral = (self._last[self.proximal].copy(), self._last[self.distal].copy())
+    def calibrate_neutral(self, q: Mapping[str, Any]) -> None:
+        """The neutral pose's rotations; its orientations taken at ``q.at`` (or the latest seen), aligned there."""
         self.calibrate(q)
+        self._at = float(getattr(q, "at", math.inf))
+        self._todo = True
+        self._take_neutral()
 
-    def calibrate(self, q: Mapping[str, np.ndarray]) -> None:
+    def calibrate(self, q: Mapping[str, Any]) -> None:
         """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose."""
+        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
+        self._align_neutral()
+
+    def _align_neutral(self) -> None:
         from nmre.dsp.joints import heading_alignment
 
-        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
         if self._neutral is not None:
             self.cal["heading"] = heading_alignment(
                 self._neutral[0], self._neutral[1], self.cal.get(self.raw[0]), self.cal.get(self.raw[1])
             )
         self._apply()
 
-    def process(self, block: Block) -> Block:
-        n = block.times.shape[0]
-        if n and not (self.align and "heading" not in self.cal):
-            q = block.values
-            last = q[:, n - 1]
-            if math.isfinite(float(last.sum())):  # the usual block: its last sample is finite (no numpy scan)
-                self._last[block.stream] = last
-                return self.joint.process(block)  # type: ignore[no-any-return]
-        if n:
-            q = block.values
-            ok = np.flatnonzero(np.all(np.isfinite(q), axis=0))
+    def _take_neutral(self) -> None:
+        """Keep the orientations at the pending neutral time once both streams have passed it."""
+        at = self._at
+        assert at is not None
+        seen = (self._seen[self.proximal], self._seen[self.distal])
+        if at != math.inf:
+            newest = [float(b[-1].times[-1]) if b else -math.inf for b in seen]
+            if min(newest) < at and max(newest) < at + self.WAIT:
+                return  # a stream has not reached the pose's time yet: wait for it (not for a dropout)
+        pose = tuple(_finite_at(b, at) for b in seen)
+        self._at = None
+        self._todo = self.align and "heading" not in self.cal
+        if pose[0] is not None and pose[1] is not None:
+            self._neutral = (pose[0], pose[1])
+            self._align_neutral()
+
+    def _align_ml(self, block: Block) -> None:
+        if block.stream not in self._first:
+            ok = np.flatnonzero(np.all(np.isfinite(block.values), axis=0))
             if ok.size:
-                if self.align and "heading" not in self.cal and block.stream == self.distal:
-                    prox = self._last.get(self.proximal)
-                    if prox is not None:
-                        half = 0.5 * (_yaw_of_y(prox) - _yaw_of_y(q[:, ok[0]]))
-                        self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
-                        self._apply()
-                self._last[block.stream] = q[:, ok[-1]]
+                self._first[block.stream] = block.values[:, ok[0]].copy()
+        prox, dist = self._first.get(self.proximal), self._first.get(self.distal)
+        if prox is not None and dist is not None:
+            half = 0.5 * (_yaw_of_y(prox) - _yaw_of_y(dist))
+            self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
+            self._apply()
+            self._todo = self._at is not None
+
+    def process(self, block: Block) -> Block:
+        if block.times.shape[0]:
+            self._seen[block.stream].append(block)
+            if self._todo:
+                if self.align and "heading" not in self.cal:
+                    self._align_ml(block)
+                if self._at is not None:
+                    self._take_neutral()
         return self.joint.process(block)  # type: ignore[no-any-return]
 
     def pop_events(self) -> list[Any]:
         return []
+
+
+def _finite_at(blocks: deque[Block], at: float) -> np.ndarray | None:
+    """The latest finite sample at or before ``at`` in ``blocks`` (oldest first); the oldest finite one if none is."""
+    first = None
+    for b in reversed(blocks):
+        t, q = b.times, b.values
+        ok = np.flatnonzero(np.all(np.isfinite(q), axis=0) & (t <= at))
+        if ok.size:
+            return np.array(q[:, ok[-1]], dtype=np.float64)
+        fin = np.flatnonzero(np.all(np.isfinite(q), axis=0))
+        if fin.size:
+            first = np.array(q[:, fin[0]], dtype=np.float64)
+    return first
 
 
 def _yaw_of_y(q: np.ndarray) -> float:
