@@ -24,6 +24,8 @@ sink.on_block(Block("imu.x", np.array([t - 0.02]), np.zeros((1, 1)), arrival=t -
 sink.on_feedback(FeedbackState(t, {"s": SignalState("s", 2.0, "", None, 1.0)}))
 sink.on_event(Event(t, "feedback.cue", "test", {"tone": "correct"}, detected_at=t))
 sink.on_event(Event(t, "rep.end", "test", {"rep": 1}, detected_at=t))
+# the engine moves on (next feedback state): the rep's deferred tick sounds now, not at close()
+sink.on_feedback(FeedbackState(t + 0.01, {"s": SignalState("s", 2.0, "", None, 1.0)}))
 deadline = time.monotonic() + 20
 while sink.synth.cues_started < 2 and time.monotonic() < deadline:
     time.sleep(0.01)
