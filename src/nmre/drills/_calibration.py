@@ -176,8 +176,10 @@ class CalibrationWait(QualityGate):
         why, quality = self.inner.check(t0, t1)
         if waiting is None:
             return why, quality
+        if why is None:  # the calibration alone (the data's quality is not the reason: not reported)
+            return waiting, []
         # both said: the data's shortfall first (it is what to fix), the calibration after it
-        return (waiting if why is None else f"{why}; {waiting}"), quality
+        return f"{why}; {waiting}", quality
 
 
 @dataclass

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -97,6 +98,14 @@ class BandRule(Rule):
         One of :data:`STATS`.
     **common
         See :class:`nmre.rules.base.Rule`.
+
+    The unit is reduced over exactly its samples, ``start <= t <= end``: the rule keeps the
+    recent blocks (the past :attr:`HISTORY` seconds, and the whole unit while one is open) and
+    reduces them once the unit has closed, in sample order. Reducing block by block while a
+    unit was open took in the samples before its start and after its end that shared a block
+    with them and left out those between the rep's dated start and its detection, so the value
+    depended on how the streams were cut into blocks (a replay in 20 ms blocks read rep 4's
+    valgus 0.37 deg against 0.34 deg in 0.1 s blocks).
     """
 
     KIND = "band"
@@ -116,7 +125,7 @@ class BandRule(Rule):
         self._acc = _Reduce(stat)
         self._row = 0
         self._latest = math.nan
-        self._hist: list[tuple[np.ndarray, np.ndarray]] = []
+        self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -128,7 +137,7 @@ class BandRule(Rule):
         super().reset()
         self._acc.clear()
         self._latest = math.nan
-        self._hist = []
+        self._hist = deque()
 
     def begin(self, episode: Episode) -> None:
         self._acc.clear()
@@ -140,27 +149,32 @@ class BandRule(Rule):
         last = float(x[-1])
         if last == last:
             self._latest = last
-        if self.episodes.late:  # the unit is announced after it ended: keep the recent past
-            self._hist.append((block.times, x.copy()))
-            horizon = float(block.times[-1]) - self.HISTORY
-            while self._hist and float(self._hist[0][0][-1]) < horizon:
-                del self._hist[0]
-        elif self._episode is not None:
-            self._acc.add(x)
+        # the recent past (a unit is dated back to where it began, or announced once it ended)
+        self._hist.append((block.times, x.copy()))
+        horizon = float(block.times[-1]) - self.HISTORY
+        if self._episode is not None and not self.episodes.late:
+            horizon = min(horizon, self._episode.start)  # an open unit is kept whole
+        hist = self._hist
+        while hist and float(hist[0][0][-1]) < horizon:
+            hist.popleft()
         return []
 
     def measure(self, episode: Episode) -> Measured:
-        if self.episodes.late:
-            self._acc.clear()
-            for t, x in self._hist:
-                inside = (t >= episode.start) & (t <= episode.end)
-                if inside.any():
-                    self._acc.add(x[inside])
-            if self._hist and float(self._hist[0][0][0]) > episode.start:
-                return Measured(
-                    math.nan,
-                    reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
-                )
+        parts = []
+        for t, x in reversed(self._hist):  # newest first, back to the unit's start
+            if float(t[-1]) < episode.start:
+                break
+            inside = (t >= episode.start) & (t <= episode.end)
+            if inside.any():
+                parts.append(x[inside])
+        self._acc.clear()
+        if parts:
+            self._acc.add(np.concatenate(parts[::-1]))  # in sample order: one reduction, any block split
+        if self.episodes.late and self._hist and float(self._hist[0][0][0]) > episode.start:
+            return Measured(
+                math.nan,
+                reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
+            )
         return Measured(self._acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
 
     def signals(self) -> list[SignalState]:
