@@ -224,6 +224,10 @@ class Gated(Node):
     def pop_events(self) -> list[Event]:
         return self.node.pop_events()
 
+    def finish(self, time: float) -> None:
+        if self.gate.open:  # a drill that never started has nothing to close
+            self.node.finish(time)
+
     def signals(self) -> list[Any]:
         return self.node.signals() if self.gate.open else []
 

@@ -145,6 +145,7 @@ class Engine:
         ]
         self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
         self._signallers = [n for n in self.nodes if type(n).signals is not Node.signals]
+        self._finishers = [(n, n.pop_events) for n in self.nodes if type(n).finish is not Node.finish]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -189,6 +190,11 @@ class Engine:
         for src in reversed(started):
             try:
                 src.stop()
+            except Exception as exc:
+                failure = failure or exc
+        if started:
+            try:  # nodes close what is open (a set stopped part-way: set.end with partial)
+                self._finish_nodes(self.clock.now())
             except Exception as exc:
                 failure = failure or exc
         if opened:
@@ -294,6 +300,26 @@ class Engine:
                         self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _finish_nodes(self, now: float) -> None:
+        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run)."""
+        finishers, self._finishers = self._finishers, []
+        for node, pop in finishers:
+            try:
+                node.finish(now)
+            except NmreError as exc:  # a node that cannot close: say so, let the others close
+                self._emit(
+                    Event(
+                        now,
+                        kinds.ENGINE_NODE_ERROR,
+                        node.name,
+                        {"stage": "finish", "error": type(exc).__name__},
+                        therapist_message=f"{node.name} could not close at the session's end: {exc}",
+                    ),
+                    now,
+                )
+            for ev in pop():
+                self._emit(ev, now)
 
     def _time_went_back(self, block: Block, last: float, now: float) -> None:
         """A source block starting before the stream's previous one: not processed, said as an event."""
