@@ -194,7 +194,9 @@ class Engine:
                 failure = failure or exc
         if started:
             try:  # nodes close what is open (a set stopped part-way: set.end with partial)
-                self._finish_nodes(self.clock.now())
+                # the last sample time let through, not the clock: the same in any split into blocks
+                last = max(self._last_time.values(), default=-math.inf)
+                self._finish_nodes(last if math.isfinite(last) else self.clock.now())
             except Exception as exc:
                 failure = failure or exc
         if opened:
@@ -302,7 +304,10 @@ class Engine:
                 self._dispatch(out, now)
 
     def _finish_nodes(self, now: float) -> None:
-        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run)."""
+        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run).
+
+        ``now``: the session's last sample time (of any stream), the time a stopped set ends at.
+        """
         finishers, self._finishers = self._finishers, []
         for node, pop in finishers:
             try:

@@ -53,7 +53,10 @@ class Node(ABC):
         return []
 
     def finish(self, time: float) -> None:  # noqa: B027 - optional hook
-        """The session ended at session ``time`` (stopped, or its sources ran out): close what is open.
+        """The session ended (stopped, or its sources ran out): close what is open.
+
+        ``time`` is the session's last sample time (of any stream), so it does not depend on
+        how the streams were cut into blocks.
 
         Called once by the engine, in node order, after the last block; events the node
         queues here (a partial set's ``set.end``, a judgement it was still waiting for)
