@@ -282,7 +282,9 @@ def test_movement_time_bad_settings() -> None:
     assert r.extend == 1.0
 
 
-def test_movement_time_at_the_sessions_end_is_judged_when_the_offset_was_seen_and_not_judged_otherwise() -> None:
+def test_movement_time_at_the_sessions_end_is_judged_when_the_offset_was_seen_and_not_judged_otherwise() -> (
+    None
+):
     """The session stops during the ``extend`` s the rule waits after the rep: the rule's finish() judges
     it if the arm had stopped by then, and says why not if it was still moving."""
     t = np.arange(round(10 * RATE)) / RATE
