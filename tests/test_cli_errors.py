@@ -27,6 +27,7 @@ BAD: list[list[str]] = [
     ["demo", "--reps", "100000"],
     ["demo", "--seed", "x"],
     ["demo", "--seconds", "-1"],
+    ["demo", "--seconds", "172800"],
     ["demo", "--schedule", "x"],
     ["demo", "--inject", "99:shallow_squat"],
     ["demo", "--events", "/proc/x"],
@@ -54,6 +55,8 @@ BAD: list[list[str]] = [
     ["scan", "--bumble", ""],
     ["studio", "--level", "x"],
     ["studio", "--seconds", "-1"],
+    ["studio", "--seconds", "172800"],
+    ["studio", "--reps", "100000"],
     ["studio", "--drill", "nonexistent"],
     ["studio", "--replay", "/nonexistent.xdf", "--screenshot", "{tmp}"],
     ["version", "extra"],
@@ -138,3 +141,13 @@ def test_an_event_log_on_a_full_disk_is_one_line_and_non_zero(tmp_path: Path) ->
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_transport_that_cannot_be_opened_names_what_was_expected_there(tmp_path: Path) -> None:
+    """``usb:0`` is well formed; whether a controller is there is known only on opening it. The line
+    names the transport, what was expected at it and the reason (it used to be a traceback, then
+    the USB library's reason alone)."""
+    proc = nmre(["scan", "--bumble", "usb:0", "--timeout", "1"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "'usb:0' (expected a Bluetooth controller at usb:INDEX or VID:PID): " in line, line

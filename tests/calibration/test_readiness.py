@@ -158,15 +158,153 @@ def test_gate_stays_closed_on_a_noisy_electrode_until_overridden_with_a_reason()
         gate.override("again")
 
 
-def test_gate_fails_on_missing_samples() -> None:
-    infos, data = _kit()
-    gate = ReadinessGate(["imu.thigh.r"])
+def _lossy(stream: str, x: np.ndarray, fs: float, lost: np.ndarray, size: int) -> list[Block]:
+    """Blocks of ``size`` samples (one BLE packet each) with the packets flagged in ``lost`` dropped:
+    the next block received says how many samples it missed and its times jump over them."""
+    out, missed = [], 0
+    for j, i in enumerate(range(0, x.shape[1], size)):
+        if lost[j]:
+            missed += min(size, x.shape[1] - i)
+            continue
+        n = min(size, x.shape[1] - i)
+        out.append(Block(stream, np.arange(i, i + n) / fs, x[:, i : i + n], seq=i, missing_before=missed))
+        missed = 0
+    return out
+
+
+def _scattered(n_packets: int, share: float, per: int, seed: int) -> np.ndarray:
+    """``share`` of the packets lost in every ``per`` packets (one check window), at random places and
+    never two in a row (scattered loss)."""
+    rng = np.random.default_rng(seed)
+    lost = np.zeros(n_packets, dtype=bool)
+    k = round(share * per)
+    for w in range(0, n_packets - per + 1, per):
+        lost[w + 2 * rng.choice(per // 2, size=k, replace=False) + 1] = True
+    return lost
+
+
+def _gate_on(blocks: list[Block], infos: dict[str, StreamInfo]) -> tuple[ReadinessGate, list]:  # type: ignore[type-arg]
+    gate = ReadinessGate(list(infos), window=1.0)
     gate.bind(infos)
-    x, fs = data["imu.thigh.r"]
-    gate.push(Block("imu.thigh.r", np.arange(100) / fs, x[:, :100]))
-    gate.push(Block("imu.thigh.r", (np.arange(100, 200) + 20) / fs, x[:, 100:200], missing_before=20))
+    ev = []
+    for b in sorted(blocks, key=lambda b: (float(b.times[-1]), b.stream)):
+        gate.push(b)
+        ev += gate.pop_events()
+    return gate, ev
+
+
+def _rest_emg(seconds: float = 3.0, seed: int = 7) -> tuple[StreamInfo, np.ndarray]:
+    e = emg_info()
+    return e, emg(np.zeros((2, int(seconds * e.rate))), e.rate, seed, noise_uv=3.0, mains_uv=6.0)
+
+
+def test_emg_with_two_percent_scattered_packet_loss_passes_with_the_loss_reported() -> None:
+    e, x = _rest_emg()
+    lost = _scattered(x.shape[1] // 20, 0.02, 100, seed=1)
+    gate, ev = _gate_on(_lossy(e.id, x, e.rate, lost, 20), {e.id: e})
+    assert [k.kind for k in ev] == ["readiness.pass"] and gate.open
+    checks = ev[0].payload["checks"][e.id]
+    assert checks["missing"] == pytest.approx(0.02) and checks["longest_hole_s"] == pytest.approx(0.01)
+    # the checks still read the signal, not the holes: 3 µV of noise (band share 2 µV) and 6 µV of hum
+    assert checks["vmo.noise_uv"] < 3.0 and checks["vmo.mains_uv"] == pytest.approx(6.0, abs=1.0)
+
+
+@pytest.mark.parametrize("share", [0.02, 0.05, 0.10])
+def test_packet_loss_below_the_limit_leaves_the_noise_and_mains_estimates_where_they_were(
+    share: float,
+) -> None:
+    e, x = _rest_emg(seed=11)
+    _, ev0 = _gate_on(_lossy(e.id, x, e.rate, np.zeros(x.shape[1] // 20, dtype=bool), 20), {e.id: e})
+    lost = _scattered(x.shape[1] // 20, share, 100, seed=2)
+    _, ev = _gate_on(_lossy(e.id, x, e.rate, lost, 20), {e.id: e})
+    clean, lossy = ev0[0].payload["checks"][e.id], ev[0].payload["checks"][e.id]
+    for key in ("vmo.noise_uv", "vl.noise_uv", "vmo.mains_uv", "vl.mains_uv"):
+        assert lossy[key] == pytest.approx(clean[key], abs=1.0), (key, clean[key], lossy[key])
+
+
+def test_emg_with_fifteen_percent_loss_fails_and_says_how_much_was_missing() -> None:
+    e, x = _rest_emg()
+    lost = _scattered(x.shape[1] // 20, 0.15, 100, seed=3)
+    gate, ev = _gate_on(_lossy(e.id, x, e.rate, lost, 20), {e.id: e})
+    assert [k.kind for k in ev] == ["readiness.fail"] and not gate.open
+    (text,) = ev[0].payload["problems"][e.id]  # only the loss: the signal itself is ready
+    assert text.startswith("emg.r: 1") and "% of samples missing (limit 10 %)" in text
+    assert (
+        text.startswith("emg.r: 15 % of samples missing") and ev[0].payload["checks"][e.id]["missing"] == 0.15
+    )
+
+
+def test_one_emg_hole_of_0_4_s_fails_even_when_little_is_missing_overall() -> None:
+    e, x = _rest_emg(seconds=4.0)
+    lost = np.zeros(x.shape[1] // 20, dtype=bool)
+    lost[30:70] = True  # 10 ms packets: 0.4 s from 0.3 s, 40 % of the first second (both limits crossed)
+    _gate, ev = _gate_on(_lossy(e.id, x, e.rate, lost, 20), {e.id: e})
+    assert ev[0].kind == "readiness.fail"
+    assert any(
+        "no samples for 0.40 s in one stretch (limit 0.25 s)" in p for p in ev[0].payload["problems"][e.id]
+    )
+    assert ev[-1].kind == "readiness.pass"  # the next full second without a hole passes
+
+
+def test_emg_hole_alone_fails_when_the_share_missing_is_under_the_limit() -> None:
+    e, x = _rest_emg(seconds=3.0)
+    limits = EmgLimits(max_missing=0.5)  # so that only the hole can fail it
+    gate = ReadinessGate([e.id], emg=limits)
+    gate.bind({e.id: e})
+    lost = np.zeros(x.shape[1] // 20, dtype=bool)
+    lost[30:70] = True
+    ev = []
+    for b in _lossy(e.id, x, e.rate, lost, 20):
+        gate.push(b)
+        ev += gate.pop_events()
+    (text,) = ev[0].payload["problems"][e.id]
+    assert ev[0].kind == "readiness.fail" and "no samples for 0.40 s" in text
+
+
+def test_imu_with_ten_percent_loss_passes_and_the_loss_is_reported() -> None:
+    infos, data = _kit()
+    i = infos["imu.thigh.r"]
+    x, fs = data[i.id]
+    lost = _scattered(x.shape[1] // 4, 0.10, 50, seed=4)  # 20 ms packets of 4 samples at 200 Hz
+    gate, ev = _gate_on(_lossy(i.id, x, fs, lost, 4), {i.id: i})
+    assert [k.kind for k in ev] == ["readiness.pass"] and gate.open
+    checks = ev[0].payload["checks"][i.id]
+    assert checks["missing"] == pytest.approx(0.10) and checks["longest_hole_s"] == pytest.approx(0.02)
+    assert ev[0].payload["problems"] == {}
+    assert "samples lost (not a failure): imu.thigh.r 10 %" in ev[0].therapist_message
+
+
+def test_imu_with_a_long_hole_still_passes_but_says_so() -> None:
+    infos, data = _kit()
+    i = infos["imu.thigh.r"]
+    x, fs = data[i.id]
+    lost = np.zeros(x.shape[1] // 4, dtype=bool)
+    lost[10:30] = True  # 0.4 s
+    _gate, ev = _gate_on(_lossy(i.id, x, fs, lost, 4), {i.id: i})
+    assert [k.kind for k in ev] == ["readiness.pass"]
+    assert ev[0].payload["checks"][i.id]["longest_hole_s"] == pytest.approx(0.4)
+
+
+def test_a_stream_silent_for_a_whole_window_cannot_be_checked() -> None:
+    infos, data = _kit(seconds=5.0)
+    i = infos["imu.thigh.r"]
+    x, fs = data[i.id]
+    gate = ReadinessGate([i.id])
+    gate.bind({i.id: i})
+    gate.push(Block(i.id, np.arange(10) / fs, x[:, :10]))
+    gate.push(Block(i.id, (np.arange(10) + 700) / fs, x[:, 700:710], missing_before=690))
     (e,) = gate.pop_events()
-    assert e.kind == "readiness.fail" and "data missing" in e.payload["problems"]["imu.thigh.r"][0]
+    assert e.kind == "readiness.fail" and "no samples" in e.payload["problems"][i.id][0]
+
+
+def test_non_finite_imu_samples_fail_the_stretch() -> None:
+    infos, data = _kit()
+    i = infos["imu.thigh.r"]
+    x, fs = data[i.id]
+    x = x.copy()
+    x[0, 50] = np.nan
+    _gate, ev = _gate_on([Block(i.id, np.arange(200) / fs, x[:, :200])], {i.id: i})
+    assert ev[0].kind == "readiness.fail" and "not finite" in ev[0].payload["problems"][i.id][0]
 
 
 class _Counter(Node):

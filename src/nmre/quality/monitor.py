@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nmre.core import kinds
-from nmre.core.model import Block, Event, StreamInfo, StreamKind
+from nmre.core.model import IMU_CHANNELS, Block, Event, StreamInfo, StreamKind
 from nmre.core.ranges import channel_limits
 from nmre.engine.nodes import Node
 from nmre.errors import ConfigError, expected
@@ -154,6 +154,23 @@ class _Stream:
         self.missing = 0
 
 
+_warm = False
+
+
+def _warm_kernels() -> None:
+    """Compile (or load from the cache) the counting kernels once per process, while the drill is built:
+    the first block of a session must not wait for numba (seconds on a fresh install; every stream
+    stalled meanwhile and the studio showed "no data")."""
+    global _warm
+    if _warm:
+        return
+    _warm = True
+    probe = QualityMonitor([StreamInfo("warmup", StreamKind.IMU, IMU_CHANNELS, 100.0)], horizon=1.0)
+    t = np.arange(4) / 100.0
+    probe.push(Block("warmup", t, np.zeros((len(IMU_CHANNELS), 4))))
+    probe.span("warmup", 0.0, 0.03)
+
+
 class QualityMonitor(Node):
     """Watches every raw stream's data quality; rules ask it whether a span can be judged.
 
@@ -180,6 +197,7 @@ class QualityMonitor(Node):
             raise ConfigError(
                 "quality monitor: in_transit " + expected("a number of seconds >= 0", in_transit)
             )
+        _warm_kernels()
         self.horizon, self.in_transit = float(horizon), float(in_transit)
         self._n_bins = max(2, math.ceil(horizon / _BIN) + 1)
         self._streams = {s.id: _Stream(s, self._n_bins) for s in streams}
