@@ -297,9 +297,8 @@ class SmoothnessRule(_Buffered):
         self._cut = time
         try:
             self._finish_tail(time)
-            self._judge_ready(
-                math.inf
-            )  # the streams end here: judged as they are (the gate says what is missing)
+            # the streams end here: judged as they are (the gate says what is missing)
+            self._judge_ready(math.inf)
         finally:
             self._cut = None
 
