@@ -6,8 +6,8 @@ target, not on target when any failed, not judged when nothing could be
 judged (those do not count either way). Loss-of-balance and other moment
 outcomes count as errors of the set they fall in.
 
-After the last unit of a set (at the next block, when every outcome of that
-unit is in) it raises ``set.end`` with the set's summary and
+After the last unit of a set (at the first block after it when no rule still
+owes that unit's verdict, :meth:`nmre.rules.Rule.owes`) it raises ``set.end`` with the set's summary and
 ``progression.suggestion`` with the decision, from the drill file's criteria
 (:class:`nmre.drills.spec.Criterion`): step back when any step-back criterion
 is met, advance when every advance criterion is met, else stay; never past
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.engine.nodes import Node
-from nmre.rules.base import Episodes
+from nmre.rules.base import Episodes, Rule
 
 if TYPE_CHECKING:
     from nmre.drills.spec import Criterion, DrillSpec
@@ -130,9 +130,17 @@ def decide(
 class Progression(Node):
     """Counts units per set and raises ``set.end`` and ``progression.suggestion`` after each set."""
 
-    def __init__(self, spec: DrillSpec, level: int, episodes: Episodes, clock_stream: str) -> None:
+    def __init__(
+        self,
+        spec: DrillSpec,
+        level: int,
+        episodes: Episodes,
+        clock_stream: str,
+        rules: Sequence[Rule] = (),
+    ) -> None:
         self.name = "progression"
         self.spec, self.level, self.episodes = spec, level, episodes
+        self.rules = list(rules)  # a set closes once none of them owes a verdict of its last unit
         self.per_set = spec.structure.per_set
         self.inputs = (clock_stream,)
         self.reset()
@@ -153,6 +161,8 @@ class Progression(Node):
         unit = self.episodes.unit
         if event.source == self.episodes.source:
             if event.kind == self.episodes.end:
+                if self._closing:  # the next set's first unit ended while a verdict was still owed
+                    self._close(self._last_time)
                 self._open = False
                 self._set.units += 1
                 self._last_time = event.time
@@ -179,7 +189,7 @@ class Progression(Node):
             self._unit.setdefault(event.payload.get(unit), {"fail": False, "judged": False})
 
     def push(self, block: Block) -> list[Block]:
-        if self._closing:
+        if self._closing and not any(r.owes() for r in self.rules):
             self._close(self._last_time)
         return []
 

@@ -302,6 +302,9 @@ class SmoothnessRule(_Buffered):
         finally:
             self._cut = None
 
+    def owes(self) -> bool:
+        return self._tail is not None or super().owes()
+
     def _cut_short(self, episode: Episode) -> str:
         after = 0.0 if self._cut is None else max(0.0, self._cut - episode.end)
         return (
