@@ -48,6 +48,21 @@ class Node(ABC):
     def on_event(self, event: Event) -> None:  # noqa: B027 - optional hook
         """React to an event raised elsewhere (e.g. a rep ended)."""
 
+    def on_time(self, now: float) -> None:  # noqa: B027 - optional hook
+        """Every source block has gone through the graph up to ``now`` (session s; ``inf`` at the end).
+
+        For a node that waits for several streams to reach a time (a rule judging a unit once the
+        block of each stream covering it has arrived); its events are popped after the call.
+        """
+
+    def waiting(self) -> bool:
+        """Whether the node still owes an event for a unit that has ended (its verdict).
+
+        While any node does, the engine hands the feedback schedule no ``rep.end`` or
+        ``set.end``, so the verdicts of one rep are grouped as they are with small blocks.
+        """
+        return False
+
     def pop_events(self) -> list[Event]:
         """Events raised since the last call."""
         return []
