@@ -13,7 +13,8 @@ before that cut become one Samples chunk. The file's layout therefore depends on
 on what the session produced, so recording the same replay twice gives the same
 bytes (but for the date in the file header). A Boundary chunk precedes the first
 chunk of every second of session time and a ClockOffset (0: nmre stamps every
-stream on the session clock) goes out every 5 s per stream, as LabRecorder does;
+stream on the session clock) goes out every 5 s per stream with samples (the string
+streams and the block log too), as LabRecorder does;
 footers are written when the session closes the sink, and :func:`nmre.sessions.recover`
 rebuilds them when it never did.
 """
@@ -312,6 +313,7 @@ class XdfRecorder(Sink):
         meta_out = self._outs[_METADATA]
         head += xdf.string_samples_chunk(meta_out.sid, [0.0], [[_dumps(meta)]])
         self._tally(meta_out, 0.0, 0.0, 1)
+        head += self._clock_offset_bytes(meta_out, 0.0)
         head += xdf.boundary_chunk()
         self._boundary_index = 0
         try:
@@ -489,6 +491,7 @@ class XdfRecorder(Sink):
                 arr = log[early]
                 o.pending = log[~early].ravel().tolist()
                 self._boundary(float(arr[0, 0]), out)
+                self._clock_offset(o, float(arr[0, 0]), out)
                 out += xdf.numeric_samples_chunk(o.sid, arr[:, 0].copy(), arr[:, 1:].T)
                 self._tally(o, float(arr[0, 0]), float(arr[-1, 0]), int(arr.shape[0]))
             elif o.numeric:
@@ -506,6 +509,7 @@ class XdfRecorder(Sink):
                 o.pending = [p for p in o.pending if p[0] >= cut]
                 ts = [p[1] for p in take]
                 self._boundary(min(p[0] for p in take), out)
+                self._clock_offset(o, ts[0], out)
                 out += xdf.string_samples_chunk(o.sid, ts, [[p[2]] for p in take])
                 self._tally(o, ts[0], ts[-1], len(ts))
 
@@ -539,9 +543,18 @@ class XdfRecorder(Sink):
 
     def _clock_offset(self, o: _Out, t: float, out: bytearray) -> None:
         if t >= o.next_offset:
-            out += xdf.clock_offset_chunk(o.sid, t, 0.0)
-            o.offsets.append((t, 0.0))
-            o.next_offset = (math.floor(t / CLOCK_OFFSET_SECONDS) + 1) * CLOCK_OFFSET_SECONDS
+            out += self._clock_offset_bytes(o, t)
+
+    @staticmethod
+    def _clock_offset_bytes(o: _Out, t: float) -> bytes:
+        """A ClockOffset chunk of ``o`` at ``t`` (every stream with samples has them, markers too, as
+        LabRecorder writes them: pyxdf maps each stream's clock segments from its offsets, and a
+        stream with samples but none gets "Segments and clock-segments differ")."""
+        if not math.isfinite(t):
+            t = o.last if math.isfinite(o.last) else 0.0
+        o.offsets.append((t, 0.0))
+        o.next_offset = (math.floor(t / CLOCK_OFFSET_SECONDS) + 1) * CLOCK_OFFSET_SECONDS
+        return xdf.clock_offset_chunk(o.sid, t, 0.0)
 
     @staticmethod
     def _tally(o: _Out, first: float, last: float, n: int) -> None:
