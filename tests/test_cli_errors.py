@@ -34,6 +34,8 @@ BAD: list[list[str]] = [
     ["demo", "--events", ""],
     ["demo", "--record", "/proc/x/a.xdf"],
     ["demo", "--request-at", "x"],
+    ["demo", "--set", "squat_depth.lo=abc"],  # the demo's header line used to be printed first
+    ["demo", "--level", "1", "--set", "squat_depth.lo=200"],
     ["demo", "--request-at", "3"],
     ["demo", "--exercise", "stance", "--seconds", "1"],
     ["demo", "--exercise", "dance"],
@@ -64,6 +66,7 @@ BAD: list[list[str]] = [
     ["recover", "/dev/null"],
     ["replay"],
     ["replay", "/nonexistent.xdf"],
+    ["replay", ""],
     ["replay", "/dev/null"],
     ["replay", "/etc/passwd"],
     ["import", "/nonexistent.csv"],
@@ -71,6 +74,9 @@ BAD: list[list[str]] = [
     ["patients", "--store", "/proc/x/db"],
     ["patients", "--store", "/etc/passwd"],
     ["sessions", "--store", "/proc/x/db"],
+    ["sessions", "--store", ""],  # used to list the default store, as --bumble '' used the OS stack
+    ["patients", "--store", ""],
+    ["progress", "nobody", "--store", ""],
     ["sessions", "--show", "x"],
     ["report", "/nonexistent.xdf"],
     ["report", "/etc/passwd"],

@@ -39,10 +39,12 @@ def knee(events, kind):
     return [e for e in events if e.kind == kind and e.source in ("rule.squat_depth", "rule.knee_valgus")]
 
 
-@pytest.mark.parametrize("seed", [1, 4])
-def test_forty_percent_loss_on_thigh_and_shank_makes_reps_unjudged_and_tells_no_good_rep_to_change(seed):
+@pytest.mark.parametrize(("seed", "loss"), [(1, 0.4), (4, 0.4), (1, 0.5)])
+def test_forty_or_fifty_percent_loss_on_thigh_and_shank_makes_reps_unjudged_and_tells_no_good_rep_to_change(
+    seed, loss
+):
     sim = simulate(SquatConfig(reps=10, errors={}), seed=seed)  # every rep is good
-    events = run(sim, loss={"imu.thigh.r": 0.4, "imu.shank.r": 0.4})
+    events = run(sim, loss={"imu.thigh.r": loss, "imu.shank.r": loss})
     unjudged = knee(events, kinds.REP_UNJUDGED)
     judged = [e for e in events if e.kind in ("rule.squat_depth", "rule.knee_valgus")]
     assert judged == []  # no knee verdict on data that cannot carry one

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -106,8 +107,9 @@ class BandRule(Rule):
         "stat": Param("choice", "how the signal is reduced over the unit", "max", choices=STATS),
     }
 
-    #: Seconds of the watched signal kept for units known only after they end (``Episodes.late``).
+    #: Seconds of the watched signal kept: the longest unit measured (its samples are reduced at its end).
     HISTORY = 30.0
+    MEASURE_WHEN_READY = True
 
     def __init__(self, id: str, *, stream: str, channel: str, stat: str = "max", **common: Any) -> None:
         if stat not in STATS:
@@ -116,7 +118,8 @@ class BandRule(Rule):
         self._acc = _Reduce(stat)
         self._row = 0
         self._latest = math.nan
-        self._hist: list[tuple[np.ndarray, np.ndarray]] = []
+        self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._reached = -math.inf
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -128,40 +131,48 @@ class BandRule(Rule):
         super().reset()
         self._acc.clear()
         self._latest = math.nan
-        self._hist = []
-
-    def begin(self, episode: Episode) -> None:
-        self._acc.clear()
+        self._hist = deque()
+        self._reached = -math.inf
 
     def push(self, block: Block) -> list[Block]:
+        # the recent past with its sample times: a unit is reduced over exactly its samples when it
+        # is judged, whatever the blocks it came in (a unit opening or closing inside a block)
         if block.n_samples == 0:
             return []
+        times = block.times
         x = block.values[self._row]
         last = float(x[-1])
         if last == last:
             self._latest = last
-        if self.episodes.late:  # the unit is announced after it ended: keep the recent past
-            self._hist.append((block.times, x.copy()))
-            horizon = float(block.times[-1]) - self.HISTORY
-            while self._hist and float(self._hist[0][0][-1]) < horizon:
-                del self._hist[0]
-        elif self._episode is not None:
-            self._acc.add(x)
+        hist = self._hist
+        hist.append((times, x))  # references to the block's arrays (blocks are never written after)
+        self._reached = float(times[-1])
+        horizon = self._reached - self.HISTORY
+        while float(hist[0][0][-1]) < horizon:
+            hist.popleft()
+        if self._waiting:  # a closed unit waited for these samples
+            self._judge_ready(-math.inf)
         return []
 
+    def ready(self, episode: Episode) -> bool:
+        return self._reached >= episode.end
+
     def measure(self, episode: Episode) -> Measured:
-        if self.episodes.late:
-            self._acc.clear()
-            for t, x in self._hist:
-                inside = (t >= episode.start) & (t <= episode.end)
-                if inside.any():
-                    self._acc.add(x[inside])
-            if self._hist and float(self._hist[0][0][0]) > episode.start:
-                return Measured(
-                    math.nan,
-                    reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
-                )
-        return Measured(self._acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
+        acc = self._acc
+        acc.clear()
+        t0, t1 = episode.start, episode.end
+        for t, x in self._hist:
+            if t[-1] < t0 or t[0] > t1:
+                continue
+            i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
+            if j > i:
+                acc.add(x[i:j])
+        if self._hist and float(self._hist[0][0][0]) > t0:
+            return Measured(
+                math.nan,
+                reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
+            )
+        return Measured(acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
 
     def signals(self) -> list[SignalState]:
         return [SignalState(self.label, self._latest, self.unit, self.lo, self.hi)]
