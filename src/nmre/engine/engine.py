@@ -155,6 +155,7 @@ class Engine:
         # verdicts of one time reach it in: their rules' order, as when none waits
         self._held: list[Event] = []
         self._rank = {n.name: i for i, n in enumerate(self.nodes)}
+        self._finishers = [(n, n.pop_events) for n in self.nodes if type(n).finish is not Node.finish]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -206,6 +207,15 @@ class Engine:
             try:  # the sources are done: units still waiting for a stream are judged as they are
                 self._on_time(now, math.inf)
                 self._release_held(now)
+            except Exception as exc:
+                failure = failure or exc
+        if started:
+            try:  # nodes close what is open (a set stopped part-way: set.end with partial)
+                # the last sample time let through, not the clock: the same in any split into blocks
+                last = max(self._last_time.values(), default=-math.inf)
+                self._finish_nodes(last if math.isfinite(last) else now)
+                if self._held:
+                    self._release_held(now)
             except Exception as exc:
                 failure = failure or exc
         if opened:
@@ -338,6 +348,29 @@ class Engine:
                         self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _finish_nodes(self, now: float) -> None:
+        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run).
+
+        ``now``: the session's last sample time (of any stream), the time a stopped set ends at.
+        """
+        finishers, self._finishers = self._finishers, []
+        for node, pop in finishers:
+            try:
+                node.finish(now)
+            except NmreError as exc:  # a node that cannot close: say so, let the others close
+                self._emit(
+                    Event(
+                        now,
+                        kinds.ENGINE_NODE_ERROR,
+                        node.name,
+                        {"stage": "finish", "error": type(exc).__name__},
+                        therapist_message=f"{node.name} could not close at the session's end: {exc}",
+                    ),
+                    now,
+                )
+            for ev in pop():
+                self._emit(ev, now)
 
     def _time_went_back(self, block: Block, last: float, now: float) -> None:
         """A source block starting before the stream's previous one: not processed, said as an event."""
