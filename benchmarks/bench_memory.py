@@ -6,6 +6,10 @@ nothing one run allocated is counted in the other. Peak resident memory is the c
 ``ru_maxrss`` (``os.wait4``). Squat: 15 reps (about 1 minute) against 900 reps (about 1 hour);
 stance: 60 s against 3600 s. ``--quick``: 10 minutes instead of the hour.
 
+Exit status 1 is the demo's verdict "what was detected does not match the ground truth", not a
+failure of the session: its memory is measured all the same and the mismatch is printed with it
+(a 1-hour single-leg stance has false sway alarms: docs/performance.md). Any other status fails.
+
 Target: the long session's peak within 10 % of the 1-minute one's. The ``nmre`` column is the
 long session's peak in MB (printed as seconds by the table's format: read it as MB), the peer
 column the 1-minute session's; ``x`` is their ratio (>= 0.91 meets the target).
@@ -23,8 +27,9 @@ from _harness import Comparison
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def peak_mb(args: list[str]) -> float:
-    """Peak resident memory (MB) of ``python -m nmre demo --json ARGS`` in a fresh process."""
+def peak_mb(args: list[str]) -> tuple[float, bool]:
+    """Peak resident memory (MB) of ``python -m nmre demo --json ARGS`` in a fresh process, and whether
+    its verdict was a mismatch (exit status 1)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     with open(os.devnull, "wb") as null:
@@ -36,9 +41,10 @@ def peak_mb(args: list[str]) -> float:
         )
         _, status, usage = os.wait4(proc.pid, 0)
         err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"nmre demo {' '.join(args)} failed: {err[-500:]}")
-    return usage.ru_maxrss / 1024.0  # Linux: kB
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise RuntimeError(f"nmre demo {' '.join(args)} failed (exit {code}): {err[-500:]}")
+    return usage.ru_maxrss / 1024.0, code == 1  # Linux: kB
 
 
 def run(quick: bool) -> list[Comparison]:
@@ -52,9 +58,16 @@ def run(quick: bool) -> list[Comparison]:
             ["--exercise", "stance", "--seconds", str(long_s)],
         ),
     ):
-        a = peak_mb(short)
-        b = peak_mb(long)
-        print(f"  peak memory, {name}: 1 min {a:.0f} MB, {label} {b:.0f} MB ({100 * (b / a - 1):+.1f} %)")
+        a, a_mismatch = peak_mb(short)
+        b, b_mismatch = peak_mb(long)
+        said = "".join(
+            f"; the {which} session's verdict: mismatch"
+            for which, bad in (("1-minute", a_mismatch), (label, b_mismatch))
+            if bad
+        )
+        print(
+            f"  peak memory, {name}: 1 min {a:.0f} MB, {label} {b:.0f} MB ({100 * (b / a - 1):+.1f} %){said}"
+        )
         out.append(
             Comparison(
                 f"peak memory {name} {label} (MB)",

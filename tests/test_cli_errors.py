@@ -27,12 +27,15 @@ BAD: list[list[str]] = [
     ["demo", "--reps", "100000"],
     ["demo", "--seed", "x"],
     ["demo", "--seconds", "-1"],
+    ["demo", "--seconds", "172800"],
     ["demo", "--schedule", "x"],
     ["demo", "--inject", "99:shallow_squat"],
     ["demo", "--events", "/proc/x"],
     ["demo", "--events", ""],
     ["demo", "--record", "/proc/x/a.xdf"],
     ["demo", "--request-at", "x"],
+    ["demo", "--set", "squat_depth.lo=abc"],  # the demo's header line used to be printed first
+    ["demo", "--level", "1", "--set", "squat_depth.lo=200"],
     ["demo", "--request-at", "3"],
     ["demo", "--exercise", "stance", "--seconds", "1"],
     ["demo", "--exercise", "dance"],
@@ -54,6 +57,8 @@ BAD: list[list[str]] = [
     ["scan", "--bumble", ""],
     ["studio", "--level", "x"],
     ["studio", "--seconds", "-1"],
+    ["studio", "--seconds", "172800"],
+    ["studio", "--reps", "100000"],
     ["studio", "--drill", "nonexistent"],
     ["studio", "--replay", "/nonexistent.xdf", "--screenshot", "{tmp}"],
     ["version", "extra"],
@@ -61,6 +66,7 @@ BAD: list[list[str]] = [
     ["recover", "/dev/null"],
     ["replay"],
     ["replay", "/nonexistent.xdf"],
+    ["replay", ""],
     ["replay", "/dev/null"],
     ["replay", "/etc/passwd"],
     ["import", "/nonexistent.csv"],
@@ -68,6 +74,9 @@ BAD: list[list[str]] = [
     ["patients", "--store", "/proc/x/db"],
     ["patients", "--store", "/etc/passwd"],
     ["sessions", "--store", "/proc/x/db"],
+    ["sessions", "--store", ""],  # used to list the default store, as --bumble '' used the OS stack
+    ["patients", "--store", ""],
+    ["progress", "nobody", "--store", ""],
     ["sessions", "--show", "x"],
     ["report", "/nonexistent.xdf"],
     ["report", "/etc/passwd"],
@@ -138,3 +147,13 @@ def test_an_event_log_on_a_full_disk_is_one_line_and_non_zero(tmp_path: Path) ->
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "No space left on device" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_transport_that_cannot_be_opened_names_what_was_expected_there(tmp_path: Path) -> None:
+    """``usb:0`` is well formed; whether a controller is there is known only on opening it. The line
+    names the transport, what was expected at it and the reason (it used to be a traceback, then
+    the USB library's reason alone)."""
+    proc = nmre(["scan", "--bumble", "usb:0", "--timeout", "1"], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "'usb:0' (expected a Bluetooth controller at usb:INDEX or VID:PID): " in line, line

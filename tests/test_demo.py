@@ -194,7 +194,10 @@ class Corrupt:
         return out
 
 
-@pytest.mark.parametrize("value", [float("nan"), 5.0])  # a NaN burst, or an EMG channel stuck at a rail
+# a NaN burst, an EMG channel stuck at a rail, or a finite value no electrode can give (issue 8: one
+# sample of 1e200 passed the squat drill's Guard, which had no full-scale limit, and no onset was found
+# for the rest of the session)
+@pytest.mark.parametrize("value", [float("nan"), 5.0, 1e200])
 def test_a_burst_of_bad_emg_is_flagged_once_and_does_not_poison_the_session(value):
     from nmre.drills import build_drill
     from nmre.engine import Engine
@@ -376,3 +379,31 @@ def test_a_minimal_kit_injects_no_default_error_that_no_worn_sensor_can_see():
     s = run_demo(DemoOptions(drill="shoulder_scaption", kit="minimal", seed=1)).summary
     assert "shoulder_shrug" not in s["errors"] and any("shrug" in x for x in s["skipped_rules"])
     assert s["verdict"] == "match"
+
+
+@pytest.mark.parametrize(("reps", "groups"), [(12, [5, 5, 2]), (3, [3])])
+def test_a_summary_session_reports_every_rep_including_those_after_the_last_full_group(reps, groups):
+    """Issue 8: with ``--schedule summary`` (every 5 reps), ``--reps 12`` said nothing of reps 11-12 and
+    ``--reps 3`` nothing at all. Every rep is now in exactly one summary, the last one said when the set
+    or the session ends, after the last rep."""
+    r = run_demo(DemoOptions(reps=reps, seed=1, schedule="summary"))
+    cues = [e for e in r.events if e.kind == "feedback.cue"]
+    said = [int(c.patient_message.split(" reps on target")[0].split(" of ")[1]) for c in cues]
+    assert said == groups, [c.patient_message for c in cues]
+    last_rep = max(e.time for e in r.events if e.kind == "rep.end")
+    assert cues[-1].time >= last_rep
+
+
+def test_a_summary_stance_session_speaks_of_windows_and_says_the_loss_of_balance_at_once():
+    """Issue 8: the stance drill's summary spoke of "reps" for time windows and held back the
+    loss-of-balance cue until the next summary."""
+    r = run_demo(DemoOptions(exercise="stance", seed=1, schedule="summary"))
+    cues = [e for e in r.events if e.kind == "feedback.cue"]
+    falls = [e for e in r.events if e.kind == "rule.loss_of_balance" and not e.payload["ok"]]
+    assert falls
+    for f in falls:  # said when it happened, as it happened
+        assert [(c.time, c.patient_message) for c in cues if c.time == f.time] == [
+            (f.time, f.patient_message)
+        ]
+    summaries = [c.patient_message for c in cues if c.time not in {f.time for f in falls}]
+    assert summaries and all("window" in m and " rep" not in m for m in summaries), summaries

@@ -294,12 +294,21 @@ def _ble_source(sim: Any, seed: int) -> tuple[Source, list[Any]]:
 
 def check_options(opts: DemoOptions) -> Any:
     """The drill spec of ``opts``, or a ConfigError naming the first option that cannot run (before anything
-    is printed): the drill, its level, the counts and their ceilings, requests without the self-controlled
+    is printed): the drill, its level, its ``--set`` values, the counts and their ceilings, requests without the self-controlled
     schedule, paths that cannot be written (those are created, empty)."""
     from nmre.drills import load_drill
 
     spec = load_drill(drill_of(opts))
     sim_config(spec, opts)
+    if opts.settings:  # --set values are checked as build_drill applies them: after the level's
+        from nmre.drills._load import apply_settings
+
+        at_level = (
+            spec
+            if opts.level is None
+            else apply_settings(spec, spec.level(opts.level).settings, f"level {opts.level}")
+        )
+        apply_settings(at_level, opts.settings)
     schedule = opts.schedule or spec.schedule.kind
     if opts.requests and schedule != "self-controlled":
         raise ConfigError(

@@ -177,10 +177,12 @@ def test_no_radio_is_a_clear_error() -> None:
     from nmre.acquisition.ble import scan
 
     config = BleConfig(backend="bumble", bumble_transport=f"tcp-client:127.0.0.1:{_closed_port()}")
-    # the transport that cannot be opened is named, with the operating system's reason
+    # the transport that cannot be opened is named, with what was expected there and the operating
+    # system's reason
     with pytest.raises(
         DeviceError,
-        match=r"cannot open the Bumble transport 'tcp-client:127\.0\.0\.1:\d+': .*(refused|failed)",
+        match=r"cannot open the Bumble transport 'tcp-client:127\.0\.0\.1:\d+' \(expected a Bluetooth "
+        r"controller at tcp-client:HOST:PORT\): .*(refused|failed)",
     ):
         scan(0.1, config)
     source = BleSource([DeviceSpec("nmre", name="nmre-0")], config)

@@ -23,6 +23,7 @@ from nmre.core.model import Block
 from nmre.drills import build_drill
 from nmre.engine import Engine
 from nmre.errors import NmreError
+from nmre.feedback.schedule import is_safety
 from nmre.sim import SimSource, SquatConfig, simulate
 
 HERE = Path(__file__).resolve().parent
@@ -64,6 +65,10 @@ def _emit(self, event, now: float) -> None:  # type: ignore[no-untyped-def]
         node.on_event(event)
         for ev in node.pop_events():
             self._emit(ev, now)
+    self._due = [t for t in self._timed if t[2]()]
+    if (self._held or any(node.waiting() for node in self.nodes)) and not is_safety(event):
+        self._held.append(event)  # a rule owes a verdict: the schedule gets it in order later
+        return
     for cue in self.schedule.on_event(event):
         self._release(cue, now)
 

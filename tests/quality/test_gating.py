@@ -8,6 +8,8 @@ judged the merged one at 118-133 deg.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nmre.core import kinds
@@ -50,10 +52,12 @@ def first_rep_waits_for_the_long_axis(events):
     )
 
 
-@pytest.mark.parametrize("seed", [1, 4])
-def test_forty_percent_loss_on_thigh_and_shank_makes_reps_unjudged_and_tells_no_good_rep_to_change(seed):
+@pytest.mark.parametrize(("seed", "loss"), [(1, 0.4), (4, 0.4), (1, 0.5)])
+def test_forty_or_fifty_percent_loss_on_thigh_and_shank_makes_reps_unjudged_and_tells_no_good_rep_to_change(
+    seed, loss
+):
     sim = simulate(SquatConfig(reps=10, errors={}), seed=seed)  # every rep is good
-    events = run(sim, loss={"imu.thigh.r": 0.4, "imu.shank.r": 0.4})
+    events = run(sim, loss={"imu.thigh.r": loss, "imu.shank.r": loss})
     unjudged = knee(events, kinds.REP_UNJUDGED)
     judged = [e for e in events if e.kind in ("rule.squat_depth", "rule.knee_valgus")]
     assert judged == []  # no knee verdict on data that cannot carry one
@@ -121,3 +125,31 @@ def test_a_corrupt_huge_sample_is_never_a_loss_of_balance():
     sim = simulate(StanceConfig(duration=20.0, errors=[]), seed=5)
     events = run(sim, exercise="stance", corrupt=[Corruption("imu.pelvis", 7.0, 7.02, 1e300)])
     assert [e for e in events if e.kind == kinds.RULE_LOSS_OF_BALANCE] == []
+
+
+def test_a_drill_file_changes_a_rules_quality_limits_and_only_that_rules(tmp_path):
+    """Deliver 8.1: the thresholds are named defaults a drill file can change. At 15 % loss on thigh and
+    shank every knee rep is past the default 10 %; a copy of the squat file whose depth rule allows 30 %
+    missing and 1 s gaps (``[rules.needs]``) judges depth again, and judges it right, while the valgus
+    rule, which kept the defaults, stays not judged."""
+    import nmre.drills
+
+    text = (Path(nmre.drills.__file__).parent / "library" / "squat.toml").read_text()
+    cut = text.index('[[rules]]\nid = "knee_valgus"')  # the depth rule's table ends here
+    relaxed = tmp_path / "squat_relaxed.toml"
+    relaxed.write_text(text[:cut] + "[rules.needs]\nmax_missing = 0.3\nmax_gap = 1.0\n\n" + text[cut:])
+    sim = simulate(SquatConfig(reps=6, errors={}), seed=1)
+    loss = {"imu.thigh.r": 0.15, "imu.shank.r": 0.15}
+    default = run(sim, loss=loss)
+    changed = run(sim, loss=loss, exercise=relaxed)
+    for events in (default, changed):
+        assert len([e for e in events if e.kind == kinds.REP_END]) == 6
+        assert (
+            len([e for e in events if e.kind == kinds.REP_UNJUDGED and e.source == "rule.knee_valgus"]) == 6
+        )
+    assert [e for e in default if e.kind == "rule.squat_depth"] == []
+    depth = [e for e in changed if e.kind == "rule.squat_depth"]
+    assert [e for e in changed if e.kind == kinds.REP_UNJUDGED and e.source == "rule.squat_depth"] == []
+    assert len(depth) == 6
+    for e, tr in zip(depth, sim.truth.reps, strict=True):
+        assert e.payload["ok"] and abs(e.payload["value"] - tr.peak_knee_flexion_deg) < 3.0

@@ -181,18 +181,19 @@ class BumbleCentral:
             device = Device(name="nmre", address=hci.Address(self.address), host=host)
         else:
             assert self.transport_spec is not None
+            scheme = self.transport_spec.partition(":")[0]
+            what = (
+                f"cannot open the Bumble transport {self.transport_spec!r} (expected a Bluetooth controller "
+                + (f"at {scheme}:{TRANSPORTS[scheme]})" if scheme in TRANSPORTS else "there)")
+            )
             try:
                 self._transport = await open_transport(self.transport_spec)
             except (OSError, ValueError, OverflowError) as exc:  # refused, no such device, bad address
                 raise DeviceError(
-                    f"cannot open the Bumble transport {self.transport_spec!r}: {exc.strerror or exc}"
-                    if isinstance(exc, OSError)
-                    else f"cannot open the Bumble transport {self.transport_spec!r}: {exc}"
+                    f"{what}: {exc.strerror or exc}" if isinstance(exc, OSError) else f"{what}: {exc}"
                 ) from None
             except Exception as exc:  # the transport's own errors (USB, serial) are not NmreErrors
-                raise DeviceError(
-                    f"cannot open the Bumble transport {self.transport_spec!r}: {type(exc).__name__}: {exc}"
-                ) from None
+                raise DeviceError(f"{what}: {type(exc).__name__}: {exc}") from None
             device = Device.with_hci(
                 "nmre", hci.Address(self.address), self._transport.source, self._transport.sink
             )

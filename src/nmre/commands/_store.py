@@ -8,9 +8,17 @@ from typing import Any
 __all__ = ["add_store_option", "open_from_args"]
 
 
+def _store(text: str) -> str:
+    """A store path or URL; an empty one is an error, not the default store (that is what leaving it out is)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a SQLite file path or a postgresql:// URL, got {text!r}")
+    return text
+
+
 def add_store_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
+        type=_store,
         metavar="PATH|URL",
         default=None,
         help="the session store: a SQLite file or a postgresql:// URL "

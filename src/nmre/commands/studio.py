@@ -23,6 +23,29 @@ def _fps(text: str) -> float:
     return v
 
 
+def _reps(text: str) -> int:
+    from nmre.demo import MAX_REPS
+
+    v = positive_int(text)
+    if v > MAX_REPS:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_REPS} simulated reps (a clinical set is 5-15; the demo's ceiling), got {text!r}"
+        )
+    return v
+
+
+def _seconds(text: str) -> float:
+    from nmre.demo import MAX_SECONDS
+
+    v = positive_seconds(text)
+    if v > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds > 0 and at most {MAX_SECONDS:g} (2 h: longer than any clinical "
+            f"session), got {text!r}"
+        )
+    return v
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from nmre.drills import DRILLS
     from nmre.feedback.schedule import SCHEDULES
@@ -49,10 +72,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="progression level of the drill (nmre drills show NAME)",
     )
-    p.add_argument("--reps", type=positive_int, default=10, help="simulated squat reps (default 10)")
+    p.add_argument("--reps", type=_reps, default=10, help="simulated squat reps (default 10; at most 1000)")
     p.add_argument("--seed", type=integer, default=1, help="simulator seed (default 1)")
     p.add_argument(
-        "--seconds", type=positive_seconds, default=None, help="stop after this many seconds of session"
+        "--seconds", type=_seconds, default=None, help="stop after this many seconds of session (at most 2 h)"
     )
     p.add_argument(
         "--screenshot",

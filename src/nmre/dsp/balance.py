@@ -334,7 +334,11 @@ class Sway(Processor):
         while i < finite.size:
             take = min(self._hop - self._since, finite.size - i)
             cols = finite[i : i + take]
-            _ring_put(np.vstack([out[:, cols], block.times[cols]]), self._ring, self._ptr)
+            # C order always: numba compiles one kernel per array layout, and vstack's varies with the
+            # number of columns (a second layout compiled in the middle of a session)
+            _ring_put(
+                np.ascontiguousarray(np.vstack([out[:, cols], block.times[cols]])), self._ring, self._ptr
+            )
             self._since += take
             i += take
             if self._since >= self._hop:

@@ -121,6 +121,7 @@ F_SIZE = 2
 def _sts_kernel(
     x: F64,
     times: F64,
+    i0: int,
     prm: F64,
     ist: I64,
     fst: F64,
@@ -140,7 +141,9 @@ def _sts_kernel(
     out: F64,
     ang: F64,
 ) -> tuple[int, int]:
-    """Consume samples until an episode ends (``ist[S_DONE] = 1``) or the block does; returns (consumed, skipped).
+    """Consume samples from ``i0`` until an episode ends (``ist[S_DONE] = 1``) or the block does; returns
+    (consumed, skipped). The whole block's arrays are passed with an offset rather than sliced: a slice has
+    another layout, and numba compiled a second kernel for it in the middle of a session.
 
     prm = [move, still, still_samples, max_episode_samples, g0_alpha, still_dev, turn_move, turn_still]
     (turn rates in rad/s). ``gring`` (3, L): the unit gravity directions of the last L samples. ``ring`` (3, W)
@@ -160,7 +163,7 @@ def _sts_kernel(
     hcap = h_t.shape[0]
     skipped = 0
     n = x.shape[1]
-    for i in range(n):
+    for i in range(i0, n):
         a[0] = x[0, i]
         a[1] = x[1, i]
         a[2] = x[2, i]
@@ -266,9 +269,9 @@ def _sts_kernel(
                 ist[S_PHASE] = 0
                 ist[S_LOW] = hp
                 out[0, i] = 0.0
-                return i + 1, skipped
+                return i + 1 - i0, skipped
         out[0, i] = float(ist[S_PHASE])
-    return n, skipped
+    return n - i0, skipped
 
 
 def _turning_points(d: F64, delta: float) -> list[int]:
@@ -564,15 +567,18 @@ class SitToStand(Processor):
                 f"SitToStand input {block.stream!r}: "
                 + expected("3 accelerometer rows (or 6 IMU rows)", v.shape[0])
             )
+        v = np.ascontiguousarray(v)
         t = np.ascontiguousarray(block.times, dtype=np.float64)
         n = v.shape[1]
         out = np.empty((5, n))
+        ang = out[2:]  # C-contiguous rows 2-4
         i = 0
         skipped = 0
         while i < n:
             k, sk = _sts_kernel(
-                v[:, i:],
-                t[i:],
+                v,
+                t,
+                i,
                 self._prm,
                 self._ist,
                 self._fst,
@@ -589,8 +595,8 @@ class SitToStand(Processor):
                 self._h_norm,
                 self._h_ang,
                 self._gring,
-                out[:, i:],
-                out[2:, i:],
+                out,
+                ang,
             )
             skipped += sk
             out[1, i : i + k] = self._count

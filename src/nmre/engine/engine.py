@@ -25,7 +25,7 @@ from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, Strea
 from nmre.engine.nodes import Node, ProcessorNode
 from nmre.engine.stats import RunningStats
 from nmre.errors import ConfigError, NmreError, StateError
-from nmre.feedback.schedule import Continuous, FeedbackSchedule
+from nmre.feedback.schedule import Continuous, FeedbackSchedule, is_safety
 
 __all__ = ["Engine", "EngineState", "EngineStats"]
 
@@ -145,6 +145,17 @@ class Engine:
         ]
         self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
         self._signallers = [n for n in self.nodes if type(n).signals is not Node.signals]
+        # nodes with an on_time hook, and those of them that owe a verdict now (asked after each event,
+        # when a unit can close, so a source block costs one test while none waits)
+        self._timed = [
+            (n.on_time, _popper(n), n.waiting) for n in self.nodes if type(n).on_time is not Node.on_time
+        ]
+        self._due: list[tuple[Any, Any, Any]] = []
+        # events kept from the schedule while a node owes a verdict (see _emit), and the order
+        # verdicts of one time reach it in: their rules' order, as when none waits
+        self._held: list[Event] = []
+        self._rank = {n.name: i for i, n in enumerate(self.nodes)}
+        self._finishers = [(n, n.pop_events) for n in self.nodes if type(n).finish is not Node.finish]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -191,8 +202,23 @@ class Engine:
                 src.stop()
             except Exception as exc:
                 failure = failure or exc
+        now = self.clock.now()
+        if (self._timed or self._held) and len(opened) == len(self.sinks):
+            try:  # the sources are done: units still waiting for a stream are judged as they are
+                self._on_time(now, math.inf)
+                self._release_held(now)
+            except Exception as exc:
+                failure = failure or exc
+        if started:
+            try:  # nodes close what is open (a set stopped part-way: set.end with partial)
+                # the last sample time let through, not the clock: the same in any split into blocks
+                last = max(self._last_time.values(), default=-math.inf)
+                self._finish_nodes(last if math.isfinite(last) else now)
+                if self._held:
+                    self._release_held(now)
+            except Exception as exc:
+                failure = failure or exc
         if opened:
-            now = self.clock.now()
             try:  # the set ends with the session: the schedule releases what it still owes
                 for cue in self.schedule.end(now):
                     self._release(cue, now)
@@ -269,9 +295,37 @@ class Engine:
                 if n and arrival == arrival:
                     transport(arrival - float(times[n - 1]))
                 dispatch(block, now)
+                if self._due or self._held:
+                    self._on_time(now)
                 if now - self._last_feedback >= FEEDBACK_PERIOD:
                     self._publish_feedback(now)
                 cost(perf() - t0)
+
+    def _on_time(self, now: float, at: float | None = None) -> None:
+        """The nodes that owe a verdict (every timed node at the end, ``at`` = inf) see the time."""
+        for on_time, pop, _waiting in list(self._timed if at is not None else self._due):
+            on_time(now if at is None else at)
+            if pop is not None:
+                events = pop()
+                if events:
+                    for ev in events:
+                        self._emit(ev, now)
+        self._due = [t for t in self._timed if t[2]()]
+        if self._held and not self._due:
+            self._release_held(now)
+
+    def _release_held(self, now: float) -> None:
+        """Hand the held events to the schedule as if no node had waited: by time, verdicts in rule order."""
+        last = len(self.nodes)
+        rank = self._rank
+
+        def key(e: Event) -> tuple[float, int]:
+            owed = e.kind.startswith("rule.") or kinds.is_unjudged(e.kind)
+            return (e.time, rank.get(e.source, last) if owed else last)
+
+        held, self._held = sorted(self._held, key=key), []
+        for ev in held:
+            self._schedule(ev, now)
 
     def _dispatch(self, block: Block, now: float) -> None:
         for sink in self._block_sinks:
@@ -294,6 +348,29 @@ class Engine:
                         self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _finish_nodes(self, now: float) -> None:
+        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run).
+
+        ``now``: the session's last sample time (of any stream), the time a stopped set ends at.
+        """
+        finishers, self._finishers = self._finishers, []
+        for node, pop in finishers:
+            try:
+                node.finish(now)
+            except NmreError as exc:  # a node that cannot close: say so, let the others close
+                self._emit(
+                    Event(
+                        now,
+                        kinds.ENGINE_NODE_ERROR,
+                        node.name,
+                        {"stage": "finish", "error": type(exc).__name__},
+                        therapist_message=f"{node.name} could not close at the session's end: {exc}",
+                    ),
+                    now,
+                )
+            for ev in pop():
+                self._emit(ev, now)
 
     def _time_went_back(self, block: Block, last: float, now: float) -> None:
         """A source block starting before the stream's previous one: not processed, said as an event."""
@@ -345,6 +422,17 @@ class Engine:
                 if events:
                     for ev in events:
                         self._emit(ev, now)
+        if self._timed:
+            self._due = [t for t in self._timed if t[2]()]
+        if (self._held or self._due) and not is_safety(event):
+            # a rule waits for a stream to reach a unit's end: the schedule gets the unit's verdicts
+            # and its end together, in the order they have when no rule waits (large blocks, a lagging
+            # sensor); safety is never held
+            self._held.append(event)
+            return
+        self._schedule(event, now)
+
+    def _schedule(self, event: Event, now: float) -> None:
         for cue in self.schedule.on_event(event):
             self._release(cue, now)
 

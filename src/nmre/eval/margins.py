@@ -86,8 +86,31 @@ MARGINS: dict[str, Margin] = {
     ),
     "hold_time": Margin(0.25, _TIMING),
     "rep_duration": Margin(0.25, _TIMING),
+    "rep_active_time": Margin(0.25, _TIMING + " (the time a rep spends past the segmenter's threshold)"),
     "transition_duration": Margin(0.25, _TIMING + " (sit-to-stand: from an accelerometer alone)"),
     "reaction_time": Margin(0.1, "a movement onset found on a lean angle: about 0.05 s per crossing"),
+    "max_excursion": Margin(
+        5.0,
+        "the furthest lean toward the target in % of the target's lean (75 % of NeuroCom's limits: 6 deg "
+        "forward and sideways, 3.4 deg backward). A clinician reads the LOS report in whole per cent and "
+        "decides 'reached the target' to a few per cent; 5 % is 0.3 deg of a 6 deg lean (0.17 deg backward), "
+        "the order of one IMU's inclination over a slow lean held for seconds once its centre is taken "
+        "before the cue (docs/calibration.md: the low-gain filter leaves 0.035 deg RMS in the 0.5-2 Hz band; "
+        "the 0.5 s centre carries the quiet sway). A claim about the lean angle, not fitted to the suite",
+    ),
+    "directional_control": Margin(
+        5.0,
+        "NeuroCom's directional control, (on - off) / on of the lean path, in points of %: healthy adults "
+        "score 75-90 and the tolerance is 65, so a curved path and a straight one are told apart by about "
+        "10 points; a measurement good to 5 points keeps that decision. Path length adds every wobble of the "
+        "measured lean (noise and sway across the direction count as 'off'), so it reads low rather than high",
+    ),
+    "movement_velocity": Margin(
+        0.5,
+        "mean lean velocity between 5 % and 95 % of the primary lean (NeuroCom's definition): each crossing "
+        "moves by about 0.05 s of a 1.5-2 s lean and the path picks up the sway, about 15 % of the 3-4 deg/s "
+        "of healthy older adults (Clark, Rose and Fujimoto 1997), so 0.5 deg/s",
+    ),
     "sway_rms": Margin(
         0.008,
         "sway RMS over a 5 s window of a personal envelope (1.6 x the first two windows): "

@@ -113,21 +113,47 @@ def _scatter(ax: object, rule: RuleView, obs: Sequence[Observation]) -> None:
     else:
         edges = [(e, e) for e in (rule.tolerance.lo, rule.tolerance.hi) if e is not None]
         m_rel = m
-    for true_e, used_e in edges:
-        ax.axvline(true_e, color="#1c7ed6", lw=1.2, zorder=2)
-        ax.axhline(used_e, color="#1c7ed6", lw=1.0, ls="--", zorder=2)
+    for k, (true_e, used_e) in enumerate(edges):
+        first = k == 0
+        ax.axvline(
+            true_e,
+            color="#1c7ed6",
+            lw=1.2,
+            zorder=2,
+            label="tolerance (on the true value)" if first else None,
+        )
+        ax.axhline(
+            used_e,
+            color="#1c7ed6",
+            lw=1.0,
+            ls="--",
+            zorder=2,
+            label="tolerance the rule judged with" if first else None,
+        )
         if m_rel:
-            ax.axvspan(true_e - m_rel, true_e + m_rel, color="#1c7ed6", alpha=0.08, zorder=0)
+            ax.axvspan(
+                true_e - m_rel,
+                true_e + m_rel,
+                color="#1c7ed6",
+                alpha=0.08,
+                zorder=0,
+                label=f"margin +/- {m:g} {rule.unit} (stated accuracy)" if first else None,
+            )
     unit = rule.unit if not rel else "x own baseline"
-    ax.set_xlabel(f"true {rule.quantity} ({unit})")
-    ax.set_ylabel(f"measured ({unit})")
-    more = f"; {beyond} not judged beyond the axes" if beyond else ""
+    ax.set_xlabel(f"true {_words(rule.quantity)} ({unit})")
+    ax.set_ylabel(f"measured {_words(rule.quantity)} ({unit})")
+    what = f"{rule.family}s not judged lie" if beyond != 1 else f"{rule.family} not judged lies"
+    more = f"\n{beyond} {what} beyond the axes" if beyond else ""
     ax.set_title(
-        f"measured vs true: tolerance {rule.tolerance.describe(rule.unit)} (blue), margin {m:g}{more}",
-        fontsize=8,
+        f"measured against true; tolerance {rule.tolerance.describe(rule.unit)}{more}",
+        fontsize=9,
     )
-    if seen:
-        ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
+
+
+def _words(quantity: str) -> str:
+    """A quantity's name as a clinician reads it (``knee_flexion_peak`` -> ``knee flexion peak``)."""
+    return quantity.replace("_", " ")
 
 
 def _agreement(ax: object, rule: RuleView, obs: Sequence[Observation]) -> None:
@@ -151,13 +177,19 @@ def _agreement(ax: object, rule: RuleView, obs: Sequence[Observation]) -> None:
         ax.plot(centres, rates, "o-", color="#c92a2a", ms=3, lw=1)
         for c, r, n in zip(centres, rates, counts, strict=True):
             ax.annotate(str(n), (c, r), fontsize=6, textcoords="offset points", xytext=(0, 4), ha="center")
-    ax.axvline(0.0, color="#1c7ed6", lw=1.2)
+    ax.axvline(0.0, color="#1c7ed6", lw=1.2, label="tolerance edge")
     if m > 0:
-        ax.axvspan(-m, m, color="#1c7ed6", alpha=0.08)
-    ax.set_ylim(-0.05, 1.1)
-    ax.set_xlabel(f"true distance outside the tolerance ({rule.unit}; < 0 inside)")
-    ax.set_ylabel("fraction corrected")
-    ax.set_title("corrections against distance from the tolerance (n per bin)", fontsize=9)
+        ax.axvspan(-m, m, color="#1c7ed6", alpha=0.08, label=f"margin +/- {m:g} {rule.unit}")
+    ax.set_ylim(-0.05, 1.15)
+    ax.text(0.02, 0.55, "inside the tolerance:\nshould be praised (0)", transform=ax.transAxes, fontsize=7)
+    ax.text(0.98, 0.45, "outside:\nshould be corrected (1)", transform=ax.transAxes, fontsize=7, ha="right")
+    ax.set_xlabel(f"true distance outside the tolerance ({rule.unit}; negative = inside)")
+    ax.set_ylabel("fraction of units corrected")
+    ax.set_title(
+        "corrections against the true distance from the tolerance\n(number above a point: units in its bin)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
 
 
 def write_plots(
@@ -186,8 +218,23 @@ def write_plots(
             else:
                 _scatter(a1, rule, obs)
                 _agreement(a2, rule, obs)
+            if not any(o.judged for o in obs):  # an empty picture says why, not just blank axes
+                for ax in (a1, a2):
+                    ax.text(
+                        0.5,
+                        0.3,
+                        f"no {rule.family} of this rule was judged against a true value\n"
+                        "(see the table: no true value, not detected, or not judged)",
+                        transform=ax.transAxes,
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="#862e9c",
+                        bbox={"facecolor": "white", "edgecolor": "#862e9c", "alpha": 0.95},
+                    )
             fig.suptitle(
-                f"{drill} / {rule.rule}  ({group} group: {len([o for o in obs if not o.spurious])} units)"
+                f"{drill} / {rule.rule}  ({group} group, both kits: "
+                f"{len([o for o in obs if not o.spurious])} {'event' if rule.continuous else rule.family}s)"
             )
             fig.tight_layout()
             path = out / f"{drill}__{rule.rule}.png"
@@ -200,6 +247,7 @@ def write_plots(
 def _event_panel(a1: object, a2: object, rule: RuleView, obs: Sequence[Observation]) -> None:
     """A continuous rule: detection time error and latency per true event."""
     import matplotlib.axes
+    import matplotlib.ticker
 
     assert isinstance(a1, matplotlib.axes.Axes) and isinstance(a2, matplotlib.axes.Axes)
     hit = [o for o in obs if not o.spurious and o.verdict != "missing"]
@@ -210,10 +258,16 @@ def _event_panel(a1: object, a2: object, rule: RuleView, obs: Sequence[Observati
         [len(hit), len(miss), len(false)],
         color=["#2b8a3e", "#f08c00", "#c92a2a"],
     )
-    a1.set_title("true events and detections", fontsize=9)
+    a1.set_title(f"true {_words(rule.quantity)} events: detected, missed; false alarms", fontsize=9)
+    a1.set_ylabel("events (count)")
+    a1.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     lat = [o.latency * 1e3 for o in hit if math.isfinite(o.latency)]
+    top = max(200.0, *lat) if lat else 200.0
     if lat:
-        a2.hist(lat, bins=20, color="#495057")
-    a2.axvline(100.0, color="#1c7ed6", lw=1.2, ls="--")
-    a2.set_xlabel("detection latency after the true event (ms); dashed: 100 ms target")
-    a2.set_ylabel("events")
+        a2.hist(lat, bins=np.arange(min(0.0, *lat) // 10 * 10, top + 10.0, 10.0), color="#495057")
+    a2.axvline(100.0, color="#1c7ed6", lw=1.2, ls="--", label="100 ms target (median)")
+    a2.set_xlabel("detection latency after the true event (ms)")
+    a2.set_ylabel("events (count)")
+    a2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    a2.set_title(f"detection latency ({len(lat)} detected events)", fontsize=9)
+    a2.legend(fontsize=7)

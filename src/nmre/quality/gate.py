@@ -10,6 +10,7 @@ span is checked afresh, so judging resumes by itself when the data is good again
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from nmre.core import kinds
@@ -70,6 +71,11 @@ class QualityGate:
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
         """The reason ``[t0, t1]`` cannot be judged (``None`` if it can) and the span qualities."""
         return self.monitor.assess(self.streams, t0, t1, self.needs, self.channels or None)
+
+    def reached(self) -> float:
+        """The time every watched stream has samples up to (session s; -inf before the first)."""
+        reached = self.monitor.reached
+        return min(reached(s) for s in self.streams) if self.streams else math.inf
 
     def unjudged(
         self,

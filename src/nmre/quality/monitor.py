@@ -302,6 +302,13 @@ class QualityMonitor(Node):
             longest_gap=float(s.state[K.S_LONGEST]),
         )
 
+    def reached(self, stream: str) -> float:
+        """The time of ``stream``'s latest sample pushed (session s; -inf before the first)."""
+        s = self._stream(stream)
+        if s.pending:
+            return float(s.pending[-1][0][-1])
+        return float(s.state[K.S_LAST_T])
+
     def span(self, stream: str, t0: float, t1: float, channels: Sequence[int] | None = None) -> SpanQuality:
         """Quality of ``stream`` over ``[t0, t1]`` (session seconds, resolved to 20 ms bins).
 

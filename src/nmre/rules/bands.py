@@ -98,14 +98,6 @@ class BandRule(Rule):
         One of :data:`STATS`.
     **common
         See :class:`nmre.rules.base.Rule`.
-
-    The unit is reduced over exactly its samples, ``start <= t <= end``: the rule keeps the
-    recent blocks (the past :attr:`HISTORY` seconds, and the whole unit while one is open) and
-    reduces them once the unit has closed, in sample order. Reducing block by block while a
-    unit was open took in the samples before its start and after its end that shared a block
-    with them and left out those between the rep's dated start and its detection, so the value
-    depended on how the streams were cut into blocks (a replay in 20 ms blocks read rep 4's
-    valgus 0.37 deg against 0.34 deg in 0.1 s blocks).
     """
 
     KIND = "band"
@@ -115,8 +107,9 @@ class BandRule(Rule):
         "stat": Param("choice", "how the signal is reduced over the unit", "max", choices=STATS),
     }
 
-    #: Seconds of the watched signal kept for units known only after they end (``Episodes.late``).
+    #: Seconds of the watched signal kept: the longest unit measured (its samples are reduced at its end).
     HISTORY = 30.0
+    MEASURE_WHEN_READY = True
 
     def __init__(self, id: str, *, stream: str, channel: str, stat: str = "max", **common: Any) -> None:
         if stat not in STATS:
@@ -126,6 +119,7 @@ class BandRule(Rule):
         self._row = 0
         self._latest = math.nan
         self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._reached = -math.inf
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -138,44 +132,47 @@ class BandRule(Rule):
         self._acc.clear()
         self._latest = math.nan
         self._hist = deque()
-
-    def begin(self, episode: Episode) -> None:
-        self._acc.clear()
+        self._reached = -math.inf
 
     def push(self, block: Block) -> list[Block]:
+        # the recent past with its sample times: a unit is reduced over exactly its samples when it
+        # is judged, whatever the blocks it came in (a unit opening or closing inside a block)
         if block.n_samples == 0:
             return []
+        times = block.times
         x = block.values[self._row]
         last = float(x[-1])
         if last == last:
             self._latest = last
-        # the recent past (a unit is dated back to where it began, or announced once it ended)
-        self._hist.append((block.times, x.copy()))
-        horizon = float(block.times[-1]) - self.HISTORY
-        if self._episode is not None and not self.episodes.late:
-            horizon = min(horizon, self._episode.start)  # an open unit is kept whole
         hist = self._hist
-        while hist and float(hist[0][0][-1]) < horizon:
+        hist.append((times, x))  # references to the block's arrays (blocks are never written after)
+        self._reached = float(times[-1])
+        horizon = self._reached - self.HISTORY
+        while float(hist[0][0][-1]) < horizon:
             hist.popleft()
+        if self._waiting:  # a closed unit waited for these samples
+            self._judge_ready(-math.inf)
         return []
 
+    def ready(self, episode: Episode) -> bool:
+        return self._reached >= episode.end
+
     def measure(self, episode: Episode) -> Measured:
-        parts = []
-        for t, x in reversed(self._hist):  # newest first, back to the unit's start
-            if float(t[-1]) < episode.start:
-                break
-            inside = (t >= episode.start) & (t <= episode.end)
-            if inside.any():
-                parts.append(x[inside])
-        self._acc.clear()
-        if parts:
-            self._acc.add(np.concatenate(parts[::-1]))  # in sample order: one reduction, any block split
-        if self.episodes.late and self._hist and float(self._hist[0][0][0]) > episode.start:
+        acc = self._acc
+        acc.clear()
+        t0, t1 = episode.start, episode.end
+        for t, x in self._hist:
+            if t[-1] < t0 or t[0] > t1:
+                continue
+            i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
+            if j > i:
+                acc.add(x[i:j])
+        if self._hist and float(self._hist[0][0][0]) > t0:
             return Measured(
                 math.nan,
                 reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
             )
-        return Measured(self._acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
+        return Measured(acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
 
     def signals(self) -> list[SignalState]:
         return [SignalState(self.label, self._latest, self.unit, self.lo, self.hi)]
@@ -203,7 +200,14 @@ class TempoRule(Rule):
     """The duration of each unit, or of its phase to or from the peak, inside ``[lo, hi]`` seconds.
 
     Timing comes from the closing event's payload: ``start``, ``end`` and, for
-    phases, ``peak_time`` (as :class:`nmre.dsp.RepSegmenter` reports them).
+    phases, ``peak_time`` (as :class:`nmre.dsp.RepSegmenter` reports them: the
+    rep runs from the last sample in the rest band before the signal reached the
+    start threshold to the first sample back in the rest band; the peak is the
+    first sample at the rep's extreme). That is the span the segmenter sees, not
+    the movement's own onset and offset, which lie outside the rest band's edge:
+    :class:`nmre.rules.MovementTimeRule` (``movement_time``) finds those on the
+    speed. Checked against durations computed from a constructed signal
+    (``tests/rules/test_bands.py``).
     """
 
     KIND = "tempo"

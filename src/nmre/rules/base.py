@@ -255,6 +255,13 @@ class Rule(Node):
     PARAMS: ClassVar[Mapping[str, Param]] = {}
     #: Whether the kind needs a tolerance (``lo`` and/or ``hi``).
     NEEDS_TOLERANCE: ClassVar[bool] = True
+    #: Whether :meth:`measure` waits, with the gate, until the unit's data is in (``True``: the kind
+    #: measures from its own recent history or events, not from a running reduction that the next
+    #: unit would clear).
+    MEASURE_WHEN_READY: ClassVar[bool] = False
+    #: Session seconds a closed unit waits at most for its streams to reach its end (a stream that
+    #: stopped is then judged as it is: the gate reports its gap).
+    MAX_WAIT: ClassVar[float] = 3.0
 
     def __init__(
         self,
@@ -294,6 +301,7 @@ class Rule(Node):
         self._pending: list[Event] = []
         self._episode: Episode | None = None
         self._count = 0
+        self._waiting: list[tuple[Episode, Event, Measured | None]] = []
         self.reset()
 
     # -- wiring -------------------------------------------------------------------
@@ -311,6 +319,7 @@ class Rule(Node):
         self._pending = []
         self._episode = None
         self._count = 0
+        self._waiting = []
 
     @property
     def in_unit(self) -> bool:
@@ -333,6 +342,10 @@ class Rule(Node):
 
     def on_other_event(self, event: Event) -> None:
         """Any event that does not open or close a unit."""
+
+    def ready(self, episode: Episode) -> bool:
+        """Whether the kind's own input has reached the closed unit's end (default: yes)."""
+        return True
 
     # -- units --------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -383,7 +396,45 @@ class Rule(Node):
         return episode.start, episode.end
 
     def _close(self, episode: Episode, end: Event) -> None:
-        m = self.measure(episode)
+        m = None if self.MEASURE_WHEN_READY else self.measure(episode)
+        self._waiting.append((episode, end, m))
+        self._judge_ready(-math.inf)
+
+    def waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def owes(self) -> bool:
+        """Whether a unit that has closed still waits for its verdict (progression counts a set's last
+        unit once no rule owes one)."""
+        return bool(self._waiting)
+
+    def on_time(self, now: float) -> None:
+        """A source block went through the graph: judge the closed units whose data is now in."""
+        if self._waiting:
+            self._judge_ready(now)
+
+    def _judge_ready(self, now: float) -> None:
+        """Judge, in order, the closed units whose streams reached their end (or waited ``MAX_WAIT``).
+
+        A unit is judged once every raw stream its gate watches has samples up to the later of
+        the unit's end and its quality span's end, and the kind's own input is there
+        (:meth:`ready`): with large blocks the block of one stream covering the unit may arrive
+        after the event that closed it, and judging then would see a hole that is not in the data.
+        """
+        while self._waiting:
+            episode, end, m = self._waiting[0]
+            if now < episode.end + self.MAX_WAIT:
+                t1 = episode.end
+                if self.gate is not None:
+                    t1 = max(t1, self.quality_span(episode)[1])
+                    if self.gate.reached() < t1:
+                        return
+                if not self.ready(episode):
+                    return
+            del self._waiting[0]
+            self._judge(episode, end, self.measure(episode) if m is None else m)
+
+    def _judge(self, episode: Episode, end: Event, m: Measured) -> None:
         if self.gate is not None:
             t0, t1 = self.quality_span(episode)
             reason, spans = self.gate.check(t0, t1)

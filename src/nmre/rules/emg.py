@@ -178,6 +178,7 @@ class OnsetOrderRule(Rule):
 
     KIND = "onset_order"
     ABOUT = "one muscle's onset minus another's (ms) per unit inside a band: VMO no later than VL"
+    MEASURE_WHEN_READY = True  # from the onsets kept (the EMG covering the unit may come after its end)
     PARAMS: ClassVar[Mapping[str, Param]] = {
         "early": Param("muscle", "the muscle that should switch on first"),
         "late": Param("muscle", "the muscle that should not switch on later than the tolerance allows"),

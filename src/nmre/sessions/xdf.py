@@ -710,7 +710,9 @@ def read_xdf(path: str | os.PathLike[str]) -> Recording:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below, after the map
     except OSError as exc:
-        raise RecordingError(f"{path}: expected a readable XDF file, got {exc.strerror}") from None
+        raise RecordingError(
+            f"{path or repr(path)}: expected a readable XDF file, got {exc.strerror}"
+        ) from None
     with f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(4)
