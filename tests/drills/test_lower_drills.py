@@ -153,8 +153,8 @@ def test_a_rep_that_ends_before_the_long_axis_step_is_done_says_not_done_yet(tmp
     ]
     assert len(valgus) == 3 and not [e for e in mem.events if e.kind == "rule.knee_valgus"]
     for e in valgus:
-        assert e.payload["reason"].startswith("long_axis calibration not done yet (")
-        assert "of 5000 deg" in e.payload["reason"]  # what it still waits for
+        assert e.payload["reason"].startswith("long_axis calibration not done yet by the end of this unit (")
+        assert "bend and straighten" in e.payload["reason"]  # what it still waits for
     assert len([e for e in mem.events if e.kind == "rule.squat_depth"]) == 3
     told = {e.patient_message for e in mem.events if e.kind == kinds.FEEDBACK_CUE}
     assert "Push your knee out over your toes" not in told

@@ -34,6 +34,7 @@ sin(psi) of the flexion, so ab/adduction and rotation wait).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -160,13 +161,20 @@ class CalibrationWait(QualityGate):
             self.monitor, self.streams, self.needs = inner.monitor, inner.streams, inner.needs
             self.channels = dict(getattr(inner, "channels", {}) or {})
 
+    def reached(self) -> float:
+        """The rule judges a closed unit once its streams and every step it waits for have seen its end,
+        so whether a step was done by then does not depend on how the streams were cut into blocks."""
+        inner = self.inner.reached() if self.inner is not None else math.inf
+        return min(inner, *(s.reached() for s in self.steps))
+
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
         waiting = None
         for s in self.steps:
             at = s.done_at
             if at is None:
-                state, what = s.status()
-                waiting = f"{s.step} calibration not done yet ({state.value}: waiting for {what})"
+                state = s.status()[0]
+                what = getattr(s, "movement", None) or s.step
+                waiting = f"{s.step} calibration not done yet by the end of this unit ({state.value}: {what})"
                 break
             if at > t0:
                 waiting = f"{s.step} calibration was done at {at:.1f} s, after this unit started"
