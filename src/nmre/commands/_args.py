@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import NoReturn
 
 __all__ = [
+    "MAX_WORKERS",
     "Parser",
     "integer",
     "non_negative_seconds",
     "positive_int",
     "positive_seconds",
+    "worker_count",
 ]
+
+#: Ceiling of ``--workers`` (eval, batch): each worker is a process running sessions (one demo session
+#: peaks at about 310 MB); past a few per CPU they only wait on each other, and an unbounded count
+#: asks the system for that many processes (``--workers 1000000`` set out to fork a million).
+MAX_WORKERS = 64
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,6 +43,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
+def worker_count(text: str) -> int:
+    """A number of worker processes, 1 to :data:`MAX_WORKERS`."""
+    v = positive_int(text)
+    if v > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_WORKERS} worker processes (this machine has {os.cpu_count()} CPUs), got {text!r}"
+        )
     return v
 
 
