@@ -65,6 +65,7 @@ def _emit(self, event, now: float) -> None:  # type: ignore[no-untyped-def]
         node.on_event(event)
         for ev in node.pop_events():
             self._emit(ev, now)
+    self._due = [t for t in self._timed if t[2]()]
     if (self._held or any(node.waiting() for node in self.nodes)) and not is_safety(event):
         self._held.append(event)  # a rule owes a verdict: the schedule gets it in order later
         return

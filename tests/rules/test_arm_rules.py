@@ -280,3 +280,33 @@ def test_movement_time_bad_settings() -> None:
     with pytest.raises(ConfigError, match="'s'"):
         time_rule(unit="deg").bind({ARM: shoulder_info()})
     assert r.extend == 1.0
+
+
+def test_movement_time_at_the_sessions_end_is_judged_when_the_offset_was_seen_and_not_judged_otherwise() -> (
+    None
+):
+    """The session stops during the ``extend`` s the rule waits after the rep: the rule's finish() judges
+    it if the arm had stopped by then, and says why not if it was still moving."""
+    t = np.arange(round(10 * RATE)) / RATE
+    mj = lambda u: 10 * u**3 - 15 * u**4 + 6 * u**5  # noqa: E731
+    e = 140.0 * (mj(np.clip((t - 1.0) / 2.0, 0, 1)) - mj(np.clip((t - 4.0) / 2.0, 0, 1)))
+    x = np.vstack([e, np.zeros_like(e)])
+    start = float(t[np.argmax(e > 35)])
+    end = float(t[len(e) - 1 - np.argmax(e[::-1] > 25)])
+    v = np.convolve(np.abs(np.diff(e)) * RATE, np.ones(5) / 5, mode="same")
+    above = t[1:][v >= 0.05 * v.max()]
+    for stop, judged in ((above[-1] + 0.3, True), (end + 0.1, False)):
+        keep = t <= stop
+        items = in_order(blocks(ARM, t[keep], x[:, keep]), list(rep_events(1, start, end)))
+        rule = time_rule(extend=1.5)
+        out = drive(rule, [shoulder_info()], items)
+        assert out == []  # still waiting for the 1.5 s after the rep
+        rule.finish(float(t[keep][-1]))
+        (res,) = rule.pop_events()
+        if judged:
+            assert res.kind == kinds.rule("tempo")
+            assert res.payload["value"] == pytest.approx(above[-1] - above[0], abs=0.02)
+        else:
+            assert res.kind == kinds.REP_UNJUDGED and "session ended" in res.payload["reason"]
+    rule.finish(10.0)  # nothing left: nothing more
+    assert rule.pop_events() == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -17,12 +18,15 @@ def nmre(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_demo_record_writes_a_file_pyxdf_opens_and_recover_leaves_it_alone(tmp_path):
+def test_demo_record_writes_a_file_pyxdf_opens_and_recover_leaves_it_alone(tmp_path, caplog):
     path = tmp_path / "a.xdf"
     proc = nmre("demo", "--reps", "3", "--record", str(path), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["recording"] == str(path)
-    streams, _ = pyxdf.load_xdf(str(path))
+    with caplog.at_level(logging.WARNING, logger="pyxdf"):
+        streams, _ = pyxdf.load_xdf(str(path))
+    # no "Stream 6: Segments and clock-segments differ" (the string streams had no ClockOffset)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     names = {s["info"]["name"][0] for s in streams}
     assert {"emg.r", "imu.thigh.r", "imu.shank.r", "imu.trunk", "nmre.events", "nmre.metadata"} <= names
     meta = json.loads(

@@ -63,9 +63,16 @@ def test_pyxdf_reads_the_same_samples_headers_and_footers(squat_sim, squat_recor
     assert [json.loads(x[0])["kind"] for x in ev["time_series"]] == [e.kind for e in events]
 
 
-def test_pyxdf_with_its_defaults_reads_it_too(squat_recording):
-    streams, _ = pyxdf.load_xdf(str(squat_recording[0]))
+def test_pyxdf_with_its_defaults_reads_it_too_and_warns_of_nothing(squat_recording, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="pyxdf"):
+        streams, _ = pyxdf.load_xdf(str(squat_recording[0]))
     assert {s["info"]["name"][0] for s in streams} >= {"emg.r", "imu.thigh.r", "nmre.events"}
+    # every stream with samples has ClockOffsets (markers too), so its clock segments are its segments
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    for s in streams:
+        assert s["info"]["segments"] == s["info"]["clock_segments"], s["info"]["name"]
 
 
 def test_the_layout_has_boundaries_clock_offsets_and_footers(squat_recording):
@@ -74,7 +81,7 @@ def test_the_layout_has_boundaries_clock_offsets_and_footers(squat_recording):
     n_boundaries = raw.count(xdf.BOUNDARY)
     rec = read_xdf(squat_recording[0])
     assert n_boundaries >= rec.duration - 1  # at least one a second
-    assert all(len(s.clock_offsets) >= 1 for s in rec.raw)
+    assert all(len(s.clock_offsets) >= 1 for s in rec.streams if s.n_samples)
     assert all(s.footer is not None for s in rec.streams)
 
 

@@ -224,6 +224,17 @@ class Gated(Node):
     def pop_events(self) -> list[Event]:
         return self.node.pop_events()
 
+    def finish(self, time: float) -> None:
+        if self.gate.open:  # a drill that never started has nothing to close
+            self.node.finish(time)
+
+    def on_time(self, now: float) -> None:
+        if self.gate.open:  # a rule behind the gate judges its closed units as its streams come in
+            self.node.on_time(now)
+
+    def waiting(self) -> bool:
+        return self.gate.open and self.node.waiting()
+
     def signals(self) -> list[Any]:
         return self.node.signals() if self.gate.open else []
 

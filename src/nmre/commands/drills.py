@@ -1,6 +1,8 @@
 """``nmre drills``: list the drill library, show a drill, check a drill file.
 
-* ``nmre drills``: one line per shipped drill (name, step, title, unit).
+* ``nmre drills``: one line per drill (name, step, title, unit); a drill file that
+  cannot be loaded (library or plugin) is a ``BROKEN`` line with the reason, and
+  naming it (``show``, ``nmre demo --drill``) is refused in one line, exit 2.
 * ``nmre drills show NAME|FILE``: what the drill says, for a therapist
   (``--toml``: the file itself, to copy and edit).
 * ``nmre drills check FILE``: validate a (copied, edited) file and build it on
@@ -37,13 +39,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _list(out: TextIO) -> int:
+    from nmre.drills import broken_drills, load_drill
     from nmre.drills import list_drills as names
-    from nmre.drills import load_drill
 
     rows = [load_drill(n) for n in names()]
-    w = max(len(s.name) for s in rows)
+    broken = broken_drills()
+    w = max([len(s.name) for s in rows] + [len(b.name) for b in broken] + [4])
     for s in rows:
         out.write(f"{s.name:<{w}}  {s.step:<14}  {s.structure.unit + 's':<11}  {s.title}\n")
+    for b in broken:  # listed, with why it cannot be used; the others run
+        where = f"; plugin {b.plugin}" if b.plugin else ""
+        out.write(f"{b.name:<{w}}  {'BROKEN':<14}  {'-':<11}  {b.reason} ({b.path}{where})\n")
     return 0
 
 

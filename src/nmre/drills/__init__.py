@@ -4,7 +4,11 @@
 >>> drill = build_drill(spec, sim.streams, level=2)   # doctest: +SKIP
 >>> Engine([source], drill.nodes, sinks, schedule=drill.make_schedule())  # doctest: +SKIP
 
-* :func:`list_drills`: the drills shipped in ``nmre/drills/library``.
+* :func:`list_drills`: the drills shipped in ``nmre/drills/library`` and offered by
+  ``nmre.drills`` plugins; :func:`broken_drills`: the drill files there that
+  cannot be loaded (a syntax error, an unknown rule kind, ...), each with the
+  reason in one line. A broken file is left out and never stops the others;
+  naming it (``load_drill``) is a ConfigError with that reason.
 * :func:`load_drill`: a validated :class:`DrillSpec` from a name or a path
   (errors name the file, the table, the field and what was expected).
 * :func:`check_drill`: load, then build on a kit with every sensor the file
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -36,9 +41,11 @@ __all__ = [
     "ALIASES",
     "DRILLS",
     "SCHEMA",
+    "BrokenDrill",
     "Drill",
     "DrillSpec",
     "Skipped",
+    "broken_drills",
     "build_drill",
     "check_drill",
     "library_path",
@@ -60,42 +67,75 @@ def library_path() -> Path:
     return Path(str(resources.files("nmre.drills") / "library"))
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenDrill:
+    """A drill file that cannot be loaded: its name (the file's stem), where it is, and why (one line)."""
+
+    name: str
+    path: Path
+    reason: str
+    #: The plugin that offers it (``"acme (acme-nmre 1.0)"``), or ``None`` for the shipped library.
+    plugin: str | None = None
+
+
 def list_drills() -> list[str]:
-    """Names of the shipped drills, in the order of the re-education sequence, then by name."""
-    return [s.name for s in _library()]
+    """Names of the drills that load, in the order of the re-education sequence, then by name."""
+    return [s.name for s in _library()[0]]
+
+
+def broken_drills() -> list[BrokenDrill]:
+    """The drill files of the library and of plugins that cannot be loaded, by name, with the reason."""
+    return list(_library()[1])
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @lru_cache(maxsize=1)
-def _library() -> tuple[DrillSpec, ...]:
+def _library() -> tuple[tuple[DrillSpec, ...], tuple[BrokenDrill, ...]]:
     from nmre.drills.spec import STEPS
 
-    specs = [_parse_file(p) for p in sorted(library_path().glob("*.toml"))]
+    specs: list[DrillSpec] = []
+    broken: list[BrokenDrill] = []
+    for p in sorted(library_path().glob("*.toml")):
+        try:
+            specs.append(_parse_file(p))
+        except ConfigError as exc:  # one bad file leaves the others usable
+            broken.append(BrokenDrill(p.stem, p, _one_line(str(exc))))
     names = {s.name for s in specs}
-    for spec in _plugin_drills()[0]:
+    plugin_specs, _why, plugin_broken = _plugin_drills()
+    for spec in plugin_specs:
         if spec.name not in names:
             names.add(spec.name)
             specs.append(spec)
-    return tuple(sorted(specs, key=lambda s: (STEPS.index(s.step), s.name)))
+    broken += plugin_broken
+    return (
+        tuple(sorted(specs, key=lambda s: (STEPS.index(s.step), s.name))),
+        tuple(sorted(broken, key=lambda b: (b.name, str(b.path)))),
+    )
 
 
-def _plugin_drills() -> tuple[list[DrillSpec], list[str]]:
-    """Drills offered by ``nmre.drills`` plugins (scale's :func:`nmre.plugins.drill_paths`), and the problems."""
+def _plugin_drills() -> tuple[list[DrillSpec], list[str], list[BrokenDrill]]:
+    """Drills offered by ``nmre.drills`` plugins (scale's :func:`nmre.plugins.drill_paths`), the problems,
+    and the files among them that cannot be loaded."""
     from nmre.plugins import drill_paths
 
     found, problems = drill_paths()
-    out, why = [], [str(p) for p in problems]
+    out, why, broken = [], [str(p) for p in problems], []
     builtin = {p.stem for p in library_path().glob("*.toml")}
     for plugin, path in found:
         try:
             spec = _parse_file(path)
         except ConfigError as exc:
             why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {exc}")
+            broken.append(BrokenDrill(path.stem, path, _one_line(str(exc)), f"{plugin.name} ({plugin.dist})"))
             continue
         if spec.name in builtin:
             why.append(f"drill plugin {plugin.name!r} ({plugin.dist}): {spec.name!r} is a built-in drill")
             continue
         out.append(spec)
-    return out, why
+    return out, why, broken
 
 
 def library_problems() -> list[str]:
@@ -127,9 +167,14 @@ def load_drill(name_or_path: str | os.PathLike[str]) -> DrillSpec:
             )
         return _parse_file(p)
     text = ALIASES.get(text, text)
-    for s in _library():
+    specs, broken = _library()
+    for s in specs:
         if s.name == text:
             return s
+    for b in broken:
+        if b.name == text:
+            where = f"offered by plugin {b.plugin}" if b.plugin else "in the drill library"
+            raise ConfigError(f"drill {text!r} ({where}) cannot be loaded: {b.reason}")
     raise ConfigError(
         "drill: " + expected(f"a drill name ({', '.join(list_drills())}) or a .toml file", text)
     )

@@ -389,7 +389,7 @@ def build(
     if fb.inputs or fb.has_counter:
         nodes.append(fb)
     if spec.progression.advance or spec.progression.step_back:
-        nodes.append(Progression(spec, level, episodes, ctx.raw_streams()[0]))
+        nodes.append(Progression(spec, level, episodes, ctx.raw_streams()[0], rules))
     if plan.readiness is not None:
         nodes = gate_nodes(nodes, plan.readiness, free)
     settings = {k: s.value for k, s in spec.settings.items()}

@@ -6,12 +6,22 @@ target, not on target when any failed, not judged when nothing could be
 judged (those do not count either way). Loss-of-balance and other moment
 outcomes count as errors of the set they fall in.
 
-After the last unit of a set (at the next block, when every outcome of that
-unit is in) it raises ``set.end`` with the set's summary and
+After the last unit of a set (at the first block after it when no rule still
+owes that unit's verdict, :meth:`nmre.rules.Rule.owes`) it raises ``set.end`` with the set's summary and
 ``progression.suggestion`` with the decision, from the drill file's criteria
 (:class:`nmre.drills.spec.Criterion`): step back when any step-back criterion
 is met, advance when every advance criterion is met, else stay; never past
 the first or the last level. The therapist decides; the patient is told nothing.
+
+A set stopped part-way (the therapist pressed stop, a replay ran out, a demo
+ran fewer reps than ``per_set``): when the engine finishes the session
+(:meth:`nmre.engine.Node.finish`) the set is closed as it stands, with
+``partial: true``, ``per_set`` and, when a unit was still open, ``unfinished``
+(not counted). The criteria are read on the units done. A partial set may show
+a step back (units off target are evidence however few were done), but it never
+advances a level: the file's criteria are over whole sets, so an advance met on
+part of one is reported and the suggestion is to stay. A stop with no unit done
+in the current set ends nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.engine.nodes import Node
-from nmre.rules.base import Episodes
+from nmre.rules.base import Episodes, Rule
 
 if TYPE_CHECKING:
     from nmre.drills.spec import Criterion, DrillSpec
@@ -42,6 +52,8 @@ class SetSummary:
     off_target: int = 0
     unjudged: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    #: The set was stopped before its ``per_set`` units were done.
+    partial: bool = False
 
     @property
     def fraction(self) -> float | None:
@@ -58,6 +70,7 @@ class SetSummary:
             "unjudged": self.unjudged,
             "fraction_on_target": None if f is None else round(f, 3),
             "errors": dict(sorted(self.errors.items())),
+            "partial": self.partial,
         }
 
 
@@ -117,9 +130,17 @@ def decide(
 class Progression(Node):
     """Counts units per set and raises ``set.end`` and ``progression.suggestion`` after each set."""
 
-    def __init__(self, spec: DrillSpec, level: int, episodes: Episodes, clock_stream: str) -> None:
+    def __init__(
+        self,
+        spec: DrillSpec,
+        level: int,
+        episodes: Episodes,
+        clock_stream: str,
+        rules: Sequence[Rule] = (),
+    ) -> None:
         self.name = "progression"
         self.spec, self.level, self.episodes = spec, level, episodes
+        self.rules = list(rules)  # a set closes once none of them owes a verdict of its last unit
         self.per_set = spec.structure.per_set
         self.inputs = (clock_stream,)
         self.reset()
@@ -132,17 +153,26 @@ class Progression(Node):
         self._set = SetSummary(1)
         self._unit: dict[Any, dict[str, bool]] = {}  # unit index -> {"fail": .., "judged": ..}
         self._closing = False
+        self._open = False  # a unit started and not yet ended
         self._last_time = 0.0
         self._events: list[Event] = []
 
     def on_event(self, event: Event) -> None:
         unit = self.episodes.unit
-        if event.source == self.episodes.source and event.kind == self.episodes.end:
-            self._set.units += 1
-            self._last_time = event.time
-            if self._set.units >= self.per_set:
-                self._closing = True
-            return
+        if event.source == self.episodes.source:
+            if event.kind == self.episodes.end:
+                if self._closing:  # the next set's first unit ended while a verdict was still owed
+                    self._close(self._last_time)
+                self._open = False
+                self._set.units += 1
+                self._last_time = event.time
+                if self._set.units >= self.per_set:
+                    self._closing = True
+                return
+            if event.kind == self.episodes.start:
+                self._open = True
+            elif event.kind == self.episodes.rejected:
+                self._open = False
         if kinds.is_outcome(event.kind) and isinstance(event.payload.get("ok"), bool):
             idx = event.payload.get(unit, None) if unit in event.payload else None
             if idx is None:  # a moment outcome (loss of balance): an error of this set
@@ -159,13 +189,21 @@ class Progression(Node):
             self._unit.setdefault(event.payload.get(unit), {"fail": False, "judged": False})
 
     def push(self, block: Block) -> list[Block]:
-        if self._closing:
+        if self._closing and not any(r.owes() for r in self.rules):
             self._close(self._last_time)
         return []
 
-    def _close(self, time: float) -> None:
+    def finish(self, time: float) -> None:
+        """The session ended: close a full set still waiting for its next block, or the partial set."""
+        if self._closing:
+            self._close(self._last_time)
+        elif self._set.units:
+            self._close(time, partial=True)
+
+    def _close(self, time: float, partial: bool = False) -> None:
         self._closing = False
         s = self._set
+        s.partial = partial
         for u in self._unit.values():
             if not u["judged"]:
                 s.unjudged += 1
@@ -185,17 +223,28 @@ class Progression(Node):
             self.level,
             len(self.spec.levels),
         )
-        summary = s.to_dict()
-        self._events.append(
-            Event(
-                time,
-                kinds.SET_END,
-                self.name,
-                {**summary, "level": self.level},
-                therapist_message=f"set {s.set} at level {self.level}: {s.on_target} of {s.on_target + s.off_target} "
-                f"{self.episodes.unit}s on target" + (f", {s.unjudged} not judged" if s.unjudged else ""),
-            )
+        unit = self.episodes.unit
+        summary: dict[str, Any] = {**s.to_dict(), "level": self.level}
+        said = (
+            f"set {s.set} at level {self.level}: {s.on_target} of {s.on_target + s.off_target} "
+            f"{unit}s on target" + (f", {s.unjudged} not judged" if s.unjudged else "")
         )
+        if partial:
+            summary["per_set"] = self.per_set
+            stopped = f"set {s.set} stopped after {s.units} of {self.per_set} {unit}s"
+            if self._open:
+                summary["unfinished"] = 1
+                stopped += f" (one {unit} under way, not counted)"
+            said = f"{said} ({stopped[len(f'set {s.set} ') :]})"
+            if decision == "advance":
+                decision, nxt = "stay", self.level
+                reason = (
+                    f"stay at level {self.level}: {stopped}; the advance criteria were met on what was done "
+                    f"({reason.split(': ', 1)[1]}), but advancing needs whole sets"
+                )
+            else:
+                reason = f"{stopped}; {reason}"
+        self._events.append(Event(time, kinds.SET_END, self.name, summary, therapist_message=said))
         self._events.append(
             Event(
                 time,
@@ -207,6 +256,7 @@ class Progression(Node):
                     "decision": decision,
                     "next_level": nxt,
                     "reason": reason,
+                    "partial": partial,
                 },
                 therapist_message=reason,
             )

@@ -145,12 +145,17 @@ class Engine:
         ]
         self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
         self._signallers = [n for n in self.nodes if type(n).signals is not Node.signals]
-        self._timed = [(n.on_time, _popper(n)) for n in self.nodes if type(n).on_time is not Node.on_time]
-        self._waiters = [n.waiting for n in self.nodes if type(n).waiting is not Node.waiting]
+        # nodes with an on_time hook, and those of them that owe a verdict now (asked after each event,
+        # when a unit can close, so a source block costs one test while none waits)
+        self._timed = [
+            (n.on_time, _popper(n), n.waiting) for n in self.nodes if type(n).on_time is not Node.on_time
+        ]
+        self._due: list[tuple[Any, Any, Any]] = []
         # events kept from the schedule while a node owes a verdict (see _emit), and the order
         # verdicts of one time reach it in: their rules' order, as when none waits
         self._held: list[Event] = []
         self._rank = {n.name: i for i, n in enumerate(self.nodes)}
+        self._finishers = [(n, n.pop_events) for n in self.nodes if type(n).finish is not Node.finish]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -198,10 +203,19 @@ class Engine:
             except Exception as exc:
                 failure = failure or exc
         now = self.clock.now()
-        if self._timed and len(opened) == len(self.sinks):
+        if (self._timed or self._held) and len(opened) == len(self.sinks):
             try:  # the sources are done: units still waiting for a stream are judged as they are
                 self._on_time(now, math.inf)
                 self._release_held(now)
+            except Exception as exc:
+                failure = failure or exc
+        if started:
+            try:  # nodes close what is open (a set stopped part-way: set.end with partial)
+                # the last sample time let through, not the clock: the same in any split into blocks
+                last = max(self._last_time.values(), default=-math.inf)
+                self._finish_nodes(last if math.isfinite(last) else now)
+                if self._held:
+                    self._release_held(now)
             except Exception as exc:
                 failure = failure or exc
         if opened:
@@ -261,7 +275,6 @@ class Engine:
         for cue in self.schedule.poll(now):  # feedback the patient asked for
             self._release(cue, now)
         dispatch = self._dispatch
-        timed = self._timed
         transport, cost = stats.transport.add, stats.cost.add
         for src in self.sources:
             for ev in src.poll_events():
@@ -282,21 +295,23 @@ class Engine:
                 if n and arrival == arrival:
                     transport(arrival - float(times[n - 1]))
                 dispatch(block, now)
-                if timed:
+                if self._due or self._held:
                     self._on_time(now)
                 if now - self._last_feedback >= FEEDBACK_PERIOD:
                     self._publish_feedback(now)
                 cost(perf() - t0)
 
     def _on_time(self, now: float, at: float | None = None) -> None:
-        for on_time, pop in self._timed:
+        """The nodes that owe a verdict (every timed node at the end, ``at`` = inf) see the time."""
+        for on_time, pop, _waiting in list(self._timed if at is not None else self._due):
             on_time(now if at is None else at)
             if pop is not None:
                 events = pop()
                 if events:
                     for ev in events:
                         self._emit(ev, now)
-        if self._held and not any(w() for w in self._waiters):
+        self._due = [t for t in self._timed if t[2]()]
+        if self._held and not self._due:
             self._release_held(now)
 
     def _release_held(self, now: float) -> None:
@@ -333,6 +348,29 @@ class Engine:
                         self._emit(ev, now)
             for out in outs:
                 self._dispatch(out, now)
+
+    def _finish_nodes(self, now: float) -> None:
+        """Call each node's :meth:`Node.finish` in node order and emit what it queued (once per run).
+
+        ``now``: the session's last sample time (of any stream), the time a stopped set ends at.
+        """
+        finishers, self._finishers = self._finishers, []
+        for node, pop in finishers:
+            try:
+                node.finish(now)
+            except NmreError as exc:  # a node that cannot close: say so, let the others close
+                self._emit(
+                    Event(
+                        now,
+                        kinds.ENGINE_NODE_ERROR,
+                        node.name,
+                        {"stage": "finish", "error": type(exc).__name__},
+                        therapist_message=f"{node.name} could not close at the session's end: {exc}",
+                    ),
+                    now,
+                )
+            for ev in pop():
+                self._emit(ev, now)
 
     def _time_went_back(self, block: Block, last: float, now: float) -> None:
         """A source block starting before the stream's previous one: not processed, said as an event."""
@@ -384,7 +422,9 @@ class Engine:
                 if events:
                     for ev in events:
                         self._emit(ev, now)
-        if (self._held or any(w() for w in self._waiters)) and not is_safety(event):
+        if self._timed:
+            self._due = [t for t in self._timed if t[2]()]
+        if (self._held or self._due) and not is_safety(event):
             # a rule waits for a stream to reach a unit's end: the schedule gets the unit's verdicts
             # and its end together, in the order they have when no rule waits (large blocks, a lagging
             # sensor); safety is never held

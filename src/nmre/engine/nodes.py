@@ -28,7 +28,7 @@ class Node(ABC):
 
     Lifecycle: :meth:`bind` once (with the infos of every stream known so far),
     then :meth:`push` for each input block and :meth:`on_event` for each event,
-    in session order. A node must be causal: its output for a block depends only
+    in session order, then :meth:`finish` once when the session ends. A node must be causal: its output for a block depends only
     on what it has seen so far.
     """
 
@@ -66,6 +66,17 @@ class Node(ABC):
     def pop_events(self) -> list[Event]:
         """Events raised since the last call."""
         return []
+
+    def finish(self, time: float) -> None:  # noqa: B027 - optional hook
+        """The session ended (stopped, or its sources ran out): close what is open.
+
+        ``time`` is the session's last sample time (of any stream), so it does not depend on
+        how the streams were cut into blocks.
+
+        Called once by the engine, in node order, after the last block; events the node
+        queues here (a partial set's ``set.end``, a judgement it was still waiting for)
+        are popped and emitted like any other, before the sinks close.
+        """
 
     def signals(self) -> list[SignalState]:
         """Watched signals this node publishes for feedback (latest value, target zone)."""

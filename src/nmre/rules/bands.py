@@ -200,7 +200,14 @@ class TempoRule(Rule):
     """The duration of each unit, or of its phase to or from the peak, inside ``[lo, hi]`` seconds.
 
     Timing comes from the closing event's payload: ``start``, ``end`` and, for
-    phases, ``peak_time`` (as :class:`nmre.dsp.RepSegmenter` reports them).
+    phases, ``peak_time`` (as :class:`nmre.dsp.RepSegmenter` reports them: the
+    rep runs from the last sample in the rest band before the signal reached the
+    start threshold to the first sample back in the rest band; the peak is the
+    first sample at the rep's extreme). That is the span the segmenter sees, not
+    the movement's own onset and offset, which lie outside the rest band's edge:
+    :class:`nmre.rules.MovementTimeRule` (``movement_time``) finds those on the
+    speed. Checked against durations computed from a constructed signal
+    (``tests/rules/test_bands.py``).
     """
 
     KIND = "tempo"

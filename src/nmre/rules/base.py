@@ -403,6 +403,11 @@ class Rule(Node):
     def waiting(self) -> bool:
         return bool(self._waiting)
 
+    def owes(self) -> bool:
+        """Whether a unit that has closed still waits for its verdict (progression counts a set's last
+        unit once no rule owes one)."""
+        return bool(self._waiting)
+
     def on_time(self, now: float) -> None:
         """A source block went through the graph: judge the closed units whose data is now in."""
         if self._waiting:

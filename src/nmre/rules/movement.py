@@ -247,6 +247,7 @@ class SmoothnessRule(_Buffered):
         self._recent = SampleBuffer([0], 2)
         self._pre: tuple[F64, F64] = (np.zeros(0), np.zeros(0))
         self._tail: tuple[Episode, Event] | None = None
+        self._cut: float | None = None  # the session's end, while judging a tail it cut short
         super().__init__(id, **kw)
 
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
@@ -288,6 +289,28 @@ class SmoothnessRule(_Buffered):
             self._tail = (episode, end)
             return
         super()._close(episode, end)
+
+    def finish(self, time: float) -> None:
+        """The session ended while the last unit waited for its ``extend`` s: judge it now if it can be."""
+        if self._tail is None:
+            return
+        self._cut = time
+        try:
+            self._finish_tail(time)
+            # the streams end here: judged as they are (the gate says what is missing)
+            self._judge_ready(math.inf)
+        finally:
+            self._cut = None
+
+    def owes(self) -> bool:
+        return self._tail is not None or super().owes()
+
+    def _cut_short(self, episode: Episode) -> str:
+        after = 0.0 if self._cut is None else max(0.0, self._cut - episode.end)
+        return (
+            f"the session ended {after:.2f} s after the {self.episodes.unit}, before the {self.extend:g} s "
+            "after it in which the movement's offset is looked for"
+        )
 
     def _finish_tail(self, now: float | None) -> None:
         if self._tail is None:
@@ -339,6 +362,8 @@ class SmoothnessRule(_Buffered):
                 return Measured(ldlj(vel, self.rate), {"metric": self.metric})
             except InputError as exc:
                 return Measured(math.nan, reason=str(exc))
+        if self._cut is not None:  # the lowest speed after the unit may not have come yet
+            return Measured(math.nan, reason=self._cut_short(episode))
         t, v = self._series(episode)
         if v.shape[0] < 4:
             return Measured(math.nan)
@@ -395,6 +420,7 @@ class MovementTimeRule(SmoothnessRule):
             raise ConfigError(f"rule {id!r}: onset: " + expected("a fraction in (0, 1)", onset))
         self.onset = float(onset)
         kw.setdefault("extend", 1.0)
+        self._still_moving = False
         super().__init__(id, metric="sparc", **kw)
 
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
@@ -414,10 +440,14 @@ class MovementTimeRule(SmoothnessRule):
             i0 -= 1
         while i1 < v.shape[0] - 1 and v[i1 + 1] >= thr:
             i1 += 1
+        self._still_moving = i1 == v.shape[0] - 1 and bool(v[i1] >= thr)
         return t[i0 : i1 + 1], v[i0 : i1 + 1]
 
     def measure(self, episode: Episode) -> Measured:
+        self._still_moving = False
         t, v = self._series(episode)
+        if self._cut is not None and self._still_moving:  # offset not seen before the session ended
+            return Measured(math.nan, reason=self._cut_short(episode))
         if t.shape[0] < 2 or not np.any(v):
             return Measured(math.nan, reason="no movement found around the unit")
         start, end = float(t[0]), float(t[-1])

@@ -13,7 +13,8 @@ before that cut become one Samples chunk. The file's layout therefore depends on
 on what the session produced, so recording the same replay twice gives the same
 bytes (but for the date in the file header). A Boundary chunk precedes the first
 chunk of every second of session time and a ClockOffset (0: nmre stamps every
-stream on the session clock) goes out every 5 s per stream, as LabRecorder does;
+stream on the session clock) goes out every 5 s per stream with samples (the string
+streams and the block log too), as LabRecorder does;
 footers are written when the session closes the sink, and :func:`nmre.sessions.recover`
 rebuilds them when it never did.
 """
@@ -27,6 +28,7 @@ import os
 import platform
 import shutil
 import threading
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,23 +106,48 @@ def _leaf(x: Any) -> Any:
     return _jsonable(x)
 
 
-def feedback_json(st: FeedbackState) -> str:
+_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # json.dumps's own string encoder
+
+
+def _num(x: Any) -> str:
+    """The JSON text of :func:`_leaf` of ``x`` (a float as json writes it, ``null`` for non-finite)."""
+    if type(x) is float:
+        return float.__repr__(x) if math.isfinite(x) else "null"
+    if x is None:
+        return "null"
+    return json.dumps(_leaf(x))
+
+
+def feedback_json(st: FeedbackState, cache: dict[Any, Any] | None = None) -> str:
     """The recorded feedback state without its time: signals (value, unit, zone) and the last cue.
 
-    The same text as ``_dumps`` of the same dict, built without walking it generically
-    (the writer thread does this 20 times a second of session, on the engine's GIL).
+    The same text as ``_dumps`` of the same dict (sorted keys, compact), written out
+    directly: the writer thread does this 20 times a second of session, and every
+    microsecond it holds the GIL the engine's thread waits. ``cache`` (the recorder's)
+    keeps the encoded names and units, and the last cue's text while it is the same cue.
     """
-    body = {
-        "cues": [
-            {"message": _leaf(c.message), "rule": _leaf(c.rule), "time": _leaf(c.time), "tone": _leaf(c.tone)}
-            for c in st.cues[-1:]
-        ],
-        "signals": {
-            str(k): {"hi": _leaf(v.hi), "lo": _leaf(v.lo), "unit": _leaf(v.unit), "value": _leaf(v.value)}
-            for k, v in st.signals.items()
-        },
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+    c: dict[Any, Any] = {} if cache is None else cache
+    cues = st.cues[-1:]
+    if not cues:
+        cue_text = "[]"
+    else:
+        cue = cues[0]
+        last = c.get("cue")
+        if last is not None and last[0] is cue:
+            cue_text = last[1]
+        else:
+            body = {"message": _leaf(cue.message), "rule": _leaf(cue.rule), "time": _leaf(cue.time)}
+            body["tone"] = _leaf(cue.tone)
+            cue_text = "[" + json.dumps(body, sort_keys=True, separators=(",", ":")) + "]"
+            c["cue"] = (cue, cue_text)
+    parts = []
+    for name, v in sorted(st.signals.items(), key=lambda kv: str(kv[0])):
+        key = (name, v.unit)
+        pre = c.get(key)
+        if pre is None:
+            pre = c[key] = (_str(str(name)) + ':{"hi":', ',"unit":' + json.dumps(_leaf(v.unit)) + ',"value":')
+        parts.append(pre[0] + _num(v.hi) + ',"lo":' + _num(v.lo) + pre[1] + _num(v.value) + "}")
+    return '{"cues":' + cue_text + ',"signals":{' + ",".join(parts) + "}}"
 
 
 @dataclass
@@ -131,8 +158,9 @@ class _Out:
     name: str
     numeric: bool
     n_channels: int
-    pending: list[Any] = field(default_factory=list)  # numeric: (times, values); string: (key, t, text)
-    log: bool = False  # the block log: pending holds (arrival, stream index, n, seq, missing_before)
+    # numeric: (last time as a float, times, values); string: (key, t, text)
+    pending: list[Any] = field(default_factory=list)
+    log: bool = False  # the block log: pending holds arrival, stream index, n, seq, missing_before, flat
     first: float = math.nan
     last: float = math.nan
     count: int = 0
@@ -191,7 +219,7 @@ class XdfRecorder(Sink):
         self.flush_seconds = float(flush_seconds)
         self.fsync = fsync
         self.feedback_period = float(feedback_period)
-        self._queue: deque[tuple[Any, ...]] = deque()
+        self._queue: deque[Block | tuple[Any, ...]] = deque()
         self._outs: dict[str, _Out] = {}
         self._numeric: dict[str, _Out] = {}
         self._raw_index: dict[str, int] = {}
@@ -201,7 +229,11 @@ class XdfRecorder(Sink):
         self._error: BaseException | None = None
         self._last_feedback = -math.inf
         self._last_feedback_text = ""
+        self._feedback_cache: dict[Any, Any] = {}
+        self._log: list[float] = []  # block-log rows of the blocks routed since the last cut, flat
         self._cut = -math.inf
+        self._cut_hint = -math.inf  # a block ending before this cannot move the cut
+        self._where: dict[str, tuple[_Out, int | None]] = {}  # numeric stream -> (its out, block-log index)
         self._boundary_index = -1
         self._written = 0
         self.streams: list[StreamInfo] = []
@@ -246,6 +278,7 @@ class XdfRecorder(Sink):
                 out = _Out(sid, info.id, True, info.n_channels)
                 self._outs[info.id] = self._numeric[info.id] = out
         self._raw_index = {info.id: k for k, info in enumerate(recorded)}
+        self._where = {sid_: (o, self._raw_index.get(sid_)) for sid_, o in self._numeric.items()}
         sid += 1
         head += xdf.stream_header_chunk(
             sid,
@@ -280,6 +313,7 @@ class XdfRecorder(Sink):
         meta_out = self._outs[_METADATA]
         head += xdf.string_samples_chunk(meta_out.sid, [0.0], [[_dumps(meta)]])
         self._tally(meta_out, 0.0, 0.0, 1)
+        head += self._clock_offset_bytes(meta_out, 0.0)
         head += xdf.boundary_chunk()
         self._boundary_index = 0
         try:
@@ -322,7 +356,7 @@ class XdfRecorder(Sink):
 
     def on_block(self, block: Block) -> None:
         if block.stream in self._numeric and self._error is None:
-            self._queue.append(("b", block))
+            self._queue.append(block)
 
     def on_event(self, event: Event) -> None:
         if self._error is None:
@@ -397,33 +431,38 @@ class XdfRecorder(Sink):
             except OSError as exc:
                 self._error = self._error or exc
 
-    def _route(self, item: tuple[Any, ...], out: bytearray) -> None:
-        what = item[0]
-        if what == "b":
-            block: Block = item[1]
-            o = self._numeric[block.stream]
-            n = block.times.shape[0]
+    def _route(self, item: Block | tuple[Any, ...], out: bytearray) -> None:
+        if type(item) is not tuple:  # a block (queued as itself: the engine's append is all it costs)
+            block: Block = item  # type: ignore[assignment]
+            o, k = self._where[block.stream]
+            times = block.times
+            n = times.shape[0]
             if block.missing_before:
-                t0 = float(block.times[0]) if n else math.nan
+                t0 = float(times[0]) if n else math.nan
                 gap = {"stream": block.stream, "seq": block.seq, "missing_before": block.missing_before}
                 self._outs[_GAPS].pending.append((t0, t0, _dumps(gap)))
-            k = self._raw_index.get(block.stream)
+            last = float(times[n - 1]) if n else math.nan
             if k is not None:  # the block log: a replay can hand the engine the very same blocks again
-                arrival = block.arrival if block.arrival == block.arrival else (block.end_time if n else 0.0)
-                self._outs[_BLOCKS].pending.append((arrival, k, n, block.seq, block.missing_before))
+                arrival = block.arrival
+                if arrival != arrival:
+                    arrival = last if n else 0.0
+                self._log.extend((arrival, k, n, block.seq, block.missing_before))
             if n:
-                o.pending.append((block.times, block.values))
-                cut = math.floor(float(block.times[n - 1]) / self.chunk_seconds) * self.chunk_seconds
-                if cut > self._cut:
-                    self._emit(cut, out)
-        elif what == "e":
+                o.pending.append((last, times, block.values))
+                if last >= self._cut_hint:  # below it the cut cannot move (saves the division per block)
+                    cut = math.floor(last / self.chunk_seconds) * self.chunk_seconds
+                    if cut > self._cut:
+                        self._emit(cut, out)
+            return
+        what = item[0]
+        if what == "e":
             ev: Event = item[1]
             key = ev.detected_at if math.isfinite(ev.detected_at) else ev.time
             t = ev.time if math.isfinite(ev.time) else key
             self._outs[_EVENTS].pending.append((key, t, ev.to_json()))
         elif what == "f":
             st: FeedbackState = item[1]
-            text = feedback_json(st)
+            text = feedback_json(st, self._feedback_cache)
             if text != self._last_feedback_text:
                 self._last_feedback_text = text
                 # {"time": t, **body} with sorted keys: "time" sorts after "cues" and "signals"
@@ -436,16 +475,23 @@ class XdfRecorder(Sink):
         """Write every stream's pending samples before ``cut`` (session s) as whole chunks."""
         if cut > self._cut:
             self._cut = cut
+            self._cut_hint = cut + 0.5 * self.chunk_seconds
+        blocks = self._outs[_BLOCKS]
+        if self._log:
+            blocks.pending.extend(self._log)
+            self._log = []
         for o in self._outs.values():
             if not o.pending:
                 continue
             if o.log:
-                take = [p for p in o.pending if not (p[0] >= cut)]
-                if not take:
+                log = np.array(o.pending, dtype=np.float64).reshape(-1, 5)
+                early = ~(log[:, 0] >= cut)
+                if not early.any():
                     continue
-                o.pending = [p for p in o.pending if p[0] >= cut]
-                arr = np.array(take, dtype=np.float64)
+                arr = log[early]
+                o.pending = log[~early].ravel().tolist()
                 self._boundary(float(arr[0, 0]), out)
+                self._clock_offset(o, float(arr[0, 0]), out)
                 out += xdf.numeric_samples_chunk(o.sid, arr[:, 0].copy(), arr[:, 1:].T)
                 self._tally(o, float(arr[0, 0]), float(arr[-1, 0]), int(arr.shape[0]))
             elif o.numeric:
@@ -463,25 +509,25 @@ class XdfRecorder(Sink):
                 o.pending = [p for p in o.pending if p[0] >= cut]
                 ts = [p[1] for p in take]
                 self._boundary(min(p[0] for p in take), out)
+                self._clock_offset(o, ts[0], out)
                 out += xdf.string_samples_chunk(o.sid, ts, [[p[2]] for p in take])
                 self._tally(o, ts[0], ts[-1], len(ts))
 
     def _take_numeric(self, o: _Out, cut: float) -> tuple[Any, Any]:
-        take_t: list[Any] = []
-        take_v: list[Any] = []
-        keep: list[Any] = []
-        for t, v in o.pending:
-            if keep:
-                keep.append((t, v))
-            elif t[-1] < cut:
-                take_t.append(t)
-                take_v.append(v)
-            else:
-                k = int(np.searchsorted(t, cut, side="left"))
-                if k:
-                    take_t.append(t[:k])
-                    take_v.append(v[:, :k])
-                keep.append((t[k:], v[:, k:]))
+        pending = o.pending
+        # a stream's blocks come in time order: the whole ones before the cut are a prefix (found by
+        # bisection on their last times; a key ``(cut,)`` sorts before any ``(cut, times, values)``)
+        i = bisect_left(pending, (cut,))
+        take_t = [p[1] for p in pending[:i]]
+        take_v = [p[2] for p in pending[:i]]
+        keep = pending[i:]
+        if keep:
+            last, t, v = keep[0]
+            k = int(np.searchsorted(t, cut, side="left"))
+            if k:
+                take_t.append(t[:k])
+                take_v.append(v[:, :k])
+                keep[0] = (last, t[k:], v[:, k:])
         o.pending = keep
         if not take_t:
             return None, None
@@ -497,9 +543,18 @@ class XdfRecorder(Sink):
 
     def _clock_offset(self, o: _Out, t: float, out: bytearray) -> None:
         if t >= o.next_offset:
-            out += xdf.clock_offset_chunk(o.sid, t, 0.0)
-            o.offsets.append((t, 0.0))
-            o.next_offset = (math.floor(t / CLOCK_OFFSET_SECONDS) + 1) * CLOCK_OFFSET_SECONDS
+            out += self._clock_offset_bytes(o, t)
+
+    @staticmethod
+    def _clock_offset_bytes(o: _Out, t: float) -> bytes:
+        """A ClockOffset chunk of ``o`` at ``t`` (every stream with samples has them, markers too, as
+        LabRecorder writes them: pyxdf maps each stream's clock segments from its offsets, and a
+        stream with samples but none gets "Segments and clock-segments differ")."""
+        if not math.isfinite(t):
+            t = o.last if math.isfinite(o.last) else 0.0
+        o.offsets.append((t, 0.0))
+        o.next_offset = (math.floor(t / CLOCK_OFFSET_SECONDS) + 1) * CLOCK_OFFSET_SECONDS
+        return xdf.clock_offset_chunk(o.sid, t, 0.0)
 
     @staticmethod
     def _tally(o: _Out, first: float, last: float, n: int) -> None:
