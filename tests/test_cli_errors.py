@@ -84,6 +84,10 @@ BAD: list[list[str]] = [
     ["sessions", "--show", "x"],
     ["report", "/nonexistent.xdf"],
     ["report", "/etc/passwd"],
+    ["report", "{rec}", "--out", ""],  # an empty --out used to mean the default, as --bumble '' did
+    ["recover", "{rec}", "--out", ""],
+    ["import", "csv", "/etc/passwd", "--out", ""],
+    ["progress", "nobody", "--out", "", "--store", "{tmp}/s.sqlite"],
     ["progress"],
     ["progress", "nobody", "--store", "/proc/x/db"],
     ["batch"],

@@ -17,6 +17,7 @@ __all__ = [
     "Parser",
     "integer",
     "non_negative_seconds",
+    "out_path",
     "positive_int",
     "positive_seconds",
     "worker_count",
@@ -44,6 +45,13 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return v
+
+
+def out_path(text: str) -> str:
+    """A path or file stem to write; an empty one is an error (leaving the option out gives the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file path to write, got {text!r}")
+    return text
 
 
 def worker_count(text: str) -> int:
