@@ -204,3 +204,13 @@ def test_a_correction_within_the_margin_of_the_edge_is_counted_apart_from_false_
     f = figures(DEPTH, obs, {0: True}, 2.0)
     assert (f.false_alarms, f.false_alarms_in_margin) == (1, 1)
     assert f.false_alarms_per_min == pytest.approx(0.5)
+
+
+def test_a_calibration_record_is_not_a_unit_to_count() -> None:
+    """The reference contraction of an EMG calibration step is in the body's truth but is no rep the drill counts."""
+    truth = {
+        "rep": [rep(0, 1.0, 4.0, 90.0)],
+        "reference": [TruthUnit("reference", 0, 0.0, 0.8, {})],
+    }
+    _, counts = score(0, [DEPTH], truth, {}, [rep_end(1, 1.4, 3.6), outcome(1, True, 91.0, 3.7)])
+    assert counts == {"rep": (1, 1, 1)}

@@ -210,6 +210,63 @@ def test_tempo_times_the_rep_and_its_phases_from_the_segmenter():
     assert out[0].kind == kinds.REP_UNJUDGED and "no peak time" in out[0].payload["reason"]
 
 
+def trapezoid_reps(reps, rest=5.0, start_at=1.0):
+    """Knee flexion at rest ``rest`` deg with reps ``(t0, up, hold, down, peak)``: a linear rise over ``up`` s
+    from ``t0``, ``hold`` s at ``peak``, a linear fall over ``down`` s; sampled at RATE."""
+    t = np.arange(round(30.0 * RATE)) / RATE
+    x = np.full(t.shape, rest)
+    for t0, up, hold, down, peak in reps:
+        rise = (t >= t0) & (t < t0 + up)
+        x[rise] = rest + (peak - rest) * (t[rise] - t0) / up
+        top = (t >= t0 + up) & (t < t0 + up + hold)
+        x[top] = peak
+        fall = (t >= t0 + up + hold) & (t < t0 + up + hold + down)
+        x[fall] = peak - (peak - rest) * (t[fall] - t0 - up - hold) / down
+    return t, x
+
+
+@pytest.mark.parametrize("sizes", [None, [1] * 3000, [0, 1, 7, 33, 2] * 1000])
+def test_tempo_measures_the_segmenters_rep_on_a_constructed_signal(sizes):
+    """The tempo rule times each rep from the segmenter's start (the last sample at rest, at or below the end
+    threshold, before the signal reached the start threshold) to its end (the first sample back at rest),
+    and its phases from the peak: durations computed here from the signal, not from the segmenter."""
+    from nmre.dsp import RepSegmenter
+
+    start_thr, end_thr = 25.0, 15.0
+    plan = [(2.0, 1.0, 0.5, 1.5, 90.0), (8.0, 2.0, 1.0, 2.0, 60.0), (15.0, 0.6, 0.0, 0.6, 100.0)]
+    t, x = trapezoid_reps(plan)
+    oracle = []
+    for t0, up, hold, down, _peak in plan:
+        rep = (t >= t0 - 0.5) & (t <= t0 + up + hold + down + 0.5)
+        tr, xr = t[rep], x[rep]
+        first_high = int(np.argmax(xr >= start_thr))
+        i0 = int(np.flatnonzero(xr[:first_high] <= end_thr)[-1])
+        i1 = first_high + int(np.argmax(xr[first_high:] <= end_thr))
+        ip = int(np.argmax(xr))  # the first sample at the peak
+        oracle.append(
+            (tr[i1] - tr[i0], tr[ip] - tr[i0], tr[i1] - tr[ip], float(np.sum(xr >= start_thr)) / RATE)
+        )
+    for (unit, _tp, _fp, above), (_t0, up, hold, down, peak) in zip(oracle, plan, strict=True):
+        # from the construction: rest band left at 10/(peak-5) of the rise, re-entered at (peak-15)/(peak-5)
+        # of the fall; the rep is not the time above the start threshold (the test can tell the two apart)
+        exact = up * (1 - 10 / (peak - 5)) + hold + down * (peak - 15) / (peak - 5)
+        assert unit == pytest.approx(exact, abs=2.0 / RATE)
+        assert abs(unit - above) > 0.1
+
+    seg = RepSegmenter(start_thr, end_thr, min_duration=0.4, min_amplitude=20.0)
+    items = []
+    for b in blocks("angle.knee.r", t, x, sizes):
+        seg.process(b)
+        items += [b, *seg.pop_events()]
+    for phase, col in (("unit", 0), ("to_peak", 1), ("from_peak", 2)):
+        rule = TempoRule(
+            "tempo", phase=phase, quantity="rep_duration", unit="s", episodes=Episodes.reps(), lo=0.0, hi=60.0
+        )
+        out = [o for o in drive(rule, [angle_info()], items) if o.kind == "rule.tempo"]
+        assert [o.payload["rep"] for o in out] == [1, 2, 3]
+        np.testing.assert_allclose([o.payload["value"] for o in out], [o[col] for o in oracle], atol=1e-9)
+
+
 def test_symmetry_index_of_the_two_sides_peaks():
     left, right = angle_info("angle.knee.l"), angle_info("angle.knee.r")
     rule = SymmetryRule(

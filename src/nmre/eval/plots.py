@@ -218,6 +218,20 @@ def write_plots(
             else:
                 _scatter(a1, rule, obs)
                 _agreement(a2, rule, obs)
+            if not any(o.judged for o in obs):  # an empty picture says why, not just blank axes
+                for ax in (a1, a2):
+                    ax.text(
+                        0.5,
+                        0.3,
+                        f"no {rule.family} of this rule was judged against a true value\n"
+                        "(see the table: no true value, not detected, or not judged)",
+                        transform=ax.transAxes,
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="#862e9c",
+                        bbox={"facecolor": "white", "edgecolor": "#862e9c", "alpha": 0.95},
+                    )
             fig.suptitle(
                 f"{drill} / {rule.rule}  ({group} group, both kits: "
                 f"{len([o for o in obs if not o.spurious])} {'event' if rule.continuous else rule.family}s)"

@@ -204,7 +204,9 @@ def score(
     counts = {
         fam: (len(tu), sum(1 for k in spans if k[0] == fam), len(matched.get(fam, {})))
         for fam, tu in true_units.items()
-        if fam != "window"  # a drill's windows are its own clock, not something to count
+        # a drill's windows are its own clock, not something to count; a true record of another kind (the
+        # reference contraction of an EMG calibration step) is no rep, hold or transition the drill counts
+        if fam != "window" and fam in FAMILIES
     }
     return obs, counts
 

@@ -66,7 +66,8 @@ _ALL = (
     _q(
         "rep_active_time",
         "s",
-        "time of the rep past the segmenter's start threshold (the part of the movement a rep spans)",
+        "time of the rep out of the segmenter's rest band: from the last sample at rest (at or past its end "
+        "threshold) before the rep to the first one back at rest (the segmenter's start and end)",
         0.0,
     ),
     _q("phase_duration", "s", "duration of one phase of the rep (to or from its peak)", 0.0),
