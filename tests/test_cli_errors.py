@@ -82,6 +82,14 @@ BAD: list[list[str]] = [
     ["patients", "--add", "", "--store", "{tmp}/s.sqlite"],  # used to draw an id, as --add alone does
     ["progress", "nobody", "--store", ""],
     ["sessions", "--show", "x"],
+    [
+        "sessions",
+        "--export",
+        "/proc/x/m.csv",
+        "--store",
+        "{tmp}/s.sqlite",
+    ],  # was exit 1, after opening the store
+    ["sessions", "--export", "{tmp}", "--store", "{tmp}/s.sqlite"],
     ["report", "/nonexistent.xdf"],
     ["report", "/etc/passwd"],
     ["report", "{rec}", "--out", ""],  # an empty --out used to mean the default, as --bumble '' did

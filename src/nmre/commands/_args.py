@@ -17,6 +17,7 @@ __all__ = [
     "Parser",
     "integer",
     "non_negative_seconds",
+    "out_file",
     "out_path",
     "positive_int",
     "positive_seconds",
@@ -51,6 +52,17 @@ def out_path(text: str) -> str:
     """A path or file stem to write; an empty one is an error (leaving the option out gives the default)."""
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a file path to write, got {text!r}")
+    return text
+
+
+def out_file(text: str) -> str:
+    """A file to write: not empty, not a folder, in a folder that exists (checked before any work)."""
+    out_path(text)
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected a file path to write, got the folder {text!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, got {text!r}")
     return text
 
 
