@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--lsl-out: expected one recording to replay, got an archive (several files or a folder)"
         )
+    from nmre.sessions.archive import table_stem
+
+    table_stem(args.table)  # a table that cannot be written is said before the archive is replayed
     return _archive(args.files, settings, args)
 
 
