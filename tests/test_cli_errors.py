@@ -72,6 +72,7 @@ BAD: list[list[str]] = [
     ["replay", "/etc/passwd"],
     ["replay", "{rec}", "{rec}", "--table", "/proc/x/t"],  # said only after replaying every recording
     ["replay", "{rec}", "{rec}", "--table", ""],
+    ["replay", "{rec}", "--table", "{tmp}/t"],  # one recording: the table was silently not written
     ["import", "/nonexistent.csv"],
     ["import", "/etc/passwd", "--rate", "0"],
     ["patients", "--store", "/proc/x/db"],
