@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -116,6 +117,14 @@ class NeutralPoseCalibration(CalibrationStep):
         super().__init__("neutral", streams, record=record, autostart=autostart, timeout=timeout)
         self.apply, self.settle, self.duration = apply, float(settle), float(duration)
         self._clear()
+
+    def _apply_reused(self, time: float) -> dict[str, Any]:
+        """The recorded rotations; the processors take the neutral orientations at ``time`` (now: the
+        patient stands still, as the readiness gate asked, at the start of the set)."""
+        poses = {k: v for k, v in (self.reused or {}).items() if isinstance(v, SegmentPose)}
+        if self.apply is not None:
+            self.apply(NeutralPoses({k: poses[k].quaternion for k in self.inputs}, time))
+        return {"tilt_deg": {k: poses[k].tilt_deg for k in self.inputs}, "seconds": self.duration}
 
     def _clear(self) -> None:
         self._t0: dict[str, float] = {}
@@ -229,6 +238,12 @@ class LongAxisCalibration(CalibrationStep):
             movement,
         )
         self._clear()
+
+    def _apply_reused(self, time: float) -> dict[str, Any]:
+        poses = {k: v for k, v in (self.reused or {}).items() if isinstance(v, SegmentPose)}
+        if self.apply is not None:
+            self.apply({k: poses[k].quaternion for k in self.inputs})
+        return {"long_axis_deg": {k: poses[k].long_axis_deg for k in self.inputs}}
 
     def _clear(self) -> None:
         self._m: dict[str, F64] = {s: np.zeros((3, 3)) for s in self.inputs}

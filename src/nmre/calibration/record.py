@@ -5,8 +5,9 @@ were ready (or who overrode the gate, and why), the EMG rest baselines and
 references, each IMU's sensor-to-segment rotation (static and functional) and the
 demonstrated template reps. It is stored with the session (JSON in the recording's
 metadata and the store) and given back to a drill (``build_drill(...,
-calibration=record)``) so that a replay judges with exactly the calibration the
-live session used.
+calibration=record)``): the steps it holds results for are not done again but
+finish with them at once (their events say ``reused: true``), so the next set, or
+a replay, judges with exactly the calibration the live session measured.
 
 The JSON form is versioned (``"format": "nmre.calibration", "version": 1``); reading
 a record checks every field and says which one is wrong.

@@ -7,7 +7,8 @@ blocks. Its :class:`StepState` goes ``pending → waiting → recording → done
 therapist's screen, what it is waiting for. When it finishes it writes its result
 into the :class:`~nmre.calibration.record.Calibration` it was given and raises
 ``calibration.<step>`` with the result as payload (``results``: key -> entry), so the
-record can be rebuilt from a recording's events.
+record can be rebuilt from a recording's events. A step given an earlier record's results
+(:meth:`CalibrationStep.reuse`) finishes with them at once, its event saying ``reused: true``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
+
+import numpy as np
 
 from nmre.calibration.record import Calibration
 from nmre.core import kinds
@@ -86,6 +89,12 @@ class CalibrationStep(Node):
         #: Session time (a sample time) the step finished at, ``None`` until it is done.
         self.done_at: float | None = None
         self._seen: dict[str, float] = {}  # newest sample time seen per input
+        #: Results of an earlier record this step finishes with instead of measuring (:meth:`reuse`).
+        self.reused: dict[str, Any] | None = None
+        self._reuse_settle = 0.0
+        self._reuse_after: CalibrationStep | None = None
+        self._first: dict[str, float] = {}
+        self._newest: dict[str, float] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -117,13 +126,70 @@ class CalibrationStep(Node):
         self._waiting_for = "the first samples"
 
     def reset(self) -> None:
-        """Forget progress (the result already written to the record stays there)."""
+        """Forget progress (the result already written to the record stays there; so does :meth:`reuse`)."""
         self._state = StepState.WAITING if self.autostart else StepState.PENDING
         self._waiting_for = self._initial_wait()
         self._started_at = None
         self._events = []
         self.failure = None
         self.done_at = None
+        self._first, self._newest = {}, {}
+
+    def reuse(
+        self,
+        results: Mapping[str, Any],
+        *,
+        settle: float = 0.0,
+        after: CalibrationStep | None = None,
+    ) -> None:
+        """Finish with ``results`` (key -> record entry, from an earlier set's or session's record)
+        instead of measuring them again.
+
+        Once started, the step waits until every input stream has sent ``settle`` seconds of
+        samples (its filters' start-up; 0 for a step that applies nothing to a filter) and
+        ``after`` (a step whose result this one builds on) is done; at that sample time it
+        applies the results as if it had measured them (:meth:`_apply_reused`), writes them
+        into its record and raises ``calibration.<step>`` with ``reused: true``.
+        """
+        if not results:
+            raise ConfigError(f"{self.kind}: expected results to reuse, got none")
+        self.reused = dict(results)
+        self._reuse_settle = float(settle)
+        self._reuse_after = after
+        self._waiting_for = self._initial_wait()
+
+    def _apply_reused(self, time: float) -> dict[str, Any]:
+        """Hand reused results to whatever the step calibrates; the event's extra payload (subclasses)."""
+        return {}
+
+    def _push_reused(self, block: Block) -> None:
+        assert self.reused is not None
+        t = block.times
+        first = self._first.setdefault(block.stream, float(t[0]))
+        if block.stream not in self._newest:  # the sample at which this stream has run `settle` s
+            at = np.flatnonzero(t >= first + self._reuse_settle)
+            if at.size:
+                self._newest[block.stream] = float(t[at[0]])
+        ready = all(s in self._newest for s in self.inputs)
+        after = self._reuse_after
+        if not ready or (after is not None and not after.done):
+            what = f"{after.step} first" if ready and after is not None else "the first samples"
+            if not ready and self._reuse_settle:
+                what = f"the first {self._reuse_settle:g} s of every sensor"
+            self._wait(f"{what} (reusing the calibration record)")
+            return
+        # a sample time, the same in any split of the streams into blocks
+        done = max(self._newest[s] for s in self.inputs)
+        if after is not None and after.done_at is not None:
+            done = max(done, after.done_at)
+        extra = self._apply_reused(done)
+        self._finish(
+            done,
+            self.reused,
+            {**extra, "reused": True},
+            f"{self.step} reused from the calibration record (not measured again): "
+            + ", ".join(sorted(self.reused)),
+        )
 
     def _wait(self, what: str, recording: bool = False) -> None:
         self._waiting_for = what
@@ -192,6 +258,9 @@ class CalibrationStep(Node):
             t = float(block.times[-1])
             if self._started_at is None:
                 self._started_at = float(block.times[0])
+            if self.reused is not None:
+                self._push_reused(block)
+                return []
             self._push(block)
             if not self.finished and self.timeout is not None and t - self._started_at >= self.timeout:
                 self._fail(t, f"still waiting for {self._waiting_for} after {self.timeout:g} s")

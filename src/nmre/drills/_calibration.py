@@ -30,6 +30,15 @@ what it is still waiting for (after the data's own shortfall, when there is one 
 A rule that reads only a joint's flexion does not wait for ``long_axis`` (the rotation
 about the long axis tilts the flexion axis, costing cos(psi); the other planes take
 sin(psi) of the flexion, so ab/adduction and rotation wait).
+
+Given a record (``build_drill(..., calibration=record)``: an earlier set's or session's,
+from the store or ``drill.calibration``), a step whose results it holds for every stream
+the step covers is not done again: it finishes with them as soon as its sensors have
+sent their first samples (``neutral_pose``: its ``settle``, 0.3 s, where the joint
+angles take the neutral orientations; ``long_axis`` after it) and its event says
+``reused: true``; a template already recorded is used as it is. The readiness gate
+always runs: it checks the signals of this set (an electrode that came off between
+sets), which no record can vouch for.
 """
 
 from __future__ import annotations
@@ -229,6 +238,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
         ReadinessGate,
         TemplateCapture,
     )
+    from nmre.calibration.record import muscles_of
 
     plan = CalibrationPlan(record if record is not None else Calibration())
     rec = plan.record
@@ -250,12 +260,22 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                 step: CalibrationStep = EmgRestBaseline(
                     s, duration=p["duration"], settle=p["settle"], gate=plan.readiness, record=rec
                 )
+                old_rest = rec.emg_rest.get(s)
+                if old_rest is not None and old_rest.muscles == muscles_of(ctx.infos[s].channels):
+                    step.reuse({s: old_rest})
                 note(step, (s,))
         elif c.step == "emg_reference":
             for s in _emg_streams(ctx):
                 step = EmgReference(
                     s, method=p["method"], trials=p["trials"], hold=p["hold"], window=p["window"], record=rec
                 )
+                old_ref = rec.emg_reference.get(s)
+                if (
+                    old_ref is not None
+                    and old_ref.method == p["method"]
+                    and old_ref.muscles == muscles_of(ctx.infos[s].channels)
+                ):
+                    step.reuse({s: old_ref})
                 note(step, (s,))
                 for apply in ctx.references.get(s, ()):
                     _on_done(step, lambda st=step, fn=apply, sid=s: fn(st.record.reference(sid)))
@@ -270,6 +290,8 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             step = NeutralPoseCalibration(
                 streams, neutral, settle=p["settle"], duration=p["duration"], record=rec
             )
+            if all(s in rec.neutral for s in streams):
+                step.reuse({s: rec.neutral[s] for s in streams}, settle=p["settle"])
             note(step, streams)
         elif c.step == "long_axis" and ctx._functional:
             imu = [
@@ -294,6 +316,8 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                     movement=p["movement"],
                     record=rec,
                 )
+                if all(s in rec.long_axis for s in streams):
+                    step.reuse({s: rec.long_axis[s] for s in streams}, after=plan.step("neutral_pose"))
                 note(step, streams)
         elif c.step == "template":
             for rule in rules:
