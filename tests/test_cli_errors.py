@@ -45,6 +45,7 @@ BAD: list[list[str]] = [
     ["drills", "bogus"],
     ["eval", "--drill", "nonexistent"],
     ["eval", "--workers", "0"],
+    ["eval", "--workers", "1000000"],  # set out to fork a million processes
     ["eval", "--plots", "/proc/x"],
     ["eval", "--results", "/proc/x/y.json"],
     ["scan", "--timeout", "0"],
@@ -69,6 +70,9 @@ BAD: list[list[str]] = [
     ["replay", ""],
     ["replay", "/dev/null"],
     ["replay", "/etc/passwd"],
+    ["replay", "{rec}", "{rec}", "--table", "/proc/x/t"],  # said only after replaying every recording
+    ["replay", "{rec}", "{rec}", "--table", ""],
+    ["replay", "{rec}", "--table", "{tmp}/t"],  # one recording: the table was silently not written
     ["import", "/nonexistent.csv"],
     ["import", "/etc/passwd", "--rate", "0"],
     ["patients", "--store", "/proc/x/db"],
@@ -76,26 +80,59 @@ BAD: list[list[str]] = [
     ["sessions", "--store", "/proc/x/db"],
     ["sessions", "--store", ""],  # used to list the default store, as --bumble '' used the OS stack
     ["patients", "--store", ""],
+    ["patients", "--add", "", "--store", "{tmp}/s.sqlite"],  # used to draw an id, as --add alone does
     ["progress", "nobody", "--store", ""],
     ["sessions", "--show", "x"],
+    [
+        "sessions",
+        "--export",
+        "/proc/x/m.csv",
+        "--store",
+        "{tmp}/s.sqlite",
+    ],  # was exit 1, after opening the store
+    ["sessions", "--export", "{tmp}", "--store", "{tmp}/s.sqlite"],
     ["report", "/nonexistent.xdf"],
     ["report", "/etc/passwd"],
+    ["report", "{rec}", "--out", ""],  # an empty --out used to mean the default, as --bumble '' did
+    ["recover", "{rec}", "--out", ""],
+    ["import", "csv", "/etc/passwd", "--out", ""],
+    ["progress", "nobody", "--out", "", "--store", "{tmp}/s.sqlite"],
     ["progress"],
     ["progress", "nobody", "--store", "/proc/x/db"],
     ["batch"],
     ["batch", "/nonexistent"],
+    ["batch", "--table", "/proc/x/t", "{rec}"],
     ["batch", "--workers", "0", "{tmp}"],
+    ["batch", "--workers", "1000000", "{tmp}"],
     ["plugins", "extra"],
     ["bogus"],
     [],
 ]
 
 
-def nmre(args: list[str], tmp: Path, **kw: object) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A good 2-rep squat recording, for the rows that need one ({rec})."""
+    from nmre.drills import build_drill
+    from nmre.engine import Engine
+    from nmre.sessions import XdfRecorder
+    from nmre.sim import SimSource, SquatConfig, simulate
+
+    sim = simulate(SquatConfig(reps=2, errors={}), seed=1)
+    path = tmp_path_factory.mktemp("rec") / "squat.xdf"
+    drill = build_drill("squat", sim.streams)
+    Engine([SimSource(sim)], drill.nodes, [XdfRecorder(path, {"drill": {"name": drill.name}})]).run()
+    return path
+
+
+def nmre(
+    args: list[str], tmp: Path, rec: Path | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("NMRE_TRACEBACK", None)
+    args = [a.replace("{tmp}", str(tmp)).replace("{rec}", str(rec)) for a in args]
     return subprocess.run(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, "-m", "nmre", *[a.replace("{tmp}", str(tmp)) for a in args]],
+        [sys.executable, "-m", "nmre", *args],
         capture_output=kw.pop("capture_output", True),
         text=True,
         timeout=240,
@@ -112,8 +149,11 @@ def test_the_table_has_bad_invocations_of_every_command() -> None:
 
 
 @pytest.mark.parametrize("args", BAD, ids=[" ".join(a) or "(none)" for a in BAD])
-def test_a_bad_invocation_is_one_line_status_2_and_nothing_on_stdout(args: list[str], tmp_path: Path) -> None:
-    proc = nmre(args, tmp_path)
+def test_a_bad_invocation_is_one_line_status_2_and_nothing_on_stdout(
+    args: list[str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    rec = request.getfixturevalue("recording") if any("{rec}" in a for a in args) else None
+    proc = nmre(args, tmp_path, rec)
     lines = proc.stderr.strip().splitlines()
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 2, (proc.returncode, proc.stderr)

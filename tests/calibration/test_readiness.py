@@ -286,15 +286,19 @@ def test_imu_with_a_long_hole_still_passes_but_says_so() -> None:
 
 
 def test_a_stream_silent_for_a_whole_window_cannot_be_checked() -> None:
-    infos, data = _kit(seconds=5.0)
+    infos, data = _kit(seconds=5.0, move_until=1.0)  # the first second fails (moving) ...
     i = infos["imu.thigh.r"]
     x, fs = data[i.id]
     gate = ReadinessGate([i.id])
     gate.bind({i.id: i})
-    gate.push(Block(i.id, np.arange(10) / fs, x[:, :10]))
-    gate.push(Block(i.id, (np.arange(10) + 700) / fs, x[:, 700:710], missing_before=690))
-    (e,) = gate.pop_events()
-    assert e.kind == "readiness.fail" and "no samples" in e.payload["problems"][i.id][0]
+    gate.push(Block(i.id, np.arange(200) / fs, x[:, :200]))
+    gate.push(
+        Block(i.id, (np.arange(10) + 600) / fs, x[:, 600:610], missing_before=400)
+    )  # ... then 2 s silent
+    fail, silent = gate.pop_events()
+    assert fail.kind == silent.kind == "readiness.fail" and "moving" in fail.payload["problems"][i.id][0]
+    assert silent.payload["problems"][i.id] == ["imu.thigh.r: no samples for 2.0 s; check the link"]
+    assert silent.time == pytest.approx(1.995) and not gate.open  # the end of the empty second
 
 
 def test_non_finite_imu_samples_fail_the_stretch() -> None:

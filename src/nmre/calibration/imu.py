@@ -233,6 +233,7 @@ class LongAxisCalibration(CalibrationStep):
     def _clear(self) -> None:
         self._m: dict[str, F64] = {s: np.zeros((3, 3)) for s in self.inputs}
         self._angle: dict[str, float] = dict.fromkeys(self.inputs, 0.0)
+        self._turn: dict[str, float] = dict.fromkeys(self.inputs, 0.0)  # rad, the running sum of |w| dt
         self._t: dict[str, list[float]] = {}
         self._cal: dict[str, SegmentPose] = {}
 
@@ -262,14 +263,34 @@ class LongAxisCalibration(CalibrationStep):
         speed = np.linalg.norm(g, axis=0)
         moving = ok & (speed > STILL_GYRO)
         dt = 1.0 / self.infos[s].rate
+        complete = False
         if moving.any():
-            gm = g[:, moving]
-            self._m[s] += (gm @ gm.T) * dt
-            self._angle[s] += math.degrees(float(speed[moving].sum()) * dt)
-            span = self._t.setdefault(s, [float(block.times[moving][0]), 0.0])
-            span[1] = float(block.times[moving][-1])
+            # Sample by sample, so that the step ends at the same sample in any split into blocks:
+            # the first moving sample at which both the rotation and the planarity are reached.
+            # Running sums are cumulative sums from the previous total (numpy adds them in order), so
+            # they are the same numbers however the samples were cut into blocks.
+            idx = np.flatnonzero(moving)
+            turned = np.cumsum(np.concatenate(([self._turn[s]], speed[idx] * dt)))[1:]  # rad
+            angle = np.degrees(turned)
+            reach = np.flatnonzero(angle >= self.min_rotation)
+            gm = g[:, idx]
+            outer = np.einsum("ik,jk->kij", gm, gm) * dt
+            cum = np.cumsum(np.concatenate((self._m[s][None], outer)), axis=0)[1:]
+            upto = idx.size
+            if reach.size:
+                cand = cum[reach[0] :]
+                tr = np.trace(cand, axis1=1, axis2=2)
+                good = np.flatnonzero((tr > 0) & (np.linalg.eigvalsh(cand)[:, -1] >= self.min_planarity * tr))
+                if good.size:
+                    upto = int(reach[0] + good[0]) + 1
+                    complete = True
+            self._m[s] = cum[upto - 1].copy()
+            self._turn[s] = float(turned[upto - 1])
+            self._angle[s] = float(angle[upto - 1])
+            span = self._t.setdefault(s, [float(block.times[idx[0]]), 0.0])
+            span[1] = float(block.times[idx[upto - 1]])
         p = self.planarity(self._m[s])
-        if self._angle[s] >= self.min_rotation and p >= self.min_planarity:
+        if complete:
             r = quat_to_matrix(neutral.quaternion)[0]
             z_sensor, y_hint = (
                 r[:, 2],
@@ -315,7 +336,7 @@ class LongAxisCalibration(CalibrationStep):
             self.apply(cal)
         abouts = {k: self._cal[k].long_axis_deg for k in self.inputs}
         self._finish(
-            float(block.times[-1]),
+            max(self._cal[k].end for k in self.inputs),  # a sample time: the same in any split into blocks
             {k: self._cal[k] for k in self.inputs},
             {"long_axis_deg": abouts},
             "long-axis calibration: sensor rotation about each segment's long axis "

@@ -67,6 +67,7 @@ estimation and magnetic disturbance rejection, Information Fusion 91:187–204.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -365,6 +366,9 @@ class _Window:
                 )
             self.bp = SosFilter.bandpass(emg.band[0], hi, info.rate, info.n_channels)
         self.result: tuple[dict[str, float | None], list[Problem]] | None = None
+        #: Completed windows not yet judged by the gate: (sample time of the window's last slot, result).
+        self.rounds: deque[tuple[float, tuple[dict[str, float | None], list[Problem]]]] = deque()
+        self._slot_t = math.nan  # sample time of the last slot filled
 
     def push(self, block: Block) -> bool:
         """Add samples; True when a window completed (its check is in ``result``)."""
@@ -390,6 +394,7 @@ class _Window:
             self.present[self.fill : self.fill + k] = True
             self.sat += sat[:, i : i + k].sum(axis=1)
             self.fill += k
+            self._slot_t = float(block.times[i + k - 1])
             i += k
             if self.fill == self.n:
                 done = self._complete() or done
@@ -410,6 +415,7 @@ class _Window:
             self.present[self.fill : self.fill + k] = False
             self.hole = max(self.hole, lost)
             self.fill += k
+            self._slot_t += k / self.info.rate  # NaN until the first sample: a window of none has no time
             left -= k
             if self.fill == self.n:
                 done = self._complete() or done
@@ -419,6 +425,7 @@ class _Window:
 
     def _complete(self) -> bool:
         self.result = self._check()
+        self.rounds.append((self._slot_t, self.result))
         self.fill, self.hole = 0, 0
         self.sat[...] = 0.0
         return True
@@ -573,32 +580,41 @@ class ReadinessGate(Node):
         if w is None:
             return []
         self._last_time = float(block.times[-1]) if block.n_samples else self._last_time
-        if not w.push(block):
-            return []
-        if any(x.result is None for x in self._windows.values()):
-            pending = [s for s, x in self._windows.items() if x.result is None]
-            self._waiting_for = "the first second of " + ", ".join(pending)
-            return []
-        self.checks = {s: x.result[0] for s, x in self._windows.items() if x.result is not None}
-        found = {s: x.result[1] for s, x in self._windows.items() if x.result is not None and x.result[1]}
-        self.problems = {s: [p.text for p in ps] for s, ps in found.items()}
-        codes = {f"{s}:{p.code}" for s, ps in found.items() for p in ps}
-        t = self._last_time
+        w.push(block)
+        # Judged round by round: the k-th window of every stream together, at the sample time the last
+        # of them ended, so the outcome and its time are the same however the streams were cut into blocks.
+        while all(x.rounds for x in self._windows.values()):
+            done = {sid: x.rounds.popleft() for sid, x in self._windows.items()}
+            ends = [end for end, _ in done.values() if end == end]
+            self._judge({sid: r for sid, (_, r) in done.items()}, max(ends) if ends else self._last_time)
+            if self.open:
+                return []
+        if not self.checks:
+            pending = [sid for sid, x in self._windows.items() if not x.rounds and x.result is None]
+            if pending:
+                self._waiting_for = "the first second of " + ", ".join(pending)
+        return []
+
+    def _judge(self, results: Mapping[str, tuple[dict[str, float | None], list[Problem]]], t: float) -> None:
+        self.checks = {sid: r[0] for sid, r in results.items()}
+        found = {sid: r[1] for sid, r in results.items() if r[1]}
+        self.problems = {sid: [p.text for p in ps] for sid, ps in found.items()}
+        codes = {f"{sid}:{p.code}" for sid, ps in found.items() for p in ps}
         if not self.problems:
             self._state = StepState.DONE
             self._waiting_for = "nothing: ready"
             res = ReadinessResult("pass", t, {}, self.checks)
             self.record.readiness = res
             lost = [
-                f"{s} {100 * (c.get('missing') or 0.0):.0f} % (longest hole {c.get('longest_hole_s') or 0.0:.2f} s)"
-                for s, c in self.checks.items()
+                f"{sid} {100 * (c.get('missing') or 0.0):.0f} % (longest hole {c.get('longest_hole_s') or 0.0:.2f} s)"
+                for sid, c in self.checks.items()
                 if c.get("missing")
             ]
             msg = "signals ready" + ("; samples lost (not a failure): " + ", ".join(lost) if lost else "")
             self._events.append(
                 Event(t, kinds.READINESS_PASS, self.name, res.to_dict(), therapist_message=msg)
             )
-            return []
+            return
         self._state = StepState.FAILED
         self._waiting_for = "; ".join(p for ps in self.problems.values() for p in ps)
         if codes != self._last_codes:  # said again only when what is wrong changes, not its numbers
@@ -614,7 +630,6 @@ class ReadinessGate(Node):
                     therapist_message="signals not ready: " + self._waiting_for,
                 )
             )
-        return []
 
     _last_time = 0.0
 

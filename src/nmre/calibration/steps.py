@@ -85,6 +85,7 @@ class CalibrationStep(Node):
         self.failure: str | None = None
         #: Session time (a sample time) the step finished at, ``None`` until it is done.
         self.done_at: float | None = None
+        self._seen: dict[str, float] = {}  # newest sample time seen per input
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -175,7 +176,15 @@ class CalibrationStep(Node):
     def _bind(self) -> None:
         """Check the input streams (subclasses)."""
 
+    def reached(self) -> float:
+        """Sample time up to which the step has seen every input (session s; inf once done)."""
+        if self.done:
+            return math.inf
+        return min((self._seen.get(s, -math.inf) for s in self.inputs), default=math.inf)
+
     def push(self, block: Block) -> list[Block]:
+        if block.n_samples:
+            self._seen[block.stream] = float(block.times[-1])
         if self.finished or self._state is StepState.PENDING:
             self._observe(block)
             return []

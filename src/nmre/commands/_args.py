@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import NoReturn
 
 __all__ = [
+    "MAX_WORKERS",
     "Parser",
     "integer",
     "non_negative_seconds",
+    "out_file",
+    "out_path",
     "positive_int",
     "positive_seconds",
+    "worker_count",
 ]
+
+#: Ceiling of ``--workers`` (eval, batch): each worker is a process running sessions (one demo session
+#: peaks at about 310 MB); past a few per CPU they only wait on each other, and an unbounded count
+#: asks the system for that many processes (``--workers 1000000`` set out to fork a million).
+MAX_WORKERS = 64
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,6 +45,34 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
+def out_path(text: str) -> str:
+    """A path or file stem to write; an empty one is an error (leaving the option out gives the default)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file path to write, got {text!r}")
+    return text
+
+
+def out_file(text: str) -> str:
+    """A file to write: not empty, not a folder, in a folder that exists (checked before any work)."""
+    out_path(text)
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected a file path to write, got the folder {text!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"expected a file path in an existing folder, got {text!r}")
+    return text
+
+
+def worker_count(text: str) -> int:
+    """A number of worker processes, 1 to :data:`MAX_WORKERS`."""
+    v = positive_int(text)
+    if v > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_WORKERS} worker processes (this machine has {os.cpu_count()} CPUs), got {text!r}"
+        )
     return v
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from nmre.commands._args import positive_int, positive_seconds
+from nmre.commands._args import positive_seconds, worker_count
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -41,7 +41,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--scheduler", metavar="ADDRESS", default=None, help="Dask scheduler, e.g. tcp://host:8786"
     )
     p.add_argument(
-        "--workers", type=positive_int, default=2, help="worker processes of the local cluster (default 2)"
+        "--workers",
+        type=worker_count,
+        default=2,
+        help="worker processes of the local cluster (default 2; at most 64)",
     )
     p.add_argument("--drill", metavar="NAME|FILE", default=None, help="replay through another drill")
     p.add_argument(
@@ -118,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
         block_seconds=args.block,
         schedule=args.schedule,
     )
+    from nmre.sessions.archive import table_stem
+
+    table_stem(args.table)  # a table that cannot be written is said before the batch runs
     files = expand(args.paths)
     options = BatchOptions(
         scheduler=args.scheduler,

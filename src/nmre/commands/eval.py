@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from nmre.commands._args import positive_int
+from nmre.commands._args import worker_count
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -38,7 +38,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="also write the figures of this run and of its quick subset to FILE (make eval: eval/results.json); "
         "with --drill, only those drills' figures in FILE are brought up to date",
     )
-    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: 2, or fewer CPUs)")
+    p.add_argument(
+        "--workers", type=worker_count, default=None, help="processes (default: 2, or fewer CPUs; at most 64)"
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed or a case failed")
     return p
 

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from nmre.commands._args import positive_seconds
+from nmre.commands._args import out_path, positive_seconds
 
 __all__ = ["NAME", "add_parser", "run"]
 
@@ -28,7 +28,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("format", choices=FORMATS, help="input format")
     p.add_argument("file", metavar="FILE", help="the file to import")
     p.add_argument(
-        "--out", metavar="OUT", default=None, help="the XDF file to write (default: FILE's name + .xdf here)"
+        "--out",
+        type=out_path,
+        metavar="OUT",
+        default=None,
+        help="the XDF file to write (default: FILE's name + .xdf here)",
     )
     p.add_argument(
         "--drill", metavar="NAME", default=None, help="the drill a replay should use (stored in the file)"

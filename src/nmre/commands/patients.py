@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--add",
         nargs="?",
-        const="",
+        const=True,
         default=None,
         metavar="ID",
         help="add a patient (an id is drawn if none)",
@@ -38,7 +38,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as store:
         if args.add is not None:
-            pid = store.add_patient(args.add or None, args.note)
+            pid = store.add_patient(None if args.add is True else args.add, args.note)
             print(pid)
             return 0
         rows = store.patients()

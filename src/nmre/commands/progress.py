@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nmre.commands._args import out_path
 from nmre.commands._store import add_store_option
 
 __all__ = ["NAME", "add_parser", "run"]
@@ -30,7 +31,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a published SEM for a check's session score, e.g. 'squat_depth=2.1:Smith 2020' (repeatable)",
     )
     p.add_argument(
-        "--out", metavar="STEM", default=None, help="write STEM.html and STEM.pdf (default: progress-ID)"
+        "--out",
+        type=out_path,
+        metavar="STEM",
+        default=None,
+        help="write STEM.html and STEM.pdf (default: progress-ID)",
     )
     add_store_option(p)
     return p

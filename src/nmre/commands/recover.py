@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from nmre.commands._args import out_path
+
 __all__ = ["NAME", "add_parser", "run"]
 
 NAME = "recover"
@@ -22,7 +24,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE", help="the recording (.xdf)")
     p.add_argument(
-        "--out", metavar="OUT", default=None, help="write the whole file here and leave FILE alone"
+        "--out",
+        type=out_path,
+        metavar="OUT",
+        default=None,
+        help="write the whole file here and leave FILE alone",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p

@@ -63,7 +63,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--table",
         metavar="STEM",
-        default="nmre-replay-metrics",
+        default=None,
         help="archive mode: write STEM.csv and STEM.parquet (default nmre-replay-metrics)",
     )
     from nmre.commands._lsl import add_lsl_arguments
@@ -89,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
     )
     single = len(args.files) == 1 and not os.path.isdir(args.files[0])
     if single:
+        if args.table is not None:  # it would be ignored: one recording makes no table
+            raise ConfigError(
+                "--table: expected an archive to tabulate (several files or a folder), got one recording"
+            )
         return _one(args.files[0], settings, args)
+    if args.table is None:
+        args.table = "nmre-replay-metrics"
     if args.record is not None:
         raise ConfigError(
             "--record: expected one recording to replay, got an archive (several files or a folder)"
@@ -102,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--lsl-out: expected one recording to replay, got an archive (several files or a folder)"
         )
+    from nmre.sessions.archive import table_stem
+
+    table_stem(args.table)  # a table that cannot be written is said before the archive is replayed
     return _archive(args.files, settings, args)
 
 

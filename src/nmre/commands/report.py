@@ -6,6 +6,7 @@ import argparse
 import os
 from typing import Any
 
+from nmre.commands._args import out_path
 from nmre.commands._store import add_store_option
 
 __all__ = ["NAME", "add_parser", "run"]
@@ -23,7 +24,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("session", metavar="SESSION|FILE", help="a stored session's number, or a recording")
     p.add_argument(
-        "--out", metavar="STEM", default=None, help="write STEM.html and STEM.pdf (default: session-N)"
+        "--out",
+        type=out_path,
+        metavar="STEM",
+        default=None,
+        help="write STEM.html and STEM.pdf (default: session-N)",
     )
     add_store_option(p)
     return p

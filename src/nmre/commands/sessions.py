@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from nmre.commands._args import positive_int
+from nmre.commands._args import out_file, positive_int
 from nmre.commands._store import add_store_option, open_from_args
 
 __all__ = ["NAME", "add_parser", "run"]
@@ -34,7 +34,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--note", default=None, metavar="TEXT", help="add a note to --show SESSION (or to PATIENT)"
     )
-    p.add_argument("--export", metavar="CSV", default=None, help="write the sessions' metrics to a CSV file")
+    p.add_argument(
+        "--export",
+        type=out_file,
+        metavar="CSV",
+        default=None,
+        help="write the sessions' metrics to a CSV file",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     add_store_option(p)
     return p

@@ -108,6 +108,11 @@ class Context:
         self._neutral: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self.rule_raw: dict[str, tuple[str, ...]] = {}
+        #: Rule id -> the (stream, channel) pairs it reads (channel None: the whole stream).
+        self.rule_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}
+        #: (stream, channel) pairs the long-axis calibration does not condition: a rule that reads only
+        #: these (of the streams that calibration touches) does not wait for it (see ``joint_angle``).
+        self.long_axis_free: set[tuple[str, str]] = set()
         #: EMG stream id -> what to call with the reference once the emg_reference step has it.
         self.references: dict[str, list[Callable[[Any], None]]] = {}
         self._raw: dict[str, tuple[str, ...]] = {s.id: (s.id,) for s in streams}
@@ -220,6 +225,7 @@ class Resolver:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.raw: list[str] = []
+        self.reads: list[tuple[str, str | None]] = []  # (stream, channel or None for all) read
         self._rows: dict[str, set[int] | None] = {}  # raw stream -> rows read (None: all)
 
     def _track(self, raw: Sequence[str], via: str | None = None) -> None:
@@ -237,11 +243,13 @@ class Resolver:
     def signal(self, ref: str, side: str | None = None) -> tuple[str, str]:
         stream, channel, _ = self.ctx.resolve_signal(ref, side)
         self._track(self.ctx.raw_of(stream), stream)
+        self.reads.append((stream, channel))
         return stream, channel
 
     def stream(self, name: str) -> str:
         b = self.ctx.built(name)
         self._track(b.raw, b.stream)
+        self.reads.append((b.stream, None))
         return b.stream
 
     def first_channel(self, stream: str) -> str:
@@ -257,6 +265,7 @@ class Resolver:
     def sensor(self, name: str) -> str:
         info = self.ctx.sensor(name, self.ctx.side)
         self._track((info.id,))
+        self.reads.append((info.id, None))
         return info.id
 
     def both_sides(self, ref: str) -> tuple[tuple[str, str], tuple[str, str]]:
@@ -308,6 +317,7 @@ def _make_rule(ctx: Context, rs: RuleSpec, episodes: Episodes, rests: Episodes |
         )
     kw.setdefault("episodes", ep)
     ctx.rule_raw[rs.id] = tuple(res.raw)
+    ctx.rule_reads[rs.id] = tuple(res.reads)
     try:
         return cls(
             rs.id,

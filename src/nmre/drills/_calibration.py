@@ -26,11 +26,15 @@ drill (``drill.steps``), so Python (or the studio) can ask each for its ``status
 ``start()`` it, override the gate, and store the record with the session. A unit is
 judged only by rules whose inputs were calibrated by every step that concerns them
 before the unit started; before that it is reported as not judged, with the step and
-what it is still waiting for.
+what it is still waiting for (after the data's own shortfall, when there is one too).
+A rule that reads only a joint's flexion does not wait for ``long_axis`` (the rotation
+about the long axis tilts the flexion axis, costing cos(psi); the other planes take
+sin(psi) of the flexion, so ab/adduction and rotation wait).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -157,17 +161,33 @@ class CalibrationWait(QualityGate):
             self.monitor, self.streams, self.needs = inner.monitor, inner.streams, inner.needs
             self.channels = dict(getattr(inner, "channels", {}) or {})
 
+    def reached(self) -> float:
+        """The rule judges a closed unit once its streams and every step it waits for have seen its end,
+        so whether a step was done by then does not depend on how the streams were cut into blocks."""
+        inner = self.inner.reached() if self.inner is not None else math.inf
+        return min(inner, *(s.reached() for s in self.steps))
+
     def check(self, t0: float, t1: float) -> tuple[str | None, list[SpanQuality]]:
+        waiting = None
         for s in self.steps:
             at = s.done_at
             if at is None:
-                state, what = s.status()
-                return f"{s.step} calibration not done yet ({state.value}: waiting for {what})", []
+                state = s.status()[0]
+                what = getattr(s, "movement", None) or s.step
+                waiting = f"{s.step} calibration not done yet by the end of this unit ({state.value}: {what})"
+                break
             if at > t0:
-                return f"{s.step} calibration was done at {at:.1f} s, after this unit started", []
+                waiting = f"{s.step} calibration was done at {at:.1f} s, after this unit started"
+                break
         if self.inner is None:
-            return None, []
-        return self.inner.check(t0, t1)
+            return waiting, []
+        why, quality = self.inner.check(t0, t1)
+        if waiting is None:
+            return why, quality
+        if why is None:  # the calibration alone (the data's quality is not the reason: not reported)
+            return waiting, []
+        # both said: the data's shortfall first (it is what to fix), the calibration after it
+        return f"{why}; {waiting}", quality
 
 
 @dataclass
@@ -297,9 +317,22 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                 ctx.rule_raw[rule.id] = (*ctx.rule_raw.get(rule.id, ()), f"template:{rule.id}")
     for rule in rules:
         waits = plan.waits_for(ctx.rule_raw.get(rule.id, ()))
+        waits = [s for s in waits if not _free_of(s, ctx, rule.id)]
         if waits:
             rule.gate = CalibrationWait(rule.gate, waits)
     return plan
+
+
+def _free_of(step: CalibrationStep, ctx: Context, rule: str) -> bool:
+    """Whether ``rule`` need not wait for ``step``: a long-axis step, and every signal the rule reads
+    from the step's sensors is one that calibration does not condition (a joint's flexion)."""
+    if step.step != "long_axis":
+        return False
+    reads = ctx.rule_reads.get(rule, ())
+    touched = [
+        (stream, ch) for stream, ch in reads if set(ctx.raw_of(stream) or (stream,)) & set(step.inputs)
+    ]
+    return bool(touched) and all(ch is not None and (st, ch) in ctx.long_axis_free for st, ch in touched)
 
 
 def _on_done(step: CalibrationStep, fn: Any) -> None:

@@ -100,6 +100,12 @@ def _joint_angle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     tap = JointTap(joint, p.id, d.id, align=sig.params["align"] == "ml_axis")
     ctx.neutral(tap.calibrate_neutral, (p.id, d.id))
     ctx.functional(tap.calibrate, (p.id, d.id))
+    # Flexion does not wait for the long-axis calibration: it is the rotation about the medio-lateral
+    # axis, and a strap rotated psi about the long axis only tilts that axis, reading flexion x cos(psi)
+    # plus a crosstalk of the other planes: 15 deg costs about 3 deg at 90 deg of knee flexion, inside
+    # the +-5 deg of goniometry (reference/dsp.md 2.2). Ab/adduction and rotation take the flexion's
+    # crosstalk at sin(psi) (10 deg at 40 deg of hip flexion, docs/calibration.md), so they wait.
+    ctx.long_axis_free.add((name, "flexion"))
     ctx.add(ProcessorNode(tap, (op, od), name))
     return Built(name, _JOINT, (p.id, d.id), rate=d.rate)
 

@@ -137,6 +137,7 @@ class RepSegmenter(Processor):
         self._ring_x = np.zeros(cap)
         self._ptr = np.zeros(2, dtype=np.int64)
         self.state = np.zeros(K.RS_SIZE)
+        self._ev = np.empty((16, K.EV_SIZE))  # the kernel's event rows (grown to the largest block)
         self._events: list[Event] = []
 
     def reset(self) -> None:
@@ -163,17 +164,25 @@ class RepSegmenter(Processor):
         return ev
 
     def process(self, block: Block) -> Block:
-        v = checked_values(block, None, f"RepSegmenter input {block.stream!r}")
+        v = block.values
+        if not (type(v) is np.ndarray and v.dtype == np.float64 and v.flags.c_contiguous):
+            v = checked_values(block, None, f"RepSegmenter input {block.stream!r}")
         if self.channel >= v.shape[0]:
             raise InputError(
                 f"RepSegmenter input {block.stream!r}: "
                 + expected(f"at least {self.channel + 1} channel(s)", v.shape[0])
             )
         d = float(self.direction)
-        x = np.ascontiguousarray(v[self.channel] * d)
-        t = np.ascontiguousarray(block.times, dtype=np.float64)
-        out = np.empty((2, x.shape[0]))
-        ev = np.empty((x.shape[0], K.EV_SIZE))
+        # a row of a C-contiguous array is contiguous: no copy for reps that go up (the usual case)
+        x = v[self.channel] if self.direction == 1 else np.ascontiguousarray(v[self.channel] * d)
+        t = block.times  # float64 (Block checks times)
+        if not t.flags.c_contiguous:
+            t = np.ascontiguousarray(t)
+        n = x.shape[0]
+        out = np.empty((2, n))
+        if self._ev.shape[0] < n:  # event rows: read back at once, so one buffer serves every block
+            self._ev = np.empty((max(n, 2 * self._ev.shape[0]), K.EV_SIZE))
+        ev = self._ev
         ne = K.rep_segment(
             x,
             t,
@@ -186,11 +195,11 @@ class RepSegmenter(Processor):
             out,
             ev,
         )
-        raw = np.ascontiguousarray(v[self.channel])
         if not ne:  # the usual block: no rep started or ended in it
             if self.rate is not None:
-                K.ring_push(t, raw, self._ring_t, self._ring_x, self._ptr)
+                K.ring_push(t, v[self.channel], self._ring_t, self._ring_x, self._ptr)
             return out_block(block, self.name, out)
+        raw = v[self.channel]
         pushed = 0
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
         for r in ev[:ne]:

@@ -82,6 +82,7 @@ def run_cases(
 ) -> list[CaseResult]:
     """Run ``cases`` (in ``workers`` processes; default: the CPUs available) and return results in case order."""
     n = workers if workers is not None else max(1, min(len(os.sched_getaffinity(0)), 2))
+    n = min(n, len(cases))  # a worker with no case to run is a process for nothing
     results: list[CaseResult] = []
 
     def collect(it: Iterator[CaseResult]) -> None:

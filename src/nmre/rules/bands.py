@@ -48,6 +48,9 @@ class _Reduce:
         self.first = math.nan
 
     def add(self, x: np.ndarray) -> None:
+        if x.shape[0] < 8:  # a live block (1 or 2 IMU samples): plain floats beat four numpy calls
+            self._add_few(x.tolist())
+            return
         f = x[np.isfinite(x)]
         if not f.size:
             return
@@ -65,6 +68,29 @@ class _Reduce:
             self.hi = max(self.hi, float(f.max()))
         if s != "max" and s != "rise":
             self.lo = min(self.lo, float(f.min()))
+
+    def _add_few(self, xs: list[float]) -> None:
+        """:meth:`add` of fewer than 8 samples, the same result (numpy sums fewer than 8 in order)."""
+        f = [v for v in xs if v - v == 0.0]  # finite (NaN - NaN and inf - inf are NaN)
+        if not f:
+            return
+        if self.n == 0:
+            self.first = f[0]
+        self.n += len(f)
+        s = self.stat
+        if s == "mean":
+            total = 0.0
+            for v in f:
+                total += v
+            self.total += total
+            return
+        if s == "max_abs":
+            self.maxabs = max(self.maxabs, max(abs(v) for v in f))
+            return
+        if s != "min" and s != "drop":
+            self.hi = max(self.hi, max(f))
+        if s != "max" and s != "rise":
+            self.lo = min(self.lo, min(f))
 
     def value(self) -> float:
         if self.n == 0:
@@ -161,9 +187,23 @@ class BandRule(Rule):
         acc = self._acc
         acc.clear()
         t0, t1 = episode.start, episode.end
-        for t, x in self._hist:
-            if t[-1] < t0 or t[0] > t1:
-                continue
+        # the unit's blocks, newest first: a unit is judged at its end, so only the blocks after it are
+        # passed over, not the whole history (30 s: thousands of blocks of one or two IMU samples)
+        mine = []
+        for t, x in reversed(self._hist):
+            if t[-1] < t0:
+                break
+            if t[0] <= t1:
+                mine.append((t, x))
+        mine.reverse()
+        if self.stat == "mean":  # summed block by block, as the samples came
+            for t, x in mine:
+                i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
+                if j > i:
+                    acc.add(x[i:j])
+        elif mine:  # max, min, range, ...: the same whatever the grouping, so one reduction
+            t = np.concatenate([m[0] for m in mine]) if len(mine) > 1 else mine[0][0]
+            x = np.concatenate([m[1] for m in mine]) if len(mine) > 1 else mine[0][1]
             i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
             if j > i:
                 acc.add(x[i:j])

@@ -82,15 +82,26 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [c for c in first if any(c in r for r in rows)] + rest
 
 
-def write_table(rows: Sequence[Mapping[str, Any]], stem: str | os.PathLike[str]) -> list[str]:
-    """Write ``stem.csv`` and ``stem.parquet`` (one row per file, a column per metric); return the paths."""
+def table_stem(stem: str | os.PathLike[str]) -> str:
+    """``stem`` without a ``.csv``/``.parquet`` suffix, once its folder is known to exist; else a ConfigError.
+
+    Called before an archive is replayed, so a table that cannot be written is said before the work,
+    not after it."""
     stem = os.fspath(stem)
     for suffix in (".csv", ".parquet"):
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
+    if not stem or os.path.isdir(stem):
+        raise ConfigError(f"--table: expected a file stem such as results/metrics, got {stem!r}")
     folder = os.path.dirname(os.path.abspath(stem))
     if not os.path.isdir(folder):
         raise ConfigError(f"--table: expected an existing folder, got {folder}")
+    return stem
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], stem: str | os.PathLike[str]) -> list[str]:
+    """Write ``stem.csv`` and ``stem.parquet`` (one row per file, a column per metric); return the paths."""
+    stem = table_stem(stem)
     cols = _columns(rows)
     csv_path = stem + ".csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
