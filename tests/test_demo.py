@@ -407,3 +407,35 @@ def test_a_summary_stance_session_speaks_of_windows_and_says_the_loss_of_balance
         ]
     summaries = [c.patient_message for c in cues if c.time not in {f.time for f in falls}]
     assert summaries and all("window" in m and " rep" not in m for m in summaries), summaries
+
+
+def test_window_scoring_judges_an_uninjected_flag_against_the_bodys_true_value() -> None:
+    """A sway flag where nothing was injected is a false alarm only when the body's true sway was inside the
+    limit the rule used by more than the quantity's stated accuracy (the 1 h stance flagged its own natural
+    sway above the patient's limit 18 times, true values 0.0999-0.11 against 0.0946, and was scored mismatch)."""
+    from types import SimpleNamespace
+
+    from nmre.core.model import Event
+    from nmre.demo import _match_windows
+    from nmre.eval.margins import margin_for
+    from nmre.sim.truth import Episode, TruthRecord
+
+    limit = 0.0946
+    near = margin_for("sway_rms").value
+    values = {0: 0.06, 1: 0.30, 2: 0.11, 3: limit - near / 2, 4: limit - 2 * near}
+    records = [
+        TruthRecord("window", i, 5.0 * i, 5.0 * i + 5.0, quantities={"sway_rms": v}) for i, v in values.items()
+    ]
+    truth = SimpleNamespace(records=records, episodes=(Episode("excessive_sway", 5.0, 10.0, 0.3),))
+
+    def flag(i: int) -> Event:
+        payload = {"error": "excessive_sway", "quantity": "sway_rms", "hi": limit, "lo": None, "ok": False}
+        payload.update(start=5.0 * i, end=5.0 * i + 4.99)
+        return Event(5.0 * i + 4.99, "rule.sway", "rule.sway", payload=payload)
+
+    out = _match_windows(truth, [flag(1), flag(2), flag(3), flag(4)])["excessive_sway"]
+    assert out["detected"] == [[5.0, 9.99]]
+    assert out["outside_tolerance_uninjected"] == [[10.0, 14.99]]
+    assert out["within_margin_uninjected"] == [[15.0, 19.99]]
+    assert out["false_alarms"] == [[20.0, 24.99]]
+    assert out["missed"] == []

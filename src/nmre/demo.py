@@ -783,6 +783,29 @@ def _match_windows(
     def span(e: Event) -> tuple[float, float]:
         return float(e.payload.get("start", e.time)), float(e.payload.get("end", e.time))
 
+    windows = [w for w in truth.records if w.kind == "window"]
+
+    def on_body(e: Event) -> str | None:
+        """Where the body's own true value of the flag's quantity, over the window it judged, lies against the
+        tolerance the rule used: "outside" (a right verdict on the body though nothing was injected there:
+        natural sway now and then above a limit set from the patient's first seconds), "margin" (within the
+        quantity's stated accuracy of the tolerance, where ``nmre eval`` scores no verdict either), or None."""
+        from nmre.eval.margins import margin_for
+
+        q, lo, hi = e.payload.get("quantity"), e.payload.get("lo"), e.payload.get("hi")
+        a, b = span(e)
+        for w in windows:
+            true = w.quantities.get(q) if q else None
+            if true is None or not matches(a, b, w.start + shift, w.end + shift):
+                continue
+            if (hi is not None and true > hi) or (lo is not None and true < lo):
+                return "outside"
+            near = margin_for(str(q)).value
+            if (hi is not None and hi - true <= near) or (lo is not None and true - lo <= near):
+                return "margin"
+            return None
+        return None
+
     for k in error_kinds:
         injected = sorted({(round(a, 2), round(b, 2)) for a, b, ks in spans if k in ks})
         flagged = [e for e in outcomes if e.payload.get("error") == k]
@@ -801,7 +824,17 @@ def _match_windows(
             "false_alarms": [
                 [round(span(e)[0], 2), round(span(e)[1], 2)]
                 for e in flagged
-                if not any(matches(*span(e), a, b) for a, b, _ in spans)
+                if not any(matches(*span(e), a, b) for a, b, _ in spans) and on_body(e) is None
+            ],
+            "outside_tolerance_uninjected": [
+                [round(span(e)[0], 2), round(span(e)[1], 2)]
+                for e in flagged
+                if not any(matches(*span(e), a, b) for a, b, _ in spans) and on_body(e) == "outside"
+            ],
+            "within_margin_uninjected": [
+                [round(span(e)[0], 2), round(span(e)[1], 2)]
+                for e in flagged
+                if not any(matches(*span(e), a, b) for a, b, _ in spans) and on_body(e) == "margin"
             ],
         }
     return out
@@ -824,6 +857,16 @@ def _print_summary(out: TextIO, s: Mapping[str, Any]) -> None:
             f"  {k:<22} in error in {where} {m['injected'] or '-'}; detected in {m['detected'] or '-'}; "
             f"missed {m['missed'] or 'none'}; false alarms {m['false_alarms'] or 'none'}  [{verdict}]\n"
         )
+        if m.get("outside_tolerance_uninjected"):
+            out.write(
+                f"  {'':<22} also flagged where the body's own true value was outside the tolerance "
+                f"(nothing injected): {m['outside_tolerance_uninjected']}\n"
+            )
+        if m.get("within_margin_uninjected"):
+            out.write(
+                f"  {'':<22} flagged where the body's true value was within the rule's stated accuracy of the "
+                f"tolerance (not scored, as in nmre eval): {m['within_margin_uninjected']}\n"
+            )
     if per_unit:
         clean = [r["rep"] for r in s["reps"] if not r["detected_errors"]]
         out.write(f"  {unit}s on target: {len(clean)}\n")
