@@ -50,6 +50,7 @@ BAD: list[list[str]] = [
     ["eval", "--results", "/proc/x/y.json"],
     ["scan", "--timeout", "0"],
     ["scan", "--timeout", "x"],
+    ["scan", "--timeout", "1e9"],
     ["scan", "--bumble", "bogus:xyz"],
     ["scan", "--bumble", "tcp-client:"],
     ["scan", "--bumble", "tcp-client:127.0.0.1:notaport"],

@@ -22,10 +22,26 @@ __all__ = ["NAME", "add_parser", "format_results", "run"]
 NAME = "scan"
 
 
+# a scan hears a board advertising within a second or two; 10 minutes is far past any use and still ends
+MAX_SCAN_SECONDS = 600.0
+
+
+def _scan_seconds(text: str) -> float:
+    v = positive_seconds(text)
+    if v > MAX_SCAN_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a scan time of at most {MAX_SCAN_SECONDS:.0f} s (boards advertise every second or so), "
+            f"got {text!r}"
+        )
+    return v
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``scan`` sub-command to an ``argparse`` sub-parser collection."""
     p: argparse.ArgumentParser = subparsers.add_parser("scan", help="list nearby supported BLE sensors")
-    p.add_argument("--timeout", type=positive_seconds, default=5.0, help="scan time in seconds (default 5)")
+    p.add_argument(
+        "--timeout", type=_scan_seconds, default=5.0, help="scan time in seconds (default 5, at most 600)"
+    )
     p.add_argument("--sim", action="store_true", help="start emulated sensors in-process and list them")
     p.add_argument(
         "--bumble",
