@@ -11,12 +11,16 @@ Layouts (indices are the constants below):
 
 ``state`` float64: running phase (table units), current frequency and
 loudness, the cue playing (-1 none) and its position, the tone generation last
-heard, whether the tone's change has been logged.
+heard, the samples left of a yielding cue's fade-out (-1 none).
 
 ``params`` float64: target frequency (Hz), target loudness (0–1), volume (0–1),
 mute (0/1), hold (0/1: continuous tone silenced), frequency and loudness glide
 coefficients per sample, tone generation (bumped by the control side at each
-change), the cause of the latest change (arrival and sample time, session s).
+change), the cause of the latest change (arrival and sample time, session s),
+the fade-out of a yielding cue in samples.
+
+``cue_yields`` int64 (cues,): 1 for a cue that gives way to a cue queued behind it
+(fading out over ``P_FADE_N`` samples) instead of making it wait to its end.
 
 ``queue`` int64 (Q,), ``q_cause`` float64 (Q, 2): cue ids and their causes;
 ``qstate`` int64: head (next to play), tail (next free), number of cues started.
@@ -34,11 +38,13 @@ import numpy as np
 from nmre._numba import kernel
 
 # state
-S_PHASE, S_FREQ, S_AMP, S_CUE, S_CUE_POS, S_GEN = 0, 1, 2, 3, 4, 5
-N_STATE = 6
+S_PHASE, S_FREQ, S_AMP, S_CUE, S_CUE_POS, S_GEN, S_FADE = 0, 1, 2, 3, 4, 5, 6
+N_STATE = 7
 # params
-P_FREQ, P_AMP, P_VOLUME, P_MUTE, P_HOLD, P_GLIDE_F, P_GLIDE_A, P_GEN, P_ARRIVAL, P_SAMPLE = range(10)
-N_PARAMS = 10
+P_FREQ, P_AMP, P_VOLUME, P_MUTE, P_HOLD, P_GLIDE_F, P_GLIDE_A, P_GEN, P_ARRIVAL, P_SAMPLE, P_FADE_N = range(
+    11
+)
+N_PARAMS = 11
 # qstate
 Q_HEAD, Q_TAIL, Q_STARTED = 0, 1, 2
 #: Largest continuous-tone amplitude and cue amplitude before the volume (headroom for mixing).
@@ -56,6 +62,7 @@ def synth_render(
     params: np.ndarray,
     cues: np.ndarray,
     cue_len: np.ndarray,
+    cue_yields: np.ndarray,
     queue: np.ndarray,
     q_cause: np.ndarray,
     qstate: np.ndarray,
@@ -91,7 +98,11 @@ def synth_render(
             lstate[0] += 1
     cue = int(state[S_CUE])
     pos = int(state[S_CUE_POS])
+    fade = int(state[S_FADE])
+    fade_n = max(1, int(params[P_FADE_N]))
     for i in range(n):
+        if cue >= 0 and fade < 0 and cue_yields[cue] != 0 and qstate[Q_HEAD] < qstate[Q_TAIL]:
+            fade = fade_n  # a cue that yields (the rep tick) fades out for the one queued behind it
         if cue < 0 and qstate[Q_HEAD] < qstate[Q_TAIL]:
             k = qstate[Q_HEAD] % q
             cue = int(queue[k])
@@ -118,11 +129,16 @@ def synth_render(
         while phase >= size:
             phase -= size
         if cue >= 0:
-            s += cues[cue, pos] * CUE_GAIN
+            g = 1.0
+            if fade >= 0:
+                g = fade / fade_n
+                fade -= 1
+            s += cues[cue, pos] * CUE_GAIN * g
             pos += 1
-            if pos >= cue_len[cue]:
+            if pos >= cue_len[cue] or fade == 0:
                 cue = -1
                 pos = 0
+                fade = -1
         v = 0.0 if muted else s * volume
         if v > 1.0:
             v = 1.0
@@ -135,3 +151,4 @@ def synth_render(
     state[S_AMP] = amp
     state[S_CUE] = cue
     state[S_CUE_POS] = pos
+    state[S_FADE] = fade

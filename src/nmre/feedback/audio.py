@@ -153,9 +153,15 @@ class Synth:
         for i, r in enumerate(rendered):
             self._cues[i, : len(r)] = r
             self._cue_len[i] = len(r)
+        # the rep tick gives way to a verdict queued behind it (5 ms fade) rather than delaying it by
+        # its 70 ms: a verdict that waits for a lagging stream comes after its tick started
+        self._cue_yields = np.array(
+            [1 if name in DEFERRED_CUES else 0 for name in self.cue_names] or [0], np.int64
+        )
         self._table = np.sin(2 * np.pi * np.arange(_TABLE_SIZE + 1) / _TABLE_SIZE)
         self._state = np.zeros(k.N_STATE)
         self._state[k.S_CUE] = -1.0
+        self._state[k.S_FADE] = -1.0
         self._state[k.S_FREQ] = 220.0
         self._params = np.zeros(k.N_PARAMS)
         self._params[k.P_FREQ] = 220.0
@@ -163,6 +169,7 @@ class Synth:
         g = 1.0 - math.exp(-1.0 / (glide * rate))
         self._params[k.P_GLIDE_F] = g
         self._params[k.P_GLIDE_A] = g
+        self._params[k.P_FADE_N] = max(1, round(_RAMP * rate))
         self._queue = np.zeros(_QUEUE, np.int64)
         self._q_cause = np.zeros((_QUEUE, 2))
         self._qstate = np.zeros(3, np.int64)
@@ -243,6 +250,7 @@ class Synth:
             self._params,
             self._cues,
             self._cue_len,
+            self._cue_yields,
             self._queue,
             self._q_cause,
             self._qstate,
