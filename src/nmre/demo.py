@@ -524,8 +524,10 @@ class _RepPrinter(Sink):
         told = (
             " / ".join(f'"{c}"' for c in cues) if cues else ("(silent: on target)" if ok else "(held back)")
         )
+        # the checks in one order on every line (rules that wait for a lagging stream report later)
         checks = "  ".join(
-            [_check_text(e) for e in outcomes] + [f"{e.source[5:]} not judged" for e in self._unjudged]
+            [_check_text(e) for e in sorted(outcomes, key=lambda e: e.kind)]
+            + [f"{e.source[5:]} not judged" for e in self._unjudged]
         )
         mark = ("ok " if ok else "FIX") if outcomes else "-- "
         what = f" {self._start}" if self._start else ""
