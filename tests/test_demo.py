@@ -424,7 +424,8 @@ def test_window_scoring_judges_an_uninjected_flag_against_the_bodys_true_value()
     near = margin_for("sway_rms").value
     values = {0: 0.06, 1: 0.30, 2: 0.11, 3: limit - near / 2, 4: limit - 2 * near}
     records = [
-        TruthRecord("window", i, 5.0 * i, 5.0 * i + 5.0, quantities={"sway_rms": v}) for i, v in values.items()
+        TruthRecord("window", i, 5.0 * i, 5.0 * i + 5.0, quantities={"sway_rms": v})
+        for i, v in values.items()
     ]
     truth = SimpleNamespace(records=records, episodes=(Episode("excessive_sway", 5.0, 10.0, 0.3),))
 

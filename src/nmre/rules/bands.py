@@ -22,6 +22,7 @@ import numpy as np
 
 from nmre.core.model import Block, SignalState, StreamInfo
 from nmre.errors import ConfigError, expected
+from nmre.quality.needs import MAX_GAP
 from nmre.rules.base import Episode, FileResolver, Measured, Param, Rule, channel_row, check_unit
 
 __all__ = ["STATS", "BandRule", "LimitRule", "SymmetryRule", "TempoRule"]
@@ -146,6 +147,7 @@ class BandRule(Rule):
         self._latest = math.nan
         self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
         self._reached = -math.inf
+        self._dropped = -math.inf  # the last sample time let go of (older than HISTORY)
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -159,6 +161,7 @@ class BandRule(Rule):
         self._latest = math.nan
         self._hist = deque()
         self._reached = -math.inf
+        self._dropped = -math.inf
 
     def push(self, block: Block) -> list[Block]:
         # the recent past with its sample times: a unit is reduced over exactly its samples when it
@@ -175,7 +178,7 @@ class BandRule(Rule):
         self._reached = float(times[-1])
         horizon = self._reached - self.HISTORY
         while float(hist[0][0][-1]) < horizon:
-            hist.popleft()
+            self._dropped = float(hist.popleft()[0][-1])
         if self._waiting:  # a closed unit waited for these samples
             self._judge_ready(-math.inf)
         return []
@@ -207,10 +210,17 @@ class BandRule(Rule):
             i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
             if j > i:
                 acc.add(x[i:j])
-        if self._hist and float(self._hist[0][0][0]) > t0:
+        first = float(self._hist[0][0][0]) if self._hist else math.inf
+        if first > t0 and self._dropped >= t0:
             return Measured(
                 math.nan,
                 reason=f"{self.label}: the {self.episodes.unit} began more than {self.HISTORY:g} s before it ended",
+            )
+        if first - t0 > MAX_GAP:  # the signal began during the unit (its calibration came late)
+            return Measured(
+                math.nan,
+                reason=f"{self.label}: no signal until {first:.2f} s, {first - t0:.2f} s into the "
+                f"{self.episodes.unit} (more than the {MAX_GAP:g} s hole a verdict may have)",
             )
         return Measured(acc.value(), {"stat": self.stat, "signal": f"{self.stream}:{self.channel}"})
 

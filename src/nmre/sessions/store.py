@@ -35,6 +35,7 @@ import secrets
 import shutil
 import sqlite3
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -655,13 +656,24 @@ class SqliteStore(SqlStore):
                 f"store {self.path} has schema version {version}, newer than this nmre reads "
                 f"({SCHEMA_VERSION}): upgrade nmre before using this store"
             )
-        try:
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            self._close_quietly()
-            raise StoreError(self._explain(exc)) from None
+        # switching a new file to WAL needs it to itself, and SQLite answers "database is locked" at once
+        # (no busy wait) while another workstation makes the same new store: try again for the timeout
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                self.conn.execute("PRAGMA foreign_keys = ON")
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                self._close_quietly()
+                raise StoreError(self._explain(exc)) from None
+            except sqlite3.DatabaseError as exc:
+                self._close_quietly()
+                raise StoreError(self._explain(exc)) from None
         if str(mode).lower() != "wal":
             self._close_quietly()
             raise StoreError(
