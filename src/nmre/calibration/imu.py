@@ -59,7 +59,7 @@ class NeutralPoses(dict):  # type: ignore[type-arg]
     neutral pose takes them at or before ``at``.
     """
 
-    def __init__(self, poses: dict[str, list[float]], at: float) -> None:
+    def __init__(self, poses: dict[str, F64], at: float) -> None:
         super().__init__(poses)
         self.at = float(at)
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+N = TypeVar("N", int, float)
 
 __all__ = [
     "MAX_WORKERS",
     "Parser",
+    "at_most",
     "integer",
     "non_negative_seconds",
     "out_file",
@@ -66,14 +70,22 @@ def out_file(text: str) -> str:
     return text
 
 
-def worker_count(text: str) -> int:
-    """A number of worker processes, 1 to :data:`MAX_WORKERS`."""
-    v = positive_int(text)
-    if v > MAX_WORKERS:
-        raise argparse.ArgumentTypeError(
-            f"expected 1 to {MAX_WORKERS} worker processes (this machine has {os.cpu_count()} CPUs), got {text!r}"
-        )
-    return v
+def at_most(parse: Callable[[str], N], limit: N, expected: str) -> Callable[[str], N]:
+    """``parse``, then a ceiling: above ``limit`` is an error saying ``expected`` (what is taken, and why)."""
+
+    def parse_at_most(text: str) -> N:
+        v = parse(text)
+        if v > limit:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return v
+
+    return parse_at_most
+
+
+#: A number of worker processes, 1 to :data:`MAX_WORKERS`.
+worker_count = at_most(
+    positive_int, MAX_WORKERS, f"1 to {MAX_WORKERS} worker processes (this machine has {os.cpu_count()} CPUs)"
+)
 
 
 def integer(text: str) -> int:

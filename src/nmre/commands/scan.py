@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from nmre.commands._args import positive_seconds
+from nmre.commands._args import at_most, positive_seconds
 
 if TYPE_CHECKING:
     from nmre.acquisition.ble import ScanResult
@@ -26,14 +26,11 @@ NAME = "scan"
 MAX_SCAN_SECONDS = 600.0
 
 
-def _scan_seconds(text: str) -> float:
-    v = positive_seconds(text)
-    if v > MAX_SCAN_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"expected a scan time of at most {MAX_SCAN_SECONDS:.0f} s (boards advertise every second or so), "
-            f"got {text!r}"
-        )
-    return v
+_scan_seconds = at_most(
+    positive_seconds,
+    MAX_SCAN_SECONDS,
+    f"a scan time of at most {MAX_SCAN_SECONDS:.0f} s (boards advertise every second or so)",
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

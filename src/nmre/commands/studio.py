@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nmre.commands._args import integer, positive_int, positive_seconds
+from nmre.commands._args import at_most, integer, positive_int, positive_seconds
 from nmre.commands._lsl import add_lsl_arguments
 
 __all__ = ["NAME", "add_parser", "run"]
@@ -20,29 +20,6 @@ def _fps(text: str) -> float:
         v = float("nan")
     if not (1.0 <= v <= 240.0):
         raise argparse.ArgumentTypeError(f"expected frames per second between 1 and 240, got {text!r}")
-    return v
-
-
-def _reps(text: str) -> int:
-    from nmre.demo import MAX_REPS
-
-    v = positive_int(text)
-    if v > MAX_REPS:
-        raise argparse.ArgumentTypeError(
-            f"expected 1 to {MAX_REPS} simulated reps (a clinical set is 5-15; the demo's ceiling), got {text!r}"
-        )
-    return v
-
-
-def _seconds(text: str) -> float:
-    from nmre.demo import MAX_SECONDS
-
-    v = positive_seconds(text)
-    if v > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of seconds > 0 and at most {MAX_SECONDS:g} (2 h: longer than any clinical "
-            f"session), got {text!r}"
-        )
     return v
 
 
@@ -72,10 +49,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="progression level of the drill (nmre drills show NAME)",
     )
-    p.add_argument("--reps", type=_reps, default=10, help="simulated squat reps (default 10; at most 1000)")
+    from nmre.demo import MAX_REPS, MAX_SECONDS
+
+    reps = at_most(
+        positive_int, MAX_REPS, f"1 to {MAX_REPS} simulated reps (a clinical set is 5-15; the demo's ceiling)"
+    )
+    seconds = at_most(
+        positive_seconds,
+        MAX_SECONDS,
+        f"a number of seconds > 0 and at most {MAX_SECONDS:g} (2 h: longer than any clinical session)",
+    )
+    p.add_argument("--reps", type=reps, default=10, help="simulated squat reps (default 10; at most 1000)")
     p.add_argument("--seed", type=integer, default=1, help="simulator seed (default 1)")
     p.add_argument(
-        "--seconds", type=_seconds, default=None, help="stop after this many seconds of session (at most 2 h)"
+        "--seconds", type=seconds, default=None, help="stop after this many seconds of session (at most 2 h)"
     )
     p.add_argument(
         "--screenshot",
