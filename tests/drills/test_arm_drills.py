@@ -143,9 +143,15 @@ def test_pnf_template_is_a_calibration_step_recorded_then_reused_by_a_later_sess
     record = Calibration.from_dict(d.calibration.to_dict())
     sim2 = simulate(MOVEMENTS["pnf_d2_flexion"](reps=2, errors={0: "off_pattern"}), seed=7)
     d2 = build_drill("pnf_d2_flexion", sim2.streams, calibration=record)
-    assert not any(isinstance(s, TemplateCapture) for s in d2.steps)
+    caps2 = [s for s in d2.steps if isinstance(s, TemplateCapture)]
+    assert len(caps2) == 1 and caps2[0].reused is not None  # nothing to capture: the record's template
     sink2 = MemorySink()
     Engine([SimSource(sim2, seed=7)], d2.nodes, [sink2]).run()
+    # reuse is said (as for every reused step), and the new session's record holds the same template
+    ev = [e for e in sink2.events if e.kind == kinds.CALIBRATION_TEMPLATE]
+    assert len(ev) == 1 and ev[0].payload["reused"] is True, ev
+    assert ev[0].time < sim2.truth.reps[0].end  # before the first rep is judged
+    assert d2.calibration.templates["pattern"].to_dict() == tpl.to_dict()
     out = [e for e in sink2.events if e.kind == kinds.rule("pattern")]
     assert [e.payload["rep"] for e in out] == [1, 2]
     assert out[0].payload["error"] == "off_pattern" and out[1].payload["ok"]

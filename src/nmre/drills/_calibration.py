@@ -36,7 +36,8 @@ from the store or ``drill.calibration``), a step whose results it holds for ever
 the step covers is not done again: it finishes with them as soon as its sensors have
 sent their first samples (``neutral_pose``: its ``settle``, 0.3 s, where the joint
 angles take the neutral orientations; ``long_axis`` after it) and its event says
-``reused: true``; a template already recorded is used as it is. The readiness gate
+``reused: true``; a template already recorded is used from the first rep (its step raises
+``calibration.template`` with ``reused: true`` when its turn comes). The readiness gate
 always runs: it checks the signals of this set (an electrode that came off between
 sets), which no record can vouch for.
 """
@@ -325,9 +326,6 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                     continue
                 channels = list(getattr(rule, "template_channels", (rule.channel,)))
                 old = rec.templates.get(rule.id)
-                if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
-                    rule.use_template(old.array)  # type: ignore[attr-defined]
-                    continue  # a template of an earlier session's record: reused, nothing to capture
                 cap = TemplateCapture(
                     rule.id,
                     rule.stream,  # type: ignore[attr-defined]
@@ -335,6 +333,14 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                     reps_from="reps",
                     record=rec,
                 )
+                if old is not None and old.stream == rule.stream and old.channels == channels:  # type: ignore[attr-defined]
+                    # a template of an earlier session's record: used from the first rep, nothing captured;
+                    # the step raises calibration.template with reused: true when its turn comes, so this
+                    # session's recording and record hold the template too
+                    rule.use_template(old.array)  # type: ignore[attr-defined]
+                    cap.reuse({rule.id: old})
+                    plan.steps.append(cap)
+                    continue
                 plan.steps.append(cap)
                 _on_done(cap, lambda r=rule, cap=cap: r.use_template(cap.record.templates[r.id].array))
                 plan.by_stream.setdefault(f"template:{rule.id}", []).append(cap)
