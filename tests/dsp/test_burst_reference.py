@@ -267,3 +267,25 @@ def test_the_channel_by_channel_kernel_matches_the_sample_by_sample_reference(mo
     assert got[1] == want[1]
     assert got[0] == want[0]
     assert got[2] == want[2]
+
+
+def test_the_squat_drills_detector_at_2_khz_in_1_s_blocks_matches_the_reference(monkeypatch):
+    """The drill's settings (k 8/4, 25/100 ms, 30 s horizon of 0.5 s sub-windows, every 8th sample kept)
+    at 2 kHz, as a replay hands it 1 s blocks and a live session 16-sample ones: stretches of fixed
+    thresholds end at every sub-window, inside blocks and across them."""
+    fs, n_ch, n = 2000.0, 4, 2000 * 70
+    rng = np.random.default_rng(11)
+    x = _signal(rng, n_ch, n, fs)
+    x[:, n // 3 : n // 3 + 20 * 2000] *= 0.3  # a quieter floor for a while: the baseline is re-estimated
+    opts = {"k_on": 8.0, "k_off": 4.0, "t_on": 0.025, "t_off": 0.1, "horizon": 30.0, "baseline_window": 0.5}
+    for sizes in ([2000] * 70, [16] * (n // 16) + [n % 16]):
+        got = _run(
+            OnsetDetector(n_ch, fs, baseline=(np.full(n_ch, 0.3), np.full(n_ch, 0.1)), **opts), x, fs, sizes
+        )
+        with monkeypatch.context() as m:
+            m.setattr(K, "burst_kernel", reference_burst_kernel)
+            det = OnsetDetector(n_ch, fs, baseline=(np.full(n_ch, 0.3), np.full(n_ch, 0.1)), **opts)
+            want = _run(det, x, fs, sizes)
+        assert len(want[1]) > 20
+        assert np.isfinite(det.mu).all() and not np.allclose(det.mu, 0.3)  # the baseline moved
+        assert got == want

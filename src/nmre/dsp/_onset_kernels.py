@@ -177,7 +177,7 @@ def _rebaseline(
 
 
 @kernel
-def burst_kernel(
+def _burst_per_sample(
     x: np.ndarray,
     times: np.ndarray,
     prm: np.ndarray,
@@ -194,32 +194,10 @@ def burst_kernel(
     ev_i: np.ndarray,
     ev_f: np.ndarray,
 ) -> int:
-    """Hysteresis burst detector with minimum on/off durations, a tracked baseline and a reference.
+    """:func:`burst_kernel` sample by sample: the thresholds recomputed at every sample.
 
-    Per channel ``c`` and sample, the thresholds are
-
-    * ``on  = max(mu + k_on·sd,  abs_on[c],  f_on·ref)``
-    * ``off = max(mu + k_off·sd, abs_off[c], f_off·ref)``
-
-    with ``(mu, sd)`` the baseline (calibrated, and with ``track`` re-estimated from
-    the quietest finished sub-window of ``iprm[IP_SUB_N]`` samples (every ``iprm[IP_STRIDE]``-th
-    kept in ``sub_buf`` for its median) among the last
-    ``hist.shape[2]``, see :func:`_rebaseline`), ``ref = pch[PC_REF, c]`` if finite, else (with
-    ``use_ref``) the running maximum of the moving mean of the last
-    ``sm_ring.shape[1]`` samples. Without a finite ``mu`` and ``abs_on`` no decision
-    is taken (the fraction terms alone are no threshold).
-
-    Inactive: a run starts at a sample ``> on``, survives dips of at most
-    ``max_gap`` samples, and when it spans ``>= n_on`` samples with the current
-    sample ``> on`` an onset is declared at the run's first sample. Active: the
-    same with samples ``< off``, ``n_off`` and an offset. NaN samples count as
-    dips. ``y`` gets the state as decided at each sample. Events go to
-    ``ev_i[k] = (channel, kind)`` (kind 1 onset, 0 offset) and ``ev_f[k]`` (time,
-    decision time, threshold, peak, duration); returns their number. ``ev_i[k, 2]``
-    is the event's sample index: the kernel runs channel by channel (each channel's
-    state in registers), so events come channel by channel; ordered by
-    ``(decision time, sample, channel)`` they are in the order of one pass over
-    samples with the channels inside (``tests/dsp`` keeps that reference).
+    A running reference (``use_ref``) moves the thresholds with every sample, so this loop
+    does that case; it is also the loop the stretch-wise one must equal (``tests/dsp``).
     """
     n_on, n_off, max_gap = iprm[IP_N_ON], iprm[IP_N_OFF], iprm[IP_MAX_GAP]
     track, use_ref = iprm[IP_TRACK] == 1, iprm[IP_USE_REF] == 1
@@ -379,6 +357,239 @@ def burst_kernel(
     if use_ref:
         ist[IS_SM_POS] = sp
         ist[IS_SM_COUNT] = smc
+    if track:
+        ist[IS_SUB_POS] = sub_pos
+        ist[IS_HIST_POS] = hp
+        ist[IS_HIST_COUNT] = hist_count
+    return k
+
+
+@kernel
+def _levels(
+    mu: float,
+    sd: float,
+    k_on: float,
+    k_off: float,
+    a_on: float,
+    a_off: float,
+    f_on: float,
+    f_off: float,
+    ref: float,
+) -> tuple[float, float, bool]:
+    """The (on, off) thresholds and whether a decision can be taken: the sample loop's arithmetic."""
+    on = -math.inf
+    off = -math.inf
+    if math.isfinite(mu):
+        on = mu + k_on * sd
+        off = mu + k_off * sd
+    on = max(on, a_on)
+    off = max(off, a_off)
+    decide = math.isfinite(on)
+    if decide and math.isfinite(ref):
+        on = max(on, f_on * ref)
+        off = max(off, f_off * ref)
+    return on, off, decide
+
+
+@kernel
+def burst_kernel(
+    x: np.ndarray,
+    times: np.ndarray,
+    prm: np.ndarray,
+    iprm: np.ndarray,
+    pch: np.ndarray,
+    ist: np.ndarray,
+    fst: np.ndarray,
+    cst: np.ndarray,
+    sub_buf: np.ndarray,
+    scratch: np.ndarray,
+    hist: np.ndarray,
+    sm_ring: np.ndarray,
+    y: np.ndarray,
+    ev_i: np.ndarray,
+    ev_f: np.ndarray,
+) -> int:
+    """Hysteresis burst detector with minimum on/off durations, a tracked baseline and a reference.
+
+    Per channel ``c`` and sample, the thresholds are
+
+    * ``on  = max(mu + k_on·sd,  abs_on[c],  f_on·ref)``
+    * ``off = max(mu + k_off·sd, abs_off[c], f_off·ref)``
+
+    with ``(mu, sd)`` the baseline (calibrated, and with ``track`` re-estimated from
+    the quietest finished sub-window of ``iprm[IP_SUB_N]`` samples (every ``iprm[IP_STRIDE]``-th
+    kept in ``sub_buf`` for its median) among the last
+    ``hist.shape[2]``, see :func:`_rebaseline`), ``ref = pch[PC_REF, c]`` if finite, else (with
+    ``use_ref``) the running maximum of the moving mean of the last
+    ``sm_ring.shape[1]`` samples. Without a finite ``mu`` and ``abs_on`` no decision
+    is taken (the fraction terms alone are no threshold).
+
+    Inactive: a run starts at a sample ``> on``, survives dips of at most
+    ``max_gap`` samples, and when it spans ``>= n_on`` samples with the current
+    sample ``> on`` an onset is declared at the run's first sample. Active: the
+    same with samples ``< off``, ``n_off`` and an offset. NaN samples count as
+    dips. ``y`` gets the state as decided at each sample. Events go to
+    ``ev_i[k] = (channel, kind)`` (kind 1 onset, 0 offset) and ``ev_f[k]`` (time,
+    decision time, threshold, peak, duration); returns their number. ``ev_i[k, 2]``
+    is the event's sample index: the kernel runs channel by channel (each channel's
+    state in registers), so events come channel by channel; ordered by
+    ``(decision time, sample, channel)`` they are in the order of one pass over
+    samples with the channels inside (``tests/dsp`` keeps that reference).
+
+    With a running reference (``use_ref``) the thresholds move with every sample and
+    :func:`_burst_per_sample` does the work. Otherwise they change only when the
+    baseline is re-estimated (the end of a sub-window), so each channel goes through its
+    block in stretches with fixed thresholds: outside a candidate run a tight loop looks
+    for the next sample that could start one, the sub-window's kept samples are copied
+    with a stride, and the thresholds are computed once per stretch. Every decision,
+    event and state value is the one of the sample-by-sample loop (``tests/dsp``).
+    """
+    if iprm[IP_USE_REF] == 1:
+        return _burst_per_sample(
+            x, times, prm, iprm, pch, ist, fst, cst, sub_buf, scratch, hist, sm_ring, y, ev_i, ev_f
+        )
+    n_on, n_off, max_gap = iprm[IP_N_ON], iprm[IP_N_OFF], iprm[IP_MAX_GAP]
+    track = iprm[IP_TRACK] == 1
+    abs_on, abs_off, ref_fixed = pch[PC_ABS_ON], pch[PC_ABS_OFF], pch[PC_REF]
+    hist_med, hist_sd = hist[0], hist[1]
+    n_ch, n = x.shape
+    sub_w = iprm[IP_SUB_N]
+    stride = iprm[IP_STRIDE]
+    hcap = hist_med.shape[1]
+    k_on, k_off, f_on, f_off = prm[P_K_ON], prm[P_K_OFF], prm[P_F_ON], prm[P_F_OFF]
+    rebase, confirm, max_drop = prm[P_REBASE], int(prm[P_CONFIRM]), prm[P_MAX_DROP]
+    sub0, hp0, hc0 = ist[IS_SUB_POS], ist[IS_HIST_POS], ist[IS_HIST_COUNT]
+    sub_pos, hp, hist_count = sub0, hp0, hc0
+    k = 0
+    for c in range(n_ch):
+        sub_pos, hp, hist_count = sub0, hp0, hc0
+        mu = fst[FS_MU, c]
+        sd = fst[FS_SD, c]
+        run_t = fst[FS_RUN_T, c]
+        run_peak = fst[FS_RUN_PEAK, c]
+        burst_t = fst[FS_BURST_T, c]
+        burst_peak = fst[FS_BURST_PEAK, c]
+        thr_on = fst[FS_THR_ON, c]
+        thr_off = fst[FS_THR_OFF, c]
+        act = cst[CS_ACTIVE, c]
+        run = cst[CS_RUN, c]
+        gap = cst[CS_GAP, c]
+        a_on, a_off, r_fix = abs_on[c], abs_off[c], ref_fixed[c]
+        ref = r_fix if math.isfinite(r_fix) else 0.0
+        i = 0
+        while i < n:
+            e = n
+            if track and sub_w - sub_pos < n - i:
+                e = i + (sub_w - sub_pos)  # the stretch ends with the sub-window (a re-estimate may follow)
+            on, off, decide = _levels(mu, sd, k_on, k_off, a_on, a_off, f_on, f_off, ref)
+            thr_on = on if decide else math.nan
+            thr_off = off if decide else math.nan
+            j = i
+            if not decide:
+                fa = float(act)
+                while j < e:
+                    y[c, j] = fa
+                    j += 1
+            while j < e:
+                if run == 0:  # no candidate run: skip to the next sample that can start one
+                    if act == 0:
+                        while j < e and not (x[c, j] > on):
+                            y[c, j] = 0.0
+                            j += 1
+                    else:
+                        while j < e:
+                            v = x[c, j]
+                            if v < off:
+                                break
+                            if v > burst_peak:
+                                burst_peak = v
+                            y[c, j] = 1.0
+                            j += 1
+                    if j == e:
+                        break
+                t = times[j]
+                v = x[c, j]
+                if act == 1 and v > burst_peak:
+                    burst_peak = v
+                if act == 0:
+                    hit = v > on
+                    need = n_on
+                else:
+                    hit = v < off
+                    need = n_off
+                if hit:
+                    if run == 0:
+                        run_t = t
+                        run_peak = v
+                    elif v > run_peak:
+                        run_peak = v
+                    run += 1
+                    gap = 0
+                    if run >= need:
+                        ev_i[k, 0] = c
+                        ev_i[k, 1] = 1 - act
+                        ev_i[k, 2] = j
+                        ev_f[k, EV_TIME] = run_t
+                        ev_f[k, EV_DETECT] = t
+                        if act == 0:
+                            ev_f[k, EV_THRESHOLD] = on
+                            ev_f[k, EV_PEAK] = run_peak
+                            ev_f[k, EV_DURATION] = 0.0
+                            burst_t = run_t
+                            burst_peak = run_peak
+                        else:
+                            ev_f[k, EV_THRESHOLD] = off
+                            ev_f[k, EV_PEAK] = burst_peak
+                            ev_f[k, EV_DURATION] = run_t - burst_t
+                        k += 1
+                        act = 1 - act
+                        run = 0
+                        gap = 0
+                elif run > 0:
+                    gap += 1
+                    if gap > max_gap:
+                        run = 0
+                        gap = 0
+                    else:
+                        run += 1
+                y[c, j] = float(act)
+                j += 1
+            if track:
+                # the kept samples of this stretch: sub-window positions p with p % stride == 0, at p // stride
+                r = sub_pos % stride
+                p = sub_pos + (stride - r if r else 0)
+                end_p = sub_pos + (e - i)
+                while p < end_p:
+                    sub_buf[c, p // stride] = x[c, i + p - sub_pos]
+                    p += stride
+                sub_pos = end_p
+                if sub_pos == sub_w:
+                    sub_pos = 0
+                    med, spread = _median_spread(sub_buf[c], scratch)
+                    hist_med[c, hp] = med if math.isfinite(med) else math.inf
+                    hist_sd[c, hp] = spread
+                    hp = hp + 1 if hp + 1 < hcap else 0
+                    if hist_count < hcap:
+                        hist_count += 1
+                    fst[FS_MU, c] = mu
+                    fst[FS_SD, c] = sd
+                    _rebaseline(
+                        c, hist_med, hist_sd, hist_count, hist_count == hcap, rebase, confirm, max_drop, fst
+                    )
+                    mu = fst[FS_MU, c]
+                    sd = fst[FS_SD, c]
+            i = e
+        fst[FS_MU, c] = mu
+        fst[FS_SD, c] = sd
+        fst[FS_RUN_T, c] = run_t
+        fst[FS_RUN_PEAK, c] = run_peak
+        fst[FS_BURST_T, c] = burst_t
+        fst[FS_BURST_PEAK, c] = burst_peak
+        fst[FS_THR_ON, c] = thr_on
+        fst[FS_THR_OFF, c] = thr_off
+        cst[CS_ACTIVE, c] = act
+        cst[CS_RUN, c] = run
+        cst[CS_GAP, c] = gap
     if track:
         ist[IS_SUB_POS] = sub_pos
         ist[IS_HIST_POS] = hp
