@@ -25,6 +25,7 @@ def _chunks(rng, n_chunks, n_channels, itemsize):
                 buf += b"\x08" + struct.pack("<d", float(rng.normal(100, 10)))
             buf += rng.integers(0, 256, n_channels * itemsize, dtype=np.uint8).tobytes()
         buf += b"junk"
+    buf = buf[:-4]  # the last value ends the buffer: its word is the view's last
     return np.frombuffer(bytes(buf), dtype=np.uint8), np.array(starts), np.array(counts)
 
 
@@ -39,8 +40,12 @@ def test_fast_decoders_match_the_byte_by_byte_decoder(itemsize, n_channels):
     got_n = kern.decode_samples(buf, starts, counts, n_channels, itemsize, 0.002, 7.0, t_ref, ref)
     t = np.empty(total)
     out = np.empty((n_channels, total), dtype=np.uint64 if itemsize == 8 else np.uint32)
-    fast = kern.decode_samples8 if itemsize == 8 else kern.decode_samples4
-    assert fast(buf, starts, counts, 0.002, 7.0, t, out) == got_n == total
+    w8 = kern.words(buf, 8)
+    if itemsize == 8:
+        got = kern.decode_samples8(buf, w8, starts, counts, 0.002, 7.0, t, out)
+    else:
+        got = kern.decode_samples4(buf, w8, kern.words(buf, 4), starts, counts, 0.002, 7.0, t, out)
+    assert got == got_n == total
     assert t.tobytes() == t_ref.tobytes()
     assert out.tobytes() == ref.view(out.dtype).tobytes()
 

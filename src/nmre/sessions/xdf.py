@@ -455,9 +455,17 @@ class _Reader:
         self.strings: dict[int, tuple[list[float], list[list[str]]]] = {}
         self.intact_until = len(MAGIC)
         self.truncated_at: int | None = None
+        self._words: dict[int, NDArray[Any]] = {}
 
     def problem(self, offset: int, message: str) -> None:
         self.problems.append(Problem(offset, message))
+
+    def words(self, itemsize: int) -> NDArray[Any]:
+        """The file's bytes as overlapping words (:func:`~nmre.sessions._xdf_kernels.words`), made once."""
+        w = self._words.get(itemsize)
+        if w is None:
+            w = self._words[itemsize] = kern.words(self.buf, itemsize)
+        return w
 
     def varlen_at(self, pos: int, end: int) -> tuple[int, int] | None:
         """``(value, next position)``, or ``None`` past ``end`` or on a bad width byte."""
@@ -688,9 +696,10 @@ class _Reader:
                 counts = np.array([c for _, c in parts], dtype=np.int64)
                 tdiff = 1.0 / s.srate if s.srate > 0 else 0.0
                 if size == 8:
-                    kern.decode_samples8(self.buf, starts, counts, tdiff, 0.0, times, out)
+                    kern.decode_samples8(self.buf, self.words(8), starts, counts, tdiff, 0.0, times, out)
                 elif size == 4:
-                    kern.decode_samples4(self.buf, starts, counts, tdiff, 0.0, times, out)
+                    w8, w4 = self.words(8), self.words(4)
+                    kern.decode_samples4(self.buf, w8, w4, starts, counts, tdiff, 0.0, times, out)
                 else:
                     kern.decode_samples(self.buf, starts, counts, s.n_channels, size, tdiff, 0.0, times, out)
             vals = out.view(dtype)
@@ -738,6 +747,7 @@ def read_xdf(path: str | os.PathLike[str]) -> Recording:
     finally:
         del buf
         r.buf = np.zeros(0, dtype=np.uint8)
+        r._words.clear()  # views of the map too: it closes only when none is left
         if isinstance(data, mmap.mmap):
             r.data = b""
             data.close()
