@@ -315,3 +315,81 @@ def test_an_error_in_the_session_is_reported_not_masked_by_shutdown():
 
     with pytest.raises(ZeroDivisionError):  # bugs propagate; only NmreError is bad input
         Engine([ListSource(info, blocks)], [ProcessorNode(Bug(), "angle", "out")], [MemorySink()]).run()
+
+
+class Once(Node):
+    """Counts the blocks it is pushed; after the first rep it is done (``route`` None) and says so."""
+
+    name = "once"
+
+    def __init__(self):
+        self.inputs = ("angle",)
+        self.pushed, self.done, self.ev = 0, False, []
+
+    def bind(self, infos):
+        return []
+
+    def push(self, block):
+        self.pushed += 1
+        return []
+
+    def on_event(self, event):
+        if event.kind == "rep.end" and not self.done:
+            self.done = True
+            self.ev.append(Event(event.time, "once.done", self.name, {}))
+
+    def pop_events(self):
+        out, self.ev = self.ev, []
+        return out
+
+    def route(self):
+        return None if self.done and not self.ev else self
+
+
+class Forward(Node):
+    """A wrapper that forwards to ``node`` and, once ``open`` (after the first rep.start), routes to it."""
+
+    def __init__(self, node):
+        self.node, self.inputs, self.name, self.open, self.calls = node, node.inputs, node.name, False, 0
+
+    def bind(self, infos):
+        return self.node.bind(infos)
+
+    def push(self, block):
+        self.calls += 1
+        return self.node.push(block)
+
+    def on_event(self, event):
+        self.open = self.open or event.kind == "rep.start"
+        self.node.on_event(event)
+
+    def pop_events(self):
+        return self.node.pop_events()
+
+    def route(self):
+        return self.node.route() if self.open else self
+
+
+class OncePlain(Once):
+    route = Node.route
+
+
+class ForwardPlain(Forward):
+    route = Node.route
+
+
+def test_a_node_routed_away_gets_no_more_blocks_and_the_events_stay_the_same():
+    def run(routed):
+        info, blocks = angle_source()
+        once = Once() if routed else OncePlain()
+        wrapped = (Forward if routed else ForwardPlain)(Threshold())
+        engine = Engine([ListSource(info, blocks)], [once, wrapped])
+        engine.run()
+        return engine, once, wrapped, len(blocks)
+
+    engine, once, wrapped, n = run(True)
+    plain, once0, wrapped0, _ = run(False)
+    assert [e.to_json() for e in engine.events] == [e.to_json() for e in plain.events]
+    assert [e.kind for e in engine.events].count("once.done") == 1
+    assert once0.pushed == n and 0 < once.pushed < n  # no block after the first rep's end
+    assert wrapped0.calls == n and 0 < wrapped.calls < n  # the wrapper skipped once open

@@ -633,6 +633,10 @@ class ReadinessGate(Node):
 
     _last_time = 0.0
 
+    def route(self) -> Node | None:
+        """``None`` once open with its events popped: an open gate does nothing with a block."""
+        return None if self.open and not self._events else self
+
     def pop_events(self) -> list[Event]:
         out, self._events = self._events, []
         return out

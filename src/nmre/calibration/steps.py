@@ -269,6 +269,13 @@ class CalibrationStep(Node):
     def _observe(self, block: Block) -> None:
         """Blocks seen while pending or finished (subclasses keep filters settled)."""
 
+    def route(self) -> Node | None:
+        """``None`` once done with its events popped, unless the step still observes blocks after that
+        (its :meth:`reached` is then infinite and its blocks change nothing): the engine stops pushing."""
+        if self._state is StepState.DONE and not self._events and type(self)._observe is CalibrationStep._observe:
+            return None
+        return self
+
     def _push(self, block: Block) -> None:
         raise NotImplementedError
 
@@ -294,6 +301,10 @@ class Gated(Node):
 
     def push(self, block: Block) -> list[Block]:
         return self.node.push(block) if self.gate.open else []
+
+    def route(self) -> Node | None:
+        """Once the gate is open this wrapper only forwards: the engine pushes to the node it runs."""
+        return self.node.route() if self.gate.open else self
 
     def on_event(self, event: Event) -> None:
         if self.gate.open:

@@ -137,9 +137,12 @@ class Engine:
         # its pop_events, or None where the node can never hold events (the base class's, or a
         # ProcessorNode around a processor that raises none); the nodes that react to events or publish
         # signals, so an event or a feedback refresh visits only those
-        self._routes: dict[str, list[tuple[Node, Any, Any]]] = {
-            stream: [(n, n.push, _popper(n)) for n in nodes] for stream, nodes in self._subscribers.items()
-        }
+        # A node may hand its blocks to another (a wrapper to the node it runs) or stop taking them (a
+        # calibration step that is done): Node.route, asked now and after every event (_reroute).
+        self._routes: dict[str, list[tuple[Node, Any, Any]]] = {}
+        self._routed = [n for n in self.nodes if type(n).route is not Node.route]
+        self._route_to: dict[int, Node | None] = {}
+        self._reroute(force=True)
         self._listeners = [
             (n, n.on_event if type(n).on_event is not Node.on_event else None, _popper(n)) for n in self.nodes
         ]
@@ -156,6 +159,32 @@ class Engine:
         self._held: list[Event] = []
         self._rank = {n.name: i for i, n in enumerate(self.nodes)}
         self._finishers = [(n, n.pop_events) for n in self.nodes if type(n).finish is not Node.finish]
+
+    def _reroute(self, force: bool = False) -> None:
+        """Rebuild the per-stream routes if a node's :meth:`Node.route` changed (or ``force``).
+
+        A dispatch under way keeps iterating the routes it started with: those call the nodes
+        themselves, which do what their route would (a wrapper checks its gate; a finished step
+        ignores the block), so where the change lands changes no output.
+        """
+        changed = force
+        to = self._route_to
+        for n in self._routed:
+            r = n.route()
+            if to.get(id(n), n) is not r:
+                to[id(n)] = r
+                changed = True
+        if not changed:
+            return
+        routes: dict[str, list[tuple[Node, Any, Any]]] = {}
+        for stream, nodes in self._subscribers.items():
+            entries = []
+            for n in nodes:
+                r = to.get(id(n), n)
+                if r is not None:
+                    entries.append((n, r.push, _popper(r)))
+            routes[stream] = entries
+        self._routes = routes
 
     @property
     def feedback(self) -> FeedbackState:
@@ -424,6 +453,8 @@ class Engine:
                         self._emit(ev, now)
         if self._timed:
             self._due = [t for t in self._timed if t[2]()]
+        if self._routed:
+            self._reroute()
         if (self._held or self._due) and not is_safety(event):
             # a rule waits for a stream to reach a unit's end: the schedule gets the unit's verdicts
             # and its end together, in the order they have when no rule waits (large blocks, a lagging

@@ -82,6 +82,18 @@ class Node(ABC):
         """Watched signals this node publishes for feedback (latest value, target zone)."""
         return []
 
+    def route(self) -> Node | None:
+        """The node whose :meth:`push` and :meth:`pop_events` take this node's input blocks now.
+
+        The engine asks once it is wired and again after every event (docs/performance.md):
+        ``self`` by default; a wrapper that only forwards may return the node it runs (a
+        :class:`~nmre.calibration.Gated` node once its gate is open); ``None`` once no further
+        block can change what the node does, reports or holds (a calibration step that is done),
+        and the engine stops pushing blocks to it. A node returns ``None`` only while it holds no
+        events, and only for good: nothing brings it back without an event.
+        """
+        return self
+
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget all state."""
 
