@@ -50,6 +50,36 @@ def test_fast_decoders_match_the_byte_by_byte_decoder(itemsize, n_channels):
     assert out.tobytes() == ref.view(out.dtype).tobytes()
 
 
+def _structured_chunk(stream_id, times, values):  # numeric_samples_chunk's first version (its reference)
+    from nmre.sessions import xdf
+
+    n, nch = times.shape[0], values.shape[0]
+    rec = np.empty(n, dtype=np.dtype([("b", "u1"), ("t", "<f8"), ("v", "<f8", (nch,))]))
+    rec["b"] = 8
+    rec["t"] = times
+    rec["v"] = values.T
+    return xdf.chunk(xdf.TAG_SAMPLES, xdf.varlen(n) + rec.tobytes(), stream_id)
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 3000])
+@pytest.mark.parametrize("n_channels", [1, 4, 8])
+def test_a_samples_chunk_is_its_first_versions_bytes(n, n_channels):
+    from nmre.sessions import xdf
+
+    rng = np.random.default_rng(n + n_channels)
+    times = np.cumsum(rng.random(n))
+    values = rng.normal(0, 1, (n_channels, n))
+    if n > 3:
+        values[0, 1] = np.nan
+        values.view(np.uint64)[-1, 2] = 0x7FF8_0000_DEAD_BEEF  # a NaN with a payload: its bits kept
+        values[-1, 3] = -0.0
+    assert xdf.numeric_samples_chunk(7, times, values) == _structured_chunk(7, times, values)
+    strided = np.repeat(values, 2, axis=1)[:, ::2]  # the same values in a view, not contiguous
+    assert xdf.numeric_samples_chunk(7, times, strided) == _structured_chunk(7, times, strided)
+    as_f32 = times.astype(np.float32)  # times of another dtype are converted as the structured array does
+    assert xdf.numeric_samples_chunk(7, as_f32, values) == _structured_chunk(7, as_f32, values)
+
+
 def _old_feedback_text(st):  # the recorder's first version of a feedback row (its reference)
     from nmre.sessions.recorder import _dumps
 

@@ -158,9 +158,12 @@ class _Out:
     name: str
     numeric: bool
     n_channels: int
-    # numeric: (last time as a float, times, values); string: (key, t, text)
+    # numeric: each block's last time (a float; its times and values in ``times``, ``values``);
+    # string: (key, t, text); the block log: the rows left after the last cut, one array (rows, 5)
     pending: list[Any] = field(default_factory=list)
-    log: bool = False  # the block log: pending holds arrival, stream index, n, seq, missing_before, flat
+    times: list[Any] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    log: bool = False  # the block log: rows of arrival, stream index, n, seq, missing_before
     first: float = math.nan
     last: float = math.nan
     count: int = 0
@@ -448,7 +451,9 @@ class XdfRecorder(Sink):
                     arrival = last if n else 0.0
                 self._log.extend((arrival, k, n, block.seq, block.missing_before))
             if n:
-                o.pending.append((last, times, block.values))
+                o.pending.append(last)
+                o.times.append(times)
+                o.values.append(block.values)
                 if last >= self._cut_hint:  # below it the cut cannot move (saves the division per block)
                     cut = math.floor(last / self.chunk_seconds) * self.chunk_seconds
                     if cut > self._cut:
@@ -478,18 +483,20 @@ class XdfRecorder(Sink):
             self._cut_hint = cut + 0.5 * self.chunk_seconds
         blocks = self._outs[_BLOCKS]
         if self._log:
-            blocks.pending.extend(self._log)
+            rows = np.array(self._log, dtype=np.float64).reshape(-1, 5)
+            blocks.pending = [np.concatenate([blocks.pending[0], rows]) if blocks.pending else rows]
             self._log = []
         for o in self._outs.values():
             if not o.pending:
                 continue
             if o.log:
-                log = np.array(o.pending, dtype=np.float64).reshape(-1, 5)
+                log = o.pending[0]
                 early = ~(log[:, 0] >= cut)
                 if not early.any():
                     continue
                 arr = log[early]
-                o.pending = log[~early].ravel().tolist()
+                rest = log[~early]
+                o.pending = [rest] if rest.shape[0] else []
                 self._boundary(float(arr[0, 0]), out)
                 self._clock_offset(o, float(arr[0, 0]), out)
                 out += xdf.numeric_samples_chunk(o.sid, arr[:, 0].copy(), arr[:, 1:].T)
@@ -514,21 +521,22 @@ class XdfRecorder(Sink):
                 self._tally(o, ts[0], ts[-1], len(ts))
 
     def _take_numeric(self, o: _Out, cut: float) -> tuple[Any, Any]:
-        pending = o.pending
+        lasts = o.pending
         # a stream's blocks come in time order: the whole ones before the cut are a prefix (found by
-        # bisection on their last times; a key ``(cut,)`` sorts before any ``(cut, times, values)``)
-        i = bisect_left(pending, (cut,))
-        take_t = [p[1] for p in pending[:i]]
-        take_v = [p[2] for p in pending[:i]]
-        keep = pending[i:]
-        if keep:
-            last, t, v = keep[0]
+        # bisection on their last times)
+        i = bisect_left(lasts, cut)
+        take_t = o.times[:i]
+        take_v = o.values[:i]
+        if i:
+            del lasts[:i], o.times[:i], o.values[:i]
+        if lasts:
+            t = o.times[0]
             k = int(np.searchsorted(t, cut, side="left"))
             if k:
+                v = o.values[0]
                 take_t.append(t[:k])
                 take_v.append(v[:, :k])
-                keep[0] = (last, t[k:], v[:, k:])
-        o.pending = keep
+                o.times[0], o.values[0] = t[k:], v[:, k:]
         if not take_t:
             return None, None
         if len(take_t) == 1:

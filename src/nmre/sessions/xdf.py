@@ -28,6 +28,7 @@ its byte offset; whatever is intact is returned) and reads foreign XDF files
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import mmap
@@ -203,6 +204,12 @@ def _placement_xml(parent: ET.Element, p: Placement) -> None:
     _sub(parent, "location", p.describe())
 
 
+@functools.lru_cache(maxsize=64)
+def _sample_dtype(fmt: str, n_channels: int) -> np.dtype[Any]:
+    """One numeric sample with its timestamp, as a structured dtype (made once per format and width)."""
+    return np.dtype([("b", "u1"), ("t", "<f8"), ("v", FORMATS[fmt], (n_channels,))])
+
+
 def numeric_samples_chunk(stream_id: int, times: F64, values: NDArray[Any], fmt: str = "double64") -> bytes:
     """A Samples chunk of a numeric stream, every sample with its own timestamp.
 
@@ -212,7 +219,7 @@ def numeric_samples_chunk(stream_id: int, times: F64, values: NDArray[Any], fmt:
     """
     n = int(times.shape[0])
     nch = int(values.shape[0])
-    dt = np.dtype([("b", "u1"), ("t", "<f8"), ("v", FORMATS[fmt], (nch,))])
+    dt = _sample_dtype(fmt, nch)
     rec = np.empty(n, dtype=dt)
     rec["b"] = 8
     rec["t"] = times
