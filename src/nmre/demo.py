@@ -215,7 +215,7 @@ def sim_config(spec: Any, opts: DemoOptions) -> tuple[Any, Any]:
         kw["duration"] = opts.seconds if opts.seconds is not None else 40.0
     elif count is not None and opts.reps is not None:
         kw[count] = opts.reps
-    from nmre.drills import target_plan
+    from nmre.drills import rest_band, target_plan
 
     plan = target_plan(spec, opts.level)
     if plan and "cues" in fields:  # the body follows the targets the drill shows, as a patient the screen
@@ -224,6 +224,9 @@ def sim_config(spec: Any, opts: DemoOptions) -> tuple[Any, Any]:
         while len(cues) < _PER_ROUND * rounds:
             cues.append(cues[-1] + plan[-1].end - plan[-1].cue)
         kw.update(rounds=rounds, cues=cues)
+    band = rest_band(spec, opts.level)
+    if band is not None and "rest_band_deg" in fields:  # the true active time from the drill's rest band
+        kw["rest_band_deg"] = band
     base = cls(**kw)
     n = int(getattr(base, count)) * (_PER_ROUND if count == "rounds" else 1) if count else 0
     duration = float(getattr(base, "duration", 0.0)) if timed else 0.0

@@ -136,3 +136,27 @@ def test_one_drill_s_figures_are_brought_up_to_date_in_the_results() -> None:
     assert got["drills"] == {"b": {"cases": 4}, "a": {"cases": 5}} and got["cases"] == 9
     assert got["failed_cases"] == [] and got["misses"] == [{"drill": "b", "rule": "s"}]
     assert got["real"] == [{"drill": "b", "file": "g"}]
+
+
+def test_the_true_active_time_is_counted_from_the_drill_s_rest_band(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The knee drills time a rep out of their segmenter's rest band; the simulator's true
+    ``rep_active_time`` is counted from the same edge (the file's ``end``), and ``fast_tempo`` is
+    drawn across the tempo rule's tolerance."""
+    from nmre.drills import rest_band
+    from nmre.eval.drills_view import full_kit_rules
+    from nmre.eval.simcase import _config_class, _record_config
+
+    assert rest_band("knee_flexion_standing") == 15.0 and rest_band("knee_extension_seated") == 50.0
+    assert rest_band("shoulder_scaption") == 25.0 and rest_band("sit_to_stand") is None
+    for name, lo in (("knee_flexion_standing", 1.5), ("knee_extension_seated", 2.2)):
+        cls = _config_class(name)
+        sev = []
+        for seed in cases_mod.SUITES["full"]:
+            cfg, injected = _record_config(
+                Case(name, "target", seed, "full", index=0), cls, full_kit_rules(name)
+            )
+            assert cfg.rest_band_deg == rest_band(name)
+            sev += [e["fast_tempo"] for e in injected["errors"].values() if "fast_tempo" in e]
+        s = np.array(sev)
+        assert (s < lo).sum() >= 2 and (s > lo).sum() >= 2, (name, s)
+        assert s.min() >= lo - 3 * 0.25 - 1e-9 and s.max() <= lo + 3 * 0.25 + 1e-9

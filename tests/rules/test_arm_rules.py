@@ -273,9 +273,36 @@ def test_movement_time_runs_from_onset_to_offset_around_a_cut_rep() -> None:
     assert res[0].payload["ok"] is True and res[0].time >= end + 1.5
 
 
+def test_movement_time_finds_onset_and_offset_through_the_orientation_filter_s_noise() -> None:
+    """The same raise with 0.1 deg of white noise (what a 6-axis filter's elevation carries at rest): the
+    position is low-passed before its speed is taken, so the onset and offset are the movement's, 5 - 4 x
+    0.0594 s apart (5 % of a minimum-jerk phase's peak speed is reached 0.0594 of the phase in). Averaging
+    the raw samples' |dx| instead leaves a floor of about 9 deg/s at rest, above 5 % of the peak (6.6
+    deg/s), and the movement ran on into the rest."""
+    rng = np.random.default_rng(3)
+    t = np.arange(round(10 * RATE)) / RATE
+    mj = lambda u: 10 * u**3 - 15 * u**4 + 6 * u**5  # noqa: E731
+    e = 15.0 + 140.0 * (mj(np.clip((t - 2.0) / 2.0, 0, 1)) - mj(np.clip((t - 5.0) / 2.0, 0, 1)))
+    noisy = e + rng.normal(0.0, 0.1, e.shape)
+    x = np.vstack([noisy, np.zeros_like(e)])
+    start = float(t[np.argmax(e > 35)])
+    end = float(t[len(e) - 1 - np.argmax(e[::-1] > 25)])
+    items = in_order(blocks(ARM, t, x), list(rep_events(1, start, end)))
+    out = drive(time_rule(extend=1.5), [shoulder_info()], items)
+    (res,) = [o for o in out if o.kind == kinds.rule("tempo")]
+    assert res.payload["value"] == pytest.approx(5.0 - 4 * 0.05943, abs=0.03)
+    assert res.payload["onset"] == pytest.approx(2.0 + 2 * 0.05943, abs=0.03)
+    floor = np.convolve(np.abs(np.diff(noisy)) * RATE, np.ones(5) / 5, mode="same")[: round(1.5 * RATE)]
+    assert floor.mean() > 0.05 * 1.875 * 140.0 / 2.0  # the old estimate could not have found the onset
+
+
 def test_movement_time_bad_settings() -> None:
     with pytest.raises(ConfigError, match="onset"):
         time_rule(onset=1.5)
+    with pytest.raises(ConfigError, match="cutoff"):
+        time_rule(cutoff=0.0)
+    with pytest.raises(ConfigError, match="half the signal's rate"):
+        time_rule(cutoff=60.0).bind({ARM: shoulder_info()})
     r = time_rule()
     with pytest.raises(ConfigError, match="'s'"):
         time_rule(unit="deg").bind({ARM: shoulder_info()})

@@ -7,6 +7,7 @@ simulator's own angle code.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -31,7 +32,9 @@ def _cases():
             },
         ),
         "standing_knee_flexion": dict(
-            reps=4, side="left", errors={1: ("insufficient_flexion",), 2: ("hip_compensation",)}
+            reps=4,
+            side="left",
+            errors={1: ("insufficient_flexion",), 2: ("hip_compensation",), 3: ("fast_tempo",)},
         ),
         "standing_hip_abduction": dict(
             reps=4, errors={1: ("insufficient_abduction",), 2: ("hip_hike",), 3: ("trunk_lateral_lean",)}
@@ -107,9 +110,14 @@ def oracle(sim, name, sel, side):
         return np.abs(np.degrees(np.arctan2(z[sel, 1], z[sel, 2]))).max()
     if name in ("pelvic_obliquity_peak", "pelvic_drop_peak"):
         return (-sign * np.degrees(np.arcsin(y_pelvis[sel, 2]))).max()
-    if name in ("shoulder_elevation_peak",):
+    if name in ("shoulder_elevation_peak", "movement_time"):
         hum = (rot(sim, "trunk").inv() * rot(sim, "upper_arm.r")).apply([0.0, 0.0, -1.0])
-        return np.degrees(np.arccos(np.clip(-hum[sel, 2], -1, 1))).max()
+        elevation = np.degrees(np.arccos(np.clip(-hum[sel, 2], -1, 1)))
+        if name == "shoulder_elevation_peak":
+            return elevation.max()
+        speed = np.abs(np.diff(elevation)) * sim.imu_rate  # between samples: a count, not interpolated
+        moving = np.flatnonzero(speed >= 0.05 * speed.max())
+        return (moving[-1] - moving[0] + 1) / sim.imu_rate
     if name == "scapular_upward_rotation_peak":
         m = (rot(sim, "trunk").inv() * rot(sim, "scapula.r")).as_matrix()
         return np.degrees(np.arctan2(-m[sel, 2, 1], m[sel, 1, 1])).max()
@@ -130,6 +138,11 @@ def oracle(sim, name, sel, side):
     if name == "hold_time":
         k = knee[sel, 0]
         return np.count_nonzero(k <= k.min() + 5.0) / sim.imu_rate
+    if name == "rep_active_time":  # samples of the rep out of the rest band (a count, not interpolated)
+        k = knee[sel, 0]
+        band = sim.config.rest_band_deg
+        out = k > band if sim.config.movement == "standing_knee_flexion" else k < band
+        return np.count_nonzero(out) / sim.imu_rate
     return None
 
 
@@ -176,7 +189,9 @@ def test_every_truth_quantity_equals_an_independent_computation(case):
             want = oracle(sim, q, sel, sim.config.side)
             if want is None:
                 continue
-            tol = {"hold_time": 1e-9, "sparc": 0.02, "scapular_elevation_peak": 1e-6}.get(q, 1e-6)
+            tol = {"hold_time": 1e-9, "sparc": 0.02, "rep_active_time": 0.011, "movement_time": 0.011}.get(
+                q, 1e-6
+            )
             assert value == pytest.approx(want, abs=tol), (name, r.index, q)
             checked += 1
         for q in ("rep_duration", "transition_duration"):
@@ -464,3 +479,59 @@ def test_limits_of_stability_truth_from_the_centre_of_mass_path():
     right = targets[2]
     k = np.searchsorted(kin["time"], right.times["return_start"] - 0.5)
     assert abs(kin["trunk_lateral_lean"][k]) > 4.0 and abs(kin["pelvic_obliquity"][k]) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("values", "threshold", "above", "want"),
+    [
+        ([0.0, 10.0, 20.0, 10.0, 0.0], 5.0, True, 0.03),  # crossings at 0.5 and 3.5 samples
+        ([0.0, 10.0, 20.0, 10.0, 0.0], 15.0, True, 0.01),  # at 1.5 and 2.5
+        ([0.0, 0.0, 0.0], 5.0, True, 0.0),  # never past it
+        ([20.0, 10.0, 0.0, 10.0, 20.0], 5.0, False, 0.01),  # below: at 1.5 and 2.5
+        ([10.0, 10.0, 0.0], 5.0, True, 0.015),  # starts past it: from the first sample to 1.5
+        ([0.0, 6.0, 0.0, 6.0, 0.0], 3.0, True, 0.03),  # two excursions: first crossing in to last out
+    ],
+)
+def test_excursion_time_interpolates_each_crossing(values, threshold, above, want):
+    from nmre.sim.movements.base import excursion_time
+
+    assert excursion_time(np.array(values), threshold, rate=100.0, above=above) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("movement", ["standing_knee_flexion", "seated_knee_extension"])
+def test_fast_tempo_sets_the_active_time_and_the_band_only_moves_the_truth(movement):
+    """``fast_tempo`` makes the rep's time out of the rest band its severity; in a clean session
+    ``rest_band_deg`` changes the true value and not the body."""
+    cfg = MOVEMENTS[movement](reps=3, errors={1: {"fast_tempo": 1.1}})
+    reps = simulate(cfg, seed=SEED, kit="minimal").truth.reps
+    assert reps[1].quantities["rep_active_time"] == pytest.approx(1.1, abs=1e-3)
+    assert reps[0].quantities["rep_active_time"] > 2.5 and reps[2].quantities["rep_active_time"] > 2.5
+    clean = dataclasses.replace(cfg, errors={})
+    band = cfg.rest_band_deg + (10.0 if movement == "standing_knee_flexion" else -10.0)
+    sim = simulate(clean, seed=SEED, kit="minimal")
+    other = simulate(dataclasses.replace(clean, rest_band_deg=band), seed=SEED, kit="minimal")
+    for sid in sim.data:
+        assert np.array_equal(sim.data[sid][1], other.data[sid][1])
+    for a, b in zip(sim.truth.reps, other.truth.reps, strict=True):
+        assert b.quantities["rep_active_time"] < a.quantities["rep_active_time"]  # a narrower excursion
+        assert b.quantities["knee_flexion_peak"] == a.quantities["knee_flexion_peak"]
+
+
+def test_movement_time_is_onset_to_offset_at_5_percent_of_the_peak_speed():
+    """A minimum-jerk rise (2 s), hold (1 s) and return (2 s): the speed 30 tau^2 (1 - tau)^2 / T is 5 % of
+    its peak at tau = 0.05943 of each phase, so the movement lasts 5 - 4 x 0.05943 s; at rest before and
+    after, nothing is added, and the speed's scale does not matter."""
+    from nmre.sim.movements.arm import movement_time
+
+    def min_jerk(x):
+        x = np.clip(x, 0.0, 1.0)
+        return x**3 * (10 - 15 * x + 6 * x * x)
+
+    t = np.arange(0.0, 8.0, 0.01)
+    m = min_jerk((t - 1.0) / 2.0) - min_jerk((t - 4.0) / 2.0)
+    tau = (1 - math.sqrt(1 - 4 * math.sqrt(0.05 * 1.875 / 30.0))) / 2
+    assert tau == pytest.approx(0.05943, abs=1e-5)
+    want = 5.0 - 4 * tau
+    assert movement_time(10.0 + 130.0 * m) == pytest.approx(want, abs=2e-3)
+    assert movement_time(15.0 + 40.0 * m) == pytest.approx(want, abs=2e-3)
+    assert movement_time(np.full(50, 15.0)) == 0.0

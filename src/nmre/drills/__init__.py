@@ -52,6 +52,7 @@ __all__ = [
     "library_problems",
     "list_drills",
     "load_drill",
+    "rest_band",
     "rule_kinds",
     "synthetic_kit",
     "target_plan",
@@ -292,6 +293,22 @@ def target_plan(spec_or_name: DrillSpec | str | os.PathLike[str], level: int | N
     if st.segmenter.kind != "targets":
         return []
     return plan(st.segmenter.params, st.per_set, st.sets, st.rest_between_sets)
+
+
+def rest_band(spec_or_name: DrillSpec | str | os.PathLike[str], level: int | None = None) -> float | None:
+    """The edge of the rest band of a drill's ``reps`` segmenter (its ``end``, in the signal's unit), or None.
+
+    A rep is out of the rest band from the last sample at ``end`` or below before it passed
+    ``start`` to the first sample back (docs/drills.md); the simulator counts the true
+    ``rep_active_time`` from the same edge (``rest_band_deg`` of the knee movements).
+    """
+    spec = spec_or_name if isinstance(spec_or_name, DrillSpec) else load_drill(spec_or_name)
+    if level is not None:
+        spec = apply_settings(spec, spec.level(level).settings, f"level {level}")
+    seg = spec.structure.segmenter
+    if seg.kind != "reps" or "end" not in seg.params:
+        return None
+    return float(seg.params["end"])
 
 
 def __getattr__(name: str) -> Any:

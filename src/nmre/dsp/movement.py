@@ -6,6 +6,8 @@
 * :func:`sparc` and :func:`ldlj`: smoothness of one completed movement
   (Balasubramanian et al. 2015, J NeuroEng Rehabil 12:112), batch functions
   meant to run once per repetition.
+* :func:`position_speed`: the speed of a position (an angle) over one movement,
+  low-passed before it is differentiated, for onsets and offsets on the speed.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from nmre.dsp._imu_common import checked_values, derived_info, out_block
 from nmre.dsp._protect import protected
 from nmre.errors import ConfigError, InputError, expected
 
-__all__ = ["REP_CHANNELS", "RepSegmenter", "dimensionless_jerk", "ldlj", "sparc"]
+__all__ = ["REP_CHANNELS", "RepSegmenter", "dimensionless_jerk", "ldlj", "position_speed", "sparc"]
+
+#: Low-pass cutoff for a joint or segment angle before it is differentiated, Hz (Winter 2009: 6 Hz).
+SPEED_CUTOFF = 6.0
 
 F64 = NDArray[np.float64]
 
@@ -374,3 +379,56 @@ def ldlj(velocity: ArrayLike, fs: float) -> float:
     angular speed.
     """
     return -math.log(abs(dimensionless_jerk(velocity, fs)))
+
+
+def position_speed(t: ArrayLike, x: ArrayLike, cutoff: float = SPEED_CUTOFF) -> F64:
+    """Speed ``|dx/dt|`` of a position sampled at times ``t``, low-passed before it is differentiated.
+
+    The position is filtered forwards and backwards by a 2nd-order Butterworth low-pass at
+    ``cutoff`` Hz (zero phase: an onset or offset does not move), then differentiated by
+    central differences, on the even grid of the usual sample step (a lost sample is bridged
+    linearly there, so it makes no spike) and read back at ``t``. Differentiating the raw samples and averaging ``|Δx|`` instead turns white noise
+    into a floor: 0.1 deg of noise at 100 Hz reads about 9 deg/s at rest, above 5 % of an arm
+    raise's peak speed, so an onset at 5 % of the peak is never found. Angles of human
+    movement are low-passed at about 6 Hz before they are differentiated (Winter, *Biomechanics
+    and Motor Control of Human Movement*, 4th ed. 2009, ch. 2).
+
+    Parameters
+    ----------
+    t : array, shape (n,)
+        Sample times, s, increasing.
+    x : array, shape (n,)
+        Position (any unit; the speed is in that unit per second). Finite.
+    cutoff : float
+        Low-pass cutoff, Hz, below half the sampling rate.
+
+    Returns
+    -------
+    array, shape (n,)
+        The speed at ``t``; for fewer than 10 samples (too short to filter) the raw samples' speed.
+    """
+    from scipy import signal
+
+    tt = np.asarray(t, dtype=np.float64)
+    xx = np.asarray(x, dtype=np.float64)
+    if tt.ndim != 1 or xx.shape != tt.shape:
+        raise InputError(
+            "position_speed: " + expected("t and x of the same shape (n,)", (tt.shape, xx.shape))
+        )
+    n = tt.shape[0]
+    if n < 10:
+        return np.zeros(n) if n < 2 else np.abs(np.gradient(xx, tt))
+    dt = float(np.median(np.diff(tt)))
+    if not dt > 0.0:
+        raise InputError("position_speed: " + expected("increasing sample times", tt[:3]))
+    rate = 1.0 / dt
+    if not 0.0 < cutoff < 0.5 * rate:
+        raise ConfigError(
+            "position_speed: cutoff " + expected(f"between 0 and {0.5 * rate:g} Hz (half the rate)", cutoff)
+        )
+    # on the even grid of the usual sample step: lost samples are bridged linearly, as the filter needs
+    grid = tt[0] + dt * np.arange(math.floor((tt[-1] - tt[0]) / dt + 1e-9) + 1)
+    even = np.interp(grid, tt, xx)
+    sos = signal.butter(2, cutoff, fs=rate, output="sos")
+    speed = np.abs(np.gradient(signal.sosfiltfilt(sos, even), dt))
+    return np.asarray(np.interp(tt, grid, speed), dtype=np.float64)

@@ -86,6 +86,7 @@ MARGINS: dict[str, Margin] = {
     ),
     "hold_time": Margin(0.25, _TIMING),
     "rep_duration": Margin(0.25, _TIMING),
+    "movement_time": Margin(0.25, _TIMING + " (the movement's onset and offset at 5 % of its peak speed)"),
     "rep_active_time": Margin(0.25, _TIMING + " (the time a rep spends past the segmenter's threshold)"),
     "transition_duration": Margin(0.25, _TIMING + " (sit-to-stand: from an accelerometer alone)"),
     "reaction_time": Margin(0.1, "a movement onset found on a lean angle: about 0.05 s per crossing"),

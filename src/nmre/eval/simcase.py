@@ -150,11 +150,17 @@ def _demonstrated(drill: str) -> int:
 
 def _schedule(drill: str, cls: Any) -> dict[str, Any]:
     """The drill's target schedule for a movement that follows one (limits of stability: the drill shows the
-    targets, the body follows them, as a patient follows the screen); nothing for other movements."""
-    from nmre.drills import target_plan
+    targets, the body follows them, as a patient follows the screen); for a movement whose true
+    ``rep_active_time`` is counted from a rest band, the drill's band (its segmenter's ``end``, which does
+    not move the body); nothing for other movements."""
+    from nmre.drills import rest_band, target_plan
 
+    fields = {f.name for f in dataclasses.fields(cls)}
+    band = rest_band(drill)
+    if band is not None and "rest_band_deg" in fields:  # the true active time from the drill's rest band
+        return {"rest_band_deg": band}
     plan = target_plan(drill)
-    if not plan or "cues" not in {f.name for f in dataclasses.fields(cls)}:
+    if not plan or "cues" not in fields:
         return {}
     rounds = -(-len(plan) // 8)
     cues = [t.cue for t in plan]

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from nmre.core import kinds
 from nmre.core.model import Block, Event, StreamInfo
 from nmre.dsp.dtw import subsequence_match
-from nmre.dsp.movement import ldlj, sparc
+from nmre.dsp.movement import SPEED_CUTOFF, ldlj, position_speed, sparc
 from nmre.errors import ConfigError, InputError, expected
 from nmre.rules._runs import RunFinder
 from nmre.rules.base import (
@@ -389,8 +389,11 @@ class MovementTimeRule(SmoothnessRule):
     last sample before the unit, and the first after it, where the speed falls below
     ``onset`` x the unit's peak speed (5 %: e.g. Gordon & Ghez 1987; Teasdale et al. 1993),
     looking at most ``extend`` s each way; the judgement comes ``extend`` s after the unit.
-    Speed: the signal's (``input = "speed"``) or ``|Δx| · rate`` of a position smoothed over
-    50 ms. It shares :class:`SmoothnessRule`'s span machinery.
+    Speed: the signal's (``input = "speed"``), or that of a position low-passed at ``cutoff``
+    (6 Hz, zero phase) before it is differentiated (:func:`nmre.dsp.movement.position_speed`:
+    the rectified differences of the raw samples put the orientation filter's noise above 5 %
+    of the peak at rest, and the onset ran back into the rest). It shares
+    :class:`SmoothnessRule`'s span machinery.
     """
 
     KIND = "movement_time"
@@ -413,12 +416,23 @@ class MovementTimeRule(SmoothnessRule):
             lo=0.0,
             lo_open=True,
         ),
+        "cutoff": Param(
+            "number",
+            "low-pass of a position before its speed is taken (Winter 2009: 6 Hz for human movement)",
+            SPEED_CUTOFF,
+            unit="Hz",
+            lo=0.0,
+            lo_open=True,
+        ),
     }
 
-    def __init__(self, id: str, *, onset: float = 0.05, **kw: Any) -> None:
+    def __init__(self, id: str, *, onset: float = 0.05, cutoff: float = SPEED_CUTOFF, **kw: Any) -> None:
         if isinstance(onset, bool) or not (isinstance(onset, (int, float)) and 0.0 < onset < 1.0):
             raise ConfigError(f"rule {id!r}: onset: " + expected("a fraction in (0, 1)", onset))
+        if isinstance(cutoff, bool) or not (isinstance(cutoff, (int, float)) and 0.0 < cutoff < math.inf):
+            raise ConfigError(f"rule {id!r}: cutoff: " + expected("a frequency in Hz above 0", cutoff))
         self.onset = float(onset)
+        self.cutoff = float(cutoff)
         kw.setdefault("extend", 1.0)
         self._still_moving = False
         super().__init__(id, metric="sparc", **kw)
@@ -426,11 +440,30 @@ class MovementTimeRule(SmoothnessRule):
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         _Buffered.bind_inputs(self, infos)
         check_unit(self.name, "s", self.unit)
+        if self.input == "position" and not self.cutoff < 0.5 * self.rate:
+            raise ConfigError(
+                f"rule {self.id!r}: cutoff "
+                + expected(f"below half the signal's rate ({0.5 * self.rate:g} Hz)", self.cutoff)
+            )
         self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
 
+    def _series(self, episode: Episode) -> tuple[F64, F64]:
+        if self.input == "speed":
+            return super()._series(episode)
+        t, x = self._buf.arrays()
+        x0 = x[0]
+        if self.extend > 0:
+            t = np.concatenate([self._pre[0], t])
+            x0 = np.concatenate([self._pre[1], x0])
+        ok = np.isfinite(x0) & (t >= episode.start - self.extend) & (t <= episode.end + self.extend)
+        t, x0 = t[ok], x0[ok]
+        try:
+            v = position_speed(t, x0, self.cutoff)
+        except ConfigError:  # so many samples lost that the cutoff is above half what is left: no speed
+            return t[:0], x0[:0]
+        return self._trim(t, v, episode)
+
     def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
-        if self.input == "position" and v.shape[0] >= 5:
-            v = np.convolve(v, np.ones(5) / 5.0, mode="same")
         inside = np.flatnonzero((t >= episode.start) & (t <= episode.end))
         if inside.size == 0:
             return t[:0], v[:0]

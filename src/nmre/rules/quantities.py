@@ -64,6 +64,13 @@ _ALL = (
     _q("hold_time", "s", "longest time the position or contraction was held", 0.0),
     _q("rep_duration", "s", "duration of the rep", 0.0),
     _q(
+        "movement_time",
+        "s",
+        "duration of the movement around the rep, from its onset to its offset: the first and last instants its "
+        "speed is at least 5 % of the rep's peak speed (Teasdale et al. 1993)",
+        0.0,
+    ),
+    _q(
         "rep_active_time",
         "s",
         "time of the rep out of the segmenter's rest band: from the last sample at rest (at or past its end "

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from nmre.sim.body import Pose, rot_x, rot_y, rot_z
 from nmre.sim.config import MovementConfig, check_finite, check_int, normalise_rep_errors
 from nmre.sim.kit import Sensor, emg, imu
-from nmre.sim.movements.base import Movement, Timeline, ankles, ik_other_leg, neutral, tilt
+from nmre.sim.movements.base import Movement, Timeline, ankles, excursion_time, ik_other_leg, neutral, tilt
 from nmre.sim.profiles import Sway
 from nmre.sim.truth import TruthRecord
 
@@ -37,6 +37,19 @@ _RHYTHM = 0.30  # scapular upward rotation per degree of humeral elevation
 _CLAVICLE = 0.08  # clavicular elevation per degree of humeral elevation
 _SCAPULAR_PLANE = 55.0  # deg from forward
 _STANDING_KNEE = 1.0  # deg
+#: Movement onset and offset: the speed at this fraction of the rep's peak speed (Teasdale et al. 1993).
+ONSET_FRACTION = 0.05
+
+
+def movement_time(elevation: F64, rate: float = 100.0) -> float:
+    """``movement_time`` (s) of a rep from its true elevation (deg) on a grid at ``rate`` Hz: from the first
+    instant the elevation's speed reaches :data:`ONSET_FRACTION` of its peak to the last instant it is there
+    (movement onset and offset, Teasdale et al., J Mot Behav 25:97, 1993; Gordon & Ghez 1987)."""
+    speed = np.abs(np.gradient(elevation)) * rate
+    peak = float(speed.max()) if speed.shape[0] else 0.0
+    if peak <= 0.0:
+        return 0.0
+    return excursion_time(speed, ONSET_FRACTION * peak, rate)
 
 
 def spectral_arc_length(
@@ -226,6 +239,7 @@ class ScaptionMovement(_ArmMovement):
         )
         return {
             "shoulder_elevation_peak": float(ang["shoulder_elevation"].max()),
+            "movement_time": movement_time(ang["shoulder_elevation"]),
             "scapular_elevation_peak": float(ang["clavicular_elevation"].max()),
             "scapular_upward_rotation_peak": float(ang["scapular_upward_rotation"].max()),
             "trunk_lateral_lean_peak": float(np.abs(ang["trunk_lateral_lean"]).max()),
@@ -433,10 +447,10 @@ class PnfMovement(_ArmMovement):
 
     def quantities(self, i: int) -> dict[str, float]:
         a, b = float(self.tl.start[i]), float(self.tl.end[i])
+        elevation = self.angles(a, b, ["shoulder_elevation"])["shoulder_elevation"]
         return {
-            "shoulder_elevation_peak": float(
-                self.angles(a, b, ["shoulder_elevation"])["shoulder_elevation"].max()
-            ),
+            "shoulder_elevation_peak": float(elevation.max()),
+            "movement_time": movement_time(elevation),
             "template_distance": self.template_distance(i),
             "sparc": self.sparc(i),
             "rep_duration": b - a,

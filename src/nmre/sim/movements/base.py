@@ -309,3 +309,20 @@ def band_time(
     """Time (s) that grid ``values`` stay within ``band`` of ``extreme`` (below it when ``below``)."""
     inside = values <= extreme + band if below else values >= extreme - band
     return float(np.count_nonzero(inside)) / rate
+
+
+def excursion_time(values: F64, threshold: float, rate: float = TRUTH_RATE, above: bool = True) -> float:
+    """Time (s) from the first crossing of ``threshold`` into the region past it (above it when ``above``)
+    to the last crossing back, on grid ``values`` sampled at ``rate``; each crossing interpolated linearly
+    between the two grid samples around it. 0 when the values never pass it; a span that starts or ends
+    past it counts from its first or to its last sample."""
+    x = np.asarray(values, dtype=np.float64) - threshold
+    if not above:
+        x = -x
+    past = np.flatnonzero(x > 0.0)
+    if past.shape[0] == 0:
+        return 0.0
+    a, b = int(past[0]), int(past[-1])
+    t0 = float(a) if a == 0 else a - x[a] / (x[a] - x[a - 1])
+    t1 = float(b) if b == x.shape[0] - 1 else b + x[b] / (x[b] - x[b + 1])
+    return float(t1 - t0) / rate

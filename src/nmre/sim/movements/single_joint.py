@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from nmre.sim.body import Pose, rot_x, rot_y
 from nmre.sim.config import MovementConfig, check_finite, check_int, normalise_rep_errors
 from nmre.sim.kit import Sensor, emg, imu
-from nmre.sim.movements.base import Movement, Timeline, ankles, band_time, neutral, tilt
+from nmre.sim.movements.base import Movement, Timeline, ankles, band_time, excursion_time, neutral, tilt
 from nmre.sim.profiles import Sway
 from nmre.sim.truth import TruthRecord
 
@@ -74,6 +74,20 @@ def _ratio_gain(ratio: Callable[[], float], set_gain: Callable[[float], None], t
         g = g * target / got
 
 
+def _active_tempo(tl: Timeline, i: int, active: Callable[[int], float], target: float) -> None:
+    """Scale rep ``i``'s phases so that its active time (``active(i)``) is ``target`` s.
+
+    The active time of a minimum-jerk rep is proportional to its phases' common scale
+    (the pause is not part of it), so one step lands on it up to the grid's interpolation;
+    two more take out the rest.
+    """
+    for _ in range(3):
+        got = active(i)
+        if got <= 0.0 or abs(got - target) < 1e-6:
+            return
+        tl.scale(i, float(tl.rise[i] + tl.hold[i] + tl.fall[i]) * target / got)
+
+
 # -- seated knee extension ---------------------------------------------------------------------------
 KNEE_EXTENSION_ERRORS: tuple[str, ...] = ("incomplete_extension", "short_hold", "low_vmo_ratio", "fast_tempo")
 
@@ -95,7 +109,12 @@ class KneeExtensionConfig(MovementConfig):
     errors : mapping of int to errors
         Rep index → labels from ``incomplete_extension`` (``knee_flexion_min``),
         ``short_hold`` (``hold_time``), ``low_vmo_ratio`` (``vmo_vl_ratio``),
-        ``fast_tempo`` (``rep_duration``).
+        ``fast_tempo`` (``rep_active_time``: every phase scaled so that the rep spends the
+        severity below ``rest_band_deg``).
+    rest_band_deg : float
+        Knee flexion (deg) at and above which the knee is at rest: a rep's ``rep_active_time`` is
+        the time it spends below it (the drill's rest band, its segmenter's ``end``: 50 deg). It
+        defines a true value; the body moves the same whatever it is.
     """
 
     movement: ClassVar[str] = "seated_knee_extension"
@@ -108,6 +127,7 @@ class KneeExtensionConfig(MovementConfig):
     hold: float = 5.0
     fall: float = 2.0
     pause: float = 3.0
+    rest_band_deg: float = 50.0
     errors: Mapping[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +135,7 @@ class KneeExtensionConfig(MovementConfig):
         self._check_common()
         self._set("reps", check_int(o, "reps", self.reps, 1, 10_000))
         check_finite(o, "start_flexion_deg", self.start_flexion_deg, 60.0, 110.0)
+        check_finite(o, "rest_band_deg", self.rest_band_deg, 0.0, 110.0)
         check_finite(o, "extension_deg", self.extension_deg, 0.0, 30.0)
         check_finite(o, "rise", self.rise, 0.5, 10.0)
         check_finite(o, "hold", self.hold, 0.0, 30.0)
@@ -146,7 +167,7 @@ class KneeExtensionMovement(Movement):
             if "incomplete_extension" in e:
                 self.top[i] = self.errs[i]["incomplete_extension"] = self.severity(i, "incomplete_extension")
             if "fast_tempo" in e:
-                self.tl.scale(i, self.severity(i, "fast_tempo"))
+                _active_tempo(self.tl, i, self.active_time, self.severity(i, "fast_tempo"))
         for i in range(n):
             if "short_hold" in self.errors_of(i):
                 target = self.severity(i, "short_hold")
@@ -163,7 +184,7 @@ class KneeExtensionMovement(Movement):
         for i in range(n):  # severities are the realised true values
             for label, q in (
                 ("short_hold", self.hold_time),
-                ("fast_tempo", self.rep_duration),
+                ("fast_tempo", self.active_time),
                 ("low_vmo_ratio", self.ratio),
             ):
                 if label in self.errors_of(i):
@@ -216,6 +237,12 @@ class KneeExtensionMovement(Movement):
     def rep_duration(self, i: int) -> float:
         return float(self.tl.end[i] - self.tl.start[i])
 
+    def active_time(self, i: int) -> float:
+        """``rep_active_time``: from the knee passing below ``rest_band_deg`` to its return to it."""
+        a, b = float(self.tl.start[i]), float(self.tl.end[i])
+        k = self.angles(a, b, [f"knee_flexion.{self.s}"])[f"knee_flexion.{self.s}"]
+        return excursion_time(k, self.config.rest_band_deg, above=False)
+
     def ratio(self, i: int) -> float:
         a, b = float(self.tl.start[i]), float(self.tl.end[i])
         return self.mean_amplitude("vmo", self.s, a, b) / self.mean_amplitude("vl", self.s, a, b)
@@ -233,6 +260,7 @@ class KneeExtensionMovement(Movement):
                 "hold_time": band_time(k, float(k.min()), _HOLD_BAND),
                 "vmo_vl_ratio": self.ratio(i),
                 "rep_duration": b - a,
+                "rep_active_time": excursion_time(k, self.config.rest_band_deg, above=False),
             }
             out.append(
                 TruthRecord(
@@ -279,7 +307,7 @@ class _StandingMovement(Movement):
         return r, ap, ml
 
 
-KNEE_FLEXION_ERRORS: tuple[str, ...] = ("insufficient_flexion", "hip_compensation")
+KNEE_FLEXION_ERRORS: tuple[str, ...] = ("insufficient_flexion", "hip_compensation", "fast_tempo")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -287,7 +315,11 @@ class KneeFlexionConfig(MovementConfig):
     """Standing knee flexion (hamstring curl: heel towards the buttock, thigh vertical).
 
     ``side`` is the moving leg; the subject stands on the other. Errors:
-    ``insufficient_flexion`` (``knee_flexion_peak``), ``hip_compensation`` (``hip_flexion_peak``).
+    ``insufficient_flexion`` (``knee_flexion_peak``), ``hip_compensation`` (``hip_flexion_peak``),
+    ``fast_tempo`` (``rep_active_time``: every phase scaled so that the rep spends the severity above
+    ``rest_band_deg``). ``rest_band_deg`` (deg of knee flexion) is the edge of the rest band a rep's
+    ``rep_active_time`` is counted from (the drill's segmenter ``end``: 15 deg); it defines a true
+    value, the body moves the same whatever it is.
     """
 
     movement: ClassVar[str] = "standing_knee_flexion"
@@ -300,6 +332,7 @@ class KneeFlexionConfig(MovementConfig):
     hold: float = 1.0
     fall: float = 1.5
     pause: float = 2.0
+    rest_band_deg: float = 15.0
     errors: Mapping[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -307,6 +340,7 @@ class KneeFlexionConfig(MovementConfig):
         self._check_common()
         self._set("reps", check_int(o, "reps", self.reps, 1, 10_000))
         check_finite(o, "flexion_deg", self.flexion_deg, 30.0, 140.0)
+        check_finite(o, "rest_band_deg", self.rest_band_deg, 0.0, 140.0)
         check_finite(o, "hip_flexion_deg", self.hip_flexion_deg, -10.0, 30.0)
         for name in ("rise", "fall"):
             check_finite(o, name, getattr(self, name), 0.4, 10.0)
@@ -332,7 +366,6 @@ class KneeFlexionMovement(_StandingMovement):
         self.errs: list[dict[str, float]] = [{} for _ in range(n)]
         self._sway = Sway(self.rng("sway"), _SUPPORTED_SWAY * subject.sway)
         self._ankles = ankles(self.body)
-        self.duration = float(self.tl.end[-1] + cfg.lead_out)
         for i in range(n):
             e = self.errors_of(i)
             if "insufficient_flexion" in e:
@@ -341,6 +374,17 @@ class KneeFlexionMovement(_StandingMovement):
                 )
             if "hip_compensation" in e:
                 self.hip[i] = self.errs[i]["hip_compensation"] = self.severity(i, "hip_compensation")
+        for i in range(n):
+            if "fast_tempo" in self.errors_of(i):
+                _active_tempo(self.tl, i, self.active_time, self.severity(i, "fast_tempo"))
+                self.errs[i]["fast_tempo"] = self.active_time(i)  # realised
+        self.duration = float(self.tl.end[-1] + cfg.lead_out)
+
+    def active_time(self, i: int) -> float:
+        """``rep_active_time``: from the knee passing above ``rest_band_deg`` to its return to it."""
+        a, b = float(self.tl.start[i]), float(self.tl.end[i])
+        k = self.angles(a, b, [f"knee_flexion.{self.s}"])[f"knee_flexion.{self.s}"]
+        return excursion_time(k, self.config.rest_band_deg)
 
     def pose(self, t: F64) -> Pose:
         m, i = self.tl.profile(t)
@@ -375,6 +419,7 @@ class KneeFlexionMovement(_StandingMovement):
                 "knee_flexion_peak": float(ang[f"knee_flexion.{s}"].max()),
                 "hip_flexion_peak": float(ang[f"hip_flexion.{s}"].max()),
                 "rep_duration": b - a,
+                "rep_active_time": excursion_time(ang[f"knee_flexion.{s}"], self.config.rest_band_deg),
             }
             out.append(
                 TruthRecord(
