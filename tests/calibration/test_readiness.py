@@ -128,6 +128,28 @@ def test_gate_passes_on_ready_signals_and_records_it() -> None:
     assert set(rec.readiness.checks) == set(infos) and rec.readiness.checks["emg.r"]["vmo.noise_uv"] < 5
 
 
+def test_emg_in_raw_counts_is_not_read_as_millivolts() -> None:
+    """A Myo's EMG comes in int8 counts with no scale to volts: 3 counts of rest noise are not 3000 µV."""
+    fs = 200.0
+    rng = np.random.default_rng(0)
+    x = np.round(rng.normal(0.0, 3.0, (2, int(3 * fs))))
+    chans = tuple(Channel(f"emg{i + 1}", "counts") for i in range(2))
+    info = StreamInfo("emg.myo", StreamKind.EMG, chans, fs)
+    gate = ReadinessGate([info.id])
+    gate.bind({info.id: info})
+    ev = run(gate, {info.id: (x, fs)})
+    assert [e.kind for e in ev] == ["readiness.pass"], [e.therapist_message for e in ev]
+    assert ev[0].payload["checks"][info.id]["emg1.noise_uv"] is None  # not checked, not made up
+    # the same numbers in mV are an electrode off, and still are
+    in_mv = StreamInfo("emg.mv", StreamKind.EMG, tuple(Channel(c.name, "mV") for c in chans), fs)
+    gate = ReadinessGate([in_mv.id])
+    gate.bind({in_mv.id: in_mv})
+    ev = run(gate, {in_mv.id: (x, fs)})
+    assert ev[0].kind == "readiness.fail" and "electrode loose or off" in ev[0].therapist_message
+    _, problems = emg_readiness(np.full((1, 200), 127.0), fs, [1.0], scale_uv=[None])
+    assert [p.code for p in problems] == ["ch0.saturated"]  # saturation is checked in any unit
+
+
 def test_gate_fails_while_moving_then_passes() -> None:
     infos, data = _kit(move_until=2.0)
     gate = ReadinessGate(list(infos))

@@ -74,6 +74,47 @@ def test_rest_baseline_waits_for_a_quiet_stretch_and_matches_the_offline_baselin
     assert events[0].payload["results"][info.id]["muscles"] == ["vmo", "vl"]
 
 
+@pytest.mark.parametrize(
+    ("lost_every", "lost_packets", "done"),
+    [
+        (50, 1, True),  # 2 % of 10 ms packets lost: a lost packet does not break the quiet stretch
+        (8, 1, False),  # 12.5 % lost: above EMG_MAX_MISSING, no stretch certifies the rest
+        (40, 30, False),  # a 0.3 s hole every 0.4 s: longer than EMG_MAX_HOLE, the stretch starts again
+    ],
+)
+def test_rest_baseline_takes_lost_packets_within_the_gates_limits(
+    lost_every: int, lost_packets: int, done: bool
+) -> None:
+    info = emg_info()
+    x = _rest_then(8.0, busy_until=0.0)
+    step = EmgRestBaseline(info.id)
+    step.bind({info.id: info})
+    size = 20  # 10 ms packets at 2 kHz
+    kept = []
+    lost = 0
+    for j, i in enumerate(range(0, x.shape[1], size)):
+        if j % lost_every < lost_packets and j > 0:
+            lost += size
+            continue
+        kept.append((i, lost))
+        step.push(Block(info.id, np.arange(i, i + size) / FS, x[:, i : i + size], missing_before=lost))
+        lost = 0
+    assert step.done is done
+    if done:
+        res = step.record.emg_rest[info.id]
+        # oracle: the envelope baseline over the samples received in the stretch, filtered without the holes
+        got = np.concatenate([np.arange(i, i + size) for i, _ in kept])
+        xr = x[:, got]
+        env = envelope_chain(2, FS).process(Block("x", np.arange(xr.shape[1]) / FS, xr)).values
+        tr = got / FS
+        sel = (tr >= res.start) & (tr <= res.end)
+        mu, sd = robust_baseline(env[:, sel])
+        np.testing.assert_allclose(res.baselines["envelope"][0], mu, rtol=1e-12)
+        np.testing.assert_allclose(res.baselines["envelope"][1], sd, rtol=1e-12)
+    else:
+        assert "rest" in step.status()[1] or "relax" in step.status()[1]
+
+
 def test_rest_baseline_waits_for_the_gate() -> None:
     info = emg_info()
     x = _rest_then(6.0, busy_until=0.0)

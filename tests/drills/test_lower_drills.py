@@ -225,6 +225,17 @@ def test_emg_contraction_on_any_muscle_takes_muscle_and_side_from_the_placement(
     assert "Contract and hold" in cues and "Relax" in cues  # work/rest cycles cued
 
 
+def test_the_rest_after_the_last_contraction_is_judged_when_the_session_ends():
+    # the patient lets go after the last hold and the session ends: no next rise closes that rest
+    _, sim, _, events = run("emg_contraction", {2: ("incomplete_relaxation",)}, cycles=3, seed=6)
+    relax = [e for e in events if e.kind == "rule.relax"]
+    assert [e.payload["rest"] for e in relax] == [1, 2, 3]
+    assert [e.payload["ok"] for e in relax] == [True, True, False]
+    last = sim.truth.of("hold")[-1]
+    assert relax[-1].payload["start"] == pytest.approx(last.end, abs=0.5)
+    assert relax[-1].payload["value"] == pytest.approx(last.quantities["relax_level"], abs=2.0)
+
+
 def test_emg_contraction_before_the_reference_is_not_judged_and_says_why():
     spec = load_drill("emg_contraction")
     config = MOVEMENTS["emg_contraction"](cycles=2)

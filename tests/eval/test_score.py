@@ -214,3 +214,55 @@ def test_a_calibration_record_is_not_a_unit_to_count() -> None:
     }
     _, counts = score(0, [DEPTH], truth, {}, [rep_end(1, 1.4, 3.6), outcome(1, True, 91.0, 3.7)])
     assert counts == {"rep": (1, 1, 1)}
+
+
+RELAX = RuleView(
+    "emg_contraction", "relax", "relax_level", "rest", "%", Tolerance(hi=5.0), Margin(2.0, "test"),
+    {1: "incomplete_relaxation"},
+)  # fmt: skip
+LEVEL = RuleView(
+    "emg_contraction", "level", "contraction_level", "hold", "%", Tolerance(lo=35.0), Margin(5.0, "test"),
+    {-1: "weak_contraction"},
+)  # fmt: skip
+
+
+RELAXED_NOT = {"ok": False, "rest": 1, "hold": 1, "value": 9.5, "error": "incomplete_relaxation"}
+
+
+def test_rests_are_units_of_their_own_though_their_events_name_the_hold() -> None:
+    """A rest's events carry their cycle's ``hold`` too: they are scored as rests, and holds stay holds."""
+    truth = {
+        "hold": [TruthUnit("hold", 0, 1.0, 7.0, {"contraction_level": 50.0})],
+        "rest": [
+            TruthUnit("rest", 0, 7.0, 12.0, {"relax_level": 9.0}, ("incomplete_relaxation",)),
+        ],
+    }
+    events = [
+        Event(7.1, "hold.end", "contractions", {"hold": 1, "start": 1.2, "end": 7.1}),
+        Event(7.2, "rule.level", "rule.level", {"ok": True, "hold": 1, "value": 48.0}, detected_at=7.2),
+        Event(12.1, "rest.end", "contractions", {"rest": 1, "hold": 1, "start": 7.1, "end": 12.1}),
+        Event(12.2, "rule.relax", "rule.relax", RELAXED_NOT, detected_at=12.2),
+    ]
+    obs, counts = score(0, [LEVEL, RELAX], truth, {}, events)
+    by_rule = {o.rule: o for o in obs}
+    assert (by_rule["level"].measured, by_rule["level"].verdict) == (48.0, "ok")
+    relax = by_rule["relax"]
+    assert (relax.measured, relax.verdict, relax.true_side) == (9.5, "above", 1)
+    assert relax.latency == pytest.approx(0.2)
+    assert counts == {"hold": (1, 1, 1)}  # a rest is the time between holds, not a unit the drill counts
+
+
+def test_the_rest_after_each_simulated_hold_is_a_true_unit() -> None:
+    from nmre.eval.simcase import _units
+    from nmre.sim import simulate
+    from nmre.sim.movements import MOVEMENTS
+
+    cfg = MOVEMENTS["emg_contraction"](cycles=3, errors={1: {"incomplete_relaxation": 8.0}})
+    units = _units(simulate(cfg, seed=3))
+    holds, rests = units["hold"], units["rest"]
+    assert [r.index for r in rests] == [h.index for h in holds] == [0, 1, 2]
+    for h, r, nxt in zip(holds, rests, [*holds[1:], None], strict=True):
+        assert r.start == h.end and r.end == (nxt.start if nxt else r.end)
+        assert set(r.quantities) == {"relax_level"}
+    assert rests[1].errors == ("incomplete_relaxation",) and rests[0].errors == ()
+    assert rests[1].quantities["relax_level"] > 5.0 > rests[0].quantities["relax_level"]

@@ -283,6 +283,36 @@ def test_contraction_level_is_the_mean_over_the_held_run_and_a_weak_one_is_still
     assert [o.payload["hold"] for o in out] == [1, 2, 3]
 
 
+def test_contraction_level_is_the_level_held_not_the_rise_and_release():
+    # 0.5 s linear rise to 50 %, held 4 s, 0.5 s release, at rest 1 % between: the level held is 50 %;
+    # the mean over the whole run above the thresholds would read about 46 %
+    t = np.arange(round(16.0 * FS)) / FS
+    x = np.full(t.shape, 1.0)
+    spans = []
+    for k, t0 in enumerate((1.0, 9.0)):
+        top = 50.0 if k == 0 else 30.0
+        x += np.interp(t, [t0, t0 + 0.5, t0 + 4.5, t0 + 5.0], [0.0, top - 1.0, top - 1.0, 0.0], 0.0, 0.0)
+        spans.append((t0 - 0.5, t0 + 5.5, t0 + 5.5, t0 + 7.5))
+    info = envelope_info(muscles=("vmo",), unit="%")
+    out = drive(
+        contraction_rule(on=10.0, off=5.0),  # both holds' half maxima lie inside their runs
+        [info],
+        in_order(blocks(ENV, t, x[None, :], [20] * 800), hold_events(spans)),
+    )
+    levels = [o.payload["value"] for o in out]
+    # oracle: the mean from where the envelope reaches half its maximum to where it falls below it
+    oracle = []
+    for t0 in (1.0, 9.0):
+        seg = (t >= t0) & (t < t0 + 5.0)
+        half = 0.5 * x[seg].max()
+        idx = np.flatnonzero(seg & (x >= half))
+        oracle.append(x[idx[0] : idx[-1] + 1].mean())
+    assert levels == pytest.approx(oracle, abs=0.15)
+    assert levels[0] > 48.0 and levels[1] > 29.0  # the upper halves of the ramps are all that is left
+    run_mean = x[(t >= 1.0 + 0.19 * 0.5) & (t < 6.0 - 0.19 * 0.5)].mean()  # between the 10 % crossings
+    assert run_mean < 47.0
+
+
 def test_contraction_thresholds_need_hysteresis():
     with pytest.raises(ConfigError, match=r"off <= on \(hysteresis\)"):
         contraction_rule(on=10.0, off=20.0)
@@ -311,6 +341,23 @@ def test_relaxation_is_the_mean_of_the_rest_after_the_settle_time():
     assert [o.payload["value"] for o in out] == pytest.approx(oracle, abs=1e-6)
     assert [o.payload["ok"] for o in out] == [True, False]
     assert [o.payload["rest"] for o in out] == [1, 2]
+
+
+def test_relaxation_ends_at_the_rests_end_not_at_the_event_that_confirms_it():
+    # the contractions segmenter confirms the next rise 0.25 s into it: those samples are not the rest
+    t, x, spans = work_rest([50.0, 50.0], base=2.0)
+    info = envelope_info(muscles=("vmo",), unit="%")
+    rule = RelaxationRule(
+        "relax", stream=ENV, muscle="vmo", settle=1.0, quantity="relax_level", unit="%",
+        episodes=Episodes.rests(), hi=5.0,
+    )  # fmt: skip
+    _, _, rs, re_ = spans[0]
+    evs = [
+        Event(rs, kinds.REST_START, "cycles", {"rest": 1}),
+        Event(re_ + 0.25, kinds.REST_END, "cycles", {"rest": 1, "start": rs, "end": re_}),
+    ]
+    out = drive(rule, [info], in_order(blocks(ENV, t, x[None, :], [25] * 640), evs))
+    assert [o.payload["value"] for o in out] == pytest.approx([2.0], abs=1e-9)
 
 
 def test_combined_needs_the_condition_for_min_time_before_it_judges_the_ratio():

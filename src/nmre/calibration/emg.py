@@ -6,7 +6,10 @@
   stretch of ``duration`` seconds that is **quiet**: every half-second sub-window of
   the envelope within ``max_spread`` (2×) of the quietest, and the readiness gate
   passed (if one is given), and every channel's band-passed RMS within the gate's
-  baseline-noise limit (a steady contraction is stationary too). The baseline is the median and 1.4826·MAD of each
+  baseline-noise limit (a steady contraction is stationary too). Lost packets do not
+  break the stretch, within the readiness gate's limits (no hole longer than
+  ``EMG_MAX_HOLE``, at most ``EMG_MAX_MISSING`` of it missing): the statistics are taken
+  over the samples received. A longer hole or a non-finite sample starts it again. The baseline is the median and 1.4826·MAD of each
   conditioned signal over that stretch (:func:`nmre.dsp.onset.robust_baseline`), in
   that signal's units; the band-passed RMS (µV) is recorded for the therapist. A
   stretch with a contraction, a ramp or a twitch is not taken: the step keeps waiting
@@ -31,7 +34,14 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.calibration.readiness import EMG_LIMITS, EmgLimits, ReadinessGate
+from nmre.calibration.readiness import (
+    EMG_LIMITS,
+    EMG_MAX_HOLE,
+    EMG_MAX_MISSING,
+    EmgLimits,
+    ReadinessGate,
+    uv_per_unit,
+)
 from nmre.calibration.record import Calibration, EmgRest, muscles_of
 from nmre.calibration.record import EmgReference as EmgReferenceResult
 from nmre.calibration.steps import CalibrationStep
@@ -144,6 +154,9 @@ class EmgRestBaseline(CalibrationStep):
         info = self.infos[self.stream]
         self.muscles = muscles_of(info.channels)
         self.fs = info.rate
+        # µV per unit; a channel in raw counts has no scale to volts: its noise limit is not checked (NaN
+        # RMS, never above the limit), the stationarity of its envelope alone decides
+        self._uv = np.array([uv_per_unit(c.unit) or math.nan for c in info.channels])
         self._make()
 
     def _make(self) -> None:
@@ -154,6 +167,8 @@ class EmgRestBaseline(CalibrationStep):
         self._step = round(0.5 * fs)
         self._rings = {k: np.zeros((n, self._cap)) for k in [*self._procs, "_raw"]}
         self._ring_t = np.zeros(self._cap)
+        self._ring_lost = np.zeros(self._cap)  # samples lost just before each received one
+        self._last_t: float | None = None
         self._pos = 0
         self._fill = 0
         self._since = 0
@@ -178,19 +193,32 @@ class EmgRestBaseline(CalibrationStep):
     def _push(self, block: Block) -> None:
         sig = self._condition(block)
         assert self._t0 is not None
-        if block.missing_before or not np.all(np.isfinite(block.values)):
-            self._fill = 0  # a gap or a bad sample breaks the stretch
+        lost = block.missing_before
+        if block.n_samples:
+            if self._last_t is not None:  # a jump in the sample times is a hole too
+                lost = max(lost, round((float(block.times[0]) - self._last_t) * self.fs) - 1)
+            self._last_t = float(block.times[-1])
+        if lost > EMG_MAX_HOLE * self.fs or not np.all(np.isfinite(block.values)):
+            # a dropout or a bad sample breaks the stretch; a lost packet does not (the readiness gate's
+            # limits: holes up to EMG_MAX_HOLE, at most EMG_MAX_MISSING of the stretch, checked in _try)
+            self._fill = 0
+            lost = 0
         idx = np.flatnonzero(block.times >= self._t0 + self.settle)
         if idx.size == 0:
             self._wait("the filters to settle")
             return
         i = int(idx[0])
         n = block.n_samples
+        first = True
         while i < n:  # ring buffers of the last `duration` seconds, checked every half second
             k = min(n - i, self._step - self._since, self._cap - self._pos)
             for name, v in sig.items():
                 self._rings[name][:, self._pos : self._pos + k] = v[:, i : i + k]
             self._ring_t[self._pos : self._pos + k] = block.times[i : i + k]
+            self._ring_lost[self._pos : self._pos + k] = 0.0
+            if first:
+                self._ring_lost[self._pos] = max(0, lost)
+                first = False
             self._pos = (self._pos + k) % self._cap
             self._fill = min(self._cap, self._fill + k)
             self._since += k
@@ -215,7 +243,7 @@ class EmgRestBaseline(CalibrationStep):
             return []
         j = (self._pos - self._step + np.arange(self._step)) % self._cap
         raw = self._rings["_raw"][:, j]
-        rms = 1000.0 * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
+        rms = self._uv * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
         return [m for m, r in zip(self.muscles, rms, strict=True) if r > self.limits.max_noise_uv]
 
     def _stretch(self, name: str) -> F64:
@@ -226,10 +254,18 @@ class EmgRestBaseline(CalibrationStep):
         if self.gate is not None and not self.gate.open:
             self._wait("the signal check to pass (readiness gate)")
             return False
+        lost = float(self._ring_lost.sum())
+        if lost > EMG_MAX_MISSING * (self._cap + lost):
+            self._wait(
+                f"rest: {100 * lost / (self._cap + lost):.0f} % of the last {self.duration:g} s lost "
+                f"(at most {100 * EMG_MAX_MISSING:.0f} %)",
+                recording=True,
+            )
+            return False
         env = self._stretch("envelope")
         _, _, spread = quiet_baseline(env, self.fs, 0.5)
         raw = self._stretch("_raw")
-        rms = 1000.0 * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
+        rms = self._uv * np.sqrt(np.mean((raw - raw.mean(axis=1, keepdims=True)) ** 2, axis=1))
         noisy_ok = self.gate is not None and self.gate.state.value == "overridden"
         loud = [
             m
@@ -258,7 +294,10 @@ class EmgRestBaseline(CalibrationStep):
             t1,
             {self.stream: result},
             message=f"EMG rest baseline of {self.stream} over {t0:.1f}-{t1:.1f} s: "
-            + ", ".join(f"{m} {r:.1f} µV" for m, r in zip(self.muscles, rms, strict=True)),
+            + ", ".join(
+                f"{m} {r:.1f} µV" if math.isfinite(r) else f"{m} (no scale to µV)"
+                for m, r in zip(self.muscles, rms, strict=True)
+            ),
         )
         return True
 

@@ -90,6 +90,7 @@ __all__ = [
     "EMG_MAX_HOLE",
     "EMG_MAX_MISSING",
     "IMU_LIMITS",
+    "UV_PER_UNIT",
     "EmgLimits",
     "ImuLimits",
     "Problem",
@@ -97,6 +98,7 @@ __all__ = [
     "emg_readiness",
     "imu_readiness",
     "mains_component",
+    "uv_per_unit",
 ]
 
 F64 = NDArray[np.float64]
@@ -211,6 +213,16 @@ def mains_component(
     return math.sqrt(hum), math.sqrt(max(0.0, total - hum))
 
 
+#: µV per unit of an EMG channel, by its unit. A unit not here (a device's raw ``counts``: the Myo publishes
+#: no scale to volts) has none: the limits in µV cannot be checked on it.
+UV_PER_UNIT: dict[str, float] = {"V": 1e6, "mV": 1e3, "uV": 1.0, "µV": 1.0}
+
+
+def uv_per_unit(unit: str) -> float | None:
+    """µV per unit of an EMG channel in ``unit``, or None when the unit has no scale to volts."""
+    return UV_PER_UNIT.get(unit)
+
+
 def emg_readiness(
     bandpassed: F64,
     fs: float,
@@ -218,6 +230,7 @@ def emg_readiness(
     limits: EmgLimits = EMG_LIMITS,
     names: Sequence[str] | None = None,
     present: NDArray[np.bool_] | None = None,
+    scale_uv: Sequence[float | None] | None = None,
 ) -> tuple[dict[str, float | None], list[Problem]]:
     """Check one stretch of band-passed EMG at rest.
 
@@ -235,6 +248,11 @@ def emg_readiness(
     present : ndarray of bool, shape (n_samples,), optional
         Which samples were received (see :func:`mains_component`); the baseline noise is
         taken over those only. Loss itself is judged by the gate, not here.
+    scale_uv : sequence of float or None, shape (n_channels,), optional
+        µV per unit of each channel (default 1000: mV). ``None`` for a channel whose unit
+        has no scale to volts (raw counts): its noise, flat, loose and mains checks,
+        whose limits are in µV, are not made (reported ``None``), rather than reading
+        counts as millivolts; saturation still is.
 
     Returns
     -------
@@ -250,18 +268,20 @@ def emg_readiness(
     problems: list[Problem] = []
     for c, name in enumerate(names):
         row = x[c]
+        scale = 1000.0 if scale_uv is None else scale_uv[c]
+        uv = 1.0 if scale is None else scale
         best = (0.0, 50.0, math.inf)
         got = row if present is None else row[present]
-        noise = 1000.0 * float(np.sqrt(np.mean((got - got.mean()) ** 2))) if got.size else 0.0
+        noise = uv * float(np.sqrt(np.mean((got - got.mean()) ** 2))) if got.size else 0.0
         for hz in (50.0, 60.0):
             m, rest = mains_component(row, fs, hz, present)
-            if 1000.0 * m > best[0]:
+            if uv * m > best[0]:
                 spir = 20.0 * math.log10(rest / m) if m > 0 and rest > 0 else math.inf
-                best = (1000.0 * m, hz, spir)
-                noise = 1000.0 * rest  # the baseline noise without the hum (mains is its own check)
+                best = (uv * m, hz, spir)
+                noise = uv * rest  # the baseline noise without the hum (mains is its own check)
         sat = float(saturated[c])
-        checks[f"{name}.noise_uv"] = round(noise, 3)
-        checks[f"{name}.mains_uv"] = round(best[0], 3)
+        checks[f"{name}.noise_uv"] = None if scale is None else round(noise, 3)
+        checks[f"{name}.mains_uv"] = None if scale is None else round(best[0], 3)
         checks[f"{name}.mains_hz"] = best[1]
         checks[f"{name}.spir_db"] = None if not math.isfinite(best[2]) else round(best[2], 1)
         checks[f"{name}.saturated"] = round(sat, 5)
@@ -273,6 +293,8 @@ def emg_readiness(
             bad(
                 "saturated", f"{100 * sat:.1f} % of samples at the rail (saturated; check gain and electrode)"
             )
+        if scale is None:  # no scale to volts: the µV limits cannot be checked (saturation was)
+            continue
         if noise < limits.min_noise_uv:
             bad("flat", f"no signal ({noise:.2f} µV): electrode off or lead broken")
         elif noise > limits.loose_noise_uv:
@@ -460,7 +482,13 @@ class _Window:
                     )
                 )
             checks, found = emg_readiness(
-                self.buf, info.rate, self.sat / got, lim, muscles_of(info.channels), self.present
+                self.buf,
+                info.rate,
+                self.sat / got,
+                lim,
+                muscles_of(info.channels),
+                self.present,
+                [uv_per_unit(c.unit) for c in info.channels],
             )
             return {**loss, **checks}, problems + found
         x = self.buf[:, self.present]

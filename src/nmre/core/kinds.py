@@ -30,6 +30,7 @@ __all__ = [
     "DSP_BAD_INPUT",
     "DSP_NONFINITE",
     "EMG_BASELINE",
+    "EMG_BURST",
     "EMG_OFFSET",
     "EMG_ONSET",
     "ENGINE_NODE_ERROR",
@@ -166,6 +167,9 @@ LSL_ASSUMPTION = "lsl.assumption"
 # -- EMG and balance processing ----------------------------------------------------
 EMG_ONSET = "emg.onset"
 EMG_OFFSET = "emg.offset"
+#: The onset of a muscle's main burst near a threshold onset (the steepest relative rise,
+#: :func:`nmre.dsp.bursts.steepest_rise`): payload ``channel``, ``muscle``, ``threshold_time``, ``rise``.
+EMG_BURST = "emg.burst"
 EMG_BASELINE = "emg.baseline"
 SWAY_WINDOW = "sway.window"
 BALANCE_BASELINE = "balance.baseline"

@@ -384,7 +384,8 @@ def _onsets(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     # band-pass 20-450 Hz (below Nyquist: emg_band), TKEO, rectify, low-pass: one kernel call per block
     cond = TkeoConditioner(n, info.rate, *emg_band(info.rate), p["lowpass"])
     det = OnsetDetector(n, info.rate, k_on=p["k_on"], k_off=p["k_off"], t_on=p["t_on"], t_off=p["t_off"])
-    node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"])
+    burst = (p["burst_before"], p["burst_after"]) if p["timing"] == "burst" else None
+    node = OnsetNode(clean, cond, det, rest=p["rest"], settle=p["settle"], burst=burst)
     ctx.add(node)
     return Built(node.name, {m: "event" for m in have}, (info.id,), events=True, rate=info.rate)
 
@@ -608,6 +609,31 @@ _ALL = (
                 lo_open=True,
             ),
             "t_off": Param("number", "time below the offset threshold", 0.1, unit="s", lo=0.0, lo_open=True),
+            "timing": Param(
+                "choice",
+                "threshold: an onset is where the rest threshold is crossed; burst: also where the muscle's "
+                "main burst rises most steeply near that crossing (emg.burst; pre-activity that crosses the "
+                "threshold is not the burst: nmre.dsp.bursts)",
+                "threshold",
+                choices=("threshold", "burst"),
+            ),
+            "burst_before": Param(
+                "number",
+                "burst timing: how long before the threshold crossing the rise is looked for (a crossing "
+                "comes up to a rise time after the rise began, and the rise needs 50 ms before it)",
+                0.1,
+                unit="s",
+                lo=0.0,
+            ),
+            "burst_after": Param(
+                "number",
+                "burst timing: how long after the crossing (the rule's lookback: pre-activity up to 1 s "
+                "before the burst is not taken for it)",
+                1.0,
+                unit="s",
+                lo=0.0,
+                lo_open=True,
+            ),
         },
         _one("sensor"),
         _emg_channels,

@@ -599,6 +599,18 @@ class ContractionNode(Node):
             self._state, self._low, self._since, self._cued = "rest", self._ema, end, False
         return []
 
+    def finish(self, time: float) -> None:
+        """The session ended during the rest after a hold: no next rise closes that rest, so it ends after the
+        prescribed ``rest`` seconds (when the patient was cued to contract again), or here if the session
+        ended sooner, and the relaxation rule judges it as any other rest. A hold still open is not closed:
+        the patient never let go, so it has no end to judge."""
+        if self._state != "rest" or self._k == 0 or not time - self._since >= self.min_rest:
+            return
+        s = (self._k - 1) // self.per_set + 1
+        end = min(time, self._since + self.rest)
+        p = {"rest": self._k, "hold": self._k, "set": s, "start": self._since, "end": end}
+        self._emit(time, kinds.REST_END, p)
+
     def _half_start(self, end: float) -> float:
         """When the hold reached ``release`` x its peak and stayed there 0.25 s: the hold's start as its
         full width at half maximum counts it (the unit itself opened earlier, at the rise)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "COUNTED",
     "FAMILIES",
     "CaseFailure",
     "CaseResult",
@@ -22,8 +23,11 @@ __all__ = [
     "TruthUnit",
 ]
 
-#: What a per-unit rule judges, in the contract's words (contract §2); ``event`` is a continuous rule.
-FAMILIES: tuple[str, ...] = ("rep", "hold", "transition", "window", "target", "event")
+#: What a per-unit rule judges, in the contract's words (contract §2); ``event`` is a continuous rule. A
+#: ``rest`` is the rest after a hold (the relaxation rule's unit); its events also name their ``hold``.
+FAMILIES: tuple[str, ...] = ("rep", "hold", "rest", "transition", "window", "target", "event")
+#: Families whose units the drill counts (a rest is the time between two holds, not a record of its own).
+COUNTED: tuple[str, ...] = ("rep", "hold", "transition", "target")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nmre.core.model import Event
-from nmre.eval.model import FAMILIES, Observation, RuleView, Tolerance, TruthUnit
+from nmre.eval.model import COUNTED, FAMILIES, Observation, RuleView, Tolerance, TruthUnit
 
 __all__ = ["EVENT_WINDOW", "MIN_OVERLAP", "score"]
 
@@ -36,8 +36,10 @@ def _rule_id(kind_or_id: Any) -> str:
     return s[5:] if s.startswith("rule.") else s
 
 
-def _family_key(payload: Mapping[str, Any]) -> tuple[str, int] | None:
-    for f in FAMILIES:
+def _family_key(payload: Mapping[str, Any], family: str | None = None) -> tuple[str, int] | None:
+    """The unit an event belongs to: ``family``'s index in the payload when the event says which family it
+    is about (a rest's events also carry their cycle's ``hold``), else the first family the payload names."""
+    for f in (family,) if family in FAMILIES else FAMILIES:
         v = payload.get(f)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             return f, int(v)
@@ -113,8 +115,8 @@ def score(
     flags: dict[str, list[Event]] = {r.rule: [] for r in rules}
     by_id = {r.rule: r for r in rules}
 
-    def key_of(ev: Event) -> tuple[str, int] | None:
-        k = _family_key(ev.payload)
+    def key_of(ev: Event, family: str | None = None) -> tuple[str, int] | None:
+        k = _family_key(ev.payload, family)
         sp = _span(ev.payload)
         if (k is None or k[0] == "window") and sp is not None:  # a window outcome: its span is its identity
             k = ("window", round(sp[1] * 1000))
@@ -124,7 +126,7 @@ def score(
     for ev in events:
         fam, _, tail = ev.kind.partition(".")
         if tail == "end" and fam in FAMILIES:
-            k, sp = _family_key(ev.payload), _span(ev.payload)
+            k, sp = _family_key(ev.payload, fam), _span(ev.payload)
             if k is not None and sp is not None:
                 spans[k] = sp
         elif ev.kind.endswith(".window") and "window" in ev.payload and fam not in FAMILIES:
@@ -141,12 +143,12 @@ def score(
                 if not ev.payload["ok"]:
                     flags[rid].append(ev)
                 continue
-            k = key_of(ev)
+            k = key_of(ev, by_id[rid].family)
             if k is not None:
                 outcomes[rid].setdefault(k, ev)
         elif ev.kind.endswith(_UNJUDGED_SUFFIX):
             rid = _rule_id(ev.payload.get("rule", ev.source))
-            k = key_of(ev)
+            k = key_of(ev, by_id[rid].family if rid in by_id else fam)
             if k is None:
                 continue
             targets = [rid] if rid in unjudged else [r.rule for r in rules if r.family == k[0]]
@@ -204,9 +206,10 @@ def score(
     counts = {
         fam: (len(tu), sum(1 for k in spans if k[0] == fam), len(matched.get(fam, {})))
         for fam, tu in true_units.items()
-        # a drill's windows are its own clock, not something to count; a true record of another kind (the
-        # reference contraction of an EMG calibration step) is no rep, hold or transition the drill counts
-        if fam != "window" and fam in FAMILIES
+        # a drill's windows are its own clock and a rest the time between two holds, not something to count;
+        # a true record of another kind (the reference contraction of an EMG calibration step) is no rep,
+        # hold or transition the drill counts
+        if fam in COUNTED
     }
     return obs, counts
 

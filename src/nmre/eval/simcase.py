@@ -242,6 +242,10 @@ def _window_truth(sim: Any) -> Callable[[float, float], dict[str, float]]:
     return truth
 
 
+#: True quantities of the rest after a hold, which the simulator puts on the hold's record.
+_REST_QUANTITIES = ("relax_level",)
+
+
 def _units(sim: Any) -> dict[str, list[TruthUnit]]:
     out: dict[str, list[TruthUnit]] = {}
     for r in sim.truth.records:
@@ -250,6 +254,13 @@ def _units(sim: Any) -> dict[str, list[TruthUnit]]:
         out.setdefault(r.kind, []).append(
             TruthUnit(r.kind, r.index, r.start, r.end, dict(r.quantities), tuple(r.errors))
         )
+        rest = {q: float(r.quantities[q]) for q in _REST_QUANTITIES if q in r.quantities}
+        if r.kind == "hold" and rest and "rest_end" in r.times:
+            # the rest after the hold: from the end of its release to the next rise (docs/simulator.md)
+            errors = tuple(e for e in r.errors if e == "incomplete_relaxation")
+            out.setdefault("rest", []).append(
+                TruthUnit("rest", r.index, r.end, float(r.times["rest_end"]), rest, errors)
+            )
     return out
 
 

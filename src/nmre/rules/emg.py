@@ -71,6 +71,15 @@ class OnsetNode(Node):
     (median + k·1.4826·MAD) and raises ``emg.onset``/``emg.offset`` events whose
     payload names the channel and muscle. Until then it raises nothing.
 
+    With ``burst = (before, after)`` each threshold onset is also timed on the
+    muscle's main burst: ``after`` s after the crossing, the steepest relative
+    rise of the conditioned signal from ``before`` s before the crossing to then
+    (:func:`nmre.dsp.bursts.steepest_rise`) is raised as ``emg.burst`` (payload
+    ``channel``, ``muscle``, ``threshold_time``, ``rise``: the factor). The rest
+    threshold says that the muscle switched on, the rise when its burst began:
+    low-level pre-activity before the burst crosses the threshold by luck, in one
+    muscle and not in another, and is not the burst.
+
     Parameters
     ----------
     stream : str
@@ -81,6 +90,9 @@ class OnsetNode(Node):
         Double-threshold detector, not yet calibrated.
     rest, settle : float
         Baseline length and the filter settling time skipped before it, seconds.
+    burst : (float, float), optional
+        Seconds before and after each threshold crossing in which the burst's rise is
+        looked for (None: threshold onsets only).
     """
 
     def __init__(
@@ -90,17 +102,27 @@ class OnsetNode(Node):
         detector: OnsetDetector,
         rest: float = 1.2,
         settle: float = 0.3,
+        burst: tuple[float, float] | None = None,
     ) -> None:
         if not (rest > 0 and settle >= 0):
             raise ConfigError(
                 f"onsets of {stream!r}: " + expected("rest > 0 s and settle >= 0 s", (rest, settle))
+            )
+        if burst is not None and not (
+            len(burst) == 2 and all(math.isfinite(b) for b in burst) and burst[0] >= 0 and burst[1] > 0
+        ):
+            raise ConfigError(
+                f"onsets of {stream!r}: burst: " + expected("(before >= 0 s, after > 0 s)", burst)
             )
         self.inputs = (stream,)
         self.name = f"onsets.{stream}"
         self.conditioner = conditioner
         self.detector = detector
         self.rest, self.settle = rest, settle
+        self.burst = None if burst is None else (float(burst[0]), float(burst[1]))
         self._muscles: tuple[str, ...] = ()
+        self._fs = 0.0
+        self._rt, self._rx, self._rpos = np.zeros(0), np.zeros((0, 0)), 0
         self.reset()
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
@@ -108,7 +130,43 @@ class OnsetNode(Node):
         self._muscles = tuple(
             (c.placement.muscle if c.placement and c.placement.muscle else c.name) for c in info.channels
         )
+        self._fs = float(info.rate or 0.0)
+        if self.burst is not None and not self._fs > 0:
+            raise ConfigError(
+                f"{self.name}: burst timing needs a regularly sampled stream, got rate {info.rate!r}"
+            )
+        self._rt = np.zeros(0)
+        self._ring_alloc(0)
         return []
+
+    def _ring_alloc(self, block: int) -> None:
+        """A ring of the conditioned signal as long as a search span plus ``block`` samples (kept)."""
+        if self.burst is None:
+            return
+        old = self._ring() if self._rt.shape[0] else None
+        cap = round((sum(self.burst) + 0.5) * self._fs) + block
+        self._rt = np.full(cap, -math.inf)
+        self._rx = np.zeros((len(self._muscles), cap))
+        self._rpos = 0
+        if old is not None:
+            self._ring_add(*old)
+
+    def _ring(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values) in the ring, oldest first."""
+        order = (self._rpos + np.arange(self._rt.shape[0])) % self._rt.shape[0]
+        t = self._rt[order]
+        keep = np.isfinite(t)
+        return t[keep], self._rx[:, order][:, keep]
+
+    def _ring_add(self, t: np.ndarray, x: np.ndarray) -> None:
+        n, cap, p = t.shape[0], self._rt.shape[0], self._rpos
+        k = min(n, cap - p)  # slices, not fancy indexing: this runs on every block
+        self._rt[p : p + k] = t[:k]
+        self._rx[:, p : p + k] = x[:, :k]
+        if k < n:
+            self._rt[: n - k] = t[k:]
+            self._rx[:, : n - k] = x[:, k:]
+        self._rpos = (p + n) % cap
 
     def reset(self) -> None:
         self.conditioner.reset()
@@ -116,6 +174,9 @@ class OnsetNode(Node):
         self._rest: list[np.ndarray] = []
         self._calibrated = False
         self._events: list[Event] = []
+        self._searches: list[tuple[float, int, float]] = []  # (due, channel, threshold time)
+        self._rt[...] = -math.inf
+        self._rpos = 0
 
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
@@ -138,24 +199,62 @@ class OnsetNode(Node):
                     y.stream, y.times[after], np.ascontiguousarray(y.values[:, after]), y.seq, 0, y.arrival
                 )
                 mu, sigma = self.detector.mu, self.detector.sigma
+                base: dict[str, Any] = {
+                    "muscles": list(self._muscles),
+                    "mu": mu,
+                    "sigma": sigma,
+                    "seconds": self.rest,
+                }
+                base["timing"] = "threshold" if self.burst is None else "burst"
                 self._events.append(
                     Event(
                         at,
                         kinds.EMG_BASELINE,
                         self.name,
-                        {"muscles": list(self._muscles), "mu": mu, "sigma": sigma, "seconds": self.rest},
+                        base,
                         therapist_message=f"EMG rest baseline taken over {self.rest:g} s",
                     )
                 )
             else:
                 return []
         self.detector.process(y)
+        if self.burst is not None and y.n_samples:
+            if y.n_samples + round(sum(self.burst) * self._fs) > self._rt.shape[0]:
+                self._ring_alloc(y.n_samples)
+            self._ring_add(y.times, y.values)
         for ev in self.detector.pop_events():
             c = int(ev.payload["channel"])
             payload = dict(ev.payload)
             payload["muscle"] = self._muscles[c]
             self._events.append(Event(ev.time, ev.kind, self.name, payload, detected_at=ev.detected_at))
+            if self.burst is not None and ev.kind == kinds.EMG_ONSET:
+                self._searches.append((ev.time + self.burst[1], c, ev.time))
+        if self._searches and y.n_samples:
+            self._search(float(y.times[-1]))
         return []
+
+    def _search(self, now: float, all_: bool = False) -> None:
+        """Time the burst of every threshold onset whose search span has passed (``all_``: every one)."""
+        from nmre.dsp.bursts import steepest_rise
+
+        assert self.burst is not None
+        due = [s for s in self._searches if all_ or s[0] <= now]
+        if not due:
+            return
+        self._searches = [s for s in self._searches if not (all_ or s[0] <= now)]
+        t, x = self._ring()
+        for _, c, t_cross in due:
+            sel = (t >= t_cross - self.burst[0]) & (t <= t_cross + self.burst[1])
+            k, rise = steepest_rise(x[c, sel], self._fs)
+            if k < 0:
+                continue
+            payload = {"channel": c, "muscle": self._muscles[c], "threshold_time": t_cross, "rise": rise}
+            self._events.append(Event(float(t[sel][k]), kinds.EMG_BURST, self.name, payload, detected_at=now))
+
+    def finish(self, time: float) -> None:
+        """The session ended: time the bursts still waiting for their span with the samples there are."""
+        if self._searches:
+            self._search(time, all_=True)
 
     def pop_events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -170,6 +269,13 @@ class OnsetOrderRule(Rule):
     unit's peak (``peak_time`` of a rep; its end otherwise) and not earlier than
     ``lookback`` s before its start. A muscle without an onset there makes the
     unit not judged ("no VMO onset found"), never a wrong correction.
+
+    When the node times bursts (its ``emg.baseline`` says ``timing = burst``), each
+    muscle's onset is its main burst's instead: of the ``emg.burst`` events in the
+    same span, the steepest rise (largest ``rise``), so low-level pre-activity
+    that crossed the rest threshold in one muscle and not in the other does not
+    decide the order. The unit waits (up to ``MAX_WAIT``) until every threshold
+    onset in its span has been timed on its burst.
 
     Clinical use: VMO should switch on no later than VL (patellofemoral pain,
     reference/clinical.md §2.2); tolerance ~20–30 ms, the detector's own SD is
@@ -197,6 +303,12 @@ class OnsetOrderRule(Rule):
             raise ConfigError(f"rule {id!r}: lookback: " + expected("a number of seconds >= 0", lookback))
         self.early, self.late, self.onsets_from, self.lookback = early, late, onsets_from, float(lookback)
         self._onsets: dict[str, deque[float]] = {early: deque(maxlen=16), late: deque(maxlen=16)}
+        # (burst onset, threshold time, rise) per muscle
+        self._bursts: dict[str, deque[tuple[float, float, float]]] = {
+            early: deque(maxlen=16),
+            late: deque(maxlen=16),
+        }
+        self._burst_timing = False
         self._last_lag = math.nan
         super().__init__(id, **common)
 
@@ -232,19 +344,42 @@ class OnsetOrderRule(Rule):
         super().reset()
         for d in self._onsets.values():
             d.clear()
+        for b in self._bursts.values():
+            b.clear()
+        self._burst_timing = False
         self._last_lag = math.nan
 
     def on_other_event(self, event: Event) -> None:
-        if event.kind == kinds.EMG_ONSET and event.source == self.onsets_from:
-            m = event.payload.get("muscle")
-            if m in self._onsets:
-                self._onsets[m].append(event.time)
+        if event.source != self.onsets_from:
+            return
+        m = event.payload.get("muscle")
+        if event.kind == kinds.EMG_ONSET and m in self._onsets:
+            self._onsets[m].append(event.time)
+        elif event.kind == kinds.EMG_BURST and m in self._bursts:
+            p = event.payload
+            self._bursts[m].append((event.time, float(p["threshold_time"]), float(p["rise"])))
+        elif event.kind == kinds.EMG_BASELINE and event.payload.get("timing") == "burst":
+            self._burst_timing = True
+
+    def ready(self, episode: Episode) -> bool:
+        """With burst timing: every threshold onset in the unit's span has its burst timed."""
+        if not self._burst_timing:
+            return True
+        peak, lo = self._peak(episode), episode.start - self.lookback
+        for m, ons in self._onsets.items():
+            timed = {b[1] for b in self._bursts[m]}
+            if any(lo <= t <= peak and t not in timed for t in ons):
+                return False
+        return True
 
     def measure(self, episode: Episode) -> Measured:
         peak = self._peak(episode)
         lo = episode.start - self.lookback
 
         def pick(m: str) -> float:
+            if self._burst_timing:  # the main burst: the steepest rise among those timed in the span
+                b = [x for x in self._bursts[m] if lo <= x[0] <= peak]
+                return max(b, key=lambda x: x[2])[0] if b else math.nan
             c = [t for t in self._onsets[m] if lo <= t <= peak]
             return c[-1] if c else math.nan
 
@@ -579,13 +714,39 @@ class _EnvelopeChannel(Rule):
         return []
 
 
+#: Moving-mean window of the envelope whose half maximum bounds the held part of a contraction, s.
+HELD_SMOOTH = 0.25
+
+
+def _held_part(x: np.ndarray, run: np.ndarray, rate: float) -> np.ndarray:
+    """The samples of a contraction's envelope ``x`` (a unit's finite samples) that belong to its held part.
+
+    ``run`` marks the contraction's samples. The held part runs from the first to the last of them at
+    which the ``HELD_SMOOTH``-second centred moving mean of ``x`` is at or above half of its maximum over
+    the run: the full width at half maximum, as the hold is timed (the ``contractions`` segmenter), so
+    the rise to the level and the release from it, which lie mostly below it, do not pull the level of
+    the hold down (with 0.5 s ramps on a 5 s hold they did by 8-10 % of the level).
+    """
+    n = x.shape[0]
+    w = max(1, round(HELD_SMOOTH * rate))
+    c = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(n)
+    lo, hi = np.maximum(i - w // 2, 0), np.minimum(i + w - w // 2, n)
+    mm = (c[hi] - c[lo]) / (hi - lo)  # centred moving mean (over the samples there are at the unit's edges)
+    inside = np.flatnonzero(run)
+    above = inside[mm[inside] >= 0.5 * float(mm[inside].max())]
+    return x[int(above[0]) : int(above[-1]) + 1]
+
+
 class ContractionRule(_EnvelopeChannel):
     """Level of the contraction held in each unit (work period), % of the reference, inside ``[lo, hi]``.
 
     The contraction is the longest run of the envelope above ``on`` until it falls
     below ``off`` (hysteresis), lasting at least ``min_on`` and ignoring dips
     shorter than ``min_off`` (:class:`nmre.rules._runs.RunFinder`); its level is
-    the mean envelope over that run. Without any run (a contraction too weak to
+    the mean envelope over the held part of that run, from the first to the last
+    time its 0.25 s moving mean is at or above half of its maximum (the full width
+    at half maximum: the rise and the release are not the level held). Without any run (a contraction too weak to
     cross ``on``) the level is the highest mean over ``window`` s of the unit, so a
     weak attempt is still measured, and reported as below the target.
     Threshold targets as a % of a calibration reference (Egzotech: 40 % of the
@@ -637,8 +798,8 @@ class ContractionRule(_EnvelopeChannel):
             return Measured(math.nan)
         run = self._finder.longest(t[ok], x0[ok])
         if run is not None:
-            sel = ok & (t >= run[0]) & (t < run[1])
-            level = float(x0[sel].mean())
+            tf, xf = t[ok], x0[ok]
+            level = float(_held_part(xf, (tf >= run[0]) & (tf < run[1]), self.rate).mean())
             return Measured(level, {"muscle": self.muscle, "held": round(run[1] - run[0], 3)})
         n = max(1, round(self.window * self.rate))
         xf = x0[ok]
@@ -655,7 +816,7 @@ class ContractionRule(_EnvelopeChannel):
 
 
 class RelaxationRule(_EnvelopeChannel):
-    """Mean envelope over each rest period after ``settle`` s, at most ``hi`` (% reference).
+    """Mean envelope over each rest period after ``settle`` s (to the rest's end), at most ``hi`` (% reference).
 
     A muscle that does not let go between contractions (incomplete relaxation)
     is as much a target of EMG biofeedback as a weak contraction (down-training;
@@ -678,7 +839,8 @@ class RelaxationRule(_EnvelopeChannel):
 
     def measure(self, episode: Episode) -> Measured:
         t, x = self._buf.arrays()
-        sel = (t >= episode.start + self.settle) & np.isfinite(x[0])
+        # to the rest's end, not to the event that closed it (the next rise is confirmed 0.25 s into it)
+        sel = (t >= episode.start + self.settle) & (t < episode.end) & np.isfinite(x[0])
         if not sel.any():
             return Measured(math.nan, reason=f"rest shorter than the {self.settle:g} s settle time")
         detail: dict[str, Any] = {"muscle": self.muscle, "settle": self.settle}

@@ -1,0 +1,151 @@
+"""Onset order timed on each muscle's main burst, on constructed EMG with low-level pre-activity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from rulekit import rep_events
+from scipy import signal
+
+from nmre.core import kinds
+from nmre.core.model import Block, Channel, Event, Placement, Side, StreamInfo, StreamKind
+from nmre.dsp.bursts import steepest_rise
+from nmre.dsp.emg import OnsetDetector, TkeoConditioner
+from nmre.errors import ConfigError
+from nmre.rules import Episodes, OnsetNode, OnsetOrderRule
+
+FS = 2000.0
+
+
+def naive_rise(x: np.ndarray, w: int) -> tuple[int, float]:
+    """The obviously correct reference: every sample's ratio, by loops."""
+    best, at = -math.inf, -1
+    for k in range(w, x.shape[0] - w + 1):
+        before = max(sum(x[k - w : k]), np.finfo(np.float64).tiny)
+        r = sum(x[k : k + w]) / before
+        if r > best:
+            best, at = r, k
+    return at, best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_steepest_rise_equals_the_naive_ratio_of_adjacent_window_sums(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.exponential(1.0, 400) * np.r_[np.ones(200), np.full(200, 1 + 5 * rng.uniform())]
+    k, r = steepest_rise(x, 1000.0, window=0.02, smooth=0.0)
+    kn, rn = naive_rise(x, 20)
+    assert k == kn and r == pytest.approx(rn, rel=1e-9)
+
+
+def test_steepest_rise_finds_the_burst_not_the_pre_activity_and_ignores_amplitude() -> None:
+    fs = 1000.0
+    t = np.arange(0.0, 3.0, 1 / fs)
+    pre = 3.0 * np.clip((t - 0.5) / 0.4, 0.0, 1.0)  # rest 1, pre-activity to 4 over 0.4 s (a 4x rise)
+    burst = 100.0 * np.clip((t - 1.2) / 0.02, 0.0, 1.0) + 400.0 * np.clip((t - 1.25) / 1.0, 0.0, 1.0)
+    x = 1.0 + pre + burst
+    k, r = steepest_rise(x, fs)
+    assert abs(t[k] - 1.2) <= 0.01 and r > 10.0
+    for scale in (1e-6, 7.0):  # a weaker or stronger muscle: same sample
+        assert steepest_rise(scale * x, fs)[0] == k
+    assert steepest_rise(x[:50], fs) == (-1, pytest.approx(math.nan, nan_ok=True))
+    with pytest.raises(ConfigError, match="window > 0"):
+        steepest_rise(x, fs, window=0.0)
+
+
+# -- two muscles, one with pre-activity that crosses the rest threshold --------------------------------
+
+
+def emg_info() -> StreamInfo:
+    ch = tuple(Channel(m, "mV", Placement(muscle=m, side=Side.RIGHT)) for m in ("vmo", "vl"))
+    return StreamInfo("emg.r", StreamKind.EMG, ch, FS, Placement(side=Side.RIGHT))
+
+
+REPS = [(3.0, 40.0), (7.0, -10.0), (11.0, 0.0), (15.0, 75.0)]  # (VL burst onset s, VMO lag ms)
+
+
+def two_muscles(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw EMG (2, n) mV: 5 uV noise; VL pre-activity (30 uV, reached over 0.4 s) before each burst, VMO
+    none; bursts rise in 30 ms to 0.1 mV (VMO 0.05 mV: a weaker muscle) and ramp on to 3x over 1 s."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, 19.0, 1 / FS)
+    amp = np.zeros((2, t.shape[0]))
+    for on_vl, lag in REPS:
+        for row, on, top, pre in ((1, on_vl, 0.1, 0.03), (0, on_vl + lag / 1e3, 0.05, 0.0)):
+            ramp = np.clip((t - on) / 0.03, 0.0, 1.0) * (1 + 2 * np.clip((t - on) / 1.0, 0.0, 1.0))
+            off = (t < on + 1.6).astype(float)
+            amp[row] += (top * ramp + pre * np.clip((t - (on - 0.4)) / 0.4, 0.0, 1.0)) * off
+    sos = signal.butter(4, [20, 450], "band", fs=FS, output="sos")
+    car = signal.sosfilt(sos, rng.standard_normal((2, t.shape[0] + 1000)), axis=1)[:, 1000:]
+    car /= car.std(axis=1, keepdims=True)
+    return t, car * amp + rng.normal(0.0, 0.005, amp.shape)
+
+
+def onset_lags(burst: tuple[float, float] | None, block: int = 16) -> tuple[list[float], list[Event]]:
+    info = emg_info()
+    node = OnsetNode(
+        info.id,
+        TkeoConditioner(2, FS, 20.0, 450.0, 30.0),
+        OnsetDetector(2, FS, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1),
+        burst=burst,
+    )
+    rule = OnsetOrderRule(
+        "vmo_timing", early="vl", late="vmo", onsets_from=node.name, quantity="vmo_vl_onset_lag",
+        unit="ms", episodes=Episodes.reps(), hi=30.0,
+    )  # fmt: skip
+    node.bind({info.id: info})
+    rule.bind({info.id: info})
+    t, x = two_muscles()
+    reps = [rep_events(k, on + 0.05, on + 1.8, peak_time=on + 1.0) for k, (on, _) in enumerate(REPS, 1)]
+    due = sorted([e for pair in reps for e in pair], key=lambda e: e.time)
+    out: list[Event] = []
+    seen: list[Event] = []
+    for i in range(0, t.shape[0], block):
+        b = Block(info.id, t[i : i + block], np.ascontiguousarray(x[:, i : i + block]))
+        node.push(b)
+        evs = node.pop_events()
+        while due and due[0].time <= float(b.times[-1]):
+            evs.append(due.pop(0))
+        for ev in evs:
+            seen.append(ev)
+            rule.on_event(ev)
+            out += rule.pop_events()
+        rule.on_time(float(b.times[-1]))
+        out += rule.pop_events()
+    node.finish(float(t[-1]))
+    for ev in node.pop_events():
+        rule.on_event(ev)
+    rule.on_time(math.inf)
+    out += rule.pop_events()
+    lags = [float(e.payload["value"]) for e in out if e.kind == "rule.vmo_timing"]
+    return lags, seen
+
+
+def test_pre_activity_crossing_the_rest_threshold_is_not_the_burst() -> None:
+    true = [lag for _, lag in REPS]
+    lags, seen = onset_lags((0.1, 1.0))
+    assert len(lags) == len(REPS)
+    assert np.max(np.abs(np.subtract(lags, true))) <= 15.0, lags  # the detector's own SD is ~15 ms
+    bursts = [e for e in seen if e.kind == kinds.EMG_BURST]
+    assert {e.payload["muscle"] for e in bursts} == {"vmo", "vl"} and all(
+        e.payload["rise"] > 5 for e in bursts
+    )
+    base = next(e for e in seen if e.kind == kinds.EMG_BASELINE)
+    assert base.payload["timing"] == "burst"
+    # the rest threshold alone times VL in its pre-activity: every lag read hundreds of ms late
+    threshold, _ = onset_lags(None)
+    assert np.min(np.subtract(threshold, true)) > 100.0, threshold
+
+
+@pytest.mark.parametrize("block", [1, 7, 200, 2500])
+def test_burst_timing_does_not_depend_on_the_block_size(block: int) -> None:
+    ref, _ = onset_lags((0.1, 1.0), block=16)
+    lags, _ = onset_lags((0.1, 1.0), block=block)
+    assert lags == pytest.approx(ref, abs=1e-9)
+
+
+def test_a_burst_search_span_must_make_sense() -> None:
+    info = emg_info()
+    with pytest.raises(ConfigError, match="burst"):
+        OnsetNode(info.id, TkeoConditioner(2, FS, 20.0, 450.0, 30.0), OnsetDetector(2, FS), burst=(0.1, 0.0))
