@@ -272,7 +272,11 @@ class CalibrationStep(Node):
     def route(self) -> Node | None:
         """``None`` once done with its events popped, unless the step still observes blocks after that
         (its :meth:`reached` is then infinite and its blocks change nothing): the engine stops pushing."""
-        if self._state is StepState.DONE and not self._events and type(self)._observe is CalibrationStep._observe:
+        if (
+            self._state is StepState.DONE
+            and not self._events
+            and type(self)._observe is CalibrationStep._observe
+        ):
             return None
         return self
 

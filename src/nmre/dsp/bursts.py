@@ -80,7 +80,8 @@ def steepest_rise(
     index, ratio : int, float
         The sample ``k`` maximising ``mean(x[k : k + w]) / mean(x[k - w : k])`` (``w`` the
         window in samples), and that ratio; ``(-1, nan)`` when ``x`` is shorter than two
-        windows. A window before that is all 0 counts as the smallest positive number.
+        windows. A window before that is all 0 gives no ratio (0 there; a rise out of a
+        dropout is the quality gate's business: a unit with a hole is not judged).
     """
     if not (math.isfinite(fs) and fs > 0):
         raise ConfigError("steepest_rise: " + expected("a sampling rate > 0 Hz", fs))
@@ -98,7 +99,8 @@ def steepest_rise(
     c = np.concatenate([[0.0], np.cumsum(e)])
     k = np.arange(w, n - w + 1)
     after = c[k + w] - c[k]
-    before = np.maximum(c[k] - c[k - w], np.finfo(np.float64).tiny)
-    r = after / before
+    before = c[k] - c[k - w]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r = np.where(before > 0, after / np.where(before > 0, before, 1.0), 0.0)
     j = int(np.argmax(r))
     return int(k[j]), float(r[j])
