@@ -48,16 +48,18 @@ def lean(
 
 
 def analytic(rt: float, move: float, reach: float, distance: float) -> dict[str, float]:
-    """The module's definitions applied to the exact minimum-jerk profile."""
+    """The module's definitions applied to the exact minimum-jerk profile (no sway: the onset's speed band is its
+    floor, 1 % of the peak speed)."""
     peak = mj_speed(0.5)
-    u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
+    u_on = brentq(lambda u: mj_speed(u) - 0.01 * peak, 1e-9, 0.5)
     u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
+    s_on = reach * distance * float(mj(u_on))
     s_end = reach * distance * float(mj(u_end))
-    u5 = brentq(lambda u: reach * distance * float(mj(u)) - 0.05 * s_end, 0, 1)
-    u95 = brentq(lambda u: reach * distance * float(mj(u)) - 0.95 * s_end, 0, 1)
+    u5 = brentq(lambda u: reach * distance * float(mj(u)) - s_on - 0.05 * (s_end - s_on), 0, 1)
+    u95 = brentq(lambda u: reach * distance * float(mj(u)) - s_on - 0.95 * (s_end - s_on), 0, 1)
     return {
         "reaction_time": rt + u_on * move,
-        "movement_velocity": 0.9 * s_end / ((u95 - u5) * move),
+        "movement_velocity": 0.9 * (s_end - s_on) / ((u95 - u5) * move),
         "endpoint_excursion": 100 * s_end / distance,
     }
 
@@ -79,7 +81,7 @@ def test_directional_control_counts_the_path_across_and_back() -> None:
     t, ap, ml = lean("forward_left", wobble=0.5)
     m = los_metrics(t, ap, ml, 0.0, "forward_left", 8.0, smooth=0.0)
     peak = mj_speed(0.5)
-    u_on = brentq(lambda u: mj_speed(u) - 0.1 * peak, 1e-9, 0.5)
+    u_on = brentq(lambda u: mj_speed(u) - 0.01 * peak, 1e-9, 0.5)
     u_end = brentq(lambda u: mj_speed(u) - 0.1 * peak, 0.5, 1 - 1e-9)
     # the window runs on from u_end while the speed in every direction still falls (fine grid)
     g = np.linspace(0.0, 1.0, 200001)
@@ -93,6 +95,70 @@ def test_directional_control_counts_the_path_across_and_back() -> None:
     u = np.linspace(u_on, u_stop, 200001)
     off = float(np.abs(np.diff(0.5 * np.sin(4 * np.pi * u))).sum())  # the path across
     assert m.directional_control == pytest.approx(100 * (on - off) / on, abs=1.0)
+
+
+def sway_bands(t: np.ndarray, s: np.ndarray, cue: float) -> tuple[float, float]:
+    """The speed and acceleration bands of a lean ``s`` toward the target over the 2 s before the cue."""
+    pre = (t >= cue - 2.0) & (t < cue)
+    v = np.gradient(s[pre], t[pre])
+    a = np.gradient(v, t[pre])
+    return max(0.0, float(v.mean() + 2 * v.std())), float(np.abs(a).mean() + 2 * a.std())
+
+
+@pytest.mark.parametrize("drift", [0.3, -0.3])
+def test_the_onset_is_not_the_drift_before_it(drift: float) -> None:
+    """A lean that drifts toward the target (or away) at 0.3 deg/s from 2 s before the cue on: the onset is where
+    the lean rises out of the drift, not where the drift crossed 5 % of the endpoint (0.6 s before the reaction)."""
+    rt, cue = 1.3, 3.0
+    t = np.arange(0, 10, 1 / FS)
+    s = 4.0 * mj((t - cue - rt) / 1.0) + drift * (t - 1.0).clip(0.0, None)
+    m = los_metrics(t, s, np.zeros_like(t), cue, "forward", 4.0, 0.0, sway_bands(t, s, cue))
+    # oracle: drifting toward the target, the lean leaves the drift's speed (and starts to accelerate) where the
+    # reaction starts; drifting away, it turns where its speed passes 0, here the band's floor (1 % of its peak)
+    u_on = 0.0
+    if drift < 0:
+        peak = 4.0 * mj_speed(0.5) + drift
+        u_on = brentq(lambda u: 4.0 * mj_speed(u) + drift - 0.01 * peak, 1e-9, 0.5)
+    assert m.reaction_time == pytest.approx(rt + u_on, abs=2 / FS)
+    assert m.reaction_time - rt < 0.15  # (the 5 % crossing of the old definition was 0.6 s early)
+
+
+def test_a_slow_lean_is_dated_by_its_acceleration() -> None:
+    """A 4 s lean to 5.4 deg (peak speed 2.5 deg/s) by a patient whose sway moves the lean at up to 0.3 deg/s:
+    the lean's speed at 10 % of its peak (0.25 deg/s) is no more than sway's, so the speed cannot date it; the
+    onset is where its acceleration passes the sway's band, capped at 10 % of its own peak (0.04 s in), not
+    where the speed passes 10 % of its peak (0.34 s in)."""
+    rt, cue, move = 0.8, 3.0, 4.0
+    t = np.arange(0, 14, 1 / FS)
+    s = 5.4 * mj((t - cue - rt) / move)
+    m = los_metrics(t, s, np.zeros_like(t), cue, "forward", 6.0, 0.0, (0.3, 2.0))
+
+    def acc(u: float) -> float:  # d^2 mj / du^2
+        return 60 * u - 180 * u**2 + 120 * u**3
+
+    u_a = brentq(lambda u: acc(u) - 0.1 * acc((3 - math.sqrt(3)) / 6), 1e-9, 0.2)
+    assert m.reaction_time == pytest.approx(rt + u_a * move, abs=2 / FS)
+    assert m.movement_velocity == pytest.approx(
+        analytic(rt, move, 5.4 / 6.0, 6.0)["movement_velocity"], rel=0.02
+    )
+
+
+def test_velocity_is_the_path_of_the_lean_over_the_time() -> None:
+    """A lean that wobbles across while it goes to the target: the velocity counts the path across too."""
+    t, ap, ml = lean("forward", wobble=0.5, correction=False)
+    m = los_metrics(t, ap, ml, 0.0, "forward", 8.0, smooth=0.0)
+    g = np.linspace(0.0, 1.0, 400001)
+    along, across = 0.9 * 8.0 * mj(g), 0.5 * np.sin(4 * np.pi * g)
+    k_on = int(np.searchsorted(g, (m.onset - 0.4) / 1.0))
+    k_end = int(np.searchsorted(g, (m.endpoint_time - 0.4) / 1.0))
+    dist = np.hypot(along[k_on : k_end + 1] - along[k_on], across[k_on : k_end + 1] - across[k_on])
+    k5 = int(np.argmax(dist >= 0.05 * dist[-1]))
+    k95 = int(np.argmax(dist >= 0.95 * dist[-1]))
+    a, c = along[k_on + k5 : k_on + k95 + 1], across[k_on + k5 : k_on + k95 + 1]
+    path = float(np.hypot(np.diff(a), np.diff(c)).sum())
+    assert m.movement_velocity == pytest.approx(path / (g[k_on + k95] - g[k_on + k5]), rel=0.01)
+    straight = los_metrics(*lean("forward", correction=False), 0.0, "forward", 8.0, smooth=0.0)
+    assert m.movement_velocity > 1.02 * straight.movement_velocity  # the path across adds 3-4 %
 
 
 def test_a_short_lean_the_wrong_way_and_no_movement() -> None:

@@ -18,11 +18,15 @@ movement toward the target and ``o = p·u⊥`` the movement across it:
 * **primary movement**: from the movement onset to the first time after the peak of
   the on-axis speed (smoothed) that it falls below 10 % of that peak (the initial
   movement, before corrections);
-* **reaction time (RT)**, s: cue to movement onset — the last sample before ``s``
-  reaches 5 % of the primary endpoint for good (sway before it may cross and come back)
-  at which the on-axis speed was below 10 % of its peak (NeuroCom: "time between the command to move and the first movement");
-* **movement velocity (MVL)**, deg/s: mean speed between 5 % and 95 % of the
-  distance to the primary endpoint (NeuroCom's definition);
+* **reaction time (RT)**, s: cue to movement onset (NeuroCom: "time between the command to
+  move and the first movement"). The on-axis speed passes 10 % of its peak for good before
+  the peak (sway or drift toward the target before the reaction stays below it); from there
+  the onset is searched back to where the lean starts rising out of the sway: the last
+  sample at which the on-axis speed was within the sway's speed band or its rate of change
+  within the sway's (both measured before the cue, ``sway``);
+* **movement velocity (MVL)**, deg/s: mean speed of the lean (its path length in both
+  directions over the time) between 5 % and 95 % of the distance from the onset position to
+  the primary endpoint (NeuroCom's definition of the centre-of-gravity velocity);
 * **endpoint excursion (EPE)**, % of ``D``: ``s`` at the end of the primary movement;
 * **maximum excursion (MXE)**, % of ``D``: the largest ``s`` during the trial;
 * **directional control (DCL)**, %: from the movement onset until the lean's speed in every
@@ -120,7 +124,7 @@ def los_metrics(
     direction: str | float,
     distance: float,
     smooth: float = 0.1,
-    sway: float = 0.0,
+    sway: tuple[float, float] = (0.0, 0.0),
 ) -> LosMetrics:
     """Limits-of-stability metrics of one target trial (batch; definitions in the module docstring).
 
@@ -138,11 +142,15 @@ def los_metrics(
         Target distance, deg (> 0).
     smooth : float
         Moving-average length for the speeds, s (0.1).
-    sway : float
-        How far the lean wanders toward the target while standing at the centre, deg (for
-        example twice the SD before the cue; 0: none). The movement starts where it leaves
-        ``max(5 % of the endpoint, sway)`` for good: a short lean of a patient who sways is
-        not dated to the cue because sway crossed 5 % of it.
+    sway : (float, float)
+        How fast the lean moves toward the target, deg/s, and how fast that speed changes,
+        deg/s^2, with the patient standing at the centre: the patient's sway and the sensor's
+        slow drift, for example ``max(0, mean + 2 SD)`` of the speed and ``mean |a| + 2 SD`` of its
+        rate of change over the seconds before the cue, smoothed as here (default none). The
+        movement onset is the last sample, before the speed passed 10 % of its peak for good,
+        at which the speed was within the first or its rate of change within the second (each at
+        least 1 % of the movement's peak; the rate at most 10 % of its peak; a speed band that reaches
+        10 % of the peak speed cannot tell the lean from sway and is not used).
     """
     tt = np.asarray(t, dtype=np.float64)
     a, m = np.asarray(ap, dtype=np.float64), np.asarray(ml, dtype=np.float64)
@@ -164,7 +172,8 @@ def los_metrics(
     s = u @ rel
     o = perp @ rel
     dt = float(np.median(np.diff(tt)))
-    speed = _smooth(np.gradient(s, tt), max(1, round(smooth / dt)))
+    w = max(1, round(smooth / dt))
+    speed = _smooth(np.gradient(s, tt), w)
     mxe = 100.0 * float(s.max()) / distance
     k_peak = int(np.argmax(speed))
     vpk = float(speed[k_peak])
@@ -174,26 +183,42 @@ def los_metrics(
     after = np.flatnonzero(speed[k_peak:] <= 0.1 * vpk)
     k_end = k_peak + int(after[0]) if after.size else s.shape[0] - 1
     s_end = float(s[k_end])
-    if s_end <= 0:
+    # the onset: where the speed passed 10 % of its peak for good (sway and drift toward the target before the reaction
+    # are not the reaction), searched back ...
+    up = np.flatnonzero(speed[: k_peak + 1] <= 0.1 * vpk)
+    k_up = int(up[-1]) if up.size else 0
+    # ... to where the lean rose out of the sway: its speed within the sway's speed band, or its speed rising no faster
+    # than sway makes it rise. Each band is at least 1 % of the movement's peak (on a noise-free lean the centred
+    # smoothing's tail ahead of the onset is not movement). A slow lean whose speed at 10 % of its peak is no more
+    # than sway's is dated by its acceleration alone: its speed cannot tell it from sway there.
+    acc = np.gradient(speed, tt)
+    apk = float(acc[: k_peak + 1].max())
+    vband, aband = (float(v) if math.isfinite(v) else 0.0 for v in sway)
+    vband = max(vband, 0.01 * vpk)
+    aband = min(max(aband, 0.01 * apk), 0.1 * apk)
+    still = acc[: k_up + 1] <= aband
+    if vband < 0.1 * vpk:
+        still |= speed[: k_up + 1] <= vband
+    quiet = np.flatnonzero(still)
+    # a lean already under way at the cue never falls back into the bands: the slowest moment before it
+    k_on = int(quiet[-1]) if quiet.size else int(np.argmin(speed[: k_up + 1]))
+    if s_end - float(s[k_on]) <= 0 or s_end <= 0:
         return LosMetrics(
             nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
         )
-    # the primary movement leaves 5 % for good: sway before it may cross 5 % and come back
-    first = max(0.05 * s_end, float(sway)) if math.isfinite(sway) else 0.05 * s_end
-    first = min(first, 0.5 * s_end)
-    under = np.flatnonzero(s[: k_end + 1] < first)
-    k5 = int(under[-1]) + 1 if under.size else 0
-    k95 = int(np.flatnonzero(s[: k_end + 1] >= 0.95 * s_end)[0])
-    quiet = np.flatnonzero(speed[: k5 + 1] <= 0.1 * vpk)
-    # a patient who sways never drops to 10 % of a short lean's speed: the slowest moment before it
-    k_on = int(quiet[-1]) if quiet.size else int(np.argmin(speed[: k5 + 1]))
     rt = float(tt[k_on]) - cue
-    mvl = (0.95 * s_end - first) / (tt[k95] - tt[k5]) if tt[k95] > tt[k5] else nan
+    # velocity: the path of the lean (both directions) between 5 % and 95 % of the distance from the onset position
+    # to the primary endpoint, over the time between them
+    q = rel[:, k_on : k_end + 1] - rel[:, k_on : k_on + 1]
+    dist = np.hypot(q[0], q[1])
+    k5 = int(np.argmax(dist >= 0.05 * dist[-1]))
+    k95 = int(np.argmax(dist >= 0.95 * dist[-1]))
+    path = float(np.hypot(*np.diff(q[:, k5 : k95 + 1], axis=1)).sum())
+    mvl = path / float(tt[k_on + k95] - tt[k_on + k5]) if k95 > k5 else nan
     # from the movement onset until the lean stops in every direction: a curved path still comes back across after the
     # movement toward the target has slowed
-    w = max(1, round(smooth / dt))
     total = _smooth(np.hypot(np.gradient(s, tt), np.gradient(o, tt)), w)
-    tpk = float(total[k5 : k_end + 1].max())
+    tpk = float(total[k_on : k_end + 1].max())
     k_dcl = k_end  # ... while the lean's speed still falls (then sway takes over)
     while k_dcl + 1 < s.shape[0] and total[k_dcl] > 0.1 * tpk and total[k_dcl + 1] < total[k_dcl]:
         k_dcl += 1

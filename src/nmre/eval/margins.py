@@ -104,7 +104,9 @@ MARGINS: dict[str, Margin] = {
         "NeuroCom's directional control, (on - off) / on of the lean path, in points of %: healthy adults "
         "score 75-90 and the tolerance is 65, so a curved path and a straight one are told apart by about "
         "10 points; a measurement good to 5 points keeps that decision. Path length adds every wobble of the "
-        "measured lean (noise and sway across the direction count as 'off'), so it reads low rather than high",
+        "measured lean (noise and sway across the direction count as 'off'), so it reads low rather than high; "
+        "a sensor turned on the trunk puts part of every lean across (13 deg: 22 points) unless its heading is "
+        "taken out (docs/calibration.md)",
     ),
     "movement_velocity": Margin(
         0.5,

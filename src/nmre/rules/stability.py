@@ -17,6 +17,18 @@ mean over ``baseline`` s before the cue):
 Which metric a rule judges is its ``quantity``; a drill combines four ``los``
 rules, one per metric, each with its tolerance. The outcome's payload carries the
 target's direction and every metric, for the therapist.
+
+The sensor's **heading on the trunk** (a strap or placement turned about the
+trunk's long axis: a 6-axis filter cannot see it, and the neutral pose only gives
+the tilt) turns every lean by the same angle, so that a straight lean reads partly
+across its target (13 deg puts 22 % of the path across: directional control 22
+points low). The rule estimates it from the session's own ring of targets: the
+rotation that best lays the endpoints of the primary movements measured so far
+on their targets' directions. A patient's own errors do not turn the whole ring
+(a lean that misses one target moves one endpoint; a stance off the centre moves
+the forward and backward endpoints opposite ways), a turned sensor does. The lean
+is turned back by it before the metrics; the payload's ``sensor_heading`` says by
+how much (deg, toward the left).
 """
 
 from __future__ import annotations
@@ -28,14 +40,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nmre.core.model import Block, StreamInfo
-from nmre.dsp.stability import los_metrics
+from nmre.dsp.stability import LosMetrics, los_metrics
 from nmre.errors import ConfigError, expected
 from nmre.rules.base import Episode, Episodes, FileResolver, Measured, Param, Rule, channel_row, check_unit
 
 __all__ = ["LOS_METRICS", "LosRule"]
 
-#: Seconds before the cue over which the patient's sway toward the target is measured (twice its SD is
-#: how far sway alone wanders: the movement onset is looked for beyond it).
+#: Seconds before the cue over which the patient's sway toward the target is measured: how fast it moves the
+#: lean and how fast that speed changes; the movement onset is where the lean rises out of both.
 SWAY_WINDOW = 2.0
 
 #: Shortest reaction a person makes to a visual cue, s (simple visual reaction times are about 0.2 s
@@ -123,6 +135,8 @@ class LosRule(Rule):
     def reset(self) -> None:
         super().reset()
         self._hist: list[tuple[np.ndarray, np.ndarray]] = []
+        # cue -> (the target's direction, the lean at the end of its primary movement): the ring of endpoints
+        self._ring: dict[float, tuple[np.ndarray, np.ndarray]] = {}
 
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
@@ -132,6 +146,28 @@ class LosRule(Rule):
         while self._hist and float(self._hist[0][0][-1]) < horizon:
             del self._hist[0]
         return []
+
+    def _sway(self, t: np.ndarray, x: np.ndarray, cue: float, a: float) -> tuple[float, float]:
+        return _sway_bands(t, x, cue, a, self.smooth)
+
+    def _heading(self, cue: float, a: float, t: np.ndarray, x: np.ndarray, m: LosMetrics) -> float:
+        """The sensor's heading on the trunk (rad, toward the left), from the ring of endpoints so far.
+
+        The strap or the placement turns the sensor about the trunk's long axis, and that turns every lean by the
+        same angle: a lean straight to the target reads as partly across it (13 deg of heading puts 22 % of the
+        path across). A patient's own errors do not turn the whole ring of targets: a lean that misses one
+        target, or a stance off the centre, turns the forward and backward endpoints opposite ways. So the heading
+        is the rotation that best lays the endpoints of the primary movements measured so far (this target's
+        included) on their targets' directions (least squares, each endpoint weighted by its length).
+        """
+        if math.isfinite(m.endpoint_time) and m.endpoint_excursion > 0:  # (NaN > 0 is False)
+            k = int(np.argmin(np.abs(t - m.endpoint_time)))
+            self._ring[cue] = (np.array([math.cos(a), math.sin(a)]), x[:, k].copy())
+        if not self._ring:
+            return 0.0
+        u = np.array([r[0] for r in self._ring.values()])
+        e = np.array([r[1] for r in self._ring.values()])
+        return math.atan2(float((u[:, 0] * e[:, 1] - u[:, 1] * e[:, 0]).sum()), float((u * e).sum()))
 
     def quality_span(self, episode: Episode) -> tuple[float, float]:
         return episode.start - self.baseline, episode.end
@@ -158,10 +194,16 @@ class LosRule(Rule):
         # frontal inclination is positive to the left; los_metrics' angles count toward the left
         angle = (-float(direction)) % 360.0
         a = math.radians(angle)
-        still = (t >= cue - SWAY_WINDOW) & (t < cue) & np.all(np.isfinite(x), axis=0)
-        along = np.cos(a) * (x[0, still] - centre[0]) + np.sin(a) * (x[1, still] - centre[1])
-        sway = 2.0 * float(along.std()) if along.size > 2 else 0.0
+        sway = self._sway(t, x, cue, a)
         m = los_metrics(tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, sway)
+        heading = self._heading(cue, a, tt, xx, m)
+        if heading != 0.0:  # the lean in the body's frame: turned back by the sensor's heading on the trunk
+            c, s = math.cos(heading), math.sin(heading)
+            xx = np.vstack([c * xx[0] + s * xx[1], -s * xx[0] + c * xx[1]])
+            x = np.vstack([c * x[0] + s * x[1], -s * x[0] + c * x[1]])
+            m = los_metrics(
+                tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, self._sway(t, x, cue, a)
+            )
         detail = {
             "direction": p.get("direction"),
             "distance": float(distance),
@@ -172,6 +214,7 @@ class LosRule(Rule):
             "directional_control": _r(m.directional_control),
             "onset": _r(m.onset),
             "endpoint_time": _r(m.endpoint_time),
+            "sensor_heading": round(math.degrees(heading), 2),
         }
         if self.quantity != "max_excursion" and m.reaction_time < MIN_REACTION:
             return Measured(
@@ -187,6 +230,24 @@ class LosRule(Rule):
             return Measured(math.nan, detail, reason=m.reason or f"no {self.label} toward the target")
         where = str(p.get("direction", "the target")).replace("_", "-")
         return Measured(value, detail, why=f"{self.label} {value:.3g} {self.unit} toward {where}")
+
+
+def _sway_bands(t: np.ndarray, x: np.ndarray, cue: float, a: float, smooth: float) -> tuple[float, float]:
+    """How fast the (smoothed) lean ``x`` moves toward direction ``a`` (rad) over :data:`SWAY_WINDOW` s before the
+    cue: ``max(0, mean + 2 SD)`` of the speed, deg/s, and ``mean |a| + 2 SD`` of its rate of change, deg/s^2, the speed
+    smoothed over ``smooth`` s as :func:`nmre.dsp.stability.los_metrics` smooths it. (0, 0) without enough samples."""
+    still = (t >= cue - SWAY_WINDOW) & (t < cue) & np.all(np.isfinite(x), axis=0)
+    if still.sum() < 8:
+        return 0.0, 0.0
+    ts = t[still]
+    along = np.cos(a) * x[0, still] + np.sin(a) * x[1, still]
+    n = max(1, round(smooth / float(np.median(np.diff(ts)))))
+    v = np.gradient(along, ts)
+    if v.shape[0] > n + 2:
+        v = np.convolve(v, np.ones(n) / n, mode="valid")
+        ts = ts[n // 2 : n // 2 + v.shape[0]]
+    acc = np.gradient(v, ts)
+    return max(0.0, float(v.mean() + 2.0 * v.std())), float(np.abs(acc).mean() + 2.0 * acc.std())
 
 
 def _smoothed(x: np.ndarray, length: float, t: np.ndarray) -> np.ndarray:
