@@ -83,12 +83,15 @@ def two_muscles(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return t, car * amp + rng.normal(0.0, 0.005, amp.shape)
 
 
-def onset_lags(burst: tuple[float, float] | None, block: int = 16) -> tuple[list[float], list[Event]]:
+def onset_lags(
+    burst: tuple[float, float] | None, block: int = 16, settle: float = 0.3
+) -> tuple[list[float], list[Event]]:
     info = emg_info()
     node = OnsetNode(
         info.id,
         TkeoConditioner(2, FS, 20.0, 450.0, 30.0),
         OnsetDetector(2, FS, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1),
+        settle=settle,
         burst=burst,
     )
     rule = OnsetOrderRule(
@@ -144,6 +147,15 @@ def test_burst_timing_does_not_depend_on_the_block_size(block: int) -> None:
     ref, _ = onset_lags((0.1, 1.0), block=16)
     lags, _ = onset_lags((0.1, 1.0), block=block)
     assert lags == pytest.approx(ref, abs=1e-9)
+
+
+@pytest.mark.parametrize("settle", [0.3, 1.3, 1.8])
+def test_the_lags_do_not_move_with_the_rest_window(settle: float) -> None:
+    """Issue 7.5: nothing by luck. The 1.2 s rest window a second later, or ending in 0.4 s of the VL's
+    pre-activity (from 2.6 s, settle 1.8): the first crossing may move, the burst it is timed on does not."""
+    ref, _ = onset_lags((0.1, 1.0))
+    lags, _ = onset_lags((0.1, 1.0), settle=settle)
+    assert lags == pytest.approx(ref, abs=1.0)
 
 
 def test_a_burst_search_span_must_make_sense() -> None:

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ import numpy as np
 from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
+from nmre.dsp.bursts import steepest_rise
 from nmre.dsp.emg import OnsetDetector
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
@@ -122,7 +124,7 @@ class OnsetNode(Node):
         self.burst = None if burst is None else (float(burst[0]), float(burst[1]))
         self._muscles: tuple[str, ...] = ()
         self._fs = 0.0
-        self._rt, self._rx, self._rpos = np.zeros(0), np.zeros((0, 0)), 0
+        self._hist_cap = 0
         self.reset()
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
@@ -135,38 +137,22 @@ class OnsetNode(Node):
             raise ConfigError(
                 f"{self.name}: burst timing needs a regularly sampled stream, got rate {info.rate!r}"
             )
-        self._rt = np.zeros(0)
-        self._ring_alloc(0)
+        self._hist_cap = round((sum(self.burst) + 0.5) * self._fs) if self.burst is not None else 0
         return []
 
-    def _ring_alloc(self, block: int) -> None:
-        """A ring of the conditioned signal as long as a search span plus ``block`` samples (kept)."""
-        if self.burst is None:
-            return
-        old = self._ring() if self._rt.shape[0] else None
-        cap = round((sum(self.burst) + 0.5) * self._fs) + block
-        self._rt = np.full(cap, -math.inf)
-        self._rx = np.zeros((len(self._muscles), cap))
-        self._rpos = 0
-        if old is not None:
-            self._ring_add(*old)
+    def _keep(self, t: np.ndarray, x: np.ndarray) -> None:
+        """Keep the conditioned blocks of the last search span (references: the conditioner's outputs are
+        new arrays every block, and appending one costs far less than copying it into a ring)."""
+        self._hist.append((t, x))
+        self._hist_n += t.shape[0]
+        while self._hist_n - self._hist[0][0].shape[0] >= self._hist_cap:
+            self._hist_n -= self._hist.popleft()[0].shape[0]
 
-    def _ring(self) -> tuple[np.ndarray, np.ndarray]:
-        """(times, values) in the ring, oldest first."""
-        order = (self._rpos + np.arange(self._rt.shape[0])) % self._rt.shape[0]
-        t = self._rt[order]
-        keep = np.isfinite(t)
-        return t[keep], self._rx[:, order][:, keep]
-
-    def _ring_add(self, t: np.ndarray, x: np.ndarray) -> None:
-        n, cap, p = t.shape[0], self._rt.shape[0], self._rpos
-        k = min(n, cap - p)  # slices, not fancy indexing: this runs on every block
-        self._rt[p : p + k] = t[:k]
-        self._rx[:, p : p + k] = x[:, :k]
-        if k < n:
-            self._rt[: n - k] = t[k:]
-            self._rx[:, : n - k] = x[:, k:]
-        self._rpos = (p + n) % cap
+    def _kept(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values) kept, oldest first."""
+        if not self._hist:
+            return np.zeros(0), np.zeros((len(self._muscles), 0))
+        return np.concatenate([h[0] for h in self._hist]), np.concatenate([h[1] for h in self._hist], axis=1)
 
     def reset(self) -> None:
         self.conditioner.reset()
@@ -175,8 +161,8 @@ class OnsetNode(Node):
         self._calibrated = False
         self._events: list[Event] = []
         self._searches: list[tuple[float, int, float]] = []  # (due, channel, threshold time)
-        self._rt[...] = -math.inf
-        self._rpos = 0
+        self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self._hist_n = 0
 
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
@@ -184,6 +170,8 @@ class OnsetNode(Node):
         y = self.conditioner.process(block)
         if self._t0 is None:
             self._t0 = float(block.times[0])
+        if self.burst is not None:  # from the start: a burst just after the rest window is searched into it
+            self._keep(y.times, y.values)
         if not self._calibrated:
             t = y.times - self._t0
             keep = (t >= self.settle) & (t < self.settle + self.rest)
@@ -218,31 +206,27 @@ class OnsetNode(Node):
             else:
                 return []
         self.detector.process(y)
-        if self.burst is not None and y.n_samples:
-            if y.n_samples + round(sum(self.burst) * self._fs) > self._rt.shape[0]:
-                self._ring_alloc(y.n_samples)
-            self._ring_add(y.times, y.values)
         for ev in self.detector.pop_events():
             c = int(ev.payload["channel"])
             payload = dict(ev.payload)
             payload["muscle"] = self._muscles[c]
             self._events.append(Event(ev.time, ev.kind, self.name, payload, detected_at=ev.detected_at))
             if self.burst is not None and ev.kind == kinds.EMG_ONSET:
-                self._searches.append((ev.time + self.burst[1], c, ev.time))
+                bisect.insort(self._searches, (ev.time + self.burst[1], c, ev.time))  # by due time
         if self._searches and y.n_samples:
             self._search(float(y.times[-1]))
         return []
 
     def _search(self, now: float, all_: bool = False) -> None:
         """Time the burst of every threshold onset whose search span has passed (``all_``: every one)."""
-        from nmre.dsp.bursts import steepest_rise
-
         assert self.burst is not None
+        if not all_ and self._searches[0][0] > now:  # in order of their due times
+            return
         due = [s for s in self._searches if all_ or s[0] <= now]
         if not due:
             return
         self._searches = [s for s in self._searches if not (all_ or s[0] <= now)]
-        t, x = self._ring()
+        t, x = self._kept()
         for _, c, t_cross in due:
             sel = (t >= t_cross - self.burst[0]) & (t <= t_cross + self.burst[1])
             k, rise = steepest_rise(x[c, sel], self._fs)
