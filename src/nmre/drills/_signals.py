@@ -415,7 +415,7 @@ def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
 
     t = ctx.sensor(sig.params["trunk"], side)
     a = ctx.sensor(sig.params["arm"], side)
-    ot, oa = ctx.orientation(t), ctx.orientation(a)
+    ot, oa = ctx.orientation(t, sig.params["gain"]), ctx.orientation(a, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side)}"
     proc = HumeralElevation(ot, oa, side=side if side in ("left", "right") else "right", name=name)
     ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]), (t.id, a.id))
@@ -666,6 +666,15 @@ _ALL = (
         {
             "trunk": Param("text", "the sensor on the trunk (sternum)"),
             "arm": Param("text", "the sensor on the upper arm"),
+            "gain": Param(
+                "number",
+                "Madgwick gain of both sensors' filters (0.1 rad/s; lower trusts the gyroscope more while the "
+                "arm accelerates, whose acceleration the filter otherwise takes for a tilt)",
+                0.1,
+                unit="rad/s",
+                lo=0.0,
+                lo_open=True,
+            ),
         },
         lambda p: (p["trunk"], p["arm"]),
         _fixed({"elevation": "deg", "plane": "deg"}),
