@@ -547,23 +547,24 @@ class OnsetDetector(Processor):
         if k:
             # by decision time, then sample, then channel: one pass over samples with channels inside
             order = np.lexsort((self._ev_i[:k, 0], self._ev_i[:k, 2], self._ev_f[:k, K.EV_DETECT]))
-            for j in order:
-                c, on = int(self._ev_i[j, 0]), bool(self._ev_i[j, 1])
-                f = self._ev_f[j]
+            ev_i, ev_f = self._ev_i[:k].tolist(), self._ev_f[:k].tolist()  # Python numbers, read once
+            for j in order.tolist():
+                c, on = ev_i[j][0], ev_i[j][1] == 1
+                f = ev_f[j]
                 payload: dict[str, object] = {
                     "channel": c,
-                    "threshold": float(f[K.EV_THRESHOLD]),
-                    "peak": float(f[K.EV_PEAK]),
-                    "detected_at": float(f[K.EV_DETECT]),
+                    "threshold": f[K.EV_THRESHOLD],
+                    "peak": f[K.EV_PEAK],
+                    "detected_at": f[K.EV_DETECT],
                 }
                 if not on:
-                    payload["duration"] = float(f[K.EV_DURATION])
+                    payload["duration"] = f[K.EV_DURATION]
                 ev = Event(
-                    time=float(f[K.EV_TIME]),
+                    time=f[K.EV_TIME],
                     kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
                     source=block.stream,
                     payload=payload,
-                    detected_at=float(f[K.EV_DETECT]),
+                    detected_at=f[K.EV_DETECT],
                 )
                 if self.peak_fraction is None:
                     self._events.append(ev)
