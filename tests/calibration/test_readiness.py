@@ -18,7 +18,7 @@ from nmre.calibration import (
     imu_readiness,
     mains_component,
 )
-from nmre.core.model import Block, Channel, StreamInfo, StreamKind
+from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.engine.nodes import Node
 from nmre.errors import ConfigError, StateError
 
@@ -362,6 +362,77 @@ def test_gated_node_sees_nothing_before_the_gate_opens() -> None:
                 gate.push(Block(sid, np.arange(j0, j1) / f, xs[:, j0:j1]))
         gated.push(Block("emg.r", np.arange(i, i + 20) / fs, x[:, i : i + 20]))
     assert gate.open and 0 < inner.n <= x.shape[1] - int(3.0 * fs) + 40
+
+
+class _Recorder(Node):
+    """Keeps every sample time it is given, per stream, and the events."""
+
+    def __init__(self, inputs: tuple[str, ...]) -> None:
+        self.inputs, self.name = inputs, "recorder"
+        self.times: dict[str, list[float]] = {s: [] for s in inputs}
+        self.events: list[float] = []
+
+    def bind(self, infos):  # type: ignore[no-untyped-def]
+        return []
+
+    def push(self, block: Block) -> list[Block]:
+        self.times[block.stream] += block.times.tolist()
+        return []
+
+    def on_event(self, event: Event) -> None:
+        self.events.append(event.time)
+
+
+def _feed(data, order: str, seconds_per_block: dict[str, float]):  # type: ignore[no-untyped-def]
+    """Run the gate and a gated recorder on ``data``, each stream cut in its own blocks, in ``order``:
+    ``"even"`` interleaves the streams by time; ``"imu_first"`` delivers the whole IMU stream (the
+    EMG's first 1.2 s excepted) before the rest of the EMG, as a live inlet that runs ahead does."""
+    infos = {sid: info for sid, info in data[0].items()}
+    gate = ReadinessGate(list(infos))
+    gate.bind(infos)
+    rec = _Recorder(tuple(infos))
+    gated = Gated(rec, gate)
+    blocks = []
+    for sid, (x, fs) in data[1].items():
+        n = round(seconds_per_block[sid] * fs)
+        for j in range(0, x.shape[1], n):
+            blocks.append(Block(sid, np.arange(j, min(j + n, x.shape[1])) / fs, x[:, j : j + n]))
+    if order == "even":
+        blocks.sort(key=lambda b: float(b.times[-1]))
+    else:
+        early = [b for b in blocks if b.stream == "emg.r" and b.times[-1] < 1.2]
+        imu = [b for b in blocks if b.stream != "emg.r"]
+        rest = [b for b in blocks if b.stream == "emg.r" and b.times[-1] >= 1.2]
+        blocks = early + imu + rest
+    raised = []
+    for b in blocks:
+        gate.push(b)
+        for ev in gate.pop_events():  # readiness.pass
+            gated.on_event(ev)
+            raised.append(ev.time)
+        gated.push(b)
+        # an event of a free node (an onset, say) at each block's end, as it would be raised
+        gated.on_event(Event(float(b.times[-1]), "emg.onset", "onsets", {}))
+        raised.append(float(b.times[-1]))
+    assert gate.open
+    return gate, rec, raised
+
+
+def test_gated_node_sees_the_same_samples_from_the_opening_time_however_they_arrive() -> None:
+    """Live streams do not arrive evenly: one inlet delivers seconds before another reaches the gate's
+    opening time. The gated node must still see every sample and event from that time on, and none
+    before it (a trunk rule missed rep 1's start over LSL while the slower stream caught up)."""
+    data = _kit(seconds=4.0)
+    g1, even, raised1 = _feed(data, "even", {"emg.r": 0.01, "imu.thigh.r": 0.01})
+    g2, ahead, raised2 = _feed(data, "imu_first", {"emg.r": 0.5, "imu.thigh.r": 0.25})
+    assert g1.opened_at == g2.opened_at == pytest.approx(1.0, abs=0.01)
+    at = g1.opened_at
+    for sid, (x, fs) in data[1].items():
+        want = [t for t in (np.arange(x.shape[1]) / fs).tolist() if t >= at]
+        assert even.times[sid] == want and ahead.times[sid] == want, sid
+    # every event from the opening time on, in the order raised, and none before it
+    assert even.events == [t for t in raised1 if t >= at]
+    assert ahead.events == [t for t in raised2 if t >= at]
 
 
 def test_gate_bad_configuration() -> None:

@@ -36,7 +36,7 @@ def test_replay_as_recorded_gives_the_recorded_events_exactly(squat_recording):
     assert [e.to_json() for e in res.events] == [e.to_json() for e in events]  # detected_at included
 
 
-@pytest.mark.parametrize("block", [0.02, 0.05, 0.25, 0.5, 0.77, 1.0, 1.5, 2.0])
+@pytest.mark.parametrize("block", [0.02, 0.05, 0.25, 0.5, 0.77, 1.0, 1.5, 2.0, 3.0])
 def test_the_replay_block_size_changes_no_event_but_detected_at(squat_recording, block):
     path, _ = squat_recording
     base = replay(path, {"block_seconds": 0.1}).events

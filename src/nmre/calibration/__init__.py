@@ -33,7 +33,7 @@ from nmre.calibration.readiness import (
 )
 from nmre.calibration.record import Calibration, EmgRest, ReadinessResult, SegmentPose, Template
 from nmre.calibration.record import EmgReference as EmgReferenceResult
-from nmre.calibration.steps import CalibrationSequence, CalibrationStep, Gated, StepState
+from nmre.calibration.steps import CalibratedFrom, CalibrationSequence, CalibrationStep, Gated, StepState
 from nmre.calibration.template import TemplateCapture
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "EMG_LIMITS",
     "IMU_LIMITS",
     "STILL_GYRO",
+    "CalibratedFrom",
     "Calibration",
     "CalibrationSequence",
     "CalibrationStep",

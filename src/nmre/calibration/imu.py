@@ -23,6 +23,7 @@ that axis, the third axis by cross product (:func:`nmre.dsp.joints.segment_calib
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -206,9 +207,19 @@ class LongAxisCalibration(CalibrationStep):
     movement : str
         Said to the patient ("bend your knees and hips (a squat)").
 
+    after : CalibrationStep, optional
+        The neutral-pose step: the movement counts from the sample time it was complete
+        (``done_at``), however the streams were cut or interleaved. Blocks that come before
+        it is complete are held (the last :data:`HOLD` s per stream), as a live stream may be
+        delivered seconds ahead of the one that completes the pose. Without it: from the
+        latest end of the sensors' neutral windows in the record.
+
     Raises ``calibration.long_axis`` with ``results`` (stream -> pose) and
     ``long_axis_deg`` (stream -> the rotation about the long axis found, degrees).
     """
+
+    #: Seconds of each stream held while the neutral pose is not complete.
+    HOLD = 5.0
 
     def __init__(
         self,
@@ -221,6 +232,7 @@ class LongAxisCalibration(CalibrationStep):
         record: Calibration | None = None,
         autostart: bool = True,
         timeout: float | None = None,
+        after: CalibrationStep | None = None,
     ) -> None:
         if not streams:
             raise ConfigError("long-axis calibration: expected at least one IMU stream, got none")
@@ -231,7 +243,7 @@ class LongAxisCalibration(CalibrationStep):
                 "long-axis calibration: min_planarity " + expected("a share in (1/3, 1)", min_planarity)
             )
         super().__init__("long_axis", streams, record=record, autostart=autostart, timeout=timeout)
-        self.apply = apply
+        self.apply, self.after = apply, after
         self.min_rotation, self.min_planarity, self.movement = (
             float(min_rotation),
             float(min_planarity),
@@ -251,6 +263,7 @@ class LongAxisCalibration(CalibrationStep):
         self._turn: dict[str, float] = dict.fromkeys(self.inputs, 0.0)  # rad, the running sum of |w| dt
         self._t: dict[str, list[float]] = {}
         self._cal: dict[str, SegmentPose] = {}
+        self._held: dict[str, deque[Block]] = {}  # blocks that came before the neutral pose was complete
 
     def _bind(self) -> None:
         _check_imu(self, (StreamKind.IMU,))
@@ -270,9 +283,47 @@ class LongAxisCalibration(CalibrationStep):
         if s in self._cal:
             return
         neutral = self.record.neutral.get(s)
-        if neutral is None:
+        after = self.after
+        if neutral is None or (after is not None and not after.done):
+            self._hold(block)
             self._wait(f"the neutral pose of {s} first")
             return
+        # the movement counts from the sample time the neutral pose was complete, whatever blocks
+        # were being processed then: samples of this stream delivered before that (held) and after
+        start = self._start()
+        moved = False
+        for b in (*self._held.pop(s, ()), block):
+            t = b.times
+            n = t.shape[0]
+            if not n or t[n - 1] <= start:
+                continue
+            if t[0] <= start:
+                i = int(np.searchsorted(t, start, side="right"))
+                b = Block(b.stream, t[i:], b.values[:, i:], b.seq, 0, b.arrival)
+            moved |= self._measure(b, neutral)
+            if s in self._cal:
+                break
+        self._report(moved)
+
+    def _hold(self, block: Block) -> None:
+        held = self._held.setdefault(block.stream, deque())
+        held.append(block)
+        t = block.times
+        if t.shape[0]:
+            newest = float(t[-1])
+            while held and (not held[0].times.shape[0] or held[0].times[-1] < newest - self.HOLD):
+                held.popleft()
+
+    def _start(self) -> float:
+        """The sample time the neutral pose was complete (the step's, or its sensors' latest end)."""
+        if self.after is not None and self.after.done_at is not None:
+            return self.after.done_at
+        ends = [self.record.neutral[k].end for k in self.inputs if k in self.record.neutral]
+        return max(ends) if ends else -math.inf
+
+    def _measure(self, block: Block, neutral: SegmentPose) -> bool:
+        """Add a block's movement; True if any of it moved."""
+        s = block.stream
         g = block.values[3:6]
         ok = np.all(np.isfinite(g), axis=0)
         speed = np.linalg.norm(g, axis=0)
@@ -304,8 +355,8 @@ class LongAxisCalibration(CalibrationStep):
             self._angle[s] = float(angle[upto - 1])
             span = self._t.setdefault(s, [float(block.times[idx[0]]), 0.0])
             span[1] = float(block.times[idx[upto - 1]])
+        p = self.planarity(self._m[s])
         if complete:
-            p = self.planarity(self._m[s])  # only the result reports it (an eigen-solve per block otherwise)
             r = quat_to_matrix(neutral.quaternion)[0]
             z_sensor, y_hint = (
                 r[:, 2],
@@ -331,6 +382,9 @@ class LongAxisCalibration(CalibrationStep):
                 round(p, 4),
                 round(self._angle[s], 1),
             )
+        return bool(moving.any())
+
+    def _report(self, moved: bool) -> None:
         waiting = [x for x in self.inputs if x not in self._cal]
         if waiting:
             short = [x for x in waiting if self._angle[x] < self.min_rotation]
@@ -344,7 +398,7 @@ class LongAxisCalibration(CalibrationStep):
                 )
             if twisted:
                 what += f"; {', '.join(twisted)}: move only in one plane, no twisting"
-            self._wait(what, recording=bool(moving.any()))
+            self._wait(what, recording=moved)
             return
         cal = {k: self._cal[k].quaternion for k in self.inputs}
         if self.apply is not None:

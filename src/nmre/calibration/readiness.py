@@ -571,6 +571,12 @@ class ReadinessGate(Node):
         return self._state in (StepState.DONE, StepState.OVERRIDDEN)
 
     @property
+    def opened_at(self) -> float | None:
+        """The sample time the gate opened at (the passing round's end, or the override's), None while closed."""
+        res = self.record.readiness
+        return float(res.time) if self.open and res is not None else None
+
+    @property
     def state(self) -> StepState:
         return self._state
 

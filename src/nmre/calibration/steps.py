@@ -14,6 +14,7 @@ record can be rebuilt from a recording's events. A step given an earlier record'
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -289,36 +290,127 @@ class CalibrationStep(Node):
 
 
 class Gated(Node):
-    """Runs ``node`` only once ``gate`` is open (the readiness gate passed or was overridden).
+    """Runs ``node`` only from the sample time the ``gate`` opened (the readiness gate passed or was overridden).
 
-    Blocks and events before that are dropped, so a drill's rules and counters start
-    on ready signals. ``bind``, outputs and events are the wrapped node's.
+    Samples and events before that time never reach the node, so a drill's rules and counters start
+    on ready signals. The gate opens at a **sample time** (``gate.opened_at``: the end of the
+    round of windows that passed), and streams do not arrive evenly: live, one inlet may deliver
+    seconds of its samples before another stream's samples reach that time (LSL, a BLE radio that
+    stalls). So while the gate is closed the node's blocks and events are held (the last
+    :data:`HOLD` s of sample time, references only), and when it opens the node gets, in their
+    order, every held or new sample and event at or after ``opened_at``. What the node sees then
+    depends only on the samples, not on how they were cut into blocks or interleaved (a drill on
+    live LSL streams gives the outcomes of the same recording on the virtual clock). A gate
+    without ``opened_at`` passes whatever comes once it is open. ``bind``, outputs and events are
+    the wrapped node's.
     """
+
+    #: Seconds of sample time held per node while the gate is closed (a stream that runs further ahead
+    #: of the slowest one loses its oldest held samples: its rule reports the stretch as without signal).
+    HOLD = 5.0
 
     def __init__(self, node: Node, gate: Any) -> None:
         self.node, self.gate = node, gate
         self.inputs = node.inputs
         self.name = node.name
+        self._clear()
+
+    def _clear(self) -> None:
+        self._held: deque[Block | Event] = deque()
+        self._newest = -math.inf
+        self._live = False  # open, and every input has passed the opening time: blocks go straight on
+        self._behind: set[str] = set(self.inputs)  # inputs that may still send samples before it
+        self._from: float | None = None
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
         return self.node.bind(infos)
 
+    def _hold(self, item: Block | Event) -> None:
+        held = self._held
+        held.append(item)
+        if isinstance(item, Block) and item.times.shape[0]:
+            self._newest = max(self._newest, float(item.times[-1]))
+        while held and _last_time(held[0]) < self._newest - self.HOLD:
+            held.popleft()
+
+    def _start(self) -> float:
+        at = getattr(self.gate, "opened_at", None)
+        self._from = -math.inf if at is None else float(at)
+        return self._from
+
+    def _cut(self, block: Block, at: float) -> Block | None:
+        """``block`` from ``at`` on (None if it ends before); notes the streams that have passed ``at``."""
+        t = block.times
+        n = t.shape[0]
+        if not n:
+            return block if block.stream not in self._behind else None
+        if t[n - 1] < at:
+            return None
+        self._behind.discard(block.stream)
+        self._live = not self._behind
+        if t[0] >= at:
+            return block
+        i = int(np.searchsorted(t, at, side="left"))
+        return Block(block.stream, t[i:], block.values[:, i:], block.seq, 0, block.arrival)
+
     def push(self, block: Block) -> list[Block]:
-        return self.node.push(block) if self.gate.open else []
+        if self._live:
+            return self.node.push(block)
+        if not self.gate.open:
+            self._hold(block)
+            return []
+        at = self._from if self._from is not None else self._start()
+        if not self._held:
+            cut = self._cut(block, at)
+            return self.node.push(cut) if cut is not None else []
+        self._held.append(block)
+        return self._release(at)
+
+    def _release(self, at: float) -> list[Block]:
+        """Hand the node what was held, from ``at`` on, in the order it came."""
+        held, self._held = self._held, deque()
+        out: list[Block] = []
+        for item in held:
+            if isinstance(item, Event):
+                if item.time >= at:
+                    self.node.on_event(item)
+                continue
+            cut = self._cut(item, at)
+            if cut is not None:
+                out += self.node.push(cut)
+        return out
 
     def route(self) -> Node | None:
-        """Once the gate is open this wrapper only forwards: the engine pushes to the node it runs."""
-        return self.node.route() if self.gate.open else self
+        """Once the gate is open and what it held is handed on (every input past the opening time), this
+        wrapper only forwards: the engine pushes to the node it runs."""
+        return self.node.route() if self._live else self
 
     def on_event(self, event: Event) -> None:
-        if self.gate.open:
+        if self._live:
             self.node.on_event(event)
+            return
+        if not self.gate.open:
+            self._hold(event)
+            return
+        at = self._from if self._from is not None else self._start()
+        if self.inputs:
+            if self._held:
+                self._hold(event)  # in order with the held blocks: handed on at the next block
+            elif event.time >= at:
+                self.node.on_event(event)
+            return
+        # a node of events alone (an onset-order rule): what was held goes on now, and so does all that follows
+        self._held.append(event)
+        self._release(at)
+        self._live = True
 
     def pop_events(self) -> list[Event]:
         return self.node.pop_events()
 
     def finish(self, time: float) -> None:
         if self.gate.open:  # a drill that never started has nothing to close
+            if self._held:  # opened with nothing of its own since: what was held still counts
+                self._release(self._from if self._from is not None else self._start())
             self.node.finish(time)
 
     def on_time(self, now: float) -> None:
@@ -333,6 +425,119 @@ class Gated(Node):
 
     def reset(self) -> None:
         self.node.reset()
+        self._clear()
+
+
+class CalibratedFrom(Node):
+    """Runs a processor node calibrated by a step from the step's **sample time** on (the neutral pose).
+
+    A step finishes while the engine processes some block, and its calibration used to reach the
+    processor from the next block it was given: with 0.1 s blocks the knee angle took the neutral
+    pose from 1.4 s, with 3 s blocks from 3.0 s, so a replay in other blocks gave other angles (and
+    rep 1 began 0.01 s earlier). Here, while the ``step`` runs, the node's input blocks are held
+    (up to :data:`HOLD` s of sample time; older ones go on uncalibrated); the calibration the step
+    hands over (``calibrate``, with ``at`` its sample time) is kept, and at the next block the held
+    ones go to the node: samples of the driving input (the last, which gives the output its times)
+    at or before ``at`` as they were, then the calibration, then the rest. If the step fails or is
+    overridden they go on as they were. The node's output waits for the step (the pose is a second of
+    standing still, before the drill); once the step is finished and nothing is held the engine
+    pushes to the node itself (:meth:`route`). Before :attr:`step` is set (a drill without the
+    step) nothing is held.
+    """
+
+    #: Seconds of sample time held at most while the step runs.
+    HOLD = 10.0
+
+    def __init__(self, node: Node, apply: Any) -> None:
+        self.node, self._apply = node, apply
+        self.inputs, self.name = node.inputs, node.name
+        self.step: CalibrationStep | None = None
+        self._held: deque[Block] = deque()
+        self._cal: Any = None
+        self._through = False  # the step finished and what it held went on: blocks go straight to the node
+
+    def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
+        return self.node.bind(infos)
+
+    def calibrate(self, cal: Any) -> None:
+        """The step's result (``cal.at``: its sample time); applied where the held samples reach it."""
+        if self.step is None or self._through:
+            self._apply(cal)
+        else:
+            self._cal = cal
+
+    def route(self) -> Node | None:
+        return self.node.route() if self._through or self.step is None else self
+
+    def push(self, block: Block) -> list[Block]:
+        step = self.step
+        if self._through or step is None:
+            return self.node.push(block)
+        held = self._held
+        if not step.finished and self._cal is None:
+            held.append(block)
+            out: list[Block] = []
+            t = block.times
+            if t.shape[0]:  # a step that takes long: the oldest held samples go on as they are
+                newest = float(t[t.shape[0] - 1])
+                while held and _last_time(held[0]) < newest - self.HOLD:
+                    out += self.node.push(held.popleft())
+            return out
+        held.append(block)
+        return self._release()
+
+    def _release(self) -> list[Block]:
+        held, self._held = self._held, deque()
+        cal, self._cal = self._cal, None
+        self._through = True
+        at = float(getattr(cal, "at", math.inf)) if cal is not None else math.inf
+        driver = self.inputs[-1]
+        out: list[Block] = []
+        for b in held:
+            if cal is not None and b.stream == driver:
+                t = b.times
+                n = t.shape[0]
+                if n and t[n - 1] > at:
+                    i = int(np.searchsorted(t, at, side="right"))
+                    if i:
+                        out += self.node.push(
+                            Block(b.stream, t[:i], b.values[:, :i], b.seq, b.missing_before, b.arrival)
+                        )
+                    self._apply(cal)
+                    cal = None
+                    out += self.node.push(
+                        Block(
+                            b.stream, t[i:], b.values[:, i:], b.seq, 0 if i else b.missing_before, b.arrival
+                        )
+                    )
+                    continue
+            out += self.node.push(b)
+        if cal is not None:
+            self._apply(cal)
+        return out
+
+    def on_event(self, event: Event) -> None:
+        self.node.on_event(event)
+
+    def pop_events(self) -> list[Event]:
+        return self.node.pop_events()
+
+    def finish(self, time: float) -> None:
+        if self._held:
+            self._release()  # the session ends during the step: what was held is still processed
+        self.node.finish(time)
+
+    def reset(self) -> None:
+        self.node.reset()
+        self._held.clear()
+        self._cal, self._through = None, False
+
+
+def _last_time(item: Block | Event) -> float:
+    if isinstance(item, Event):
+        return item.time
+    t = item.times
+    return float(t[t.shape[0] - 1]) if t.shape[0] else -math.inf
 
 
 class CalibrationSequence(Node):

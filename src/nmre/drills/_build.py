@@ -106,6 +106,7 @@ class Context:
         self._orient: dict[str, str] = {}
         self._streams: set[str] = set(self.infos)
         self._neutral: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self._held: list[Any] = []  # the nodes calibrated from the neutral pose (CalibratedFrom)
         self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self.rule_raw: dict[str, tuple[str, ...]] = {}
         #: Rule id -> the (stream, channel) pairs it reads (channel None: the whole stream).
@@ -180,9 +181,17 @@ class Context:
             self.note_stream(node.output, (info.id,))
         return self._orient[key]
 
-    def neutral(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
-        """Register a processor to calibrate from the neutral pose (if the drill asks for it)."""
-        self._neutral.append((apply, tuple(streams)))
+    def neutral(
+        self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str], node: Node
+    ) -> Node:
+        """Register ``node``'s processor to calibrate from the neutral pose (if the drill asks for it);
+        the node to add: ``node`` calibrated from the pose's sample time (:class:`~nmre.calibration.CalibratedFrom`)."""
+        from nmre.calibration.steps import CalibratedFrom
+
+        held = CalibratedFrom(node, apply)
+        self._neutral.append((held.calibrate, tuple(streams)))
+        self._held.append(held)
+        return held
 
     def functional(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the long-axis (functional) calibration, if asked for."""

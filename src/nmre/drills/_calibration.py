@@ -291,6 +291,8 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             step = NeutralPoseCalibration(
                 streams, neutral, settle=p["settle"], duration=p["duration"], record=rec
             )
+            for held in ctx._held:  # their processors take the pose from its sample time on
+                held.step = step
             if all(s in rec.neutral for s in streams):
                 step.reuse({s: rec.neutral[s] for s in streams}, settle=p["settle"])
             note(step, streams)
@@ -316,6 +318,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                     min_planarity=p["min_planarity"],
                     movement=p["movement"],
                     record=rec,
+                    after=plan.step("neutral_pose"),
                 )
                 if all(s in rec.long_axis for s in streams):
                     step.reuse({s: rec.long_axis[s] for s in streams}, after=plan.step("neutral_pose"))

@@ -98,7 +98,6 @@ def _joint_angle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         name=name,
     )
     tap = JointTap(joint, p.id, d.id, align=sig.params["align"] == "ml_axis")
-    ctx.neutral(tap.calibrate_neutral, (p.id, d.id))
     ctx.functional(tap.calibrate, (p.id, d.id))
     # Flexion does not wait for the long-axis calibration: it is the rotation about the medio-lateral
     # axis, and a strap rotated psi about the long axis only tilts that axis, reading flexion x cos(psi)
@@ -106,7 +105,7 @@ def _joint_angle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     # the +-5 deg of goniometry (reference/dsp.md 2.2). Ab/adduction and rotation take the flexion's
     # crosstalk at sin(psi) (10 deg at 40 deg of hip flexion, docs/calibration.md), so they wait.
     ctx.long_axis_free.add((name, "flexion"))
-    ctx.add(ProcessorNode(tap, (op, od), name))
+    ctx.add(ctx.neutral(tap.calibrate_neutral, (p.id, d.id), ProcessorNode(tap, (op, od), name)))
     return Built(name, _JOINT, (p.id, d.id), rate=d.rate)
 
 
@@ -265,8 +264,7 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     o = ctx.orientation(s, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     lean = TrunkInclination(name=name)
-    ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
-    ctx.add(ProcessorNode(lean, o, name))
+    ctx.add(ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,), ProcessorNode(lean, o, name)))
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
 
@@ -276,8 +274,9 @@ def _acc_inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     s = ctx.sensor(sig.params["sensor"], side)
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     lean = AccInclination(s.rate, cutoff=sig.params["cutoff"], name=name)
-    ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
-    ctx.add(ProcessorNode(lean, s.id, name))
+    ctx.add(
+        ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,), ProcessorNode(lean, s.id, name))
+    )
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
 
@@ -418,8 +417,13 @@ def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     ot, oa = ctx.orientation(t, sig.params["gain"]), ctx.orientation(a, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side)}"
     proc = HumeralElevation(ot, oa, side=side if side in ("left", "right") else "right", name=name)
-    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]), (t.id, a.id))
-    ctx.add(ProcessorNode(proc, (ot, oa), name))
+    ctx.add(
+        ctx.neutral(
+            lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]),
+            (t.id, a.id),
+            ProcessorNode(proc, (ot, oa), name),
+        )
+    )
     return Built(name, {"elevation": "deg", "plane": "deg"}, (t.id, a.id), rate=a.rate)
 
 
@@ -443,8 +447,13 @@ def _girdle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
         rhythm=sig.params["rhythm"],
         name=name,
     )
-    ctx.neutral(lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id]), (t.id, s.id))
-    ctx.add(ProcessorNode(proc, (hum.stream, ot, os_), name))
+    ctx.add(
+        ctx.neutral(
+            lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id]),
+            (t.id, s.id),
+            ProcessorNode(proc, (hum.stream, ot, os_), name),
+        )
+    )
     raw = tuple(dict.fromkeys((*hum.raw, t.id, s.id)))
     return Built(name, {"upward_rotation": "deg", "elevation": "deg"}, raw, rate=s.rate)
 

@@ -123,8 +123,14 @@ def _transitions(ctx: Context, p: Mapping[str, Any]) -> tuple[Episodes, Episodes
         max_episode=p["max_episode"],
         name="transitions",
     )
-    ctx.neutral(lambda cal: det.set_calibration(cal[info.id]), (info.id,))
-    ctx.segmenter_node(ProcessorNode(det, info.id, "transitions"), (info.id,))
+    ctx.segmenter_node(
+        ctx.neutral(
+            lambda cal: det.set_calibration(cal[info.id]),
+            (info.id,),
+            ProcessorNode(det, info.id, "transitions"),
+        ),
+        (info.id,),
+    )
     return Episodes.transitions("transitions"), None
 
 

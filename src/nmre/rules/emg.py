@@ -97,6 +97,10 @@ class OnsetNode(Node):
         looked for (None: threshold onsets only).
     """
 
+    #: How far behind the newest sample a threshold crossing can still be reported, s: the detector decides
+    #: ``t_on`` (0.025-0.1 s) after the crossing, with dips of at most ``max_gap``; 1 s holds for every setting.
+    HIST_MARGIN = 1.0
+
     def __init__(
         self,
         stream: str,
@@ -124,7 +128,6 @@ class OnsetNode(Node):
         self.burst = None if burst is None else (float(burst[0]), float(burst[1]))
         self._muscles: tuple[str, ...] = ()
         self._fs = 0.0
-        self._hist_cap = 0
         self.reset()
 
     def bind(self, infos: Mapping[str, StreamInfo]) -> Sequence[StreamInfo]:
@@ -137,16 +140,25 @@ class OnsetNode(Node):
             raise ConfigError(
                 f"{self.name}: burst timing needs a regularly sampled stream, got rate {info.rate!r}"
             )
-        self._hist_cap = round((sum(self.burst) + 0.5) * self._fs) if self.burst is not None else 0
         return []
 
     def _keep(self, t: np.ndarray, x: np.ndarray) -> None:
-        """Keep the conditioned blocks of the last search span (references: the conditioner's outputs are
+        """Keep the conditioned blocks a search may still need (references: the conditioner's outputs are
         new arrays every block, and appending one costs far less than copying it into a ring)."""
         self._hist.append((t, x))
-        self._hist_n += t.shape[0]
-        while self._hist_n - self._hist[0][0].shape[0] >= self._hist_cap:
-            self._hist_n -= self._hist.popleft()[0].shape[0]
+
+    def _forget(self, newest: float) -> None:
+        """Drop the blocks that end before every span still to search: the pending ones, and those of
+        onsets not found yet (a crossing is reported at most :data:`HIST_MARGIN` s behind the newest
+        sample). By sample time, so that any block size keeps the same samples for a search."""
+        assert self.burst is not None
+        oldest = newest - self.HIST_MARGIN
+        if self._searches:
+            oldest = min(oldest, min(s[2] for s in self._searches))
+        oldest -= self.burst[0]
+        hist = self._hist
+        while len(hist) > 1 and hist[0][0].shape[0] and hist[0][0][-1] < oldest:
+            hist.popleft()
 
     def _kept(self) -> tuple[np.ndarray, np.ndarray]:
         """(times, values) kept, oldest first."""
@@ -162,7 +174,6 @@ class OnsetNode(Node):
         self._events: list[Event] = []
         self._searches: list[tuple[float, int, float]] = []  # (due, channel, threshold time)
         self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
-        self._hist_n = 0
 
     def push(self, block: Block) -> list[Block]:
         if block.n_samples == 0:
@@ -215,6 +226,8 @@ class OnsetNode(Node):
                 bisect.insort(self._searches, (ev.time + self.burst[1], c, ev.time))  # by due time
         if self._searches and y.n_samples:
             self._search(float(y.times[-1]))
+        if self.burst is not None and y.n_samples:
+            self._forget(float(y.times[-1]))
         return []
 
     def _search(self, now: float, all_: bool = False) -> None:
