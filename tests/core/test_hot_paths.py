@@ -102,7 +102,6 @@ def _unoptimised(monkeypatch: pytest.MonkeyPatch) -> None:
     burst = _load("dsp/test_burst_reference.py", "_burst_reference")
     monkeypatch.setattr(eng.Engine, "_dispatch", _dispatch)
     monkeypatch.setattr(eng.Engine, "_emit", _emit)
-    monkeypatch.setattr(eng, "vouch_times", lambda times: None)
     monkeypatch.setattr(eng.Engine, "_publish_feedback", _publish_feedback)
     monkeypatch.setattr(qk, "update", quality.reference_update)
     monkeypatch.setattr(qm, "_BATCH_BLOCKS", 1)

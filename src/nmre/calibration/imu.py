@@ -355,8 +355,8 @@ class LongAxisCalibration(CalibrationStep):
             self._angle[s] = float(angle[upto - 1])
             span = self._t.setdefault(s, [float(block.times[idx[0]]), 0.0])
             span[1] = float(block.times[idx[upto - 1]])
-        p = self.planarity(self._m[s])
         if complete:
+            p = self.planarity(self._m[s])  # only the result reports it (an eigen-solve per block otherwise)
             r = quat_to_matrix(neutral.quaternion)[0]
             z_sensor, y_hint = (
                 r[:, 2],

@@ -107,6 +107,7 @@ def warmup() -> None:
 
     from nmre.core.model import Block
     from nmre.dsp.emg import warmup as emg_warmup
+    from nmre.dsp.orientation import BiasCorrectedOrientation
 
     emg_warmup()
     n = 8
@@ -115,13 +116,25 @@ def warmup() -> None:
     imu[2] = 9.81
     imu[3] = 0.01
     blk = Block("imu", t, imu)
-    for proc in (GyroBias(100.0), Madgwick(100.0), FusionAhrs(100.0), Sway(100.0)):
+    for proc in (
+        GyroBias(100.0),
+        Madgwick(100.0),
+        FusionAhrs(100.0),
+        Sway(100.0),
+        BiasCorrectedOrientation(GyroBias(100.0), Madgwick(100.0)),  # its one-call path
+    ):
         proc.process(blk)
     q = Block("q", t, np.vstack([np.ones(n), np.zeros((3, n))]))
     ja = JointAngle("p", "d")
     ja.process(Block("p", t, q.values))
     ja.process(Block("d", t, q.values))
     TrunkInclination().process(q)
+    bad = q.values.copy()
+    bad[0, 0] = np.nan  # a bad sample: the screened path (the kernels without their one-call check)
+    ja = JointAngle("p", "d")
+    ja.process(Block("p", t, bad))
+    ja.process(Block("d", t, bad))
+    TrunkInclination().process(Block("q", t, bad))
     RepSegmenter(25.0, 15.0).process(Block("a", t, np.linspace(0, 40, n)[None, :]))
     AccInclination(100.0).process(Block("acc", t, imu[:3].copy()))
     SitToStand(100.0).process(Block("acc", t, imu[:3].copy()))

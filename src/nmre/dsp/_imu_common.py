@@ -10,6 +10,7 @@ from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.errors import InputError, expected
 
 F64 = NDArray[np.float64]
+_F8 = np.dtype(np.float64)
 
 # the stream conventions live in the core model; re-exported here for the DSP modules and their tests
 IMU_CHANNELS = model.IMU_CHANNELS
@@ -27,10 +28,12 @@ def checked_values(block: Block, n_channels: int | None, what: str) -> F64:
     if not isinstance(block, Block):
         raise InputError(f"{what}: " + expected("a Block", type(block).__name__))
     v = block.values
-    if v.dtype != np.float64:
+    if v.dtype is not _F8 and v.dtype != np.float64:
         raise InputError(f"{what}: " + expected("float64 values", str(v.dtype)))
     if n_channels is not None and v.shape[0] != n_channels:
         raise InputError(f"{what}: " + expected(f"values of shape ({n_channels}, n_samples)", tuple(v.shape)))
+    if type(v) is np.ndarray and v.flags.c_contiguous:
+        return v  # what np.ascontiguousarray returns for it, without the call
     return np.ascontiguousarray(v)
 
 

@@ -289,3 +289,42 @@ def gyro_bias(
         for c in range(3):
             out[3 + c, i] = x[3 + c, i] - state[GB_BIAS + c]
     return skipped
+
+
+@kernel
+def within(x: F64, limit: F64) -> bool:
+    """Whether every value of ``x`` (n_channels, n) is finite and within ``limit[c]`` of its channel."""
+    n_ch, n = x.shape
+    for i in range(n):
+        for c in range(n_ch):
+            if not (abs(x[c, i]) <= limit[c]):  # False for NaN too
+                return False
+    return True
+
+
+@kernel
+def bias_madgwick(
+    x: F64,
+    limit: F64,
+    gyro_threshold: float,
+    acc_threshold: float,
+    gravity: float,
+    min_run: int,
+    bias_state: F64,
+    dt: float,
+    beta: float,
+    mw_state: F64,
+    scratch: F64,
+    out: F64,
+) -> int:
+    """:func:`gyro_bias` then :func:`madgwick_imu` on a block whose every value is within ``limit``, in one call.
+
+    Returns -1, with no state changed, when a value is not (non-finite or beyond its channel's
+    limit: the input screen's case); else the skipped count (0). ``scratch`` (6, >= n) holds the
+    bias-corrected samples.
+    """
+    if not within(x, limit):
+        return -1
+    corrected = scratch[:, : x.shape[1]]
+    gyro_bias(x, gyro_threshold, acc_threshold, gravity, min_run, bias_state, corrected)
+    return madgwick_imu(corrected, dt, beta, mw_state, out)

@@ -269,28 +269,38 @@ def protected(mode: Mode = "skip", *, reports_nonfinite: bool = False) -> Callab
 
     Wraps ``process`` (when the class defines it), ``pop_events`` and ``reset``,
     and adds ``set_input_limits(limits)`` (per channel, in channel units). A class
-    whose output is not one sample per input sample (windowed features) sets
+    may define ``_process_clean(block, values, limit)``: what ``process`` returns for a
+    block none of whose samples is bad (non-finite or beyond ``limit``), computed with
+    the check in the same kernel call, or ``None`` (nothing changed) when a sample is
+    bad or the block is not the usual kind; ``process`` and the screen then take it.
+    A class whose output is not one sample per input sample (windowed features) sets
     ``per_sample = False``.
     """
 
     def deco(cls: P) -> P:
         if "process" in cls.__dict__:
             inner_process = cls.__dict__["process"]
+            # optional: ``_process_clean(block, values, limit)``, the usual block processed and checked in
+            # one kernel call; ``None`` when it does not apply or a sample is bad, with nothing changed
+            clean = cls.__dict__.get("_process_clean")
 
             @functools.wraps(inner_process)
             def process(self: Any, block: Block) -> Block:
                 scr = self.__dict__.get("_input_screen") or _screen_of(self, mode, reports_nonfinite)
                 x = block.values
                 # the hot path: one kernel call on a clean float64 block, nothing allocated
-                if (
-                    type(x) is np.ndarray
-                    and x.dtype is _F8
-                    and x.ndim == 2
-                    and x.flags.c_contiguous
-                    and first_bad(x, scr.limit(x.shape[0])) < 0
-                ):
-                    scr._prev = x
-                    return inner_process(self, block)  # type: ignore[no-any-return]
+                if type(x) is np.ndarray and x.dtype is _F8 and x.ndim == 2 and x.flags.c_contiguous:
+                    limit = scr._limit.get(x.shape[0])
+                    if limit is None:
+                        limit = scr.limit(x.shape[0])
+                    if clean is not None:
+                        out = clean(self, block, x, limit)
+                        if out is not None:
+                            scr._prev = x
+                            return out  # type: ignore[no-any-return]
+                    if first_bad(x, limit) < 0:
+                        scr._prev = x
+                        return inner_process(self, block)  # type: ignore[no-any-return]
                 return scr.screen(block, functools.partial(inner_process, self), self.per_sample)
 
             cls.process = process  # type: ignore[method-assign]

@@ -227,6 +227,51 @@ def _ring_push(t: F64, q: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64])
 
 
 @kernel
+def _within(x: F64, limit: F64) -> bool:
+    """Whether every value of ``x`` (n_channels, n) is finite and within ``limit[c]`` of its channel."""
+    n_ch, n = x.shape
+    for i in range(n):
+        for c in range(n_ch):
+            if not (abs(x[c, i]) <= limit[c]):  # False for NaN too
+                return False
+    return True
+
+
+@kernel
+def _ring_push_clean(t: F64, q: F64, limit: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64]) -> bool:
+    """:func:`_ring_push` of a block whose every value is within ``limit``; False (nothing pushed) otherwise."""
+    if not _within(q, limit):
+        return False
+    _ring_push(t, q, ring_t, ring_q, ptr)
+    return True
+
+
+@kernel
+def _joint_zoh_clean(
+    t: F64,
+    qd: F64,
+    limit: F64,
+    ring_t: F64,
+    ring_q: F64,
+    ptr: NDArray[np.int64],
+    cal: F64,
+    signs: F64,
+    max_lag: float,
+    out: F64,
+) -> bool:
+    """:func:`_joint_zoh` of a distal block whose every value is within ``limit`` and whose last sample is
+    within ``max_lag`` of the newest proximal one (nothing waits); False (nothing written) otherwise."""
+    count = ptr[1]
+    if count == 0 or not _within(qd, limit):
+        return False
+    cap = ring_t.shape[0]
+    if not (t[t.shape[0] - 1] <= ring_t[(ptr[0] - 1 + cap) % cap] + max_lag):
+        return False
+    _joint_zoh(t, qd, ring_t, ring_q, ptr, cal, signs, max_lag, out)
+    return True
+
+
+@kernel
 def _joint_zoh(
     t: F64,
     qd: F64,
@@ -391,6 +436,10 @@ def heading_alignment(
 
     half = 0.5 * (mean_yaw(qp, cp) - mean_yaw(qd, cd))
     return np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
+
+
+_NO_TIMES = np.zeros(0)  # the times of every empty output block (never written)
+_NO_TIMES.flags.writeable = False
 
 
 @protected("nan")
@@ -651,6 +700,37 @@ class JointAngle(Processor):
         out = self._flush(first)
         return Block(self.name, out.times, out.values, out.seq, out.missing_before, block.arrival)
 
+    def _process_clean(self, block: Block, q: F64, limit: F64) -> Block | None:
+        """:meth:`process` of the usual block in one kernel call (a proximal block while no distal sample
+        waits and the ring has room; a distal block none of whose samples has to wait), its values
+        checked in the same call; ``None`` (nothing changed) otherwise."""
+        t = block.times
+        n = t.shape[0]
+        if not n or q.shape[0] != 4 or self._pending or not t.flags.c_contiguous:
+            return None
+        stream = block.stream
+        last = self._last
+        if stream == self.proximal:
+            if t[0] < last[stream] or 2 * n > self._ring_t.shape[0]:
+                return None
+            if int(self._ptr[1]) + n > self._ring_t.shape[0]:
+                # as process does before its push; it depends on the times only, so if the values turn out
+                # bad below, process (behind the screen) finds the room made and makes none
+                self._make_room(n)
+            if not _ring_push_clean(t, q, limit, self._ring_t, self._ring_q, self._ptr):
+                return None
+            last[stream] = float(t[n - 1])
+            return Block(self.name, _NO_TIMES, self._no_output, block.seq, 0, block.arrival)
+        if stream != self.distal or t[0] < last[stream]:
+            return None
+        out = np.empty((3, n))
+        if not _joint_zoh_clean(
+            t, q, limit, self._ring_t, self._ring_q, self._ptr, self._cal, self._signs, self.max_lag, out
+        ):
+            return None
+        last[stream] = float(t[n - 1])
+        return Block(self.name, t, out, block.seq, block.missing_before, block.arrival)
+
     def pop_events(self) -> list[Event]:
         return []
 
@@ -668,6 +748,15 @@ def _trunk(q: F64, cal: F64, out: F64) -> None:
         out[0, i] = math.acos(gz) * k
         out[1, i] = math.atan2(-gx, gz) * k
         out[2, i] = math.atan2(-gy, gz) * k
+
+
+@kernel
+def _trunk_clean(q: F64, limit: F64, cal: F64, out: F64) -> bool:
+    """:func:`_trunk` of a block whose every value is within ``limit``; False (nothing written) otherwise."""
+    if not _within(q, limit):
+        return False
+    _trunk(q, cal, out)
+    return True
 
 
 @protected("nan")
@@ -713,3 +802,14 @@ class TrunkInclination(Processor):
         out = np.empty((3, q.shape[1]))
         _trunk(q, self._cal, out)
         return out_block(block, self._out_id(block.stream), out)
+
+    def _process_clean(self, block: Block, q: F64, limit: F64) -> Block | None:
+        """:meth:`process` of a block none of whose values is bad, checked in the same kernel call."""
+        if q.shape[0] != 4:
+            return None
+        out = np.empty((3, q.shape[1]))
+        if not _trunk_clean(q, limit, self._cal, out):
+            return None
+        return Block(
+            self._out_id(block.stream), block.times, out, block.seq, block.missing_before, block.arrival
+        )

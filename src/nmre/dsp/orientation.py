@@ -406,6 +406,7 @@ class BiasCorrectedOrientation(Processor):
         self.bias = bias
         self.orientation = orientation
         self._prev: np.ndarray | None = None  # the last non-empty raw input block, to bridge a gap
+        self._scratch = np.empty((6, 8))  # the bias-corrected samples of the one-call path
 
     def reset(self) -> None:
         self.bias.reset()
@@ -433,3 +434,35 @@ class BiasCorrectedOrientation(Processor):
         K.gyro_bias(x, b.gyro_threshold, b.acc_threshold, b.gravity, b._min_run, b.state, corrected)
         out, skipped = self.orientation._update(corrected)
         return self.orientation._finish(block, np.ascontiguousarray(out[:, m:]) if m else out, skipped)
+
+    def _process_clean(self, block: Block, x: np.ndarray, limit: np.ndarray) -> Block | None:
+        """:meth:`process` of the usual block (Madgwick, no gap before it, every sample good) in one kernel call."""
+        o = self.orientation
+        n = x.shape[1]
+        if block.missing_before or not n or x.shape[0] != 6 or type(o) is not Madgwick:
+            return None
+        scratch = self._scratch
+        if scratch.shape[1] < n:
+            scratch = self._scratch = np.empty((6, max(n, 2 * scratch.shape[1])))
+        out = np.empty((4, n))
+        b = self.bias
+        if (
+            K.bias_madgwick(
+                x,
+                limit,
+                b.gyro_threshold,
+                b.acc_threshold,
+                b.gravity,
+                b._min_run,
+                b.state,
+                1.0 / o.rate,
+                o.beta,
+                o.state,
+                scratch,
+                out,
+            )
+            < 0
+        ):
+            return None
+        self._prev = x
+        return Block(o._out_id(block.stream), block.times, out, block.seq, 0, block.arrival)

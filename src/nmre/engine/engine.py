@@ -21,7 +21,15 @@ from typing import Any
 from nmre.core import kinds
 from nmre.core.clock import Clock, VirtualClock
 from nmre.core.interfaces import Sink, Source
-from nmre.core.model import Block, Cue, Event, FeedbackState, SignalState, StreamInfo, vouch_times
+from nmre.core.model import (
+    Block,
+    Cue,
+    Event,
+    FeedbackState,
+    SignalState,
+    StreamInfo,
+    _checked,  # what vouch_times sets (inlined in the hot path)
+)
 from nmre.engine.nodes import Node, ProcessorNode
 from nmre.engine.stats import RunningStats
 from nmre.errors import ConfigError, NmreError, StateError
@@ -39,8 +47,9 @@ def _popper(node: Node) -> Any:
     """``node.pop_events``, or ``None`` when it can never return an event (skipped on the hot path)."""
     if type(node).pop_events is Node.pop_events:
         return None
-    if isinstance(node, ProcessorNode) and type(node).pop_events is ProcessorNode.pop_events and node._silent:
-        return None
+    if isinstance(node, ProcessorNode) and type(node).pop_events is ProcessorNode.pop_events:
+        # what ProcessorNode.pop_events calls, without its layer
+        return None if node._silent else node.processor.pop_events
     return node.pop_events
 
 
@@ -142,12 +151,13 @@ class Engine:
         self._routes: dict[str, list[tuple[Node, Any, Any]]] = {}
         self._routed = [n for n in self.nodes if type(n).route is not Node.route]
         self._route_to: dict[int, Node | None] = {}
-        self._reroute(force=True)
         self._listeners = [
             (n, n.on_event if type(n).on_event is not Node.on_event else None, _popper(n)) for n in self.nodes
         ]
         self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
-        self._signallers = [n for n in self.nodes if type(n).signals is not Node.signals]
+        self._signalling = [n for n in self.nodes if type(n).signals is not Node.signals]
+        self._signallers = list(self._signalling)  # each, or the node its route runs (_reroute)
+        self._reroute(force=True)
         # nodes with an on_time hook, and those of them that owe a verdict now (asked after each event,
         # when a unit can close, so a source block costs one test while none waits)
         self._timed = [
@@ -185,6 +195,9 @@ class Engine:
                     entries.append((n, r.push, _popper(r)))
             routes[stream] = entries
         self._routes = routes
+        # a node routed to another (a wrapper to the node it runs) publishes what that one does; one that
+        # takes no more blocks (None) still publishes its own
+        self._signallers = [n if (r := to.get(id(n), n)) is None else r for n in self._signalling]
 
     @property
     def feedback(self) -> FeedbackState:
@@ -363,8 +376,10 @@ class Engine:
         if not routes:
             return
         times = block.times
+        checked = _checked
         for node, push, pop in routes:
-            vouch_times(times)  # a block's times are checked: blocks derived with the same times skip it
+            # vouch_times, inlined: a block's times are checked, so blocks derived with the same times skip it
+            checked[0] = times
             try:
                 outs = push(block)
             except NmreError as exc:  # bad input for this node: say so, keep the session going
