@@ -10,6 +10,7 @@ events must be the same, bit for bit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,7 +19,9 @@ import numpy as np
 import pytest
 
 from nmre.core.model import Block
+from nmre.dsp.guard import Guard
 from nmre.dsp.joints import JointAngle, TrunkInclination
+from nmre.dsp.movement import RepSegmenter
 from nmre.dsp.orientation import BiasCorrectedOrientation, GyroBias, Madgwick
 
 
@@ -123,3 +126,51 @@ def test_trunk_inclination_one_call_path_is_the_screened_path(seed: int) -> None
         slow = _run(lambda: TrunkInclination(name="lean"), blocks, np.full(4, 1.01))
     assert fast == slow
     assert any(x[0] == "event" for x in fast)
+
+
+def _emg(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.normal(0.0, 0.2, (4, n))
+    if n > 2 and rng.random() < 0.1:
+        x[1, :] = 0.5  # a flat line: stuck samples
+    if n and rng.random() < 0.05:
+        x[2, 0] = 3.0  # at the guard's full scale (saturated), inside the screen's limit
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_guard_one_call_path_is_the_screened_path(seed: int) -> None:
+    blocks = _blocks(seed, ("emg",), _emg, 50.0)
+
+    def make() -> Guard:
+        return Guard(4, full_scale=2.5, stuck_samples=4, merge=0.05, name="clean")
+
+    fast = _run(make, blocks, np.full(4, 10.0))
+    with screened_only(Guard):
+        slow = _run(make, blocks, np.full(4, 10.0))
+    assert fast == slow
+    kinds = {json.loads(x[1])["kind"] for x in fast if x[0] == "event"}
+    assert {"dsp.bad_input", "signal.bad"} <= kinds  # bad samples of the screen's and of the guard's own
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rep_segmenter_one_call_path_is_the_screened_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    blocks, t, seq = [], 0.0, 0
+    for _ in range(600):
+        n = int(rng.integers(0, 6))
+        times = t + 0.01 * np.arange(1, n + 1)
+        t = float(times[-1]) if n else t
+        x = np.vstack([45.0 * (1 - np.cos(2 * np.pi * times / 1.7)), rng.normal(0, 2, (2, n))])
+        blocks.append(Block("knee", times, _spoil(rng, x, 1e6), seq, 0, t + 0.02))
+        seq += n
+
+    def make() -> RepSegmenter:
+        return RepSegmenter(25.0, 15.0, rate=100.0, name="reps")
+
+    limits = np.full(3, 720.0)
+    fast = _run(make, blocks, limits)
+    with screened_only(RepSegmenter):
+        slow = _run(make, blocks, limits)
+    assert fast == slow
+    kinds = {json.loads(x[1])["kind"] for x in fast if x[0] == "event"}
+    assert {"dsp.bad_input", "rep.end"} <= kinds

@@ -418,7 +418,7 @@ class Event:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SignalState:
     """A watched signal's latest value and its target zone (``lo``/``hi`` may be open)."""
 
@@ -428,12 +428,28 @@ class SignalState:
     lo: float | None = None
     hi: float | None = None
 
+    def __init__(
+        self, name: str, value: float, unit: str, lo: float | None = None, hi: float | None = None
+    ) -> None:
+        # The dataclass's frozen __init__ sets each field through object.__setattr__; every feedback refresh
+        # (100 per second) makes one per watched signal, so the slots are set directly (still frozen after).
+        _set_name(self, name)
+        _set_value(self, value)
+        _set_unit(self, unit)
+        _set_lo(self, lo)
+        _set_hi(self, hi)
+
     @property
     def in_zone(self) -> bool | None:
         """``True`` inside the target zone, ``False`` outside, ``None`` without a zone or value."""
         if (self.lo is None and self.hi is None) or not math.isfinite(self.value):
             return None
         return (self.lo is None or self.value >= self.lo) and (self.hi is None or self.value <= self.hi)
+
+
+_set_name, _set_value, _set_unit, _set_lo, _set_hi = (
+    SignalState.__dict__[f].__set__ for f in ("name", "value", "unit", "lo", "hi")
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,10 @@ def warmup() -> None:
     ja.process(Block("p", t, bad))
     ja.process(Block("d", t, bad))
     TrunkInclination().process(Block("q", t, bad))
+    Guard(4).process(Block("emg", t, bad))
+    knee = np.vstack([np.linspace(0, 40, n), np.zeros((2, n))])
+    for x in (knee, np.where(np.isnan(bad[:3]), np.nan, knee)):  # the one-call path, then the screened one
+        RepSegmenter(25.0, 15.0, rate=100.0).process(Block("a", t, x))
     RepSegmenter(25.0, 15.0).process(Block("a", t, np.linspace(0, 40, n)[None, :]))
     AccInclination(100.0).process(Block("acc", t, imu[:3].copy()))
     SitToStand(100.0).process(Block("acc", t, imu[:3].copy()))

@@ -74,3 +74,28 @@ def guard_kernel(
         same_run[c] = run
         last_good[c] = good
     return total
+
+
+@kernel
+def guard_kernel_clean(
+    x: np.ndarray,
+    limit: np.ndarray,
+    full_scale: np.ndarray,
+    stuck_n: int,
+    hold: bool,
+    last_good: np.ndarray,
+    last_val: np.ndarray,
+    same_run: np.ndarray,
+    y: np.ndarray,
+    counts: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+) -> int:
+    """:func:`guard_kernel` of a block whose every value is finite and within ``limit[c]`` (the input
+    screen's check, in the same call); -1, with nothing changed, otherwise."""
+    n_ch, n = x.shape
+    for i in range(n):
+        for c in range(n_ch):
+            if not (abs(x[c, i]) <= limit[c]):  # False for NaN too
+                return -1
+    return guard_kernel(x, full_scale, stuck_n, hold, last_good, last_val, same_run, y, counts, first, last)

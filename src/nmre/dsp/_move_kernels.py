@@ -139,3 +139,40 @@ def ring_push(t: F64, x: F64, ring_t: F64, ring_x: F64, ptr: NDArray[np.int64]) 
         ptr[0] = (h + 1) % cap
         if ptr[1] < cap:
             ptr[1] += 1
+
+
+@kernel
+def rep_segment_clean(
+    v: F64,
+    limit: F64,
+    channel: int,
+    t: F64,
+    start_thr: float,
+    end_thr: float,
+    min_duration: float,
+    max_duration: float,
+    min_amplitude: float,
+    state: F64,
+    out: F64,
+    events: F64,
+    ring_t: F64,
+    ring_x: F64,
+    ptr: NDArray[np.int64],
+    keep: bool,
+) -> int:
+    """:func:`rep_segment` on row ``channel`` of a block whose every value is within ``limit`` (the input
+    screen's check, in the same call), then, when no event came and ``keep``, :func:`ring_push` of the row.
+
+    Returns -1, with nothing changed, when a value is not (non-finite or beyond its channel's limit);
+    else the number of event rows (with events the caller pushes the row to the ring event by event).
+    """
+    n_ch, n = v.shape
+    for i in range(n):
+        for c in range(n_ch):
+            if not (abs(v[c, i]) <= limit[c]):  # False for NaN too
+                return -1
+    x = v[channel]
+    ne = rep_segment(x, t, start_thr, end_thr, min_duration, max_duration, min_amplitude, state, out, events)
+    if ne == 0 and keep:
+        ring_push(t, x, ring_t, ring_x, ptr)
+    return ne

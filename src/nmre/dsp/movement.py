@@ -204,6 +204,44 @@ class RepSegmenter(Processor):
             if self.rate is not None:
                 K.ring_push(t, v[self.channel], self._ring_t, self._ring_x, self._ptr)
             return out_block(block, self.name, out)
+        return self._with_events(block, v, t, ne, out, d)
+
+    def _process_clean(self, block: Block, v: F64, limit: F64) -> Block | None:
+        """:meth:`process` of a block whose values are all good (reps going up), checked in the same kernel call."""
+        t = block.times
+        if self.direction != 1 or self.channel >= v.shape[0] or not t.flags.c_contiguous:
+            return None
+        n = t.shape[0]
+        out = np.empty((2, n))
+        if self._ev.shape[0] < n:
+            self._ev = np.empty((max(n, 2 * self._ev.shape[0]), K.EV_SIZE))
+        ne = K.rep_segment_clean(
+            v,
+            limit,
+            self.channel,
+            t,
+            self.start_threshold,
+            self.end_threshold,
+            self.min_duration,
+            self.max_duration,
+            self.min_amplitude,
+            self.state,
+            out,
+            self._ev,
+            self._ring_t,
+            self._ring_x,
+            self._ptr,
+            self.rate is not None,
+        )
+        if ne < 0:
+            return None
+        if ne:
+            return self._with_events(block, v, t, ne, out, 1.0)
+        return Block(self.name, t, out, block.seq, block.missing_before, block.arrival)
+
+    def _with_events(self, block: Block, v: F64, t: F64, ne: int, out: F64, d: float) -> Block:
+        """The events of a block in which reps started or ended, the history pushed event by event."""
+        ev = self._ev
         raw = v[self.channel]
         pushed = 0
         valid_so_far = int(self.state[K.RS_COUNT]) - sum(1 for r in ev[:ne] if r[K.EV_KIND] == 2.0)
