@@ -263,7 +263,8 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     s = ctx.sensor(sig.params["sensor"], side)
     o = ctx.orientation(s, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
-    lean = TrunkInclination(name=name)
+    # frontal = "side_up": positive when the drill's side of the segment rises (a left drill mirrors it)
+    lean = TrunkInclination(name=name, mirror_frontal=sig.params["frontal"] == "side_up" and side == "left")
     ctx.add(ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,), ProcessorNode(lean, o, name)))
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
@@ -529,6 +530,14 @@ _ALL = (
         "inclination of a segment from vertical: total, sagittal (forward +), frontal (deg)",
         {
             "sensor": Param("text", "the sensor on the segment"),
+            "frontal": Param(
+                "choice",
+                "sign of the frontal channel: right_up (a lean toward the segment's left, i.e. its right side "
+                "raised, is positive) or side_up (the drill's side raised is positive, on either side: a "
+                "pelvis's hip hitch on the moving side)",
+                "right_up",
+                choices=("right_up", "side_up"),
+            ),
             "gain": Param(
                 "number",
                 "Madgwick gain (0.1 rad/s; lower trusts the gyroscope more while the segment accelerates, "

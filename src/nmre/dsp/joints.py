@@ -781,9 +781,14 @@ class TrunkInclination(Processor):
         Output stream id (default: input id + ``".trunk"``).
     """
 
-    def __init__(self, calibration: ArrayLike | None = None, name: str | None = None) -> None:
+    def __init__(
+        self, calibration: ArrayLike | None = None, name: str | None = None, *, mirror_frontal: bool = False
+    ) -> None:
         self._cal = _check_cal(calibration, "calibration")
         self.name = name
+        #: frontal with the sign turned (lean toward the segment's *right* positive): a drill on the left side
+        #: reads "its side up" as positive, as one on the right does (a pelvis's hip hitch)
+        self.mirror_frontal = bool(mirror_frontal)
 
     def set_calibration(self, calibration: ArrayLike | None) -> None:
         self._cal = _check_cal(calibration, "calibration")
@@ -801,6 +806,8 @@ class TrunkInclination(Processor):
         q = checked_values(block, 4, f"TrunkInclination input {block.stream!r}")
         out = np.empty((3, q.shape[1]))
         _trunk(q, self._cal, out)
+        if self.mirror_frontal:
+            np.negative(out[2], out=out[2])
         return out_block(block, self._out_id(block.stream), out)
 
     def _process_clean(self, block: Block, q: F64, limit: F64) -> Block | None:
@@ -810,6 +817,8 @@ class TrunkInclination(Processor):
         out = np.empty((3, q.shape[1]))
         if not _trunk_clean(q, limit, self._cal, out):
             return None
+        if self.mirror_frontal:
+            np.negative(out[2], out=out[2])
         return Block(
             self._out_id(block.stream), block.times, out, block.seq, block.missing_before, block.arrival
         )
