@@ -296,7 +296,7 @@ def test_a_drop_of_the_moving_side_is_not_called_a_hip_hitch(side):
     """The pelvis rule measures the moving side's rise (frontal = side_up): a drop of that side reads
     negative, so the patient is never told "don't hitch the hip up" about a drop; a hitch still is."""
     errors = {2: {"hip_hike": -5.0}, 4: {"hip_hike": 8.0}}
-    _, sim, drill, events = run("hip_abduction_standing", errors, reps=5, side=side, seed=4)
+    _, sim, _, events = run("hip_abduction_standing", errors, reps=5, side=side, seed=4)
     level = {e.payload["rep"]: e for e in events if e.kind == kinds.rule("pelvis_level")}
     ends = {e.payload["rep"]: e.payload["end"] for e in events if e.kind == kinds.REP_END}
     by_truth = {min(sim.truth.reps, key=lambda r: abs(r.end - end)).index: rep for rep, end in ends.items()}
