@@ -321,13 +321,17 @@ class SmoothnessRule(_Buffered):
         super()._close(episode, Event(t, end.kind, end.source, end.payload))
         self._recent.clear()
 
+    def _kept(self) -> tuple[F64, F64]:
+        """The unit's samples ``(t, x)``, after those kept from before its start (``extend``)."""
+        t, x = self._buf.arrays()
+        if self.extend > 0:
+            return np.concatenate([self._pre[0], t]), np.concatenate([self._pre[1], x[0]])
+        return t, x[0]
+
     def _series(self, episode: Episode) -> tuple[F64, F64]:
         """Times and speed of what is analysed: the unit, or the movement around it (``extend``)."""
-        t, x = self._buf.arrays()
-        x0 = x[0]
+        t, x0 = self._kept()
         if self.extend > 0:
-            t = np.concatenate([self._pre[0], t])
-            x0 = np.concatenate([self._pre[1], x0])
             ok = np.isfinite(x0) & (t >= episode.start - self.extend) & (t <= episode.end + self.extend)
         else:
             ok = np.isfinite(x0) & (t >= episode.start) & (t <= episode.end)
@@ -450,11 +454,7 @@ class MovementTimeRule(SmoothnessRule):
     def _series(self, episode: Episode) -> tuple[F64, F64]:
         if self.input == "speed":
             return super()._series(episode)
-        t, x = self._buf.arrays()
-        x0 = x[0]
-        if self.extend > 0:
-            t = np.concatenate([self._pre[0], t])
-            x0 = np.concatenate([self._pre[1], x0])
+        t, x0 = self._kept()
         ok = np.isfinite(x0) & (t >= episode.start - self.extend) & (t <= episode.end + self.extend)
         t, x0 = t[ok], x0[ok]
         try:
