@@ -393,3 +393,38 @@ def test_a_node_routed_away_gets_no_more_blocks_and_the_events_stay_the_same():
     assert [e.kind for e in engine.events].count("once.done") == 1
     assert once0.pushed == n and 0 < once.pushed < n  # no block after the first rep's end
     assert wrapped0.calls == n and 0 < wrapped.calls < n  # the wrapper skipped once open
+
+
+class Listens(Node):
+    """Records the kinds of the events it is handed; takes only ``kinds`` (all when None)."""
+
+    inputs = ()
+
+    def __init__(self, name, kinds=None):
+        self.name, self.kinds, self.seen = name, kinds, []
+
+    def bind(self, infos):
+        return []
+
+    def push(self, block):
+        return []
+
+    def on_event(self, event):
+        self.seen.append(event.kind)
+
+    def takes_event(self, kind):
+        return True if self.kinds is None else kind in self.kinds
+
+
+def test_an_event_goes_only_to_the_nodes_that_take_its_kind():
+    info, blocks = angle_source()
+    picky, every = Listens("picky", {"rep.end"}), Listens("every")
+    rule = RepBandRule("depth", "angle", "flexion", lo=80, hi=110, reps_from="reps", label="depth")
+    engine = Engine([ListSource(info, blocks)], [Threshold(), rule, picky, every])
+    engine.run()
+    kinds = [e.kind for e in engine.events]
+    assert kinds.count("rep.end") == 3 and "rule.depth" in kinds
+    assert every.seen == kinds  # the default: every event, in order
+    assert picky.seen == ["rep.end"] * 3
+    assert rule.takes_event("rep.start") and rule.takes_event("rep.end") and not rule.takes_event("rule.depth")
+    assert not Threshold().takes_event("rep.end")  # no on_event of its own: takes none

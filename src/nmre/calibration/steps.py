@@ -385,6 +385,11 @@ class Gated(Node):
         wrapper only forwards: the engine pushes to the node it runs."""
         return self.node.route() if self._live else self
 
+    def takes_event(self, kind: str) -> bool:
+        """Every kind until live (what is held, and when the wrapper goes live, depends on every event);
+        then the node's kinds (going live changes the route, so the engine asks again)."""
+        return not self._live or self.node.takes_event(kind)
+
     def on_event(self, event: Event) -> None:
         if self._live:
             self.node.on_event(event)
@@ -516,6 +521,9 @@ class CalibratedFrom(Node):
             self._apply(cal)
         return out
 
+    def takes_event(self, kind: str) -> bool:
+        return self.node.takes_event(kind)
+
     def on_event(self, event: Event) -> None:
         self.node.on_event(event)
 
@@ -604,6 +612,9 @@ class CalibrationSequence(Node):
             if cur is not None and cur.state is StepState.PENDING:
                 cur.start()
         return []
+
+    def takes_event(self, kind: str) -> bool:
+        return any(s.takes_event(kind) for s in self.steps)
 
     def on_event(self, event: Event) -> None:
         for s in self.steps:

@@ -155,6 +155,9 @@ class TemplateCapture(CalibrationStep):
                 recording=len(self._span) == 1,
             )
 
+    def takes_event(self, kind: str) -> bool:
+        return kind == kinds.REP_START or kind == kinds.REP_END
+
     def on_event(self, event: Event) -> None:
         if self.finished or self.reps_from is None or event.source != self.reps_from:
             return

@@ -84,6 +84,9 @@ class FeedbackMapping(Node):
                     self._latest[(stream, channel)] = v
         return []
 
+    def takes_event(self, kind: str) -> bool:
+        return kind == self.episodes.end
+
     def on_event(self, event: Event) -> None:
         if event.source == self.episodes.source and event.kind == self.episodes.end:
             self._count += 1

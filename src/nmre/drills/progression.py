@@ -157,6 +157,16 @@ class Progression(Node):
         self._last_time = 0.0
         self._events: list[Event] = []
 
+    def takes_event(self, kind: str) -> bool:
+        ep = self.episodes
+        return (
+            kind == ep.end
+            or kind == ep.start
+            or kind == ep.rejected
+            or kinds.is_outcome(kind)
+            or kind == kinds.UNJUDGED.get(ep.unit)
+        )
+
     def on_event(self, event: Event) -> None:
         unit = self.episodes.unit
         if event.source == self.episodes.source:

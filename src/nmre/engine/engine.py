@@ -151,10 +151,14 @@ class Engine:
         self._routes: dict[str, list[tuple[Node, Any, Any]]] = {}
         self._routed = [n for n in self.nodes if type(n).route is not Node.route]
         self._route_to: dict[int, Node | None] = {}
+        # per event kind, the nodes that take it (Node.takes_event): their on_event (None where the
+        # class has none) and pop_events (None where it can hold no events), in node order; made at
+        # the first event of a kind and again after a route changed (_reroute)
         self._listeners = [
             (n, n.on_event if type(n).on_event is not Node.on_event else None, _popper(n)) for n in self.nodes
         ]
         self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
+        self._by_kind: dict[str, list[tuple[Any, Any]]] = {}
         self._signalling = [n for n in self.nodes if type(n).signals is not Node.signals]
         self._signallers = list(self._signalling)  # each, or the node its route runs (_reroute)
         self._reroute(force=True)
@@ -186,6 +190,7 @@ class Engine:
                 changed = True
         if not changed:
             return
+        self._by_kind = {}  # a node's kinds change only with its route (Node.takes_event)
         routes: dict[str, list[tuple[Node, Any, Any]]] = {}
         for stream, nodes in self._subscribers.items():
             entries = []
@@ -458,7 +463,10 @@ class Engine:
             self.stats.detection.add(max(0.0, event.detected_at - event.time))
         for sink in self.sinks:
             sink.on_event(event)
-        for _node, on_event, pop in self._listeners:
+        listeners = self._by_kind.get(event.kind)
+        if listeners is None:
+            listeners = self._takers(event.kind)
+        for on_event, pop in listeners:
             if on_event is not None:
                 on_event(event)
             if pop is not None:
@@ -477,6 +485,12 @@ class Engine:
             self._held.append(event)
             return
         self._schedule(event, now)
+
+    def _takers(self, kind: str) -> list[tuple[Any, Any]]:
+        """The nodes that take events of ``kind``: (on_event, pop_events) each, in node order."""
+        got = [(on, pop) for n, on, pop in self._listeners if n.takes_event(kind)]
+        self._by_kind[kind] = got
+        return got
 
     def _schedule(self, event: Event, now: float) -> None:
         for cue in self.schedule.on_event(event):

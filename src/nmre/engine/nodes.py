@@ -48,6 +48,20 @@ class Node(ABC):
     def on_event(self, event: Event) -> None:  # noqa: B027 - optional hook
         """React to an event raised elsewhere (e.g. a rep ended)."""
 
+    def takes_event(self, kind: str) -> bool:
+        """Whether :meth:`on_event` may do anything with an event of ``kind`` (change the node, queue events).
+
+        The engine asks once per kind (again after a node's :meth:`route` changed) and hands each
+        event only to the nodes that take its kind; after the event it pops only those nodes' events
+        (a node queues events in its own calls: ``push``, ``on_event``, ``on_time``, ``finish``, and
+        the engine pops them after that call). The answer may only go from ``True`` to ``False``, and
+        then only when the node's route changes with it. Default: ``True`` when the class overrides
+        :meth:`on_event` (every event, as before kinds were declared), else ``False``. A node whose
+        ``on_event`` ignores most kinds says which it uses (docs/performance.md: in a replay most
+        events are EMG onsets, offsets and bursts, which only the onset-timing rules read).
+        """
+        return type(self).on_event is not Node.on_event
+
     def on_time(self, now: float) -> None:  # noqa: B027 - optional hook
         """Every source block has gone through the graph up to ``now`` (session s; ``inf`` at the end).
 

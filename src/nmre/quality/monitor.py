@@ -277,6 +277,9 @@ class QualityMonitor(Node):
             if s.pending:
                 self._count(s)
 
+    def takes_event(self, kind: str) -> bool:
+        return kind == kinds.STREAM_TIME_ERROR
+
     def on_event(self, event: Event) -> None:
         if event.kind == kinds.STREAM_TIME_ERROR:
             s = self._streams.get(str(event.payload.get("stream", event.source)))

@@ -131,6 +131,9 @@ class SwayRule(Rule):
         self._touchdown = -math.inf
         self.hi = self._fixed_hi
 
+    def takes_other_event(self, kind: str) -> bool:
+        return kind == self.after
+
     def on_other_event(self, event: Event) -> None:
         if event.kind == self.after and event.payload.get("ok") is False:
             self._touchdown = event.time

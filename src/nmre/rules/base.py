@@ -343,6 +343,22 @@ class Rule(Node):
     def on_other_event(self, event: Event) -> None:
         """Any event that does not open or close a unit."""
 
+    def takes_other_event(self, kind: str) -> bool:
+        """Whether :meth:`on_other_event` uses events of ``kind`` (default: every kind if overridden).
+
+        A kind that overrides :meth:`on_other_event` for a few kinds says which (:meth:`Node.takes_event`).
+        """
+        return type(self).on_other_event is not Rule.on_other_event
+
+    def takes_event(self, kind: str) -> bool:
+        """The unit's start, end and rejection (from its source), and what :meth:`takes_other_event` says."""
+        if type(self).on_event is not Rule.on_event:
+            return True  # a kind with its own on_event: every event, as it was
+        ep = self.episodes
+        if ep.source and (kind == ep.start or kind == ep.end or kind == ep.rejected):
+            return True
+        return self.takes_other_event(kind)
+
     def ready(self, episode: Episode) -> bool:
         """Whether the kind's own input has reached the closed unit's end (default: yes)."""
         return True

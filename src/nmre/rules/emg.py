@@ -346,6 +346,9 @@ class OnsetOrderRule(Rule):
         self._burst_timing = False
         self._last_lag = math.nan
 
+    def takes_other_event(self, kind: str) -> bool:
+        return kind == kinds.EMG_ONSET or kind == kinds.EMG_BURST or kind == kinds.EMG_BASELINE
+
     def on_other_event(self, event: Event) -> None:
         if event.source != self.onsets_from:
             return
