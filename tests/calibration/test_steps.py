@@ -344,6 +344,43 @@ def test_long_axis_waits_for_the_neutral_pose_and_for_a_planar_movement() -> Non
     assert not step.done and "one plane" in step.status()[1]
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_long_axis_small_blocks_in_plain_floats_give_the_numpy_sums(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of 0-5 samples (a NaN now and then) summed in plain floats give the numpy path's numbers, bit for bit."""
+    imu, _, _, fs = _strapped_thigh(12.0, 5.0, seed=seed)
+    info = imu_info("imu.thigh.r", "thigh", fs)
+    rng = np.random.default_rng(seed)
+    imu[3:6, int(2.2 * fs) :] += rng.normal(0.0, 0.1, (3, imu.shape[1] - int(2.2 * fs)))  # every axis turns
+    cuts, i = [], 0
+    while i < imu.shape[1]:
+        n = int(rng.integers(0, 6))
+        x = imu[:, i : i + n].copy()
+        if x.shape[1] and i > 2.5 * fs and rng.random() < 0.05:  # NaN in the movement, after the neutral pose
+            x[3 + int(rng.integers(3)), int(rng.integers(x.shape[1]))] = np.nan
+        cuts.append(Block(info.id, np.arange(i, i + x.shape[1]) / fs, x))
+        i += n
+
+    def states(small: int) -> list[object]:
+        monkeypatch.setattr(LongAxisCalibration, "SMALL_BLOCK", small)
+        rec = Calibration()
+        seq = CalibrationSequence(
+            [NeutralPoseCalibration([info.id], record=rec), LongAxisCalibration([info.id], record=rec)], rec
+        )
+        seq.bind({info.id: info})
+        step = seq.steps[1]
+        out: list[object] = []
+        for b in cuts:
+            seq.push(b)
+            out += [e.to_json() for e in seq.pop_events()]
+            out.append((step._turn[info.id], step._angle[info.id], step._m[info.id].tobytes()))
+        assert step.done, (seq.steps[0].status(), step.status())
+        return out
+
+    assert states(8) == states(0)
+
+
 def test_neutral_pose_with_an_accelerometer_only_sensor() -> None:
     imu, _, _, fs = _strapped_thigh(0.0, 20.0)
     info = imu_info("acc.pelvis", "pelvis", fs, acc_only=True)

@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 
 from nmre.core.model import Block
+from nmre.dsp.emg import OnsetDetector, TkeoConditioner, condition_and_detect
 from nmre.dsp.guard import Guard
 from nmre.dsp.joints import JointAngle, TrunkInclination
 from nmre.dsp.movement import RepSegmenter
 from nmre.dsp.orientation import BiasCorrectedOrientation, GyroBias, Madgwick
+from nmre.rules import emg as emg_rules
 
 
 @contextmanager
@@ -174,3 +176,90 @@ def test_rep_segmenter_one_call_path_is_the_screened_path(seed: int) -> None:
     assert fast == slow
     kinds = {json.loads(x[1])["kind"] for x in fast if x[0] == "event"}
     assert {"dsp.bad_input", "rep.end"} <= kinds
+
+
+def _emg_bursts(seed: int, fs: float, spikes: bool) -> tuple[np.ndarray, list[Block]]:
+    """12 s of 2 muscles with bursts, cut into blocks of 0-40 samples (``spikes``: now and then a sample of
+    1e9, whose conditioned value, ~1e18, is beyond the detector's limit: its screen takes that block)."""
+    rng = np.random.default_rng(seed)
+    n = int(12 * fs)
+    t = np.arange(n) / fs
+    amp = 0.01 + sum(
+        0.3 * ((t > a) & (t < a + 0.6)) * (1 + ch) for ch, a in ((0, 3.0), (1, 3.1), (0, 6.0), (1, 8.2))
+    )
+    x = rng.normal(0.0, 1.0, (2, n)) * amp
+    blocks, i = [], 0
+    while i < n:
+        k = int(rng.integers(0, 41))
+        v = x[:, i : i + k].copy()
+        if spikes and k and rng.random() < 0.02:
+            v[int(rng.integers(2)), int(rng.integers(k))] = 1e9
+        blocks.append(Block("emg", t[i : i + v.shape[1]], v, i, 0, float(t[min(i + k, n - 1)])))
+        i += k
+    return t, blocks
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_condition_and_detect_is_the_two_process_calls(seed: int) -> None:
+    """Conditioning, the detector's screen and its burst kernel in one call give the conditioned values and
+    the events of ``det.process(cond.process(block))``, bad conditioned samples included."""
+    fs = 2000.0
+    _, blocks = _emg_bursts(seed, fs, spikes=True)
+
+    def pair() -> tuple[TkeoConditioner, OnsetDetector]:
+        det = OnsetDetector(2, fs, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1, baseline=(0.0, 2e-4))
+        return TkeoConditioner(2, fs, 20.0, 450.0, 30.0), det
+
+    fast, slow = pair(), pair()
+    got: list[Any] = []
+    want: list[Any] = []
+    for b in blocks:
+        y = condition_and_detect(*fast, b)
+        if y is None:  # an empty block, or the detector's first (its screen is made then)
+            c = fast[0].process(b)
+            fast[1].process(c)
+            y = c.values
+        got += [y.tobytes(), *(e.to_json() for e in fast[1].pop_events())]
+        c = slow[0].process(b)
+        slow[1].process(c)
+        want += [c.values.tobytes(), *(e.to_json() for e in slow[1].pop_events())]
+    assert got == want
+    kinds = {json.loads(e)["kind"] for e in got if isinstance(e, str)}
+    assert {"emg.onset", "emg.offset", "dsp.bad_input"} <= kinds
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_onset_node_one_call_path_is_the_two_process_calls(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An onset node (rest baseline, burst timing) raises the same events with its one-call path as without."""
+    fs = 2000.0
+    t, blocks = _emg_bursts(seed, fs, spikes=False)
+
+    def run() -> list[str]:
+        node = emg_rules.OnsetNode(
+            "emg",
+            TkeoConditioner(2, fs, 20.0, 450.0, 30.0),
+            OnsetDetector(2, fs, k_on=8.0, k_off=4.0, t_on=0.025, t_off=0.1),
+            burst=(0.15, 0.1),
+        )
+        node.bind({"emg": _emg_info(fs)})
+        out: list[str] = []
+        for b in blocks:
+            node.push(b)
+            out += [e.to_json() for e in node.pop_events()]
+        node.finish(float(t[-1]))
+        return out + [e.to_json() for e in node.pop_events()]
+
+    fast = run()
+    monkeypatch.setattr(emg_rules, "condition_and_detect", lambda *a: None)
+    slow = run()
+    assert fast == slow
+    assert {"emg.baseline", "emg.onset", "emg.offset", "emg.burst"} <= {json.loads(e)["kind"] for e in fast}
+
+
+def _emg_info(fs: float) -> Any:
+    from nmre.core.model import Channel, Placement, Side, StreamInfo, StreamKind
+
+    chans = tuple(Channel(m, "mV", Placement(muscle=m, side=Side.RIGHT)) for m in ("vmo", "vl"))
+    return StreamInfo("emg", StreamKind.EMG, chans, fs)

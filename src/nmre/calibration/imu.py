@@ -321,8 +321,68 @@ class LongAxisCalibration(CalibrationStep):
         ends = [self.record.neutral[k].end for k in self.inputs if k in self.record.neutral]
         return max(ends) if ends else -math.inf
 
+    #: Blocks of up to this many samples are summed in plain floats (:meth:`_measure_floats`).
+    SMALL_BLOCK = 8
+
+    def _measure_floats(self, block: Block) -> bool | None:
+        """:meth:`_measure` for a small block in plain floats, while no sample reaches the rotation.
+
+        The same numbers as the numpy path, sample by sample in the same order: the speed is
+        ``sqrt((x² + y²) + z²)`` as ``np.linalg.norm`` adds the rows, the running sums add each
+        moving sample's ``speed·dt`` and ``(g_i·g_j)·dt`` to the previous total as ``np.cumsum``
+        does. ``None``, with nothing changed, when a sample reaches ``min_rotation`` (the
+        planarity's eigen-solve is the numpy path's).
+        """
+        s = block.stream
+        n = block.times.shape[0]
+        gx, gy, gz = block.values[3:6].tolist()
+        dt = 1.0 / self.infos[s].rate
+        turn = self._turn[s]
+        angle = 0.0
+        isfinite, sqrt, degrees = math.isfinite, math.sqrt, math.degrees
+        first = last = -1
+        m = None
+        for i in range(n):
+            a, b, c = gx[i], gy[i], gz[i]
+            if not (isfinite(a) and isfinite(b) and isfinite(c)):
+                continue
+            speed = sqrt(a * a + b * b + c * c)
+            if not speed > STILL_GYRO:
+                continue
+            turn = turn + speed * dt
+            angle = degrees(turn)
+            if angle >= self.min_rotation:
+                return None
+            if m is None:
+                m = self._m[s].ravel().tolist()
+                first = i
+            last = i
+            xx, xy, xz = (a * a) * dt, (a * b) * dt, (a * c) * dt
+            yy, yz, zz = (b * b) * dt, (b * c) * dt, (c * c) * dt
+            m[0] += xx
+            m[1] += xy
+            m[2] += xz
+            m[3] += xy
+            m[4] += yy
+            m[5] += yz
+            m[6] += xz
+            m[7] += yz
+            m[8] += zz
+        if m is None:
+            return False
+        self._m[s] = np.array(m).reshape(3, 3)
+        self._turn[s] = turn
+        self._angle[s] = angle
+        span = self._t.setdefault(s, [float(block.times[first]), 0.0])
+        span[1] = float(block.times[last])
+        return True
+
     def _measure(self, block: Block, neutral: SegmentPose) -> bool:
         """Add a block's movement; True if any of it moved."""
+        if block.times.shape[0] <= self.SMALL_BLOCK:
+            moved = self._measure_floats(block)
+            if moved is not None:
+                return moved
         s = block.stream
         g = block.values[3:6]
         ok = np.all(np.isfinite(g), axis=0)

@@ -13,6 +13,8 @@ import numpy as np
 
 from nmre._numba import kernel
 from nmre.dsp._filter_kernels import sosfilt_kernel
+from nmre.dsp._onset_kernels import burst_kernel
+from nmre.dsp._protect import first_bad
 
 # Feature rows computed by features_kernel, in this order.
 FEATURE_NAMES = ("MAV", "RMS", "WL", "ZC", "SSC", "WAMP", "MNF", "MDF", "IAV")
@@ -121,6 +123,48 @@ def tkeo_condition_kernel(
     tkeo_kernel(y, prev, y)
     rectify_kernel(y, y)
     sosfilt_kernel(lp_sos, y, lp_zi, y)
+
+
+@kernel
+def tkeo_burst_kernel(
+    bp_sos: np.ndarray,
+    bp_zi: np.ndarray,
+    prev: np.ndarray,
+    lp_sos: np.ndarray,
+    lp_zi: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    limit: np.ndarray,
+    times: np.ndarray,
+    prm: np.ndarray,
+    iprm: np.ndarray,
+    pch: np.ndarray,
+    ist: np.ndarray,
+    fst: np.ndarray,
+    cst: np.ndarray,
+    sub_buf: np.ndarray,
+    scratch: np.ndarray,
+    hist: np.ndarray,
+    sm_ring: np.ndarray,
+    active: np.ndarray,
+    ev_i: np.ndarray,
+    ev_f: np.ndarray,
+) -> int:
+    """:func:`tkeo_condition_kernel` into ``y``, then :func:`burst_kernel` on ``y`` (activity into ``active``).
+
+    What a :class:`~nmre.dsp.emg.TkeoConditioner` followed by an
+    :class:`~nmre.dsp.emg.OnsetDetector` does with a clean block, in one call: the
+    detector's input screen (``first_bad`` of ``y`` against ``limit``) comes between the
+    two, and when it finds a bad conditioned sample the detector is not run (its state
+    untouched) and -1 is returned, so the caller hands ``y`` to the detector's screened
+    path. Otherwise the burst kernel's event count.
+    """
+    tkeo_condition_kernel(bp_sos, bp_zi, prev, lp_sos, lp_zi, x, y)
+    if first_bad(y, limit) >= 0:
+        return -1
+    return burst_kernel(
+        y, times, prm, iprm, pch, ist, fst, cst, sub_buf, scratch, hist, sm_ring, active, ev_i, ev_f
+    )
 
 
 @kernel

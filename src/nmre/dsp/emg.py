@@ -317,6 +317,83 @@ class TkeoConditioner(Processor):
         return info
 
 
+_F8 = np.dtype(np.float64)
+
+
+def condition_and_detect(cond: Processor, det: OnsetDetector, block: Block) -> F64 | None:
+    """``det.process(cond.process(block))`` in one kernel call; the conditioned values, or ``None``.
+
+    For the usual block of an onset node's live update (a :class:`TkeoConditioner`,
+    an :class:`OnsetDetector` with a baseline and no peak re-timing, a C-contiguous
+    float64 block of the right rows): the conditioning, the detector's input screen
+    and its burst kernel run in one call (:func:`~nmre.dsp._emg_kernels.tkeo_burst_kernel`),
+    and the detector queues the same events as through the two ``process`` calls
+    (bit for bit: the same kernels on the same arrays). A conditioned sample the
+    screen finds bad goes through the detector's ``process`` as usual. ``None``, with
+    nothing changed, when the block or the pair is not of that kind: call the two.
+    """
+    x = block.values
+    scr = det.__dict__.get("_input_screen")  # made by the detector's first screened process
+    if not (
+        type(cond) is TkeoConditioner
+        and type(det) is OnsetDetector
+        and scr is not None
+        and det.peak_fraction is None
+        and det._cal is not None
+        and type(x) is np.ndarray
+        and x.dtype is _F8
+        and x.ndim == 2
+        and x.flags.c_contiguous
+        and x.shape[0] == cond.n_channels == det.n_channels
+        and x.shape[1]
+    ):
+        return None
+    n_ch, n = x.shape
+    need = n_ch * (n // min(det.n_on, det.n_off) + 2)
+    if need > det._cap:
+        det._grow(need)
+    limit = scr._limit.get(n_ch)
+    if limit is None:
+        limit = scr.limit(n_ch)
+    times = block.times
+    y = np.empty_like(x)  # a new array per block: an onset node keeps the conditioned blocks it may search
+    act = det.__dict__.get("_active_out")  # the activity state: not returned, so one buffer serves
+    if act is None or act.shape != x.shape:
+        act = det.__dict__["_active_out"] = np.empty_like(x)
+    bp, lp = cond.bandpass, cond.lowpass
+    k = K.tkeo_burst_kernel(
+        bp.sos,
+        bp._zi,
+        cond.tkeo._prev,
+        lp.sos,
+        lp._zi,
+        x,
+        y,
+        limit,
+        np.ascontiguousarray(times, dtype=np.float64),
+        det._prm,
+        det._iprm,
+        det._pch,
+        det._ist,
+        det._fst,
+        det._cst,
+        det._sub,
+        det._scratch,
+        det._hist,
+        det._sm,
+        act,
+        det._ev_i,
+        det._ev_f,
+    )
+    if k < 0:  # a bad conditioned sample: the detector's screen takes the block
+        det.process(Block(block.stream, times, y, block.seq, block.missing_before, block.arrival))
+    else:
+        scr._prev = y
+        if k:
+            det._take(k, block.stream)
+    return y
+
+
 NormMethod = Literal["mvc", "submax", "contralateral", "task_peak"]
 _NORM_UNITS = {"mvc": "%MVC", "submax": "%RVC", "contralateral": "%contralateral", "task_peak": "%peak"}
 
@@ -748,3 +825,6 @@ def warmup() -> None:
     ]
     for p in procs:
         p.process(b)
+    det = OnsetDetector(2, 1000.0, baseline=(0.0, 1.0))
+    det.process(b)  # its screen, then the one-call path of an onset node
+    condition_and_detect(TkeoConditioner(2, 1000.0, 20.0, 450.0, 30.0), det, b)

@@ -545,34 +545,38 @@ class OnsetDetector(Processor):
         if self.peak_fraction is not None:
             self._remember(block.times, x)
         if k:
-            # by decision time, then sample, then channel: one pass over samples with channels inside
-            order = np.lexsort((self._ev_i[:k, 0], self._ev_i[:k, 2], self._ev_f[:k, K.EV_DETECT]))
-            ev_i, ev_f = self._ev_i[:k].tolist(), self._ev_f[:k].tolist()  # Python numbers, read once
-            for j in order.tolist():
-                c, on = ev_i[j][0], ev_i[j][1] == 1
-                f = ev_f[j]
-                payload: dict[str, object] = {
-                    "channel": c,
-                    "threshold": f[K.EV_THRESHOLD],
-                    "peak": f[K.EV_PEAK],
-                    "detected_at": f[K.EV_DETECT],
-                }
-                if not on:
-                    payload["duration"] = f[K.EV_DURATION]
-                ev = Event(
-                    time=f[K.EV_TIME],
-                    kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
-                    source=block.stream,
-                    payload=payload,
-                    detected_at=f[K.EV_DETECT],
-                )
-                if self.peak_fraction is None:
-                    self._events.append(ev)
-                else:
-                    self._hold(c, on, ev)
+            self._take(k, block.stream)
         if self.peak_fraction is not None and block.n_samples:
             self._release(float(block.times[-1]))
         return Block(block.stream, block.times, y, block.seq, block.missing_before, block.arrival)
+
+    def _take(self, k: int, stream: str) -> None:
+        """The ``k`` event rows the burst kernel wrote, as events of ``stream`` (queued, or held for re-timing)."""
+        # by decision time, then sample, then channel: one pass over samples with channels inside
+        order = np.lexsort((self._ev_i[:k, 0], self._ev_i[:k, 2], self._ev_f[:k, K.EV_DETECT]))
+        ev_i, ev_f = self._ev_i[:k].tolist(), self._ev_f[:k].tolist()  # Python numbers, read once
+        for j in order.tolist():
+            c, on = ev_i[j][0], ev_i[j][1] == 1
+            f = ev_f[j]
+            payload: dict[str, object] = {
+                "channel": c,
+                "threshold": f[K.EV_THRESHOLD],
+                "peak": f[K.EV_PEAK],
+                "detected_at": f[K.EV_DETECT],
+            }
+            if not on:
+                payload["duration"] = f[K.EV_DURATION]
+            ev = Event(
+                time=f[K.EV_TIME],
+                kind=kinds.EMG_ONSET if on else kinds.EMG_OFFSET,
+                source=stream,
+                payload=payload,
+                detected_at=f[K.EV_DETECT],
+            )
+            if self.peak_fraction is None:
+                self._events.append(ev)
+            else:
+                self._hold(c, on, ev)
 
     # -- onsets at a fraction of the burst's own peak --------------------------------------
 

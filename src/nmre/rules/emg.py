@@ -32,7 +32,7 @@ from nmre.core import kinds
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Event, SignalState, StreamInfo
 from nmre.dsp.bursts import steepest_rise
-from nmre.dsp.emg import OnsetDetector
+from nmre.dsp.emg import OnsetDetector, condition_and_detect
 from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
 from nmre.quality.gate import QualityGate
@@ -176,8 +176,16 @@ class OnsetNode(Node):
         self._hist: deque[tuple[np.ndarray, np.ndarray]] = deque()
 
     def push(self, block: Block) -> list[Block]:
-        if block.n_samples == 0:
+        n = block.times.shape[0]
+        if n == 0:
             return []
+        if self._calibrated:
+            # the usual live block: conditioning and detection in one kernel call (the same events)
+            v = condition_and_detect(self.conditioner, self.detector, block)
+            if v is not None:
+                if self.burst is not None:
+                    self._keep(block.times, v)
+                return self._detected(block.times, n)
         y = self.conditioner.process(block)
         if self._t0 is None:
             self._t0 = float(block.times[0])
@@ -217,6 +225,10 @@ class OnsetNode(Node):
             else:
                 return []
         self.detector.process(y)
+        return self._detected(y.times, y.times.shape[0])
+
+    def _detected(self, times: np.ndarray, n: int) -> list[Block]:
+        """The detector's events as the node's (with the muscle), and the burst searches now due."""
         for ev in self.detector.pop_events():
             c = int(ev.payload["channel"])
             payload = dict(ev.payload)
@@ -224,10 +236,12 @@ class OnsetNode(Node):
             self._events.append(Event(ev.time, ev.kind, self.name, payload, detected_at=ev.detected_at))
             if self.burst is not None and ev.kind == kinds.EMG_ONSET:
                 bisect.insort(self._searches, (ev.time + self.burst[1], c, ev.time))  # by due time
-        if self._searches and y.n_samples:
-            self._search(float(y.times[-1]))
-        if self.burst is not None and y.n_samples:
-            self._forget(float(y.times[-1]))
+        if n and (self._searches or self.burst is not None):
+            newest = float(times[n - 1])
+            if self._searches:
+                self._search(newest)
+            if self.burst is not None:
+                self._forget(newest)
         return []
 
     def _search(self, now: float, all_: bool = False) -> None:
