@@ -283,7 +283,7 @@ def test_the_calibration_record_is_data_stored_with_the_session_and_rebuilt_from
 def test_a_bad_calibration_list_is_one_clear_error(tmp_path, old, new, message):
     from nmre.drills import library_path
 
-    text = (library_path() / "knee_flexion_standing.toml").read_text()
+    text = (library_path() / "hip_abduction_standing.toml").read_text()
     assert old in text
     p = tmp_path / "x.toml"
     p.write_text(text.replace(old, new))
@@ -303,3 +303,22 @@ def test_a_drop_of_the_moving_side_is_not_called_a_hip_hitch(side):
     drop, hitch = level[by_truth[2]], level[by_truth[4]]
     assert drop.payload["ok"] and drop.payload["value"] < 2.0, drop.payload
     assert not hitch.payload["ok"] and hitch.payload["error"] == "hip_hike", hitch.payload
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_standing_knee_flexion_is_calibrated_on_both_feet_and_reads_the_knee_as_the_body_bends_it(side):
+    """The drill asks for the neutral pose on both feet with the knees straight (a pose of known knee
+    angle), the simulated patient does so before shifting onto the stance leg, and the knee's flexion
+    reads the body's: every peak within 2 deg. On one leg the neutral pose took the hanging 5 deg for 0 and
+    every peak read about 5 deg low (docs/eval.md)."""
+    spec, sim, _, events = run("knee_flexion_standing", {}, reps=4, side=side, seed=6, strap=10.0)
+    step = next(c for c in spec.calibration_steps if c.step == "neutral_pose")
+    assert "both feet" in step.params["pose"] and "straight" in step.params["pose"]
+    done = next(e for e in events if e.kind == "calibration.neutral")
+    assert done.time < sim.config.stand  # taken on both feet, before the shift onto the stance leg
+    bend = {e.payload["rep"]: e.payload["value"] for e in events if e.kind == kinds.rule("knee_bend")}
+    ends = {e.payload["rep"]: e.payload["end"] for e in events if e.kind == kinds.REP_END}
+    assert len(bend) == 4
+    for rep, value in bend.items():
+        rec = min(sim.truth.reps, key=lambda r: abs(r.end - ends[rep]))
+        assert abs(value - rec.quantities["knee_flexion_peak"]) < 2.0, (rep, value, rec.quantities)

@@ -535,3 +535,30 @@ def test_movement_time_is_onset_to_offset_at_5_percent_of_the_peak_speed():
     assert movement_time(10.0 + 130.0 * m) == pytest.approx(want, abs=2e-3)
     assert movement_time(15.0 + 40.0 * m) == pytest.approx(want, abs=2e-3)
     assert movement_time(np.full(50, 15.0)) == 0.0
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_standing_knee_flexion_starts_on_both_feet_with_straight_knees_then_shifts_onto_the_stance_leg(side):
+    """The lead-in performs the drill's neutral pose: both feet on the floor, the moving knee at
+    ``stand_knee_deg`` (1 deg) for ``stand`` s; then over ``shift`` s it relaxes to the 5 deg hang of the
+    unloaded leg, which it keeps between reps. The reps and their truths are those of a session without
+    the lead-in, later by ``stand + shift``."""
+    cfg = MOVEMENTS["standing_knee_flexion"](reps=2, side=side)
+    sim = simulate(cfg, seed=SEED, kit="minimal")
+    mv, s = sim.movement, sim.movement.s
+    t = np.arange(0.0, cfg.stand + cfg.shift + cfg.lead_in, 0.01)
+    st = mv.state(t)
+    k = mv.angles(0.0, float(t[-1]), [f"knee_flexion.{s}"])[f"knee_flexion.{s}"]
+    both = t < cfg.stand
+    assert np.allclose(k[: int(both.sum())], cfg.stand_knee_deg, atol=1e-6)
+    assert abs(k[-1] - 5.0) < 1e-6  # hanging, as between reps
+    foot, other = st.joints[f"ankle.{s}"], st.joints[f"ankle.{mv.o}"]
+    lift = foot[2] - other[2]  # the moving ankle's height above the stance ankle, m
+    assert np.max(np.abs(lift[both])) < 1e-3  # both feet on the floor
+    assert np.min(lift[-10:]) > 1e-3  # then the moving foot is off it
+    first = sim.truth.reps[0]
+    assert first.start == pytest.approx(cfg.stand + cfg.shift + cfg.lead_in)
+    short = simulate(dataclasses.replace(cfg, stand=0.0, shift=0.1), seed=SEED, kit="minimal").truth.reps
+    for a, b in zip(sim.truth.reps, short, strict=True):
+        assert a.start - b.start == pytest.approx(cfg.stand + cfg.shift - 0.1)
+        assert a.quantities == pytest.approx(b.quantities)

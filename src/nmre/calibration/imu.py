@@ -92,6 +92,9 @@ class NeutralPoseCalibration(CalibrationStep):
         Seconds skipped at the start (0.3).
     duration : float
         Seconds of stillness per sensor (1.0).
+    pose : str
+        What the patient is asked to do while the step waits (the drill's instruction: a pose of known
+        joint angles, since every joint angle reads 0 there).
 
     Raises one ``calibration.neutral`` event: payload ``results`` (stream -> pose),
     ``tilt_deg`` (stream -> degrees) and ``seconds``.
@@ -104,12 +107,17 @@ class NeutralPoseCalibration(CalibrationStep):
         *,
         settle: float = 0.3,
         duration: float = 1.0,
+        pose: str = "stand still in the neutral pose",
         record: Calibration | None = None,
         autostart: bool = True,
         timeout: float | None = None,
     ) -> None:
         if not streams:
             raise ConfigError("neutral pose: expected at least one IMU stream, got none")
+        if not (isinstance(pose, str) and pose.strip()):
+            raise ConfigError(
+                "neutral pose: pose " + expected("what the patient is asked to do (text)", pose)
+            )
         for name, v in (("settle", settle), ("duration", duration)):
             if not (
                 isinstance(v, (int, float)) and math.isfinite(v) and v >= (0 if name == "settle" else 0.1)
@@ -117,6 +125,7 @@ class NeutralPoseCalibration(CalibrationStep):
                 raise ConfigError(f"neutral pose: {name} " + expected("a number of seconds", v))
         super().__init__("neutral", streams, record=record, autostart=autostart, timeout=timeout)
         self.apply, self.settle, self.duration = apply, float(settle), float(duration)
+        self.pose = pose
         self._clear()
 
     def _apply_reused(self, time: float) -> dict[str, Any]:
@@ -172,7 +181,7 @@ class NeutralPoseCalibration(CalibrationStep):
         waiting = [x for x in self.inputs if x not in self._cal]
         if waiting:
             moving = [x for x in waiting if x in self._t0 and x not in self._start]
-            what = "stand still in the neutral pose"
+            what = self.pose
             if moving:
                 what += f" ({', '.join(moving)} moving)"
             self._wait(what, recording=bool(self._start))

@@ -89,6 +89,10 @@ def _show(name: str, toml: bool, out: TextIO) -> int:
             w(f"  - {sig.name}: {sig.kind} ({SIGNAL_KINDS[sig.kind].about})\n")
     if spec.calibration:
         w(f"\nCalibration: {', '.join(spec.calibration)}\n")
+        for c in spec.calibration_steps:  # what the patient is asked to do in each step that says
+            for key in ("pose", "movement"):
+                if isinstance(c.params.get(key), str):
+                    w(f"  - {c.step}: {c.params[key]}\n")
     seg = st.segmenter
     w(
         f"\nStructure: {st.per_set} {st.unit}s per set, {st.sets} set(s), {st.rest_between_sets:g} s rest between "

@@ -98,6 +98,11 @@ STEPS: Mapping[str, Mapping[str, Param]] = MappingProxyType(
         "neutral_pose": {
             "duration": Param("number", "stillness needed per sensor", 1.0, unit="s", lo=0.1),
             "settle": Param("number", "seconds skipped at the start", 0.3, unit="s", lo=0.0),
+            "pose": Param(
+                "text",
+                "what the patient is asked to do (a pose of known joint angles: the angles read 0 there)",
+                "stand still in the neutral pose",
+            ),
         },
         "long_axis": {
             "min_rotation": Param(
@@ -289,7 +294,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                     fn(cal)
 
             step = NeutralPoseCalibration(
-                streams, neutral, settle=p["settle"], duration=p["duration"], record=rec
+                streams, neutral, settle=p["settle"], duration=p["duration"], pose=p["pose"], record=rec
             )
             for held in ctx._held:  # their processors take the pose from its sample time on
                 held.step = step

@@ -36,6 +36,7 @@ F64 = NDArray[np.float64]
 
 _SUPPORTED_SWAY = 0.015  # m/s^2: standing on one leg with a hand on a chair back
 _HOLD_BAND = 5.0  # deg: a knee within this of its extreme is held
+_HANG = 5.0  # deg: the knee flexion of a leg hanging unloaded beside the stance leg
 
 
 def seated(body: Any, n: int) -> tuple[dict[str, F64], F64]:
@@ -320,6 +321,11 @@ class KneeFlexionConfig(MovementConfig):
     ``rest_band_deg``). ``rest_band_deg`` (deg of knee flexion) is the edge of the rest band a rep's
     ``rep_active_time`` is counted from (the drill's segmenter ``end``: 15 deg); it defines a true
     value, the body moves the same whatever it is.
+
+    The session starts as the drill instructs its neutral pose: standing on both feet with the knees
+    straight (``stand_knee_deg``, 1 deg as the squat's: never locked) for ``stand`` s, then shifting
+    onto the stance leg over ``shift`` s (the free knee relaxes to its 5 deg hang as the foot unloads),
+    then ``lead_in`` s on the stance leg before the first rep.
     """
 
     movement: ClassVar[str] = "standing_knee_flexion"
@@ -333,6 +339,9 @@ class KneeFlexionConfig(MovementConfig):
     fall: float = 1.5
     pause: float = 2.0
     rest_band_deg: float = 15.0
+    stand: float = 2.5
+    shift: float = 0.6
+    stand_knee_deg: float = 1.0
     errors: Mapping[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -340,6 +349,9 @@ class KneeFlexionConfig(MovementConfig):
         self._check_common()
         self._set("reps", check_int(o, "reps", self.reps, 1, 10_000))
         check_finite(o, "flexion_deg", self.flexion_deg, 30.0, 140.0)
+        check_finite(o, "stand", self.stand, 0.0, 600.0)
+        check_finite(o, "shift", self.shift, 0.1, 5.0)
+        check_finite(o, "stand_knee_deg", self.stand_knee_deg, 0.0, 10.0)
         check_finite(o, "rest_band_deg", self.rest_band_deg, 0.0, 140.0)
         check_finite(o, "hip_flexion_deg", self.hip_flexion_deg, -10.0, 30.0)
         for name in ("rise", "fall"):
@@ -360,7 +372,8 @@ class KneeFlexionMovement(_StandingMovement):
         cfg = config
         n = cfg.reps
         rng = self.rng("plan")
-        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, cfg.lead_in, self.speed)
+        lead = cfg.stand + cfg.shift + cfg.lead_in  # both feet, the shift, then on the stance leg
+        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, lead, self.speed)
         self.depth = cfg.flexion_deg + rng.uniform(-3.0, 3.0, n)
         self.hip = np.maximum(cfg.hip_flexion_deg + rng.uniform(-2.0, 2.0, n), -10.0)
         self.errs: list[dict[str, float]] = [{} for _ in range(n)]
@@ -386,6 +399,15 @@ class KneeFlexionMovement(_StandingMovement):
         k = self.angles(a, b, [f"knee_flexion.{self.s}"])[f"knee_flexion.{self.s}"]
         return excursion_time(k, self.config.rest_band_deg)
 
+    def rest_knee(self, t: F64) -> F64:
+        """The moving knee's flexion at rest (deg): ``stand_knee_deg`` standing on both feet at the session's
+        start (the neutral pose the drill asks for), relaxing to the 5 deg hang of the unloaded leg over the
+        shift onto the stance leg (minimum jerk), and 5 deg from then on."""
+        from nmre.sim.profiles import min_jerk
+
+        cfg = self.config
+        return cfg.stand_knee_deg + (_HANG - cfg.stand_knee_deg) * min_jerk((t - cfg.stand) / cfg.shift)
+
     def pose(self, t: F64) -> Pose:
         m, i = self.tl.profile(t)
         r, _, _ = self._stance(t)
@@ -393,7 +415,7 @@ class KneeFlexionMovement(_StandingMovement):
         r["pelvis"] = r[f"thigh.{self.o}"].copy()
         r["trunk"] = r["pelvis"] @ rot_y(np.full_like(t, np.radians(2.0)))
         r[f"thigh.{s}"] = r["pelvis"] @ rot_y(-np.radians(self.hip[i]) * m)
-        r[f"shank.{s}"] = r[f"thigh.{s}"] @ rot_y(np.radians(5.0 + (self.depth[i] - 5.0) * m))
+        r[f"shank.{s}"] = r[f"thigh.{s}"] @ rot_y(np.radians(self.rest_knee(t) + (self.depth[i] - _HANG) * m))
         r[f"foot.{s}"] = r[f"shank.{s}"]
         return Pose(r, f"ankle.{self.o}", self._ankles[self.o])
 
