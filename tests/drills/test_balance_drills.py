@@ -85,6 +85,12 @@ def test_sit_to_stand_counts_every_transition_from_one_accelerometer(seed, kit):
         assert p["transition"] == tr.index + 1
         assert abs(p["start"] - tr.start) < 0.6 and abs(p["end"] - tr.end) < 0.9
         assert p["transition_duration"] == pytest.approx(p["end"] - p["start"])
+        # the body's movement time (onset to offset at 5 % of the peak speed, docs/simulator.md): near the
+        # 3 s tolerance the detector reads it within eval's 0.25 s margin (it read 0.15 s short of the exact
+        # span, end - start); a much slower one reads short by more (5.5-5.8 s: 0.4-0.7 s; docs/eval.md), and
+        # is still told to be quicker (below)
+        true = tr.quantities["transition_duration"]
+        assert true > 4.0 or abs(p["transition_duration"] - true) < 0.2, (tr.index, true, p)
     slow = [e for e in events if e.kind == "rule.transition_duration" and not e.payload["ok"]]
     assert sorted(e.payload["transition"] for e in slow) == [2, 5]
     if kit == "acc:pelvis":  # trunk flexion needs a trunk sensor: skipped, with the reason

@@ -85,7 +85,7 @@ QUANTITIES: Mapping[str, Quantity] = MappingProxyType({q.name: q for q in (Quant
     ("rep_active_time", "s", (0.3, 30.0), "time the moving knee spends out of the rest band over the rep (past the movement's `rest_band_deg`)"),
     ("contraction_level", "%", (1.0, 100.0), "mean EMG amplitude over the hold plateau, % of the reference contraction"),
     ("relax_level", "%", (0.0, 50.0), "mean EMG amplitude over the rest after a hold, % of the reference contraction"),
-    ("transition_duration", "s", (0.8, 12.0), "onset to end of a sit-to-stand or stand-to-sit transition"),
+    ("transition_duration", "s", (0.8, 12.0), "movement onset to offset of a sit-to-stand or stand-to-sit transition (5 % of each component's peak speed)"),
     ("template_distance", "1", (0.0, 2.0), "DTW distance of the rep's arm trajectory from the normal pattern"),
     ("sparc", "1", (-15.0, -1.0), "spectral arc length of the forearm's angular speed over the rep"),
     ("sway_rms", "m/s^2", (0.001, 3.0), "RMS of the tilt-corrected horizontal acceleration of the sway sensor"),

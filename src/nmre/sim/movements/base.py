@@ -316,13 +316,22 @@ def excursion_time(values: F64, threshold: float, rate: float = TRUTH_RATE, abov
     to the last crossing back, on grid ``values`` sampled at ``rate``; each crossing interpolated linearly
     between the two grid samples around it. 0 when the values never pass it; a span that starts or ends
     past it counts from its first or to its last sample."""
+    span = excursion(values, threshold, rate, above)
+    return 0.0 if span is None else span[1] - span[0]
+
+
+def excursion(
+    values: F64, threshold: float, rate: float = TRUTH_RATE, above: bool = True
+) -> tuple[float, float] | None:
+    """The first crossing of ``threshold`` into the region past it and the last crossing back, s from the
+    grid's first sample (see :func:`excursion_time`); None when the values never pass it."""
     x = np.asarray(values, dtype=np.float64) - threshold
     if not above:
         x = -x
     past = np.flatnonzero(x > 0.0)
     if past.shape[0] == 0:
-        return 0.0
+        return None
     a, b = int(past[0]), int(past[-1])
     t0 = float(a) if a == 0 else a - x[a] / (x[a] - x[a - 1])
     t1 = float(b) if b == x.shape[0] - 1 else b + x[b] / (x[b] - x[b + 1])
-    return float(t1 - t0) / rate
+    return float(t0) / rate, float(t1) / rate

@@ -23,7 +23,8 @@ from numpy.typing import NDArray
 from nmre.sim.body import Pose, leg_ik
 from nmre.sim.config import MovementConfig, check_finite, check_int, normalise_rep_errors
 from nmre.sim.kit import Sensor, acc, emg, imu
-from nmre.sim.movements.base import Movement, ankles, neutral, rep_index, tilt
+from nmre.sim.movements.arm import ONSET_FRACTION
+from nmre.sim.movements.base import TRUTH_RATE, Movement, ankles, excursion, neutral, rep_index, tilt
 from nmre.sim.profiles import Sway, burst, min_jerk
 from nmre.sim.truth import TruthRecord
 
@@ -126,11 +127,24 @@ class SitToStandMovement(Movement):
         )
         self._stand = np.array([0.0, legs])
         for i in range(n):
+            if "slow_transition" in self.errors_of(i):
+                # every part of the path scales with the duration: scale it until the movement time is the severity
+                target = self.errs[i]["slow_transition"]
+                for _ in range(3):
+                    got = self.movement_time(i)
+                    if got <= 0.0 or abs(got - target) < 1e-9:
+                        break
+                    self.dur[i] *= target / got
+                    self._restart()
+        for i in range(n):
             if "excessive_trunk_flexion" in self.errors_of(i):
                 target = self.errs[i]["excessive_trunk_flexion"] = self.severity(i, "excessive_trunk_flexion")
                 self.peak[i] = target
                 for _ in range(2):
                     self.peak[i] += target - self.trunk_peak(i)
+        for i in range(n):
+            if "slow_transition" in self.errors_of(i):
+                self.errs[i]["slow_transition"] = self.movement_time(i)  # realised
 
     def _restart(self) -> None:
         self.start = self.config.lead_in + np.concatenate([[0.0], np.cumsum(self.dur[:-1] + self.still[:-1])])
@@ -148,16 +162,22 @@ class SitToStandMovement(Movement):
         x = np.clip((t - self.start[i]) / self.dur[i], 0.0, 1.0)  # seated before the first one
         return np.where(self.rising[i], x, 1.0 - x), i
 
-    def pose(self, t: F64) -> Pose:
+    def _path(self, t: F64) -> tuple[F64, F64, F64, F64, F64]:
+        """The transition's path without the standing sway: the trunk's inclination and its seated-to-standing
+        base (deg), the pelvis' forward position and height (m), and how far the pelvis is off the seat (0..1)."""
         tau, i = self._phase(t)
-        ap, ml = self._sway.angles(t)
-        # sitting, the body is still; standing, it sways (the factor follows the pelvis off the seat)
         up = min_jerk((tau - _SEAT_OFF) / (1.0 - _SEAT_OFF))
         x = self._sit[0] + (self._stand[0] - self._sit[0]) * min_jerk((tau - 0.10) / 0.75)
         z = self._sit[1] + (self._stand[1] - self._sit[1]) * up
         bump = min_jerk(tau / _PEAK_AT) * (1.0 - min_jerk((tau - _PEAK_AT) / (1.0 - _PEAK_AT)))
         base = _SIT_TRUNK + (_STAND_TRUNK - _SIT_TRUNK) * min_jerk((tau - 0.3) / 0.7)
-        lean = np.radians(base + (self.peak[i] - _SIT_TRUNK) * bump)
+        return base + (self.peak[i] - _SIT_TRUNK) * bump, base, x, z, up
+
+    def pose(self, t: F64) -> Pose:
+        ap, ml = self._sway.angles(t)
+        # sitting, the body is still; standing, it sways (the factor follows the pelvis off the seat)
+        lean_deg, base, x, z, up = self._path(t)
+        lean = np.radians(lean_deg)
         r = neutral(t.shape[0])
         r["pelvis"] = tilt(0.5 * (lean - np.radians(base)) + up * ap, np.zeros_like(t))
         r["trunk"] = tilt(lean + up * ap, up * ml)
@@ -186,6 +206,25 @@ class SitToStandMovement(Movement):
         return np.clip((0.02 + scale * quad) * self.effort, 0.0, 1.0)
 
     # -- truth --------------------------------------------------------------------------
+    def movement_time(self, i: int) -> float:
+        """``transition_duration``: from the movement's onset to its offset, the first and last instants at
+        which the trunk's inclination, the pelvis' forward position or its height changes at
+        :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) or more of that component's peak speed over the
+        transition (central differences on the 100 Hz grid, crossings interpolated; the standing sway is not
+        the transition and is left out): movement onset and offset as motor control defines them (Teasdale
+        et al. 1993), which a detector can see, where the record's ``start`` and ``end`` are the exact first
+        and last instants of a minimum-jerk motion, which none can."""
+        t = self.grid(float(self.start[i]), float(self.end[i]))
+        lean, _, x, z, _ = self._path(t)
+        on, off = math.inf, -math.inf
+        for v in (lean, x, z):
+            speed = np.abs(np.gradient(v)) * TRUTH_RATE
+            peak = float(speed.max())
+            span = excursion(speed, ONSET_FRACTION * peak) if peak > 0.0 else None
+            if span is not None:
+                on, off = min(on, span[0]), max(off, span[1])
+        return off - on if off > on else 0.0
+
     def trunk_peak(self, i: int) -> float:
         a, b = float(self.start[i]), float(self.end[i])
         return float(self.angles(a, b, ["trunk_lean"])["trunk_lean"].max())
@@ -196,7 +235,7 @@ class SitToStandMovement(Movement):
             a, b = float(self.start[i]), float(self.end[i])
             direction = "sit_to_stand" if self.rising[i] else "stand_to_sit"
             seat = a + (_SEAT_OFF if self.rising[i] else 1.0 - _SEAT_OFF) * float(self.dur[i])
-            q = {"transition_duration": b - a, "trunk_flexion_peak": self.trunk_peak(i)}
+            q = {"transition_duration": self.movement_time(i), "trunk_flexion_peak": self.trunk_peak(i)}
             out.append(
                 TruthRecord(
                     "transition",
