@@ -14,7 +14,7 @@ import pytest
 from rulekit import angle_info, blocks, drive, in_order, rep_events
 
 from nmre.core import kinds
-from nmre.core.model import Channel, StreamInfo, StreamKind
+from nmre.core.model import Block, Channel, Event, StreamInfo, StreamKind
 from nmre.dsp.upper_limb import path_distance, resample_path
 from nmre.errors import ConfigError
 from nmre.rules import Episodes, SmoothnessRule, TemplateRule
@@ -337,3 +337,111 @@ def test_movement_time_at_the_sessions_end_is_judged_when_the_offset_was_seen_an
             assert res.kind == kinds.REP_UNJUDGED and "session ended" in res.payload["reason"]
     rule.finish(10.0)  # nothing left: nothing more
     assert rule.pop_events() == []
+
+
+def told_late(blocks_: list[Block], start: Event, end: Event, when: float) -> list[Block | Event]:
+    """``blocks_`` with ``start`` delivered after the block holding ``when`` (as a rep segmenter says a rep
+    began once its signal reaches the start threshold, after the start it stamps) and ``end`` in time."""
+    items = in_order(blocks_, [end])
+    at = next(i for i, b in enumerate(items) if isinstance(b, Block) and float(b.times[-1]) >= when)
+    return [*items[: at + 1], start, *items[at + 1 :]]
+
+
+def test_unit_rules_keep_the_samples_between_a_reps_start_and_its_late_start_event() -> None:
+    """The rep.start event arrives 0.5 s after the start it stamps: the samples in between are the rep's.
+    A hold from 0.1 s to the end is timed from 0.1 s (2.9 s, not the 2.5 s after the event); the movement
+    time and SPARC are those of the whole movement, as when the event comes on time."""
+    from nmre.rules import HoldTimeRule, MovementTimeRule
+
+    t = np.arange(round(4 * RATE)) / RATE
+    x = np.where(t >= 0.1, 50.0, 0.0)
+    hold = HoldTimeRule(
+        "hold", stream=ARM, channel="elevation", signal_unit="deg", quantity="hold_time", unit="s",
+        episodes=Episodes.reps(), lo=1.0, mode="above", on=20.0, off=10.0,
+    )  # fmt: skip
+    s, e = rep_events(1, 0.0, 2.99)
+    out = drive(hold, [shoulder_info()], told_late(blocks(ARM, t, np.vstack([x, x])), s, e, 0.5))
+    assert out[0].payload["value"] == pytest.approx(2.9, abs=1e-9)
+
+    t = np.arange(round(10 * RATE)) / RATE
+    mj = lambda u: 10 * u**3 - 15 * u**4 + 6 * u**5  # noqa: E731
+    el = 15.0 + 140.0 * (mj(np.clip((t - 2.0) / 2.0, 0, 1)) - mj(np.clip((t - 5.0) / 2.0, 0, 1)))
+    x2 = np.vstack([el, np.zeros_like(el)])
+    start = float(t[np.argmax(el > 16.0)])  # the last sample in the rest band, as the segmenter stamps it
+    when = float(t[np.argmax(el > 37.0)])  # the start threshold: the event comes here, ~0.5 s later
+    end = float(t[len(el) - 1 - np.argmax(el[::-1] > 34.0)])
+    assert when - start > 0.3
+    got = []
+    for late in (False, True):
+        s, e = rep_events(1, start, end)
+        items = told_late(blocks(ARM, t, x2), s, e, when) if late else in_order(blocks(ARM, t, x2), [s, e])
+        rule = MovementTimeRule(
+            "tempo", stream=ARM, channel="elevation", quantity="movement_time", unit="s",
+            episodes=Episodes.reps(), lo=3.0, hi=12.0, extend=1.5,
+        )  # fmt: skip
+        (res,) = [o for o in drive(rule, [shoulder_info()], items) if o.kind == kinds.rule("tempo")]
+        got.append(res.payload["value"])
+    assert got[1] == pytest.approx(got[0], abs=1e-9)
+    assert got[1] == pytest.approx(5.0 - 4 * 0.05943, abs=0.03)
+
+    tv = np.arange(round(9 * RATE)) / RATE
+    v = two_phase_speed(tv, 1.0)
+    s, e = rep_events(1, 1.0, 5.1)
+    on_time = drive(smooth_rule(extend=1.0), [speed_info()], in_order(blocks(SPEED, tv, v), [s, e]))
+    late = drive(smooth_rule(extend=1.0), [speed_info()], told_late(blocks(SPEED, tv, v), s, e, 1.6))
+    want = spectral_arc_length(v[(tv >= 1.0) & (tv <= 5.5)], RATE)
+    assert late[0].payload["value"] == pytest.approx(on_time[0].payload["value"], abs=1e-9)
+    assert late[0].payload["value"] == pytest.approx(want, abs=0.02)
+
+
+def test_sparc_bridges_lost_packets_and_refuses_a_long_gap() -> None:
+    """SPARC takes the speed as evenly sampled: 10 % of 2-sample packets lost, bridged, leave it within
+    0.02 of the whole rep (closed up, the profile shortens and steps: off by about 0.1); a 0.15 s hole in
+    the movement is more than SPARC_MAX_GAP, and the rep is not judged, with the reason."""
+    from nmre.rules.movement import SPARC_MAX_GAP
+
+    t = np.arange(round(9 * RATE)) / RATE
+    v = two_phase_speed(t, 1.0)
+    s, e = rep_events(1, 1.0, 5.1)
+    whole = drive(smooth_rule(extend=1.0), [speed_info()], in_order(blocks(SPEED, t, v), [s, e]))
+    want = whole[0].payload["value"]
+    rng = np.random.default_rng(5)
+    keep = np.repeat(rng.random(t.size // 2) >= 0.10, 2)
+    keep[:50] = keep[-50:] = True
+    assert np.diff(t[keep]).max() <= SPARC_MAX_GAP
+    lossy = drive(smooth_rule(extend=1.0), [speed_info()], in_order(blocks(SPEED, t[keep], v[keep]), [s, e]))
+    closed_up = spectral_arc_length(v[keep & (t >= 1.0) & (t <= 5.5)], RATE)
+    assert abs(closed_up - want) > 0.04  # closing the gaps up would be off: the test can tell
+    assert lossy[0].payload["value"] == pytest.approx(want, abs=0.01)
+
+    hole = ~((t >= 2.0) & (t < 2.15))
+    out = drive(smooth_rule(extend=1.0), [speed_info()], in_order(blocks(SPEED, t[hole], v[hole]), [s, e]))
+    assert out[0].kind == kinds.REP_UNJUDGED and "no samples for 0.15 s" in out[0].payload["reason"]
+
+
+def test_sparc_on_the_step_of_its_amplitude_threshold_is_not_judged() -> None:
+    """A tremor whose spectral peak sits at SPARC's 5 % threshold puts the value on a step of about 0.6
+    (the same rep reads smooth or jerky by a hair): not judged, with the reason; a clear tremor and a
+    smooth rep are judged."""
+    from nmre.dsp.movement import sparc
+
+    t = np.arange(round(9 * RATE)) / RATE
+    w = (t >= 1.0) & (t <= 5.5)
+
+    def step(depth: float) -> float:
+        u = two_phase_speed(t, 1.0, depth)[w]
+        return sparc(u, RATE, amp_th=0.045) - sparc(u, RATE, amp_th=0.055)
+
+    depths = np.linspace(0.0, 0.5, 101)
+    on_step = [d for d in depths if abs(step(d)) > 0.2]
+    assert on_step, "some tremor depth puts SPARC on its threshold's step"
+    s, e = rep_events(1, 1.0, 5.1)
+    for depth, judged in ((on_step[0], False), (0.0, True), (0.5, abs(step(0.5)) <= 0.2)):
+        out = drive(
+            smooth_rule(extend=1.0),
+            [speed_info()],
+            in_order(blocks(SPEED, t, two_phase_speed(t, 1.0, depth)), [s, e]),
+        )
+        assert (out[0].kind == kinds.rule("smooth")) is judged, depth
+        if not judged:
+            assert "step of its amplitude threshold" in out[0].payload["reason"]

@@ -600,6 +600,14 @@ class SampleBuffer:
             self.dropped += self._t[0].shape[0]
             del self._t[0], self._x[0]
 
+    def add_arrays(self, times: F64, values: F64) -> None:
+        """Append samples already in this buffer's rows: ``times (n,)``, ``values (len(rows), n)``."""
+        if times.shape[0] == 0:
+            return
+        self._t.append(times)
+        self._x.append(values)
+        self._n += times.shape[0]
+
     def arrays(self) -> tuple[F64, F64]:
         """``(times (n,), values (len(rows), n))``, the last ``max_samples`` at most."""
         if not self._t:

@@ -45,8 +45,24 @@ __all__ = ["HoldTimeRule", "MovementTimeRule", "SmoothnessRule", "TemplateRule"]
 F64 = NDArray[np.float64]
 
 
+#: Seconds of samples kept while no unit is open, so that a unit begins with its own start. A
+#: unit's start event comes after the start it is stamped with: the rep segmenter says a rep
+#: began at the last sample in its rest band once the signal reaches the start threshold, 0.1-0.3
+#: s later in the arm drills (and a long slow rise takes longer); 2 s covers a rise of 10 deg/s
+#: to a threshold 20 deg above the rest band.
+LEAD_SECONDS = 2.0
+
+
 class _Buffered(Rule):
-    """A rule that keeps the samples of the open unit of one channel (at most ``max_seconds``)."""
+    """A rule that keeps the samples of the open unit of one channel (at most ``max_seconds``).
+
+    The last :data:`LEAD_SECONDS` (plus :attr:`before`) of the channel are kept at all times, and a
+    unit begins with those at or after its start (``before`` s before it): the event that opens a
+    unit arrives after the unit's start, and the samples in between belong to the unit.
+    """
+
+    #: Seconds before a unit's start that its samples begin with (a kind that looks before the unit).
+    before: float = 0.0
 
     def __init__(
         self,
@@ -66,6 +82,7 @@ class _Buffered(Rule):
         self.max_seconds = float(max_seconds)
         self.rate = 0.0
         self._buf = SampleBuffer([0], 2)
+        self._lead = SampleBuffer([0], 2)
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
 
@@ -81,17 +98,24 @@ class _Buffered(Rule):
             )
         self.rate = info.rate
         self._buf = SampleBuffer([row], max(2, round(self.max_seconds * info.rate)))
+        self._lead = SampleBuffer([row], max(2, round((LEAD_SECONDS + self.before) * info.rate) + 1))
 
     def reset(self) -> None:
         super().reset()
         self._buf.clear()
+        self._lead.clear()
 
     def begin(self, episode: Episode) -> None:
         self._buf.clear()
+        t, x = self._lead.arrays()
+        keep = t >= episode.start - self.before
+        self._buf.add_arrays(t[keep], x[:, keep])
 
     def push(self, block: Block) -> list[Block]:
-        if self._episode is not None and block.stream == self.stream:
-            self._buf.add(block)
+        if block.stream == self.stream:
+            self._lead.add(block)
+            if self._episode is not None:
+                self._buf.add(block)
         return []
 
     def samples(self, episode: Episode) -> tuple[F64, F64]:
@@ -191,6 +215,24 @@ class HoldTimeRule(_Buffered):
 
 _METRICS = ("sparc", "ldlj")
 _INPUTS = ("position", "speed")
+#: Longest stretch without samples that SPARC's speed is bridged over, s. SPARC takes the speed as
+#: evenly sampled: lost packets must be bridged, not closed up (closing them up shortens the profile and
+#: puts steps in it: 10 % of 2-sample packets lost moved SPARC by 0.10, with a 5 Hz tremor by 0.64, p95).
+#: Bridged linearly, three gaps of 0.08 s in a 4.5 s two-phase rep with a 5 Hz tremor (the jerk SPARC
+#: must see) move it by 0.019 (p95, 200 draws), 0.1 s gaps by 0.037: within 0.02, the change the rule's
+#: onset and noise allow (docs/drills.md), up to 0.08 s. 20 % of 2-sample packets lost: 0.014.
+SPARC_MAX_GAP = 0.08
+#: SPARC measures the spectrum up to the last frequency whose magnitude is at least 5 % of the peak, so
+#: a component (a 5 Hz tremor) whose magnitude is near 5 % puts the value on a step: about 0.6 apart on
+#: either side (simulated PNF reps: -2.65 at a threshold of 0.055, -3.26 at 0.045). The measured value
+#: then depends on sensor noise and the analysed span, not the movement, and is not judged. Measured
+#: at threshold x (1 -/+ SPARC_EDGE_STEP): ordinary reps (smooth or jerky) move by at most 0.09, reps
+#: on the step by 0.59-0.62; SPARC_EDGE_LIMIT is twice the rule's stated accuracy (margin 0.1).
+SPARC_AMP_TH = (
+    0.05  # the reference amplitude threshold (Balasubramanian et al. 2015; nmre.dsp.movement.sparc)
+)
+SPARC_EDGE_STEP = 0.1
+SPARC_EDGE_LIMIT = 0.2
 
 
 class SmoothnessRule(_Buffered):
@@ -244,8 +286,8 @@ class SmoothnessRule(_Buffered):
         if isinstance(extend, bool) or not (isinstance(extend, (int, float)) and 0.0 <= extend < 30.0):
             raise ConfigError(f"rule {id!r}: extend: " + expected("a number of seconds in [0, 30)", extend))
         self.metric, self.input, self.extend = metric, input, float(extend)
-        self._recent = SampleBuffer([0], 2)
-        self._pre: tuple[F64, F64] = (np.zeros(0), np.zeros(0))
+        self.before = self.extend
+        self._received: F64 = np.zeros(0)
         self._tail: tuple[Episode, Event] | None = None
         self._cut: float | None = None  # the session's end, while judging a tail it cut short
         super().__init__(id, **kw)
@@ -253,29 +295,21 @@ class SmoothnessRule(_Buffered):
     def bind_inputs(self, infos: Mapping[str, StreamInfo]) -> None:
         super().bind_inputs(infos)
         check_unit(self.name, "1", self.unit)
-        self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
 
     def reset(self) -> None:
         super().reset()
-        self._recent.clear()
-        self._pre = (np.zeros(0), np.zeros(0))
         self._tail = None
 
     def begin(self, episode: Episode) -> None:
         self._finish_tail(None)
         super().begin(episode)
-        if self.extend > 0:
-            t, x = self._recent.arrays()
-            keep = t < episode.start
-            self._pre = (t[keep], x[0][keep])
 
     def push(self, block: Block) -> list[Block]:
         if block.stream != self.stream:
             return []
+        self._lead.add(block)
         if self._episode is not None or self._tail is not None:
             self._buf.add(block)
-        elif self.extend > 0:
-            self._recent.add(block)
         if (
             self._tail is not None
             and block.n_samples
@@ -319,13 +353,10 @@ class SmoothnessRule(_Buffered):
         self._tail = None
         t = end.time if now is None else now
         super()._close(episode, Event(t, end.kind, end.source, end.payload))
-        self._recent.clear()
 
     def _kept(self) -> tuple[F64, F64]:
-        """The unit's samples ``(t, x)``, after those kept from before its start (``extend``)."""
+        """The unit's samples ``(t, x)``, from ``extend`` s before its start."""
         t, x = self._buf.arrays()
-        if self.extend > 0:
-            return np.concatenate([self._pre[0], t]), np.concatenate([self._pre[1], x[0]])
         return t, x[0]
 
     def _series(self, episode: Episode) -> tuple[F64, F64]:
@@ -335,13 +366,35 @@ class SmoothnessRule(_Buffered):
             ok = np.isfinite(x0) & (t >= episode.start - self.extend) & (t <= episode.end + self.extend)
         else:
             ok = np.isfinite(x0) & (t >= episode.start) & (t <= episode.end)
-        t, x0 = t[ok], x0[ok]
+        t, x0 = self._even(t[ok], x0[ok])
         if self.input == "speed":
             v = np.abs(x0)
         else:
             v = np.abs(np.diff(x0)) * self.rate if x0.shape[0] > 1 else np.zeros(0)
             t = t[1:]
         return self._trim(t, v, episode)
+
+    def _even(self, t: F64, x: F64) -> tuple[F64, F64]:
+        """``x`` at even steps of the signal's rate from ``t[0]`` (lost samples bridged linearly).
+
+        Keeps the times received (:attr:`_received`): :meth:`gap` is measured on them."""
+        self._received = t
+        if t.shape[0] < 2:
+            return t, x
+        steps = np.diff(t)
+        n = round((float(t[-1]) - float(t[0])) * self.rate) + 1
+        if n == t.shape[0] and float(np.abs(steps * self.rate - 1.0).max()) < 1e-6:
+            return t, x
+        grid = float(t[0]) + np.arange(n) / self.rate
+        return grid, np.interp(grid, t, x)
+
+    def gap(self, t0: float, t1: float) -> float:
+        """The longest stretch without samples received between ``t0`` and ``t1``, s (after :meth:`_even`)."""
+        r = self._received
+        r = r[(r >= t0 - 0.5 / self.rate) & (r <= t1 + 0.5 / self.rate)]
+        if r.shape[0] < 2:
+            return t1 - t0
+        return max(0.0, float(np.diff(r).max()) - 1.0 / self.rate)
 
     def _trim(self, t: F64, v: F64, episode: Episode) -> tuple[F64, F64]:
         """The movement's span around the unit: from the speed's lowest point before it to the one after it."""
@@ -373,10 +426,26 @@ class SmoothnessRule(_Buffered):
             return Measured(math.nan)
         if not np.any(v):
             return Measured(math.nan, reason="no movement during the unit")
+        gap = self.gap(float(t[0]), float(t[-1]))
+        if gap > SPARC_MAX_GAP:
+            return Measured(
+                math.nan,
+                reason=f"no samples for {gap:.2f} s of the movement (SPARC limit {SPARC_MAX_GAP:g} s: "
+                "a longer gap bridged changes SPARC by more than 0.02)",
+            )
         try:
             value = sparc(v, self.rate)
+            near = [sparc(v, self.rate, amp_th=SPARC_AMP_TH * (1.0 + k * SPARC_EDGE_STEP)) for k in (-1, 1)]
         except InputError as exc:
             return Measured(math.nan, reason=str(exc))
+        if max(abs(n - value) for n in near) > SPARC_EDGE_LIMIT:
+            lo_th, hi_th = (SPARC_AMP_TH * (1.0 + k * SPARC_EDGE_STEP) for k in (-1, 1))
+            return Measured(
+                math.nan,
+                reason=f"SPARC on the step of its amplitude threshold: {near[0]:.2f} at {lo_th:g}, "
+                f"{value:.2f} at {SPARC_AMP_TH:g}, {near[1]:.2f} at {hi_th:g} (a component of the speed "
+                "near the threshold: the smoothness cannot be told within the rule's accuracy)",
+            )
         detail: dict[str, Any] = {"metric": self.metric}
         if self.extend > 0:
             detail["analysed"] = [round(float(t[0]), 4), round(float(t[-1]), 4)]
@@ -449,7 +518,6 @@ class MovementTimeRule(SmoothnessRule):
                 f"rule {self.id!r}: cutoff "
                 + expected(f"below half the signal's rate ({0.5 * self.rate:g} Hz)", self.cutoff)
             )
-        self._recent = SampleBuffer(self._buf.rows, max(2, round(self.extend * self.rate) + 1))
 
     def _series(self, episode: Episode) -> tuple[F64, F64]:
         if self.input == "speed":
@@ -619,6 +687,7 @@ class TemplateRule(_Buffered):
             )
         self._rows = [r for r, _ in rows]
         self._buf = SampleBuffer(self._rows, self._buf.max_samples)
+        self._lead = SampleBuffer(self._rows, self._lead.max_samples)
 
     def reset(self) -> None:
         super().reset()
