@@ -381,6 +381,62 @@ def test_long_axis_small_blocks_in_plain_floats_give_the_numpy_sums(
     assert states(8) == states(0)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_neutral_pose_stillness_in_plain_floats_gives_the_numpy_verdicts(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gyroscope speeds around the stillness limit (some a hair from it), NaN now and then, blocks of 0-5
+    samples: the plain-float test of each sample gives np.linalg.norm's verdicts (the same events, states)."""
+    from nmre.calibration.imu import STILL_GYRO
+
+    fs = 200.0
+    info = imu_info("imu.thigh.r", "thigh", fs)
+    rng = np.random.default_rng(seed)
+    n = int(6 * fs)
+    imu = np.zeros((6, n))
+    imu[2] = 9.81
+    axis = rng.normal(size=(3, n))
+    axis /= np.linalg.norm(axis, axis=0)
+    speed = np.full(n, 0.5 * STILL_GYRO)
+    speed[rng.random(n) < 0.001] = 2 * STILL_GYRO  # a twitch now and then restarts the window
+    imu[3:6] = axis * speed
+    # now and then a sample a few ulps from the limit whose plain-float speed and np.linalg.norm fall on
+    # either side of it (they round differently): only the fallback to numpy gives numpy's verdict there
+    straddle = 0
+    for i in np.flatnonzero(rng.random(n) < 0.1):
+        for k in range(-20, 21):
+            g = axis[:, i] * (STILL_GYRO * (1.0 + k * 1.1e-16))
+            plain = math.sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]) < STILL_GYRO
+            if plain != (float(np.linalg.norm(g)) < STILL_GYRO):
+                imu[3:6, i] = g
+                straddle += 1
+                break
+    assert straddle > 3
+    cuts, i = [], 0
+    while i < n:
+        k = int(rng.integers(0, 6))
+        x = imu[:, i : i + k].copy()
+        if x.shape[1] and rng.random() < 0.005:
+            x[int(rng.integers(6)), int(rng.integers(x.shape[1]))] = np.nan
+        cuts.append(Block(info.id, np.arange(i, i + x.shape[1]) / fs, x))
+        i += k
+
+    def run(plain: bool) -> list[object]:
+        monkeypatch.setattr(NeutralPoseCalibration, "PLAIN_FLOATS", plain)
+        step = NeutralPoseCalibration([info.id])
+        step.bind({info.id: info})
+        out: list[object] = []
+        for b in cuts:
+            step.push(b)
+            out += [e.to_json() for e in step.pop_events()]
+            out.append((step._start.get(info.id), len(step._acc[info.id])))
+        return out
+
+    fast = run(True)
+    assert fast == run(False)
+    assert any(isinstance(x, str) and "calibration.neutral" in x for x in fast)
+
+
 def test_neutral_pose_with_an_accelerometer_only_sensor() -> None:
     imu, _, _, fs = _strapped_thigh(0.0, 20.0)
     info = imu_info("acc.pelvis", "pelvis", fs, acc_only=True)

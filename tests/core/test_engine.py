@@ -426,5 +426,7 @@ def test_an_event_goes_only_to_the_nodes_that_take_its_kind():
     assert kinds.count("rep.end") == 3 and "rule.depth" in kinds
     assert every.seen == kinds  # the default: every event, in order
     assert picky.seen == ["rep.end"] * 3
-    assert rule.takes_event("rep.start") and rule.takes_event("rep.end") and not rule.takes_event("rule.depth")
+    assert (
+        rule.takes_event("rep.start") and rule.takes_event("rep.end") and not rule.takes_event("rule.depth")
+    )
     assert not Threshold().takes_event("rep.end")  # no on_event of its own: takes none
