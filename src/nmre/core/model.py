@@ -466,10 +466,24 @@ class Cue:
     intensity: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class FeedbackState:
     """What sinks render right now. Sinks never compute; they draw or play this."""
 
     time: float
     signals: Mapping[str, SignalState] = field(default_factory=dict)
     cues: tuple[Cue, ...] = ()
+
+    def __init__(
+        self, time: float, signals: Mapping[str, SignalState] | None = None, cues: tuple[Cue, ...] = ()
+    ) -> None:
+        # as SignalState: the engine makes one per feedback refresh (100 per second), so the slots are set
+        # directly rather than through the frozen dataclass's object.__setattr__ per field
+        _set_fb_time(self, time)
+        _set_fb_signals(self, {} if signals is None else signals)
+        _set_fb_cues(self, cues)
+
+
+_set_fb_time, _set_fb_signals, _set_fb_cues = (
+    FeedbackState.__dict__[f].__set__ for f in ("time", "signals", "cues")
+)
