@@ -323,6 +323,7 @@ class Engine:
             self._release(cue, now)
         dispatch = self._dispatch
         transport, cost = stats.transport.add, stats.cost.add
+        last_time = self._last_time
         for src in self.sources:
             for ev in src.poll_events():
                 self._emit(ev, now)
@@ -331,16 +332,17 @@ class Engine:
                 times = block.times
                 n = times.shape[0]
                 if n:
-                    last = self._last_time.get(block.stream, -math.inf)
+                    last = last_time.get(block.stream, -math.inf)
                     if times[0] < last:
                         self._time_went_back(block, last, now)
                         continue
-                    self._last_time[block.stream] = float(times[n - 1])
+                    end = float(times[n - 1])
+                    last_time[block.stream] = end
+                    stats.samples += n
+                    arrival = block.arrival
+                    if arrival == arrival:
+                        transport(arrival - end)
                 stats.blocks += 1
-                stats.samples += n
-                arrival = block.arrival
-                if n and arrival == arrival:
-                    transport(arrival - float(times[n - 1]))
                 dispatch(block, now)
                 if self._due or self._held:
                     self._on_time(now)
