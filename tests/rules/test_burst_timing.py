@@ -162,3 +162,27 @@ def test_a_burst_search_span_must_make_sense() -> None:
     info = emg_info()
     with pytest.raises(ConfigError, match="burst"):
         OnsetNode(info.id, TkeoConditioner(2, FS, 20.0, 450.0, 30.0), OnsetDetector(2, FS), burst=(0.1, 0.0))
+
+
+@pytest.mark.parametrize("burst", [None, (0.1, 0.3)])
+def test_a_sample_beyond_the_detector_limit_is_reported_and_the_node_goes_on(
+    burst: tuple[float, float] | None,
+) -> None:
+    """A raw spike whose conditioned value passes the detector's input limit: the detector's screen raises
+    ``dsp.bad_input`` (no channel, so no muscle); the node hands it on and keeps detecting, never a KeyError."""
+    info = emg_info()
+    node = OnsetNode(
+        info.id, TkeoConditioner(2, FS, 20.0, 450.0, 30.0), OnsetDetector(2, FS), settle=0.3, burst=burst
+    )
+    node.bind({info.id: info})
+    t, x = two_muscles()
+    x = x.copy()
+    x[0, int(2.0 * FS)] = 1e9  # after the rest baseline (0.3 + 1 s), before the first burst
+    seen: list[Event] = []
+    for i in range(0, t.shape[0], 16):
+        node.push(Block(info.id, t[i : i + 16], np.ascontiguousarray(x[:, i : i + 16])))
+        seen += node.pop_events()
+    bad = [e for e in seen if e.kind == kinds.DSP_BAD_INPUT]
+    assert bad and all("muscle" not in e.payload for e in bad)
+    later = [e for e in seen if e.kind == kinds.EMG_ONSET and e.time > 2.5]
+    assert {e.payload["muscle"] for e in later} == {"vmo", "vl"}  # detection went on after the spike

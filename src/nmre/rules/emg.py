@@ -230,8 +230,21 @@ class OnsetNode(Node):
     def _detected(self, times: np.ndarray, n: int) -> list[Block]:
         """The detector's events as the node's (with the muscle), and the burst searches now due."""
         for ev in self.detector.pop_events():
-            c = int(ev.payload["channel"])
             payload = dict(ev.payload)
+            if "channel" not in payload:  # the detector's own input screen (dsp.bad_input): no muscle
+                self._events.append(
+                    Event(
+                        ev.time,
+                        ev.kind,
+                        self.name,
+                        payload,
+                        ev.patient_message,
+                        ev.therapist_message,
+                        detected_at=ev.detected_at,
+                    )
+                )
+                continue
+            c = int(payload["channel"])
             payload["muscle"] = self._muscles[c]
             self._events.append(Event(ev.time, ev.kind, self.name, payload, detected_at=ev.detected_at))
             if self.burst is not None and ev.kind == kinds.EMG_ONSET:
