@@ -39,17 +39,22 @@ def test_a_case_is_the_same_session_every_time() -> None:
 
 
 def test_severities_are_drawn_across_the_tolerance() -> None:
-    """Over the full suite's subjects, injected depths fall on both sides of the 75 deg limit."""
+    """Over the full suite's subjects, injected depths fall on both sides of each limit of the 75-115 deg
+    band (shallow_squat below, too_deep above)."""
     depths = []
     for seed in cases_mod.SUITES["full"]:
         r = run_case(Case("squat", "target", seed, "full", index=0))
         depths += [o.true_value for o in r.observations if o.rule == "squat_depth"]
     d = np.array(depths)
-    assert (d < 70).sum() >= 3 and ((d > 75) & (d < 85)).sum() >= 3
+    assert (d < 70).sum() >= 2 and ((d > 75) & (d < 85)).sum() >= 2
+    assert (d > 120).sum() >= 2 and ((d > 100) & (d < 115)).sum() >= 2
 
 
 def test_a_biased_measurement_fails_its_targets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A depth read 12 deg too deep praises shallow squats: recall and accuracy miss, and the table says so."""
+    """A depth read 12 deg too deep misses the accuracy target; a verdict it turns (a shallow squat praised, a
+    good rep told "not so deep") is a recall or precision miss with that rep as its example. Which verdicts
+    turn depends on how many reps the suite draws within 12 deg of an edge: since too_deep shares the reps
+    with shallow_squat (4 Dec) the quick suite's 12 deg turns too few for either to miss; the accuracy does."""
     original = BandRule.measure
 
     def biased(self: BandRule, episode: object) -> Measured:
@@ -65,11 +70,14 @@ def test_a_biased_measurement_fails_its_targets(monkeypatch: pytest.MonkeyPatch)
     g = depth["groups"]["target:full"]
     assert g["bias"] > 9.0  # 12 deg added to what the detector reads (its own error is a few deg)
     missed = {(m["rule"], m["target"]) for m in fig["misses"]}
-    assert ("squat_depth", "accuracy") in missed and ("squat_depth", "recall") in missed
-    ex = next(m for m in fig["misses"] if m["rule"] == "squat_depth" and m["target"] == "recall")["examples"][
-        0
-    ]
-    assert ex["verdict"] == "ok" and ex["true"] < 70.0 and ex["seed"] == 101
+    assert ("squat_depth", "accuracy") in missed
+    for m in fig["misses"]:
+        if m["rule"] == "squat_depth" and m["target"] in ("recall", "precision"):
+            ex = m["examples"][0]
+            if m["target"] == "recall":  # a shallow squat read inside the band: praised
+                assert ex["verdict"] == "ok" and ex["true"] < 70.0, ex
+            else:  # a good rep read past the band's top: corrected
+                assert ex["verdict"] != "ok" and 75.0 < ex["true"] < 110.0, ex
 
 
 def test_a_case_that_raises_is_reported_with_its_seed(monkeypatch: pytest.MonkeyPatch) -> None:

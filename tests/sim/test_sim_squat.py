@@ -310,3 +310,21 @@ def test_any_valid_config_realises_its_targets(depth, lean, vmo, shallow, seed):
     assert abs(normal.peak_trunk_lean_deg - lean * normal.peak_knee_flexion_deg / depth) <= 2.5
     assert vmo - 5.0 - 1e-9 <= normal.vmo_vl_onset_ms <= vmo + 1e-9
     assert np.all(np.isfinite(sim.data["imu.thigh.r"][1])) and np.all(np.isfinite(sim.data["emg.r"][1]))
+
+
+def test_a_too_deep_squat_reaches_its_severity_with_both_feet_planted():
+    """``too_deep`` (the upper side of a depth band): the rep's true peak knee flexion is the severity, up to
+    the deep squat's 130 deg and beyond; both feet stay where they are; drawn ones lie in the error's range."""
+    cfg = SquatConfig(reps=4, errors={1: {"too_deep": 130.0}, 2: {"too_deep": 118.0}, 3: ("too_deep",)})
+    sim = simulate(cfg, seed=3, kit="minimal")
+    reps = sim.truth.reps
+    assert reps[1].quantities["knee_flexion_peak"] == pytest.approx(130.0)
+    assert reps[2].quantities["knee_flexion_peak"] == pytest.approx(118.0)
+    lo, hi = ERRORS["too_deep"].drawn
+    drawn = reps[3].quantities["knee_flexion_peak"]
+    assert lo <= drawn <= hi and drawn == pytest.approx(reps[3].errors["too_deep"])
+    assert reps[0].quantities["knee_flexion_peak"] < 95.0 and not reps[0].errors
+    st = sim.movement.state(np.arange(reps[1].start, reps[1].end, 0.02))
+    for s in ("r", "l"):
+        a = st.joints[f"ankle.{s}"]
+        assert np.max(np.abs(a - a[:, :1])) < 1e-6

@@ -23,6 +23,7 @@ F64 = NDArray[np.float64]
 #: Errors that can be injected into a squat repetition.
 SQUAT_ERRORS: tuple[str, ...] = (
     "shallow_squat",
+    "too_deep",
     "excessive_trunk_lean",
     "knee_valgus",
     "late_vmo_onset",
@@ -156,6 +157,8 @@ class SquatMovement(Movement):
             got: dict[str, float] = {}
             if "shallow_squat" in e:
                 depth[i] = got["shallow_squat"] = self.severity(i, "shallow_squat")
+            if "too_deep" in e:  # past the prescribed depth (the trunk leans with the depth, as in any rep)
+                depth[i] = got["too_deep"] = self.severity(i, "too_deep")
             if "knee_valgus" in e:
                 valgus[i] = got["knee_valgus"] = self.severity(i, "knee_valgus")
             if "late_vmo_onset" in e:
