@@ -550,11 +550,7 @@ def breakdown(number: int = 20000) -> dict[str, float]:
     r["  Madgwick.process"] = us(lambda: mw.process(imu_b))
     mw_unscreened = type(mw).process.__wrapped__  # type: ignore[attr-defined]
     r["  Madgwick.process without its _protect screen"] = us(lambda: mw_unscreened(mw, imu_b))
-    r["  gyro_bias kernel alone"] = us(
-        lambda: IK.gyro_bias(
-            imu_b.values, gb.gyro_threshold, gb.acc_threshold, gb.gravity, gb._min_run, gb.state, out6
-        )
-    )
+    r["  gyro_bias kernel alone"] = us(lambda: IK.gyro_bias(imu_b.values, gb._params, gb.state, out6))
     r["  madgwick_imu kernel alone"] = us(
         lambda: IK.madgwick_imu(imu_b.values, 1 / 200.0, 0.1, mw.state, out4)
     )

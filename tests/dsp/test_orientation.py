@@ -207,6 +207,49 @@ def test_gyro_bias_estimated_at_rest_and_removed() -> None:
     np.testing.assert_allclose(out[3:, 700:].mean(axis=1) - [2.0, 0, 0], 0, atol=2e-3)
 
 
+def _slow_tilt(bias: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, slice]:
+    """3 s still, a 6 deg tilt about x over 3 s (minimum jerk, at most 3.75 deg/s), 3 s still at the new tilt."""
+    t = np.arange(900) / FS
+    u = np.clip((t - 3.0) / 3.0, 0.0, 1.0)
+    angle = math.radians(6.0) * u**3 * (10 - 15 * u + 6 * u**2)
+    rate = math.radians(6.0) / 3.0 * 30 * u**2 * (1 - u) ** 2
+    x = np.zeros((6, t.shape[0]))
+    x[1], x[2] = 9.81 * np.sin(angle), 9.81 * np.cos(angle)  # gravity in a sensor turned by angle about x
+    x[:3] += rng.normal(0, 0.014, (3, t.shape[0]))  # the simulator's accelerometer noise at 100 Hz
+    x[3] = rate
+    x[3:] += bias[:, None] + rng.normal(0, 0.0014, (3, t.shape[0]))
+    return x, slice(300, 600)
+
+
+def test_gyro_bias_does_not_take_a_slow_tilt_for_bias() -> None:
+    # a tilt slower than the gyro threshold (6 deg/s, the drills') is still to the gyro alone; gravity turns with it
+    bias = np.radians([1.5, -1.0, 0.8])
+    x, _ = _slow_tilt(bias, np.random.default_rng(1))
+    g = GyroBias(FS, gyro_threshold=math.radians(6.0), still_time=1.0)
+    g.process(_blk(x))
+    # each still run may hold up to the tilt threshold of the tilt's slow ends: 0.3 deg over its 3 s, 0.1 deg/s
+    np.testing.assert_allclose(np.degrees(g.bias - bias), 0.0, atol=0.12)  # deg/s
+    # by the gyro alone the tilt's 6 deg count as bias (the error the direction check removes)
+    alone = GyroBias(FS, gyro_threshold=math.radians(6.0), still_time=1.0, tilt_threshold=math.inf, memory=0.0)
+    alone.process(_blk(x))
+    assert abs(math.degrees(alone.bias[0] - bias[0])) > 0.5
+
+
+def test_gyro_bias_pools_the_still_runs() -> None:
+    rng = np.random.default_rng(2)
+    x = np.zeros((6, 700))
+    x[2] = 9.81
+    x[:3] += rng.normal(0, 0.014, (3, 700))
+    x[3:] = np.array([0.02, -0.01, 0.005])[:, None] + rng.normal(0, 0.003, (3, 700))
+    x[3, 300:400] += 1.0  # a movement between two still runs (3 s, then 3 s)
+    g = GyroBias(FS, still_time=1.0)
+    g.process(_blk(x))
+    np.testing.assert_allclose(g.bias, x[3:, np.r_[0:300, 400:700]].mean(axis=1), atol=1e-12)
+    last = GyroBias(FS, still_time=1.0, memory=0.0)  # the last run alone
+    last.process(_blk(x))
+    np.testing.assert_allclose(last.bias, x[3:, 400:].mean(axis=1), atol=1e-12)
+
+
 def test_orientation_recovers_known_tilt() -> None:
     # static sensor tilted 20 deg about x: both filters converge to gravity along the right axis
     from nmre.dsp.quaternion import quat_from_axis_angle

@@ -36,10 +36,25 @@ FU_RES = 10  # 10..12 half accelerometer residual
 FU_SIZE = 13
 
 # Gyro-bias state layout
-GB_BIAS = 0  # 0..2
+GB_BIAS = 0  # 0..2 the estimate in use
 GB_RUN = 3  # samples in the current still run
 GB_SUM = 4  # 4..6 gyro sums over the current still run
-GB_SIZE = 7
+GB_ACC = 7  # 7..9 the low-passed accelerometer (gravity's direction, from samples whose norm is gravity's)
+GB_HAVE_ACC = 10  # 1 once GB_ACC holds a sample
+GB_DIR = 11  # 11..13 sums of the low-passed unit gravity direction over the current still run
+GB_PREV = 14  # 14..16 the estimate from the earlier still runs
+GB_WEIGHT = 17  # samples behind GB_PREV (at most the memory)
+GB_SIZE = 18
+
+# Gyro-bias parameters (``GyroBias._params``)
+GBP_GYRO = 0  # rad/s: the gyro norm of a still sample is below it
+GBP_ACC = 1  # m/s^2: the accelerometer norm of a still sample is within it of gravity
+GBP_GRAVITY = 2  # m/s^2
+GBP_MIN_RUN = 3  # samples a still run lasts before it gives the bias
+GBP_CHORD = 4  # the chord of the tilt threshold: |u - mean u| of a still sample is below it
+GBP_ACC_K = 5  # the accelerometer low-pass's step (1 / (tau * rate))
+GBP_MEMORY = 6  # samples of earlier runs kept in the estimate (0: the current run alone)
+GBP_SIZE = 7
 
 
 @kernel
@@ -244,15 +259,32 @@ def fusion_imu(
 
 
 @kernel
-def gyro_bias(
-    x: F64, gyro_threshold: float, acc_threshold: float, gravity: float, min_run: int, state: F64, out: F64
-) -> int:
-    """Gyro bias from still periods: mean gyro over the current still run once it lasts ``min_run`` samples.
+def _gb_end_run(state: F64, min_run: float, memory: float) -> None:
+    """End the current still run: a run that gave the bias joins the earlier runs' estimate."""
+    run = state[GB_RUN]
+    if run >= min_run and memory > 0.0:
+        for c in range(3):
+            state[GB_PREV + c] = state[GB_BIAS + c]
+        state[GB_WEIGHT] = min(state[GB_WEIGHT] + run, memory)
+    state[GB_RUN] = 0.0
+    for c in range(3):
+        state[GB_SUM + c] = 0.0
+        state[GB_DIR + c] = 0.0
 
-    A sample is still when ``|gyr| < gyro_threshold`` (rad/s) and
-    ``abs(|acc| - gravity) < acc_threshold`` (m/s^2). Writes the IMU with the
-    current bias subtracted from the gyro rows.
+
+@kernel
+def gyro_bias(x: F64, params: F64, state: F64, out: F64) -> int:
+    """Gyro bias from still runs (see :class:`nmre.dsp.orientation.GyroBias`); ``params`` as ``GBP_*``.
+
+    A sample is still when ``|gyr|`` is below the gyro threshold, ``|acc|`` is within the
+    accelerometer threshold of gravity, and the low-passed gravity direction is within the tilt
+    threshold (``GBP_CHORD``) of its mean over the run so far; a sample that is still but for its
+    direction starts a new run. Once a run lasts ``GBP_MIN_RUN`` samples the bias is its mean gyro,
+    pooled with the earlier runs' estimate (weighted by samples, the earlier ones' weight capped at
+    ``GBP_MEMORY``). Writes the IMU with the current bias subtracted from the gyro rows.
     """
+    gyro_threshold, acc_threshold, gravity = params[GBP_GYRO], params[GBP_ACC], params[GBP_GRAVITY]
+    min_run, chord, k, memory = params[GBP_MIN_RUN], params[GBP_CHORD], params[GBP_ACC_K], params[GBP_MEMORY]
     n = x.shape[1]
     skipped = 0
     for i in range(n):
@@ -260,32 +292,45 @@ def gyro_bias(
             out[c, i] = x[c, i]
         if not _finite6(x, i):
             skipped += 1
-            state[GB_RUN] = 0.0
-            state[GB_SUM] = 0.0
-            state[GB_SUM + 1] = 0.0
-            state[GB_SUM + 2] = 0.0
+            _gb_end_run(state, min_run, memory)
             for c in range(3):
                 out[3 + c, i] = x[3 + c, i] - state[GB_BIAS + c]
             continue
         ax, ay, az = x[0, i], x[1, i], x[2, i]
         gx, gy, gz = x[3, i], x[4, i], x[5, i]
-        still = (
-            math.sqrt(gx * gx + gy * gy + gz * gz) < gyro_threshold
-            and abs(math.sqrt(ax * ax + ay * ay + az * az) - gravity) < acc_threshold
-        )
-        if still:
+        gravity_like = abs(math.sqrt(ax * ax + ay * ay + az * az) - gravity) < acc_threshold
+        if gravity_like:  # gravity's direction: low-passed over the samples that can be gravity
+            if state[GB_HAVE_ACC] == 0.0:
+                state[GB_ACC], state[GB_ACC + 1], state[GB_ACC + 2] = ax, ay, az
+                state[GB_HAVE_ACC] = 1.0
+            else:
+                state[GB_ACC] += k * (ax - state[GB_ACC])
+                state[GB_ACC + 1] += k * (ay - state[GB_ACC + 1])
+                state[GB_ACC + 2] += k * (az - state[GB_ACC + 2])
+        if gravity_like and math.sqrt(gx * gx + gy * gy + gz * gz) < gyro_threshold:
+            la, lb, lc = state[GB_ACC], state[GB_ACC + 1], state[GB_ACC + 2]
+            norm = math.sqrt(la * la + lb * lb + lc * lc)
+            ux, uy, uz = la / norm, lb / norm, lc / norm
+            if state[GB_RUN] > 0.0:
+                mx, my, mz = state[GB_DIR], state[GB_DIR + 1], state[GB_DIR + 2]
+                m = math.sqrt(mx * mx + my * my + mz * mz)
+                dx, dy, dz = ux - mx / m, uy - my / m, uz - mz / m
+                if not (math.sqrt(dx * dx + dy * dy + dz * dz) < chord):  # the body turned: a new run
+                    _gb_end_run(state, min_run, memory)
             state[GB_RUN] += 1.0
             state[GB_SUM] += gx
             state[GB_SUM + 1] += gy
             state[GB_SUM + 2] += gz
-            if state[GB_RUN] >= min_run:
+            state[GB_DIR] += ux
+            state[GB_DIR + 1] += uy
+            state[GB_DIR + 2] += uz
+            run = state[GB_RUN]
+            if run >= min_run:
+                w = state[GB_WEIGHT]
                 for c in range(3):
-                    state[GB_BIAS + c] = state[GB_SUM + c] / state[GB_RUN]
+                    state[GB_BIAS + c] = (state[GB_PREV + c] * w + state[GB_SUM + c]) / (w + run)
         else:
-            state[GB_RUN] = 0.0
-            state[GB_SUM] = 0.0
-            state[GB_SUM + 1] = 0.0
-            state[GB_SUM + 2] = 0.0
+            _gb_end_run(state, min_run, memory)
         for c in range(3):
             out[3 + c, i] = x[3 + c, i] - state[GB_BIAS + c]
     return skipped
@@ -306,10 +351,7 @@ def within(x: F64, limit: F64) -> bool:
 def bias_madgwick(
     x: F64,
     limit: F64,
-    gyro_threshold: float,
-    acc_threshold: float,
-    gravity: float,
-    min_run: int,
+    bias_params: F64,
     bias_state: F64,
     dt: float,
     beta: float,
@@ -326,5 +368,5 @@ def bias_madgwick(
     if not within(x, limit):
         return -1
     corrected = scratch[:, : x.shape[1]]
-    gyro_bias(x, gyro_threshold, acc_threshold, gravity, min_run, bias_state, corrected)
+    gyro_bias(x, bias_params, bias_state, corrected)
     return madgwick_imu(corrected, dt, beta, mw_state, out)

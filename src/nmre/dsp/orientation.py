@@ -307,12 +307,28 @@ class FusionAhrs(_Orientation):
 class GyroBias(Processor):
     """Estimate the gyro bias during still periods and subtract it (IMU in, IMU out).
 
-    A sample is *still* when the gyro norm is below ``gyro_threshold`` and the
-    accelerometer norm is within ``acc_threshold`` of ``gravity``. Once a run
-    of still samples has lasted ``still_time`` seconds, the bias is the mean
-    gyro over that run (updated with every further still sample); it is kept
-    when motion resumes. Thresholds follow Fusion's bias estimator (3 °/s for
-    3 s) and VQF's rest detection (0.5 m/s^2) [Laidig & Seel 2023].
+    A sample is *still* when the gyro norm is below ``gyro_threshold``, the
+    accelerometer norm is within ``acc_threshold`` of ``gravity``, and gravity's
+    direction (the accelerometer low-passed over ``tilt_tau``, from the samples
+    whose norm is gravity's) is within ``tilt_threshold`` of its mean over the run
+    of still samples so far; a sample that is still but for its direction starts
+    a new run. Once a run has lasted ``still_time`` seconds, the bias is the mean
+    gyro over that run (updated with every further still sample), pooled with the
+    estimate of the earlier runs, weighted by their samples up to ``memory``
+    seconds; it is kept when motion resumes. Thresholds follow Fusion's bias
+    estimator (3 °/s for 3 s) and VQF's rest detection (0.5 m/s^2) [Laidig & Seel
+    2023].
+
+    Why the direction: a run's mean gyro is the bias plus the rotation over the run
+    divided by its length, so a slow movement under the gyro threshold (the end of a
+    lean, a slow return; at the drills' 6 °/s most of a 1.5 s lean of 6°) is taken
+    for bias. The horizontal part of any such rotation turns gravity in the sensor,
+    so a run whose gravity stays within ``tilt_threshold`` of its mean cannot carry
+    more than about that angle over the run (0.3° over a 1 s run: 0.3 °/s at worst;
+    the quiet sway of standing, 0.05-0.15 °/s). The low-pass (0.1 s) keeps the
+    accelerometer's noise (0.08° per sample in the simulator, 0.3° at 0.05 m/s^2)
+    under the threshold. A turn about the vertical alone is not seen by gravity:
+    the gyro threshold is its only guard. Pooling the runs averages their sway.
 
     Parameters
     ----------
@@ -326,6 +342,14 @@ class GyroBias(Processor):
         Minimum still duration in seconds, default 2.
     gravity : float
         m/s^2, default 9.80665.
+    tilt_threshold : float
+        rad, default ``radians(0.3)``; ``inf`` to judge stillness by the gyro and the
+        accelerometer's norm alone.
+    tilt_tau : float
+        s, time constant of the accelerometer's low-pass for the direction, default 0.1.
+    memory : float
+        s of earlier still runs pooled into the estimate, default 10; 0: the current
+        run's mean alone.
     """
 
     def __init__(
@@ -335,20 +359,49 @@ class GyroBias(Processor):
         acc_threshold: float = 0.5,
         still_time: float = 2.0,
         gravity: float = GRAVITY,
+        tilt_threshold: float = math.radians(0.3),
+        tilt_tau: float = 0.1,
+        memory: float = 10.0,
     ) -> None:
         self.rate = _check_rate(rate)
-        if not (gyro_threshold > 0 and acc_threshold > 0 and still_time > 0 and gravity > 0):
+        if not (
+            gyro_threshold > 0
+            and acc_threshold > 0
+            and still_time > 0
+            and gravity > 0
+            and tilt_threshold > 0
+            and tilt_tau >= 0
+            and memory >= 0
+            and math.isfinite(memory)
+            and math.isfinite(tilt_tau)
+        ):
             raise ConfigError(
                 expected(
-                    "positive gyro_threshold, acc_threshold, still_time and gravity",
-                    (gyro_threshold, acc_threshold, still_time, gravity),
+                    "positive gyro_threshold, acc_threshold, still_time, gravity and tilt_threshold; "
+                    "finite tilt_tau and memory >= 0",
+                    (gyro_threshold, acc_threshold, still_time, gravity, tilt_threshold, tilt_tau, memory),
                 )
             )
         self.gyro_threshold = float(gyro_threshold)
         self.acc_threshold = float(acc_threshold)
         self.still_time = float(still_time)
         self.gravity = float(gravity)
+        self.tilt_threshold = float(tilt_threshold)
+        self.tilt_tau = float(tilt_tau)
+        self.memory = float(memory)
         self._min_run = max(1, round(still_time * self.rate))
+        params = np.zeros(K.GBP_SIZE)
+        params[K.GBP_GYRO] = self.gyro_threshold
+        params[K.GBP_ACC] = self.acc_threshold
+        params[K.GBP_GRAVITY] = self.gravity
+        params[K.GBP_MIN_RUN] = self._min_run
+        # the chord between unit vectors that far apart (inf: any direction, stillness by the gyro alone)
+        params[K.GBP_CHORD] = (
+            2.0 * math.sin(self.tilt_threshold / 2.0) if self.tilt_threshold < math.pi else math.inf
+        )
+        params[K.GBP_ACC_K] = min(1.0, 1.0 / (self.tilt_tau * self.rate)) if self.tilt_tau > 0 else 1.0
+        params[K.GBP_MEMORY] = round(self.memory * self.rate)
+        self._params = params
         self.state = np.zeros(K.GB_SIZE)
 
     def reset(self) -> None:
@@ -365,7 +418,7 @@ class GyroBias(Processor):
     def process(self, block: Block) -> Block:
         x = checked_values(block, 6, f"GyroBias input {block.stream!r}")
         out = np.empty_like(x)
-        K.gyro_bias(x, self.gyro_threshold, self.acc_threshold, self.gravity, self._min_run, self.state, out)
+        K.gyro_bias(x, self._params, self.state, out)
         return out_block(block, block.stream, out)
 
 
@@ -431,7 +484,7 @@ class BiasCorrectedOrientation(Processor):
         elif x.shape[1]:
             self._prev = x
         corrected = np.empty_like(x)
-        K.gyro_bias(x, b.gyro_threshold, b.acc_threshold, b.gravity, b._min_run, b.state, corrected)
+        K.gyro_bias(x, b._params, b.state, corrected)
         out, skipped = self.orientation._update(corrected)
         return self.orientation._finish(block, np.ascontiguousarray(out[:, m:]) if m else out, skipped)
 
@@ -450,10 +503,7 @@ class BiasCorrectedOrientation(Processor):
             K.bias_madgwick(
                 x,
                 limit,
-                b.gyro_threshold,
-                b.acc_threshold,
-                b.gravity,
-                b._min_run,
+                b._params,
                 b.state,
                 1.0 / o.rate,
                 o.beta,
