@@ -186,3 +186,20 @@ def test_a_sample_beyond_the_detector_limit_is_reported_and_the_node_goes_on(
     assert bad and all("muscle" not in e.payload for e in bad)
     later = [e for e in seen if e.kind == kinds.EMG_ONSET and e.time > 2.5]
     assert {e.payload["muscle"] for e in later} == {"vmo", "vl"}  # detection went on after the spike
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_rise_kernel_gives_the_numpy_version_bit_for_bit(seed: int) -> None:
+    from nmre.dsp.bursts import _steepest_rise_numpy
+
+    rng = np.random.default_rng(seed)
+    fs = (2000.0, 1000.0, 1111.0)[seed % 3]
+    for n in (int(0.1 * fs), 500, 901, 1500):
+        x = rng.exponential(1.0, n) * np.r_[np.ones(n // 2), np.full(n - n // 2, 1 + 9 * rng.uniform())]
+        x[: rng.integers(0, n // 4)] = 0.0  # windows of nothing: no ratio
+        x[rng.integers(0, n, 5)] *= 1e6  # outliers: large cumulative sums, cancellation
+        for window, smooth in ((0.05, 0.025), (0.02, 0.0), (0.03, 0.0105), (0.05, 0.0005)):
+            got = steepest_rise(x, fs, window, smooth)
+            want = _steepest_rise_numpy(x, fs, window, smooth)
+            assert got[0] == want[0] and (got[1] == want[1] or (math.isnan(got[1]) and math.isnan(want[1])))
+            assert type(got[0]) is int and type(got[1]) is float

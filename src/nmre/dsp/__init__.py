@@ -142,6 +142,9 @@ def warmup() -> None:
     RepSegmenter(25.0, 15.0).process(Block("a", t, np.linspace(0, 40, n)[None, :]))
     AccInclination(100.0).process(Block("acc", t, imu[:3].copy()))
     SitToStand(100.0).process(Block("acc", t, imu[:3].copy()))
+    from nmre.dsp.bursts import steepest_rise
     from nmre.dsp.upper_limb import path_distance
+
+    steepest_rise(np.ones(200), 1000.0)  # an onset's burst search
 
     path_distance(np.ones((3, 2)) / np.sqrt(3.0), np.ones((3, 3)) / np.sqrt(3.0))

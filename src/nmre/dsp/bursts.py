@@ -38,6 +38,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from nmre._numba import kernel
 from nmre.errors import ConfigError, expected
 
 __all__ = ["RISE_SMOOTH", "RISE_WINDOW", "steepest_rise"]
@@ -90,6 +91,54 @@ def steepest_rise(
             "steepest_rise: "
             + expected("window > 0 s and smooth >= 0 s", {"window": window, "smooth": smooth})
         )
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    w = max(1, round(window * fs))
+    n = x.shape[0]
+    if n < 2 * w:
+        return -1, math.nan
+    k, r = _rise_kernel(x, w, round(smooth * fs))
+    return int(k), float(r)
+
+
+@kernel
+def _rise_kernel(x: F64, w: int, s: int) -> tuple[int, float]:  # pragma: no cover - compiled
+    """:func:`_steepest_rise_numpy`'s arithmetic in one pass each (the same operations in the same order:
+    cumulative sums added left to right, as ``np.cumsum``; the first maximum, or the first NaN, as
+    ``np.argmax``), without its dozen array temporaries (a burst search per EMG onset)."""
+    n = x.shape[0]
+    c = np.empty(n + 1)
+    c[0] = 0.0
+    acc = 0.0
+    for i in range(n):
+        acc += x[i]
+        c[i + 1] = acc
+    if s > 1:  # the centred moving mean, then its cumulative sum
+        e = np.empty(n)
+        h = s // 2
+        for i in range(n):
+            lo = max(i - h, 0)
+            hi = min(i + s - h, n)
+            e[i] = (c[hi] - c[lo]) / (hi - lo)
+        acc = 0.0
+        for i in range(n):
+            acc += e[i]
+            c[i + 1] = acc
+    best_k, best = w, 0.0
+    for k in range(w, n - w + 1):
+        after = c[k + w] - c[k]
+        before = c[k] - c[k - w]
+        r = after / before if before > 0 else 0.0
+        if r != r:
+            return k, r
+        if k == w or r > best:
+            best_k, best = k, r
+    return best_k, best
+
+
+def _steepest_rise_numpy(
+    x: F64, fs: float, window: float = RISE_WINDOW, smooth: float = RISE_SMOOTH
+) -> tuple[int, float]:
+    """The first version of :func:`steepest_rise` (numpy), kept as the kernel's reference (tests)."""
     x = np.asarray(x, dtype=np.float64)
     w = max(1, round(window * fs))
     n = x.shape[0]

@@ -44,8 +44,10 @@ from nmre.sessions import xdf
 
 __all__ = ["XdfRecorder", "software_metadata"]
 
-#: Samples are cut into chunks at multiples of this much session time (s).
-CHUNK_SECONDS = 0.25
+#: Samples are cut into chunks at multiples of this much session time (s). A killed process loses at
+#: most one cut and one wake of the writer (0.5 + 0.25 s, and the transport delay); each cut costs the
+#: writer thread per stream, under the engine's GIL (docs/performance.md: 0.25 s cost ~12 % more).
+CHUNK_SECONDS = 0.5
 #: A Boundary chunk at least this often (session s).
 BOUNDARY_SECONDS = 1.0
 #: A ClockOffset per stream this often (session s).
@@ -124,7 +126,8 @@ def feedback_json(st: FeedbackState, cache: dict[Any, Any] | None = None) -> str
     The same text as ``_dumps`` of the same dict (sorted keys, compact), written out
     directly: the writer thread does this 20 times a second of session, and every
     microsecond it holds the GIL the engine's thread waits. ``cache`` (the recorder's)
-    keeps the encoded names and units, and the last cue's text while it is the same cue.
+    keeps each signal's text up to its value while its zone stays the same, the names' sorted order
+    while they are the same, and the last cue's text while it is the same cue.
     """
     c: dict[Any, Any] = {} if cache is None else cache
     cues = st.cues[-1:]
@@ -141,12 +144,29 @@ def feedback_json(st: FeedbackState, cache: dict[Any, Any] | None = None) -> str
             cue_text = "[" + json.dumps(body, sort_keys=True, separators=(",", ":")) + "]"
             c["cue"] = (cue, cue_text)
     parts = []
-    for name, v in sorted(st.signals.items(), key=lambda kv: str(kv[0])):
+    signals = st.signals
+    names = tuple(signals)  # the same names in the same order from one refresh to the next: sorted once
+    last_order = c.get("order")
+    if last_order is not None and last_order[0] == names:
+        order = last_order[1]
+    else:
+        order = sorted(names, key=str)
+        c["order"] = (names, order)
+    for name in order:
+        v = signals[name]
         key = (name, v.unit)
-        pre = c.get(key)
-        if pre is None:
-            pre = c[key] = (_str(str(name)) + ':{"hi":', ',"unit":' + json.dumps(_leaf(v.unit)) + ',"value":')
-        parts.append(pre[0] + _num(v.hi) + ',"lo":' + _num(v.lo) + pre[1] + _num(v.value) + "}")
+        hi, lo = v.hi, v.lo
+        pre = c.get(key)  # the text up to the value, kept while the zone is the same (of the same types)
+        if (
+            pre is None
+            or pre[1] != hi
+            or pre[2] != lo
+            or type(pre[1]) is not type(hi)
+            or type(pre[2]) is not type(lo)
+        ):
+            head = _str(str(name)) + ':{"hi":' + _num(hi) + ',"lo":' + _num(lo)
+            pre = c[key] = (head + ',"unit":' + json.dumps(_leaf(v.unit)) + ',"value":', hi, lo)
+        parts.append(pre[0] + _num(v.value) + "}")
     return '{"cues":' + cue_text + ',"signals":{' + ",".join(parts) + "}}"
 
 
@@ -407,8 +427,7 @@ class XdfRecorder(Sink):
                 backlog = len(self._queue)
                 self.max_backlog = max(self.max_backlog, backlog)
                 out = bytearray()
-                for _ in range(backlog):
-                    self._route(self._queue.popleft(), out)
+                self._route_many(backlog, out)
                 if stopping:
                     while self._queue:
                         self._route(self._queue.popleft(), out)
@@ -433,6 +452,39 @@ class XdfRecorder(Sink):
                 f.close()
             except OSError as exc:
                 self._error = self._error or exc
+
+    def _route_many(self, count: int, out: bytearray) -> None:
+        """:meth:`_route` of the next ``count`` queued items: a block's path inlined, the lookups in locals
+        (the writer's Python holds the GIL the engine's thread needs: docs/performance.md)."""
+        take = self._queue.popleft
+        where, log, route = self._where, self._log.extend, self._route
+        for _ in range(count):
+            item = take()
+            if type(item) is tuple or item.missing_before:  # an event, a feedback state, a gap
+                route(item, out)
+                log = self._log.extend  # a cut made a new list
+                continue
+            block: Block = item  # type: ignore[assignment]
+            o, k = where[block.stream]
+            times = block.times
+            n = times.shape[0]
+            if not n:
+                route(item, out)
+                continue
+            last = float(times[n - 1])
+            if k is not None:
+                arrival = block.arrival
+                if arrival != arrival:
+                    arrival = last
+                log((arrival, k, n, block.seq, 0))
+            o.pending.append(last)
+            o.times.append(times)
+            o.values.append(block.values)
+            if last >= self._cut_hint:
+                cut = math.floor(last / self.chunk_seconds) * self.chunk_seconds
+                if cut > self._cut:
+                    self._emit(cut, out)
+                    log = self._log.extend
 
     def _route(self, item: Block | tuple[Any, ...], out: bytearray) -> None:
         if type(item) is not tuple:  # a block (queued as itself: the engine's append is all it costs)
