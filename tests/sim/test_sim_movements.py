@@ -51,15 +51,26 @@ def _cases():
             errors={1: ("shallow_lunge",), 2: ("knee_valgus", "pelvic_drop"), 3: ("excessive_trunk_lean",)},
         ),
         "shoulder_scaption": dict(
-            reps=5,
+            reps=7,
             errors={
                 1: ("insufficient_elevation",),
                 2: ("ut_dominance",),
                 3: ("shoulder_shrug",),
                 4: ("trunk_compensation",),
+                5: ("too_fast",),
+                6: ("too_slow",),
             },
         ),
-        "pnf_d2_flexion": dict(reps=4, errors={1: ("incomplete_range",), 2: ("off_pattern",), 3: ("jerky",)}),
+        "pnf_d2_flexion": dict(
+            reps=6,
+            errors={
+                1: ("incomplete_range",),
+                2: ("off_pattern",),
+                3: ("jerky",),
+                4: ("too_fast",),
+                5: ("too_slow",),
+            },
+        ),
     }
 
 
@@ -610,3 +621,20 @@ def test_transition_duration_is_onset_to_offset_at_5_percent_of_each_components_
     assert tr[1].quantities["transition_duration"] == pytest.approx(4.5, abs=1e-6)
     assert tr[2].quantities["transition_duration"] == pytest.approx(3.2, abs=1e-6)
     assert tr[1].errors["slow_transition"] == tr[1].quantities["transition_duration"]
+
+
+@pytest.mark.parametrize("name", ["shoulder_scaption", "pnf_d2_flexion"])
+def test_arm_tempo_errors_scale_the_rep_to_the_movement_time_asked(name):
+    """too_fast / too_slow: the rep's phases scaled together until its movement time is the severity; the
+    reps after it keep their own tempo and start later."""
+    sim = simulate(MOVEMENTS[name](reps=4, errors={1: {"too_fast": 2.2}, 2: {"too_slow": 12.6}}), seed=4)
+    reps = sim.truth.reps
+    assert reps[1].quantities["movement_time"] == pytest.approx(2.2, abs=0.01)
+    assert reps[2].quantities["movement_time"] == pytest.approx(12.6, abs=0.01)
+    assert reps[1].errors == {"too_fast": pytest.approx(2.2, abs=0.01)}
+    normal = [reps[0].quantities["movement_time"], reps[3].quantities["movement_time"]]
+    assert min(normal) > 3.5 and max(normal) < 5.5  # the others at their own tempo
+    assert reps[2].end - reps[2].start == pytest.approx(
+        (reps[0].end - reps[0].start) * 12.6 / reps[0].quantities["movement_time"], rel=0.06
+    )
+    assert sim.duration > reps[3].end

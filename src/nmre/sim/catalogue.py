@@ -127,6 +127,8 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({e.label: e for e in (
     ErrorSpec("incomplete_range", "shoulder_elevation_peak", (70.0, 110.0), "the diagonal stops short of full elevation (normal 140-170 deg; design choice)"),
     ErrorSpec("off_pattern", "template_distance", (0.15, 0.4), "the hand leaves the diagonal (a frontal-plane raise instead; design choice)"),
     ErrorSpec("jerky", "sparc", (-6.0, -3.5), "tremor-like sub-movements lower SPARC (Balasubramanian et al. 2015)"),
+    ErrorSpec("too_fast", "movement_time", (1.5, 2.5), "an arm rep rushed: 1.5-2.5 s from the movement's onset to its offset instead of the 4 s or more of a controlled rep, 2 s up and 2 s back (design choice)"),
+    ErrorSpec("too_slow", "movement_time", (13.0, 18.0), "an arm rep dragged out: 13-18 s from onset to offset, beyond the 3-12 s of a controlled rep (design choice)"),
     ErrorSpec("excessive_sway", "sway_rms", (2.0, 4.0), "2-4 times the subject's own sway in that stance (Neville et al. 2015: RMS rises 25-fold from quiet stance to tandem eyes closed on foam)", relative=True),
     ErrorSpec("loss_of_balance", "loss_of_balance", (0.0, 0.0), "an event: its value is the touchdown time"),
     ErrorSpec("slow_reaction", "reaction_time", (1.2, 2.0), "healthy LOS reaction time 0.6-0.9 s (NeuroCom LOS norms; design choice)"),

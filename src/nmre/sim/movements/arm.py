@@ -102,12 +102,33 @@ class _ArmMovement(Movement):
         r["scapula.r"] = trunk @ rot_x(-(clavicle + _RHYTHM * elevation))
 
 
+#: Tempo errors of the arm drills: the rep's phases scaled together until its ``movement_time`` is the
+#: severity (a rushed or a dragged-out rep).
+TEMPO_ERRORS: tuple[str, ...] = ("too_fast", "too_slow")
+
 SCAPTION_ERRORS: tuple[str, ...] = (
     "insufficient_elevation",
     "ut_dominance",
     "shoulder_shrug",
     "trunk_compensation",
+    *TEMPO_ERRORS,
 )
+
+
+def _tempo(tl: Timeline, i: int, errors: Any, severity: Any, measure: Any) -> None:
+    """A tempo error of rep ``i``: every phase scaled so that ``measure(i)`` (its movement time) is the severity.
+
+    The movement time of a minimum-jerk rep is proportional to its phases' common scale, so one step lands
+    on it up to the grid's interpolation; two more take out the rest. Later reps start later (the pauses
+    are kept)."""
+    for label in TEMPO_ERRORS:
+        if label in errors:
+            target = float(severity(i, label))
+            for _ in range(3):
+                got = measure(i)
+                if got <= 0.0 or abs(got - target) < 1e-6:
+                    break
+                tl.scale(i, float(tl.rise[i] + tl.hold[i] + tl.fall[i]) * target / got)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,7 +137,8 @@ class ScaptionConfig(MovementConfig):
 
     Errors: ``insufficient_elevation`` (``shoulder_elevation_peak``), ``ut_dominance``
     (``ut_lt_ratio``), ``shoulder_shrug`` (``scapular_elevation_peak``: clavicular elevation),
-    ``trunk_compensation`` (``trunk_lateral_lean_peak``: the trunk leans away from the arm).
+    ``trunk_compensation`` (``trunk_lateral_lean_peak``: the trunk leans away from the arm),
+    ``too_fast`` / ``too_slow`` (``movement_time``: the rep's phases scaled together).
     """
 
     movement: ClassVar[str] = "shoulder_scaption"
@@ -167,6 +189,7 @@ class ScaptionMovement(_ArmMovement):
         self.errs: list[dict[str, float]] = [{} for _ in range(n)]
         for i in range(n):
             e = self.errors_of(i)
+            _tempo(self.tl, i, e, self.severity, lambda k: self.peaks(k)["movement_time"])
             if "insufficient_elevation" in e:
                 self.elev[i] = self.severity(i, "insufficient_elevation")
             if "shoulder_shrug" in e:
@@ -192,9 +215,12 @@ class ScaptionMovement(_ArmMovement):
                 ("shoulder_shrug", "scapular_elevation_peak"),
                 ("trunk_compensation", "trunk_lateral_lean_peak"),
                 ("ut_dominance", "ut_lt_ratio"),
+                ("too_fast", "movement_time"),
+                ("too_slow", "movement_time"),
             ):
                 if label in self.errors_of(i):
                     self.errs[i][label] = q[name]
+        self.duration = float(self.tl.end[-1] + cfg.lead_out)  # after the tempo errors
 
     def _angles(self, t: F64) -> tuple[F64, F64, F64, Any]:
         m, i = self.tl.profile(t)
@@ -278,7 +304,7 @@ class ScaptionMovement(_ArmMovement):
         return [imu("trunk"), imu("upper_arm.r"), emg("ut", "r"), emg("lt", "r")]
 
 
-PNF_ERRORS: tuple[str, ...] = ("incomplete_range", "off_pattern", "jerky")
+PNF_ERRORS: tuple[str, ...] = ("incomplete_range", "off_pattern", "jerky", *TEMPO_ERRORS)
 _TEMPLATE_POINTS = 50
 _DEVIATION = 60.0  # deg: the plane's excursion towards a frontal-plane raise at full off-pattern weight
 _TREMOR_HZ = 5.0
@@ -291,7 +317,7 @@ class PnfConfig(MovementConfig):
 
     Errors: ``incomplete_range`` (``shoulder_elevation_peak``), ``off_pattern``
     (``template_distance``: the hand leaves the diagonal), ``jerky`` (``sparc``: tremor-like
-    sub-movements of 5 Hz).
+    sub-movements of 5 Hz), ``too_fast`` / ``too_slow`` (``movement_time``: the rep's phases scaled together).
     """
 
     movement: ClassVar[str] = "pnf_d2_flexion"
@@ -341,6 +367,7 @@ class PnfMovement(_ArmMovement):
         self.errs: list[dict[str, float]] = [{} for _ in range(n)]
         for i in range(n):
             e = self.errors_of(i)
+            _tempo(self.tl, i, e, self.severity, lambda k: self.quantities(k)["movement_time"])
             if "incomplete_range" in e:
                 self.elev[i] = self.severity(i, "incomplete_range")
             if "off_pattern" in e:
@@ -361,9 +388,12 @@ class PnfMovement(_ArmMovement):
                 ("incomplete_range", "shoulder_elevation_peak"),
                 ("off_pattern", "template_distance"),
                 ("jerky", "sparc"),
+                ("too_fast", "movement_time"),
+                ("too_slow", "movement_time"),
             ):
                 if label in self.errors_of(i):
                     self.errs[i][label] = q[name]
+        self.duration = float(self.tl.end[-1] + cfg.lead_out)  # after the tempo errors
 
     @staticmethod
     def _bisect(arr: F64, i: int, f: Any, target: float, lo: float, hi: float, rising: bool) -> None:
