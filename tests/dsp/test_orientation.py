@@ -230,7 +230,9 @@ def test_gyro_bias_does_not_take_a_slow_tilt_for_bias() -> None:
     # each still run may hold up to the tilt threshold of the tilt's slow ends: 0.3 deg over its 3 s, 0.1 deg/s
     np.testing.assert_allclose(np.degrees(g.bias - bias), 0.0, atol=0.12)  # deg/s
     # by the gyro alone the tilt's 6 deg count as bias (the error the direction check removes)
-    alone = GyroBias(FS, gyro_threshold=math.radians(6.0), still_time=1.0, tilt_threshold=math.inf, memory=0.0)
+    alone = GyroBias(
+        FS, gyro_threshold=math.radians(6.0), still_time=1.0, tilt_threshold=math.inf, memory=0.0
+    )
     alone.process(_blk(x))
     assert abs(math.degrees(alone.bias[0] - bias[0])) > 0.5
 
