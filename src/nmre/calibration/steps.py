@@ -385,6 +385,10 @@ class Gated(Node):
         wrapper only forwards: the engine pushes to the node it runs."""
         return self.node.route() if self._live else self
 
+    def route_final(self) -> bool:
+        """Live for good (until :meth:`reset`): the route is the node's, final when the node's is."""
+        return self._live and self.node.route_final()
+
     def takes_event(self, kind: str) -> bool:
         """Every kind until live (what is held, and when the wrapper goes live, depends on every event);
         then the node's kinds (going live changes the route, so the engine asks again)."""
@@ -473,6 +477,10 @@ class CalibratedFrom(Node):
 
     def route(self) -> Node | None:
         return self.node.route() if self._through or self.step is None else self
+
+    def route_final(self) -> bool:
+        """Through for good (until :meth:`reset`): the route is the node's, final when the node's is."""
+        return (self._through or self.step is None) and self.node.route_final()
 
     def push(self, block: Block) -> list[Block]:
         step = self.step

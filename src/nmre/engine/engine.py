@@ -190,6 +190,8 @@ class Engine:
                 changed = True
         if not changed:
             return
+        # a route that is final (None, or a wrapper forwarding for good) is no longer asked after events
+        self._routed = [n for n in self._routed if to.get(id(n), n) is not None and not n.route_final()]
         self._by_kind = {}  # a node's kinds change only with its route (Node.takes_event)
         routes: dict[str, list[tuple[Node, Any, Any]]] = {}
         for stream, nodes in self._subscribers.items():

@@ -108,6 +108,13 @@ class Node(ABC):
         """
         return self
 
+    def route_final(self) -> bool:
+        """Whether :meth:`route` now returns the same for the rest of the run (until :meth:`reset`); the
+        engine then stops asking it after events. By default: when the class keeps :meth:`Node.route`
+        (always ``self``). A ``None`` route is final by its contract; a wrapper that forwards for good
+        (a :class:`~nmre.calibration.Gated` node gone live) says so when the node it runs does."""
+        return type(self).route is Node.route
+
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget all state."""
 
