@@ -244,10 +244,10 @@ def test_gyro_bias_pools_the_still_runs() -> None:
     x[:3] += rng.normal(0, 0.014, (3, 700))
     x[3:] = np.array([0.02, -0.01, 0.005])[:, None] + rng.normal(0, 0.003, (3, 700))
     x[3, 300:400] += 1.0  # a movement between two still runs (3 s, then 3 s)
-    g = GyroBias(FS, still_time=1.0)
+    g = GyroBias(FS, still_time=1.0, memory=10.0)
     g.process(_blk(x))
     np.testing.assert_allclose(g.bias, x[3:, np.r_[0:300, 400:700]].mean(axis=1), atol=1e-12)
-    last = GyroBias(FS, still_time=1.0, memory=0.0)  # the last run alone
+    last = GyroBias(FS, still_time=1.0)  # the last run alone (the default)
     last.process(_blk(x))
     np.testing.assert_allclose(last.bias, x[3:, 400:].mean(axis=1), atol=1e-12)
 

@@ -315,7 +315,7 @@ class GyroBias(Processor):
     a new run. Once a run has lasted ``still_time`` seconds, the bias is the mean
     gyro over that run (updated with every further still sample), pooled with the
     estimate of the earlier runs, weighted by their samples up to ``memory``
-    seconds; it is kept when motion resumes. Thresholds follow Fusion's bias
+    seconds (default none: the run's own mean); it is kept when motion resumes. Thresholds follow Fusion's bias
     estimator (3 °/s for 3 s) and VQF's rest detection (0.5 m/s^2) [Laidig & Seel
     2023].
 
@@ -328,7 +328,9 @@ class GyroBias(Processor):
     the quiet sway of standing, 0.05-0.15 °/s). The low-pass (0.1 s) keeps the
     accelerometer's noise (0.08° per sample in the simulator, 0.3° at 0.05 m/s^2)
     under the threshold. A turn about the vertical alone is not seen by gravity:
-    the gyro threshold is its only guard. Pooling the runs averages their sway.
+    the gyro threshold is its only guard. Pooling the runs averages their sway
+    (opt-in: it changes every drill's filter more than the check does, and moved
+    one squat rep's valgus by 0.46 deg; docs/calibration.md).
 
     Parameters
     ----------
@@ -348,7 +350,7 @@ class GyroBias(Processor):
     tilt_tau : float
         s, time constant of the accelerometer's low-pass for the direction, default 0.1.
     memory : float
-        s of earlier still runs pooled into the estimate, default 10; 0: the current
+        s of earlier still runs pooled into the estimate, default 0: the current
         run's mean alone.
     """
 
@@ -361,7 +363,7 @@ class GyroBias(Processor):
         gravity: float = GRAVITY,
         tilt_threshold: float = math.radians(0.3),
         tilt_tau: float = 0.1,
-        memory: float = 10.0,
+        memory: float = 0.0,
     ) -> None:
         self.rate = _check_rate(rate)
         if not (
