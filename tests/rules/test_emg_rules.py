@@ -313,6 +313,27 @@ def test_contraction_level_is_the_level_held_not_the_rise_and_release():
     assert run_mean < 47.0
 
 
+def test_a_hold_begins_with_its_own_start_when_its_event_comes_late():
+    """The contractions segmenter confirms a rise 0.25 s into it and stamps the hold's start where it began:
+    the samples between the two are the hold's first part (here its strongest: 80 % for 0.3 s, then 40 %
+    to the end of a 4 s hold), and the level is the level of the whole hold."""
+    t = np.arange(round(10.0 * FS)) / FS
+    x = np.full(t.shape, 1.0)
+    x[(t >= 1.0) & (t < 1.3)] = 80.0
+    x[(t >= 1.3) & (t < 5.0)] = 40.0
+    info = envelope_info(muscles=("vmo",), unit="%")
+    evs = [  # as ContractionNode emits them: each event 0.25 s after the crossing it stamps
+        Event(1.25, kinds.HOLD_START, "cycles", {"hold": 1, "start": 1.0}),
+        Event(5.25, kinds.HOLD_END, "cycles", {"hold": 1, "start": 1.0, "end": 5.0}),
+    ]
+    out = drive(contraction_rule(), [info], in_order(blocks(ENV, t, x[None, :], [20] * 500), evs))
+    # the held part: where the 0.25 s centred moving mean is at or above half of its 80 % maximum, from the
+    # hold's first sample to 4.875 s (0.125 s before the fall, where the window begins to take in the rest)
+    oracle = x[(t >= 1.0) & (t <= 4.875 + 1e-9)].mean()
+    assert oracle == pytest.approx((0.3 * 80.0 + 3.576 * 40.0) / 3.876)  # 43.10 (40.65 from 1.25 s on)
+    assert out[0].payload["value"] == pytest.approx(oracle, abs=1e-6)
+
+
 def test_contraction_thresholds_need_hysteresis():
     with pytest.raises(ConfigError, match=r"off <= on \(hysteresis\)"):
         contraction_rule(on=10.0, off=20.0)

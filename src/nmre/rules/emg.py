@@ -724,14 +724,27 @@ class CoContractionRule(Rule):
         return Measured(v, {"agonist": self.agonist, "antagonist": self.antagonist, "index": self.index})
 
 
+#: Seconds of envelope kept while no unit is open, so that a unit begins with its own start. The
+#: contractions segmenter confirms a rise (or a fall) 0.25 s into it and stamps the unit's start (payload
+#: ``start``) where it began: the event that opens a hold arrives 0.25 s (plus a block) after the hold's
+#: start, and those samples belong to the hold. 1 s covers that with blocks of up to 0.5 s.
+ENVELOPE_LEAD_SECONDS = 1.0
+
+
 class _EnvelopeChannel(Rule):
-    """A rule on one muscle's envelope that needs the unit's samples (bounded buffer)."""
+    """A rule on one muscle's envelope that needs the unit's samples (bounded buffer).
+
+    The last :data:`ENVELOPE_LEAD_SECONDS` of the channel are kept at all times, and a unit begins with
+    those at or after its start (the payload's ``start`` where the opening event has one, else the
+    event's time): the event that opens a unit arrives after the unit's start.
+    """
 
     def __init__(
         self, id: str, *, stream: str, muscle: str, max_seconds: float = 120.0, **common: Any
     ) -> None:
         self.stream, self.muscle, self.max_seconds = stream, muscle, float(max_seconds)
         self._buf = SampleBuffer([0], 2)
+        self._lead = SampleBuffer([0], 2)
         self.rate = 0.0
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
@@ -743,18 +756,28 @@ class _EnvelopeChannel(Rule):
             raise ConfigError(f"{self.name}: expected a regularly sampled envelope, got rate {info.rate!r}")
         self.rate = info.rate
         self._buf = SampleBuffer([row], max(2, round(self.max_seconds * info.rate)))
+        self._lead = SampleBuffer([row], max(2, round(ENVELOPE_LEAD_SECONDS * info.rate) + 1))
         check_unit(self.name, info.channels[row].unit, self.unit)
 
     def reset(self) -> None:
         super().reset()
         self._buf.clear()
+        self._lead.clear()
 
     def begin(self, episode: Episode) -> None:
         self._buf.clear()
+        start = episode.payload.get("start", episode.start)
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
+            start = episode.start
+        t, x = self._lead.arrays()
+        keep = t >= float(start)
+        self._buf.add_arrays(t[keep], x[:, keep])
 
     def push(self, block: Block) -> list[Block]:
-        if self._episode is not None and block.stream == self.stream:
-            self._buf.add(block)
+        if block.stream == self.stream:
+            self._lead.add(block)
+            if self._episode is not None:
+                self._buf.add(block)
         return []
 
 
