@@ -413,6 +413,45 @@ def test_the_lunge_steps_forward_lands_and_steps_back():
         assert k[swing].max() < 35.0 < r.quantities["knee_flexion_peak"]
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_a_too_deep_lunge_reaches_its_severity_and_nothing_goes_through_the_floor(side):
+    """``too_deep`` (the lunge band's upper side): the rep's true peak front-knee flexion is the severity,
+    graded from inside the band to a full 140 deg; past 100 deg the front knee travels over the toes and the
+    step lengthens only as far as the back knee needs, so no joint goes below the floor (0.039 H under the
+    ankles) and the back knee's centre stays at kneeling height or above; the back foot stays put; drawn
+    severities lie in the error's range; a normal rep keeps the normal step and shank."""
+    sev = [105.0, 115.0, 122.0, 130.0, 140.0]
+    errors = {i + 1: {"too_deep": d} for i, d in enumerate(sev)} | {6: ("too_deep",)}
+    sim = simulate(MOVEMENTS["forward_lunge"](reps=7, side=side, errors=errors), seed=3, kit="minimal")
+    m, reps = sim.movement, sim.truth.reps
+    peaks = [r.quantities["knee_flexion_peak"] for r in reps]
+    assert peaks[1:6] == pytest.approx(sev, abs=1e-6)
+    lo, hi = ERRORS["too_deep"].drawn
+    assert lo <= peaks[6] <= hi and peaks[6] == pytest.approx(reps[6].errors["too_deep"], abs=1e-6)
+    assert not reps[0].errors and 85.0 < peaks[0] < 95.0
+    assert np.all(np.diff(peaks[1:6]) > 0)  # graded
+    floor = -0.039 * m.body.height
+    t = np.arange(0.0, sim.duration, 0.005)
+    st = m.state(t)
+    for name, p in st.joints.items():
+        assert p[2].min() >= floor - 1e-9, name
+    back = st.joints[f"knee.{m.o}"][2]
+    assert back.min() - floor > 0.04  # a kneeling knee's centre (about half the knee's depth) or above
+    deepest = (t >= reps[5].start) & (t <= reps[5].end)
+    assert back[deepest].min() - floor < 0.05  # the 140 deg lunge brings it down to kneeling height
+    a = st.joints[f"ankle.{m.o}"]
+    assert np.max(np.abs(a - a[:, :1])) < 1e-6
+    legs = m.body.thigh_length + m.body.shank_length
+    front = st.joints[f"ankle.{m.s}"]
+    for r in (reps[0], reps[1], reps[5]):
+        landed = (t > r.times["landing"] + 0.01) & (t < r.times["lift_off"] - 0.01)
+        x = front[0, landed] / legs
+        assert np.allclose(x, x[0], atol=1e-9) and np.allclose(front[2, landed], 0.0, atol=1e-9)
+        assert (x[0] == pytest.approx(0.75)) == (r is not reps[5])  # only the 140 deg rep steps further
+    assert float(np.degrees(m.shank_bottom[0])) == pytest.approx(10.0)
+    assert float(np.degrees(m.shank_bottom.max())) <= 40.0 + 1e-9
+
+
 def test_scaption_moves_in_the_scapular_plane_with_the_scapulohumeral_rhythm():
     sim = simulate(MOVEMENTS["shoulder_scaption"](reps=2), seed=3, kit="all")
     kin = sim.kinematics

@@ -20,12 +20,6 @@ MISS_NOTES: dict[tuple[str, str, str], str] = {
         "drill's onset signal (fixed baseline, k_on 8) finds one muscle's onset in the pre-activity and the "
         "other's at the burst: lags read up to 170 ms off"
     ),
-    ("forward_lunge", "lunge_depth", "coverage"): (
-        "the simulator makes a too-deep squat but not a too-deep lunge: with the back foot planted a step "
-        "behind, a front knee past about 100 deg puts the back knee's centre through the floor (110-130 deg: "
-        "4-14 cm below it with the front shank 10 deg forward, 1-5 cm with the knee travelling 1.5 deg over "
-        "the toes per degree past 100), so that side is never tried"
-    ),
     ("single_leg_stance", "sway", "wrong"): (
         "when the first windows are not judged (loss), the sway rule takes its baseline from later windows "
         "(here an episode of excessive sway), so its envelope is too wide and excessive sway is praised"

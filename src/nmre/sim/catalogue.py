@@ -101,7 +101,7 @@ QUANTITIES: Mapping[str, Quantity] = MappingProxyType({q.name: q for q in (Quant
 #: Every error label by name.
 ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({e.label: e for e in (
     ErrorSpec("shallow_squat", "knee_flexion_peak", (40.0, 65.0), "a partial squat; normal squats reach 80-110 deg (design choice, clinical.md §2)"),
-    ErrorSpec("too_deep", "knee_flexion_peak", (120.0, 135.0), "past the prescribed depth: a full (deep) squat reaches 120-140 deg of knee flexion (design choice)"),
+    ErrorSpec("too_deep", "knee_flexion_peak", (120.0, 135.0), "past the prescribed depth: a full (deep) squat reaches 120-140 deg of knee flexion; a deep lunge, the back knee near the floor and the front knee far over the toes, 120-140 deg (design choice)"),
     ErrorSpec("knee_valgus", "knee_valgus_peak", (10.0, 20.0), "Herrington 2014 (frontal plane projection in squats); design choice for the span"),
     ErrorSpec("excessive_trunk_lean", "trunk_lean_peak", (45.0, 60.0), "forward trunk lean at depth; normal bodyweight squats 20-35 deg (design choice)"),
     ErrorSpec("late_vmo_onset", "vmo_vl_onset_lag", (40.0, 100.0), "VMO delay relative to VL in anterior knee pain: heterogeneous, tens of ms (Chester et al. 2008, BMC Musculoskelet Disord 9:64)"),
