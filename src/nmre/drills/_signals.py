@@ -232,8 +232,7 @@ class JointTap(Processor):
                     self._take_neutral()
         return self.joint.process(block)  # type: ignore[no-any-return]
 
-    def pop_events(self) -> list[Any]:
-        return []
+    # no pop_events of its own: Processor's (none), so the engine never asks (docs/performance.md)
 
 
 def _finite_at(blocks: deque[Block], at: float) -> np.ndarray | None:

@@ -307,13 +307,27 @@ def protected(mode: Mode = "skip", *, reports_nonfinite: bool = False) -> Callab
 
         inner_pop = cls.pop_events
 
-        @functools.wraps(inner_pop)
-        def pop_events(self: Any) -> list[Event]:
-            scr = self.__dict__.get("_input_screen")
-            if scr is None or not scr.events:
-                return inner_pop(self)
-            mine, scr.events = scr.events, []
-            return mine + inner_pop(self)
+        if (
+            inner_pop is Processor.pop_events
+        ):  # the class raises none of its own: only the screen's (hot path)
+
+            @functools.wraps(inner_pop)
+            def pop_events(self: Any) -> list[Event]:
+                scr = self.__dict__.get("_input_screen")
+                if scr is None or not scr.events:
+                    return []
+                mine, scr.events = scr.events, []
+                return mine
+
+        else:
+
+            @functools.wraps(inner_pop)
+            def pop_events(self: Any) -> list[Event]:
+                scr = self.__dict__.get("_input_screen")
+                if scr is None or not scr.events:
+                    return inner_pop(self)
+                mine, scr.events = scr.events, []
+                return mine + inner_pop(self)
 
         inner_reset = cls.reset
 

@@ -204,7 +204,7 @@ class Guard(Processor):
             for (c, r), burst in list(self._bursts.items()):
                 if now - burst[1] > self.merge:
                     self._close(block.stream, c, r, now)
-        return Block(
+        return Block.derived(
             self.name or block.stream, block.times, y, block.seq, block.missing_before, block.arrival
         )
 

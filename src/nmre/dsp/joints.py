@@ -238,12 +238,33 @@ def _within(x: F64, limit: F64) -> bool:
 
 
 @kernel
-def _ring_push_clean(t: F64, q: F64, limit: F64, ring_t: F64, ring_q: F64, ptr: NDArray[np.int64]) -> bool:
-    """:func:`_ring_push` of a block whose every value is within ``limit``; False (nothing pushed) otherwise."""
+def _ring_push_clean(
+    t: F64,
+    q: F64,
+    limit: F64,
+    ring_t: F64,
+    ring_q: F64,
+    ptr: NDArray[np.int64],
+    t_distal: float,
+    max_ring: int,
+) -> int:
+    """:func:`_ring_push` of a block whose every value is within ``limit``: 1 pushed, 0 a value is bad, 2 the
+    ring must grow first (:meth:`JointAngle._make_room` would grow it: the push would overwrite a sample the
+    distal stream, last at ``t_distal``, may still need); nothing pushed unless 1."""
+    n, cap, count = t.shape[0], ring_t.shape[0], ptr[1]
+    drop = count + n - cap  # the oldest samples the push would overwrite (_make_room's first test, the same)
+    if (
+        drop > 0
+        and drop < count
+        and cap < max_ring
+        and t_distal > -math.inf
+        and ring_t[(ptr[0] - count + drop) % cap] > t_distal
+    ):
+        return 2
     if not _within(q, limit):
-        return False
+        return 0
     _ring_push(t, q, ring_t, ring_q, ptr)
-    return True
+    return 1
 
 
 @kernel
@@ -713,14 +734,22 @@ class JointAngle(Processor):
         if stream == self.proximal:
             if t[0] < last[stream] or 2 * n > self._ring_t.shape[0]:
                 return None
-            if int(self._ptr[1]) + n > self._ring_t.shape[0]:
-                # as process does before its push; it depends on the times only, so if the values turn out
-                # bad below, process (behind the screen) finds the room made and makes none
+            # the kernel asks for room as process makes it before its push (_make_room, when it would grow
+            # the ring); it depends on the times only, so if the values turn out bad, process (behind the
+            # screen) finds the room made and makes none
+            t_distal = last[self.distal]
+            done = _ring_push_clean(
+                t, q, limit, self._ring_t, self._ring_q, self._ptr, t_distal, self.MAX_RING
+            )
+            if done == 2:
                 self._make_room(n)
-            if not _ring_push_clean(t, q, limit, self._ring_t, self._ring_q, self._ptr):
+                done = _ring_push_clean(
+                    t, q, limit, self._ring_t, self._ring_q, self._ptr, t_distal, self.MAX_RING
+                )
+            if done != 1:
                 return None
             last[stream] = float(t[n - 1])
-            return Block(self.name, _NO_TIMES, self._no_output, block.seq, 0, block.arrival)
+            return Block.derived(self.name, _NO_TIMES, self._no_output, block.seq, 0, block.arrival)
         if stream != self.distal or t[0] < last[stream]:
             return None
         out = np.empty((3, n))
@@ -729,7 +758,7 @@ class JointAngle(Processor):
         ):
             return None
         last[stream] = float(t[n - 1])
-        return Block(self.name, t, out, block.seq, block.missing_before, block.arrival)
+        return Block.derived(self.name, t, out, block.seq, block.missing_before, block.arrival)
 
     def pop_events(self) -> list[Event]:
         return []
@@ -819,6 +848,6 @@ class TrunkInclination(Processor):
             return None
         if self.mirror_frontal:
             np.negative(out[2], out=out[2])
-        return Block(
+        return Block.derived(
             self._out_id(block.stream), block.times, out, block.seq, block.missing_before, block.arrival
         )

@@ -237,7 +237,7 @@ class RepSegmenter(Processor):
             return None
         if ne:
             return self._with_events(block, v, t, ne, out, 1.0)
-        return Block(self.name, t, out, block.seq, block.missing_before, block.arrival)
+        return Block.derived(self.name, t, out, block.seq, block.missing_before, block.arrival)
 
     def _with_events(self, block: Block, v: F64, t: F64, ne: int, out: F64, d: float) -> Block:
         """The events of a block in which reps started or ended, the history pushed event by event."""

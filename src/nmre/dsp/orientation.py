@@ -472,7 +472,13 @@ class BiasCorrectedOrientation(Processor):
         return self.orientation.output_info(info)
 
     def pop_events(self) -> list[Event]:
-        return self.orientation.pop_events()
+        o = self.orientation
+        # the filter's own queue and its screen's (the filter's pop_events), looked at without two calls
+        if not o._events:
+            scr = o.__dict__.get("_input_screen")
+            if scr is None or not scr.events:
+                return []
+        return o.pop_events()
 
     def process(self, block: Block) -> Block:
         b = self.bias
@@ -517,4 +523,4 @@ class BiasCorrectedOrientation(Processor):
         ):
             return None
         self._prev = x
-        return Block(o._out_id(block.stream), block.times, out, block.seq, 0, block.arrival)
+        return Block.derived(o._out_id(block.stream), block.times, out, block.seq, 0, block.arrival)
