@@ -66,6 +66,7 @@ estimation and magnetic disturbance rejection, Information Fusion 91:187–204.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -184,30 +185,73 @@ def mains_component(
     -------
     mains_rms, rest_rms : float
     """
+    p, share = _power(x, present)
+    return _mains(p, share, x.shape[0], fs, mains)
+
+
+def _power(x: F64, present: NDArray[np.bool_] | None) -> tuple[F64, float]:
+    """The one-sided Hann periodogram of :func:`mains_component` and the share received (``p`` empty if 0)."""
     n = x.shape[0]
     share = 1.0
     if present is not None and not present.all():
         share = float(present.mean())
         if share == 0.0:
-            return 0.0, 0.0
+            return _NO_POWER, 0.0
         x = np.where(present, x - x[present].mean(), 0.0)
-    w = np.hanning(n)
+    w, w2 = _hann(n)
     spec = np.fft.rfft((x - x.mean()) * w)
     # one-sided power per bin, scaled so that sum(p) = mean(x^2) (Parseval with the window's power)
-    p = np.abs(spec) ** 2 / (n * np.sum(w**2))
+    p = np.abs(spec) ** 2 / (n * w2)
     p[1:-1] *= 2.0
+    return p, share
+
+
+_NO_POWER = np.zeros(0)
+
+
+@functools.lru_cache(maxsize=16)
+def _hann(n: int) -> tuple[F64, np.float64]:
+    """The Hann window of ``n`` samples and ``sum(w**2)`` (the same for every channel and window)."""
+    w = np.hanning(n)
+    w.setflags(write=False)
+    return w, np.sum(w**2)
+
+
+@functools.lru_cache(maxsize=16)
+def _harmonics(n: int, fs: float, mains: float) -> tuple[tuple[NDArray[np.intp], NDArray[np.intp]], ...]:
+    """Per harmonic below the band edge: the bins within 1.5 Hz, and those 3-10 Hz away (where both exist)."""
     f = np.fft.rfftfreq(n, 1.0 / fs)
-    total = float(p.sum())
-    hum = 0.0
+    out = []
     h = 1
     while h * mains < min(0.5 * fs - 10.0, 500.0):
         f0 = h * mains
         near = np.abs(f - f0) <= 1.5
         around = (np.abs(f - f0) <= 10.0) & ~(np.abs(f - f0) <= 3.0)
         if near.any() and around.any():
-            floor = float(np.median(p[around])) / math.log(2.0)  # median of exponential bins = ln 2 x mean
-            hum += float(p[near].sum()) - floor * int(near.sum())  # signed: noise averages out over harmonics
+            out.append((np.flatnonzero(near), np.flatnonzero(around)))
         h += 1
+    return tuple(out)
+
+
+def _median(x: F64) -> float:
+    """``np.median`` of a short 1-D array (the middle value, or the mean of the two middle ones; NaN if any is)."""
+    v = x.tolist()
+    if any(a != a for a in v):
+        return math.nan
+    v.sort()
+    m = len(v)
+    return float(v[m // 2]) if m % 2 else (v[m // 2 - 1] + v[m // 2]) / 2.0
+
+
+def _mains(p: F64, share: float, n: int, fs: float, mains: float) -> tuple[float, float]:
+    """:func:`mains_component` from the periodogram ``p`` of :func:`_power` (one per channel, both mains)."""
+    if share == 0.0:
+        return 0.0, 0.0
+    total = float(p.sum())
+    hum = 0.0
+    for near, around in _harmonics(n, fs, mains):
+        floor = _median(p[around]) / math.log(2.0)  # median of exponential bins = ln 2 x mean
+        hum += float(p[near].sum()) - floor * int(near.shape[0])  # signed: noise averages out over harmonics
     hum = max(0.0, hum) / share**2
     total /= share
     return math.sqrt(hum), math.sqrt(max(0.0, total - hum))
@@ -273,8 +317,9 @@ def emg_readiness(
         best = (0.0, 50.0, math.inf)
         got = row if present is None else row[present]
         noise = uv * float(np.sqrt(np.mean((got - got.mean()) ** 2))) if got.size else 0.0
+        power, share = _power(row, present)  # the one spectrum both mains frequencies are read from
         for hz in (50.0, 60.0):
-            m, rest = mains_component(row, fs, hz, present)
+            m, rest = _mains(power, share, row.shape[0], fs, hz)
             if uv * m > best[0]:
                 spir = 20.0 * math.log10(rest / m) if m > 0 and rest > 0 else math.inf
                 best = (uv * m, hz, spir)
@@ -404,17 +449,19 @@ class _Window:
         if not block.n_samples:
             return done
         v = block.values
+        sat = None  # an IMU's: none counted (adding its zeros changed no count)
         if self.bp is not None:
             sat = np.abs(v) >= self.rail[:, None]
-            v = self.bp.process(Block(block.stream, block.times, np.nan_to_num(v))).values
-        else:
-            sat = np.zeros(v.shape, dtype=bool)
+            # np.nan_to_num only where a value is not finite (its copy of a finite block is the block)
+            finite = bool(np.isfinite(v).all()) if v.dtype == np.float64 else False
+            v = self.bp.process(Block(block.stream, block.times, v if finite else np.nan_to_num(v))).values
         i = 0
         while i < v.shape[1]:
             k = min(self.n - self.fill, v.shape[1] - i)
             self.buf[:, self.fill : self.fill + k] = v[:, i : i + k]
             self.present[self.fill : self.fill + k] = True
-            self.sat += sat[:, i : i + k].sum(axis=1)
+            if sat is not None:
+                self.sat += sat[:, i : i + k].sum(axis=1)
             self.fill += k
             self._slot_t = float(block.times[i + k - 1])
             i += k
