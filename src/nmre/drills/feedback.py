@@ -68,6 +68,10 @@ class FeedbackMapping(Node):
         self._rows = {}
         for _, stream, channel, _, _, _ in self._watch:
             self._rows[(stream, channel)] = infos[stream].channel_names.index(channel)
+        # per input stream, its watched (key, row)s in the order above (push: one lookup per block)
+        self._by_stream: dict[str, list[tuple[tuple[str, str], int]]] = {}
+        for key, row in self._rows.items():
+            self._by_stream.setdefault(key[0], []).append((key, row))
         return []
 
     def reset(self) -> None:
@@ -75,13 +79,13 @@ class FeedbackMapping(Node):
         self._count = 0
 
     def push(self, block: Block) -> list[Block]:
-        if block.n_samples == 0:
+        if block.times.shape[0] == 0:
             return []
-        for (stream, channel), row in self._rows.items():
-            if stream == block.stream:
-                v = float(block.values[row, -1])
-                if v == v:
-                    self._latest[(stream, channel)] = v
+        values, latest = block.values, self._latest
+        for key, row in self._by_stream.get(block.stream, ()):
+            v = float(values[row, -1])
+            if v == v:
+                latest[key] = v
         return []
 
     def takes_event(self, kind: str) -> bool:

@@ -329,6 +329,7 @@ class Engine:
         # bound list.append each (RunningStats.adder): two values per block without a Python call
         transport, cost = stats.transport.adder(), stats.cost.adder()
         last_time = self._last_time
+        never = -math.inf
         for src in self.sources:
             for ev in src.poll_events():
                 self._emit(ev, now)
@@ -337,7 +338,7 @@ class Engine:
                 times = block.times
                 n = times.shape[0]
                 if n:
-                    last = last_time.get(block.stream, -math.inf)
+                    last = last_time.get(block.stream, never)
                     if times[0] < last:
                         self._time_went_back(block, last, now)
                         continue

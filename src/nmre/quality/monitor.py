@@ -130,6 +130,7 @@ class _Stream:
         c = info.n_channels
         self.state = np.zeros(K.S_SIZE)
         self.last = np.full(c, np.nan)
+        self.n_channels = c  # what push compares a block's rows with (an int: no array attribute per block)
         self.index = np.full(n_bins, -(2**62), dtype=np.int64)
         self.received = np.zeros(n_bins, dtype=np.int64)
         self.bad = np.zeros((n_bins, c, len(K.REASONS)), dtype=np.int64)
@@ -229,7 +230,7 @@ class QualityMonitor(Node):
         n = block.times.shape[0]
         if n:
             values = block.values
-            if values.shape[0] != s.last.shape[0]:
+            if values.shape[0] != s.n_channels:
                 return []  # a malformed block: the node that processes it says so
             s.pending.append((block.times, values))
             s.pending_n += n

@@ -166,9 +166,9 @@ class BandRule(Rule):
     def push(self, block: Block) -> list[Block]:
         # the recent past with its sample times: a unit is reduced over exactly its samples when it
         # is judged, whatever the blocks it came in (a unit opening or closing inside a block)
-        if block.n_samples == 0:
-            return []
         times = block.times
+        if times.shape[0] == 0:
+            return []
         x = block.values[self._row]
         last = float(x[-1])
         if last == last:

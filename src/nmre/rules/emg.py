@@ -223,7 +223,11 @@ class OnsetNode(Node):
 
     def _detected(self, times: np.ndarray, n: int) -> list[Block]:
         """The detector's events as the node's (with the muscle), and the burst searches now due."""
-        for ev in self.detector.pop_events():
+        det = self.detector
+        scr = det.__dict__.get("_input_screen")
+        # most blocks raise none: the detector's queue and its screen's looked at without two calls
+        got = det.pop_events() if getattr(det, "_events", True) or (scr is not None and scr.events) else ()
+        for ev in got:
             payload = dict(ev.payload)
             if "channel" not in payload:  # the detector's own input screen (dsp.bad_input): no muscle
                 self._events.append(
