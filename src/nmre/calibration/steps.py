@@ -386,8 +386,10 @@ class Gated(Node):
         return self.node.route() if self._live else self
 
     def route_final(self) -> bool:
-        """Live for good (until :meth:`reset`): the route is the node's, final when the node's is."""
-        return self._live and self.node.route_final()
+        """Live for good (until :meth:`reset`): the route is the node's, final when the node's is. The
+        gate stays open once open (a :class:`~nmre.calibration.ReadinessGate` until its reset), so from
+        then on this wrapper's events, times and verdicts are the node's (:meth:`Node.route_final`)."""
+        return self._live and bool(self.gate.open) and self.node.route_final()
 
     def takes_event(self, kind: str) -> bool:
         """Every kind until live (what is held, and when the wrapper goes live, depends on every event);

@@ -161,13 +161,12 @@ class Engine:
         self._by_kind: dict[str, list[tuple[Any, Any]]] = {}
         self._signalling = [n for n in self.nodes if type(n).signals is not Node.signals]
         self._signallers = list(self._signalling)  # each, or the node its route runs (_reroute)
-        self._reroute(force=True)
         # nodes with an on_time hook, and those of them that owe a verdict now (asked after each event,
         # when a unit can close, so a source block costs one test while none waits)
-        self._timed = [
-            (n.on_time, _popper(n), n.waiting) for n in self.nodes if type(n).on_time is not Node.on_time
-        ]
+        self._timed_nodes = [n for n in self.nodes if type(n).on_time is not Node.on_time]
+        self._timed = [(n.on_time, _popper(n), n.waiting) for n in self._timed_nodes]
         self._due: list[tuple[Any, Any, Any]] = []
+        self._reroute(force=True)
         # events kept from the schedule while a node owes a verdict (see _emit), and the order
         # verdicts of one time reach it in: their rules' order, as when none waits
         self._held: list[Event] = []
@@ -190,8 +189,16 @@ class Engine:
                 changed = True
         if not changed:
             return
-        # a route that is final (None, or a wrapper forwarding for good) is no longer asked after events
-        self._routed = [n for n in self._routed if to.get(id(n), n) is not None and not n.route_final()]
+        # a route that is final (None, or a wrapper forwarding for good) is no longer asked after events;
+        # a wrapper's final route to another node also takes its events and times (Node.route_final)
+        keep = []
+        for n in self._routed:
+            r = to.get(id(n), n)
+            if r is not None and not n.route_final():
+                keep.append(n)
+            elif r is not None and r is not n:
+                self._stand_in(n, r)
+        self._routed = keep
         self._by_kind = {}  # a node's kinds change only with its route (Node.takes_event)
         routes: dict[str, list[tuple[Node, Any, Any]]] = {}
         for stream, nodes in self._subscribers.items():
@@ -207,6 +214,18 @@ class Engine:
         self._signallers = [n if (r := to.get(id(n), n)) is None else r for n in self._signalling]
         # a wrapper routed to a node that publishes nothing (a gated ProcessorNode) costs no call per refresh
         self._signallers = [n for n in self._signallers if type(n).signals is not Node.signals]
+
+    def _stand_in(self, n: Node, r: Node) -> None:
+        """``r`` (``n``'s final route) in ``n``'s place for events and times: the same calls, one layer less."""
+        self._listeners = [
+            (r, r.on_event if type(r).on_event is not Node.on_event else None, _popper(r)) if x[0] is n else x
+            for x in self._listeners
+        ]
+        self._listeners = [x for x in self._listeners if x[1] is not None or x[2] is not None]
+        if any(x is n for x in self._timed_nodes):
+            on_time = type(r).on_time is not Node.on_time
+            self._timed_nodes = [r if x is n else x for x in self._timed_nodes if x is not n or on_time]
+            self._timed = [(x.on_time, _popper(x), x.waiting) for x in self._timed_nodes]
 
     @property
     def feedback(self) -> FeedbackState:

@@ -112,7 +112,11 @@ class Node(ABC):
         """Whether :meth:`route` now returns the same for the rest of the run (until :meth:`reset`); the
         engine then stops asking it after events. By default: when the class keeps :meth:`Node.route`
         (always ``self``). A ``None`` route is final by its contract; a wrapper that forwards for good
-        (a :class:`~nmre.calibration.Gated` node gone live) says so when the node it runs does."""
+        (a :class:`~nmre.calibration.Gated` node gone live) says so when the node it runs does.
+
+        A final route to another node means that node also stands for this one from now on: the
+        engine calls its ``on_event``, ``on_time``, ``waiting`` and ``pop_events`` instead (a wrapper
+        that forwards blocks for good forwards those too, with the same results)."""
         return type(self).route is Node.route
 
     def reset(self) -> None:  # noqa: B027 - optional hook
