@@ -210,3 +210,25 @@ def test_bad_input() -> None:
         los_metrics(t, ap[:-1], ml, 0.0, "left", 8.0)
     m = los_metrics(t, ap, ml, 100.0, "left", 8.0)
     assert m.reason == "no samples after the cue"
+
+
+def test_the_lean_is_measured_from_the_centre_without_a_step_at_the_cue() -> None:
+    """The patient's centre (the mean before the cue) is not where sway has the lean at the cue: here 0.15 deg
+    toward the target. Given as ``centre``, the excursion counts from it and the speed has no step; put in as a first
+    sample (the rule did that) the step at the cue outran a slow lean's speed (2.5 deg/s peak) and the lean
+    was lost (reaction time 0, the 'primary movement' the step)."""
+    rt, cue, move = 0.8, 3.0, 4.0
+    t = np.arange(0, 14, 1 / FS)
+    s = 5.4 * mj((t - cue - rt) / move) + 0.15
+    after = t > cue
+    m = los_metrics(
+        t[after], s[after], np.zeros(after.sum()), cue, "forward", 6.0, 0.1, (0.3, 2.0), (0.0, 0.0)
+    )
+    assert m.reaction_time == pytest.approx(rt + rise_start() * move, abs=0.05)
+    assert m.max_excursion == pytest.approx(100 * 5.55 / 6.0, abs=0.01)  # from the centre, not the cue's lean
+    assert m.movement_velocity == pytest.approx(analytic(rt, move, 0.9, 6.0)["movement_velocity"], rel=0.03)
+    tt = np.concatenate([[cue], t[after]])
+    stepped = los_metrics(
+        tt, np.concatenate([[0.0], s[after]]), np.zeros(tt.shape[0]), cue, "forward", 6.0, 0.1
+    )
+    assert stepped.reaction_time < 0.15  # the old way: the step at the cue taken for the lean

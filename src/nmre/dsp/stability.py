@@ -153,6 +153,7 @@ def los_metrics(
     distance: float,
     smooth: float = 0.1,
     sway: tuple[float, float] = (0.0, 0.0),
+    centre: tuple[float, float] | None = None,
 ) -> LosMetrics:
     """Limits-of-stability metrics of one target trial (batch; definitions in the module docstring).
 
@@ -179,6 +180,11 @@ def los_metrics(
         at which the speed was within the first or its rate of change within the second (each at
         least 1 % of the movement's peak; the rate at most 10 % of its peak; a speed band that reaches
         10 % of the peak speed cannot tell the lean from sway and is not used).
+    centre : (float, float), optional
+        The position (AP, ML, deg) the lean is measured from: the patient's centre, for example the mean lean
+        over the half second before the cue. Default: the first sample after the cue (sway has usually moved
+        the lean from the centre by then; a centre put in as a first sample would be a step, and its speed
+        could outrun a slow lean's).
     """
     tt = np.asarray(t, dtype=np.float64)
     a, m = np.asarray(ap, dtype=np.float64), np.asarray(ml, dtype=np.float64)
@@ -196,7 +202,7 @@ def los_metrics(
     tt, p = tt[keep], p[:, keep]
     u = direction_vector(direction)
     perp = np.array([-u[1], u[0]])
-    rel = p - p[:, :1]
+    rel = p - (p[:, :1] if centre is None else np.asarray(centre, dtype=np.float64).reshape(2, 1))
     s = u @ rel
     o = perp @ rel
     dt = float(np.median(np.diff(tt)))

@@ -188,21 +188,30 @@ class LosRule(Rule):
             return Measured(math.nan, reason="too few lean samples around the cue")
         centre = x[:, before].mean(axis=1)
         x = _smoothed(x, self.smooth, t)  # sensor jitter would add to the path across the target
-        # the centre stands at the cue: los_metrics measures from its first sample
-        tt = np.concatenate([[cue], t[after]])
-        xx = np.concatenate([centre[:, None], x[:, after]], axis=1) - centre[:, None]
+        # measured from the centre (not the lean at the cue: sway has moved it, and a centre put in as the first
+        # sample would be a step whose speed, up to 10 deg/s, outruns a slow lean's)
+        tt = t[after]
+        xx = x[:, after] - centre[:, None]
         # frontal inclination is positive to the left; los_metrics' angles count toward the left
         angle = (-float(direction)) % 360.0
         a = math.radians(angle)
         sway = self._sway(t, x, cue, a)
-        m = los_metrics(tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, sway)
+        m = los_metrics(tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, sway, (0.0, 0.0))
         heading = self._heading(cue, a, tt, xx, m)
         if heading != 0.0:  # the lean in the body's frame: turned back by the sensor's heading on the trunk
             c, s = math.cos(heading), math.sin(heading)
             xx = np.vstack([c * xx[0] + s * xx[1], -s * xx[0] + c * xx[1]])
             x = np.vstack([c * x[0] + s * x[1], -s * x[0] + c * x[1]])
             m = los_metrics(
-                tt, xx[0], xx[1], cue, angle, float(distance), self.smooth, self._sway(t, x, cue, a)
+                tt,
+                xx[0],
+                xx[1],
+                cue,
+                angle,
+                float(distance),
+                self.smooth,
+                self._sway(t, x, cue, a),
+                (0.0, 0.0),
             )
         detail = {
             "direction": p.get("direction"),
