@@ -677,3 +677,29 @@ def test_arm_tempo_errors_scale_the_rep_to_the_movement_time_asked(name):
         (reps[0].end - reps[0].start) * 12.6 / reps[0].quantities["movement_time"], rel=0.06
     )
     assert sim.duration > reps[3].end
+
+
+def test_pnf_starts_in_the_neutral_pose_then_brings_the_hand_to_the_opposite_hip():
+    """The lead-in performs the drill's neutral pose: the arm hangs by the side (elevation 0, the upper arm
+    unturned against the trunk) for ``neutral`` s, then the hand goes to the opposite hip (the diagonal's
+    start) over ``reach`` s. The reps and their truths are those of a session without the lead-in, later by
+    ``neutral + reach``."""
+    cfg = MOVEMENTS["pnf_d2_flexion"](reps=2, errors={1: {"incomplete_range": 100.0}})
+    sim = simulate(cfg, seed=SEED, kit="minimal")
+    mv = sim.movement
+    t = np.arange(0.0, cfg.neutral + cfg.reach + cfg.lead_in, 0.01)
+    st = mv.state(t, ("trunk", "upper_arm.r"))
+    rel = Rotation.from_matrix(np.einsum("nji,njk->nik", st.rotation["trunk"], st.rotation["upper_arm.r"]))
+    hang = t < cfg.neutral
+    assert np.max(np.degrees(rel[hang].magnitude())) < 1e-6  # the arm as the trunk: by the side, unturned
+    el = mv.angles(0.0, float(t[-1]), ["shoulder_elevation"])["shoulder_elevation"]
+    assert np.max(el[: int(hang.sum())]) < 1e-4  # (arccos near 1: 1e-6 deg of rounding)
+    assert el[-1] == pytest.approx(mv.E0, abs=1e-6)  # at the diagonal's start, hand by the other hip
+    first = sim.truth.reps[0]
+    assert first.start == pytest.approx(cfg.neutral + cfg.reach + cfg.lead_in)
+    short = simulate(dataclasses.replace(cfg, neutral=0.0, reach=0.1), seed=SEED, kit="minimal").truth.reps
+    for a, b in zip(sim.truth.reps, short, strict=True):
+        assert a.start - b.start == pytest.approx(cfg.neutral + cfg.reach - 0.1)
+        # the same rep up to the truth grid's one sample at its ends (SPARC moves by 2e-4)
+        assert a.quantities == pytest.approx(b.quantities, rel=1e-3)
+        assert a.errors == pytest.approx(b.errors, rel=1e-3)

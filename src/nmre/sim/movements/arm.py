@@ -318,6 +318,11 @@ class PnfConfig(MovementConfig):
     Errors: ``incomplete_range`` (``shoulder_elevation_peak``), ``off_pattern``
     (``template_distance``: the hand leaves the diagonal), ``jerky`` (``sparc``: tremor-like
     sub-movements of 5 Hz), ``too_fast`` / ``too_slow`` (``movement_time``: the rep's phases scaled together).
+
+    The session starts as the drill instructs its neutral pose (``pnf_d2_flexion.toml``): standing with the
+    arm hanging relaxed by the side (elevation 0, the arm unturned against the trunk) for ``neutral`` s, then
+    bringing the hand to the opposite hip (the diagonal's start, minimum jerk) over ``reach`` s, then
+    ``lead_in`` s there before the first rep.
     """
 
     movement: ClassVar[str] = "pnf_d2_flexion"
@@ -330,6 +335,8 @@ class PnfConfig(MovementConfig):
     hold: float = 0.5
     fall: float = 2.0
     pause: float = 2.0
+    neutral: float = 2.5
+    reach: float = 1.0
     errors: Mapping[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -337,6 +344,8 @@ class PnfConfig(MovementConfig):
         self._check_common()
         self._set("reps", check_int(o, "reps", self.reps, 1, 10_000))
         check_finite(o, "elevation_deg", self.elevation_deg, 90.0, 175.0)
+        check_finite(o, "neutral", self.neutral, 0.0, 600.0)
+        check_finite(o, "reach", self.reach, 0.1, 5.0)
         for name in ("rise", "fall"):
             check_finite(o, name, getattr(self, name), 0.5, 10.0)
         check_finite(o, "hold", self.hold, 0.0, 30.0)
@@ -356,7 +365,8 @@ class PnfMovement(_ArmMovement):
         cfg = config
         n = cfg.reps
         rng = self.rng("plan")
-        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, cfg.lead_in, self.speed)
+        lead = cfg.neutral + cfg.reach + cfg.lead_in  # the neutral pose, the reach to the start, then there
+        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, lead, self.speed)
         self.nominal = cfg.elevation_deg + rng.uniform(-3.0, 3.0)  # the subject's own pattern (the template)
         self.elev = self.nominal + rng.uniform(-2.0, 2.0, n)
         self.dev = np.zeros(n)  # off-pattern weight
@@ -406,9 +416,18 @@ class PnfMovement(_ArmMovement):
             else:
                 hi = arr[i]
 
+    def start_weight(self, t: F64) -> F64:
+        """0 in the neutral pose at the session's start, rising (minimum jerk) over ``reach`` to 1 at the
+        diagonal's start, 1 from then on (so every rep is the same whatever the lead-in)."""
+        from nmre.sim.profiles import min_jerk
+
+        cfg = self.config
+        return np.asarray(min_jerk((t - cfg.neutral) / cfg.reach), dtype=np.float64)
+
     def _angles(self, t: F64, i: Any, m: F64, template: bool = False) -> tuple[F64, F64, F64]:
         peak = self.nominal if template else self.elev[i]
-        e = np.radians(self.E0 + (peak - self.E0) * m)
+        w = self.start_weight(t)  # the neutral pose (e 0, axial rotation equal to the plane) -> the start
+        e = np.radians(self.E0 * w + (peak - self.E0) * m)
         p = np.radians(
             self.P0
             + (self.P1 - self.P0) * m
@@ -416,7 +435,7 @@ class PnfMovement(_ArmMovement):
         )
         if not template:
             e = e + np.radians(self.tremor[i]) * np.sin(2 * np.pi * _TREMOR_HZ * t) * np.sin(np.pi * m)
-        psi = np.radians(self.PSI0 + (self.PSI1 - self.PSI0) * m)
+        psi = np.radians(self.P0 + (self.PSI0 - self.P0) * w + (self.PSI1 - self.PSI0) * m)
         return e, p, psi
 
     def pose(self, t: F64) -> Pose:
