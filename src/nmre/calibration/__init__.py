@@ -19,7 +19,14 @@ replay reuses it:
 * :class:`CalibrationSequence` — steps one after the other.
 """
 
-from nmre.calibration.emg import CONDITIONINGS, EmgReference, EmgRestBaseline, envelope_chain, timing_chain
+from nmre.calibration.emg import (
+    CONDITIONINGS,
+    MVC_WINDOW,
+    EmgReference,
+    EmgRestBaseline,
+    envelope_chain,
+    timing_chain,
+)
 from nmre.calibration.imu import STILL_GYRO, LongAxisCalibration, NeutralPoseCalibration
 from nmre.calibration.readiness import (
     EMG_LIMITS,
@@ -40,6 +47,7 @@ __all__ = [
     "CONDITIONINGS",
     "EMG_LIMITS",
     "IMU_LIMITS",
+    "MVC_WINDOW",
     "STILL_GYRO",
     "CalibratedFrom",
     "Calibration",

@@ -20,9 +20,15 @@
   trials; Halaki & Ginn 2012 for patients who cannot give a true MVC), or the same
   muscle on the other side (``"contralateral"``). Each trial is a contraction found by
   :class:`nmre.dsp.onset.ContractionDetector` on the envelope that is held at least
-  ``hold`` seconds; its value is the peak of the ``window``-second (0.5 s) moving mean
-  of the envelope during it (the usual 250–500 ms smoothing of an MVC peak, dsp.md §1.3),
-  in the envelope's unit, so a drill's ``Normalizer`` divides the same envelope by it.
+  ``hold`` seconds; its value is the peak of the ``window``-second moving mean of the
+  envelope during it, in the envelope's unit, so a drill's ``Normalizer`` divides the
+  same envelope by it. That is the mean amplitude of the trial's highest signal portion
+  of a fixed duration (Konrad, *The ABC of EMG*, Noraxon 2005, pp. 30–35: the envelope
+  averaged over a fixed period, the highest such average the reference; 500 ms or 1 s
+  windows), with the duration :data:`MVC_WINDOW` (1 s) by default: the peak of a moving
+  mean of a fluctuating envelope lies above the plateau it averages, by more the shorter
+  the window (a constructed MVC with a known 3 s plateau, band-limited Gaussian EMG and
+  the 6 Hz envelope: +8.6 % with 0.5 s, +4.8 % with 1 s; docs/calibration.md).
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from nmre.dsp.onset import ContractionDetector, quiet_baseline, robust_baseline
 from nmre.dsp.pipeline import Pipeline
 from nmre.errors import ConfigError, expected
 
-__all__ = ["CONDITIONINGS", "EmgReference", "EmgRestBaseline", "envelope_chain", "timing_chain"]
+__all__ = ["CONDITIONINGS", "MVC_WINDOW", "EmgReference", "EmgRestBaseline", "envelope_chain", "timing_chain"]
 
 F64 = NDArray[np.float64]
 Factory = Callable[[int, float], Processor]
@@ -76,6 +82,12 @@ def envelope_chain(n_channels: int, fs: float) -> Processor:
     """Amplitude conditioning: band-pass 20–450 Hz → rectify → 2nd-order 6 Hz low-pass, mV (:class:`EmgChain`)."""
     return EmgChain(n_channels, fs, band=(20.0, min(450.0, 0.45 * fs)))
 
+
+#: Duration of the highest signal portion whose mean amplitude is a reference trial's value, s (Konrad,
+#: The ABC of EMG, Noraxon 2005, pp. 30-35: the mean of the highest 500 ms or 1 s of the envelope). 1 s:
+#: the peak of a moving mean over a fluctuating plateau is biased up, half as much with 1 s as with 0.5 s
+#: (tests/calibration/test_steps.py, a constructed MVC of known plateau; docs/calibration.md).
+MVC_WINDOW = 1.0
 
 #: The conditionings a rest baseline is recorded for by default (name -> factory(n_channels, fs)).
 CONDITIONINGS: Mapping[str, Factory] = {"timing": timing_chain, "envelope": envelope_chain}
@@ -320,7 +332,7 @@ class EmgReference(CalibrationStep):
     hold : float
         Shortest contraction that counts as a trial, seconds (3 s; Konrad 2005: 3–5 s).
     window : float
-        Moving-mean window of the envelope for each trial's value, seconds (0.5).
+        Moving-mean window of the envelope for each trial's value, seconds (:data:`MVC_WINDOW`, 1 s).
     envelope : factory(n_channels, fs), optional
         The envelope conditioning (default :func:`envelope_chain`), the same as the drill's.
     """
@@ -334,7 +346,7 @@ class EmgReference(CalibrationStep):
         source: str | None = None,
         trials: int | None = None,
         hold: float = 3.0,
-        window: float = 0.5,
+        window: float = MVC_WINDOW,
         envelope: Factory | None = None,
         record: Calibration | None = None,
         autostart: bool = True,

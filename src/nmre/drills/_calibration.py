@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from nmre.calibration.emg import MVC_WINDOW
 from nmre.core.model import StreamKind
 from nmre.drills._toml import Table, read_param
 from nmre.quality.gate import QualityGate
@@ -93,7 +94,13 @@ STEPS: Mapping[str, Mapping[str, Param]] = MappingProxyType(
                 unit="s",
                 lo=0.5,
             ),
-            "window": Param("number", "moving-mean window of each trial's peak", 0.5, unit="s", lo=0.05),
+            "window": Param(
+                "number",
+                "moving-mean window of each trial's peak (Konrad 2005: the highest 500 ms or 1 s)",
+                MVC_WINDOW,
+                unit="s",
+                lo=0.05,
+            ),
         },
         "neutral_pose": {
             "duration": Param("number", "stillness needed per sensor", 1.0, unit="s", lo=0.1),
