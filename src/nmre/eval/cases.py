@@ -44,6 +44,12 @@ STRESS_SUBJECTS = 1
 
 #: The (kit, loss) pairs of the target group the quick suite runs (errors and clean each).
 _QUICK_TARGET = (("full", 0.0), ("minimal", 0.02))
+#: More (kit, loss) pairs of the target group the quick suite runs for a drill whose error labels its two quick
+#: sessions leave without a unit outside the margin. shoulder_scaption: six labels over the nine errored reps of a
+#: session, one label per rep, severities across each tolerance; the two sessions of subject 101 drew no rep outside
+#: the margin for insufficient_elevation, ut_dominance and trunk_compensation (coverage 0), its full-kit 2 % loss
+#: session draws one of each (true values of the full suite's case, docs/eval.md "Regression guard").
+_QUICK_EXTRA: dict[str, tuple[tuple[str, float], ...]] = {"shoulder_scaption": (("full", 0.02),)}
 
 #: Subjects (simulator seeds) per suite. The quick suite's are among the full suite's.
 SUITES: dict[str, tuple[int, ...]] = {
@@ -91,11 +97,12 @@ def case_rng(case: Case, purpose: str) -> np.random.Generator:
 def _drill_cases(drill: str, seeds: Sequence[int], emg_kits: Sequence[str], quick: bool) -> list[Case]:
     """The cases of one drill; ``emg_kits``: the kits in which a rule of the drill reads EMG."""
     out: list[Case] = []
+    quick_target = _QUICK_TARGET + _QUICK_EXTRA.get(drill, ())
     stressed = seeds[:STRESS_SUBJECTS]
     for seed in seeds:
         for kit in ("full", "minimal"):
             for loss in (0.0, 0.02):
-                if quick and (kit, loss) not in _QUICK_TARGET:
+                if quick and (kit, loss) not in quick_target:
                     continue
                 out.append(Case(drill, "target", seed, kit, loss=loss))
                 out.append(Case(drill, "target", seed, kit, loss=loss, clean=True))
