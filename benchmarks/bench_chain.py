@@ -19,8 +19,8 @@ before each pass, GC off):
   ``JointAngle`` thigh -> shank (knee flexion/valgus/rotation). The processors are
   called directly, no engine.
 * peer: the same chain on scipy + ahrs, per block: ``scipy.signal.sosfilt`` with
-  ``zi`` (band-pass, ``np.abs``, low-pass), per IMU sample the same still-period gyro
-  bias in plain Python then ``ahrs.filters.Madgwick.updateIMU``, and the knee
+  ``zi`` (band-pass, ``np.abs``, low-pass), per IMU sample the same still-run gyro
+  bias in plain Python (still runs with gravity's direction steady, as nmre's GyroBias) then ``ahrs.filters.Madgwick.updateIMU``, and the knee
   angles from a numpy relative quaternion (Cardan Y-X'-Z''). Checked to give the
   same numbers before timing.
 * ``engine, same chain``: exactly those nodes wired in :class:`nmre.engine.Engine`
@@ -249,8 +249,13 @@ class PeerChain:
         self.lp = direct.emg.env_sos
         self.n = direct.emg.n_channels
         gb = next(iter(direct.imu.values())).bias  # type: ignore[attr-defined]
-        self.gthr, self.athr, self.grav = gb.gyro_threshold, gb.acc_threshold, gb.gravity
-        self.min_run = gb._min_run  # samples of stillness before a bias is taken (same setting)
+        from nmre.dsp import _imu_kernels as IK
+
+        # the same settings as nmre's GyroBias (its kernel's parameters, in plain floats)
+        prm = gb._params.tolist()
+        self.gthr, self.athr, self.grav = prm[IK.GBP_GYRO], prm[IK.GBP_ACC], prm[IK.GBP_GRAVITY]
+        self.min_run, self.chord = prm[IK.GBP_MIN_RUN], prm[IK.GBP_CHORD]  # stillness; gravity's tilt
+        self.acc_k, self.memory = prm[IK.GBP_ACC_K], prm[IK.GBP_MEMORY]  # its low-pass; pooled samples
         mw = next(iter(direct.imu.values())).orientation  # type: ignore[attr-defined]
         self.dt = 1.0 / mw.rate
         self.mw = {k: ahrs.filters.Madgwick(frequency=mw.rate, gain=mw.beta) for k in direct.imu}
@@ -262,7 +267,9 @@ class PeerChain:
         self.zi_lp = np.zeros((self.lp.shape[0], self.n, 2))
         self.q: dict[str, np.ndarray | None] = {k: None for k in self.mw}
         self.bias = {k: [0.0, 0.0, 0.0] for k in self.mw}
-        self.still = {k: [0, 0.0, 0.0, 0.0] for k in self.mw}  # run length, gyro sums
+        # per IMU: run length, gyro sums (3), low-passed acc (3, None before a sample), direction sums (3),
+        # the earlier runs' estimate (3) and its weight
+        self.still = {k: [0.0, [0.0] * 3, None, [0.0] * 3, [0.0] * 3, 0.0] for k in self.mw}
         self.q_thigh = np.zeros((4, 0))
 
     def _orient(self, sid: str, v: F64) -> F64:
@@ -271,18 +278,7 @@ class PeerChain:
         q = self.q[sid]
         for i in range(v.shape[1]):
             ax, ay, az, gx, gy, gz = v[:, i].tolist()
-            if (
-                math.sqrt(gx * gx + gy * gy + gz * gz) < self.gthr
-                and abs(math.sqrt(ax * ax + ay * ay + az * az) - self.grav) < self.athr
-            ):
-                st[0] += 1
-                st[1] += gx
-                st[2] += gy
-                st[3] += gz
-                if st[0] >= self.min_run:
-                    bias[:] = [st[1] / st[0], st[2] / st[0], st[3] / st[0]]
-            else:
-                st[:] = [0, 0.0, 0.0, 0.0]
+            self._still_bias(st, bias, ax, ay, az, gx, gy, gz)
             acc = np.array([ax, ay, az])
             if q is None:
                 q = self._acc2q(acc)
@@ -291,6 +287,54 @@ class PeerChain:
             out[:, i] = q
         self.q[sid] = q
         return out
+
+    def _end_run(self, st: list, bias: list[float]) -> None:  # type: ignore[type-arg]
+        """A still run ends: one that gave the bias joins the earlier runs' estimate (if they are pooled)."""
+        run = st[0]
+        if run >= self.min_run and self.memory > 0.0:
+            st[4] = list(bias)
+            st[5] = min(st[5] + run, self.memory)
+        st[0], st[1], st[3] = 0.0, [0.0] * 3, [0.0] * 3
+
+    def _still_bias(
+        self, st: list, bias: list[float], ax: float, ay: float, az: float, gx: float, gy: float, gz: float
+    ) -> None:  # type: ignore[type-arg]
+        """nmre's GyroBias in plain Python: still runs (gyro, |acc|, gravity's direction steady), their mean gyro."""
+        gravity_like = abs(math.sqrt(ax * ax + ay * ay + az * az) - self.grav) < self.athr
+        if gravity_like:  # gravity's direction, low-passed over the samples that can be gravity
+            if st[2] is None:
+                st[2] = [ax, ay, az]
+            else:
+                la = st[2]
+                k = self.acc_k
+                la[0] += k * (ax - la[0])
+                la[1] += k * (ay - la[1])
+                la[2] += k * (az - la[2])
+        if gravity_like and math.sqrt(gx * gx + gy * gy + gz * gz) < self.gthr:
+            la, lb, lc = st[2]
+            norm = math.sqrt(la * la + lb * lb + lc * lc)
+            ux, uy, uz = la / norm, lb / norm, lc / norm
+            if st[0] > 0.0:
+                mx, my, mz = st[3]
+                m = math.sqrt(mx * mx + my * my + mz * mz)
+                dx, dy, dz = ux - mx / m, uy - my / m, uz - mz / m
+                if not (math.sqrt(dx * dx + dy * dy + dz * dz) < self.chord):  # the body turned: a new run
+                    self._end_run(st, bias)
+            st[0] += 1.0
+            g = st[1]
+            g[0] += gx
+            g[1] += gy
+            g[2] += gz
+            d = st[3]
+            d[0] += ux
+            d[1] += uy
+            d[2] += uz
+            run = st[0]
+            if run >= self.min_run:
+                w, prev = st[5], st[4]
+                bias[:] = [(prev[c] * w + g[c]) / (w + run) for c in range(3)]
+        else:
+            self._end_run(st, bias)
 
     def update(self, blocks: list[Block]) -> tuple[F64 | None, F64 | None]:
         env = knee = None
