@@ -440,13 +440,14 @@ class _Window:
     def push(self, block: Block) -> bool:
         """Add samples; True when a window completed (its check is in ``result``)."""
         lost = block.missing_before
-        if block.n_samples:
+        n = block.times.shape[0]
+        if n:
             t0 = float(block.times[0])
             if self._last_t is not None:
                 lost = max(lost, round((t0 - self._last_t) * self.info.rate) - 1)
             self._last_t = float(block.times[-1])
         done = self._skip(lost) if lost > 0 else False
-        if not block.n_samples:
+        if not n:
             return done
         v = block.values
         sat = None  # an IMU's: none counted (adding its zeros changed no count)
@@ -655,12 +656,13 @@ class ReadinessGate(Node):
         )
 
     def push(self, block: Block) -> list[Block]:
-        if self.open or (block.n_samples == 0 and not block.missing_before):
+        n = block.times.shape[0]
+        if self.open or (n == 0 and not block.missing_before):
             return []
         w = self._windows.get(block.stream)
         if w is None:
             return []
-        self._last_time = float(block.times[-1]) if block.n_samples else self._last_time
+        self._last_time = float(block.times[n - 1]) if n else self._last_time
         w.push(block)
         # Judged round by round: the k-th window of every stream together, at the sample time the last
         # of them ended, so the outcome and its time are the same however the streams were cut into blocks.

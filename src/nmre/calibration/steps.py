@@ -250,15 +250,17 @@ class CalibrationStep(Node):
         return min((self._seen.get(s, -math.inf) for s in self.inputs), default=math.inf)
 
     def push(self, block: Block) -> list[Block]:
-        if block.n_samples:
-            self._seen[block.stream] = float(block.times[-1])
+        times = block.times
+        n = times.shape[0]  # (not the n_samples property: a step sees every block of its first seconds)
+        if n:
+            t = float(times[n - 1])
+            self._seen[block.stream] = t
         if self.finished or self._state is StepState.PENDING:
             self._observe(block)
             return []
-        if block.n_samples:
-            t = float(block.times[-1])
+        if n:
             if self._started_at is None:
-                self._started_at = float(block.times[0])
+                self._started_at = float(times[0])
             if self.reused is not None:
                 self._push_reused(block)
                 return []
