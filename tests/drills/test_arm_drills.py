@@ -229,3 +229,36 @@ def test_pnf_takes_the_neutral_pose_by_the_side_and_reads_the_peak_as_the_body_r
     assert all(abs(e) < 2.0 for e in err) == within, err
     if not within:
         assert min(err) > 3.0, err  # the arm sensor's tilt, in every peak
+
+
+@pytest.mark.parametrize(("bend", "within"), [(12.0, True), (0.0, False)])
+def test_scaption_reads_a_trunk_compensation_rep_s_elevation_after_the_common_lean(bend, within) -> None:
+    """The drill asks for the neutral pose and then a lean of the trunk with the arm against the side; the
+    simulated patient does both (``bend_deg``), and the arm's elevation in reps with the trunk leaning 12-14
+    deg reads within 2 deg of the body's. Skipping the lean leaves the relative heading the neutral pose
+    cannot see (the simulated arm hangs turned 55 deg about its long axis), and those reps read 8 deg high
+    or more (docs/eval.md)."""
+    from nmre.engine import Engine
+    from nmre.feedback.sinks import MemorySink
+    from nmre.sim import MOVEMENTS, SimSource, simulate
+
+    spec = load_drill("shoulder_scaption")
+    step = next(c for c in spec.calibration_steps if c.step == "neutral_pose")
+    assert "lean your trunk" in step.params["pose"] and "against your side" in step.params["pose"]
+    errors = {1: {"trunk_compensation": 13.0}, 2: {"trunk_compensation": 12.0}}
+    sim = simulate(
+        MOVEMENTS["shoulder_scaption"](reps=3, errors=errors, bend_deg=bend), seed=4, strap_deg=10.0
+    )
+    d = build_drill(spec, sim.streams)
+    sink = MemorySink()
+    Engine([SimSource(sim, seed=4)], d.nodes, [sink], schedule=d.make_schedule()).run()
+    got = {e.payload["rep"]: e.payload for e in sink.events if e.kind == kinds.rule("elevation")}
+    assert len(got) == 3
+    err = {}
+    for p in got.values():
+        rec = next(r for r in sim.truth.reps if r.start - 0.5 <= p["start"] <= r.end)
+        err[rec.index] = p["value"] - rec.quantities["shoulder_elevation_peak"]
+    leaning = [err[1], err[2]]
+    assert all(abs(e) < 2.0 for e in leaning) == within, err
+    if not within:
+        assert min(leaning) > 8.0, err

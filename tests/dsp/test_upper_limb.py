@@ -164,3 +164,42 @@ def test_angular_speed_removes_the_rest_bias() -> None:
     assert np.allclose(out[moving], 90.0, atol=0.05)
     raw = np.degrees(np.linalg.norm(gyro[:, moving], axis=0))
     assert np.all(np.abs(raw - 90.0) > 0.3)  # without the bias removal it would be off
+
+
+def _lean_session(follow: float, lean_deg: float = 12.0):
+    """Neutral pose 0-1 s (the arm hanging turned 55 deg about its long axis, as the simulator's scaption arm;
+    the arm filter's world turned 50 deg), a trunk lean of ``lean_deg`` away from the arm and back over 1-4 s
+    (the arm goes with the trunk by ``follow``: 1 held against the side, 0 left hanging), upright 4-5 s, then
+    a raise to 140 deg in the 55 deg plane with the trunk leaning 15 deg (a trunk-compensation rep)."""
+    t = np.arange(1200) / 100.0
+    x = np.clip((t - 1.0) / 1.5, 0.0, 1.0)
+    y = np.clip((t - 2.5) / 1.5, 0.0, 1.0)
+    bump = lean_deg * (x**3 * (10 - 15 * x + 6 * x**2) - y**3 * (10 - 15 * y + 6 * y**2))
+    m = np.clip((t - 5.0) / 3.0, 0.0, 1.0)
+    rep = 0.5 * (1 - np.cos(np.pi * m))
+    true_trunk = euler("x", -(bump + 15.0 * rep))
+    hang = euler("x", -(1.0 - follow) * -bump)  # an arm that does not follow stays as it hung
+    true_arm = true_trunk * hang * arm_rotation(140.0 * rep, np.full_like(t, 55.0))
+    return t, true_trunk, euler("z", 50.0) * true_arm, 140.0 * rep
+
+
+@pytest.mark.parametrize("follow", [1.0, 0.0])
+def test_a_common_lean_finds_the_relative_heading_the_neutral_pose_cannot_see(follow: float) -> None:
+    """The neutral pose aligns the two filters as if the arm sensor faced the way the trunk sensor does: the
+    arm's turn about its long axis at rest becomes a heading error, which enters the elevation once the trunk
+    leans (here +8 deg at 140 deg with 15 deg of lean). A lean with the arm held against the side shows it
+    (both long axes turn together); an arm left hanging in the lean is not taken for one."""
+    t, trunk, arm, want = _lean_session(follow)
+    proc = HumeralElevation("orient.trunk", "orient.arm")
+    _stream(proc, trunk[:100], arm[:100], t[:100])  # the neutral pose
+    proc.set_calibration(None, None)
+    got = _stream(proc, trunk[100:], arm[100:], t[100:])[0]
+    late = t[100:] >= 5.0
+    err = got[late] - want[100:][late]
+    if follow:
+        assert proc.common_lean.correction_deg is not None
+        assert abs(proc.common_lean.correction_deg + 55.0) < 0.5  # the arm's 55 deg turn at rest
+        assert np.max(np.abs(err)) < 0.2, np.max(np.abs(err))
+    else:
+        assert proc.common_lean.correction_deg is None
+        assert np.max(np.abs(err)) > 5.0  # the error the lean takes out

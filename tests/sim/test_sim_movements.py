@@ -703,3 +703,33 @@ def test_pnf_starts_in_the_neutral_pose_then_brings_the_hand_to_the_opposite_hip
         # the same rep up to the truth grid's one sample at its ends (SPARC moves by 2e-4)
         assert a.quantities == pytest.approx(b.quantities, rel=1e-3)
         assert a.errors == pytest.approx(b.errors, rel=1e-3)
+
+
+def test_scaption_starts_in_the_neutral_pose_then_leans_the_trunk_with_the_arm_against_the_side():
+    """The lead-in performs the drill's calibration: the neutral pose (trunk upright, arm by the side) for
+    ``neutral`` s, then the trunk leans ``bend_deg`` away from the arm and back over ``bend`` s with the arm
+    going with it (its orientation relative to the trunk unchanged), then upright. The reps and their truths
+    are those of a session without the lean."""
+    cfg = MOVEMENTS["shoulder_scaption"](reps=2, errors={1: {"trunk_compensation": 12.0}})
+    sim = simulate(cfg, seed=SEED, kit="minimal")
+    mv = sim.movement
+    t = np.arange(0.0, cfg.neutral + cfg.bend + cfg.lead_in, 0.01)
+    st = mv.state(t, ("trunk", "upper_arm.r"))
+    rel = Rotation.from_matrix(np.einsum("nji,njk->nik", st.rotation["trunk"], st.rotation["upper_arm.r"]))
+    rest = rel[0]
+    assert np.max(np.degrees((rest.inv() * rel).magnitude())) < 1e-6  # the arm stays as it hangs on the trunk
+    ang = mv.angles(0.0, float(t[-1]), ["shoulder_elevation", "trunk_lateral_lean"])
+    assert np.max(ang["shoulder_elevation"]) < 1e-4
+    lean = np.abs(ang["trunk_lateral_lean"])
+    still = t < cfg.neutral
+    assert np.max(lean[: int(still.sum())]) < 1.0  # quiet stance
+    assert np.max(lean) == pytest.approx(cfg.bend_deg, abs=1.0)
+    assert lean[-1] < 1.0
+    first = sim.truth.reps[0]
+    assert first.start == pytest.approx(cfg.neutral + cfg.bend + cfg.lead_in)
+    # no lean, the same time before the first rep (the quiet sway is a function of time): the same reps
+    plain = dataclasses.replace(cfg, bend_deg=0.0)
+    for a, b in zip(sim.truth.reps, simulate(plain, seed=SEED, kit="minimal").truth.reps, strict=True):
+        assert a.start == b.start and a.end == b.end
+        assert a.quantities == pytest.approx(b.quantities)
+        assert a.errors == pytest.approx(b.errors)

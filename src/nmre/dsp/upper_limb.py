@@ -42,6 +42,7 @@ from nmre.core.model import Block, Channel, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
 from nmre.dsp.joints import JointAngle, heading_alignment
 from nmre.dsp.orientation import GyroBias
+from nmre.dsp.quaternion import quat_multiply
 from nmre.errors import ConfigError, InputError, expected
 
 __all__ = [
@@ -129,6 +130,67 @@ class _Aligned:
         self._last = {}
 
 
+#: The common lean (:class:`CommonLean`): the trunk's tilt from the vertical at least this far (deg) ...
+LEAN_MIN_DEG = 6.0
+#: ... with the arm's tilt within this of the trunk's (deg: the arm went with the trunk, it did not hang) ...
+LEAN_MATCH_DEG = 2.0
+#: ... for at least this many arm samples, finished when the trunk is back within this of the vertical (deg).
+LEAN_SAMPLES = 20
+LEAN_UPRIGHT_DEG = 3.0
+
+
+def _long_axis(q: F64) -> F64:
+    """The segment's long axis (its z) in the world, (3, n), of unit quaternions (4, n)."""
+    w, x, y, z = q
+    return np.vstack([2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)])
+
+
+class CommonLean:
+    """The two filters' heading difference from a lean the trunk and the arm make together.
+
+    Two 6-axis filters share the vertical but not the heading, and the neutral pose aligns
+    their headings as if the arm sensor faced the way the trunk sensor does; the arm's own
+    turn about its long axis at rest and either strap's rotation about its segment's long
+    axis, which no static pose shows, are taken for a heading difference of the filters.
+    Upright, that error does not enter the elevation; with the trunk tilted it does (the
+    humerus is turned about the world's vertical, not the trunk's long axis). When the
+    trunk leans with the arm held against its side, both long axes turn from the vertical
+    by the same rotation: their horizontal directions (each in its own filter's world,
+    the arm's through the current alignment) differ by exactly the heading error. This
+    collects that difference, weighted by both tilts, over the arm samples where the
+    trunk is at least :data:`LEAN_MIN_DEG` from the vertical and the arm's tilt is within
+    :data:`LEAN_MATCH_DEG` of the trunk's (so an arm left hanging, or raised, is not
+    taken), and gives the correction once :data:`LEAN_SAMPLES` such samples were seen and
+    the trunk is back within :data:`LEAN_UPRIGHT_DEG` of the vertical.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._sin = self._cos = 0.0
+        self._n = 0
+        self.correction_deg: float | None = None
+
+    def feed(self, trunk_seg: F64, arm_seg: F64) -> float | None:
+        """Segment orientations (4, n) of trunk and arm in the aligned world; the correction (rad, about the
+        world's vertical, to apply to the arm before the current alignment) when it is found, else None."""
+        zt, za = _long_axis(trunk_seg), _long_axis(arm_seg)
+        tilt_t = np.degrees(np.arccos(np.clip(zt[2], -1.0, 1.0)))
+        tilt_a = np.degrees(np.arccos(np.clip(za[2], -1.0, 1.0)))
+        use = (tilt_t >= LEAN_MIN_DEG) & (np.abs(tilt_a - tilt_t) <= LEAN_MATCH_DEG)
+        if np.any(use):
+            tx, ty, ax, ay = zt[0][use], zt[1][use], za[0][use], za[1][use]
+            self._sin += float(np.sum(ax * ty - ay * tx))  # |a||t| sin(angle from a to t)
+            self._cos += float(np.sum(ax * tx + ay * ty))
+            self._n += int(np.count_nonzero(use))
+        if self._n >= LEAN_SAMPLES and float(tilt_t[-1]) <= LEAN_UPRIGHT_DEG:
+            eps = math.atan2(self._sin, self._cos)
+            self.correction_deg = math.degrees(eps)
+            return eps
+        return None
+
+
 class HumeralElevation(Processor):
     """Streaming humero-thoracic elevation and plane of elevation (deg) from two orientation streams.
 
@@ -162,24 +224,58 @@ class HumeralElevation(Processor):
         self._joint = JointAngle(trunk, arm, side=Side.RIGHT, name=self.name, max_lag=max_lag)
         self.trunk, self.arm = trunk, arm
         self._aligned = _Aligned(trunk, arm)
+        self.common_lean = CommonLean()
+        self._lean: tuple[F64, F64, F64] | None = None  # (trunk cal, arm cal, heading) while it is looked for
 
     def set_calibration(self, trunk: ArrayLike | None = None, arm: ArrayLike | None = None) -> None:
         """Sensor-to-segment rotations (``q_cal`` of :func:`~nmre.dsp.segment_calibration`) of both sensors.
 
         Called at the neutral pose (arm by the side, facing forward): the two filters'
-        headings are aligned from the newest samples seen, which are of that pose.
+        headings are aligned from the newest samples seen, which are of that pose. From
+        then on the first lean the trunk and the arm make together corrects that
+        alignment (:class:`CommonLean`; ``common_lean.correction_deg``).
         """
         h = self._aligned.heading(trunk, arm)
         self._joint.set_calibration(proximal=trunk, distal=arm, heading=h)
+        one = np.array([1.0, 0.0, 0.0, 0.0])
+        self.common_lean.reset()
+        self._lean = (
+            one if trunk is None else np.asarray(trunk, dtype=np.float64).reshape(4),
+            one if arm is None else np.asarray(arm, dtype=np.float64).reshape(4),
+            one if h is None else np.asarray(h, dtype=np.float64).reshape(4),
+        )
 
     def reset(self) -> None:
         self._joint.reset()
         self._aligned.forget()
+        self.common_lean.reset()
+        self._lean = None
+
+    def _look_for_lean(self, block: Block) -> None:
+        """Feed the arm's samples, with the trunk's newest sample, to the common-lean estimate; apply it once."""
+        assert self._lean is not None
+        q_t = self._aligned._last.get(self.trunk)
+        q = block.values
+        if q_t is None or q.shape[0] != 4:
+            return
+        ok = np.all(np.isfinite(q), axis=0)
+        if not np.any(ok):
+            return
+        cal_t, cal_a, h = self._lean
+        trunk_seg = quat_multiply(q_t, cal_t)
+        arm_seg = quat_multiply(h, quat_multiply(q[:, ok], cal_a))
+        eps = self.common_lean.feed(np.repeat(trunk_seg, arm_seg.shape[1], axis=1), arm_seg)
+        if eps is not None:
+            turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
+            self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=quat_multiply(turn, h)[:, 0])
+            self._lean = None
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(info, self.name, StreamKind.ANGLE, HUMERAL_CHANNELS)
 
     def process(self, block: Block) -> Block:
+        if self._lean is not None and block.stream == self.arm and block.n_samples:
+            self._look_for_lean(block)
         out = self._joint.process(block)
         self._aligned.note(block)
         if out.times.shape[0] == 0:

@@ -139,6 +139,11 @@ class ScaptionConfig(MovementConfig):
     (``ut_lt_ratio``), ``shoulder_shrug`` (``scapular_elevation_peak``: clavicular elevation),
     ``trunk_compensation`` (``trunk_lateral_lean_peak``: the trunk leans away from the arm),
     ``too_fast`` / ``too_slow`` (``movement_time``: the rep's phases scaled together).
+
+    The session starts as the drill instructs its calibration (``shoulder_scaption.toml``): standing with the
+    arm by the side for ``neutral`` s (the neutral pose), then, the arm held against the side, the trunk
+    leans ``bend_deg`` away from the arm and back upright over ``bend`` s (minimum jerk each way; the common
+    lean that shows the two sensors' relative heading), then ``lead_in`` s before the first rep.
     """
 
     movement: ClassVar[str] = "shoulder_scaption"
@@ -152,6 +157,9 @@ class ScaptionConfig(MovementConfig):
     hold: float = 1.0
     fall: float = 2.0
     pause: float = 2.0
+    neutral: float = 2.5
+    bend: float = 3.0
+    bend_deg: float = 12.0
     errors: Mapping[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,6 +167,9 @@ class ScaptionConfig(MovementConfig):
         self._check_common()
         self._set("reps", check_int(o, "reps", self.reps, 1, 10_000))
         check_finite(o, "elevation_deg", self.elevation_deg, 60.0, 170.0)
+        check_finite(o, "neutral", self.neutral, 0.0, 600.0)
+        check_finite(o, "bend", self.bend, 0.2, 20.0)
+        check_finite(o, "bend_deg", self.bend_deg, 0.0, 30.0)
         check_finite(o, "trunk_lean_deg", self.trunk_lean_deg, 0.0, 5.0)
         for name in ("rise", "fall"):
             check_finite(o, name, getattr(self, name), 0.5, 10.0)
@@ -178,7 +189,8 @@ class ScaptionMovement(_ArmMovement):
         cfg = config
         n = cfg.reps
         rng = self.rng("plan")
-        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, cfg.lead_in, self.speed)
+        lead = cfg.neutral + cfg.bend + cfg.lead_in  # the neutral pose, the common lean, then upright
+        self.tl = Timeline(rng, n, cfg.rise, cfg.hold, cfg.fall, cfg.pause, lead, self.speed)
         self.elev = cfg.elevation_deg + rng.uniform(-3.0, 3.0, n)
         self.shrug = np.zeros(n)  # deg of clavicular elevation beyond the normal rhythm, at the top
         self.lean = np.maximum(cfg.trunk_lean_deg + rng.uniform(-0.5, 0.5, n), 0.0)
@@ -228,12 +240,22 @@ class ScaptionMovement(_ArmMovement):
         clav = _CLAVICLE * e + np.radians(self.shrug[i]) * m
         return e, clav, m, i
 
+    def calibration_lean(self, t: F64) -> F64:
+        """The trunk's lean away from the arm (deg) in the lead-in's common lean: 0, up to ``bend_deg`` and back
+        over ``bend`` s after the neutral pose (minimum jerk each way), 0 from then on."""
+        from nmre.sim.profiles import min_jerk
+
+        cfg = self.config
+        half = 0.5 * cfg.bend
+        x = (t - cfg.neutral) / half
+        return np.asarray(cfg.bend_deg * (min_jerk(x) - min_jerk(x - 1.0)), dtype=np.float64)
+
     def pose(self, t: F64) -> Pose:
         e, clav, m, i = self._angles(t)
         r = self._standing(t)
         r["trunk"] = r["trunk"] @ rot_x(
-            -np.radians(self.lean[i]) * m
-        )  # leaning away from the arm (to the left)
+            -np.radians(self.lean[i] * m + self.calibration_lean(t))
+        )  # leaning away from the arm (to the left); the arm, set from the trunk below, goes with it
         n = t.shape[0]
         self._arm(r, e, np.full(n, np.radians(_SCAPULAR_PLANE)), np.zeros(n), clav, np.zeros(n))
         return Pose(r, "ankle.r", self._ankles["r"], clavicle_elevation=clav)
