@@ -172,19 +172,25 @@ class CommonLean:
         self._n = 0
         self.correction_deg: float | None = None
 
+    def tilt(self, trunk_seg: F64) -> float:
+        """The trunk's tilt from the vertical (deg) of its segment orientation (4,)."""
+        return math.degrees(math.acos(min(1.0, max(-1.0, float(_long_axis(trunk_seg.reshape(4, 1))[2, 0])))))
+
     def feed(self, trunk_seg: F64, arm_seg: F64) -> float | None:
-        """Segment orientations (4, n) of trunk and arm in the aligned world; the correction (rad, about the
-        world's vertical, to apply to the arm before the current alignment) when it is found, else None."""
-        zt, za = _long_axis(trunk_seg), _long_axis(arm_seg)
-        tilt_t = np.degrees(np.arccos(np.clip(zt[2], -1.0, 1.0)))
-        tilt_a = np.degrees(np.arccos(np.clip(za[2], -1.0, 1.0)))
-        use = (tilt_t >= LEAN_MIN_DEG) & (np.abs(tilt_a - tilt_t) <= LEAN_MATCH_DEG)
-        if np.any(use):
-            tx, ty, ax, ay = zt[0][use], zt[1][use], za[0][use], za[1][use]
-            self._sin += float(np.sum(ax * ty - ay * tx))  # |a||t| sin(angle from a to t)
-            self._cos += float(np.sum(ax * tx + ay * ty))
-            self._n += int(np.count_nonzero(use))
-        if self._n >= LEAN_SAMPLES and float(tilt_t[-1]) <= LEAN_UPRIGHT_DEG:
+        """The trunk's segment orientation (4,) and the arm's (4, n) at the same times, in the aligned world; the
+        correction (rad, about the world's vertical, to apply to the arm before the current alignment) when it
+        is found, else None."""
+        tilt_t = self.tilt(trunk_seg)
+        if tilt_t >= LEAN_MIN_DEG:
+            zt, za = _long_axis(trunk_seg.reshape(4, 1))[:, 0], _long_axis(arm_seg)
+            tilt_a = np.degrees(np.arccos(np.clip(za[2], -1.0, 1.0)))
+            use = np.abs(tilt_a - tilt_t) <= LEAN_MATCH_DEG
+            if np.any(use):
+                ax, ay = za[0][use], za[1][use]
+                self._sin += float(np.sum(ax * zt[1] - ay * zt[0]))  # |a||t| sin(angle from a to t)
+                self._cos += float(np.sum(ax * zt[0] + ay * zt[1]))
+                self._n += int(np.count_nonzero(use))
+        elif self._n >= LEAN_SAMPLES and tilt_t <= LEAN_UPRIGHT_DEG:
             eps = math.atan2(self._sin, self._cos)
             self.correction_deg = math.degrees(eps)
             return eps
@@ -258,13 +264,15 @@ class HumeralElevation(Processor):
         q = block.values
         if q_t is None or q.shape[0] != 4:
             return
+        cal_t, cal_a, h = self._lean
+        trunk_seg = quat_multiply(q_t, cal_t)[:, 0]  # the trunk's newest sample, held over the arm's block
+        lean = self.common_lean
+        if lean.tilt(trunk_seg) < LEAN_MIN_DEG and lean._n < LEAN_SAMPLES:
+            return  # upright and nothing collected: nothing to add, nothing to finish (the usual case)
         ok = np.all(np.isfinite(q), axis=0)
         if not np.any(ok):
             return
-        cal_t, cal_a, h = self._lean
-        trunk_seg = quat_multiply(q_t, cal_t)
-        arm_seg = quat_multiply(h, quat_multiply(q[:, ok], cal_a))
-        eps = self.common_lean.feed(np.repeat(trunk_seg, arm_seg.shape[1], axis=1), arm_seg)
+        eps = lean.feed(trunk_seg, quat_multiply(h, quat_multiply(q[:, ok], cal_a)))
         if eps is not None:
             turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
             self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=quat_multiply(turn, h)[:, 0])
