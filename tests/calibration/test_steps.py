@@ -27,6 +27,7 @@ from nmre.core.model import Block, Channel, StreamInfo, StreamKind
 from nmre.dsp.joints import joint_angles
 from nmre.dsp.movement import RepSegmenter
 from nmre.dsp.onset import robust_baseline
+from nmre.dsp.quaternion import quat_to_matrix
 from nmre.errors import ConfigError, StateError
 
 FS = 2000.0
@@ -605,3 +606,58 @@ def test_sequence_status_and_retry() -> None:
     with pytest.raises(StateError):
         seq.retry()
     assert set(rec.emg_rest) == {info.id} and set(rec.emg_reference) == {info.id}
+
+
+# --- travel heading ------------------------------------------------------------------------------
+
+
+def _stepping_pelvis(mount: Rotation, fs: float = 100.0, seed: int = 0) -> np.ndarray:
+    """(6, n) IMU of a pelvis standing 2 s, then stepping 0.4 m forward in 0.8 s while it pitches 10 deg
+    forward and drops 3 deg sideways on the same time course (so its rotation axis is not its medio-lateral
+    one), holding 1 s and stepping back. The sensor sits on it as ``mount`` (sensor = segment * mount)."""
+    t = np.arange(int(6.0 * fs)) / fs
+
+    def mj(x: np.ndarray) -> np.ndarray:
+        u = np.clip(x, 0, 1)
+        return 10 * u**3 - 15 * u**4 + 6 * u**5
+
+    v = mj((t - 2.0) / 0.8) - mj((t - 3.8) / 0.8)
+    pos = np.stack([0.4 * v, np.zeros_like(t), np.zeros_like(t)], axis=1)
+    seg = Rotation.from_euler("YX", np.stack([np.radians(10.0) * v, np.radians(-3.0) * v], axis=1))
+    sensor = seg * mount
+    dt = 1.0 / fs
+    acc_w = np.gradient(np.gradient(pos, dt, axis=0), dt, axis=0) + np.array([0.0, 0.0, 9.81])
+    acc = sensor.inv().apply(acc_w)
+    rel = sensor[:-1].inv() * sensor[1:]
+    gyr = np.vstack([rel.as_rotvec() / dt, rel.as_rotvec()[-1:] / dt])
+    rng = np.random.default_rng(seed)
+    return np.vstack([acc.T + rng.normal(0, 0.02, acc.T.shape), gyr.T + rng.normal(0, 0.002, gyr.T.shape)])
+
+
+@pytest.mark.parametrize("heading", [-14.0, 0.0, 9.0])
+def test_travel_heading_finds_a_back_sensors_turn_about_the_vertical_from_the_step(heading: float) -> None:
+    from nmre.calibration.imu import TravelHeading
+
+    mount = Rotation.from_euler("ZXY", [heading, 2.0, -3.0], degrees=True)  # turned, and tilted a little
+    info = imu_info("imu.pelvis", "pelvis", fs=100.0)
+    x = _stepping_pelvis(mount)
+    rec = Calibration()
+    neutral = NeutralPoseCalibration([info.id], record=rec)
+    step = TravelHeading([info.id], record=rec, after=neutral)
+    for s in (neutral, step):
+        s.bind({info.id: info})
+    for i in range(0, x.shape[1], 7):
+        b = Block(
+            info.id, np.arange(i, min(i + 7, x.shape[1])) / 100.0, np.ascontiguousarray(x[:, i : i + 7])
+        )
+        neutral.push(b)
+        step.push(b)
+    assert neutral.done and step.done and 2.0 < step.done_at < 3.0  # during the step forward
+    truth = mount.inv().as_matrix()  # the segment's axes in sensor coordinates (columns)
+    before = quat_to_matrix(rec.neutral[info.id].quaternion)[0]
+    after = quat_to_matrix(rec.long_axis[info.id].quaternion)[0]
+    err = math.degrees(math.acos(np.clip(after[:, 0] @ truth[:, 0], -1, 1)))
+    was = math.degrees(math.acos(np.clip(before[:, 0] @ truth[:, 0], -1, 1)))
+    assert err < 1.0, (err, was)
+    assert abs(was - abs(heading)) < 1.5  # the neutral pose alone leaves the heading in
+    assert abs(rec.long_axis[info.id].long_axis_deg + heading) < 1.0

@@ -44,17 +44,19 @@ def calibrations(events):
 def test_a_drill_given_its_earlier_record_reuses_the_steps_and_judges_the_same(name):
     errors = {3: ("knee_valgus",)}
     first, ev1 = run(name, errors, seed=3, reps=6)
-    assert [e.kind for e in calibrations(ev1)] == ["calibration.neutral", "calibration.long_axis"]
+    steps = ["neutral", "long_axis", *(["travel_heading"] if name == "forward_lunge" else [])]
+    kinds_ = sorted(f"calibration.{k}" for k in steps)
+    assert sorted(e.kind for e in calibrations(ev1)) == kinds_
     assert not any(e.payload.get("reused") for e in ev1)
     record = Calibration.from_json(first.calibration.to_json())  # as the store keeps it
 
     again, ev2 = run(name, errors, seed=3, record=record, reps=6)
     cal = calibrations(ev2)
-    assert [e.kind for e in cal] == ["calibration.neutral", "calibration.long_axis"]
+    assert sorted(e.kind for e in cal) == kinds_ and cal[0].kind == "calibration.neutral"
     assert all(e.payload["reused"] is True for e in cal)
     # done on the first samples (the neutral pose's 0.3 s settle), not after a stillness and a rep
     assert all(e.time < 0.4 for e in cal) and all(e.time >= 0.3 for e in cal)
-    assert all(again.step(s).done for s in ("neutral_pose", "long_axis"))
+    assert all(again.step(s).done for s in ("neutral_pose", *steps[1:]))
     assert "reused from the calibration record" in cal[0].therapist_message
     # the events carry the recorded results, so the second set's recording rebuilds the same record
     for kind in ("neutral", "long_axis"):
@@ -99,6 +101,9 @@ def test_a_record_without_a_step_s_results_leaves_that_step_to_measure():
     record = Calibration.from_json(first.calibration.to_json())
     record.long_axis.clear()  # e.g. a record of a drill that has no long-axis step
     _, ev = run("forward_lunge", {}, seed=2, record=record, reps=3)
-    neutral, long_axis = calibrations(ev)
+    by_kind = {e.kind: e for e in calibrations(ev)}
+    neutral, long_axis = by_kind["calibration.neutral"], by_kind["calibration.long_axis"]
     assert neutral.payload["reused"] is True and "reused" not in long_axis.payload
     assert long_axis.time > 2.0  # measured again from the first rep
+    # the pelvis sensor's travel heading is kept in the record's long_axis too: measured again from the step
+    assert "reused" not in by_kind["calibration.travel_heading"].payload

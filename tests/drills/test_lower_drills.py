@@ -117,10 +117,32 @@ def test_reps_before_the_long_axis_calibration_are_not_judged_with_the_reason(na
                 f"long_axis calibration was done at {done.time:.1f} s, after this unit started"
             )
             assert e.patient_message == "Keep going"  # never a valgus correction
-    assert [e.kind for e in events if e.kind.startswith("calibration.")][:2] == [
-        "calibration.neutral",
-        "calibration.long_axis",
-    ]
+    steps = [e.kind for e in events if e.kind.startswith("calibration.")]
+    # the lunge's travel heading (the pelvis sensor) is done during the first step, before the long axis
+    extra = ["calibration.travel_heading"] if name == "forward_lunge" else []
+    assert steps[0] == "calibration.neutral" and sorted(steps[1:]) == sorted(
+        ["calibration.long_axis", *extra]
+    )
+
+
+def test_lunge_pelvis_sensor_heading_from_the_first_step_and_pelvis_level_waits_for_it():
+    """The sacrum sensor strapped turned about the vertical (gravity cannot show it): travel_heading finds
+    the turn from the first step forward, the inclination takes it, and only the pelvis rule waits for it."""
+    import math
+
+    import numpy as np
+
+    _, sim, drill, events = run("forward_lunge", {}, reps=3, strap=15.0, seed=102)
+    done = next(e for e in events if e.kind == "calibration.travel_heading")
+    pelvis = next(s for s in done.payload["long_axis_deg"])
+    m = sim.mounting[pelvis]  # sensor frame relative to the segment
+    turned = math.degrees(math.atan2(m[1, 0], m[0, 0]))  # the sensor's turn on the pelvis about the vertical
+    assert abs(turned) > 5.0 and abs(done.payload["long_axis_deg"][pelvis] + turned) < 1.0
+    waits = {r.id: [s.step for s in getattr(r.gate, "steps", ())] for r in drill.rules}
+    assert waits["pelvis_level"] == ["neutral", "travel_heading"]
+    assert "travel_heading" not in waits["trunk_lean"] + waits["lunge_depth"] + waits["knee_valgus"]
+    judged = {e.payload.get("rep") for e in events if e.kind == "rule.pelvis_level"}
+    assert 1 in judged and np.isfinite(done.time) and done.time < 3.0  # before the first rep started
 
 
 def test_flexion_rules_do_not_wait_for_the_long_axis_calibration():

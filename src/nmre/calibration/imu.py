@@ -18,6 +18,12 @@ that axis, the third axis by cross product (:func:`nmre.dsp.joints.segment_calib
   has turned the segment through ``min_rotation`` degrees in all and is planar
   (``planarity`` = largest eigenvalue / trace ≥ 0.8, i.e. mostly about one axis), so
   a wobble or a twist is not taken for the axis. Needs the neutral pose first.
+* :class:`TravelHeading` — the same rotation for a back sensor (sacrum, sternum),
+  whose segment's long axis is the vertical, from the direction the body travels in
+  the drill's movement (a lunge's step forward): the principal axis of the horizontal
+  free acceleration in the sensor's own horizontal frame. A movement-based axis of the
+  pelvis's rotation would not do: in a lunge its drop has the pitch's time course and
+  about its size (2 vs 2.4 deg), so the rotation axis is some 40 deg off.
 """
 
 from __future__ import annotations
@@ -34,10 +40,18 @@ from nmre.calibration.record import Calibration, SegmentPose
 from nmre.calibration.steps import CalibrationStep
 from nmre.core.model import Block, StreamKind
 from nmre.dsp.joints import segment_calibration
-from nmre.dsp.quaternion import quat_to_matrix
+from nmre.dsp.quaternion import quat_from_axis_angle, quat_from_matrix, quat_to_matrix
 from nmre.errors import ConfigError, expected
 
-__all__ = ["STILL_GYRO", "LongAxisCalibration", "NeutralPoseCalibration", "NeutralPoses", "tilt_deg"]
+__all__ = [
+    "STILL_GYRO",
+    "TRAVEL_CUTOFF",
+    "LongAxisCalibration",
+    "NeutralPoseCalibration",
+    "NeutralPoses",
+    "TravelHeading",
+    "tilt_deg",
+]
 
 F64 = NDArray[np.float64]
 
@@ -49,6 +63,9 @@ STILL_GYRO = math.radians(6.0)
 STILL_ACC = 0.3
 
 Apply = Callable[[dict[str, F64]], None]
+#: Low-pass corner of the free acceleration whose direction :class:`TravelHeading` takes, Hz (a step's
+#: travel lies below it; footfall jolts and sensor noise above).
+TRAVEL_CUTOFF = 3.0
 
 
 class NeutralPoses(dict):  # type: ignore[type-arg]
@@ -495,5 +512,174 @@ class LongAxisCalibration(CalibrationStep):
             {k: self._cal[k] for k in self.inputs},
             {"long_axis_deg": abouts},
             "long-axis calibration: sensor rotation about each segment's long axis "
+            + ", ".join(f"{k} {v:+.1f} deg" for k, v in abouts.items()),
+        )
+
+
+class TravelHeading(LongAxisCalibration):
+    """A back sensor's heading on its segment from the direction the body travels.
+
+    A sensor on the sacrum or the sternum is turned on its segment about the vertical by
+    however the strap sits; gravity cannot show it (the neutral pose assumes 0), and a
+    pelvis that pitches forward then reads a tilt sideways of sin(heading) x the pitch.
+    When the drill's movement carries the body forward in its own sagittal plane (the
+    step of a lunge), the horizontal acceleration of the segment is along its
+    antero-posterior axis: the principal axis of the free acceleration in the sensor's
+    own horizontal frame (tilt from a 6-axis orientation filter taken out, the filter's
+    heading not used; Kunze et al. 2009, "Which way am I facing: inferring horizontal
+    device orientation from an accelerometer signal", ISWC) is that axis, whatever the
+    pelvis does about it (a drop or a tilt is a rotation, not a travel). The step waits
+    for ``min_travel`` m²/s³ of horizontal acceleration (Σ |a_h|² dt, low-passed at
+    :data:`TRAVEL_CUTOFF` Hz) with ``min_planarity`` of it along one axis, counted from
+    the neutral pose, and turns the neutral ``q_cal`` about the segment's vertical by the
+    heading found. Results go into the record's ``long_axis`` (kind ``functional``; the
+    pelvis's long axis is its vertical), ``long_axis_deg`` the heading.
+    """
+
+    def __init__(
+        self,
+        streams: Sequence[str],
+        apply: Apply | None = None,
+        *,
+        min_travel: float = 1.0,
+        min_planarity: float = 0.9,
+        movement: str = "step forward (the drill's movement)",
+        gain: float = 0.1,
+        record: Calibration | None = None,
+        autostart: bool = True,
+        timeout: float | None = None,
+        after: CalibrationStep | None = None,
+    ) -> None:
+        if not streams:
+            raise ConfigError("travel heading: expected at least one IMU stream, got none")
+        if not (isinstance(min_travel, (int, float)) and math.isfinite(min_travel) and min_travel > 0):
+            raise ConfigError("travel heading: min_travel " + expected("m^2/s^3 > 0", min_travel))
+        if not (isinstance(min_planarity, (int, float)) and 0.5 < min_planarity < 1):
+            raise ConfigError(
+                "travel heading: min_planarity " + expected("a share in (1/2, 1)", min_planarity)
+            )
+        CalibrationStep.__init__(
+            self, "travel_heading", streams, record=record, autostart=autostart, timeout=timeout
+        )
+        self.apply, self.after = apply, after
+        self.min_rotation = self.min_travel = float(min_travel)
+        self.min_planarity, self.movement, self.gain = float(min_planarity), movement, float(gain)
+        self._clear()
+
+    def _clear(self) -> None:
+        super()._clear()
+        self._filt: dict[str, Any] = {}
+        self._lp: dict[str, tuple[F64, F64]] = {}
+        self._h: dict[str, deque[tuple[F64, F64]]] = {}
+        self._m2: dict[str, F64] = {s: np.zeros((2, 2)) for s in self.inputs}
+
+    def _bind(self) -> None:
+        _check_imu(self, (StreamKind.IMU,))
+
+    def _horizontal(self, block: Block) -> F64:
+        """The low-passed free acceleration of ``block`` in the sensor's own horizontal frame (2, n)."""
+        from scipy import signal
+
+        from nmre.dsp.orientation import Madgwick
+
+        s = block.stream
+        rate = self.infos[s].rate
+        if s not in self._filt:
+            self._filt[s] = Madgwick(rate, beta=self.gain)
+            sos = signal.butter(2, min(TRAVEL_CUTOFF, 0.45 * rate), fs=rate, output="sos")
+            self._lp[s] = (sos, np.zeros((sos.shape[0], 2, 2)))
+        x = np.nan_to_num(block.values[:6], nan=0.0)
+        q = self._filt[s].process(Block(s, block.times, np.ascontiguousarray(x))).values
+        w, qx, qy, qz = q
+        yaw = np.arctan2(2.0 * (w * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
+        r = quat_to_matrix(q)  # (n, 3, 3) sensor to world
+        world = np.einsum("nij,jn->in", r, x[:3])
+        c, sn = np.cos(yaw), np.sin(yaw)
+        h = np.vstack([c * world[0] + sn * world[1], -sn * world[0] + c * world[1]])
+        sos, zi = self._lp[s]
+        out, zi = signal.sosfilt(sos, h, axis=1, zi=zi)
+        self._lp[s] = (sos, zi)
+        return np.asarray(out, dtype=np.float64)
+
+    def _push(self, block: Block) -> None:
+        s = block.stream
+        if s in self._cal or not block.times.shape[0]:
+            return
+        held = self._h.setdefault(s, deque())
+        held.append((block.times, self._horizontal(block)))
+        neutral = self.record.neutral.get(s)
+        if neutral is None or (self.after is not None and not self.after.done):
+            newest = float(block.times[-1])
+            while held and held[0][0][-1] < newest - self.HOLD:
+                held.popleft()
+            self._wait(f"the neutral pose of {s} first")
+            return
+        start = self._start()
+        while held and s not in self._cal:
+            t, h = held.popleft()
+            keep = t > start
+            if keep.any():
+                self._measure_travel(s, t[keep], h[:, keep], neutral)
+        self._report(True)
+
+    def _measure_travel(self, s: str, t: F64, h: F64, neutral: SegmentPose) -> None:
+        dt = 1.0 / self.infos[s].rate
+        outer = np.einsum("ik,jk->kij", h, h) * dt
+        cum = np.cumsum(np.concatenate((self._m2[s][None], outer)), axis=0)[1:]
+        tr = np.trace(cum, axis1=1, axis2=2)
+        top = np.linalg.eigvalsh(cum)[:, -1]
+        good = np.flatnonzero((tr >= self.min_travel) & (top >= self.min_planarity * tr))
+        upto = int(good[0]) + 1 if good.size else t.shape[0]
+        self._m2[s] = cum[upto - 1].copy()
+        self._angle[s] = float(tr[upto - 1])
+        span = self._t.setdefault(s, [float(t[0]), 0.0])
+        span[1] = float(t[upto - 1])
+        if not good.size:
+            return
+        m = self._m2[s]
+        wv, v = np.linalg.eigh(m)
+        d = v[:, -1]
+        travel = math.atan2(float(d[1]), float(d[0]))
+        r = quat_to_matrix(neutral.quaternion)[0]  # the neutral segment frame, sensor coordinates
+        u = r[:, 2]
+        ex = np.array([1.0, 0.0, 0.0]) - u[0] * u
+        ex /= np.linalg.norm(ex)
+        ey = np.cross(u, ex)
+        assumed = math.atan2(float(r[:, 0] @ ey), float(r[:, 0] @ ex))
+        psi = (travel - assumed + math.pi / 2) % math.pi - math.pi / 2  # the axis, either way along it
+        turn = quat_to_matrix(quat_from_axis_angle(u, psi))[0]
+        q = quat_from_matrix(turn @ r)
+        t0, t1 = self._t[s]
+        self._cal[s] = SegmentPose(
+            s,
+            "functional",
+            q.tolist(),
+            neutral.tilt_deg,
+            t0,
+            t1,
+            round(math.degrees(psi), 2),
+            round(float(wv[-1] / np.trace(m)), 4),
+            None,
+        )
+
+    def _report(self, moved: bool) -> None:
+        waiting = [x for x in self.inputs if x not in self._cal]
+        if waiting:
+            what = self.movement + (
+                " ("
+                + ", ".join(f"{x} {self._angle[x]:.2f} of {self.min_travel:g} m²/s³" for x in waiting)
+                + ")"
+            )
+            self._wait(what, recording=moved)
+            return
+        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        if self.apply is not None:
+            self.apply(cal)
+        abouts = {k: self._cal[k].long_axis_deg for k in self.inputs}
+        self._finish(
+            max(self._cal[k].end for k in self.inputs),
+            {k: self._cal[k] for k in self.inputs},
+            {"long_axis_deg": abouts},
+            "travel heading: sensor heading on its segment from the direction of travel "
             + ", ".join(f"{k} {v:+.1f} deg" for k, v in abouts.items()),
         )

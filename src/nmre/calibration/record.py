@@ -377,6 +377,7 @@ _STEP_OF_KIND: dict[str, tuple[str, type]] = {
     kinds.CALIBRATION_EMG_REFERENCE: ("emg_reference", EmgReference),
     kinds.CALIBRATION_NEUTRAL: ("neutral", SegmentPose),
     kinds.CALIBRATION_LONG_AXIS: ("long_axis", SegmentPose),
+    kinds.CALIBRATION_TRAVEL_HEADING: ("long_axis", SegmentPose),
     kinds.CALIBRATION_TEMPLATE: ("templates", Template),
 }
 

@@ -21,6 +21,7 @@ __all__ = [
     "CALIBRATION_LONG_AXIS",
     "CALIBRATION_NEUTRAL",
     "CALIBRATION_TEMPLATE",
+    "CALIBRATION_TRAVEL_HEADING",
     "CYCLE_CUE",
     "DEVICE_CONNECT",
     "DEVICE_DISCONNECT",
@@ -184,6 +185,7 @@ CALIBRATION_EMG_REST = "calibration.emg_rest"
 CALIBRATION_EMG_REFERENCE = "calibration.emg_reference"
 CALIBRATION_LONG_AXIS = "calibration.long_axis"
 CALIBRATION_TEMPLATE = "calibration.template"
+CALIBRATION_TRAVEL_HEADING = "calibration.travel_heading"
 #: A step gave up (timeout, bad signal); payload ``step``, ``reason``.
 CALIBRATION_FAILED = "calibration.failed"
 #: The signal-readiness gate: passed, failed (payload ``problems`` per stream), opened by the therapist.

@@ -108,6 +108,7 @@ class Context:
         self._neutral: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self._held: list[Any] = []  # the nodes calibrated from the neutral pose (CalibratedFrom)
         self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self._travel: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self.rule_raw: dict[str, tuple[str, ...]] = {}
         #: Rule id -> the (stream, channel) pairs it reads (channel None: the whole stream).
         self.rule_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}
@@ -196,6 +197,10 @@ class Context:
     def functional(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
         """Register a processor to calibrate from the long-axis (functional) calibration, if asked for."""
         self._functional.append((apply, tuple(streams)))
+
+    def travel(self, apply: Callable[[Mapping[str, np.ndarray]], None], streams: Sequence[str]) -> None:
+        """Register a processor to calibrate from the travel-heading calibration, if the drill asks for it."""
+        self._travel.append((apply, tuple(streams)))
 
     # -- signals ------------------------------------------------------------------
     def built(self, name: str, side: str | None = None) -> Built:

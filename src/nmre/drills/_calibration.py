@@ -16,6 +16,9 @@ the step's settings::
                           and inclinations
 ``long_axis``             :class:`nmre.calibration.LongAxisCalibration` of the IMUs of joint angles
                           (needs ``neutral_pose`` before it)
+``travel_heading``        :class:`nmre.calibration.imu.TravelHeading` of one back sensor (``sensor``,
+                          read by an ``inclination`` signal): its heading on the segment from the
+                          direction of the first step forward (needs ``neutral_pose`` before it)
 ``template``              :class:`nmre.calibration.TemplateCapture` of each ``template`` rule's signal over
                           the first rep; the rule compares every later rep with it
 ========================  ==========================================================================
@@ -129,6 +132,27 @@ STEPS: Mapping[str, Mapping[str, Param]] = MappingProxyType(
                 "bend and straighten the joint a few times (flexion and extension only)",
             ),
         },
+        "travel_heading": {
+            "sensor": Param(
+                "text",
+                "the drill's back sensor (pelvis or trunk) whose heading on its segment the step finds",
+                "pelvis",
+            ),
+            "min_travel": Param(
+                "number",
+                "horizontal acceleration needed, sum of |a_h|^2 dt (a lunge's step: about 1 in its first second)",
+                1.0,
+                unit="m^2/s^3",
+                lo=0.0,
+                lo_open=True,
+            ),
+            "min_planarity": Param(
+                "number", "share of it along one horizontal axis (1/2 to 1)", 0.9, unit="1", lo=0.51
+            ),
+            "movement": Param(
+                "text", "what the patient is asked to do", "step forward (the drill's movement)"
+            ),
+        },
         "template": {},
     }
 )
@@ -165,6 +189,14 @@ def parse_calibration(top: Table) -> tuple[CalibrationSpec, ...]:
         raise top.fail(
             "calibration",
             "neutral_pose before long_axis (the long-axis calibration starts from the neutral pose's vertical)",
+            names,
+        )
+    if "travel_heading" in names and (
+        "neutral_pose" not in names or names.index("neutral_pose") > names.index("travel_heading")
+    ):
+        raise top.fail(
+            "calibration",
+            "neutral_pose before travel_heading (the heading turns the neutral pose's segment frame)",
             names,
         )
     return tuple(out)
@@ -251,7 +283,9 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
         ReadinessGate,
         TemplateCapture,
     )
+    from nmre.calibration.imu import TravelHeading
     from nmre.calibration.record import muscles_of
+    from nmre.errors import ConfigError
 
     plan = CalibrationPlan(record if record is not None else Calibration())
     rec = plan.record
@@ -335,6 +369,31 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                 if all(s in rec.long_axis for s in streams):
                     step.reuse({s: rec.long_axis[s] for s in streams}, after=plan.step("neutral_pose"))
                 note(step, streams)
+        elif c.step == "travel_heading":
+            sensor = ctx.sensor(p["sensor"], ctx.side)
+            fns = [fn for fn, ss in ctx._travel if sensor.id in ss]
+            if not fns:
+                raise ConfigError(
+                    f"calibration step travel_heading: expected sensor {p['sensor']!r} to be read by an "
+                    "inclination signal of the drill, it is not"
+                )
+
+            def travel(cal: Mapping[str, Any], fns: Any = fns) -> None:
+                for fn in fns:
+                    fn(cal)
+
+            step = TravelHeading(
+                (sensor.id,),
+                travel,
+                min_travel=p["min_travel"],
+                min_planarity=p["min_planarity"],
+                movement=p["movement"],
+                record=rec,
+                after=plan.step("neutral_pose"),
+            )
+            if sensor.id in rec.long_axis:
+                step.reuse({sensor.id: rec.long_axis[sensor.id]}, after=plan.step("neutral_pose"))
+            note(step, (sensor.id,))
         elif c.step == "template":
             for rule in rules:
                 if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):

@@ -1444,6 +1444,7 @@ _STEP_NAMES = {
     "emg_reference": "EMG reference (MVC)",
     "neutral_pose": "neutral pose",
     "long_axis": "functional (long axis)",
+    "travel_heading": "back sensor heading (first step)",
     "template": "template rep",
 }
 
