@@ -243,8 +243,8 @@ def test_scaption_reads_a_trunk_compensation_rep_s_elevation_after_the_common_le
     from nmre.sim import MOVEMENTS, SimSource, simulate
 
     spec = load_drill("shoulder_scaption")
-    step = next(c for c in spec.calibration_steps if c.step == "neutral_pose")
-    assert "lean your trunk" in step.params["pose"] and "against your side" in step.params["pose"]
+    step = next(c for c in spec.calibration_steps if c.step == "common_lean")
+    assert "lean your trunk" in step.params["movement"] and "against your side" in step.params["movement"]
     errors = {1: {"trunk_compensation": 13.0}, 2: {"trunk_compensation": 12.0}}
     sim = simulate(
         MOVEMENTS["shoulder_scaption"](reps=3, errors=errors, bend_deg=bend), seed=4, strap_deg=10.0
@@ -262,3 +262,17 @@ def test_scaption_reads_a_trunk_compensation_rep_s_elevation_after_the_common_le
     assert all(abs(e) < 2.0 for e in leaning) == within, err
     if not within:
         assert min(leaning) > 8.0, err
+    # the correction is raised and recorded (or, without the lean, the therapist told at rep 1); no verdict waits
+    lean_ev = [e for e in sink.events if e.kind == kinds.CALIBRATION_COMMON_LEAN]
+    note = [e for e in sink.events if e.kind == kinds.CALIBRATION_FAILED]
+    first_rep = min(e.time for e in sink.events if e.kind == kinds.REP_START)
+    proc = d.step("common_lean").humeral
+    if within:
+        assert len(lean_ev) == 1 and not note
+        assert lean_ev[0].payload["correction_deg"] == round(proc.common_lean.correction_deg, 2)
+        assert lean_ev[0].time < first_rep
+        assert set(d.calibration.heading) == {proc.arm}
+    else:
+        assert not lean_ev and len(note) == 1 and note[0].time == first_rep
+        assert note[0].payload["step"] == "common_lean" and not d.calibration.heading
+        assert "heading not calibrated" in note[0].therapist_message

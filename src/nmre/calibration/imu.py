@@ -24,6 +24,11 @@ that axis, the third axis by cross product (:func:`nmre.dsp.joints.segment_calib
   free acceleration in the sensor's own horizontal frame. A movement-based axis of the
   pelvis's rotation would not do: in a lunge its drop has the pitch's time course and
   about its size (2 vs 2.4 deg), so the rotation axis is some 40 deg off.
+* :class:`CommonLeanHeading` — the arm/trunk heading correction a
+  :class:`~nmre.dsp.upper_limb.HumeralElevation` finds from a lean the trunk and the arm
+  make together (:class:`~nmre.dsp.upper_limb.CommonLean`), made visible: its event and
+  record entry, or, when the first rep starts without it, a note that the heading was not
+  calibrated (no rule waits for it: the elevation is judged either way).
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nmre.calibration.record import Calibration, SegmentPose
-from nmre.calibration.steps import CalibrationStep
-from nmre.core.model import Block, StreamKind
+from nmre.calibration.record import Calibration, HeadingCorrection, SegmentPose
+from nmre.calibration.steps import CalibrationStep, StepState
+from nmre.core import kinds
+from nmre.core.model import Block, Event, StreamKind
 from nmre.dsp.joints import segment_calibration
 from nmre.dsp.quaternion import quat_from_axis_angle, quat_from_matrix, quat_to_matrix
 from nmre.errors import ConfigError, expected
@@ -46,6 +52,7 @@ from nmre.errors import ConfigError, expected
 __all__ = [
     "STILL_GYRO",
     "TRAVEL_CUTOFF",
+    "CommonLeanHeading",
     "LongAxisCalibration",
     "NeutralPoseCalibration",
     "NeutralPoses",
@@ -683,3 +690,107 @@ class TravelHeading(LongAxisCalibration):
             "travel heading: sensor heading on its segment from the direction of travel "
             + ", ".join(f"{k} {v:+.1f} deg" for k, v in abouts.items()),
         )
+
+
+class CommonLeanHeading(CalibrationStep):
+    """The common-lean heading correction of a :class:`~nmre.dsp.upper_limb.HumeralElevation`, as a step.
+
+    The processor looks for the lean itself (after the neutral pose) and corrects its
+    arm/trunk heading alignment once it is found; this step watches it on the processor's
+    output stream and, then, writes a :class:`~nmre.calibration.record.HeadingCorrection`
+    (keyed by the arm stream) into the record and raises ``calibration.common_lean`` with
+    ``correction_deg``, ``samples``, ``start``, ``end`` (s) besides ``results``. If the
+    unit segmenter starts the first rep (``rep.start``) before that, it raises
+    ``calibration.failed`` (``step``, ``reason``, ``samples``) with a therapist message
+    that the heading was not calibrated; a lean found later still raises the step's event.
+    Nothing waits for this step: the elevation is judged with or without it (upright the
+    heading error does not enter it; during a trunk lean it does).
+
+    Parameters
+    ----------
+    humeral : HumeralElevation
+        The processor (its ``name`` is the stream this step reads; ``arm``, ``trunk`` its inputs).
+    movement : str
+        What the patient is asked to do.
+    """
+
+    def __init__(
+        self,
+        humeral: Any,
+        *,
+        movement: str = "lean the trunk to the side and back, the arm held against the side",
+        record: Calibration | None = None,
+        autostart: bool = True,
+    ) -> None:
+        CalibrationStep.__init__(self, "common_lean", (humeral.name,), record=record, autostart=autostart)
+        self.humeral, self.movement = humeral, movement
+
+    def takes_event(self, kind: str) -> bool:
+        return kind == kinds.REP_START
+
+    def on_event(self, event: Event) -> None:
+        if self.finished or event.kind != kinds.REP_START:
+            return
+        lean = self.humeral.common_lean
+        if lean.found_at is not None:  # found in a block this step has not seen yet
+            self._found()
+            return
+        from nmre.dsp.upper_limb import LEAN_SAMPLES
+
+        reason = (
+            "no lean of the trunk with the arm held against the side before the first rep "
+            f"({lean.samples} of the {LEAN_SAMPLES} arm samples needed)"
+        )
+        self._state = StepState.FAILED
+        self.failure = reason
+        self._waiting_for = f"nothing: failed ({reason})"
+        self._events.append(
+            Event(
+                event.time,
+                kinds.CALIBRATION_FAILED,
+                self.name,
+                {"step": self.step, "reason": reason, "samples": lean.samples},
+                therapist_message=(
+                    "Arm-trunk heading not calibrated (" + reason + "): the arm's elevation reads less "
+                    "accurately while the trunk leans; the reps are judged as usual"
+                ),
+            )
+        )
+
+    def _found(self) -> None:
+        lean, h = self.humeral.common_lean, self.humeral
+        assert lean.found_at is not None and lean.correction_deg is not None
+        assert lean.start is not None and lean.end is not None
+        entry = HeadingCorrection(
+            h.arm,
+            h.trunk,
+            round(float(lean.correction_deg), 2),
+            int(lean.samples),
+            lean.start,
+            lean.end,
+            lean.found_at,
+        )
+        self._finish(
+            entry.applied,
+            {h.arm: entry},
+            {
+                "correction_deg": entry.correction_deg,
+                "samples": entry.samples,
+                "start": entry.start,
+                "end": entry.end,
+            },
+            f"arm-trunk heading calibrated from the common lean: {entry.correction_deg:+.1f} deg "
+            f"({entry.samples} arm samples, {entry.start:.1f}-{entry.end:.1f} s)",
+        )
+
+    def _push(self, block: Block) -> None:
+        lean = self.humeral.common_lean
+        if lean.found_at is not None:
+            self._found()
+        else:
+            self._wait(self.movement, recording=lean.samples > 0)
+
+    def _observe(self, block: Block) -> None:
+        # after the first rep started without it: a lean made later is still recorded
+        if self._state is StepState.FAILED and self.humeral.common_lean.found_at is not None:
+            self._found()

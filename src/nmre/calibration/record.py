@@ -34,6 +34,7 @@ __all__ = [
     "Calibration",
     "EmgReference",
     "EmgRest",
+    "HeadingCorrection",
     "ReadinessResult",
     "SegmentPose",
     "Template",
@@ -371,6 +372,47 @@ class Template:
         )
 
 
+@dataclass(frozen=True)
+class HeadingCorrection:
+    """The heading correction of a distal sensor relative to a proximal one from a common lean
+    (:class:`nmre.dsp.upper_limb.CommonLean`): ``correction_deg`` about the vertical, from ``samples``
+    arm samples between ``start`` and ``end`` (s), applied from ``applied`` (s)."""
+
+    stream: str
+    proximal: str
+    correction_deg: float
+    samples: int
+    start: float
+    end: float
+    applied: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "proximal": self.proximal,
+            "correction_deg": self.correction_deg,
+            "samples": self.samples,
+            "start": self.start,
+            "end": self.end,
+            "applied": self.applied,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "heading") -> HeadingCorrection:
+        n = d.get("samples")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise _fail(f"{where}.samples", "a count >= 1", n)
+        return cls(
+            _str(d, "stream", where),
+            _str(d, "proximal", where),
+            _num(d, "correction_deg", where),
+            n,
+            _num(d, "start", where),
+            _num(d, "end", where),
+            _num(d, "applied", where),
+        )
+
+
 #: Event kind of each step -> (record attribute, result class).
 _STEP_OF_KIND: dict[str, tuple[str, type]] = {
     kinds.CALIBRATION_EMG_REST: ("emg_rest", EmgRest),
@@ -379,6 +421,7 @@ _STEP_OF_KIND: dict[str, tuple[str, type]] = {
     kinds.CALIBRATION_LONG_AXIS: ("long_axis", SegmentPose),
     kinds.CALIBRATION_TRAVEL_HEADING: ("long_axis", SegmentPose),
     kinds.CALIBRATION_TEMPLATE: ("templates", Template),
+    kinds.CALIBRATION_COMMON_LEAN: ("heading", HeadingCorrection),
 }
 
 
@@ -398,6 +441,8 @@ class Calibration:
     long_axis: dict[str, SegmentPose] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Heading corrections from a common lean, keyed by the distal (arm) stream.
+    heading: dict[str, HeadingCorrection] = field(default_factory=dict)
 
     # -- queries used by drills ------------------------------------------------------------
 
@@ -425,6 +470,7 @@ class Calibration:
             or self.neutral
             or self.long_axis
             or self.templates
+            or self.heading
         )
 
     # -- events ----------------------------------------------------------------------------
@@ -465,6 +511,8 @@ class Calibration:
             "long_axis": {k: v.to_dict() for k, v in sorted(self.long_axis.items())},
             "templates": {k: v.to_dict() for k, v in sorted(self.templates.items())},
             "notes": list(self.notes),
+            # only when there is one: the records of drills without the step read as before
+            **({"heading": {k: v.to_dict() for k, v in sorted(self.heading.items())}} if self.heading else {}),
         }
 
     def to_json(self, indent: int | None = None) -> str:
@@ -501,6 +549,7 @@ class Calibration:
             table("long_axis", pose),
             table("templates", Template.from_dict),
             list(notes),
+            table("heading", HeadingCorrection.from_dict),
         )
 
     @classmethod

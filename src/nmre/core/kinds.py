@@ -22,6 +22,7 @@ __all__ = [
     "CALIBRATION_NEUTRAL",
     "CALIBRATION_TEMPLATE",
     "CALIBRATION_TRAVEL_HEADING",
+    "CALIBRATION_COMMON_LEAN",
     "CYCLE_CUE",
     "DEVICE_CONNECT",
     "DEVICE_DISCONNECT",
@@ -186,6 +187,8 @@ CALIBRATION_EMG_REFERENCE = "calibration.emg_reference"
 CALIBRATION_LONG_AXIS = "calibration.long_axis"
 CALIBRATION_TEMPLATE = "calibration.template"
 CALIBRATION_TRAVEL_HEADING = "calibration.travel_heading"
+#: The arm/trunk heading correction from a common lean (:class:`nmre.calibration.imu.CommonLeanHeading`).
+CALIBRATION_COMMON_LEAN = "calibration.common_lean"
 #: A step gave up (timeout, bad signal); payload ``step``, ``reason``.
 CALIBRATION_FAILED = "calibration.failed"
 #: The signal-readiness gate: passed, failed (payload ``problems`` per stream), opened by the therapist.

@@ -109,6 +109,7 @@ class Context:
         self._held: list[Any] = []  # the nodes calibrated from the neutral pose (CalibratedFrom)
         self._functional: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
         self._travel: list[tuple[Callable[[Mapping[str, np.ndarray]], None], tuple[str, ...]]] = []
+        self._lean: list[Any] = []  # the HumeralElevation processors (for the common_lean step)
         self.rule_raw: dict[str, tuple[str, ...]] = {}
         #: Rule id -> the (stream, channel) pairs it reads (channel None: the whole stream).
         self.rule_reads: dict[str, tuple[tuple[str, str | None], ...]] = {}

@@ -19,6 +19,11 @@ the step's settings::
 ``travel_heading``        :class:`nmre.calibration.imu.TravelHeading` of one back sensor (``sensor``,
                           read by an ``inclination`` signal): its heading on the segment from the
                           direction of the first step forward (needs ``neutral_pose`` before it)
+``common_lean``           :class:`nmre.calibration.imu.CommonLeanHeading` of each ``humeral_elevation``
+                          signal: the arm/trunk heading correction the signal finds from a lean of the
+                          trunk with the arm held against the side (needs ``neutral_pose`` before it),
+                          raised and recorded; a note if the first rep starts without it (no rule
+                          waits for it)
 ``template``              :class:`nmre.calibration.TemplateCapture` of each ``template`` rule's signal over
                           the first rep; the rule compares every later rep with it
 ========================  ==========================================================================
@@ -153,6 +158,13 @@ STEPS: Mapping[str, Mapping[str, Param]] = MappingProxyType(
                 "text", "what the patient is asked to do", "step forward (the drill's movement)"
             ),
         },
+        "common_lean": {
+            "movement": Param(
+                "text",
+                "what the patient is asked to do",
+                "lean the trunk to the side and back, the arm held against the side",
+            ),
+        },
         "template": {},
     }
 )
@@ -197,6 +209,14 @@ def parse_calibration(top: Table) -> tuple[CalibrationSpec, ...]:
         raise top.fail(
             "calibration",
             "neutral_pose before travel_heading (the heading turns the neutral pose's segment frame)",
+            names,
+        )
+    if "common_lean" in names and (
+        "neutral_pose" not in names or names.index("neutral_pose") > names.index("common_lean")
+    ):
+        raise top.fail(
+            "calibration",
+            "neutral_pose before common_lean (the lean corrects the neutral pose's heading alignment)",
             names,
         )
     return tuple(out)
@@ -394,6 +414,16 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
             if sensor.id in rec.long_axis:
                 step.reuse({sensor.id: rec.long_axis[sensor.id]}, after=plan.step("neutral_pose"))
             note(step, (sensor.id,))
+        elif c.step == "common_lean":
+            from nmre.calibration.imu import CommonLeanHeading
+
+            if not ctx._lean:
+                raise ConfigError(
+                    "calibration step common_lean: expected a humeral_elevation signal in the drill, it has none"
+                )
+            for proc in ctx._lean:
+                # in plan.steps (status, events, record) but not in by_stream: no rule waits for it
+                plan.steps.append(CommonLeanHeading(proc, movement=p["movement"], record=rec))
         elif c.step == "template":
             for rule in rules:
                 if getattr(rule, "KIND", "") != "template" or not hasattr(rule, "channel"):

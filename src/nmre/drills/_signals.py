@@ -418,6 +418,7 @@ def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     ot, oa = ctx.orientation(t, sig.params["gain"]), ctx.orientation(a, sig.params["gain"])
     name = f"angle.{sig.name}{_suffix(side)}"
     proc = HumeralElevation(ot, oa, side=side if side in ("left", "right") else "right", name=name)
+    ctx._lean.append(proc)
     ctx.add(
         ctx.neutral(
             lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]),

@@ -171,15 +171,26 @@ class CommonLean:
         self._sin = self._cos = 0.0
         self._n = 0
         self.correction_deg: float | None = None
+        #: Sample times (s) of the first and the last arm sample taken (None before one is taken).
+        self.start: float | None = None
+        self.end: float | None = None
+        #: Sample time (s) of the first arm sample the correction applies to (None until found).
+        self.found_at: float | None = None
+
+    @property
+    def samples(self) -> int:
+        """Arm samples taken so far (the correction needs :data:`LEAN_SAMPLES`)."""
+        return self._n
 
     def tilt(self, trunk_seg: F64) -> float:
         """The trunk's tilt from the vertical (deg) of its segment orientation (4,)."""
         return math.degrees(math.acos(min(1.0, max(-1.0, float(_long_axis(trunk_seg.reshape(4, 1))[2, 0])))))
 
-    def feed(self, trunk_seg: F64, arm_seg: F64) -> float | None:
+    def feed(self, trunk_seg: F64, arm_seg: F64, times: F64 | None = None) -> float | None:
         """The trunk's segment orientation (4,) and the arm's (4, n) at the same times, in the aligned world; the
         correction (rad, about the world's vertical, to apply to the arm before the current alignment) when it
-        is found, else None."""
+        is found, else None. ``times`` (n,): the arm samples' times (for :attr:`start`, :attr:`end`,
+        :attr:`found_at`; they change nothing in the correction)."""
         tilt_t = self.tilt(trunk_seg)
         if tilt_t >= LEAN_MIN_DEG:
             zt, za = _long_axis(trunk_seg.reshape(4, 1))[:, 0], _long_axis(arm_seg)
@@ -190,9 +201,16 @@ class CommonLean:
                 self._sin += float(np.sum(ax * zt[1] - ay * zt[0]))  # |a||t| sin(angle from a to t)
                 self._cos += float(np.sum(ax * zt[0] + ay * zt[1]))
                 self._n += int(np.count_nonzero(use))
+                if times is not None:
+                    taken = times[use]
+                    if self.start is None:
+                        self.start = float(taken[0])
+                    self.end = float(taken[-1])
         elif self._n >= LEAN_SAMPLES and tilt_t <= LEAN_UPRIGHT_DEG:
             eps = math.atan2(self._sin, self._cos)
             self.correction_deg = math.degrees(eps)
+            if times is not None and times.shape[0]:
+                self.found_at = float(times[0])  # the block's arm samples are the first it applies to
             return eps
         return None
 
@@ -272,7 +290,7 @@ class HumeralElevation(Processor):
         ok = np.all(np.isfinite(q), axis=0)
         if not np.any(ok):
             return
-        eps = lean.feed(trunk_seg, quat_multiply(h, quat_multiply(q[:, ok], cal_a)))
+        eps = lean.feed(trunk_seg, quat_multiply(h, quat_multiply(q[:, ok], cal_a)), block.times[ok])
         if eps is not None:
             turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
             self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=quat_multiply(turn, h)[:, 0])

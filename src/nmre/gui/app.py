@@ -1445,6 +1445,7 @@ _STEP_NAMES = {
     "neutral_pose": "neutral pose",
     "long_axis": "functional (long axis)",
     "travel_heading": "back sensor heading (first step)",
+    "common_lean": "arm-trunk heading (trunk lean)",
     "template": "template rep",
 }
 
