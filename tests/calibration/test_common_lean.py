@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.dsp.test_upper_limb import _lean_session, quat
 
 from nmre.calibration import Calibration
 from nmre.calibration.imu import CommonLeanHeading
 from nmre.core import kinds
 from nmre.core.model import Block, Event
 from nmre.dsp.upper_limb import HumeralElevation
-from tests.dsp.test_upper_limb import _lean_session, quat
 
 
 def _run(follow: float, lean_deg: float = 12.0) -> tuple[HumeralElevation, CommonLeanHeading, list[Event]]:

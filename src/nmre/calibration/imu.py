@@ -751,7 +751,7 @@ class CommonLeanHeading(CalibrationStep):
                 self.name,
                 {"step": self.step, "reason": reason, "samples": lean.samples},
                 therapist_message=(
-                    "Arm-trunk heading not calibrated (" + reason + "): the arm's elevation reads less "
+                    "Arm-trunk heading not calibrated: " + reason + ". The arm's elevation reads less "
                     "accurately while the trunk leans; the reps are judged as usual"
                 ),
             )

@@ -512,7 +512,9 @@ class Calibration:
             "templates": {k: v.to_dict() for k, v in sorted(self.templates.items())},
             "notes": list(self.notes),
             # only when there is one: the records of drills without the step read as before
-            **({"heading": {k: v.to_dict() for k, v in sorted(self.heading.items())}} if self.heading else {}),
+            **(
+                {"heading": {k: v.to_dict() for k, v in sorted(self.heading.items())}} if self.heading else {}
+            ),
         }
 
     def to_json(self, indent: int | None = None) -> str:
