@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -203,3 +204,23 @@ def test_the_rise_kernel_gives_the_numpy_version_bit_for_bit(seed: int) -> None:
             want = _steepest_rise_numpy(x, fs, window, smooth)
             assert got[0] == want[0] and (got[1] == want[1] or (math.isnan(got[1]) and math.isnan(want[1])))
             assert type(got[0]) is int and type(got[1]) is float
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_burst_search_span_equals_the_boolean_selection_of_the_whole_kept_history(seed: int) -> None:
+    """The span a burst search takes (found per kept block by bisection on the blocks' first and last
+    times, whole blocks taken without a search) is exactly the samples ``lo <= t <= hi`` of everything kept."""
+    rng = np.random.default_rng(seed)
+    node = OnsetNode("emg", TkeoConditioner(2, FS, 20.0, 450.0, 30.0), OnsetDetector(2, FS), burst=(0.3, 0.4))
+    t_all = np.arange(4000) / FS
+    x_all = rng.normal(size=(2, 4000))
+    cuts = np.unique(np.r_[0, np.sort(rng.integers(1, 4000, 120)), 4000])
+    for a, b in itertools.pairwise(cuts):
+        node._keep(t_all[a:b], x_all[:, a:b])
+    node._keep(t_all[:0], x_all[:, :0])  # an empty block keeps nothing
+    for lo, hi in [(-1.0, 0.1), (0.3, 0.7), (0.5, 0.5), (t_all[777], t_all[1900]), (1.9, 5.0), (3.0, 2.0)]:
+        for c in (0, 1):
+            t, x = node._span(c, lo, hi)
+            sel = (t_all >= lo) & (t_all <= hi)
+            np.testing.assert_array_equal(t, t_all[sel])
+            np.testing.assert_array_equal(x, x_all[c, sel])
