@@ -570,6 +570,24 @@ class JointAngle(Processor):
         self._last = dict.fromkeys(self._last, -math.inf)
         self._pending = []
 
+    def proximal_at(self, times: ArrayLike) -> F64:
+        """The stored proximal sample (4, n) :func:`_joint_zoh` pairs with a distal sample at each time.
+
+        The newest stored sample at or before each time (the oldest stored one if all are newer);
+        NaN before any proximal sample has arrived and where that sample is more than ``max_lag`` away.
+        """
+        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        out = np.full((4, t.shape[0]), np.nan)
+        count, cap = int(self._ptr[1]), self._ring_t.shape[0]
+        if not count or not t.shape[0]:
+            return out
+        order = (np.arange(int(self._ptr[0]) - count, int(self._ptr[0])) + cap) % cap
+        ring_t = self._ring_t[order]
+        j = np.maximum(np.searchsorted(ring_t, t, side="right") - 1, 0)
+        near = np.abs(t - ring_t[j]) <= self.max_lag
+        out[:, near] = self._ring_q[:, order[j[near]]]
+        return out
+
     def _newest_proximal(self) -> float:
         count = int(self._ptr[1])
         if not count:

@@ -102,32 +102,47 @@ def humeral_angles(a_deg: ArrayLike, b_deg: ArrayLike, side: Side | str = Side.R
 
 
 class _Aligned:
-    """The newest finite orientation sample of two streams, for the heading alignment at calibration.
+    """The distal stream's newest finite orientation sample and the proximal one at its time, for the heading
+    alignment at calibration.
 
     Each 6-axis filter has its own heading, and with the trunk tilted a heading
     difference changes the angle between two segments (not only the plane), so the
     two headings are aligned when the neutral-pose calibration is set, from the
-    samples of the pose itself (:func:`nmre.dsp.heading_alignment`).
+    samples of the pose itself (:func:`nmre.dsp.heading_alignment`). The proximal
+    sample is the one the joint pairs with the distal sample by time
+    (:meth:`JointAngle.proximal_at`: the newest at or before it), not the newest that
+    has arrived, which depends on how the streams were cut into blocks; the newest
+    proximal sample only when none is within the joint's ``max_lag``.
     """
 
-    def __init__(self, proximal: str, distal: str) -> None:
+    def __init__(self, proximal: str, distal: str, joint: JointAngle) -> None:
         self._streams = (proximal, distal)
+        self._joint = joint
         self._last: dict[str, F64] = {}
+        self._distal_t = math.nan
 
     def note(self, block: Block) -> None:
         if block.stream in self._streams and block.n_samples:
             q = block.values[:, -1]
             if q.shape[0] == 4 and np.all(np.isfinite(q)):
                 self._last[block.stream] = q.copy()
+                if block.stream == self._streams[1]:
+                    self._distal_t = float(block.times[-1])
 
     def heading(self, proximal_cal: ArrayLike | None, distal_cal: ArrayLike | None) -> F64 | None:
         p, d = self._streams
-        if p not in self._last or d not in self._last:
+        if d not in self._last:
             return None
-        return heading_alignment(self._last[p], self._last[d], proximal_cal, distal_cal)
+        qp = self._joint.proximal_at([self._distal_t])[:, 0]
+        if not np.all(np.isfinite(qp)):
+            if p not in self._last:
+                return None
+            qp = self._last[p]
+        return heading_alignment(qp, self._last[d], proximal_cal, distal_cal)
 
     def forget(self) -> None:
         self._last = {}
+        self._distal_t = math.nan
 
 
 #: The common lean (:class:`CommonLean`): the trunk's tilt from the vertical at least this far (deg) ...
@@ -143,6 +158,12 @@ def _long_axis(q: F64) -> F64:
     """The segment's long axis (its z) in the world, (3, n), of unit quaternions (4, n)."""
     w, x, y, z = q
     return np.vstack([2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)])
+
+
+def _added(total: float, terms: F64) -> float:
+    """``total`` plus each of ``terms`` in order, one after the other (the result does not depend on how the
+    terms were split over calls, unlike a pairwise sum)."""
+    return float(np.cumsum(np.concatenate([[total], terms]))[-1])
 
 
 class CommonLean:
@@ -176,6 +197,8 @@ class CommonLean:
         self.end: float | None = None
         #: Sample time (s) of the first arm sample the correction applies to (None until found).
         self.found_at: float | None = None
+        #: Index, in the samples of the :meth:`feed` call that found it, of that first arm sample.
+        self.found_index: int | None = None
 
     @property
     def samples(self) -> int:
@@ -187,30 +210,43 @@ class CommonLean:
         return math.degrees(math.acos(min(1.0, max(-1.0, float(_long_axis(trunk_seg.reshape(4, 1))[2, 0])))))
 
     def feed(self, trunk_seg: F64, arm_seg: F64, times: F64 | None = None) -> float | None:
-        """The trunk's segment orientation (4,) and the arm's (4, n) at the same times, in the aligned world; the
-        correction (rad, about the world's vertical, to apply to the arm before the current alignment) when it
-        is found, else None. ``times`` (n,): the arm samples' times (for :attr:`start`, :attr:`end`,
-        :attr:`found_at`; they change nothing in the correction)."""
-        tilt_t = self.tilt(trunk_seg)
-        if tilt_t >= LEAN_MIN_DEG:
-            zt, za = _long_axis(trunk_seg.reshape(4, 1))[:, 0], _long_axis(arm_seg)
-            tilt_a = np.degrees(np.arccos(np.clip(za[2], -1.0, 1.0)))
-            use = np.abs(tilt_a - tilt_t) <= LEAN_MATCH_DEG
-            if np.any(use):
-                ax, ay = za[0][use], za[1][use]
-                self._sin += float(np.sum(ax * zt[1] - ay * zt[0]))  # |a||t| sin(angle from a to t)
-                self._cos += float(np.sum(ax * zt[0] + ay * zt[1]))
-                self._n += int(np.count_nonzero(use))
-                if times is not None:
-                    taken = times[use]
-                    if self.start is None:
-                        self.start = float(taken[0])
-                    self.end = float(taken[-1])
-        elif self._n >= LEAN_SAMPLES and tilt_t <= LEAN_UPRIGHT_DEG:
+        """The arm's segment orientations (4, n) and the trunk's paired with each by time (4, n), or one trunk
+        sample for all (4,), in the aligned world, taken sample by sample in order; the correction (rad, about
+        the world's vertical, to apply to the arm before the current alignment) when it is found, else None.
+        It is found at the first arm sample whose trunk is back upright after enough were taken
+        (:attr:`found_index`; the samples after it are not taken). ``times`` (n,): the arm samples' times
+        (for :attr:`start`, :attr:`end`, :attr:`found_at`; they change nothing in the correction)."""
+        n = arm_seg.shape[1]
+        qt = np.asarray(trunk_seg, dtype=np.float64).reshape(4, -1)
+        if qt.shape[1] != n:
+            qt = np.ascontiguousarray(np.broadcast_to(qt, (4, n)))
+        zt, za = _long_axis(qt), _long_axis(arm_seg)
+        tilt_t = np.degrees(np.arccos(np.clip(zt[2], -1.0, 1.0)))
+        tilt_a = np.degrees(np.arccos(np.clip(za[2], -1.0, 1.0)))
+        lean = tilt_t >= LEAN_MIN_DEG
+        use = lean & (np.abs(tilt_a - tilt_t) <= LEAN_MATCH_DEG)
+        before = self._n + np.cumsum(use) - use  # samples taken before each one
+        done = ~lean & (before >= LEAN_SAMPLES) & (tilt_t <= LEAN_UPRIGHT_DEG)
+        stop = int(np.argmax(done)) if np.any(done) else n
+        use[stop:] = False
+        if np.any(use):
+            ax, ay, tx, ty = za[0][use], za[1][use], zt[0][use], zt[1][use]
+            # |a||t| sin and cos of the angle from a to t, added one sample after the other (a pairwise sum of
+            # each block's samples would depend on how the stream was cut into blocks, in the last bits)
+            self._sin = _added(self._sin, ax * ty - ay * tx)
+            self._cos = _added(self._cos, ax * tx + ay * ty)
+            self._n += int(np.count_nonzero(use))
+            if times is not None:
+                taken = times[use]
+                if self.start is None:
+                    self.start = float(taken[0])
+                self.end = float(taken[-1])
+        if stop < n:
             eps = math.atan2(self._sin, self._cos)
             self.correction_deg = math.degrees(eps)
-            if times is not None and times.shape[0]:
-                self.found_at = float(times[0])  # the block's arm samples are the first it applies to
+            self.found_index = stop
+            if times is not None:
+                self.found_at = float(times[stop])  # the first arm sample it applies to
             return eps
         return None
 
@@ -247,7 +283,7 @@ class HumeralElevation(Processor):
         # right-side signs: output rows (a, -b, c)
         self._joint = JointAngle(trunk, arm, side=Side.RIGHT, name=self.name, max_lag=max_lag)
         self.trunk, self.arm = trunk, arm
-        self._aligned = _Aligned(trunk, arm)
+        self._aligned = _Aligned(trunk, arm, self._joint)
         self.common_lean = CommonLean()
         self._lean: tuple[F64, F64, F64] | None = None  # (trunk cal, arm cal, heading) while it is looked for
 
@@ -275,39 +311,85 @@ class HumeralElevation(Processor):
         self.common_lean.reset()
         self._lean = None
 
-    def _look_for_lean(self, block: Block) -> None:
-        """Feed the arm's samples, with the trunk's newest sample, to the common-lean estimate; apply it once."""
+    def _look_for_lean(self, block: Block) -> tuple[int, F64] | None:
+        """Feed the arm's samples, each with the trunk sample the joint pairs it with by time
+        (:meth:`JointAngle.proximal_at`), to the common-lean estimate; once found, the index of the block's
+        first arm sample it applies to and the corrected heading alignment."""
         assert self._lean is not None
-        q_t = self._aligned._last.get(self.trunk)
         q = block.values
-        if q_t is None or q.shape[0] != 4:
-            return
-        cal_t, cal_a, h = self._lean
-        trunk_seg = quat_multiply(q_t, cal_t)[:, 0]  # the trunk's newest sample, held over the arm's block
-        lean = self.common_lean
-        if lean.tilt(trunk_seg) < LEAN_MIN_DEG and lean._n < LEAN_SAMPLES:
-            return  # upright and nothing collected: nothing to add, nothing to finish (the usual case)
-        ok = np.all(np.isfinite(q), axis=0)
+        if q.shape[0] != 4:
+            return None
+        q_t = self._joint.proximal_at(block.times)
+        ok = np.all(np.isfinite(q), axis=0) & np.all(np.isfinite(q_t), axis=0)
         if not np.any(ok):
-            return
-        eps = lean.feed(trunk_seg, quat_multiply(h, quat_multiply(q[:, ok], cal_a)), block.times[ok])
-        if eps is not None:
-            turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
-            self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=quat_multiply(turn, h)[:, 0])
-            self._lean = None
+            return None
+        idx = np.flatnonzero(ok)
+        cal_t, cal_a, h = self._lean
+        lean = self.common_lean
+        arm_seg = quat_multiply(h, quat_multiply(q[:, idx], cal_a))
+        eps = lean.feed(quat_multiply(q_t[:, idx], cal_t), arm_seg, block.times[idx])
+        if eps is None:
+            return None
+        assert lean.found_index is not None
+        turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
+        return int(idx[lean.found_index]), quat_multiply(turn, h)[:, 0]
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(info, self.name, StreamKind.ANGLE, HUMERAL_CHANNELS)
 
     def process(self, block: Block) -> Block:
+        found = None
         if self._lean is not None and block.stream == self.arm and block.n_samples:
-            self._look_for_lean(block)
-        out = self._joint.process(block)
+            found = self._look_for_lean(block)
+        if found is None:
+            out = self._joint.process(block)
+        else:  # the arm samples before the one the correction applies from, the correction, the rest
+            i, heading = found
+            assert self._lean is not None
+            cal_t, cal_a, _ = self._lean
+            t, q = block.times, block.values
+            parts = []
+            if i:
+                parts.append(
+                    self._joint.process(
+                        Block(block.stream, t[:i], q[:, :i], block.seq, block.missing_before, block.arrival)
+                    )
+                )
+            self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=heading)
+            self._lean = None
+            parts.append(
+                self._joint.process(
+                    Block(
+                        block.stream,
+                        t[i:],
+                        q[:, i:],
+                        block.seq + i,
+                        0 if i else block.missing_before,
+                        block.arrival,
+                    )
+                )
+            )
+            out = _joined(parts, block.arrival)
         self._aligned.note(block)
         if out.times.shape[0] == 0:
             return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
         v = humeral_angles(out.values[0], -out.values[1], self.side)
         return out_block(out, self.name, v)
+
+
+def _joined(parts: list[Block], arrival: float) -> Block:
+    """Output blocks of one input block, in order, as one (the first non-empty one's seq and gap)."""
+    full = [p for p in parts if p.times.shape[0]]
+    if len(full) <= 1:
+        return full[0] if full else parts[-1]
+    return Block(
+        full[0].stream,
+        np.concatenate([p.times for p in full]),
+        np.concatenate([p.values for p in full], axis=1),
+        full[0].seq,
+        full[0].missing_before,
+        arrival,
+    )
 
 
 class GirdleElevation(Processor):
@@ -317,8 +399,13 @@ class GirdleElevation(Processor):
     the trunk's AP axis, positive when its lateral end rises (the ``abduction`` of the
     scapula relative to the trunk, :class:`~nmre.dsp.JointAngle` with the side's signs).
     ``elevation``: ``upward_rotation - rhythm x`` the humeral elevation (the newest
-    sample of the humeral stream at or before each scapula sample; NaN before one has
-    arrived): the girdle's rise beyond the normal scapulohumeral rhythm, i.e. the shrug.
+    finite sample of the humeral stream at or before each scapula sample by sample time;
+    NaN when there is none within ``max_lag + 0.2`` s): the girdle's rise beyond the
+    normal scapulohumeral rhythm, i.e. the shrug. A scapula sample waits until the
+    humeral stream has reached its time (as :class:`~nmre.dsp.JointAngle`'s distal
+    samples wait for the proximal stream), or is given up (NaN elevation if nothing near
+    has come) once the scapula stream has run :data:`MAX_WAIT` s beyond it, so how the
+    streams were cut into blocks changes no output value.
 
     The scapula's rotation combines the clavicle's elevation at the sternoclavicular
     joint and the scapula's own upward rotation; a single sensor cannot separate them,
@@ -356,8 +443,13 @@ class GirdleElevation(Processor):
         self._joint = JointAngle(trunk, scapula, side=self.side, name=self.name, max_lag=max_lag)
         self.humeral, self.rhythm = humeral, float(rhythm)
         self.max_lag = float(max_lag)
-        self._aligned = _Aligned(trunk, scapula)
+        self._aligned = _Aligned(trunk, scapula, self._joint)
         self.reset()
+
+    #: Longest a scapula sample waits for the humeral stream (s of scapula sample time), as JointAngle's.
+    MAX_WAIT = JointAngle.MAX_WAIT
+    #: Humeral samples kept (s of sample time behind the newest).
+    KEEP = 10.0
 
     def set_calibration(self, trunk: ArrayLike | None = None, scapula: ArrayLike | None = None) -> None:
         """As :meth:`HumeralElevation.set_calibration` (headings aligned at the neutral pose)."""
@@ -367,29 +459,68 @@ class GirdleElevation(Processor):
     def reset(self) -> None:
         self._joint.reset()
         self._aligned.forget()
-        self._elev = math.nan
-        self._elev_t = -math.inf
+        self._hum_t = np.zeros(0)  # finite humeral elevation samples: times and values
+        self._hum_e = np.zeros(0)
+        self._hum_last = -math.inf  # the humeral stream's newest sample time (finite or not)
+        self._pending: list[Block] = []  # the joint's output, waiting for the humeral stream
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(info, self.name, StreamKind.ANGLE, GIRDLE_CHANNELS)
 
+    def _humeral_at(self, t: F64) -> F64:
+        """The newest finite humeral elevation at or before each time; NaN where it is stale or there is none."""
+        ht = self._hum_t
+        if not ht.shape[0]:
+            return np.full(t.shape[0], np.nan)
+        j = np.searchsorted(ht, t, side="right") - 1
+        jj = np.maximum(j, 0)
+        stale = (j < 0) | (np.abs(t - ht[jj]) > max(self.max_lag, 0.0) + 0.2)
+        return np.where(stale, np.nan, self._hum_e[jj])
+
+    def _flush(self, seq: int, arrival: float) -> Block:
+        """The waiting samples the humeral stream has reached (or that waited too long), as one block."""
+        limit = max(self._hum_last, self._joint._last[self._joint.distal] - self.MAX_WAIT)
+        parts: list[Block] = []
+        while self._pending:
+            b = self._pending[0]
+            if parts and b.missing_before:
+                break  # a gap inside one output block cannot be told downstream: the next call
+            k = int(np.searchsorted(b.times, limit, side="right"))
+            if k == 0:
+                break
+            if k < b.times.shape[0]:
+                parts.append(
+                    Block(b.stream, b.times[:k], b.values[:, :k], b.seq, b.missing_before, b.arrival)
+                )
+                self._pending[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
+                break
+            parts.append(self._pending.pop(0))
+        if not parts:
+            return Block(self.name, np.zeros(0), np.zeros((2, 0)), seq, 0, arrival)
+        t = parts[0].times if len(parts) == 1 else np.concatenate([p.times for p in parts])
+        up = parts[0].values[1] if len(parts) == 1 else np.concatenate([p.values[1] for p in parts])
+        elev = up - self.rhythm * self._humeral_at(t)
+        return Block(self.name, t, np.vstack([up, elev]), parts[0].seq, parts[0].missing_before, arrival)
+
     def process(self, block: Block) -> Block:
         if block.stream == self.humeral:
             v = checked_values(block, 2, f"GirdleElevation humeral input {block.stream!r}")
-            ok = np.isfinite(v[0])
-            if np.any(ok):
-                last = int(np.flatnonzero(ok)[-1])
-                self._elev, self._elev_t = float(v[0, last]), float(block.times[last])
-            return Block(self.name, block.times[:0], np.zeros((2, 0)), block.seq, 0, block.arrival)
+            t = block.times
+            if t.shape[0]:
+                ok = np.isfinite(v[0])
+                if np.any(ok):
+                    self._hum_t = np.concatenate([self._hum_t, t[ok]])
+                    self._hum_e = np.concatenate([self._hum_e, v[0][ok]])
+                    keep = int(np.searchsorted(self._hum_t, self._hum_t[-1] - self.KEEP, side="left"))
+                    if keep > self._hum_t.shape[0] // 2:
+                        self._hum_t, self._hum_e = self._hum_t[keep:].copy(), self._hum_e[keep:].copy()
+                self._hum_last = max(self._hum_last, float(t[-1]))
+            return self._flush(block.seq, block.arrival)
         out = self._joint.process(block)
         self._aligned.note(block)
-        n = out.times.shape[0]
-        if n == 0:
-            return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
-        up = out.values[1]
-        stale = np.abs(out.times - self._elev_t) > max(self.max_lag, 0.0) + 0.2
-        elev = np.where(stale, np.nan, up - self.rhythm * self._elev)
-        return out_block(out, self.name, np.vstack([up, elev]))
+        if out.times.shape[0]:
+            self._pending.append(out)
+        return self._flush(out.seq, out.arrival)
 
 
 class AngularSpeed(Processor):

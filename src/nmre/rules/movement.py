@@ -315,7 +315,9 @@ class SmoothnessRule(_Buffered):
             and block.n_samples
             and float(block.times[-1]) >= self._tail[0].end + self.extend
         ):
-            self._finish_tail(float(block.times[-1]))
+            # judged at the first sample ``extend`` s after the unit (not the block's last: that is the block size)
+            t = block.times
+            self._finish_tail(float(t[int(np.searchsorted(t, self._tail[0].end + self.extend, side="left"))]))
         return []
 
     def _close(self, episode: Episode, end: Event) -> None:
