@@ -127,10 +127,22 @@ def test_girdle_elevation_is_upward_rotation_beyond_the_rhythm(side: str) -> Non
         out.append(proc.process(Block("orient.scap", t[sl].copy(), np.ascontiguousarray(qs[:, sl]))).values)
     got = np.concatenate(out, axis=1)
     assert np.allclose(got[0], up, atol=1e-6)
-    # the humeral sample used is the newest of its block (zero-order hold): compare with it
-    held = np.repeat(e[9::10], 10)
-    assert np.allclose(got[1], up - 0.3 * held, atol=1e-6)
-    assert abs(got[1][-1] - clav[-1]) < 1e-6
+    # each scapula sample with the humeral sample of its own time (not the newest of the humeral block)
+    assert np.allclose(got[1], clav, atol=1e-6)
+
+    # other blocks, the scapula ahead of the humeral stream (its samples wait for it): the same values
+    proc.reset()
+    parts = []
+    for i in range(0, 200, 25):
+        sl, hs = slice(i, i + 25), slice(i, i + 12)
+        parts.append(proc.process(Block("orient.trunk", t[sl].copy(), np.ascontiguousarray(qt[:, sl]))))
+        parts.append(proc.process(Block("orient.scap", t[sl].copy(), np.ascontiguousarray(qs[:, sl]))))
+        parts.append(proc.process(Block("angle.hum", t[hs].copy(), np.vstack([e[hs], np.zeros(12)]))))
+        hs = slice(i + 12, i + 25)
+        parts.append(proc.process(Block("angle.hum", t[hs].copy(), np.vstack([e[hs], np.zeros(13)]))))
+    again = np.concatenate([b.values for b in parts], axis=1)
+    assert np.array_equal(np.concatenate([b.times for b in parts]), t)
+    assert np.array_equal(again, got)
 
 
 def test_girdle_elevation_is_nan_before_any_humeral_sample_and_rejects_bad_rhythm() -> None:
