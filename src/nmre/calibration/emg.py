@@ -52,7 +52,7 @@ from nmre.calibration.record import Calibration, EmgRest, muscles_of
 from nmre.calibration.record import EmgReference as EmgReferenceResult
 from nmre.calibration.steps import CalibrationStep
 from nmre.core.interfaces import Processor
-from nmre.core.model import Block, StreamKind
+from nmre.core.model import Block, Event, StreamKind
 from nmre.dsp.emg import EmgChain, LinearEnvelope, Rectifier, Tkeo
 from nmre.dsp.filters import SosFilter
 from nmre.dsp.onset import ContractionDetector, quiet_baseline, robust_baseline
@@ -394,9 +394,12 @@ class EmgReference(CalibrationStep):
         base = self.record.baseline(self.source, "envelope")
         self._det = ContractionDetector(n, self.fs, baseline=base, t_off=0.5)
         self._w = max(1, round(self.window * self.fs))
-        self._tail = np.zeros((n, 0))
+        # running sums of the envelope S_k (k samples so far), the last `window` of them: a moving mean that
+        # is a function of the samples only (summed one after another over the session, whatever the blocks)
+        self._sums = np.zeros((n, 1))
         self._peak = np.full(n, -np.inf)
         self._trials: list[list[float]] = [[] for _ in range(n)]
+        self._trial_at: list[list[float]] = [[] for _ in range(n)]  # the sample time each trial was confirmed
 
     def reset(self) -> None:
         super().reset()
@@ -409,27 +412,42 @@ class EmgReference(CalibrationStep):
     def _push(self, block: Block) -> None:
         env = self._env.process(block).values
         act = self._det.process(Block(block.stream, block.times, env)).values
-        # moving mean of the envelope over `window` s (carrying the last samples across blocks)
-        both = np.concatenate([self._tail, env], axis=1)
-        c = np.concatenate([np.zeros((both.shape[0], 1)), np.cumsum(both, axis=1)], axis=1)
-        m = self._tail.shape[1]
-        lo = np.maximum(np.arange(m + 1, m + 1 + env.shape[1]) - self._w, 0)
-        hi = np.arange(m + 1, m + 1 + env.shape[1])
-        mean = (c[:, hi] - c[:, lo]) / (hi - lo)
-        self._tail = both[:, -(self._w - 1) :] if self._w > 1 else both[:, :0]
+        # moving mean of the envelope over `window` s (w samples): running sums S_k of the first k samples,
+        # carried across blocks, and mean_g = (S_{g+1} - S_{g+1-w}) / w (fewer samples at the start)
+        prev = self._sums
+        new = np.cumsum(np.concatenate([prev[:, -1:], env], axis=1), axis=1)[:, 1:]
+        both = np.concatenate([prev, new], axis=1)
+        m = prev.shape[1]
+        hi = np.arange(m, m + env.shape[1])  # S_{g+1} of each new sample g, as an index into `both`
+        lo = np.maximum(hi - self._w, 0)  # fewer than `window` kept only at the start: S_0 is there
+        mean = (both[:, hi] - both[:, lo]) / (hi - lo)
+        self._sums = both[:, -self._w :]
+        times = block.times
+        by_channel: dict[int, list[Event]] = {}
+        for e in self._det.pop_events():
+            if e.kind.endswith("offset"):
+                by_channel.setdefault(int(e.payload["channel"]), []).append(e)
         for c_ in range(env.shape[0]):
             on = act[c_] > 0
-            if on.any():
-                self._peak[c_] = max(self._peak[c_], float(mean[c_, on].max()))
-        for e in self._det.pop_events():
-            ch = int(e.payload["channel"])
-            if e.kind.endswith("offset"):
-                if float(e.payload["duration"]) >= self.hold and math.isfinite(self._peak[ch]):
-                    self._trials[ch].append(float(self._peak[ch]))
-                self._peak[ch] = -np.inf
+            i = 0
+            for e in by_channel.get(c_, ()):  # the samples up to each offset's decision are its trial's
+                at = float(e.payload["detected_at"])
+                j = int(np.searchsorted(times, at, side="right"))
+                seg = on[i:j]
+                if seg.any():
+                    self._peak[c_] = max(self._peak[c_], float(mean[c_, i:j][seg].max()))
+                if float(e.payload["duration"]) >= self.hold and math.isfinite(self._peak[c_]):
+                    self._trials[c_].append(float(self._peak[c_]))
+                    self._trial_at[c_].append(at)
+                self._peak[c_] = -np.inf
+                i = j
+            seg = on[i:]
+            if seg.any():
+                self._peak[c_] = max(self._peak[c_], float(mean[c_, i:][seg].max()))
         got = [len(self._trials[r]) for r in self.rows]
         if all(g >= self.trials for g in got):
-            self._done(float(block.times[-1]))
+            # at the sample time the last trial needed was confirmed, whatever block it came in
+            self._done(max(self._trial_at[r][self.trials - 1] for r in self.rows))
             return
         effort = {
             "mvc": "as hard as you can",
@@ -445,11 +463,14 @@ class EmgReference(CalibrationStep):
         )
 
     def _done(self, t: float) -> None:
-        trials = [[self._trials[r][k] for r in self.rows] for k in range(self.trials)]
+        # the trials confirmed by then (not one of another muscle's that came later in the same block)
+        kept = {
+            r: [v for v, at in zip(self._trials[r], self._trial_at[r], strict=True) if at <= t]
+            for r in self.rows
+        }
+        trials = [[kept[r][k] for r in self.rows] for k in range(self.trials)]
         values = [
-            float(np.mean(self._trials[r][: self.trials]))
-            if self.method == "submax"
-            else max(self._trials[r])
+            float(np.mean(kept[r][: self.trials])) if self.method == "submax" else max(kept[r])
             for r in self.rows
         ]
         unit = self.infos[self.source].channels[self.rows[0]].unit

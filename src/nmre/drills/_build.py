@@ -116,8 +116,8 @@ class Context:
         #: (stream, channel) pairs the long-axis calibration does not condition: a rule that reads only
         #: these (of the streams that calibration touches) does not wait for it (see ``joint_angle``).
         self.long_axis_free: set[tuple[str, str]] = set()
-        #: EMG stream id -> what to call with the reference once the emg_reference step has it.
-        self.references: dict[str, list[Callable[[Any], None]]] = {}
+        #: EMG stream id -> the %-reference envelope nodes (CalibratedFrom) the emg_reference step calibrates.
+        self.references: dict[str, list[Any]] = {}
         self._raw: dict[str, tuple[str, ...]] = {s.id: (s.id,) for s in streams}
         self._raw_rows: dict[str, dict[str, tuple[int, ...]]] = {}
         self._channels: dict[str, list[str]] = {s.id: list(s.channel_names) for s in streams}

@@ -305,6 +305,7 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
     )
     from nmre.calibration.imu import TravelHeading
     from nmre.calibration.record import muscles_of
+    from nmre.drills._signals import ReferenceAt
     from nmre.errors import ConfigError
 
     plan = CalibrationPlan(record if record is not None else Calibration())
@@ -344,8 +345,14 @@ def build_plan(ctx: Context, rules: Sequence[Rule], record: Calibration | None) 
                 ):
                     step.reuse({s: old_ref})
                 note(step, (s,))
-                for apply in ctx.references.get(s, ()):
-                    _on_done(step, lambda st=step, fn=apply, sid=s: fn(st.record.reference(sid)))
+                for held in ctx.references.get(s, ()):  # the envelopes in % of it, from its sample time on
+                    held.step = step
+                    _on_done(
+                        step,
+                        lambda st=step, h=held, sid=s: h.calibrate(
+                            ReferenceAt(st.record.reference(sid), float(st.done_at))
+                        ),
+                    )
         elif c.step == "neutral_pose" and ctx._neutral:
             streams = tuple(dict.fromkeys(s for _, ss in ctx._neutral for s in ss))
             appliers = list(ctx._neutral)

@@ -330,10 +330,22 @@ def _envelope(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     if sig.params["normalise"] != "reference":
         ctx.add(ProcessorNode(chain, clean, name))
         return Built(name, {m: "mV" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
+    from nmre.calibration.steps import CalibratedFrom
+
     scale = PercentOfReference(info.n_channels, name)
-    ctx.references.setdefault(info.id, []).append(scale.set_reference)
-    ctx.add(ProcessorNode(Pipeline([chain, scale]), clean, name))
+    # from the reference's sample time on (not from the block after the one the step finished in)
+    held = CalibratedFrom(ProcessorNode(Pipeline([chain, scale]), clean, name), scale.calibrate)
+    ctx.references.setdefault(info.id, []).append(held)
+    ctx.add(held)
     return Built(name, {m: "%" for m in _muscles_of(info)}, (info.id,), rate=info.rate)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReferenceAt:
+    """An EMG reference per channel and the sample time ``at`` its step finished (the envelope is in % after it)."""
+
+    reference: Any
+    at: float
 
 
 class PercentOfReference(Processor):
@@ -355,6 +367,11 @@ class PercentOfReference(Processor):
                 f"{self.name}: expected a reference > 0 per channel ({self.n}), got {reference!r}"
             )
         self.scale = (100.0 / ref)[:, None]
+
+    def calibrate(self, cal: ReferenceAt) -> None:
+        """The reference of the emg_reference step (:class:`~nmre.calibration.CalibratedFrom` hands it over
+        where the samples reach its sample time)."""
+        self.set_reference(cal.reference)
 
     def reset(self) -> None:
         """The reference stays (it belongs to the session's calibration)."""

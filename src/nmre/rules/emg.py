@@ -38,7 +38,7 @@ from nmre.engine.nodes import Node, require
 from nmre.errors import ConfigError, expected
 from nmre.quality.gate import QualityGate
 from nmre.rules._runs import RunFinder
-from nmre.rules.base import Episode, FileResolver, Measured, Param, Rule, SampleBuffer, check_unit
+from nmre.rules.base import Episode, FileResolver, Measured, Param, Rule, check_unit
 
 __all__ = [
     "CoContractionRule",
@@ -462,40 +462,66 @@ class OnsetOrderRule(Rule):
         return [SignalState(f"{self.late}-{self.early} onset lag", self._last_lag, "ms", self.lo, self.hi)]
 
 
-class _Ratio:
-    """Running sums of two envelope rows over the samples counted (finite in both)."""
+#: Seconds of envelope (and of a combined rule's condition signal) kept: the longest unit a ratio is measured
+#: over (its samples are reduced when it is judged, by their times).
+RATIO_HISTORY = 30.0
 
-    __slots__ = ("den", "n", "num")
 
-    def __init__(self) -> None:
+class _History:
+    """The recent blocks of one stream (references), by sample time: a unit's samples whatever the blocks."""
+
+    __slots__ = ("blocks", "dropped", "reached", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
         self.clear()
 
     def clear(self) -> None:
-        self.num = self.den = 0.0
-        self.n = 0
+        self.blocks: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        self.reached = -math.inf
+        self.dropped = -math.inf  # the last sample time let go of
 
-    def add(self, a: np.ndarray, b: np.ndarray) -> None:
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.all():
-            self.num += float(a.sum())
-            self.den += float(b.sum())
-            self.n += int(a.shape[0])
-        elif ok.any():
-            self.num += float(a[ok].sum())
-            self.den += float(b[ok].sum())
-            self.n += int(ok.sum())
+    def add(self, times: np.ndarray, values: np.ndarray) -> None:
+        n = times.shape[0]
+        if n == 0:
+            return
+        self.blocks.append((times, values))
+        self.reached = float(times[n - 1])
+        horizon = self.reached - self.seconds
+        blocks = self.blocks
+        while float(blocks[0][0][-1]) < horizon:
+            self.dropped = float(blocks.popleft()[0][-1])
 
-    def value(self) -> float:
-        return self.num / self.den if self.n and self.den > 0 else math.nan
+    def first(self) -> float:
+        return float(self.blocks[0][0][0]) if self.blocks else math.inf
+
+    def span(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(times, values)`` of the samples with ``t0 <= t <= t1`` (values: all rows)."""
+        mine = []
+        for t, x in reversed(self.blocks):
+            if t[-1] < t0:
+                break
+            if t[0] <= t1:
+                mine.append((t, x))
+        if not mine:
+            return np.zeros(0), np.zeros((0, 0))
+        mine.reverse()
+        t = np.concatenate([m[0] for m in mine]) if len(mine) > 1 else mine[0][0]
+        x = np.concatenate([m[1] for m in mine], axis=1) if len(mine) > 1 else mine[0][1]
+        i, j = np.searchsorted(t, t0, "left"), np.searchsorted(t, t1, "right")
+        return t[i:j], x[:, i:j]
 
 
 class RatioRule(Rule):
     """Mean envelope of ``numerator`` over mean envelope of ``denominator`` per unit, inside ``[lo, hi]``.
 
     Both muscles come from one envelope stream (rows found by channel placement).
-    The ratio of means over the unit is ``Σ num / Σ den`` over samples finite in
-    both. Healthy knees show VMO:VL about 1:1 (clinical.md §2.2, Felder & Leeson);
-    UT:LT falls with scapular EMG biofeedback (Huang 2013, clinical.md §2.5).
+    The ratio of means over the unit is ``Σ num / Σ den`` over the samples of the
+    unit (``start <= t <= end``) finite in both, summed once the unit is judged
+    from the envelope kept (:data:`RATIO_HISTORY`), so the value depends on the
+    samples only, not on the blocks they came in. Healthy knees show VMO:VL about
+    1:1 (clinical.md §2.2, Felder & Leeson); UT:LT falls with scapular EMG
+    biofeedback (Huang 2013, clinical.md §2.5).
     """
 
     KIND = "ratio"
@@ -505,12 +531,13 @@ class RatioRule(Rule):
         "numerator": Param("muscle", "muscle above the fraction line"),
         "denominator": Param("muscle", "muscle below the fraction line"),
     }
+    MEASURE_WHEN_READY = True  # from the envelope kept, once it has reached the unit's end
 
     def __init__(self, id: str, *, stream: str, numerator: str, denominator: str, **common: Any) -> None:
         if numerator == denominator:
             raise ConfigError(f"rule {id!r}: expected two different muscles, got {numerator!r} twice")
         self.stream, self.numerator, self.denominator = stream, numerator, denominator
-        self._sums = _Ratio()
+        self._env = _History(RATIO_HISTORY)
         self._rows = (0, 1)
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
@@ -525,18 +552,48 @@ class RatioRule(Rule):
 
     def reset(self) -> None:
         super().reset()
-        self._sums.clear()
-
-    def begin(self, episode: Episode) -> None:
-        self._sums.clear()
+        self._env.clear()
 
     def push(self, block: Block) -> list[Block]:
-        if self._episode is not None and block.n_samples and block.stream == self.stream:
-            self._sums.add(block.values[self._rows[0]], block.values[self._rows[1]])
+        if block.stream == self.stream and block.times.shape[0]:
+            self._env.add(block.times, block.values)
+            if self._waiting:  # a closed unit waited for these samples
+                self._judge_ready(-math.inf)
         return []
 
+    def ready(self, episode: Episode) -> bool:
+        return self._env.reached >= episode.end
+
+    def _counted(self, episode: Episode) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+        """The unit's envelope times and the two rows, finite in both; or a reason it cannot be measured."""
+        t0, t1 = episode.start, episode.end
+        h = self._env
+        if h.first() > t0 and h.dropped >= t0:
+            empty = np.zeros(0)
+            why = f"{self.label}: the {self.episodes.unit} began more than {h.seconds:g} s before it ended"
+            return empty, empty, empty, why
+        t, x = self._env.span(t0, t1)
+        if t.shape[0] == 0:
+            empty = np.zeros(0)
+            return empty, empty, empty, None
+        a, b = x[self._rows[0]], x[self._rows[1]]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if not ok.all():
+            t, a, b = t[ok], a[ok], b[ok]
+        return t, a, b, None
+
+    @staticmethod
+    def _ratio(a: np.ndarray, b: np.ndarray) -> float:
+        if a.shape[0] == 0:
+            return math.nan
+        den = float(b.sum())
+        return float(a.sum()) / den if den > 0 else math.nan
+
     def measure(self, episode: Episode) -> Measured:
-        return Measured(self._sums.value(), {"numerator": self.numerator, "denominator": self.denominator})
+        _, a, b, why = self._counted(episode)
+        if why is not None:
+            return Measured(math.nan, reason=why)
+        return Measured(self._ratio(a, b), {"numerator": self.numerator, "denominator": self.denominator})
 
 
 _WHEN = ("above", "below")
@@ -545,10 +602,11 @@ _WHEN = ("above", "below")
 class CombinedRule(RatioRule):
     """EMG and IMU together: a muscle ratio counted only while a movement condition holds.
 
-    Example: VMO:VL at least ``lo`` while knee flexion is above 45°. Envelope
-    samples count while the condition signal's latest sample (``when`` stream and
-    channel) is ``above`` (or ``below``) ``threshold`` (zero-order hold: the
-    condition as last seen, causal). A unit in which the condition never held is
+    Example: VMO:VL at least ``lo`` while knee flexion is above 45°. An envelope
+    sample counts while the condition signal's latest finite sample at or before
+    it (``when`` stream and channel) is ``above`` (or ``below``) ``threshold``
+    (zero-order hold by sample time: the condition as it was then, causal, the
+    same in any split into blocks). A unit in which the condition never held is
     not judged ("knee flexion never above 45 deg").
     """
 
@@ -596,7 +654,7 @@ class CombinedRule(RatioRule):
             when_unit,
             condition,
         )
-        self._holds = False
+        self._cond = _History(RATIO_HISTORY + 5.0)  # a little more: the condition before the unit's start
         self._when_row = 0
         kw.setdefault("inputs", (when[0], kw["stream"]))
         super().__init__(id, **kw)
@@ -620,42 +678,68 @@ class CombinedRule(RatioRule):
 
     def reset(self) -> None:
         super().reset()
-        self._holds = False
+        self._cond.clear()
 
     def push(self, block: Block) -> list[Block]:
-        if block.n_samples == 0:
+        if block.times.shape[0] == 0:
             return []
         if block.stream == self.when[0] and block.stream != self.stream:
-            c = float(block.values[self._when_row, -1])
-            if c == c:
-                self._holds = c > self.threshold if self.condition == "above" else c < self.threshold
+            self._cond.add(block.times, block.values[self._when_row : self._when_row + 1])
+            if self._waiting:
+                self._judge_ready(-math.inf)
             return []
-        if self._holds and self._episode is not None:
-            self._sums.add(block.values[self._rows[0]], block.values[self._rows[1]])
-        return []
+        return super().push(block)
+
+    def ready(self, episode: Episode) -> bool:
+        return super().ready(episode) and self._cond.reached >= episode.end
+
+    def _holds(self, t: np.ndarray) -> np.ndarray:
+        """Whether the condition held at each time of ``t`` (its latest finite sample at or before it)."""
+        if t.shape[0] == 0:
+            return np.zeros(0, dtype=bool)
+        wt, wx = self._cond.span(-math.inf, float(t[-1]))
+        if wt.shape[0] == 0:
+            return np.zeros(t.shape[0], dtype=bool)
+        w = wx[0]
+        fin = np.isfinite(w)
+        if not fin.all():
+            wt, w = wt[fin], w[fin]
+        on = w > self.threshold if self.condition == "above" else w < self.threshold
+        i = np.searchsorted(wt, t, "right") - 1
+        return (i >= 0) & on[np.maximum(i, 0)]
 
     def measure(self, episode: Episode) -> Measured:
-        if self._sums.n == 0:
+        t, a, b, why = self._counted(episode)
+        if why is not None:
+            return Measured(math.nan, reason=why)
+        sel = self._holds(t)
+        a, b = a[sel], b[sel]
+        n = int(a.shape[0])
+        if n == 0:
             return Measured(
                 math.nan,
                 reason=f"{self.when[1]} never {self.condition} {self.threshold:g} {self.when_unit} "
                 f"during the {self.episodes.unit}",
             )
-        held = self._sums.n / self._rate if self._rate > 0 else math.inf
+        held = n / self._rate if self._rate > 0 else math.inf
         if held < self.min_time:
             return Measured(
                 math.nan,
                 reason=f"{self.when[1]} {self.condition} {self.threshold:g} {self.when_unit} for only "
                 f"{held:.2f} s (at least {self.min_time:g} s is needed to judge the ratio)",
             )
-        m = super().measure(episode)
-        why = (
-            f"{self.label} {m.value:.2f} while {self.when[1]} {self.condition} "
+        value = self._ratio(a, b)
+        why_ = (
+            f"{self.label} {value:.2f} while {self.when[1]} {self.condition} "
             f"{self.threshold:g} {self.when_unit}"
         )
-        return Measured(
-            m.value, {**m.detail, "when": f"{self.when[0]}:{self.when[1]}", "samples": self._sums.n}, why=why
-        )
+        detail = {
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "when": f"{self.when[0]}:{self.when[1]}",
+            "samples": n,
+        }
+        return Measured(value, detail, why=why_)
 
 
 _INDICES = ("falconer_winter", "rudolph")
@@ -743,27 +827,33 @@ class CoContractionRule(Rule):
         return Measured(v, {"agonist": self.agonist, "antagonist": self.antagonist, "index": self.index})
 
 
-#: Seconds of envelope kept while no unit is open, so that a unit begins with its own start. The
-#: contractions segmenter confirms a rise (or a fall) 0.25 s into it and stamps the unit's start (payload
-#: ``start``) where it began: the event that opens a hold arrives 0.25 s (plus a block) after the hold's
-#: start, and those samples belong to the hold. 1 s covers that with blocks of up to 0.5 s.
+#: Seconds of envelope kept before a unit's start, so that a unit begins with its own start. The contractions
+#: segmenter confirms a rise (or a fall) 0.25 s into it and stamps the unit's start (payload ``start``) where
+#: it began: the event that opens a hold arrives 0.25 s (plus a block) after the hold's start, and those
+#: samples belong to the hold.
 ENVELOPE_LEAD_SECONDS = 1.0
 
 
 class _EnvelopeChannel(Rule):
-    """A rule on one muscle's envelope that needs the unit's samples (bounded buffer).
+    """A rule on one muscle's envelope that needs the unit's samples, by their times.
 
-    The last :data:`ENVELOPE_LEAD_SECONDS` of the channel are kept at all times, and a unit begins with
-    those at or after its start (the payload's ``start`` where the opening event has one, else the
-    event's time): the event that opens a unit arrives after the unit's start.
+    The channel's last ``max_seconds`` (plus :data:`ENVELOPE_LEAD_SECONDS`) are kept at all times
+    (references to the blocks' rows), and a unit is measured, once the envelope has reached the time of
+    the event that closed it, over the samples from its start (the opening event's payload ``start``
+    where it has one, else the event's time: the event that opens a unit arrives after the unit's start)
+    to that event's time. What is measured depends on the samples only, not on the blocks they came in.
     """
+
+    MEASURE_WHEN_READY = True
 
     def __init__(
         self, id: str, *, stream: str, muscle: str, max_seconds: float = 120.0, **common: Any
     ) -> None:
         self.stream, self.muscle, self.max_seconds = stream, muscle, float(max_seconds)
-        self._buf = SampleBuffer([0], 2)
-        self._lead = SampleBuffer([0], 2)
+        self._hist = _History(self.max_seconds + ENVELOPE_LEAD_SECONDS)
+        self._row = 0
+        self._opened = math.nan
+        self._spans: deque[tuple[float, float]] = deque()  # (first, last) sample time of each closed unit
         self.rate = 0.0
         common.setdefault("inputs", (stream,))
         super().__init__(id, **common)
@@ -774,30 +864,42 @@ class _EnvelopeChannel(Rule):
         if not info.rate > 0:
             raise ConfigError(f"{self.name}: expected a regularly sampled envelope, got rate {info.rate!r}")
         self.rate = info.rate
-        self._buf = SampleBuffer([row], max(2, round(self.max_seconds * info.rate)))
-        self._lead = SampleBuffer([row], max(2, round(ENVELOPE_LEAD_SECONDS * info.rate) + 1))
+        self._row = row
         check_unit(self.name, info.channels[row].unit, self.unit)
 
     def reset(self) -> None:
         super().reset()
-        self._buf.clear()
-        self._lead.clear()
+        self._hist.clear()
+        self._opened = math.nan
+        self._spans = deque()
 
     def begin(self, episode: Episode) -> None:
-        self._buf.clear()
         start = episode.payload.get("start", episode.start)
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start):
             start = episode.start
-        t, x = self._lead.arrays()
-        keep = t >= float(start)
-        self._buf.add_arrays(t[keep], x[:, keep])
+        self._opened = float(start)
+
+    def _close(self, episode: Episode, end: Event) -> None:
+        opened = self._opened if self._opened == self._opened else episode.start
+        self._spans.append((opened, end.time))
+        self._opened = math.nan
+        super()._close(episode, end)
 
     def push(self, block: Block) -> list[Block]:
-        if block.stream == self.stream:
-            self._lead.add(block)
-            if self._episode is not None:
-                self._buf.add(block)
+        if block.stream == self.stream and block.times.shape[0]:
+            self._hist.add(block.times, block.values[self._row : self._row + 1].copy())
+            if self._waiting:  # a closed unit waited for these samples
+                self._judge_ready(-math.inf)
         return []
+
+    def ready(self, episode: Episode) -> bool:
+        return not self._spans or self._hist.reached >= self._spans[0][1]
+
+    def unit_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """The samples ``(t, x (1, n))`` of the unit being measured (the oldest closed one, measured once)."""
+        t0, t1 = self._spans.popleft() if self._spans else (math.nan, math.nan)
+        t, x = self._hist.span(t0, t1)
+        return (t, x) if t.shape[0] else (np.zeros(0), np.zeros((1, 0)))
 
 
 #: Moving-mean window of the envelope whose half maximum bounds the held part of a contraction, s.
@@ -877,7 +979,7 @@ class ContractionRule(_EnvelopeChannel):
 
     def measure(self, episode: Episode) -> Measured:
         assert self._finder is not None
-        t, x = self._buf.arrays()
+        t, x = self.unit_samples()
         x0 = x[0]
         ok = np.isfinite(x0)
         if not ok.any():
@@ -924,7 +1026,7 @@ class RelaxationRule(_EnvelopeChannel):
         super().__init__(id, **kw)
 
     def measure(self, episode: Episode) -> Measured:
-        t, x = self._buf.arrays()
+        t, x = self.unit_samples()
         # to the rest's end, not to the event that closed it (the next rise is confirmed 0.25 s into it)
         sel = (t >= episode.start + self.settle) & (t < episode.end) & np.isfinite(x[0])
         if not sel.any():
