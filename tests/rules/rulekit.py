@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -58,6 +59,8 @@ def drive(rule, infos: Sequence[StreamInfo], items: Iterable[Block | Event]) -> 
         else:
             rule.on_event(item)
         out += rule.pop_events()
+    rule.on_time(math.inf)  # the session ended: a unit still waiting for its samples is judged as it is
+    out += rule.pop_events()
     return out
 
 

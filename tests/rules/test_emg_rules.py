@@ -150,17 +150,22 @@ def test_combined_counts_the_ratio_only_while_the_knee_is_flexed_beyond_the_angl
     knee_blocks = blocks("angle.knee.r", ta, knee, [1] * 400)  # one sample (10 ms) each
     items = in_order(knee_blocks + env_blocks, rep_events(1, 0.0, 3.999))
     out = drive(rule, [envelope_info(), angle_info()], items)
-    # oracle: an envelope block counts when the latest knee sample at or before its end is above 45 deg
-    num = den = 0.0
-    for b in env_blocks:
-        k = int(np.searchsorted(ta, b.times[-1], side="right")) - 1
-        if knee[k] > 45.0:
-            num += b.values[0].sum()
-            den += b.values[1].sum()
-    assert out[0].payload["value"] == pytest.approx(num / den, rel=1e-9)
-    assert out[0].payload["samples"] == sum(
-        b.n_samples for b in env_blocks if knee[int(np.searchsorted(ta, b.times[-1], side="right")) - 1] > 45
+    # oracle: an envelope sample counts when the latest knee sample at or before it is above 45 deg
+    k = np.searchsorted(ta, t, side="right") - 1
+    on = (k >= 0) & (knee[np.maximum(k, 0)] > 45.0) & (t <= 3.999)
+    assert out[0].payload["value"] == pytest.approx(x[0][on].sum() / x[1][on].sum(), rel=1e-12)
+    assert out[0].payload["samples"] == int(on.sum())
+    # the same samples whatever the blocks: the envelope in 0.25 s blocks, the knee in 0.5 s ones
+    rule.reset()
+    again = drive(
+        rule,
+        [envelope_info(), angle_info()],
+        in_order(
+            blocks("angle.knee.r", ta, knee, [50] * 8) + blocks(ENV, t, x, [250] * 16),
+            rep_events(1, 0.0, 3.999),
+        ),
     )
+    assert again[0].payload == out[0].payload
     # a rep in which the knee never passes 45 deg is not judged
     flat = blocks("angle.knee.r", ta, np.full(ta.size, 10.0), [1] * 400)
     rule.reset()

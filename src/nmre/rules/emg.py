@@ -655,6 +655,7 @@ class CombinedRule(RatioRule):
             condition,
         )
         self._cond = _History(RATIO_HISTORY + 5.0)  # a little more: the condition before the unit's start
+        self._when_dt = 0.0
         self._when_row = 0
         kw.setdefault("inputs", (when[0], kw["stream"]))
         super().__init__(id, **kw)
@@ -669,6 +670,7 @@ class CombinedRule(RatioRule):
                 f"{self.name}: expected a channel of {self.when[0]!r} ({', '.join(names)}), got {self.when[1]!r}"
             )
         self._when_row = names.index(self.when[1])
+        self._when_dt = 1.0 / info.rate if info.rate > 0 else 0.0
         have = info.channels[self._when_row].unit
         if have != self.when_unit:
             raise ConfigError(
@@ -691,7 +693,8 @@ class CombinedRule(RatioRule):
         return super().push(block)
 
     def ready(self, episode: Episode) -> bool:
-        return super().ready(episode) and self._cond.reached >= episode.end
+        # the condition's next sample (one period after its latest) would come after the unit's end
+        return super().ready(episode) and self._cond.reached + self._when_dt > episode.end
 
     def _holds(self, t: np.ndarray) -> np.ndarray:
         """Whether the condition held at each time of ``t`` (its latest finite sample at or before it)."""
@@ -841,7 +844,8 @@ class _EnvelopeChannel(Rule):
     (references to the blocks' rows), and a unit is measured, once the envelope has reached the time of
     the event that closed it, over the samples from its start (the opening event's payload ``start``
     where it has one, else the event's time: the event that opens a unit arrives after the unit's start)
-    to that event's time. What is measured depends on the samples only, not on the blocks they came in.
+    to that event's time (the samples before it). What is measured depends on the samples only, not on
+    the blocks they came in.
     """
 
     MEASURE_WHEN_READY = True
@@ -899,7 +903,8 @@ class _EnvelopeChannel(Rule):
         """The samples ``(t, x (1, n))`` of the unit being measured (the oldest closed one, measured once)."""
         t0, t1 = self._spans.popleft() if self._spans else (math.nan, math.nan)
         t, x = self._hist.span(t0, t1)
-        return (t, x) if t.shape[0] else (np.zeros(0), np.zeros((1, 0)))
+        n = int(np.searchsorted(t, t1, side="left"))  # before the closing event's sample
+        return (t[:n], x[:, :n]) if n else (np.zeros(0), np.zeros((1, 0)))
 
 
 #: Moving-mean window of the envelope whose half maximum bounds the held part of a contraction, s.
