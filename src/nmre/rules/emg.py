@@ -709,7 +709,8 @@ class CombinedRule(RatioRule):
             wt, w = wt[fin], w[fin]
         on = w > self.threshold if self.condition == "above" else w < self.threshold
         i = np.searchsorted(wt, t, "right") - 1
-        return (i >= 0) & on[np.maximum(i, 0)]
+        held: np.ndarray = (i >= 0) & on[np.maximum(i, 0)]
+        return held
 
     def measure(self, episode: Episode) -> Measured:
         t, a, b, why = self._counted(episode)
