@@ -178,6 +178,14 @@ class CalibrationSpec:
     params: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: The steps that start from the neutral pose, and why (a drill file must list ``neutral_pose`` before them).
+_AFTER_NEUTRAL_POSE = {
+    "long_axis": "the long-axis calibration starts from the neutral pose's vertical",
+    "travel_heading": "the heading turns the neutral pose's segment frame",
+    "common_lean": "the lean corrects the neutral pose's heading alignment",
+}
+
+
 def parse_calibration(top: Table) -> tuple[CalibrationSpec, ...]:
     """The ``calibration`` list of a drill file: names or ``{step = ..., <setting> = ...}`` tables."""
     raw = top.raw("calibration", [])
@@ -195,30 +203,11 @@ def parse_calibration(top: Table) -> tuple[CalibrationSpec, ...]:
             raise t.fail("step", "each calibration step named once", step)
         out.append(CalibrationSpec(step, params))
     names = [c.step for c in out]
-    if "long_axis" in names and (
-        "neutral_pose" not in names or names.index("neutral_pose") > names.index("long_axis")
-    ):
-        raise top.fail(
-            "calibration",
-            "neutral_pose before long_axis (the long-axis calibration starts from the neutral pose's vertical)",
-            names,
-        )
-    if "travel_heading" in names and (
-        "neutral_pose" not in names or names.index("neutral_pose") > names.index("travel_heading")
-    ):
-        raise top.fail(
-            "calibration",
-            "neutral_pose before travel_heading (the heading turns the neutral pose's segment frame)",
-            names,
-        )
-    if "common_lean" in names and (
-        "neutral_pose" not in names or names.index("neutral_pose") > names.index("common_lean")
-    ):
-        raise top.fail(
-            "calibration",
-            "neutral_pose before common_lean (the lean corrects the neutral pose's heading alignment)",
-            names,
-        )
+    for later, why in _AFTER_NEUTRAL_POSE.items():
+        if later in names and (
+            "neutral_pose" not in names or names.index("neutral_pose") > names.index(later)
+        ):
+            raise top.fail("calibration", f"neutral_pose before {later} ({why})", names)
     return tuple(out)
 
 
