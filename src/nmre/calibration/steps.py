@@ -272,6 +272,19 @@ class CalibrationStep(Node):
     def _observe(self, block: Block) -> None:
         """Blocks seen while pending or finished (subclasses keep filters settled)."""
 
+    def finish(self, time: float) -> None:
+        """The session ended while the step was still running (started, neither done nor failed): it fails
+        with what it was still waiting for (``calibration.failed``), so a session that ended during its
+        calibration says why nothing that needed the step was judged, instead of saying nothing. A step
+        never started (pending behind another) says nothing: the one it waited for has said it."""
+        if self.finished or self._state is StepState.PENDING or self._started_at is None:
+            return
+        self._fail(
+            time,
+            f"the session ended at {time:g} s before it was done (still waiting for {self._waiting_for}); "
+            "nothing that needs it was judged",
+        )
+
     def route(self) -> Node | None:
         """``None`` once done with its events popped, unless the step still observes blocks after that
         (its :meth:`reached` is then infinite and its blocks change nothing): the engine stops pushing."""
