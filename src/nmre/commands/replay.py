@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one(path: str, settings: Any, args: argparse.Namespace) -> int:
+    from nmre.core import kinds
     from nmre.sessions import XdfRecorder, read_xdf
     from nmre.sessions.metrics import outcomes, rep_rows
     from nmre.sessions.replay import number, replay, what_if
@@ -190,6 +191,11 @@ def _one(path: str, settings: Any, args: argparse.Namespace) -> int:
         print(f"  {where:<7} {span}  {verdict}  {checks}{told}{why}")
     m = res.metrics
     print(f"  {m['reps']} reps, {m['outcomes_ok']} of {m['outcomes']} checks on target, {m['cues']} cues")
+    for e in res.events:  # a calibration not done (the session ended during it): what waited was not judged
+        if e.kind == kinds.CALIBRATION_FAILED:
+            print(
+                f"  not judged: calibration {e.payload.get('step', e.source)} failed: {e.payload.get('reason')}"
+            )
     if diffs is not None:
         for key, change in res.drill_settings.get("overrides", {}).items():
             print(f"what if: {key} {change['before']} -> {change['after']}")

@@ -8,8 +8,12 @@
   goniometer trace (:data:`UCI_BY_EYE`; how: ``docs/eval-uci.md``).
 * The LibEMG Myo recording (``../shared/data/libemg-oracle``), imported
   (:func:`nmre.sessions.importers.import_myo`) and replayed through the EMG
-  contraction drill: the contractions it finds on the channel with the clearest
-  burst against the one contraction a person sees (:data:`MYO_BY_EYE`).
+  contraction drill: the contractions it counts against the one contraction a
+  person sees (:data:`MYO_BY_EYE`). The 2.5 s recording is shorter than the
+  drill's calibration (a rest baseline, then a reference contraction held 2.5 s),
+  so the drill counts none and says why (:attr:`RealResult.not_judged`, from the
+  steps' ``calibration.failed`` at the recording's end); the person's count stays
+  unmatched (docs/eval-uci.md).
 
 A recording whose drill is not in the library yet is reported as not run, with
 the reason; it is never counted as passing.
@@ -87,6 +91,9 @@ class RealResult:
     count: int | None = None
     values: list[float] = field(default_factory=list)
     verdicts: dict[str, int] = field(default_factory=dict)  # ok / corrected / unjudged
+    #: Why the drill judged nothing, when its calibration was not done by the recording's end (the steps'
+    #: ``calibration.failed`` reasons), else empty.
+    not_judged: list[str] = field(default_factory=list)
 
     @property
     def count_ok(self) -> bool | None:
@@ -122,6 +129,7 @@ class RealResult:
             "worst_difference": None if self.worst is None else round(self.worst, 2),
             "agreement_limit": ANGLE_AGREEMENT if self.by_eye.unit == "deg" else None,
             "verdicts": self.verdicts,
+            "not_judged": list(self.not_judged),
             "count_ok": self.count_ok,
             "ok": self.ok,
         }
@@ -160,6 +168,17 @@ def _verdicts(events: Sequence[Any]) -> dict[str, int]:
     return out
 
 
+def _not_done(events: Sequence[Any]) -> list[str]:
+    """The calibration steps that were not done by the recording's end, each with why (its reason)."""
+    from nmre.core import kinds
+
+    return [
+        f"{e.payload.get('step', e.source)}: {e.payload.get('reason', '')}"
+        for e in events
+        if e.kind == kinds.CALIBRATION_FAILED
+    ]
+
+
 def run_uci(eye: ByEye, folder: Path | None = None) -> RealResult:
     """Import one UCI file, replay it through its drill and compare with the person's count."""
     path = (folder or data_dir()) / "uci-lower-limb" / f"{eye.file}.txt"
@@ -184,7 +203,9 @@ def run_uci(eye: ByEye, folder: Path | None = None) -> RealResult:
             if isinstance(v, (int, float)) and math.isfinite(v):
                 by_rep.setdefault(p["rep"], float(v))
     values = [by_rep[k] for k in sorted(by_rep)]
-    return RealResult(eye.file, eye.drill, eye, True, "", len(reps), values, _verdicts(res.events))
+    return RealResult(
+        eye.file, eye.drill, eye, True, "", len(reps), values, _verdicts(res.events), _not_done(res.events)
+    )
 
 
 def run_myo(folder: Path | None = None) -> RealResult:
@@ -205,7 +226,9 @@ def run_myo(folder: Path | None = None) -> RealResult:
         res = replay(out, {"drill": eye.drill})
     holds = [e for e in res.events if e.kind in ("hold.end", "rep.end")]
     starts = [float(e.payload.get("start", e.time)) for e in holds]
-    return RealResult(eye.file, eye.drill, eye, True, "", len(holds), starts, _verdicts(res.events))
+    return RealResult(
+        eye.file, eye.drill, eye, True, "", len(holds), starts, _verdicts(res.events), _not_done(res.events)
+    )
 
 
 def real_recordings(folder: Path | None = None) -> list[RealResult]:

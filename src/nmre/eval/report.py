@@ -152,6 +152,8 @@ def write_table(out: TextIO, figures: Mapping[str, Any]) -> None:
                 f"per unit {vals} {eye['unit']} (person {ref}); verdicts {v.get('ok', 0)} ok, "
                 f"{v.get('corrected', 0)} corrected, {v.get('unjudged', 0)} not judged  {verdict}\n"
             )
+            for why in r.get("not_judged") or ():
+                out.write(f"      not judged: calibration {why}\n")
     misses = figures.get("misses", [])
     out.write("\n")
     if not misses and not figures["failed_cases"]:

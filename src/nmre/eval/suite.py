@@ -101,6 +101,9 @@ def add_real(figures: dict[str, Any], drills: Sequence[str] | None = None) -> No
             what = f"counted {r['count']} (a person: {r['by_eye']['count']})"
             if r["count_ok"] and r["worst_difference"] is not None:
                 what = f"extreme angle off by {r['worst_difference']} deg (limit {r['agreement_limit']})"
+            if r.get("not_judged"):
+                steps = ", ".join(w.partition(":")[0] for w in r["not_judged"])
+                what += f"; not judged: calibration not done by the recording's end ({steps})"
             figures["misses"].append(
                 {"drill": r["drill"], "rule": "(real)", "group": r["file"], "target": "real", "value": what}
             )
