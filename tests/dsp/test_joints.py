@@ -157,7 +157,11 @@ def test_joint_angle_node_zero_order_hold() -> None:
     assert node.process(_qblock("thigh", t_p, qp)).n_samples == 0
     out = node.process(_qblock("shank", t_d, qd))
     assert out.stream == "shank.angles"
-    np.testing.assert_allclose(out.values[0], np.arange(10) * 5.0, atol=1e-9)
+    # the last distal sample (0.094 s) is past the newest thigh sample (0.09 s): it waits for its partner
+    np.testing.assert_allclose(out.values[0], np.arange(9) * 5.0, atol=1e-9)
+    out = node.process(_qblock("thigh", np.array([0.1]), qp[:, :1]))
+    np.testing.assert_array_equal(out.times, t_d[9:])
+    np.testing.assert_allclose(out.values[0], [45.0], atol=1e-9)  # paired with the 0.09 s sample, not 0.1 s
     # proximal rotated: each distal sample uses the proximal sample at or before it
     node.reset()
     qp2 = quat_from_axis_angle([0, 1, 0], np.radians(np.arange(10) * 1.0))
@@ -258,10 +262,10 @@ def test_joint_angle_node_max_lag() -> None:
     node = JointAngle("p", "d", max_lag=0.05)
     node.process(_qblock("p", np.array([0.0, 0.01, 0.02]), q))
     out = node.process(_qblock("d", np.array([0.06, 0.08, 1.0]), q))
-    np.testing.assert_array_equal(out.times, [0.06])
+    assert out.times.shape[0] == 0  # 0.06 s waits too: a thigh sample between 0.02 and 0.06 s may come
     out = node.process(_qblock("p", np.array([0.07, 0.99]), q[:, :2]))
-    np.testing.assert_array_equal(out.times, [0.08])  # 1.0 s waits for a thigh sample at or after it
-    assert out.seq == 1 and np.isfinite(out.values).all()
+    np.testing.assert_array_equal(out.times, [0.06, 0.08])  # 1.0 s waits for a thigh sample at or after it
+    assert out.seq == 0 and np.isfinite(out.values).all()
     out = node.process(_qblock("p", np.array([1.0]), q[:, :1]))
     np.testing.assert_array_equal(out.times, [1.0])
     assert out.seq == 2 and np.isfinite(out.values).all()
@@ -405,3 +409,38 @@ def test_joint_angle_large_replay_blocks_equal_small_live_blocks():
     live, replay = run(2), run(400)
     assert np.all(np.isfinite(replay))
     np.testing.assert_array_equal(live, replay)
+
+
+@pytest.mark.parametrize("split", [1, 3, 7, 40])
+def test_a_calibration_from_a_sample_time_changes_the_same_samples_in_any_blocks(split: int) -> None:
+    """``set_calibration(at=...)`` changes the distal samples after ``at``, however the blocks are cut
+    and however late the samples up to ``at`` are computed (issue 10: the long-axis step's calibration
+    reached the knee from the block being processed when it finished)."""
+    n = 40
+    t = np.arange(n) / 100
+    qp = np.tile([[1.0], [0], [0], [0]], n)
+    qd = quat_from_axis_angle([0, 1, 0], np.radians(np.full(n, 30.0)))
+    cal = quat_from_axis_angle([0, 1, 0], np.radians([10.0]))[:, 0]
+    node = JointAngle("p", "d")
+    outs, done = [], False
+    for i in range(0, n, split):
+        k = slice(i, min(n, i + split))
+        outs.append(node.process(_qblock("d", t[k], qd[:, k])))  # the distal stream arrives first: waits
+        if not done and t[k][-1] >= 0.155:  # the step finishes on the block holding its sample time
+            node.set_calibration(distal=cal, at=0.155)
+            done = True
+        outs.append(node.process(_qblock("p", t[k], qp[:, k])))
+    got = np.hstack([o.values for o in outs if o.times.shape[0]])
+    times = np.concatenate([o.times for o in outs if o.times.shape[0]])
+    np.testing.assert_array_equal(times, t)
+    before = t <= 0.155
+    np.testing.assert_allclose(got[0, before], 30.0, atol=1e-9)
+    assert np.all(np.abs(got[0, ~before] - 30.0) > 5.0)  # the calibrated distal segment reads otherwise
+    # once samples after `at` were computed, the calibration applies from the next sample computed
+    node.set_calibration(at=0.3)
+    nxt = node.process(_qblock("p", np.array([0.4]), qp[:, :1]))
+    assert nxt.times.shape[0] == 0
+    late = node.process(_qblock("d", np.array([0.4]), qd[:, :1]))
+    np.testing.assert_allclose(late.values[0], [30.0], atol=1e-9)
+    with pytest.raises(ConfigError, match="ahead"):
+        JointAngle("p", "d", ahead=0.5)

@@ -75,18 +75,23 @@ Apply = Callable[[dict[str, F64]], None]
 TRAVEL_CUTOFF = 3.0
 
 
-class NeutralPoses(dict):  # type: ignore[type-arg]
-    """The neutral pose's sensor-to-segment rotations ``{stream: q_cal}`` and ``at``, when it was complete.
+class PosesAt(dict):  # type: ignore[type-arg]
+    """A step's sensor-to-segment rotations ``{stream: q_cal}`` and ``at``, the sample time it was complete.
 
-    ``at`` is a sample time (s): the last sample of the stillness window of the sensor that
-    finished last. It is the same in any split of the streams into blocks, unlike the block
-    being processed when the step finishes, so a processor that keeps orientations of the
-    neutral pose takes them at or before ``at``.
+    ``at`` is the same in any split of the streams into blocks, unlike the block being
+    processed when the step finishes, so a processor applies the rotations to its samples
+    after ``at`` (:meth:`~nmre.dsp.joints.JointAngle.set_calibration`).
     """
 
     def __init__(self, poses: dict[str, F64], at: float) -> None:
         super().__init__(poses)
         self.at = float(at)
+
+
+class NeutralPoses(PosesAt):
+    """The neutral pose's rotations; ``at`` is the last sample of the stillness window of the sensor
+    that finished last, so a processor that keeps orientations of the neutral pose takes them at or
+    before ``at``."""
 
 
 def tilt_deg(q: F64) -> float:
@@ -304,7 +309,7 @@ class LongAxisCalibration(CalibrationStep):
     def _apply_reused(self, time: float) -> dict[str, Any]:
         poses = {k: v for k, v in (self.reused or {}).items() if isinstance(v, SegmentPose)}
         if self.apply is not None:
-            self.apply({k: poses[k].quaternion for k in self.inputs})
+            self.apply(PosesAt({k: poses[k].quaternion for k in self.inputs}, time))
         return {"long_axis_deg": {k: poses[k].long_axis_deg for k in self.inputs}}
 
     def _clear(self) -> None:
@@ -510,12 +515,12 @@ class LongAxisCalibration(CalibrationStep):
                 what += f"; {', '.join(twisted)}: move only in one plane, no twisting"
             self._wait(what, recording=moved)
             return
-        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        done = max(self._cal[k].end for k in self.inputs)  # a sample time: the same in any split into blocks
         if self.apply is not None:
-            self.apply(cal)
+            self.apply(PosesAt({k: self._cal[k].quaternion for k in self.inputs}, done))
         abouts = {k: self._cal[k].long_axis_deg for k in self.inputs}
         self._finish(
-            max(self._cal[k].end for k in self.inputs),  # a sample time: the same in any split into blocks
+            done,
             {k: self._cal[k] for k in self.inputs},
             {"long_axis_deg": abouts},
             "long-axis calibration: sensor rotation about each segment's long axis "
@@ -679,12 +684,12 @@ class TravelHeading(LongAxisCalibration):
             )
             self._wait(what, recording=moved)
             return
-        cal = {k: self._cal[k].quaternion for k in self.inputs}
+        done = max(self._cal[k].end for k in self.inputs)  # a sample time: the same in any split into blocks
         if self.apply is not None:
-            self.apply(cal)
+            self.apply(PosesAt({k: self._cal[k].quaternion for k in self.inputs}, done))
         abouts = {k: self._cal[k].long_axis_deg for k in self.inputs}
         self._finish(
-            max(self._cal[k].end for k in self.inputs),
+            done,
             {k: self._cal[k] for k in self.inputs},
             {"long_axis_deg": abouts},
             "travel heading: sensor heading on its segment from the direction of travel "

@@ -409,7 +409,11 @@ def build(
 
     fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
     plan = build_plan(ctx, rules, calibration)
-    free = list(ctx.nodes) + list(plan.steps)
+    # The steps come first (after the quality monitor): a step that completes on a block has applied
+    # its calibration before the block's derived samples are computed, so the processors take it
+    # from the step's sample time in any split of the streams into blocks (issue 10).
+    lead = 1 if ctx.nodes and ctx.nodes[0] is quality else 0
+    free = list(ctx.nodes[:lead]) + list(plan.steps) + list(ctx.nodes[lead:])
     nodes = free + list(rules) + ctx._segmenter
     if fb.inputs or fb.has_counter:
         nodes.append(fb)

@@ -154,6 +154,7 @@ class JointTap(Processor):
             s: deque(maxlen=self.KEEP) for s in (self.proximal, self.distal)
         }
         self._first: dict[str, np.ndarray] = {}
+        self._first_t: dict[str, float] = {}
         self._at: float | None = None  # a neutral pose waiting for both streams to reach its time
         self._todo = self.align and "heading" not in self.cal
 
@@ -166,11 +167,12 @@ class JointTap(Processor):
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return self.joint.output_info(info)  # type: ignore[no-any-return]
 
-    def _apply(self) -> None:
+    def _apply(self, at: float | None) -> None:
         self.joint.set_calibration(
             proximal=self.cal.get(self.raw[0]),
             distal=self.cal.get(self.raw[1]),
             heading=self.cal.get("heading"),
+            at=at,
         )
 
     def calibrate_neutral(self, q: Mapping[str, Any]) -> None:
@@ -181,18 +183,23 @@ class JointTap(Processor):
         self._take_neutral()
 
     def calibrate(self, q: Mapping[str, Any]) -> None:
-        """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose."""
-        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
-        self._align_neutral()
+        """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose.
 
-    def _align_neutral(self) -> None:
+        They apply to the distal samples after ``q.at`` (the step's sample time, when it has one), so
+        the angles change at the same sample however the streams were cut into blocks.
+        """
+        self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
+        at = getattr(q, "at", None)
+        self._align_neutral(None if at is None else float(at))
+
+    def _align_neutral(self, at: float | None) -> None:
         from nmre.dsp.joints import heading_alignment
 
         if self._neutral is not None:
             self.cal["heading"] = heading_alignment(
                 self._neutral[0], self._neutral[1], self.cal.get(self.raw[0]), self.cal.get(self.raw[1])
             )
-        self._apply()
+        self._apply(at)
 
     def _take_neutral(self) -> None:
         """Keep the orientations at the pending neutral time once both streams have passed it."""
@@ -208,18 +215,20 @@ class JointTap(Processor):
         self._todo = self.align and "heading" not in self.cal
         if pose[0] is not None and pose[1] is not None:
             self._neutral = (pose[0], pose[1])
-            self._align_neutral()
+            self._align_neutral(None if at == math.inf else at)
 
     def _align_ml(self, block: Block) -> None:
         if block.stream not in self._first:
             ok = np.flatnonzero(np.all(np.isfinite(block.values), axis=0))
             if ok.size:
                 self._first[block.stream] = block.values[:, ok[0]].copy()
+                self._first_t[block.stream] = float(block.times[ok[0]])
         prox, dist = self._first.get(self.proximal), self._first.get(self.distal)
         if prox is not None and dist is not None:
             half = 0.5 * (_yaw_of_y(prox) - _yaw_of_y(dist))
             self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
-            self._apply()
+            # from the later of the two first samples: the distal ones before it never had a partner
+            self._apply(max(self._first_t.values()))
             self._todo = self._at is not None
 
     def process(self, block: Block) -> Block:

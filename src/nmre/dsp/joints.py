@@ -278,15 +278,16 @@ def _joint_zoh_clean(
     cal: F64,
     signs: F64,
     max_lag: float,
+    ahead: float,
     out: F64,
 ) -> bool:
     """:func:`_joint_zoh` of a distal block whose every value is within ``limit`` and whose last sample is
-    within ``max_lag`` of the newest proximal one (nothing waits); False (nothing written) otherwise."""
+    at most ``ahead`` past the newest proximal one (nothing waits); False (nothing written) otherwise."""
     count = ptr[1]
     if count == 0 or not _within(qd, limit):
         return False
     cap = ring_t.shape[0]
-    if not (t[t.shape[0] - 1] <= ring_t[(ptr[0] - 1 + cap) % cap] + max_lag):
+    if not (t[t.shape[0] - 1] <= ring_t[(ptr[0] - 1 + cap) % cap] + ahead):
         return False
     _joint_zoh(t, qd, ring_t, ring_q, ptr, cal, signs, max_lag, out)
     return True
@@ -475,16 +476,21 @@ class JointAngle(Processor):
     proximal sample is newer, the oldest stored one is used; before any
     proximal sample has arrived the output is NaN, and so is any sample whose
     chosen proximal sample is more than ``max_lag`` seconds away (a stalled or
-    far-ahead proximal stream never gives stale angles). The result for a
-    distal sample therefore depends only on the proximal samples that had
-    arrived when it was processed.
+    far-ahead proximal stream never gives stale angles).
 
-    Live streams do not arrive evenly interleaved: one sensor's radio or LSL
-    inlet stalls, then delivers a burst. A distal sample more than ``max_lag``
-    past the newest proximal sample therefore *waits* (in arrival order,
-    nothing is reordered) until the proximal stream catches up, and is given
-    up as NaN only when the distal stream has run ``max_wait`` seconds beyond
-    it (a proximal dropout, reported as such by the gap monitor). A proximal
+    A distal sample past the newest proximal sample (by more than ``ahead``,
+    default 0) *waits* (in arrival order, nothing is reordered) until the
+    proximal stream reaches its time, and is given up as NaN only when the
+    distal stream has run ``max_wait`` seconds beyond it (a proximal dropout,
+    reported as such by the gap monitor). So with ``ahead=0`` each angle pairs
+    the distal sample with the proximal sample it would have in the complete
+    recording, whatever the order and size of the blocks the two streams
+    arrive in: a replay in the recorded BLE packets and one re-cut into 0.5 s
+    blocks give the same angles (issue 10). The cost is latency: a distal
+    sample waits for the proximal packet that covers its time (one packet,
+    8-20 ms, when both sensors stream evenly). Live streams do not arrive
+    evenly interleaved: one sensor's radio or LSL inlet stalls, then delivers
+    a burst, and the waiting samples are computed when it comes. A proximal
     stream that runs ahead grows the ring instead of overwriting samples a
     later distal sample still needs (up to ``MAX_RING`` samples). In a replay,
     where the streams interleave block by block, nothing waits.
@@ -507,6 +513,11 @@ class JointAngle(Processor):
     max_wait : float
         Longest a distal sample waits for the proximal stream, in seconds of
         distal sample time, default :data:`MAX_WAIT`.
+    ahead : float
+        How far (s) a distal sample may run past the newest proximal sample and
+        still be computed at once with it, default 0 (it waits; see above). A
+        positive value trades the angles' independence of arrival order for
+        latency (up to ``max_lag``).
 
     Output: an ANGLE stream with channels flexion, abduction, rotation (deg).
     """
@@ -532,6 +543,7 @@ class JointAngle(Processor):
         buffer: int = 256,
         max_lag: float = 0.1,
         max_wait: float | None = None,
+        ahead: float = 0.0,
     ) -> None:
         if proximal == distal:
             raise ConfigError(expected("different proximal and distal stream ids", (proximal, distal)))
@@ -540,6 +552,9 @@ class JointAngle(Processor):
         if not (max_lag >= 0):
             raise ConfigError("max_lag: " + expected("a time >= 0 s", max_lag))
         self.max_lag = float(max_lag)
+        if not (0.0 <= ahead <= max_lag):
+            raise ConfigError("ahead: " + expected(f"a time from 0 to max_lag ({max_lag} s)", ahead))
+        self.ahead = float(ahead)
         max_wait = self.MAX_WAIT if max_wait is None else max_wait
         if not (max_wait >= 0 and math.isfinite(max_wait)):
             raise ConfigError("max_wait: " + expected("a finite time >= 0 s", max_wait))
@@ -555,20 +570,38 @@ class JointAngle(Processor):
         self._ptr = np.zeros(2, dtype=np.int64)
         self._last = {proximal: -math.inf, distal: -math.inf}  # last sample time of each input
         self._pending: list[Block] = []  # distal samples waiting for the proximal stream, in order
+        self._done = -math.inf  # the last distal sample time computed
+        self._next: list[tuple[float, F64]] = []  # calibrations from a sample time on, oldest first
 
     def set_calibration(
         self,
         proximal: ArrayLike | None = None,
         distal: ArrayLike | None = None,
         heading: ArrayLike | None = None,
+        at: float | None = None,
     ) -> None:
-        """Replace the sensor-to-segment rotations and heading alignment (identity where ``None``)."""
-        self._cal = _cal_rows(proximal, distal, heading)
+        """Replace the sensor-to-segment rotations and heading alignment (identity where ``None``).
+
+        ``at`` (a sample time, s): the new calibration applies to the distal samples after it,
+        the ones at or before it keep the calibration they had, whenever they are computed. So a
+        calibration step that completed at a sample time changes the same samples in any split of
+        the streams into blocks. Without ``at``, or if samples after it have been computed
+        already, it applies from the next sample computed.
+        """
+        rows = _cal_rows(proximal, distal, heading)
+        if at is None or not at >= self._done:
+            self._next = [(t, r) for t, r in self._next if t < self._done]  # superseded
+            self._cal = rows
+            return
+        self._next = [(t, r) for t, r in self._next if t < at] + [(float(at), rows)]
 
     def reset(self) -> None:
         self._ptr[:] = 0
         self._last = dict.fromkeys(self._last, -math.inf)
         self._pending = []
+        self._done = -math.inf
+        while self._next:  # a calibration is kept across a reset, as set_calibration's without `at` is
+            self._cal = self._next.pop(0)[1]
 
     def proximal_at(self, times: ArrayLike) -> F64:
         """The stored proximal sample (4, n) :func:`_joint_zoh` pairs with a distal sample at each time.
@@ -611,10 +644,30 @@ class JointAngle(Processor):
             drop = count + n - cap
 
     def _angles(self, block: Block) -> Block:
-        out = np.empty((3, block.times.shape[0]))
+        t = np.ascontiguousarray(block.times, dtype=np.float64)
+        q = np.ascontiguousarray(block.values, dtype=np.float64)
+        n = t.shape[0]
+        if self._next and n and t[n - 1] > self._next[0][0]:
+            # a calibration from a sample time inside the block: the samples up to it keep the old one
+            parts, i = [], 0
+            while self._next and t[n - 1] > self._next[0][0]:
+                k = max(i, int(np.searchsorted(t, self._next[0][0], side="right")))
+                if k > i:
+                    parts.append(self._zoh(t[i:k], q[:, i:k]))
+                self._cal, i = self._next.pop(0)[1], k
+            parts.append(self._zoh(t[i:], q[:, i:]))
+            out = np.concatenate(parts, axis=1)
+        else:
+            out = self._zoh(t, q)
+        if n:
+            self._done = float(t[n - 1])
+        return out_block(block, self.name, out)
+
+    def _zoh(self, t: F64, q: F64) -> F64:
+        out = np.empty((3, t.shape[0]))
         _joint_zoh(
-            np.ascontiguousarray(block.times, dtype=np.float64),
-            np.ascontiguousarray(block.values, dtype=np.float64),
+            np.ascontiguousarray(t),
+            np.ascontiguousarray(q),
             self._ring_t,
             self._ring_q,
             self._ptr,
@@ -623,7 +676,7 @@ class JointAngle(Processor):
             self.max_lag,
             out,
         )
-        return out_block(block, self.name, out)
+        return out
 
     def _ready(self, block: Block, lag: float = 0.0) -> int:
         """How many leading samples of a block can be computed now.
@@ -714,7 +767,7 @@ class JointAngle(Processor):
         q = checked_values(block, 4, f"JointAngle distal input {block.stream!r}")
         self._check_order(block)
         n = q.shape[1]
-        if not self._pending and (not n or block.times[n - 1] <= self._newest_proximal() + self.max_lag):
+        if not self._pending and (not n or block.times[n - 1] <= self._newest_proximal() + self.ahead):
             return self._angles(
                 Block(block.stream, block.times, q, block.seq, block.missing_before, block.arrival)
             )
@@ -722,7 +775,7 @@ class JointAngle(Processor):
         block = Block(block.stream, block.times, q, block.seq, block.missing_before, block.arrival)
         first = None
         if not self._pending:
-            k = self._ready(block, self.max_lag)
+            k = self._ready(block, self.ahead)
             if k:
                 first = self._angles(
                     Block(
@@ -747,6 +800,8 @@ class JointAngle(Processor):
         n = t.shape[0]
         if not n or q.shape[0] != 4 or self._pending or not t.flags.c_contiguous:
             return None
+        if self._next and block.stream == self.distal and t[n - 1] > self._next[0][0]:
+            return None  # a calibration from a sample time in this block: process splits it there
         stream = block.stream
         last = self._last
         if stream == self.proximal:
@@ -772,10 +827,10 @@ class JointAngle(Processor):
             return None
         out = np.empty((3, n))
         if not _joint_zoh_clean(
-            t, q, limit, self._ring_t, self._ring_q, self._ptr, self._cal, self._signs, self.max_lag, out
+            t, q, limit, self._ring_t, self._ring_q, self._ptr, self._cal, self._signs, self.max_lag, self.ahead, out
         ):
             return None
-        last[stream] = float(t[n - 1])
+        last[stream] = self._done = float(t[n - 1])
         return Block.derived(self.name, t, out, block.seq, block.missing_before, block.arrival)
 
     def pop_events(self) -> list[Event]:
