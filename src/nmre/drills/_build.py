@@ -409,11 +409,15 @@ def build(
 
     fb = FeedbackMapping(spec, ctx, {r.id: r for r in rules}, episodes)  # may build signals it alone shows
     plan = build_plan(ctx, rules, calibration)
-    # The steps come first (after the quality monitor): a step that completes on a block has applied
-    # its calibration before the block's derived samples are computed, so the processors take it
-    # from the step's sample time in any split of the streams into blocks (issue 10).
+    # The steps on raw streams come first (after the quality monitor): a step that completes on a
+    # block has applied its calibration before the block's derived samples are computed, so the
+    # processors take it from the step's sample time in any split of the streams into blocks (issue
+    # 10). A step on a derived stream comes after the nodes, as it must follow its producer.
+    raw = {s.id for s in streams}
+    first = [st for st in plan.steps if set(getattr(st, "inputs", ()) or ()) <= raw]
+    later = [st for st in plan.steps if all(st is not f for f in first)]
     lead = 1 if ctx.nodes and ctx.nodes[0] is quality else 0
-    free = list(ctx.nodes[:lead]) + list(plan.steps) + list(ctx.nodes[lead:])
+    free = list(ctx.nodes[:lead]) + first + list(ctx.nodes[lead:]) + later
     nodes = free + list(rules) + ctx._segmenter
     if fb.inputs or fb.has_counter:
         nodes.append(fb)

@@ -274,7 +274,7 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     # frontal = "side_up": positive when the drill's side of the segment rises (a left drill mirrors it)
     lean = TrunkInclination(name=name, mirror_frontal=sig.params["frontal"] == "side_up" and side == "left")
     ctx.add(ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,), ProcessorNode(lean, o, name)))
-    ctx.travel(lambda cal: lean.set_calibration(cal[s.id]), (s.id,))
+    ctx.travel(lambda cal: lean.set_calibration(cal[s.id], at=getattr(cal, "at", None)), (s.id,))
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
 

@@ -887,16 +887,26 @@ class TrunkInclination(Processor):
         self, calibration: ArrayLike | None = None, name: str | None = None, *, mirror_frontal: bool = False
     ) -> None:
         self._cal = _check_cal(calibration, "calibration")
+        self._next: tuple[float, F64] | None = None  # a calibration from a sample time on
         self.name = name
         #: frontal with the sign turned (lean toward the segment's *right* positive): a drill on the left side
         #: reads "its side up" as positive, as one on the right does (a pelvis's hip hitch)
         self.mirror_frontal = bool(mirror_frontal)
 
-    def set_calibration(self, calibration: ArrayLike | None) -> None:
-        self._cal = _check_cal(calibration, "calibration")
+    def set_calibration(self, calibration: ArrayLike | None, at: float | None = None) -> None:
+        """A new ``q_cal``; with ``at`` (a sample time, s) for the samples after it only (the ones up to
+        it, in the block being processed, keep the old one), so a step that completed at a sample
+        time changes the same samples in any split of the stream into blocks."""
+        cal = _check_cal(calibration, "calibration")
+        if at is None:
+            self._cal, self._next = cal, None
+        else:
+            self._next = (float(at), cal)
 
     def reset(self) -> None:
-        """Stateless; nothing to forget."""
+        """Stateless but for a calibration still to take effect (it does, as one without ``at``)."""
+        if self._next is not None:
+            self._cal, self._next = self._next[1], None
 
     def _out_id(self, stream: str) -> str:
         return self.name if self.name is not None else stream + ".trunk"
@@ -907,14 +917,23 @@ class TrunkInclination(Processor):
     def process(self, block: Block) -> Block:
         q = checked_values(block, 4, f"TrunkInclination input {block.stream!r}")
         out = np.empty((3, q.shape[1]))
-        _trunk(q, self._cal, out)
+        t, nxt = block.times, self._next
+        if nxt is not None and t.shape[0] and t[t.shape[0] - 1] > nxt[0]:
+            k = int(np.searchsorted(t, nxt[0], side="right"))
+            head, tail = np.empty((3, k)), np.empty((3, q.shape[1] - k))
+            _trunk(np.ascontiguousarray(q[:, :k]), self._cal, head)
+            self._cal, self._next = nxt[1], None
+            _trunk(np.ascontiguousarray(q[:, k:]), self._cal, tail)
+            out[:, :k], out[:, k:] = head, tail
+        else:
+            _trunk(q, self._cal, out)
         if self.mirror_frontal:
             np.negative(out[2], out=out[2])
         return out_block(block, self._out_id(block.stream), out)
 
     def _process_clean(self, block: Block, q: F64, limit: F64) -> Block | None:
         """:meth:`process` of a block none of whose values is bad, checked in the same kernel call."""
-        if q.shape[0] != 4:
+        if q.shape[0] != 4 or self._next is not None:
             return None
         out = np.empty((3, q.shape[1]))
         if not _trunk_clean(q, limit, self._cal, out):

@@ -32,6 +32,7 @@ valid on gyroscope angular speed; reference/dsp.md §4.1).
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -286,6 +287,8 @@ class HumeralElevation(Processor):
         self._aligned = _Aligned(trunk, arm, self._joint)
         self.common_lean = CommonLean()
         self._lean: tuple[F64, F64, F64] | None = None  # (trunk cal, arm cal, heading) while it is looked for
+        self._lean_q: deque[Block] = deque()  # arm samples the trunk stream has not reached yet (lean search)
+        self._trunk_seen: deque[Block] = deque()  # the trunk's last LEAN_KEEP s (lean search)
 
     def set_calibration(self, trunk: ArrayLike | None = None, arm: ArrayLike | None = None) -> None:
         """Sensor-to-segment rotations (``q_cal`` of :func:`~nmre.dsp.segment_calibration`) of both sensors.
@@ -299,6 +302,8 @@ class HumeralElevation(Processor):
         self._joint.set_calibration(proximal=trunk, distal=arm, heading=h)
         one = np.array([1.0, 0.0, 0.0, 0.0])
         self.common_lean.reset()
+        self._lean_q.clear()
+        self._trunk_seen.clear()
         self._lean = (
             one if trunk is None else np.asarray(trunk, dtype=np.float64).reshape(4),
             one if arm is None else np.asarray(arm, dtype=np.float64).reshape(4),
@@ -310,16 +315,64 @@ class HumeralElevation(Processor):
         self._aligned.forget()
         self.common_lean.reset()
         self._lean = None
+        self._lean_q.clear()
+        self._trunk_seen.clear()
 
-    def _look_for_lean(self, block: Block) -> tuple[int, F64] | None:
-        """Feed the arm's samples, each with the trunk sample the joint pairs it with by time
-        (:meth:`JointAngle.proximal_at`), to the common-lean estimate; once found, the index of the block's
-        first arm sample it applies to and the corrected heading alignment."""
+    #: Seconds of trunk samples kept for the lean search (an arm sample is paired with the trunk sample at or
+    #: before its time, and the arm stream may lag the trunk by up to the joint's ``max_wait``).
+    LEAN_KEEP = 3.0
+
+    def _trunk_at(self, t: F64) -> F64:
+        """The kept trunk sample at or before each time (4, n); NaN where none is within ``max_lag``."""
+        out = np.full((4, t.shape[0]), np.nan)
+        if not self._trunk_seen:
+            return out
+        tt = np.concatenate([b.times for b in self._trunk_seen])
+        qq = np.concatenate([b.values for b in self._trunk_seen], axis=1)
+        j = np.searchsorted(tt, t, side="right") - 1
+        near = (j >= 0) & (np.abs(t - tt[np.maximum(j, 0)]) <= self._joint.max_lag)
+        out[:, near] = qq[:, j[near]]
+        return out
+
+    def _look_for_lean(self, block: Block) -> tuple[float, F64] | None:
+        """Feed the arm's samples, each with the trunk sample at or before its time, to the common-lean estimate
+        once the trunk stream has reached their time (so the pairs, and the sample it is found at, are the same
+        in any split of the streams into blocks); once found, the sample time of the first arm sample it
+        applies to and the corrected heading alignment."""
         assert self._lean is not None
-        q = block.values
-        if q.shape[0] != 4:
+        if block.stream == self.arm:
+            if block.values.shape[0] != 4:
+                return None
+            self._lean_q.append(block)
+        else:
+            self._trunk_seen.append(block)
+            newest = float(block.times[-1])
+            while len(self._trunk_seen) > 1 and self._trunk_seen[0].times[-1] < newest - self.LEAN_KEEP:
+                self._trunk_seen.popleft()
+        if not self._trunk_seen:
             return None
-        q_t = self._joint.proximal_at(block.times)
+        reached = float(self._trunk_seen[-1].times[-1])
+        q_arm = self._lean_q
+        while q_arm and q_arm[0].times[-1] < float(q_arm[-1].times[-1]) - self._joint.max_wait:
+            q_arm.popleft()  # the trunk has not come for 2 s: the joint gives these samples up too
+        while q_arm:
+            b = q_arm[0]
+            k = int(np.searchsorted(b.times, reached, side="right"))
+            if k == 0:
+                return None
+            t, q = b.times[:k], b.values[:, :k]
+            if k < b.times.shape[0]:
+                q_arm[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
+            else:
+                q_arm.popleft()
+            found = self._feed_lean(t, q)
+            if found is not None:
+                return found
+        return None
+
+    def _feed_lean(self, t: F64, q: F64) -> tuple[float, F64] | None:
+        assert self._lean is not None
+        q_t = self._trunk_at(t)
         ok = np.all(np.isfinite(q), axis=0) & np.all(np.isfinite(q_t), axis=0)
         if not np.any(ok):
             return None
@@ -327,69 +380,34 @@ class HumeralElevation(Processor):
         cal_t, cal_a, h = self._lean
         lean = self.common_lean
         arm_seg = quat_multiply(h, quat_multiply(q[:, idx], cal_a))
-        eps = lean.feed(quat_multiply(q_t[:, idx], cal_t), arm_seg, block.times[idx])
+        eps = lean.feed(quat_multiply(q_t[:, idx], cal_t), arm_seg, t[idx])
         if eps is None:
             return None
         assert lean.found_index is not None
         turn = np.array([math.cos(0.5 * eps), 0.0, 0.0, math.sin(0.5 * eps)])
-        return int(idx[lean.found_index]), quat_multiply(turn, h)[:, 0]
+        return float(t[idx[lean.found_index]]), quat_multiply(turn, h)[:, 0]
 
     def output_info(self, info: StreamInfo) -> StreamInfo:
         return derived_info(info, self.name, StreamKind.ANGLE, HUMERAL_CHANNELS)
 
     def process(self, block: Block) -> Block:
-        found = None
-        if self._lean is not None and block.stream == self.arm and block.n_samples:
+        if self._lean is not None and block.n_samples and block.stream in (self.arm, self.trunk):
             found = self._look_for_lean(block)
-        if found is None:
-            out = self._joint.process(block)
-        else:  # the arm samples before the one the correction applies from, the correction, the rest
-            i, heading = found
-            assert self._lean is not None
-            cal_t, cal_a, _ = self._lean
-            t, q = block.times, block.values
-            parts = []
-            if i:
-                parts.append(
-                    self._joint.process(
-                        Block(block.stream, t[:i], q[:, :i], block.seq, block.missing_before, block.arrival)
-                    )
+            if found is not None:  # from that arm sample on (the joint has not computed it: it waits for the trunk)
+                at, heading = found
+                cal_t, cal_a, _ = self._lean
+                self._joint.set_calibration(
+                    proximal=cal_t, distal=cal_a, heading=heading, at=float(np.nextafter(at, -math.inf))
                 )
-            self._joint.set_calibration(proximal=cal_t, distal=cal_a, heading=heading)
-            self._lean = None
-            parts.append(
-                self._joint.process(
-                    Block(
-                        block.stream,
-                        t[i:],
-                        q[:, i:],
-                        block.seq + i,
-                        0 if i else block.missing_before,
-                        block.arrival,
-                    )
-                )
-            )
-            out = _joined(parts, block.arrival)
+                self._lean = None
+                self._lean_q.clear()
+                self._trunk_seen.clear()
+        out = self._joint.process(block)
         self._aligned.note(block)
         if out.times.shape[0] == 0:
             return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
         v = humeral_angles(out.values[0], -out.values[1], self.side)
         return out_block(out, self.name, v)
-
-
-def _joined(parts: list[Block], arrival: float) -> Block:
-    """Output blocks of one input block, in order, as one (the first non-empty one's seq and gap)."""
-    full = [p for p in parts if p.times.shape[0]]
-    if len(full) <= 1:
-        return full[0] if full else parts[-1]
-    return Block(
-        full[0].stream,
-        np.concatenate([p.times for p in full]),
-        np.concatenate([p.values for p in full], axis=1),
-        full[0].seq,
-        full[0].missing_before,
-        arrival,
-    )
 
 
 class GirdleElevation(Processor):
