@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -123,10 +122,11 @@ class JointTap(Processor):
 
     The neutral orientation of a sensor is its latest finite one at or before the time the
     pose was complete (:class:`~nmre.calibration.imu.NeutralPoses` ``.at``), taken once
-    both streams have reached that time (or one is :data:`WAIT` s past it: the other
-    dropped out); the tap keeps references to each stream's last :data:`KEEP` blocks for it. So the alignment does not depend on how the streams were
-    cut into blocks (a replay in other blocks gives the same angles), which the
-    orientation of whatever block was current when the step finished did.
+    both streams have reached that time (:class:`~nmre.dsp.joints.OrientationsAt`), and
+    every calibration applies to the samples after its sample time
+    (:meth:`~nmre.dsp.joints.JointAngle.set_calibration`). So the angles do not depend on
+    how the streams were cut into blocks (a replay in other blocks, or as the packets
+    arrived live, gives the same angles).
 
     ``align=True`` (seated drills, no neutral pose): the headings are aligned by the
     sensors' medio-lateral (y) axes at each sensor's first finite orientation. For a
@@ -137,25 +137,21 @@ class JointTap(Processor):
     tilts y out of the horizontal and leaves a heading error of the same order.
     """
 
-    #: Orientation blocks kept per stream to find the neutral pose's orientation in (references, not copies).
-    KEEP = 64
-    #: Longest wait (s of the other stream's sample time) for a stream to reach the neutral pose's time.
-    WAIT = 2.0
-
     def __init__(self, joint: Any, proximal: str, distal: str, *, align: bool = False) -> None:
+        from nmre.dsp.joints import OrientationsAt
+
         self.joint, self.raw, self.align = joint, (proximal, distal), align
         self.proximal, self.distal = joint.proximal, joint.distal
         self.cal: dict[str, np.ndarray] = {}
         self._neutral: tuple[np.ndarray, np.ndarray] | None = None
+        self._functional_at: dict[str, float] = {}  # the sample time of each sensor's functional rotation
+        self._pose = OrientationsAt(self.proximal, self.distal)
         self._clear()
 
     def _clear(self) -> None:
-        self._seen: dict[str, deque[Block]] = {
-            s: deque(maxlen=self.KEEP) for s in (self.proximal, self.distal)
-        }
+        self._pose.clear()
         self._first: dict[str, np.ndarray] = {}
         self._first_t: dict[str, float] = {}
-        self._at: float | None = None  # a neutral pose waiting for both streams to reach its time
         self._todo = self.align and "heading" not in self.cal
 
     def reset(self) -> None:
@@ -176,21 +172,30 @@ class JointTap(Processor):
         )
 
     def calibrate_neutral(self, q: Mapping[str, Any]) -> None:
-        """The neutral pose's rotations; its orientations taken at ``q.at`` (or the latest seen), aligned there."""
-        self.calibrate(q)
-        self._at = float(getattr(q, "at", math.inf))
+        """The neutral pose's rotations; its orientations taken at ``q.at`` (or the latest seen), aligned there.
+
+        A functional (long-axis) rotation of the same or a later sample time is kept: it builds on
+        this pose (a reused record hands both over at the same sample, and the neutral pose's may
+        reach the tap after the long axis's, when its held samples are released).
+        """
+        at = float(getattr(q, "at", math.inf))
+        self.calibrate({k: v for k, v in q.items() if self._functional_at.get(k, -math.inf) < at}, at)
+        self._pose.ask(at)
         self._todo = True
         self._take_neutral()
 
-    def calibrate(self, q: Mapping[str, Any]) -> None:
-        """New sensor-to-segment rotations (neutral or functional); headings re-aligned at the neutral pose.
+    def calibrate(self, q: Mapping[str, Any], at: float | None = None) -> None:
+        """New sensor-to-segment rotations (neutral, ``at`` given, or functional); headings re-aligned at the
+        neutral pose.
 
         They apply to the distal samples after ``q.at`` (the step's sample time, when it has one), so
         the angles change at the same sample however the streams were cut into blocks.
         """
         self.cal.update({k: np.asarray(q[k], dtype=np.float64) for k in self.raw if k in q})
-        at = getattr(q, "at", None)
-        self._align_neutral(None if at is None else float(at))
+        if at is None:  # the functional (long-axis) step's
+            at = getattr(q, "at", None)
+            self._functional_at.update({k: math.inf if at is None else float(at) for k in self.raw if k in q})
+        self._align_neutral(None if at is None or at == math.inf else float(at))
 
     def _align_neutral(self, at: float | None) -> None:
         from nmre.dsp.joints import heading_alignment
@@ -203,18 +208,13 @@ class JointTap(Processor):
 
     def _take_neutral(self) -> None:
         """Keep the orientations at the pending neutral time once both streams have passed it."""
-        at = self._at
-        assert at is not None
-        seen = (self._seen[self.proximal], self._seen[self.distal])
-        if at != math.inf:
-            newest = [float(b[-1].times[-1]) if b else -math.inf for b in seen]
-            if min(newest) < at and max(newest) < at + self.WAIT:
-                return  # a stream has not reached the pose's time yet: wait for it (not for a dropout)
-        pose = tuple(_finite_at(b, at) for b in seen)
-        self._at = None
+        at = self._pose.at
+        pose = self._pose.take()
+        if pose is False:
+            return  # a stream has not reached the pose's time yet: wait for it (not for a dropout)
         self._todo = self.align and "heading" not in self.cal
-        if pose[0] is not None and pose[1] is not None:
-            self._neutral = (pose[0], pose[1])
+        if pose:
+            self._neutral = pose
             self._align_neutral(None if at == math.inf else at)
 
     def _align_ml(self, block: Block) -> None:
@@ -229,33 +229,19 @@ class JointTap(Processor):
             self.cal["heading"] = np.array([math.cos(half), 0.0, 0.0, math.sin(half)])
             # from the later of the two first samples: the distal ones before it never had a partner
             self._apply(max(self._first_t.values()))
-            self._todo = self._at is not None
+            self._todo = self._pose.at is not None
 
     def process(self, block: Block) -> Block:
         if block.times.shape[0]:
-            self._seen[block.stream].append(block)
+            self._pose.note(block)
             if self._todo:
                 if self.align and "heading" not in self.cal:
                     self._align_ml(block)
-                if self._at is not None:
+                if self._pose.at is not None:
                     self._take_neutral()
         return self.joint.process(block)  # type: ignore[no-any-return]
 
     # no pop_events of its own: Processor's (none), so the engine never asks (docs/performance.md)
-
-
-def _finite_at(blocks: deque[Block], at: float) -> np.ndarray | None:
-    """The latest finite sample at or before ``at`` in ``blocks`` (oldest first); the oldest finite one if none is."""
-    first = None
-    for b in reversed(blocks):
-        t, q = b.times, b.values
-        ok = np.flatnonzero(np.all(np.isfinite(q), axis=0) & (t <= at))
-        if ok.size:
-            return np.array(q[:, ok[-1]], dtype=np.float64)
-        fin = np.flatnonzero(np.all(np.isfinite(q), axis=0))
-        if fin.size:
-            first = np.array(q[:, fin[0]], dtype=np.float64)
-    return first
 
 
 def _yaw_of_y(q: np.ndarray) -> float:
@@ -447,7 +433,7 @@ def _humeral(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     ctx._lean.append(proc)
     ctx.add(
         ctx.neutral(
-            lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id]),
+            lambda cal: proc.set_calibration(trunk=cal[t.id], arm=cal[a.id], at=getattr(cal, "at", None)),
             (t.id, a.id),
             ProcessorNode(proc, (ot, oa), name),
         )
@@ -477,7 +463,7 @@ def _girdle(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     )
     ctx.add(
         ctx.neutral(
-            lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id]),
+            lambda cal: proc.set_calibration(trunk=cal[t.id], scapula=cal[s.id], at=getattr(cal, "at", None)),
             (t.id, s.id),
             ProcessorNode(proc, (hum.stream, ot, os_), name),
         )

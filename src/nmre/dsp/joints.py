@@ -44,6 +44,7 @@ Signs, with the raw Cardan angles ``a`` (about y), ``b`` (about x'), ``c``
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -835,6 +836,67 @@ class JointAngle(Processor):
 
     def pop_events(self) -> list[Event]:
         return []
+
+
+class OrientationsAt:
+    """Two orientation streams' samples at a sample time ``at``, taken once both streams have reached it.
+
+    A calibration found at a sample time (the neutral pose's ``at``) needs each sensor's orientation
+    of that moment: the latest finite sample at or before ``at`` of each stream. Which samples have
+    *arrived* when the step finishes depends on how the streams were cut into blocks; so the
+    orientations are taken once both streams have passed ``at`` (or one is :data:`WAIT` s past it:
+    the other dropped out). References to each stream's last :data:`KEEP` blocks are kept for it.
+    """
+
+    #: Orientation blocks kept per stream (references, not copies).
+    KEEP = 64
+    #: Longest wait (s of the other stream's sample time) for a stream to reach ``at``.
+    WAIT = 2.0
+
+    def __init__(self, proximal: str, distal: str) -> None:
+        self.streams = (proximal, distal)
+        self.clear()
+
+    def clear(self) -> None:
+        self._seen: dict[str, deque[Block]] = {s: deque(maxlen=self.KEEP) for s in self.streams}
+        #: The sample time asked for (``inf``: the latest seen), None when nothing is asked.
+        self.at: float | None = None
+
+    def note(self, block: Block) -> None:
+        """Keep a block of either stream (call before asking for a time it may complete)."""
+        if block.times.shape[0] and block.stream in self._seen:
+            self._seen[block.stream].append(block)
+
+    def ask(self, at: float) -> None:
+        self.at = float(at)
+
+    def take(self) -> tuple[F64, F64] | None | bool:
+        """The two orientations (4,) at the asked time; ``False`` while a stream has not reached it;
+        ``None`` (and the question dropped) if a stream has no finite sample."""
+        at = self.at
+        assert at is not None
+        seen = (self._seen[self.streams[0]], self._seen[self.streams[1]])
+        if at != math.inf:
+            newest = [float(b[-1].times[-1]) if b else -math.inf for b in seen]
+            if min(newest) < at and max(newest) < at + self.WAIT:
+                return False
+        self.at = None
+        p, d = _finite_at(seen[0], at), _finite_at(seen[1], at)
+        return None if p is None or d is None else (p, d)
+
+
+def _finite_at(blocks: deque[Block], at: float) -> F64 | None:
+    """The latest finite sample at or before ``at`` in ``blocks`` (oldest first); the oldest finite one if none is."""
+    first = None
+    for b in reversed(blocks):
+        t, q = b.times, b.values
+        ok = np.flatnonzero(np.all(np.isfinite(q), axis=0) & (t <= at))
+        if ok.size:
+            return np.array(q[:, ok[-1]], dtype=np.float64)
+        fin = np.flatnonzero(np.all(np.isfinite(q), axis=0))
+        if fin.size:
+            first = np.array(q[:, fin[0]], dtype=np.float64)
+    return first
 
 
 @kernel

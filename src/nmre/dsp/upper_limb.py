@@ -41,7 +41,7 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
-from nmre.dsp.joints import JointAngle, heading_alignment
+from nmre.dsp.joints import JointAngle, OrientationsAt, heading_alignment
 from nmre.dsp.orientation import GyroBias
 from nmre.dsp.quaternion import quat_multiply
 from nmre.errors import ConfigError, InputError, expected
@@ -103,47 +103,49 @@ def humeral_angles(a_deg: ArrayLike, b_deg: ArrayLike, side: Side | str = Side.R
 
 
 class _Aligned:
-    """The distal stream's newest finite orientation sample and the proximal one at its time, for the heading
-    alignment at calibration.
+    """The heading alignment of a joint's two filters at the neutral pose, from the samples of the pose itself.
 
     Each 6-axis filter has its own heading, and with the trunk tilted a heading
     difference changes the angle between two segments (not only the plane), so the
-    two headings are aligned when the neutral-pose calibration is set, from the
-    samples of the pose itself (:func:`nmre.dsp.heading_alignment`). The proximal
-    sample is the one the joint pairs with the distal sample by time
-    (:meth:`JointAngle.proximal_at`: the newest at or before it), not the newest that
-    has arrived, which depends on how the streams were cut into blocks; the newest
-    proximal sample only when none is within the joint's ``max_lag``.
+    two headings are aligned when the neutral-pose calibration is set
+    (:func:`nmre.dsp.heading_alignment`), from each sensor's latest finite orientation at
+    or before the pose's sample time, taken once both streams have reached it
+    (:class:`~nmre.dsp.joints.OrientationsAt`); the calibration then applies to the
+    samples after that time. Which samples had *arrived* when the step finished depends on
+    how the streams were cut into blocks; these do not.
     """
 
     def __init__(self, proximal: str, distal: str, joint: JointAngle) -> None:
-        self._streams = (proximal, distal)
+        self._pose = OrientationsAt(proximal, distal)
         self._joint = joint
-        self._last: dict[str, F64] = {}
-        self._distal_t = math.nan
+        self._want: tuple[ArrayLike | None, ArrayLike | None, float | None] | None = None
+        #: The heading alignment last applied (None: none found, identity).
+        self.heading: F64 | None = None
 
     def note(self, block: Block) -> None:
-        if block.stream in self._streams and block.n_samples:
-            q = block.values[:, -1]
-            if q.shape[0] == 4 and np.all(np.isfinite(q)):
-                self._last[block.stream] = q.copy()
-                if block.stream == self._streams[1]:
-                    self._distal_t = float(block.times[-1])
+        self._pose.note(block)
 
-    def heading(self, proximal_cal: ArrayLike | None, distal_cal: ArrayLike | None) -> F64 | None:
-        p, d = self._streams
-        if d not in self._last:
-            return None
-        qp = self._joint.proximal_at([self._distal_t])[:, 0]
-        if not np.all(np.isfinite(qp)):
-            if p not in self._last:
-                return None
-            qp = self._last[p]
-        return heading_alignment(qp, self._last[d], proximal_cal, distal_cal)
+    def ask(self, proximal_cal: ArrayLike | None, distal_cal: ArrayLike | None, at: float | None) -> None:
+        """Calibrate at sample time ``at`` (None: the latest samples seen, now) once the orientations are there."""
+        self._want = (proximal_cal, distal_cal, at)
+        self._pose.ask(math.inf if at is None else at)
+
+    def resolve(self) -> bool:
+        """Apply the asked calibration to the joint if both streams have reached its time; True if applied."""
+        if self._want is None:
+            return False
+        pose = self._pose.take()
+        if pose is False:
+            return False
+        pcal, dcal, at = self._want
+        self._want = None
+        self.heading = None if not pose else heading_alignment(pose[0], pose[1], pcal, dcal)
+        self._joint.set_calibration(proximal=pcal, distal=dcal, heading=self.heading, at=at)
+        return True
 
     def forget(self) -> None:
-        self._last = {}
-        self._distal_t = math.nan
+        self._pose.clear()
+        self._want = None
 
 
 #: The common lean (:class:`CommonLean`): the trunk's tilt from the vertical at least this far (deg) ...
@@ -287,23 +289,38 @@ class HumeralElevation(Processor):
         self._aligned = _Aligned(trunk, arm, self._joint)
         self.common_lean = CommonLean()
         self._lean: tuple[F64, F64, F64] | None = None  # (trunk cal, arm cal, heading) while it is looked for
+        self._cal: tuple[ArrayLike | None, ArrayLike | None] = (None, None)
+        self._lean_from = -math.inf  # the lean is looked for in the arm samples after the neutral pose
         self._lean_q: deque[Block] = deque()  # arm samples the trunk stream has not reached yet (lean search)
         self._trunk_seen: deque[Block] = deque()  # the trunk's last LEAN_KEEP s (lean search)
 
-    def set_calibration(self, trunk: ArrayLike | None = None, arm: ArrayLike | None = None) -> None:
+    def set_calibration(
+        self, trunk: ArrayLike | None = None, arm: ArrayLike | None = None, at: float | None = None
+    ) -> None:
         """Sensor-to-segment rotations (``q_cal`` of :func:`~nmre.dsp.segment_calibration`) of both sensors.
 
-        Called at the neutral pose (arm by the side, facing forward): the two filters'
-        headings are aligned from the newest samples seen, which are of that pose. From
-        then on the first lean the trunk and the arm make together corrects that
-        alignment (:class:`CommonLean`; ``common_lean.correction_deg``).
+        Called at the neutral pose (arm by the side, facing forward), ``at`` its sample time: the
+        two filters' headings are aligned from both sensors' orientations at ``at``
+        (:class:`_Aligned`; without ``at``, the newest seen), and the calibration applies to the
+        samples after it. From then on the first lean the trunk and the arm make together
+        corrects that alignment (:class:`CommonLean`; ``common_lean.correction_deg``).
         """
-        h = self._aligned.heading(trunk, arm)
-        self._joint.set_calibration(proximal=trunk, distal=arm, heading=h)
-        one = np.array([1.0, 0.0, 0.0, 0.0])
+        self._cal = (trunk, arm)
+        self._lean = None
         self.common_lean.reset()
         self._lean_q.clear()
         self._trunk_seen.clear()
+        self._aligned.ask(trunk, arm, at)
+        self._lean_from = -math.inf if at is None else float(at)
+        self._calibrated()
+
+    def _calibrated(self) -> None:
+        """Once the neutral calibration is applied, look for the common lean in the samples after it."""
+        if not self._aligned.resolve():
+            return
+        one = np.array([1.0, 0.0, 0.0, 0.0])
+        trunk, arm = self._cal
+        h = self._aligned.heading
         self._lean = (
             one if trunk is None else np.asarray(trunk, dtype=np.float64).reshape(4),
             one if arm is None else np.asarray(arm, dtype=np.float64).reshape(4),
@@ -341,8 +358,11 @@ class HumeralElevation(Processor):
         applies to and the corrected heading alignment."""
         assert self._lean is not None
         if block.stream == self.arm:
-            if block.values.shape[0] != 4:
+            if block.values.shape[0] != 4 or block.times[-1] <= self._lean_from:
                 return None
+            if block.times[0] <= self._lean_from:
+                k = int(np.searchsorted(block.times, self._lean_from, side="right"))
+                block = Block(block.stream, block.times[k:], block.values[:, k:], block.seq + k, 0, block.arrival)
             self._lean_q.append(block)
         else:
             self._trunk_seen.append(block)
@@ -391,6 +411,8 @@ class HumeralElevation(Processor):
         return derived_info(info, self.name, StreamKind.ANGLE, HUMERAL_CHANNELS)
 
     def process(self, block: Block) -> Block:
+        self._aligned.note(block)
+        self._calibrated()
         if self._lean is not None and block.n_samples and block.stream in (self.arm, self.trunk):
             found = self._look_for_lean(block)
             if found is not None:  # from that arm sample on (the joint has not computed it: it waits for the trunk)
@@ -403,7 +425,6 @@ class HumeralElevation(Processor):
                 self._lean_q.clear()
                 self._trunk_seen.clear()
         out = self._joint.process(block)
-        self._aligned.note(block)
         if out.times.shape[0] == 0:
             return Block(self.name, out.times, np.zeros((2, 0)), out.seq, out.missing_before, out.arrival)
         v = humeral_angles(out.values[0], -out.values[1], self.side)
@@ -469,10 +490,12 @@ class GirdleElevation(Processor):
     #: Humeral samples kept (s of sample time behind the newest).
     KEEP = 10.0
 
-    def set_calibration(self, trunk: ArrayLike | None = None, scapula: ArrayLike | None = None) -> None:
-        """As :meth:`HumeralElevation.set_calibration` (headings aligned at the neutral pose)."""
-        h = self._aligned.heading(trunk, scapula)
-        self._joint.set_calibration(proximal=trunk, distal=scapula, heading=h)
+    def set_calibration(
+        self, trunk: ArrayLike | None = None, scapula: ArrayLike | None = None, at: float | None = None
+    ) -> None:
+        """As :meth:`HumeralElevation.set_calibration` (headings aligned at the neutral pose's ``at``)."""
+        self._aligned.ask(trunk, scapula, at)
+        self._aligned.resolve()
 
     def reset(self) -> None:
         self._joint.reset()
@@ -534,8 +557,9 @@ class GirdleElevation(Processor):
                         self._hum_t, self._hum_e = self._hum_t[keep:].copy(), self._hum_e[keep:].copy()
                 self._hum_last = max(self._hum_last, float(t[-1]))
             return self._flush(block.seq, block.arrival)
-        out = self._joint.process(block)
         self._aligned.note(block)
+        self._aligned.resolve()  # a neutral calibration whose pose's time both streams have now reached
+        out = self._joint.process(block)
         if out.times.shape[0]:
             self._pending.append(out)
         return self._flush(out.seq, out.arrival)
