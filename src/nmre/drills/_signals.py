@@ -259,8 +259,21 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     # frontal = "side_up": positive when the drill's side of the segment rises (a left drill mirrors it)
     lean = TrunkInclination(name=name, mirror_frontal=sig.params["frontal"] == "side_up" and side == "left")
-    ctx.add(ctx.neutral(lambda cal: lean.set_calibration(cal[s.id]), (s.id,), ProcessorNode(lean, o, name)))
-    ctx.travel(lambda cal: lean.set_calibration(cal[s.id], at=getattr(cal, "at", None)), (s.id,))
+    travel_at = [-math.inf]  # the sample time of the travel heading's rotation (it builds on the neutral pose)
+
+    def neutral(cal: Mapping[str, Any]) -> None:
+        # a reused record hands both over at one sample, and the neutral pose's reaches the signal after
+        # the travel heading's (when its held samples are released): the later step's rotation stays
+        if travel_at[0] < float(getattr(cal, "at", math.inf)):
+            lean.set_calibration(cal[s.id])
+
+    def travel(cal: Mapping[str, Any]) -> None:
+        at = getattr(cal, "at", None)
+        travel_at[0] = math.inf if at is None else float(at)
+        lean.set_calibration(cal[s.id], at=at)
+
+    ctx.add(ctx.neutral(neutral, (s.id,), ProcessorNode(lean, o, name)))
+    ctx.travel(travel, (s.id,))
     return Built(name, _TRUNK, (s.id,), rate=s.rate)
 
 
