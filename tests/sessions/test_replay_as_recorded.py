@@ -31,7 +31,11 @@ SESSIONS = {
     "squat": ({2: ("knee_valgus",), 3: ("shallow_squat",)}, {"reps": 4}, "full"),
     "forward_lunge": ({2: ("pelvic_drop",)}, {"reps": 3}, "full"),
     "knee_extension_seated": ({2: ("incomplete_extension",)}, {"reps": 3, "hold": 3.0}, "full"),
-    "shoulder_scaption": ({2: ("shoulder_shrug",)}, {"reps": 3}, ["imu:trunk", "imu:upper_arm", "imu:scapula"]),
+    "shoulder_scaption": (
+        {2: ("shoulder_shrug",)},
+        {"reps": 3},
+        ["imu:trunk", "imu:upper_arm", "imu:scapula"],
+    ),
 }
 
 

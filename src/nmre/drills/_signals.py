@@ -259,7 +259,8 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     # frontal = "side_up": positive when the drill's side of the segment rises (a left drill mirrors it)
     lean = TrunkInclination(name=name, mirror_frontal=sig.params["frontal"] == "side_up" and side == "left")
-    travel_at = [-math.inf]  # the sample time of the travel heading's rotation (it builds on the neutral pose)
+    # the sample time of the travel heading's rotation (it builds on the neutral pose)
+    travel_at = [-math.inf]
 
     def neutral(cal: Mapping[str, Any]) -> None:
         # a reused record hands both over at one sample, and the neutral pose's reaches the signal after

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -828,7 +829,17 @@ class JointAngle(Processor):
             return None
         out = np.empty((3, n))
         if not _joint_zoh_clean(
-            t, q, limit, self._ring_t, self._ring_q, self._ptr, self._cal, self._signs, self.max_lag, self.ahead, out
+            t,
+            q,
+            limit,
+            self._ring_t,
+            self._ring_q,
+            self._ptr,
+            self._cal,
+            self._signs,
+            self.max_lag,
+            self.ahead,
+            out,
         ):
             return None
         last[stream] = self._done = float(t[n - 1])
@@ -870,7 +881,7 @@ class OrientationsAt:
     def ask(self, at: float) -> None:
         self.at = float(at)
 
-    def take(self) -> tuple[F64, F64] | None | bool:
+    def take(self) -> tuple[F64, F64] | Literal[False] | None:
         """The two orientations (4,) at the asked time; ``False`` while a stream has not reached it;
         ``None`` (and the question dropped) if a stream has no finite sample."""
         at = self.at

@@ -362,7 +362,9 @@ class HumeralElevation(Processor):
                 return None
             if block.times[0] <= self._lean_from:
                 k = int(np.searchsorted(block.times, self._lean_from, side="right"))
-                block = Block(block.stream, block.times[k:], block.values[:, k:], block.seq + k, 0, block.arrival)
+                block = Block(
+                    block.stream, block.times[k:], block.values[:, k:], block.seq + k, 0, block.arrival
+                )
             self._lean_q.append(block)
         else:
             self._trunk_seen.append(block)
@@ -415,7 +417,8 @@ class HumeralElevation(Processor):
         self._calibrated()
         if self._lean is not None and block.n_samples and block.stream in (self.arm, self.trunk):
             found = self._look_for_lean(block)
-            if found is not None:  # from that arm sample on (the joint has not computed it: it waits for the trunk)
+            # from that arm sample on (the joint has not computed it yet: it waits for the trunk)
+            if found is not None:
                 at, heading = found
                 cal_t, cal_a, _ = self._lean
                 self._joint.set_calibration(
