@@ -169,15 +169,18 @@ class Context:
     def segmenter_node(self, node: Node, raw: Sequence[str]) -> None:
         self._segmenter.append(node)
 
-    def orientation(self, info: StreamInfo, beta: float = 0.1) -> str:
-        """The orientation stream of an IMU (gyro bias removed at rest, then Madgwick of gain ``beta``), built once."""
+    def orientation(self, info: StreamInfo, beta: float = 0.1, memory: float = 0.0) -> str:
+        """The orientation stream of an IMU (gyro bias removed at rest, pooling ``memory`` s of still runs, then
+        Madgwick of gain ``beta``), built once."""
         from nmre.drills._common import orientation_node
 
         key = info.id if beta == 0.1 else f"{info.id}@{beta:g}"
+        if memory:
+            key += f"~{memory:g}"
         if key not in self._orient:
-            node = orientation_node(info, beta=beta)
+            node = orientation_node(info, beta=beta, memory=memory)
             if key != info.id:  # a second filter on the same IMU: a stream id of its own
-                node = orientation_node(info, beta=beta, name=f"orient.{key}")
+                node = orientation_node(info, beta=beta, memory=memory, name=f"orient.{key}")
             self.add(node)
             self._orient[key] = node.output
             self.note_stream(node.output, (info.id,))

@@ -41,13 +41,18 @@ STILL_GYRO = math.radians(6.0)
 
 
 def orientation_node(
-    info: StreamInfo, beta: float = 0.1, still_time: float = 1.0, name: str | None = None
+    info: StreamInfo,
+    beta: float = 0.1,
+    still_time: float = 1.0,
+    name: str | None = None,
+    memory: float = 0.0,
 ) -> ProcessorNode:
-    """Gyro-bias removal at rest, then Madgwick orientation: ``imu.X`` → ``orient.X`` (or ``name``)."""
+    """Gyro-bias removal at rest (``memory`` s of still runs pooled, :class:`GyroBias`), then Madgwick
+    orientation: ``imu.X`` → ``orient.X`` (or ``name``)."""
     seg = info.id.split(".", 1)[1] if "." in info.id else info.id
     out = name or f"orient.{seg}"
     chain = BiasCorrectedOrientation(
-        GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time),
+        GyroBias(info.rate, gyro_threshold=STILL_GYRO, still_time=still_time, memory=memory),
         Madgwick(info.rate, beta=beta, name=out),
     )
     return ProcessorNode(chain, info.id, out)  # the filter already names it so: no copy

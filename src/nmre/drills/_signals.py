@@ -255,7 +255,7 @@ def _inclination(ctx: Context, sig: SignalSpec, side: str | None) -> Built:
     from nmre.dsp.joints import TrunkInclination
 
     s = ctx.sensor(sig.params["sensor"], side)
-    o = ctx.orientation(s, sig.params["gain"])
+    o = ctx.orientation(s, sig.params["gain"], sig.params["bias_memory"])
     name = f"angle.{sig.name}{_suffix(side) if ctx.spec_sensor(sig.params['sensor']).side == 'drill' else ''}"
     # frontal = "side_up": positive when the drill's side of the segment rises (a left drill mirrors it)
     lean = TrunkInclination(name=name, mirror_frontal=sig.params["frontal"] == "side_up" and side == "left")
@@ -573,6 +573,15 @@ _ALL = (
                 unit="rad/s",
                 lo=0.0,
                 lo_open=True,
+            ),
+            "bias_memory": Param(
+                "number",
+                "seconds of earlier still runs pooled into the gyro-bias estimate (0: each still run's own "
+                "mean; for a patient standing still between movements, pooling averages the runs' sway and "
+                "dilutes a slow movement taken for stillness; docs/calibration.md)",
+                0.0,
+                unit="s",
+                lo=0.0,
             ),
         },
         _one("sensor"),
