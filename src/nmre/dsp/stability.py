@@ -19,14 +19,21 @@ movement toward the target and ``o = p·u⊥`` the movement across it:
   the on-axis speed (smoothed) that it falls below 10 % of that peak (the initial
   movement, before corrections);
 * **reaction time (RT)**, s: cue to movement onset (NeuroCom: "time between the command to
-  move and the first movement"). The on-axis speed passes 10 % of its peak for good before
-  the peak (sway or drift toward the target before the reaction stays below it); from there
-  the onset is searched back to where the lean starts rising out of the sway: the last
-  sample at which the on-axis speed was within the sway's speed band or its rate of change
-  within the sway's (both measured before the cue, ``sway``); and from there back along the
-  rise of the acceleration: the line through its middle (30-70 % of its first peak) meets
-  zero where the movement began (a smooth movement's acceleration rises from zero about
-  linearly, a minimum-jerk lean's at ``60 D / T^3``), at most :data:`RISE_BACK` s earlier;
+  move and the first movement"), the onset being where the lean's speed toward the target first
+  reaches 5 % of its peak (the kinematic onset of motor control, Teasdale et al. 1993, which
+  ``movement_time`` also uses, so that RT and MT split at the same instant). Read the way a
+  clinician reads a trace once the lean is over: the primary movement (from before the band
+  crossing below to its end) is fitted as a whole with a minimum-jerk lean (Flash & Hogan 1985;
+  the onset time and duration by least squares, offset and amplitude linear), and the onset is
+  where the fitted speed reaches 5 % of its peak, :data:`ONSET_AT` of the fitted duration after
+  its start. The lean's first tenths of a second are under the sway (a 4 s lean of 6 deg moves
+  0.05 deg in its first 0.4 s), so no crossing of the measured speed can date them; the whole
+  lean's shape can. Where the fit fails the onset is the band crossing below taken back along
+  the rise of the acceleration (:func:`_rise_start`). The band crossing: the on-axis speed
+  passes 10 % of its peak for good before the peak (sway or drift toward the target before the
+  reaction stays below it); from there the onset is searched back to where the lean starts
+  rising out of the sway: the last sample at which the on-axis speed was within the sway's
+  speed band or its rate of change within the sway's (both measured before the cue, ``sway``);
 * **movement velocity (MVL)**, deg/s: mean speed of the lean (its path length in both
   directions over the time) between 5 % and 95 % of the distance from the onset position to
   the primary endpoint (NeuroCom's definition of the centre-of-gravity velocity);
@@ -112,6 +119,13 @@ class LosMetrics:
         return asdict(self)
 
 
+#: Where a minimum-jerk movement's speed first reaches 5 % of its peak, fractions of its duration from its exact
+#: start: 16 u^2 (1 - u)^2 = 0.05 (0.0594).
+ONSET_AT = (1.0 - math.sqrt(1.0 - math.sqrt(0.05))) / 2.0
+#: The fitted onset is used when it lies within this many seconds of the band crossing (else the fit took sway or a
+#: second movement for the lean).
+FIT_RANGE = 1.0
+
 #: Furthest the onset is taken back from where the lean rose out of the sway along the rise of its acceleration, s.
 RISE_BACK = 0.3
 #: The middle of the acceleration's rise the onset is extrapolated from, fractions of its first peak.
@@ -135,6 +149,42 @@ def _rise_start(tt: F64, acc: F64, k_peak: int, t_on: float) -> float:
     if not slope > 0:
         return t_on
     return float(min(max(-intercept / slope, t_on - RISE_BACK), t_on))
+
+
+def _min_jerk(u: F64) -> F64:
+    u = np.clip(u, 0.0, 1.0)
+    return u * u * u * (10.0 - 15.0 * u + 6.0 * u * u)
+
+
+def _fitted_onset(tt: F64, s: F64, cue: float, t_on: float, t_peak: float, t_end: float) -> float:
+    """The movement onset (5 % of the peak speed) of a minimum-jerk lean fitted to ``s`` from the cue to ``t_end``
+    (least squares: start and duration, with offset and amplitude solved linearly), or NaN when the fit fails or
+    lands more than :data:`FIT_RANGE` s from the band crossing ``t_on``."""
+    from scipy.optimize import least_squares
+
+    w = tt <= t_end
+    x, y = tt[w], s[w]
+    if x.shape[0] < 8:
+        return math.nan
+
+    def residual(q: F64) -> F64:
+        b = _min_jerk((x - q[0]) / q[1])
+        a = np.vstack([np.ones_like(b), b]).T
+        coef = np.linalg.lstsq(a, y, rcond=None)[0]
+        return np.asarray(a @ coef - y, dtype=np.float64)
+
+    lo = np.array([cue - 0.5, 0.2])
+    hi = np.array([max(t_peak, cue - 0.5 + 1e-3), max(2.0 * (t_end - cue) + 1.0, 0.3)])
+    guess = np.clip(np.array([t_on, max(2.0 * (t_peak - t_on), 0.3)]), lo + 1e-6, hi - 1e-6)
+    try:
+        fit = least_squares(residual, guess, bounds=(lo, hi))
+    except (ValueError, np.linalg.LinAlgError):
+        return math.nan
+    t0, dur = (float(v) for v in fit.x)
+    onset = t0 + ONSET_AT * dur
+    if not (fit.success and math.isfinite(onset) and abs(onset - t_on) <= FIT_RANGE):
+        return math.nan
+    return onset
 
 
 def _smooth(x: F64, n: int) -> F64:
@@ -240,11 +290,14 @@ def los_metrics(
         return LosMetrics(
             nan, nan, nan, mxe, nan, nan, nan, "the primary movement did not go toward the target"
         )
-    # ... and back along the rise of the acceleration: the band crossing lags the start of a smooth movement (its
-    # speed rises as the square of the time), by 0.05 s on average in the suite and by more than 0.1 s where the
-    # sway's speed band was wide; the extrapolated rise does not (docs/calibration.md). The velocity and the
-    # directional control still run from the band crossing, where the lean has left the sway.
-    t_on = _rise_start(tt, acc, k_peak, float(tt[k_on]))
+    # ... and the onset itself, 5 % of the lean's peak speed, from the whole lean's shape: a minimum-jerk lean fitted
+    # from the cue to the end of the primary movement (the band crossing lags the start of a smooth movement, its
+    # speed rising as the square of the time, most where the sway's band is wide; a slow lean's first 0.3 s is under
+    # the sway). Failing that, taken back from the band crossing along the rise of the acceleration. The velocity
+    # and the directional control still run from the band crossing, where the lean has left the sway.
+    t_on = _fitted_onset(tt, s, cue, float(tt[k_on]), float(tt[k_peak]), float(tt[k_end]))
+    if not math.isfinite(t_on):
+        t_on = _rise_start(tt, acc, k_peak, float(tt[k_on]))
     rt = t_on - cue
     # velocity: the path of the lean (both directions) between 5 % and 95 % of the distance from the onset position
     # to the primary endpoint, over the time between them
