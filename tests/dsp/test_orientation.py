@@ -252,6 +252,60 @@ def test_gyro_bias_pools_the_still_runs() -> None:
     np.testing.assert_allclose(last.bias, x[3:, 400:].mean(axis=1), atol=1e-12)
 
 
+def _lean_end_gravity_cannot_show(bias: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, slice]:
+    """11 s still, 1 s of quick movement (the lean's fast middle: not still), then 2 s in which the sensor still turns
+    about x, 0.8 deg/s falling to 0 (0.8 deg: the end of a slow whole-body lean) while its accelerometer reads
+    gravity unchanged, then 3 s still. The tangential
+    deceleration of a body leaning about its ankles tilts the specific force back by h theta'' / g as the body
+    tilts on, so gravity's apparent direction hardly turns (in the suite's slow leans the gyro turned 0.79 deg
+    over such a run, the accelerometer 0.29 deg end to end, its trend 0.03 deg/s; docs/calibration.md)."""
+    n = 1700
+    x = np.zeros((6, n))
+    x[2] = 9.81
+    x[:3] += rng.normal(0, 0.014, (3, n))
+    x[3:] = bias[:, None] + rng.normal(0, 0.0014, (3, n))
+    x[4, 1100:1200] += 0.5
+    turn = slice(1200, 1400)
+    x[3, turn] += np.radians(0.8) * np.linspace(1.0, 0.0, 200)
+    return x, turn
+
+
+def test_gyro_bias_pooled_dilutes_a_turn_gravity_cannot_show() -> None:
+    bias = np.radians([1.2, -0.7, 0.5])
+    x, turn = _lean_end_gravity_cannot_show(bias, np.random.default_rng(3))
+    err = {}
+    for memory in (0.0, 10.0):
+        g = GyroBias(FS, gyro_threshold=math.radians(6.0), still_time=1.0, memory=memory)
+        out = g.process(_blk(x)).values
+        est = x[3:] - out[3:]  # the estimate in use at every sample
+        err[memory] = np.degrees(np.abs(est[0] - bias[0]))
+        # the true bias is learned in the first still run either way
+        np.testing.assert_allclose(np.degrees(est[:, 1050] - bias), 0.0, atol=0.01)
+    # the run's own mean takes the turn's 0.4 deg/s for bias: the direction check cannot see it
+    assert err[0.0][turn].max() > 0.3
+    # pooled with the 10 s before it, the 2 s turn is a sixth of the estimate: at most 0.4 x 2 / 12 deg/s (the run
+    # gives the bias from its first second on, when it holds the turn's fastest part: 0.6 deg/s x 1 / 11)
+    assert err[10.0][turn.start :].max() < 0.4 * 2.0 / 12.0 + 0.01
+    assert err[10.0][-1] < 0.06  # and it fades as still runs follow
+
+
+def test_gyro_bias_pooled_still_learns_a_new_bias() -> None:
+    """A bias that changes (a sensor warming up, or swapped) is learned by the pooled estimate too: after a still
+    run of 30 s at the new bias, the old one's 10 s of memory are a quarter of it."""
+    rng = np.random.default_rng(4)
+    n = 4500
+    x = np.zeros((6, n))
+    x[2] = 9.81
+    x[:3] += rng.normal(0, 0.014, (3, n))
+    old, new = np.radians([1.0, 0.5, -0.5]), np.radians([0.6, 0.9, -0.2])
+    x[3:] = np.where(np.arange(n) < 1200, old[:, None], new[:, None]) + rng.normal(0, 0.0014, (3, n))
+    x[4, 1200:1500] += 1.0  # a movement between the two (not still)
+    g = GyroBias(FS, gyro_threshold=math.radians(6.0), still_time=1.0, memory=10.0)
+    g.process(_blk(x))
+    step = np.degrees(new - old)
+    np.testing.assert_allclose(np.degrees(g.bias - new), -step * 10.0 / 40.0, atol=0.01)
+
+
 def test_orientation_recovers_known_tilt() -> None:
     # static sensor tilted 20 deg about x: both filters converge to gravity along the right axis
     from nmre.dsp.quaternion import quat_from_axis_angle
