@@ -20,6 +20,15 @@ MISS_NOTES: dict[tuple[str, str, str], str] = {
         "drill's onset signal (fixed baseline, k_on 8) finds one muscle's onset in the pre-activity and the "
         "other's at the burst: lags read up to 170 ms off"
     ),
+    ("limits_of_stability", "reaction_time", "precision"): (
+        "a slow lean's onset (5 % of its peak speed, 0.24 s into a 4 s lean) is moved by the sway: a minimum-jerk "
+        "fit to the true centre-of-mass lean dates 2.5-5 s leans within +/-0.14 s of it, the rule's fit within "
+        "+/-0.2 s (docs/eval.md, 'limits_of_stability with the slow leans')"
+    ),
+    ("limits_of_stability", "directional_control", "wrong"): (
+        "a slow lean's sway steps back and forth along the target direction: the truth counts those steps as "
+        "'on', the rule (NeuroCom) as 'off'; slow leans read up to 8-12 points low (docs/eval.md)"
+    ),
     ("single_leg_stance", "sway", "wrong"): (
         "when the first windows are not judged (loss), the sway rule takes its baseline from later windows "
         "(here an episode of excessive sway), so its envelope is too wide and excessive sway is praised"
