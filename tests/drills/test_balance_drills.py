@@ -144,11 +144,7 @@ def test_a_drill_that_cannot_run_names_the_missing_sensor_and_where_it_goes():
 
 
 #: Misses measured today, kept visible (strict: the test fails once they are fixed, so the entry goes).
-KNOWN_MISSES: dict[str, str] = {  # seeds 3 and 4 of limits_of_stability miss: docs/calibration.md
-    # the demo draws slow_movement over its whole range (1.0-1.8 deg/s): at seed 1 the backward-left lean's true
-    # velocity is 1.76 deg/s, inside the rule's 0.5 deg/s margin of its 2 deg/s tolerance, and reads 2.15 (docs/eval.md)
-    "limits_of_stability": "slow_movement at seed 1: true 1.76 deg/s, read 2.15, inside the 0.5 deg/s margin",
-}
+KNOWN_MISSES: dict[str, str] = {}  # seeds 3 and 4 of limits_of_stability miss: docs/calibration.md
 
 
 @pytest.mark.parametrize("name", DRILLS)

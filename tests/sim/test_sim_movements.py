@@ -493,12 +493,7 @@ def test_the_simulators_sparc_equals_the_dsp_one_on_the_same_speed():
 
 def test_limits_of_stability_truth_from_the_centre_of_mass_path():
     cfg = MOVEMENTS["limits_of_stability"](
-        errors={
-            1: ("slow_reaction",),
-            3: ("short_excursion",),
-            4: ("slow_movement",),
-            5: ("poor_directional_control",),
-        }
+        errors={1: ("slow_reaction",), 3: ("short_excursion",), 5: ("poor_directional_control",)}
     )
     sim = simulate(cfg, seed=8, kit="all")
     targets = sim.truth.targets
@@ -552,7 +547,6 @@ def test_limits_of_stability_truth_from_the_centre_of_mass_path():
     assert targets[1].quantities["reaction_time"] >= 1.2
     assert targets[3].quantities["max_excursion"] <= 70.0 + 1e-6
     assert targets[5].quantities["directional_control"] <= 60.0 + 1e-6
-    assert targets[4].quantities["movement_velocity"] <= 1.8 + 0.01  # backward: slowed to its drawn velocity
     # a trunk sensor leans with every target; the pelvis is level in sideways leans
     kin = sim.kinematics
     right = targets[2]
@@ -744,48 +738,3 @@ def test_scaption_starts_in_the_neutral_pose_then_leans_the_trunk_with_the_arm_a
         assert a.start == b.start and a.end == b.end
         assert a.quantities == pytest.approx(b.quantities)
         assert a.errors == pytest.approx(b.errors)
-
-
-def test_limits_of_stability_slow_movement_stretches_the_lean_to_the_velocity_asked():
-    """slow_movement: the primary lean (its path unchanged) takes longer until its true velocity (NeuroCom's,
-    between 5 % and 95 % of the lean) is the severity, up to 5 s; on the drill's schedule the hold shortens and
-    a rest of 1 s stays before the next cue. A velocity the lean cannot reach is recorded as the one reached."""
-    from nmre.drills import target_plan
-
-    cues = [t.cue for t in target_plan("limits_of_stability")]
-    asked = {0: 2.6, 3: 1.3, 4: 1.2, 7: 3.2, 12: 0.95, 8: 0.6}  # 8: forward at 0.6 deg/s would need ~9 s
-    cfg = MOVEMENTS["limits_of_stability"](rounds=2, cues=cues)
-    base = simulate(cfg, seed=3).truth.targets
-    slow = simulate(
-        dataclasses.replace(cfg, errors={i: {"slow_movement": v} for i, v in asked.items()}), seed=3
-    ).truth.targets
-
-    def lean(r):
-        return r.times["primary_end"] - r.times["onset"]
-
-    for i, (b, s) in enumerate(zip(base, slow, strict=True)):
-        assert s.times["cue"] == b.times["cue"] and s.times["onset"] == b.times["onset"]  # the same start
-        # the true reaction time is to the movement onset, 5 % of the lean's peak speed: later in a slower lean
-        u5 = (1 - np.sqrt(1 - np.sqrt(0.05))) / 2
-        rt = s.times["onset"] + u5 * lean(s) - s.times["cue"]
-        assert s.quantities["reaction_time"] == pytest.approx(rt, abs=2e-3)
-        if i + 1 < len(slow):
-            assert slow[i + 1].times["cue"] - s.end >= 1.0 - 1e-9  # the rest before the next cue
-        if i not in asked:
-            assert s.quantities == b.quantities and not s.errors  # the other targets as without the error
-            continue
-        v = s.quantities["movement_velocity"]
-        assert s.errors == {"slow_movement": v}
-        assert lean(s) > lean(b) and lean(s) <= 5.0 + 1e-9
-        assert s.times["return_start"] - s.times["primary_end"] >= 0.5 - 1e-9  # a hold, however short
-        # the same reach (the maximum of the sway over a shorter hold differs)
-        assert s.quantities["max_excursion"] == pytest.approx(b.quantities["max_excursion"], abs=8.0)
-        if i != 8:
-            assert v == pytest.approx(asked[i], abs=0.01)  # graded: the velocity asked (on the 100 Hz grid)
-    # slower leans take longer, in one direction (backward: 4 and 12) and across them
-    assert lean(slow[12]) > lean(slow[4]) > lean(base[4])
-    assert 2.0 < lean(slow[4]) < 5.0 and lean(slow[0]) < lean(slow[8])
-    # forward at 0.6 deg/s does not fit: the longest lean the schedule leaves, its velocity recorded
-    assert 1.5 < slow[8].quantities["movement_velocity"] < 2.6
-    assert slow[9].times["cue"] - slow[8].end == pytest.approx(1.0, abs=1e-6)
-    assert slow[8].times["return_start"] - slow[8].times["primary_end"] == pytest.approx(0.5, abs=1e-6)

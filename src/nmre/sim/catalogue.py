@@ -132,7 +132,6 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({e.label: e for e in (
     ErrorSpec("excessive_sway", "sway_rms", (2.0, 4.0), "2-4 times the subject's own sway in that stance (Neville et al. 2015: RMS rises 25-fold from quiet stance to tandem eyes closed on foam)", relative=True),
     ErrorSpec("loss_of_balance", "loss_of_balance", (0.0, 0.0), "an event: its value is the touchdown time"),
     ErrorSpec("slow_reaction", "reaction_time", (1.2, 2.0), "healthy LOS reaction time 0.6-0.9 s (NeuroCom LOS norms; design choice)"),
-    ErrorSpec("slow_movement", "movement_velocity", (1.0, 1.8), "a hesitant lean: the primary lean stretched to 2-5 s, 1.0-1.8 deg/s instead of the 4-8 deg/s of a 1 s lean to a 75 % target (healthy older adults lean at about 3-5 deg/s to 100 % targets, Clark et al. 1997; design choice); a lean of at most 5 s reaches about 1.5 deg/s to the 6 deg targets, 0.9 to the backward one"),
     ErrorSpec("short_excursion", "max_excursion", (40.0, 70.0), "the lean stops well short of the target (design choice)"),
     ErrorSpec("poor_directional_control", "directional_control", (35.0, 60.0), "a curved path to the target; healthy 75-90 % (design choice)"),
 )})

@@ -36,12 +36,7 @@ __all__ = ["DIRECTIONS", "LOS_ERRORS", "LosConfig", "LosMovement"]
 
 F64 = NDArray[np.float64]
 
-LOS_ERRORS: tuple[str, ...] = (
-    "slow_reaction",
-    "slow_movement",
-    "short_excursion",
-    "poor_directional_control",
-)
+LOS_ERRORS: tuple[str, ...] = ("slow_reaction", "short_excursion", "poor_directional_control")
 #: Target directions in presentation order, with their angle from forward towards the right (deg).
 DIRECTIONS: tuple[tuple[str, float], ...] = (
     ("forward", 0.0),
@@ -55,13 +50,6 @@ DIRECTIONS: tuple[tuple[str, float], ...] = (
 )
 _LIMITS = {"forward": 8.0, "backward": 4.5, "lateral": 8.0}  # deg of lean
 _BASELINE = 0.5  # s before the cue over which the centre is taken
-#: s, the longest primary lean of a ``slow_movement``: a hesitant lean of 2-5 s to the target instead of about 1 s
-#: (docs/simulator.md), where the drill's schedule leaves room for it.
-_SLOW_LONGEST = 5.0
-_SLOW_HOLD = 0.5  # s, the shortest hold at the target after a slow lean, where the next cue would come first
-_SLOW_REST = (
-    1.0  # s, the shortest rest between the return and the next cue then (the drill's pause between trials)
-)
 
 
 def limit_deg(angle: float) -> float:
@@ -85,8 +73,7 @@ class LosConfig(MovementConfig):
     move, hold, back, rest : float
         Primary movement, hold at the target, return and rest durations at tempo 1, s.
     errors : mapping of int to errors
-        Target index → ``slow_reaction`` (``reaction_time``, s), ``slow_movement``
-        (``movement_velocity``, deg/s: the primary lean stretched in time, up to 5 s), ``short_excursion``
+        Target index → ``slow_reaction`` (``reaction_time``, s), ``short_excursion``
         (``max_excursion``, % of the target), ``poor_directional_control`` (``directional_control``, %).
     cues : sequence of float
         When each target is shown, session seconds (``8 x rounds`` increasing times): in a
@@ -165,11 +152,8 @@ class LosMovement(Movement):
         self._ankles = ankles(self.body)
         b = self.body
         self._hip_height = 0.997 * (b.thigh_length + b.shank_length)
-        self._hold0 = self.hold_t.copy()
         for i in range(n):
             e = self.errors_of(i)
-            if "slow_movement" in e:
-                self._slow(i, self.severity(i, "slow_movement"))
             if "slow_reaction" in e:  # the severity is the true reaction time: cue to the movement's onset
                 target = self.severity(i, "slow_reaction")
                 for _ in range(3):  # (the grid's interpolated crossing moves a little with the start)
@@ -194,41 +178,11 @@ class LosMovement(Movement):
             q = self.quantities(i)
             for label, name in (
                 ("slow_reaction", "reaction_time"),
-                ("slow_movement", "movement_velocity"),
                 ("short_excursion", "max_excursion"),
                 ("poor_directional_control", "directional_control"),
             ):
                 if label in self.errors_of(i):
                     self.errs[i][label] = q[name]
-
-    def _gap(self, i: int) -> float:
-        """Seconds from target ``i``'s cue to the next one on the drill's schedule (inf: the body's own pace)."""
-        cues = self.config.cues
-        return float(cues[i + 1] - cues[i]) if cues and i + 1 < len(cues) else math.inf
-
-    def _slow(self, i: int, target: float) -> None:
-        """``slow_movement`` of target ``i``: its primary lean (the same minimum-jerk path, bulge included) takes
-        longer until its true ``movement_velocity`` is ``target`` deg/s, between its own duration (a slow lean is
-        never quicker than the subject's) and ``_SLOW_LONGEST``; where the drill's next cue would come less than
-        ``_SLOW_REST`` after the return, the hold is shortened (down to ``_SLOW_HOLD``) and the lean limited to what
-        then fits (about 4 s with the drill's 8 s between cues). The
-        velocity includes the sway over the lean, so the duration is found by a few proportional steps; a
-        severity the lean cannot reach within those limits is recorded as the velocity it reached."""
-        normal = float(self.move_t[i])
-        gap = self._gap(i)
-        fixed = float(self.rt[i] + self.back_t[i])
-        room = gap - fixed - _SLOW_REST  # the lean and the hold, before the return and the rest
-        longest = max(normal, min(_SLOW_LONGEST, room - _SLOW_HOLD))
-        for _ in range(6):
-            got = self.quantities(i)["movement_velocity"]
-            if got <= 0.0 or abs(got - target) < 1e-4 * target:
-                break
-            move = float(np.clip(self.move_t[i] * got / target, normal, longest))
-            if move == self.move_t[i]:
-                break
-            self.move_t[i] = move
-            self.hold_t[i] = max(_SLOW_HOLD, min(float(self._hold0[i]), room - move))
-            self._schedule()
 
     def _schedule(self) -> None:
         dur = self.rt + self.move_t + self.hold_t + self.back_t + self.rest_t
