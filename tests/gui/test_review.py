@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -103,3 +104,38 @@ def test_the_command_reviews_a_recording_and_refuses_what_is_not_one(recording: 
         assert proc.returncode == 2, proc.stderr[-1500:]
         assert words in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_the_patient_gauge_judges_a_rep_by_its_peak_and_says_nothing_between_reps(
+    recording: Path, qapp: QtWidgets.QApplication
+) -> None:
+    """Standing between squats the gauge said "Lower" in orange under the "Good depth" cue, and coming up from a
+    good squat it said "Lower" again: the band is the peak's (squat_depth: max knee flexion over the rep)."""
+    from nmre.gui.patient import _direction, _inside
+
+    session, tape = load_review(recording)
+    starts = [e.time for e in tape.events if e.kind == kinds.REP_START]
+    ends = [e for e in tape.events if e.kind == kinds.REP_END]
+    depth = {e.payload["rep"]: e.payload for e in tape.events if e.kind == "rule.squat_depth"}
+    assert session.presentation.per_unit and session.presentation.stat == "max"
+    review = review_window(session, StudioOptions(replay=str(recording), sound=False), qapp, tape)
+    try:
+        # between rep 1 and rep 2: the level, no verdict
+        review.seek(0.5 * (ends[0].time + starts[1]))
+        sc = review.patient.scene
+        assert not review.counters.unit_open and math.isnan(sc.judged) and sc.value < sc.lo
+        assert _inside(sc.judged, sc.lo, sc.hi) is None
+        # on the way up from rep 1, whose peak was in the band: judged on that peak, not on the knee now
+        assert depth[1]["ok"]
+        review.seek(ends[0].time - 0.08)
+        sc = review.patient.scene
+        assert review.counters.unit_open and sc.value < sc.lo
+        assert sc.judged == pytest.approx(ends[0].payload["peak"], abs=1.0)
+        assert _inside(sc.judged, sc.lo, sc.hi) is True
+        # on the way down in rep 2, before the band: the direction to go
+        review.seek(starts[1] + 0.3)
+        sc = review.patient.scene
+        assert review.counters.unit_open and sc.judged < sc.lo and _direction(sc, sc.judged) == "Lower"
+    finally:
+        review.dashboard.close()
+        review.patient.close()

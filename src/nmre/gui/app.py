@@ -101,6 +101,10 @@ class Presentation:
     reps_total: int | None = None
     hold_target: float | None = None
     counter: str | None = None  # the drill file's counter signal (its label), e.g. "Reps", "Windows"
+    #: The gauge's band is judged per unit (rep, hold, transition) on this statistic of the signal over the unit
+    #: ("max", "min"; None: its value now): between units the gauge shows the level without judging it.
+    per_unit: bool = False
+    stat: str | None = None
     #: Limits of stability (a ``targets`` segmenter): the lean's front-back signal (the dot's y; ``signal`` is
     #: its side-to-side x, positive to the left) and the limits (deg forward, backward, lateral; target %).
     dot_y: str | None = None
@@ -235,6 +239,8 @@ def presentation_for(
             if edges:
                 scale = (0.0, 1.3 * max(edges))
         label = main.label or main.signal or ""
+        band_rule = next((r for r in spec.rules if r.id == main.band_from), None)
+        params = getattr(band_rule, "params", None) or {}
         return Presentation(
             "gauge",
             label,
@@ -246,6 +252,8 @@ def presentation_for(
             reps_total=reps if reps is not None else spec.structure.per_set,
             counter=counter_label,
             title=spec.title,
+            per_unit=band_rule is not None and params.get("during") == "unit",
+            stat=params.get("stat") if params.get("stat") in ("max", "min") else None,
         )
     seg = spec.structure.segmenter
     if seg.kind == "targets" and main is not None:  # limits of stability: 8 targets, the lean as the dot
@@ -707,6 +715,17 @@ class Studio(QtCore.QObject):
                 d.traces.add_plot(key, f"{label}  ({stream}:{channel})", "", [channel], height=3)
                 self.trace_specs.append((d.traces, key, stream, [channel], 0.0))
         pres = s.presentation
+        #: the (stream, channel) of the signal the patient's gauge shows
+        self._gauge_source = next(
+            (
+                (stream, channel)
+                for n in map(inner, s.nodes)
+                if callable(getattr(n, "watched", None))
+                for label, stream, channel in n.watched()
+                if label == pres.signal
+            ),
+            None,
+        )
         if pres.dot_stream:
             d.traces.add_plot("sway", f"Sway ({pres.dot_stream})", "m/s²", ["acc_ap", "acc_ml"], height=3)
             self.trace_specs.append((d.traces, "sway", pres.dot_stream, ["acc_ap", "acc_ml"], 0.0))
@@ -1000,11 +1019,7 @@ class Studio(QtCore.QObject):
             self.error = f"session failed: {type(error).__name__}: {error}"
             self._warn(self.error)
         now = self.session.clock.now()
-        if self._pending_bands:
-            self._draw_bands()
-        self._update_tables(now)
-        self.dashboard.traces.rescale()
-        self.dashboard.raw_traces.rescale()
+        self._refresh(now)
         if (
             not self.runner.alive
             and self.runner.state in (RunState.STOPPED, RunState.FAILED)
@@ -1059,6 +1074,35 @@ class Studio(QtCore.QObject):
         if traces is d.traces:
             d.traces.set_timeline(self.counters.timeline, now)
 
+    def _judge_gauge(self, sc: PatientScene, pres: Presentation, now: float) -> None:
+        """What the gauge's colour and word judge. The band is a per-unit rule's, which judges the unit's peak
+        (or its value during a hold), so the gauge judges only while a unit is under way and, for a peak, the
+        peak since the unit began (from the signal's samples). Standing between squats is not "Lower" (it read
+        so under a "Good depth" cue) and coming up from a good squat is not "Lower" either."""
+        if not pres.per_unit:
+            return
+        c = self.counters
+        if not c.unit_open:
+            sc.judged = math.nan  # the level without a verdict
+            return
+        sc.judged = sc.value
+        src = self._gauge_source
+        info = self.ring.infos.get(src[0]) if src is not None else None
+        ring = self.ring.rings.get(src[0]) if src is not None else None
+        if pres.stat is None or info is None or ring is None or src is None:
+            return
+        names = [ch.name for ch in info.channels]
+        if src[1] not in names:
+            return
+        t, v = ring.latest(max(0.0, now - c.unit_start) + 0.1, info.rate)
+        x = v[names.index(src[1])][t >= c.unit_start]
+        x = x[np.isfinite(x)]
+        if x.size:
+            peak = float(x.max() if pres.stat == "max" else x.min())
+            if math.isfinite(sc.value):
+                peak = max(peak, sc.value) if pres.stat == "max" else min(peak, sc.value)
+            sc.judged = peak
+
     def _scene(self, now: float) -> PatientScene:
         pres, c = self.session.presentation, self.counters
         fb = self.ring.feedback
@@ -1074,6 +1118,7 @@ class Studio(QtCore.QObject):
             sc.range_lo, sc.range_hi, sc.downward = pres.range_lo, pres.range_hi, pres.downward
             if sig is not None:
                 sc.value, sc.lo, sc.hi, sc.unit = sig.value, sig.lo, sig.hi, sig.unit
+                self._judge_gauge(sc, pres, now)
         elif pres.picture == "los":
             self._los_scene(sc, now)
         else:
@@ -1159,6 +1204,14 @@ class Studio(QtCore.QObject):
         if len(self._los_trail) > 1:
             sc.trail = np.array([[p[1] for p in self._los_trail], [p[2] for p in self._los_trail]])
         sc.los_active, sc.los_reached = c.los_active, tuple(sorted(c.los_reached))
+
+    def _refresh(self, now: float) -> None:
+        """What the slow timer redraws: the target bands still to draw, the tables, the plots' scales."""
+        if self._pending_bands:
+            self._draw_bands()
+        self._update_tables(now)
+        self.dashboard.traces.rescale()
+        self.dashboard.raw_traces.rescale()
 
     def _update_tables(self, now: float) -> None:
         d, c = self.dashboard, self.counters
@@ -1424,7 +1477,9 @@ class Studio(QtCore.QObject):
     def screenshots(self, folder: str | os.PathLike[str]) -> list[Path]:
         """Save the dashboard and the patient view as PNG files in ``folder``; returns their paths."""
         out = Path(folder)
-        self._update_tables(self.session.clock.now())
+        # as the screens are a moment later: the slow timer's bands, tables and scales (a screenshot taken
+        # before its first tick showed every angle plot on its initial 0..1 scale, the traces clipped)
+        self._refresh(self.session.clock.now())
         self.app.processEvents()
         paths = [out / "dashboard.png", out / "patient.png"]
         for widget, path in ((self.dashboard, paths[0]), (self.patient, paths[1])):

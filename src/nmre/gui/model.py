@@ -264,6 +264,10 @@ class RingSink(Sink):
         return out
 
 
+_UNIT_STARTS = frozenset((kinds.REP_START, kinds.HOLD_START, kinds.TRANSITION_START))
+_UNIT_ENDS = frozenset((kinds.REP_REJECTED, kinds.TRANSITION_END, kinds.TRANSITION_REJECTED))
+
+
 @dataclass
 class Counters:
     """What the dashboard counts from events: reps, holds, verdicts, unjudged reps, markers, warnings."""
@@ -292,6 +296,10 @@ class Counters:
     _los_index: dict[Any, int] = field(default_factory=dict)  # target number -> direction
     _los_set: Any = None
     los_cue: float | None = None  # session time the target shown now (or the last one) appeared
+    #: A rep, hold or transition is under way (its start seen, not yet its end): the gauge judges only then.
+    unit_open: bool = False
+    units_started: int = 0
+    unit_start: float = -math.inf  # the sample time the open unit started
 
     def add(self, e: Event) -> None:
         """Fold one event into the counters."""
@@ -307,10 +315,17 @@ class Counters:
             self.message, self.message_tone, self.message_time = e.patient_message or "", "info", e.time
         elif kind == kinds.TARGET_END:
             self.los_active = None
+        elif kind in _UNIT_STARTS:
+            self.unit_open, self.unit_start = True, e.time
+            self.units_started += 1
         elif kind == kinds.REP_END:
             self.reps += 1
+            self.unit_open = False
         elif kind in ("hold.end", "hold.complete"):
             self.holds += 1
+            self.unit_open = False
+        elif kind in _UNIT_ENDS:
+            self.unit_open = False
         elif kind.startswith(kinds.RULE) and isinstance(e.payload.get("ok"), bool):
             name = kind[len(kinds.RULE) :]
             self.last_rep[name] = dict(e.payload)

@@ -53,6 +53,9 @@ class PatientScene:
     unit: str = ""
     label: str = ""
     downward: bool = False  # values grow downwards (squat depth)
+    #: The value the band judges (colour and word): the unit's peak so far, or NaN between units (the level
+    #: is shown without a verdict); None: the value now.
+    judged: float | None = None
     # balance / los: the dot in zone units (1 = the zone's edge), forward = +y, left = -x on screen
     dot: tuple[float, float] = (math.nan, math.nan)
     trail: np.ndarray = field(default_factory=lambda: np.zeros((2, 0)))
@@ -233,7 +236,8 @@ class PatientView(QtWidgets.QWidget):
                     sc.label,
                 )
             return
-        inside = _inside(sc.value, sc.lo, sc.hi)
+        judged = sc.value if sc.judged is None else sc.judged
+        inside = _inside(judged, sc.lo, sc.hi)
         if sc.lo is not None or sc.hi is not None:
             lo = sc.lo if sc.lo is not None else sc.range_lo
             hi = sc.hi if sc.hi is not None else sc.range_hi
@@ -266,13 +270,15 @@ class PatientView(QtWidgets.QWidget):
             p.drawPolygon(tri)
             p.setPen(colour)
             p.setFont(self._font(130))
+            # the number and its word beside the pointer, kept above the message banner under the bar
+            y = min(y, bar.bottom() - 135)
             text_rect = QtCore.QRectF(bar.right() + 180, y - 90, 700, 180)
             p.drawText(
                 text_rect,
                 QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
                 f"{round(sc.value) + 0:.0f}{_unit(sc.unit)}",
             )
-            word = "In the zone" if inside else (_direction(sc) if inside is False else "")
+            word = "In the zone" if inside else (_direction(sc, judged) if inside is False else "")
             if word:
                 p.setFont(self._font(70))
                 p.drawText(
@@ -437,7 +443,7 @@ def _look(sc: PatientScene) -> tuple[object, ...]:
     )
     return (
         sc.mode, sc.title, sc.label, sc.unit, sc.downward, sc.range_lo, sc.range_hi,
-        _q(sc.value, 0.5), _q(sc.lo, 0.1), _q(sc.hi, 0.1),
+        _q(sc.value, 0.5), _q(sc.judged, 0.5), _q(sc.lo, 0.1), _q(sc.hi, 0.1),
         _q(sc.dot[0], 1 / 400), _q(sc.dot[1], 1 / 400), trail, _q(sc.zone, 1 / 400),
         sc.los_active, sc.los_reached, sc.reps, sc.reps_total, sc.count_label,
         _q(sc.hold, 1.0), sc.hold_target, sc.message, sc.tone, sc.overlay, sc.overlay_text,
@@ -459,9 +465,9 @@ def _inside(v: float, lo: float | None, hi: float | None) -> bool | None:
     return (lo is None or v >= lo) and (hi is None or v <= hi)
 
 
-def _direction(sc: PatientScene) -> str:
+def _direction(sc: PatientScene, value: float) -> str:
     """Which way to go, in words (never colour alone): down the gauge or up it, named by the gauge's label."""
-    below = sc.lo is not None and sc.value < sc.lo
+    below = sc.lo is not None and value < sc.lo
     if sc.downward:
         return "Lower" if below else "Not so low"
     what = sc.label.strip().lower()
