@@ -139,3 +139,29 @@ def test_the_patient_gauge_judges_a_rep_by_its_peak_and_says_nothing_between_rep
     finally:
         review.dashboard.close()
         review.patient.close()
+
+
+def test_a_review_screenshot_shows_the_units_scales_and_recorded_targets(
+    recording: Path, qapp: QtWidgets.QApplication, tmp_path: Path
+) -> None:
+    """Screenshots taken before the slow timer's first tick showed every angle plot on its 0..1 start scale
+    with no unit, and the targets panel of a review was empty."""
+    session, tape = load_review(recording)
+    review = review_window(session, StudioOptions(replay=str(recording), sound=False), qapp, tape)
+    try:
+        review.seek(0.5 * tape.duration)
+        review.screenshots(tmp_path)
+        knee = review.dashboard.traces.plots["rule.squat_depth"]
+        assert knee.getAxis("left").labelText == "deg"
+        lo, hi = knee.viewRange()[1]
+        assert lo < 10.0 and hi > 80.0  # the knee's range (0-90 deg) and the 75-115 deg band, not 0..1
+        form = review.dashboard.targets_form
+        rows = [
+            form.itemAt(i, QtWidgets.QFormLayout.ItemRole.FieldRole).widget().text()
+            for i in range(form.rowCount())
+        ]
+        assert any(r.startswith("min 75 deg · max 115 deg") for r in rows), rows
+        assert all(r.endswith("(as recorded)") for r in rows)
+    finally:
+        review.dashboard.close()
+        review.patient.close()

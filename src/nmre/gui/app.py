@@ -962,6 +962,9 @@ class Studio(QtCore.QObject):
                 still.append((key, stream, channel, rule))
                 continue
             unit = info.channels[info.channel_names.index(channel)].unit
+            plot = self.dashboard.traces.plots.get(key)
+            if plot is not None and unit and not plot.getAxis("left").labelText:
+                plot.setLabel("left", unit)  # the signal's own unit (the plot was made before it was known)
             if _same_unit(unit, str(getattr(rule, "unit", unit))):
                 self.dashboard.traces.set_band(key, getattr(rule, "lo", None), getattr(rule, "hi", None))
                 self._banded.add(key)

@@ -231,6 +231,14 @@ def review_window(session: Any, opts: Any, app: Any, tape: Tape) -> Any:
                     last.setLabel("bottom", "seconds before the cursor")
             self.sound_note = "review: no sound"
             self.dashboard.sound_status.setText(self.sound_note)
+            if not self.dashboard.target_editors:  # a review changes nothing: the recorded targets, to read
+                from nmre.gui.runner import targets
+
+                for t in targets(session.nodes):
+                    unit = f" {t.unit}" if t.unit and t.unit not in ("1", "count") else ""
+                    sides = [f"{w} {v:g}{unit}" for w, v in (("min", t.lo), ("max", t.hi)) if v is not None]
+                    text = " · ".join(sides) or "set from the patient's own baseline"
+                    self.dashboard.targets_form.addRow(t.label, QtWidgets.QLabel(f"{text} (as recorded)"))
             self.seek(0.0)
 
         # -- the cursor -------------------------------------------------------------
