@@ -417,8 +417,10 @@ def build(
     # processors take it from the step's sample time in any split of the streams into blocks (issue
     # 10). A step on a derived stream comes after the nodes, as it must follow its producer.
     raw = {s.id for s in streams}
-    first = [st for st in plan.steps if set(getattr(st, "inputs", ()) or ()) <= raw]
-    later = [st for st in plan.steps if all(st is not f for f in first)]
+    first: list[Any] = []
+    later: list[Any] = []
+    for st in plan.steps:
+        (first if set(getattr(st, "inputs", ()) or ()) <= raw else later).append(st)
     lead = 1 if ctx.nodes and ctx.nodes[0] is quality else 0
     free = list(ctx.nodes[:lead]) + first + list(ctx.nodes[lead:]) + later
     nodes = free + list(rules) + ctx._segmenter

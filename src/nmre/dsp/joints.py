@@ -592,7 +592,7 @@ class JointAngle(Processor):
         """
         rows = _cal_rows(proximal, distal, heading)
         if at is None or not at >= self._done:
-            self._next = [(t, r) for t, r in self._next if t < self._done]  # superseded
+            self._next.clear()  # superseded: a calibration is the whole set of rotations
             self._cal = rows
             return
         self._next = [(t, r) for t, r in self._next if t < at] + [(float(at), rows)]
@@ -692,21 +692,8 @@ class JointAngle(Processor):
 
     def _flush(self, first: Block | None = None) -> Block:
         """The waiting distal samples that can be computed now, as one block (up to the next gap)."""
-        parts: list[Block] = [] if first is None else [first]
-        while self._pending:
-            b = self._pending[0]
-            if parts and b.missing_before:
-                break  # a gap inside one output block cannot be told downstream: the next call
-            k = self._ready(b)
-            if k == 0:
-                break
-            if k < b.times.shape[0]:
-                parts.append(
-                    Block(b.stream, b.times[:k], b.values[:, :k], b.seq, b.missing_before, b.arrival)
-                )
-                self._pending[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
-                break
-            parts.append(self._pending.pop(0))
+        limit = max(self._newest_proximal(), self._last[self.distal] - self.max_wait)  # as _ready's
+        parts = take_ready(self._pending, limit, [] if first is None else [first])
         if not parts:
             return Block(self.name, np.zeros(0), self._no_output, 0, 0, math.nan)
         if len(parts) == 1:
@@ -847,6 +834,25 @@ class JointAngle(Processor):
 
     def pop_events(self) -> list[Event]:
         return []
+
+
+def take_ready(pending: list[Block], limit: float, parts: list[Block]) -> list[Block]:
+    """Take from the front of ``pending`` (blocks waiting, in order) the samples at or before ``limit`` onto
+    ``parts``, splitting the block the limit falls in, and stopping before a block with a gap when ``parts``
+    holds samples already (a gap inside one output block cannot be told downstream: the next call)."""
+    while pending:
+        b = pending[0]
+        if parts and b.missing_before:
+            break
+        k = int(np.searchsorted(b.times, limit, side="right"))
+        if k == 0:
+            break
+        if k < b.times.shape[0]:
+            parts.append(Block(b.stream, b.times[:k], b.values[:, :k], b.seq, b.missing_before, b.arrival))
+            pending[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
+            break
+        parts.append(pending.pop(0))
+    return parts
 
 
 class OrientationsAt:

@@ -41,7 +41,7 @@ from nmre._numba import kernel
 from nmre.core.interfaces import Processor
 from nmre.core.model import Block, Channel, Side, StreamInfo, StreamKind
 from nmre.dsp._imu_common import checked_values, derived_info, out_block
-from nmre.dsp.joints import JointAngle, OrientationsAt, heading_alignment
+from nmre.dsp.joints import JointAngle, OrientationsAt, heading_alignment, take_ready
 from nmre.dsp.orientation import GyroBias
 from nmre.dsp.quaternion import quat_multiply
 from nmre.errors import ConfigError, InputError, expected
@@ -342,10 +342,17 @@ class HumeralElevation(Processor):
     def _trunk_at(self, t: F64) -> F64:
         """The kept trunk sample at or before each time (4, n); NaN where none is within ``max_lag``."""
         out = np.full((4, t.shape[0]), np.nan)
-        if not self._trunk_seen:
+        # the newest kept blocks back to the first one that starts at or before the earliest time
+        near: list[Block] = []
+        for b in reversed(self._trunk_seen):
+            near.append(b)
+            if b.times[0] <= t[0]:
+                break
+        if not near:
             return out
-        tt = np.concatenate([b.times for b in self._trunk_seen])
-        qq = np.concatenate([b.values for b in self._trunk_seen], axis=1)
+        near.reverse()
+        tt = np.concatenate([b.times for b in near]) if len(near) > 1 else near[0].times
+        qq = np.concatenate([b.values for b in near], axis=1) if len(near) > 1 else near[0].values
         j = np.searchsorted(tt, t, side="right") - 1
         near = (j >= 0) & (np.abs(t - tt[np.maximum(j, 0)]) <= self._joint.max_lag)
         out[:, near] = qq[:, j[near]]
@@ -524,21 +531,7 @@ class GirdleElevation(Processor):
     def _flush(self, seq: int, arrival: float) -> Block:
         """The waiting samples the humeral stream has reached (or that waited too long), as one block."""
         limit = max(self._hum_last, self._joint._last[self._joint.distal] - self.MAX_WAIT)
-        parts: list[Block] = []
-        while self._pending:
-            b = self._pending[0]
-            if parts and b.missing_before:
-                break  # a gap inside one output block cannot be told downstream: the next call
-            k = int(np.searchsorted(b.times, limit, side="right"))
-            if k == 0:
-                break
-            if k < b.times.shape[0]:
-                parts.append(
-                    Block(b.stream, b.times[:k], b.values[:, :k], b.seq, b.missing_before, b.arrival)
-                )
-                self._pending[0] = Block(b.stream, b.times[k:], b.values[:, k:], b.seq + k, 0, b.arrival)
-                break
-            parts.append(self._pending.pop(0))
+        parts = take_ready(self._pending, limit, [])
         if not parts:
             return Block(self.name, np.zeros(0), np.zeros((2, 0)), seq, 0, arrival)
         t = parts[0].times if len(parts) == 1 else np.concatenate([p.times for p in parts])
