@@ -520,7 +520,8 @@ def test_limits_of_stability_truth_from_the_centre_of_mass_path():
         prim = (t >= r.times["onset"] - 1e-9) & (t <= r.times["primary_end"] + 1e-9)
         held = (t >= r.times["onset"]) & (t <= r.times["return_start"])
         step = np.diff(d[:, prim], axis=1)
-        on, off = np.abs(u @ step).sum(), np.abs(nrm @ step).sum()
+        along = u @ step  # NeuroCom: steps away from the target are extraneous, as the path across is
+        on, off = along[along > 0].sum(), -along[along < 0].sum() + np.abs(nrm @ step).sum()
         q = r.quantities
         # the movement onset: the primary lean's speed toward the target at 5 % of its peak, which a minimum-jerk
         # lean reaches u5 of its duration after its exact start (16 u^2 (1 - u)^2 = 0.05; on the 100 Hz grid)
@@ -552,6 +553,42 @@ def test_limits_of_stability_truth_from_the_centre_of_mass_path():
     right = targets[2]
     k = np.searchsorted(kin["time"], right.times["return_start"] - 0.5)
     assert abs(kin["trunk_lateral_lean"][k]) > 4.0 and abs(kin["pelvic_obliquity"][k]) < 1e-6
+
+
+def test_slow_movement_stretches_the_primary_lean_to_its_velocity_and_fits_the_drills_trial():
+    """``slow_movement`` makes the true ``movement_velocity`` the severity by stretching the primary lean on its
+    minimum-jerk path (up to 5 s, the hold shortened so the trial fits before the next cue and its centre); a severity slower than
+    a 5 s lean realises is recorded as what the body did; the reaction delay to the lean's exact start is kept."""
+    from nmre.drills import target_plan
+
+    cues = [t.cue for t in target_plan("limits_of_stability")][:8]
+    want = {0: 0.5, 2: 1.8, 4: 1.2, 6: 3.0}
+    base = simulate(MOVEMENTS["limits_of_stability"](cues=cues), seed=SEED, kit="minimal")
+    slow = simulate(
+        MOVEMENTS["limits_of_stability"](
+            cues=cues, errors={i: {"slow_movement": v} for i, v in want.items()}
+        ),
+        seed=SEED,
+        kit="minimal",
+    )
+    for i, (a, b) in enumerate(zip(base.truth.targets, slow.truth.targets, strict=True)):
+        lean = b.times["primary_end"] - b.times["onset"]
+        assert b.times["onset"] == pytest.approx(a.times["onset"])  # the same reaction to the lean's start
+        assert b.times["return_start"] - b.times["primary_end"] >= 0.5 - 1e-9
+        nxt = cues[i + 1] if i + 1 < len(cues) else math.inf
+        assert b.end <= nxt - 0.5  # the return is over before the next target's centre is taken
+        if i not in want:
+            assert b.quantities == pytest.approx(a.quantities)
+            continue
+        v = b.quantities["movement_velocity"]
+        assert b.errors == {"slow_movement": pytest.approx(v)}  # the realised value, not the asked one
+        assert v < 0.5 * a.quantities["movement_velocity"]
+        hold = b.times["return_start"] - b.times["primary_end"]
+        # within 1 % (the 100 Hz grid moves the 5-95 % crossings), or the longest lean (5 s, or what the trial
+        # leaves) is quicker than asked
+        if v != pytest.approx(want[i], rel=0.01):
+            assert v > want[i] and (lean == pytest.approx(5.0) or hold == pytest.approx(0.5))
+    assert any(b.times["primary_end"] - b.times["onset"] > 4.0 for b in slow.truth.targets)
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,7 @@ ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({e.label: e for e in (
     ErrorSpec("excessive_sway", "sway_rms", (2.0, 4.0), "2-4 times the subject's own sway in that stance (Neville et al. 2015: RMS rises 25-fold from quiet stance to tandem eyes closed on foam)", relative=True),
     ErrorSpec("loss_of_balance", "loss_of_balance", (0.0, 0.0), "an event: its value is the touchdown time"),
     ErrorSpec("slow_reaction", "reaction_time", (1.2, 2.0), "healthy LOS reaction time 0.6-0.9 s (NeuroCom LOS norms; design choice)"),
+    ErrorSpec("slow_movement", "movement_velocity", (0.8, 1.5), "a hesitant lean, 3-5 s to the target: half or less of the 3-5 deg/s at which healthy older adults lean to targets at their limits (Clark, Rose and Fujimoto 1997); within a trial of 7 s a 6 deg target is reached no slower than about 1.7 deg/s, a backward one about 1 deg/s (design choice)"),
     ErrorSpec("short_excursion", "max_excursion", (40.0, 70.0), "the lean stops well short of the target (design choice)"),
     ErrorSpec("poor_directional_control", "directional_control", (35.0, 60.0), "a curved path to the target; healthy 75-90 % (design choice)"),
 )})

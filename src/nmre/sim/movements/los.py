@@ -36,7 +36,12 @@ __all__ = ["DIRECTIONS", "LOS_ERRORS", "LosConfig", "LosMovement"]
 
 F64 = NDArray[np.float64]
 
-LOS_ERRORS: tuple[str, ...] = ("slow_reaction", "short_excursion", "poor_directional_control")
+LOS_ERRORS: tuple[str, ...] = (
+    "slow_reaction",
+    "slow_movement",
+    "short_excursion",
+    "poor_directional_control",
+)
 #: Target directions in presentation order, with their angle from forward towards the right (deg).
 DIRECTIONS: tuple[tuple[str, float], ...] = (
     ("forward", 0.0),
@@ -50,6 +55,10 @@ DIRECTIONS: tuple[tuple[str, float], ...] = (
 )
 _LIMITS = {"forward": 8.0, "backward": 4.5, "lateral": 8.0}  # deg of lean
 _BASELINE = 0.5  # s before the cue over which the centre is taken
+_SLOW_MAX = 5.0  # s: the longest primary lean of a slow movement (a hesitant lean of 2-5 s)
+_MIN_HOLD = 0.5  # s: the shortest hold a slow lean leaves before the target goes
+#: s of stillness between the end of a return and the next cue, over whose last 0.5 s the next centre is taken
+_GAP_SPARE = _BASELINE + 0.2
 
 
 def limit_deg(angle: float) -> float:
@@ -73,8 +82,11 @@ class LosConfig(MovementConfig):
     move, hold, back, rest : float
         Primary movement, hold at the target, return and rest durations at tempo 1, s.
     errors : mapping of int to errors
-        Target index → ``slow_reaction`` (``reaction_time``, s), ``short_excursion``
-        (``max_excursion``, % of the target), ``poor_directional_control`` (``directional_control``, %).
+        Target index → ``slow_reaction`` (``reaction_time``, s), ``slow_movement``
+        (``movement_velocity``, deg/s: the primary lean stretched on its same minimum-jerk path, up to
+        5 s, the hold shortened so the trial still fits before the next cue; a severity slower than a
+        5 s lean realises is that lean's velocity), ``short_excursion`` (``max_excursion``, % of the
+        target), ``poor_directional_control`` (``directional_control``, %).
     cues : sequence of float
         When each target is shown, session seconds (``8 x rounds`` increasing times): in a
         real session the drill shows the targets, so the body follows the drill's schedule
@@ -159,6 +171,8 @@ class LosMovement(Movement):
                 for _ in range(3):  # (the grid's interpolated crossing moves a little with the start)
                     self.rt[i] += target - (self.movement_onset(i) - float(self.cue[i]))
                     self._schedule()
+            if "slow_movement" in e:
+                self._slow_lean(i, self.severity(i, "slow_movement"))
             if "short_excursion" in e:
                 target = self.severity(i, "short_excursion")
                 self.reach[i] = target
@@ -178,11 +192,35 @@ class LosMovement(Movement):
             q = self.quantities(i)
             for label, name in (
                 ("slow_reaction", "reaction_time"),
+                ("slow_movement", "movement_velocity"),
                 ("short_excursion", "max_excursion"),
                 ("poor_directional_control", "directional_control"),
             ):
                 if label in self.errors_of(i):
                     self.errs[i][label] = q[name]
+
+    def _slow_lean(self, i: int, velocity: float) -> None:
+        """Stretch target ``i``'s primary lean (same minimum-jerk path) until its true ``movement_velocity`` is
+        ``velocity``, up to :data:`_SLOW_MAX` s and what the trial leaves: with the drill's cues the reaction,
+        the lean, a hold of at least :data:`_MIN_HOLD` s and the return fit before the next cue, the hold
+        shortened to fit (the target goes when its trial is over; a hesitant patient holds less)."""
+        gap = (
+            float(self.cue[i + 1] - self.cue[i])
+            if self.config.cues and i + 1 < self.cue.shape[0]
+            else math.inf
+        )
+        fit = gap - _GAP_SPARE - float(self.rt[i]) - float(self.back_t[i]) - _MIN_HOLD
+        longest = max(float(self.move_t[i]), min(_SLOW_MAX, fit))
+        # the velocity falls about as 1 / duration; the sway's path keeps it from exactly that
+        for _ in range(30):
+            v = self.quantities(i)["movement_velocity"]
+            t = float(np.clip(self.move_t[i] * v / velocity, 0.3, longest))
+            if abs(v - velocity) < 1e-5 * velocity or t == float(self.move_t[i]):
+                break
+            self.move_t[i] = t
+            room = gap - _GAP_SPARE - float(self.rt[i]) - t - float(self.back_t[i])
+            self.hold_t[i] = float(np.clip(room, _MIN_HOLD, self.hold_t[i]))
+            self._schedule()
 
     def _schedule(self) -> None:
         dur = self.rt + self.move_t + self.hold_t + self.back_t + self.rest_t
@@ -254,19 +292,23 @@ class LosMovement(Movement):
         v = st.joints["pelvis"] - 0.5 * (self._ankles["r"] + self._ankles["l"])[:, None]
         return np.degrees(np.vstack([np.arctan2(v[0], v[2]), np.arctan2(-v[1], v[2])]))
 
-    def movement_onset(self, i: int) -> float:
-        """Session time of target ``i``'s movement onset: the first instant the primary lean's speed toward the
-        target reaches :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) of its peak (central differences on the
-        100 Hz grid, the crossing interpolated; the standing sway is not the lean and is left out), the onset
-        ``movement_time`` and ``transition_duration`` use (Teasdale et al. 1993). A minimum-jerk lean reaches it
-        0.059 of its duration after its exact start (``times.onset``), which no detector sees in sway: the
-        speed starts from 0 with zero slope."""
+    def movement_span(self, i: int) -> tuple[float, float]:
+        """Session times of target ``i``'s movement onset and offset: the first and last instants the primary lean's
+        speed toward the target is at :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) of its peak (central
+        differences on the 100 Hz grid, the crossings interpolated; the standing sway is not the lean and is left
+        out), the onset and offset ``movement_time`` and ``transition_duration`` use (Teasdale et al. 1993). A
+        minimum-jerk lean reaches them 0.059 of its duration after its exact start (``times.onset``) and before
+        its exact end, which no detector sees in sway: the speed starts from 0 with zero slope."""
         start, move = float(self.onset[i]), float(self.move_t[i])
-        t = self.grid(start - 0.05, start + move)
+        t = self.grid(start - 0.05, start + move + 0.05)
         along = self.unit[i] @ self.planned_lean(t)
         speed = np.abs(np.gradient(along)) * TRUTH_RATE
         span = excursion(speed, ONSET_FRACTION * float(speed.max()))
-        return start if span is None else float(t[0]) + span[0]
+        return (start, start + move) if span is None else (float(t[0]) + span[0], float(t[0]) + span[1])
+
+    def movement_onset(self, i: int) -> float:
+        """Session time of target ``i``'s movement onset (:meth:`movement_span`)."""
+        return self.movement_span(i)[0]
 
     def quantities(self, i: int) -> dict[str, float]:
         cue, onset = float(self.cue[i]), float(self.onset[i])
@@ -284,9 +326,12 @@ class LosMovement(Movement):
         k5 = int(np.argmax(dist >= 0.05 * dist[-1]))
         k95 = int(np.argmax(dist >= 0.95 * dist[-1]))
         seg = np.linalg.norm(np.diff(p[:, k5 : k95 + 1], axis=1), axis=0).sum()
+        # NeuroCom's directional control: movement toward the target against extraneous movement, which is the
+        # path across and the steps away from the target (the rule's definition, nmre.dsp.stability)
         step = np.diff(p, axis=1)
-        on = float(np.abs(unit @ step).sum())
-        off = float(np.abs(normal @ step).sum())
+        along = unit @ step
+        on = float(along[along > 0].sum())
+        off = float(-along[along < 0].sum() + np.abs(normal @ step).sum())
         return {
             "reaction_time": self.movement_onset(i) - cue,
             "movement_velocity": float(seg / (tp[k95] - tp[k5])) if k95 > k5 else 0.0,
@@ -297,6 +342,7 @@ class LosMovement(Movement):
     def records(self) -> list[TruthRecord]:
         out = []
         for i in range(self.cue.shape[0]):
+            span = self.movement_span(i)
             out.append(
                 TruthRecord(
                     "target",
@@ -309,7 +355,8 @@ class LosMovement(Movement):
                     times={
                         "cue": float(self.cue[i]),
                         "onset": float(self.onset[i]),
-                        "movement_onset": self.movement_onset(i),
+                        "movement_onset": span[0],
+                        "movement_offset": span[1],
                         "primary_end": float(self.onset[i] + self.move_t[i]),
                         "return_start": float(self.back_start[i]),
                     },
