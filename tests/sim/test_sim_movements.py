@@ -557,38 +557,44 @@ def test_limits_of_stability_truth_from_the_centre_of_mass_path():
 
 def test_slow_movement_stretches_the_primary_lean_to_its_velocity_and_fits_the_drills_trial():
     """``slow_movement`` makes the true ``movement_velocity`` the severity by stretching the primary lean on its
-    minimum-jerk path (up to 5 s, the hold shortened so the trial fits before the next cue and its centre); a severity slower than
-    a 5 s lean realises is recorded as what the body did; the reaction delay to the lean's exact start is kept."""
+    minimum-jerk path (up to 5 s; the hold shortened so the trial fits in the drill's cycle, the last target of a
+    set and of the session too, before the next centre is taken); a severity slower than the longest lean realises
+    is recorded as what the body did, one at or above the lean's own velocity leaves it; the reaction delay to the
+    lean's exact start is kept, and stacked with ``slow_reaction`` both severities hold."""
     from nmre.drills import target_plan
 
-    cues = [t.cue for t in target_plan("limits_of_stability")][:8]
-    want = {0: 0.5, 2: 1.8, 4: 1.2, 6: 3.0}
-    base = simulate(MOVEMENTS["limits_of_stability"](cues=cues), seed=SEED, kit="minimal")
-    slow = simulate(
-        MOVEMENTS["limits_of_stability"](
-            cues=cues, errors={i: {"slow_movement": v} for i, v in want.items()}
-        ),
-        seed=SEED,
-        kit="minimal",
-    )
+    cues = [t.cue for t in target_plan("limits_of_stability")]
+    cycle = min(b - a for a, b in zip(cues, cues[1:], strict=False))
+    want = {0: 0.5, 2: 1.8, 4: 1.2, 6: 3.0, 7: 0.5, 9: 30.0, 15: 0.5}
+    cfg = MOVEMENTS["limits_of_stability"]
+    base = simulate(cfg(cues=cues, rounds=2), seed=SEED, kit="minimal")
+    errors = {i: {"slow_movement": v} for i, v in want.items()}
+    slow = simulate(cfg(cues=cues, rounds=2, errors=errors), seed=SEED, kit="minimal")
     for i, (a, b) in enumerate(zip(base.truth.targets, slow.truth.targets, strict=True)):
         lean = b.times["primary_end"] - b.times["onset"]
+        hold = b.times["return_start"] - b.times["primary_end"]
         assert b.times["onset"] == pytest.approx(a.times["onset"])  # the same reaction to the lean's start
-        assert b.times["return_start"] - b.times["primary_end"] >= 0.5 - 1e-9
-        nxt = cues[i + 1] if i + 1 < len(cues) else math.inf
-        assert b.end <= nxt - 0.5  # the return is over before the next target's centre is taken
-        if i not in want:
+        assert hold >= 0.5 - 1e-9
+        assert b.end <= b.start + cycle - 0.5  # the return is over before the next target's centre is taken
+        if i not in want or want[i] >= a.quantities["movement_velocity"]:
             assert b.quantities == pytest.approx(a.quantities)
             continue
         v = b.quantities["movement_velocity"]
         assert b.errors == {"slow_movement": pytest.approx(v)}  # the realised value, not the asked one
         assert v < 0.5 * a.quantities["movement_velocity"]
-        hold = b.times["return_start"] - b.times["primary_end"]
         # within 1 % (the 100 Hz grid moves the 5-95 % crossings), or the longest lean (5 s, or what the trial
         # leaves) is quicker than asked
         if v != pytest.approx(want[i], rel=0.01):
             assert v > want[i] and (lean == pytest.approx(5.0) or hold == pytest.approx(0.5))
     assert any(b.times["primary_end"] - b.times["onset"] > 4.0 for b in slow.truth.targets)
+    assert 9 in want and want[9] > base.truth.targets[9].quantities["movement_velocity"]
+    both = simulate(
+        cfg(cues=cues, rounds=2, errors={3: {"slow_movement": 1.0, "slow_reaction": 1.5}}),
+        seed=SEED,
+        kit="minimal",
+    ).truth.targets[3]
+    assert both.quantities["reaction_time"] == pytest.approx(1.5, abs=2e-3)
+    assert both.quantities["movement_velocity"] < 0.5 * base.truth.targets[3].quantities["movement_velocity"]
 
 
 @pytest.mark.parametrize(

@@ -164,15 +164,10 @@ class LosMovement(Movement):
         self._ankles = ankles(self.body)
         b = self.body
         self._hip_height = 0.997 * (b.thigh_length + b.shank_length)
+        # per target, in the order that keeps each severity: the reach and the path first (the velocity scales with
+        # the reach), then the lean's duration, then the reaction (a stretched lean's 5 % onset comes later)
         for i in range(n):
             e = self.errors_of(i)
-            if "slow_reaction" in e:  # the severity is the true reaction time: cue to the movement's onset
-                target = self.severity(i, "slow_reaction")
-                for _ in range(3):  # (the grid's interpolated crossing moves a little with the start)
-                    self.rt[i] += target - (self.movement_onset(i) - float(self.cue[i]))
-                    self._schedule()
-            if "slow_movement" in e:
-                self._slow_lean(i, self.severity(i, "slow_movement"))
             if "short_excursion" in e:
                 target = self.severity(i, "short_excursion")
                 self.reach[i] = target
@@ -188,6 +183,13 @@ class LosMovement(Movement):
                         if self.quantities(i)["directional_control"] > target
                         else (lo, self.curve[i])
                     )
+            if "slow_movement" in e:
+                self._slow_lean(i, self.severity(i, "slow_movement"))
+            if "slow_reaction" in e:  # the severity is the true reaction time: cue to the movement's onset
+                target = self.severity(i, "slow_reaction")
+                for _ in range(3):  # (the grid's interpolated crossing moves a little with the start)
+                    self.rt[i] += target - (self.movement_onset(i) - float(self.cue[i]))
+                    self._schedule()
         for i in range(n):
             q = self.quantities(i)
             for label, name in (
@@ -201,25 +203,25 @@ class LosMovement(Movement):
 
     def _slow_lean(self, i: int, velocity: float) -> None:
         """Stretch target ``i``'s primary lean (same minimum-jerk path) until its true ``movement_velocity`` is
-        ``velocity``, up to :data:`_SLOW_MAX` s and what the trial leaves: with the drill's cues the reaction,
-        the lean, a hold of at least :data:`_MIN_HOLD` s and the return fit before the next cue, the hold
-        shortened to fit (the target goes when its trial is over; a hesitant patient holds less)."""
-        gap = (
-            float(self.cue[i + 1] - self.cue[i])
-            if self.config.cues and i + 1 < self.cue.shape[0]
-            else math.inf
-        )
-        fit = gap - _GAP_SPARE - float(self.rt[i]) - float(self.back_t[i]) - _MIN_HOLD
+        ``velocity``, up to :data:`_SLOW_MAX` s and what the trial leaves. With the drill's cues the reaction, the
+        lean, a hold of at least :data:`_MIN_HOLD` s and the return fit in the drill's cycle (the shortest time
+        between two cues, also for the last target of a set or session: the target goes when its trial is over),
+        the hold shortened to fit (a hesitant patient holds less). The error only slows: a severity at or above
+        the lean's own velocity leaves it as it is."""
+        cycle = float(np.diff(self.cue).min()) if self.config.cues and self.cue.shape[0] > 1 else math.inf
+        hold = float(self.hold_t[i])
+        fit = cycle - _GAP_SPARE - float(self.rt[i]) - float(self.back_t[i]) - _MIN_HOLD
         longest = max(float(self.move_t[i]), min(_SLOW_MAX, fit))
+        shortest = float(self.move_t[i])
         # the velocity falls about as 1 / duration; the sway's path keeps it from exactly that
         for _ in range(30):
             v = self.quantities(i)["movement_velocity"]
-            t = float(np.clip(self.move_t[i] * v / velocity, 0.3, longest))
+            t = float(np.clip(self.move_t[i] * v / velocity, shortest, longest))
             if abs(v - velocity) < 1e-5 * velocity or t == float(self.move_t[i]):
                 break
             self.move_t[i] = t
-            room = gap - _GAP_SPARE - float(self.rt[i]) - t - float(self.back_t[i])
-            self.hold_t[i] = float(np.clip(room, _MIN_HOLD, self.hold_t[i]))
+            room = cycle - _GAP_SPARE - float(self.rt[i]) - t - float(self.back_t[i])
+            self.hold_t[i] = float(np.clip(room, _MIN_HOLD, hold))
             self._schedule()
 
     def _schedule(self) -> None:
@@ -296,7 +298,7 @@ class LosMovement(Movement):
         """Session times of target ``i``'s movement onset and offset: the first and last instants the primary lean's
         speed toward the target is at :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) of its peak (central
         differences on the 100 Hz grid, the crossings interpolated; the standing sway is not the lean and is left
-        out), the onset and offset ``movement_time`` and ``transition_duration`` use (Teasdale et al. 1993). A
+        out), the kinematic onset and offset the arm drills' ``movement_time`` uses (Teasdale et al. 1993). A
         minimum-jerk lean reaches them 0.059 of its duration after its exact start (``times.onset``) and before
         its exact end, which no detector sees in sway: the speed starts from 0 with zero slope."""
         start, move = float(self.onset[i]), float(self.move_t[i])
