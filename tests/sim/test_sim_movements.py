@@ -564,7 +564,7 @@ def test_slow_movement_stretches_the_primary_lean_to_its_velocity_and_fits_the_d
     from nmre.drills import target_plan
 
     cues = [t.cue for t in target_plan("limits_of_stability")]
-    cycle = min(b - a for a, b in zip(cues, cues[1:], strict=False))
+    cycle = float(np.diff(cues).min())
     want = {0: 0.5, 2: 1.8, 4: 1.2, 6: 3.0, 7: 0.5, 9: 30.0, 15: 0.5}
     cfg = MOVEMENTS["limits_of_stability"]
     base = simulate(cfg(cues=cues, rounds=2), seed=SEED, kit="minimal")
