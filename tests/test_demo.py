@@ -287,7 +287,11 @@ def _simulated_drills():
 
 
 #: Drills whose demo misses today, with why (strict: the test says when one is fixed). Not hidden: listed.
-KNOWN_MISSES = {}
+KNOWN_MISSES = {
+    # issue 9's reaction-time miss (docs/eval.md, "limits_of_stability with the slow leans"): target 6's slow lean
+    # (4.5 s, true reaction 0.99 s) is read 1.2 s and told to start sooner; the sway hides a slow lean's start
+    "limits_of_stability": "a slow lean's reaction time read late (the sway hides its start): false alarm at 6",
+}
 
 
 @pytest.mark.parametrize("name", _simulated_drills())
