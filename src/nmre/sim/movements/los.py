@@ -210,9 +210,9 @@ class LosMovement(Movement):
         the lean's own velocity leaves it as it is."""
         cycle = float(np.diff(self.cue).min()) if self.config.cues and self.cue.shape[0] > 1 else math.inf
         hold = float(self.hold_t[i])
-        fit = cycle - _GAP_SPARE - float(self.rt[i]) - float(self.back_t[i]) - _MIN_HOLD
-        longest = max(float(self.move_t[i]), min(_SLOW_MAX, fit))
+        budget = cycle - _GAP_SPARE - float(self.rt[i]) - float(self.back_t[i])  # for the lean and the hold
         shortest = float(self.move_t[i])
+        longest = max(shortest, min(_SLOW_MAX, budget - _MIN_HOLD))
         # the velocity falls about as 1 / duration; the sway's path keeps it from exactly that
         for _ in range(30):
             v = self.quantities(i)["movement_velocity"]
@@ -220,8 +220,7 @@ class LosMovement(Movement):
             if abs(v - velocity) < 1e-5 * velocity or t == float(self.move_t[i]):
                 break
             self.move_t[i] = t
-            room = cycle - _GAP_SPARE - float(self.rt[i]) - t - float(self.back_t[i])
-            self.hold_t[i] = float(np.clip(room, _MIN_HOLD, hold))
+            self.hold_t[i] = float(np.clip(budget - t, _MIN_HOLD, hold))
             self._schedule()
 
     def _schedule(self) -> None:
@@ -294,23 +293,19 @@ class LosMovement(Movement):
         v = st.joints["pelvis"] - 0.5 * (self._ankles["r"] + self._ankles["l"])[:, None]
         return np.degrees(np.vstack([np.arctan2(v[0], v[2]), np.arctan2(-v[1], v[2])]))
 
-    def movement_span(self, i: int) -> tuple[float, float]:
-        """Session times of target ``i``'s movement onset and offset: the first and last instants the primary lean's
-        speed toward the target is at :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) of its peak (central
-        differences on the 100 Hz grid, the crossings interpolated; the standing sway is not the lean and is left
-        out), the kinematic onset and offset the arm drills' ``movement_time`` uses (Teasdale et al. 1993). A
-        minimum-jerk lean reaches them 0.059 of its duration after its exact start (``times.onset``) and before
-        its exact end, which no detector sees in sway: the speed starts from 0 with zero slope."""
+    def movement_onset(self, i: int) -> float:
+        """Session time of target ``i``'s movement onset: the first instant the primary lean's speed toward the
+        target reaches :data:`~nmre.sim.movements.arm.ONSET_FRACTION` (5 %) of its peak (central differences on the
+        100 Hz grid, the crossing interpolated; the standing sway is not the lean and is left out), the onset
+        ``movement_time`` and ``transition_duration`` use (Teasdale et al. 1993). A minimum-jerk lean reaches it
+        0.059 of its duration after its exact start (``times.onset``), which no detector sees in sway: the
+        speed starts from 0 with zero slope."""
         start, move = float(self.onset[i]), float(self.move_t[i])
-        t = self.grid(start - 0.05, start + move + 0.05)
+        t = self.grid(start - 0.05, start + move)
         along = self.unit[i] @ self.planned_lean(t)
         speed = np.abs(np.gradient(along)) * TRUTH_RATE
         span = excursion(speed, ONSET_FRACTION * float(speed.max()))
-        return (start, start + move) if span is None else (float(t[0]) + span[0], float(t[0]) + span[1])
-
-    def movement_onset(self, i: int) -> float:
-        """Session time of target ``i``'s movement onset (:meth:`movement_span`)."""
-        return self.movement_span(i)[0]
+        return start if span is None else float(t[0]) + span[0]
 
     def quantities(self, i: int) -> dict[str, float]:
         cue, onset = float(self.cue[i]), float(self.onset[i])
@@ -344,7 +339,6 @@ class LosMovement(Movement):
     def records(self) -> list[TruthRecord]:
         out = []
         for i in range(self.cue.shape[0]):
-            span = self.movement_span(i)
             out.append(
                 TruthRecord(
                     "target",
@@ -357,8 +351,7 @@ class LosMovement(Movement):
                     times={
                         "cue": float(self.cue[i]),
                         "onset": float(self.onset[i]),
-                        "movement_onset": span[0],
-                        "movement_offset": span[1],
+                        "movement_onset": self.movement_onset(i),
                         "primary_end": float(self.onset[i] + self.move_t[i]),
                         "return_start": float(self.back_start[i]),
                     },
